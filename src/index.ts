@@ -1,0 +1,27 @@
+// wgarray: arrays in WebGPU buffers, dtype casts and GGUF quantization in WGSL,
+// streamed to GGUF and safetensors files.
+
+export * from './errors.js';
+export { Device, getDevice, closeDevice, configureDevice } from './runtime/device.js';
+export type { DeviceOptions, DeviceLimits, DeviceFeatures, AdapterDescription } from './runtime/device.js';
+export { WgArray, shapeSize, contiguousStrides, formatShape } from './runtime/array.js';
+export type { Shape } from './runtime/array.js';
+export { DTYPES, ALL_DTYPES, COMPUTED_DTYPES, dtypeInfo, isDType } from './runtime/dtype.js';
+export type { DType, DTypeInfo, ReadbackTypes, TypedArray } from './runtime/dtype.js';
+export { init, close, array, fromBytes, zeros, ones, full, arange, deviceOf } from './runtime/creation.js';
+export type { CreateOptions } from './runtime/creation.js';
+export {
+  f32ToF16Bits,
+  f16BitsToF32,
+  f32ToBf16Bits,
+  bf16BitsToF32,
+} from './runtime/half.js';
+export { streamBuffer, readBuffer } from './runtime/readback.js';
+export type { ChunkSink, StreamOptions } from './runtime/readback.js';
+export { QuantizedArray, checkBlockShape } from './runtime/quantized.js';
+export { quantize, dequantize } from './kernels/quantize.js';
+export { GGML_TYPES, ggmlType, ggmlTypeById, ggmlTypeByName, ggmlTypeOfDType, ggmlBytes } from './quant/ggml-types.js';
+export type { GGMLType } from './quant/ggml-types.js';
+export { QUANT_FORMATS, quantFormat, PLAIN_FLOAT_TYPES } from './quant/registry.js';
+export type { QuantFormat } from './quant/format.js';
+export { quantizeHost, dequantizeHost } from './quant/host.js';

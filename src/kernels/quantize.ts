@@ -1,0 +1,114 @@
+// quantize() and dequantize(): the GPU path of every ggml block format. The
+// kernel for type T is the `quantize` / `dequantize` entry point of the WGSL
+// file its descriptor names (shaders/quant/T.wgsl, via src/quant/registry.ts).
+
+import { DTypeError, ShapeError } from '../errors.js';
+import { WgArray } from '../runtime/array.js';
+import { DTYPES, type DType } from '../runtime/dtype.js';
+import { GpuStorage } from '../runtime/pool.js';
+import { checkBlockShape, QuantizedArray } from '../runtime/quantized.js';
+import { ggmlType, type GGMLType } from '../quant/ggml-types.js';
+import { quantFormat } from '../quant/registry.js';
+import { castArray } from './cast.js';
+import { elementChunks, grid } from './dispatch.js';
+import { bindGroup, pipeline } from './shader.js';
+
+const SRC_KIND: Partial<Record<DType, number>> = { float32: 0, float16: 1, bfloat16: 2 };
+
+/**
+ * Quantizes a float32/float16/bfloat16 array to ggml type `type` ('q4_K',
+ * 'Q8_0', 'f16', ...): its rows (last dimension) split into blocks, each
+ * encoded exactly as ggml's reference quantizer does.
+ */
+export function quantize(a: WgArray, type: string | GGMLType): QuantizedArray {
+  const device = a.device;
+  device.check();
+  const t = typeof type === 'string' ? ggmlType(type) : type;
+  const kind = SRC_KIND[a.dtype];
+  if (kind === undefined) {
+    throw new DTypeError(`quantize: ${a.describe()} must be float32, float16 or bfloat16`);
+  }
+  checkBlockShape(a.shape, t, `quantize ${a.describe()} to ${t.name}`);
+  if (!a.isContiguous) throw new ShapeError(`quantize of non-contiguous ${a.describe()}: make it contiguous first`);
+
+  if (t.dtype) {
+    // A plain float type: the blocks are the elements.
+    if (t.dtype !== 'float32' && t.dtype !== 'float16' && t.dtype !== 'bfloat16') {
+      throw new DTypeError(`quantize: ${t.name} is not a float format`);
+    }
+    const cast = a.astype(t.dtype);
+    const q = new QuantizedArray(cast.storage.retain(), a.shape, t, a.name);
+    cast.dispose();
+    return q;
+  }
+
+  const format = quantFormat(t);
+  const nBlocks = a.size / t.blockSize;
+  const storage = GpuStorage.allocate(device, nBlocks * t.typeSize, a.name);
+  const out = new QuantizedArray(storage, a.shape, t, a.name);
+  if (nBlocks === 0) return out;
+  const srcBytes = DTYPES[a.dtype].bytes;
+  const perGroup = format.quantizeBlocksPerWorkgroup;
+  const pipe = pipeline(device, format.shader, { SRC_KIND: kind }, 'quantize');
+  const chunks = elementChunks(
+    device,
+    nBlocks,
+    [
+      // Counted in blocks; a view may start mid-block, so the source offset can be fractional.
+      { buffer: a.buffer, bytes: t.blockSize * srcBytes, elementOffset: a.offset / t.blockSize },
+      { buffer: out.buffer, bytes: t.typeSize, elementOffset: 0 },
+    ],
+    256 * perGroup,
+  );
+  for (const { count, windows } of chunks) {
+    const [from, to] = windows;
+    const params = device.uniform([count, Math.round(from.skip * t.blockSize)]);
+    const group = bindGroup(device, pipe, [from, to, params]);
+    device.dispatch(pipe, [group], grid(device, Math.ceil(count / perGroup)));
+  }
+  return out;
+}
+
+/** Decodes a quantized array back to floats (float32 unless `dtype` says otherwise). */
+export function dequantize<D extends DType = 'float32'>(q: QuantizedArray, dtype?: D): WgArray<D> {
+  const device = q.device;
+  device.check();
+  const target = (dtype ?? 'float32') as D;
+  const t = q.type;
+  if (t.dtype) {
+    const plain = new WgArray(q.storage.retain(), q.shape, t.dtype, { name: q.name });
+    if (plain.dtype === target) return plain as WgArray<D>;
+    try {
+      return castArray(plain, target);
+    } finally {
+      plain.dispose();
+    }
+  }
+  const format = quantFormat(t);
+  const f32 = WgArray.empty(device, q.shape, 'float32', q.name);
+  const nBlocks = q.blocks;
+  if (nBlocks > 0) {
+    const perGroup = format.dequantizeBlocksPerWorkgroup;
+    const pipe = pipeline(device, format.shader, {}, 'dequantize');
+    const chunks = elementChunks(
+      device,
+      nBlocks,
+      [
+        { buffer: q.buffer, bytes: t.typeSize, elementOffset: 0 },
+        { buffer: f32.buffer, bytes: t.blockSize * 4, elementOffset: 0 },
+      ],
+      256 * perGroup,
+    );
+    for (const { count, windows } of chunks) {
+      const params = device.uniform([count, 0]);
+      const group = bindGroup(device, pipe, [windows[0], windows[1], params]);
+      device.dispatch(pipe, [group], grid(device, Math.ceil(count / perGroup)));
+    }
+  }
+  if (target === 'float32') return f32 as WgArray<D>;
+  try {
+    return castArray(f32, target);
+  } finally {
+    f32.dispose();
+  }
+}

@@ -1,0 +1,27 @@
+// The descriptor of one quantization format: its ggml geometry, its WGSL
+// kernels and its CPU reference. src/quant/registry.ts lists them; the
+// kernels, the GGUF io and the tests all draw from that list.
+
+import type { GGMLType } from './ggml-types.js';
+
+export interface QuantFormat {
+  /** Geometry and id, from the ggml type table. */
+  readonly type: GGMLType;
+  /**
+   * shaders/ file with two entry points:
+   *   quantize:   bindings 0 src (array<u32>, float32/float16/bfloat16 per SRC_KIND),
+   *               1 dst (array<u32>, blocks), 2 params (QuantParams);
+   *               one workgroup writes `quantizeBlocksPerWorkgroup` whole blocks.
+   *   dequantize: bindings 0 blocks (array<u32>), 1 out (array<f32>), 2 params;
+   *               one workgroup reads `dequantizeBlocksPerWorkgroup` blocks.
+   * See shaders/lib/quantize_io.wgsl and shaders/lib/dequantize_io.wgsl.
+   */
+  readonly shader: string;
+  /** Blocks one quantize workgroup writes; blocks x typeSize must fill whole 32-bit words per invocation. */
+  readonly quantizeBlocksPerWorkgroup: number;
+  readonly dequantizeBlocksPerWorkgroup: number;
+  /** ggml's reference quantizer: x.length is a multiple of blockSize; out holds x.length / blockSize blocks. */
+  quantizeCpu(x: Float32Array, out: Uint8Array): void;
+  /** ggml's dequantizer: blocks holds whole blocks; out holds blockSize floats per block. */
+  dequantizeCpu(blocks: Uint8Array, out: Float32Array): void;
+}

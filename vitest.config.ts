@@ -1,0 +1,20 @@
+import { mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { defineConfig } from 'vitest/config';
+
+// Dawn (through Vulkan's loader) wants a writable XDG_RUNTIME_DIR.
+const runtimeDir = process.env.XDG_RUNTIME_DIR ?? join(tmpdir(), 'wgarray-xdg');
+mkdirSync(runtimeDir, { recursive: true, mode: 0o700 });
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    // dawn.node is a native addon: one process per test file, not worker threads.
+    pool: 'forks',
+    env: { XDG_RUNTIME_DIR: runtimeDir },
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+    reporters: ['default'],
+  },
+});
