@@ -1,0 +1,140 @@
+// ggml's scale searches for the symmetric k-quants (Q3_K, Q6_K): make_qx_quants
+// (rmse_type 1, no importance weights) and make_q3_quants (do_rmse), in ggml's
+// float32 order of operations. Every float operation is rounded with
+// Math.fround, so the chosen scale and quants match ggml's bit for bit.
+// WGSL counterpart: shaders/lib/kquant_qx.wgsl.
+
+const f = Math.fround;
+
+/** ggml's GROUP_MAX_EPS: a group whose largest |x| is below it quantizes to zeros. */
+export const GROUP_MAX_EPS = f(1e-15);
+
+const scratchF = new Float32Array(1);
+const scratchI = new Int32Array(scratchF.buffer);
+
+/**
+ * ggml's nearest_int as its bits compute it: adds 1.5 * 2^23 in float32 and
+ * reads the low mantissa bits. Round half to even for |x| <= 4194303; beyond
+ * that (ggml only asserts in debug builds) the same wrapped value ggml gets.
+ */
+export function nearestIntBits(x: number): number {
+  scratchF[0] = x + 12582912; // the Float32Array store rounds the sum to float32
+  return (scratchI[0] & 0x007fffff) - 0x00400000;
+}
+
+/** C's 0.1f. */
+const TENTH = f(0.1);
+
+const clamp = (v: number, lo: number, hi: number): number => (v < lo ? lo : v > hi ? hi : v);
+
+/**
+ * make_qx_quants(n, nmax, x + off, L + off, rmse_type = 1, qw = NULL): the
+ * scale of one group of `n` values; L[off..off+n) receives quants in [0, 2*nmax).
+ */
+export function makeQxQuants(n: number, nmax: number, x: Float32Array, off: number, L: Int8Array | Uint8Array): number {
+  let max = 0;
+  let amax = 0;
+  for (let i = 0; i < n; i++) {
+    const ax = Math.abs(x[off + i]);
+    if (ax > amax) {
+      amax = ax;
+      max = x[off + i];
+    }
+  }
+  if (amax < GROUP_MAX_EPS) {
+    for (let i = 0; i < n; i++) L[off + i] = 0;
+    return 0;
+  }
+  let iscale = f(-nmax / max);
+  let sumlx = 0;
+  let suml2 = 0;
+  for (let i = 0; i < n; i++) {
+    const xi = x[off + i];
+    const l = clamp(nearestIntBits(f(iscale * xi)), -nmax, nmax - 1);
+    L[off + i] = l + nmax;
+    const w = f(xi * xi);
+    sumlx = f(sumlx + f(f(w * xi) * l));
+    suml2 = f(suml2 + f(f(w * l) * l));
+  }
+  let scale = suml2 ? f(sumlx / suml2) : 0;
+  let best = f(scale * sumlx);
+  for (let is = -9; is <= 9; is++) {
+    if (is === 0) continue;
+    iscale = f(-f(nmax + f(TENTH * is)) / max);
+    sumlx = 0;
+    suml2 = 0;
+    for (let i = 0; i < n; i++) {
+      const xi = x[off + i];
+      const l = clamp(nearestIntBits(f(iscale * xi)), -nmax, nmax - 1);
+      const w = f(xi * xi);
+      sumlx = f(sumlx + f(f(w * xi) * l));
+      suml2 = f(suml2 + f(f(w * l) * l));
+    }
+    if (suml2 > 0 && f(sumlx * sumlx) > f(best * suml2)) {
+      for (let i = 0; i < n; i++) {
+        L[off + i] = nmax + clamp(nearestIntBits(f(iscale * x[off + i])), -nmax, nmax - 1);
+      }
+      scale = f(sumlx / suml2);
+      best = f(scale * sumlx);
+    }
+  }
+  return scale;
+}
+
+/**
+ * make_q3_quants(n, nmax, x + off, L + off, do_rmse = true): the scale of one
+ * group of `n` values, refined by ggml's coordinate search; L[off..off+n)
+ * receives quants in [0, 2*nmax) (all 0 for an all-zero group).
+ */
+export function makeQ3Quants(n: number, nmax: number, x: Float32Array, off: number, L: Int8Array | Uint8Array): number {
+  let max = 0;
+  let amax = 0;
+  for (let i = 0; i < n; i++) {
+    const ax = Math.abs(x[off + i]);
+    if (ax > amax) {
+      amax = ax;
+      max = x[off + i];
+    }
+  }
+  if (amax < GROUP_MAX_EPS) {
+    for (let i = 0; i < n; i++) L[off + i] = 0;
+    return 0;
+  }
+  const iscale = f(-nmax / max);
+  let sumlx = 0;
+  let suml2 = 0;
+  const q = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    const xi = x[off + i];
+    const l = clamp(nearestIntBits(f(iscale * xi)), -nmax, nmax - 1);
+    q[i] = l;
+    const w = f(xi * xi);
+    sumlx = f(sumlx + f(f(w * xi) * l));
+    suml2 = f(suml2 + f(f(w * l) * l));
+  }
+  for (let itry = 0; itry < 5; itry++) {
+    let changed = 0;
+    for (let i = 0; i < n; i++) {
+      const xi = x[off + i];
+      const w = f(xi * xi);
+      let slx = f(sumlx - f(f(w * xi) * q[i]));
+      if (slx > 0) {
+        let sl2 = f(suml2 - f(f(w * q[i]) * q[i]));
+        const nl = clamp(nearestIntBits(f(f(xi * sl2) / slx)), -nmax, nmax - 1);
+        if (nl !== q[i]) {
+          slx = f(slx + f(f(w * xi) * nl));
+          sl2 = f(sl2 + f(f(w * nl) * nl));
+          if (sl2 > 0 && f(f(slx * slx) * suml2) > f(f(sumlx * sumlx) * sl2)) {
+            q[i] = nl;
+            sumlx = slx;
+            suml2 = sl2;
+            changed++;
+          }
+        }
+      }
+    }
+    if (!changed) break;
+  }
+  for (let i = 0; i < n; i++) L[off + i] = q[i] + nmax;
+  return suml2 > 0 ? f(sumlx / suml2) : 0;
+}

@@ -1,0 +1,94 @@
+// Q3_K: super-blocks of 256 weights in 16 groups of 16, x = d * (scale[g] - 32) * q,
+// q in [-4, 4) as 3 bits (qs: low 2 bits, hmask: the high bit), scales as 6
+// bits, d float16 (110 bytes). ggml: quantize_row_q3_K_ref / dequantize_row_q3_K.
+// WGSL: shaders/quant/q3_K.wgsl.
+
+import { f16BitsToF32, f32ToF16Bits } from '../../runtime/half.js';
+import type { QuantFormat } from '../format.js';
+import { ggmlType } from '../ggml-types.js';
+import { makeQ3Quants, nearestIntBits } from './kquant-qx.js';
+
+const QK = 256;
+const BYTES = 110;
+const QS = 32; // byte offset of qs (hmask comes first)
+const SCALES = 96;
+const D = 108;
+const f = Math.fround;
+
+/** The 6-bit scale of group g (0..63) from the 12 packed scale bytes at y[SCALES]. */
+function groupScale(y: Uint8Array, g: number): number {
+  const low = g < 8 ? y[SCALES + g] & 15 : y[SCALES + g - 8] >> 4;
+  return low | (((y[SCALES + 8 + (g & 3)] >> (2 * (g >> 2))) & 3) << 4);
+}
+
+/** Byte offsets and shifts of element e's low 2 bits (in qs) and high bit (in hmask). */
+function position(e: number): { qs: number; lowShift: number; hmask: number; highBit: number } {
+  return { qs: QS + (e >> 7) * 32 + (e & 31), lowShift: 2 * ((e >> 5) & 3), hmask: e & 31, highBit: e >> 5 };
+}
+
+export const q3_K: QuantFormat = {
+  type: ggmlType('q3_K'),
+  shader: 'quant/q3_K.wgsl',
+  quantizeBlocksPerWorkgroup: 4,
+  dequantizeBlocksPerWorkgroup: 64,
+
+  quantizeCpu(x, out) {
+    const L = new Uint8Array(QK);
+    const scales = new Float32Array(QK / 16);
+    for (let b = 0; b < x.length / QK; b++) {
+      const xb = x.subarray(b * QK, (b + 1) * QK);
+      const y = out.subarray(b * BYTES, (b + 1) * BYTES);
+      y.fill(0);
+      let maxScale = 0;
+      let amax = 0;
+      for (let g = 0; g < QK / 16; g++) {
+        scales[g] = makeQ3Quants(16, 4, xb, 16 * g, L);
+        if (Math.abs(scales[g]) > amax) {
+          amax = Math.abs(scales[g]);
+          maxScale = scales[g];
+        }
+      }
+      if (maxScale) {
+        const iscale = f(-32 / maxScale);
+        for (let g = 0; g < QK / 16; g++) {
+          const l = Math.max(-32, Math.min(31, nearestIntBits(f(iscale * scales[g])))) + 32;
+          if (g < 8) y[SCALES + g] = l & 15;
+          else y[SCALES + g - 8] |= (l & 15) << 4;
+          y[SCALES + 8 + (g & 3)] |= (l >> 4) << (2 * (g >> 2));
+        }
+        const dBits = f32ToF16Bits(f(1 / iscale));
+        y[D] = dBits & 0xff;
+        y[D + 1] = dBits >> 8;
+      } // else d = +0 and the scales stay 0
+      const dAll = f16BitsToF32(y[D] | (y[D + 1] << 8));
+      for (let g = 0; g < QK / 16; g++) {
+        const d = f(dAll * (groupScale(y, g) - 32));
+        if (!d) continue; // keeps the quants make_q3_quants chose
+        for (let i = 16 * g; i < 16 * g + 16; i++) {
+          const l = nearestIntBits(f(xb[i] / d));
+          L[i] = Math.max(-4, Math.min(3, l)) + 4;
+        }
+      }
+      for (let e = 0; e < QK; e++) {
+        const p = position(e);
+        if (L[e] > 3) y[p.hmask] |= 1 << p.highBit;
+        y[p.qs] |= (L[e] & 3) << p.lowShift;
+      }
+    }
+  },
+
+  dequantizeCpu(blocks, out) {
+    for (let b = 0; b < blocks.length / BYTES; b++) {
+      const y = blocks.subarray(b * BYTES, (b + 1) * BYTES);
+      const dAll = f16BitsToF32(y[D] | (y[D + 1] << 8));
+      for (let g = 0; g < QK / 16; g++) {
+        const dl = f(dAll * (groupScale(y, g) - 32));
+        for (let e = 16 * g; e < 16 * g + 16; e++) {
+          const p = position(e);
+          const q = ((y[p.qs] >> p.lowShift) & 3) - ((y[p.hmask] >> p.highBit) & 1 ? 0 : 4);
+          out[b * QK + e] = f(dl * q);
+        }
+      }
+    }
+  },
+};

@@ -1,0 +1,85 @@
+// Q6_K: super-blocks of 256 weights in 16 groups of 16, x = d * scale[g] * q,
+// q in [-32, 32) as 6 bits (ql: low 4 bits, qh: high 2), scale an int8,
+// d float16 (210 bytes). ggml: quantize_row_q6_K_ref / dequantize_row_q6_K.
+// WGSL: shaders/quant/q6_K.wgsl.
+
+import { f16BitsToF32, f32ToF16Bits } from '../../runtime/half.js';
+import type { QuantFormat } from '../format.js';
+import { ggmlType } from '../ggml-types.js';
+import { GROUP_MAX_EPS, makeQxQuants, nearestIntBits } from './kquant-qx.js';
+
+const QK = 256;
+const BYTES = 210;
+const QH = 128; // byte offset of qh
+const SCALES = 192;
+const D = 208;
+const f = Math.fround;
+
+/** Byte offsets of element e's low nibble (in ql) and high bits (in qh), and their shifts. */
+function position(e: number): { ql: number; lowShift: number; qh: number; highShift: number } {
+  const half = e >> 7;
+  const g = (e >> 5) & 3;
+  const l = e & 31;
+  return { ql: half * 64 + (g & 1) * 32 + l, lowShift: (g >> 1) * 4, qh: QH + half * 32 + l, highShift: 2 * g };
+}
+
+export const q6_K: QuantFormat = {
+  type: ggmlType('q6_K'),
+  shader: 'quant/q6_K.wgsl',
+  quantizeBlocksPerWorkgroup: 4,
+  dequantizeBlocksPerWorkgroup: 64,
+
+  quantizeCpu(x, out) {
+    const L = new Uint8Array(QK);
+    const scales = new Float32Array(QK / 16);
+    for (let b = 0; b < x.length / QK; b++) {
+      const xb = x.subarray(b * QK, (b + 1) * QK);
+      const y = out.subarray(b * BYTES, (b + 1) * BYTES);
+      y.fill(0);
+      let maxScale = 0;
+      let maxAbsScale = 0;
+      for (let g = 0; g < QK / 16; g++) {
+        const scale = makeQxQuants(16, 32, xb, 16 * g, L);
+        scales[g] = scale;
+        if (Math.abs(scale) > maxAbsScale) {
+          maxAbsScale = Math.abs(scale);
+          maxScale = scale;
+        }
+      }
+      if (maxAbsScale < GROUP_MAX_EPS) continue; // all zero, d = +0
+      const iscale = f(-128 / maxScale);
+      const dBits = f32ToF16Bits(f(1 / iscale));
+      y[D] = dBits & 0xff;
+      y[D + 1] = dBits >> 8;
+      const dAll = f16BitsToF32(dBits);
+      for (let g = 0; g < QK / 16; g++) {
+        const sc = Math.min(127, nearestIntBits(f(iscale * scales[g])));
+        y[SCALES + g] = sc & 0xff;
+        const d = f(dAll * sc);
+        if (!d) continue; // keeps the quants make_qx_quants chose
+        for (let i = 16 * g; i < 16 * g + 16; i++) {
+          const l = nearestIntBits(f(xb[i] / d));
+          L[i] = Math.max(-32, Math.min(31, l)) + 32;
+        }
+      }
+      for (let e = 0; e < QK; e++) {
+        const p = position(e);
+        y[p.ql] |= (L[e] & 15) << p.lowShift;
+        y[p.qh] |= (L[e] >> 4) << p.highShift;
+      }
+    }
+  },
+
+  dequantizeCpu(blocks, out) {
+    for (let b = 0; b < blocks.length / BYTES; b++) {
+      const y = blocks.subarray(b * BYTES, (b + 1) * BYTES);
+      const d = f16BitsToF32(y[D] | (y[D + 1] << 8));
+      for (let e = 0; e < QK; e++) {
+        const p = position(e);
+        const q = (((y[p.ql] >> p.lowShift) & 15) | (((y[p.qh] >> p.highShift) & 3) << 4)) - 32;
+        const sc = (y[SCALES + (e >> 4)] << 24) >> 24;
+        out[b * QK + e] = f(f(d * sc) * q);
+      }
+    }
+  },
+};
