@@ -9,9 +9,11 @@ mkdirSync(runtimeDir, { recursive: true, mode: 0o700 });
 
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
+    include: ['test/**/*.test.ts', 'tmp/**/*.test.ts'],
     // dawn.node is a native addon: one process per test file, not worker threads.
     pool: 'forks',
+    // --expose-gc lets a test check the FinalizationRegistry net deterministically.
+    execArgv: ['--expose-gc'],
     env: { XDG_RUNTIME_DIR: runtimeDir },
     testTimeout: 60_000,
     hookTimeout: 60_000,

@@ -108,7 +108,7 @@ export function encodeValues(values: ArrayLike<number | bigint | boolean>, dtype
       const bytes = DTYPES[dtype].bytes;
       const raw = bytes === 4 ? new Uint32Array(n) : bytes === 2 ? new Uint16Array(n) : new Uint8Array(n);
       for (let i = 0; i < n; i++) raw[i] = encodeNumber(Number(values[i]), dtype);
-      return raw;
+      return new DTYPES[dtype].container(raw.buffer, 0, n);
     }
   }
 }

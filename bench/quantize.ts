@@ -1,0 +1,108 @@
+// `npm run bench -- quantize [--size RxC] [--runs N] [--cpu-rows N] [--types a,b] [--json]`
+// Quantization speed of every format: the WebGPU path (time to completion:
+// dispatch + GPU work, measured with device.sync()) and the CPU reference path,
+// in million elements/s and GB/s of float32 input. Median of --runs after a warm-up.
+import { parseArgs } from 'node:util';
+import { array, close, init, QUANT_FORMATS, quantize, quantizeHost } from '../src/index.js';
+import { machineDescription, median, printTable } from './machine.js';
+
+interface Row {
+  type: string;
+  path: 'webgpu' | 'cpu';
+  melem_per_s: number;
+  gb_per_s: number;
+  elements: number;
+}
+
+/** Normal(0, 0.02)-ish weights from a fixed seed (xorshift + Box-Muller). */
+function weights(n: number, seed = 1): Float32Array {
+  let s = seed >>> 0 || 1;
+  const next = () => {
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
+    return (s + 0.5) / 4294967296;
+  };
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i += 2) {
+    const r = Math.sqrt(-2 * Math.log(next()));
+    const t = 2 * Math.PI * next();
+    out[i] = 0.02 * r * Math.cos(t);
+    if (i + 1 < n) out[i + 1] = 0.02 * r * Math.sin(t);
+  }
+  return out;
+}
+
+export default async function run(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      size: { type: 'string', default: '4096x4096' },
+      runs: { type: 'string', default: '5' },
+      'cpu-rows': { type: 'string', default: '256' },
+      types: { type: 'string' },
+      json: { type: 'boolean', default: false },
+    },
+  });
+  const [rows, cols] = values.size!.split('x').map(Number);
+  const runs = Number(values.runs);
+  const cpuRows = Math.min(rows, Number(values['cpu-rows']));
+  const types = values.types ? values.types.split(',') : ['f16', 'bf16', ...QUANT_FORMATS.keys()];
+  const device = await init();
+  const host = weights(rows * cols);
+  const x = array(host, { shape: [rows, cols] });
+  const results: Row[] = [];
+  const log = values.json ? () => {} : (s: string) => process.stderr.write(s);
+  for (const type of types) {
+    log(`${type} `);
+    // WebGPU: warm-up (pipeline build), then timed runs to completion.
+    quantize(x, type).dispose();
+    await device.sync();
+    const gpuTimes: number[] = [];
+    for (let r = 0; r < runs; r++) {
+      const t0 = performance.now();
+      const q = quantize(x, type);
+      await device.sync();
+      gpuTimes.push(performance.now() - t0);
+      q.dispose();
+    }
+    const n = rows * cols;
+    const g = median(gpuTimes) / 1000;
+    results.push({ type, path: 'webgpu', melem_per_s: n / g / 1e6, gb_per_s: (n * 4) / g / 1e9, elements: n });
+    // CPU reference, on the first --cpu-rows rows (it is much slower).
+    const part = host.subarray(0, cpuRows * cols);
+    const cpuTimes: number[] = [];
+    for (let r = 0; r < Math.max(1, Math.min(runs, 3)); r++) {
+      const t0 = performance.now();
+      quantizeHost(part, type);
+      cpuTimes.push(performance.now() - t0);
+    }
+    const c = median(cpuTimes) / 1000;
+    results.push({ type, path: 'cpu', melem_per_s: part.length / c / 1e6, gb_per_s: (part.length * 4) / c / 1e9, elements: part.length });
+  }
+  log('\n');
+  x.dispose();
+  if (values.json) {
+    console.log(JSON.stringify(results.map(({ elements: _e, ...r }) => ({ ...r, melem_per_s: +r.melem_per_s.toFixed(2), gb_per_s: +r.gb_per_s.toFixed(3) }))));
+  } else {
+    console.log(`quantize: ${rows} x ${cols} float32 (CPU path on ${cpuRows} x ${cols}), median of ${runs} runs`);
+    console.log(`machine: ${machineDescription(device)}`);
+    const table: (string | number)[][] = [['type', 'webgpu Melem/s', 'webgpu GB/s', 'cpu Melem/s', 'cpu GB/s', 'gpu/cpu']];
+    for (const type of types) {
+      const gpu = results.find((r) => r.type === type && r.path === 'webgpu')!;
+      const cpu = results.find((r) => r.type === type && r.path === 'cpu')!;
+      table.push([
+        type,
+        gpu.melem_per_s.toFixed(1),
+        gpu.gb_per_s.toFixed(2),
+        cpu.melem_per_s.toFixed(1),
+        cpu.gb_per_s.toFixed(3),
+        `${(gpu.melem_per_s / cpu.melem_per_s).toFixed(1)}x`,
+      ]);
+    }
+    printTable(table);
+  }
+  await close();
+}
