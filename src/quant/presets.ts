@@ -1,0 +1,476 @@
+// llama-quantize's presets (file types) and its per-tensor choice of ggml type
+// (llama.cpp src/llama-quant.cpp: tensor_allows_quantization,
+// llama_tensor_get_type_impl, tensor_type_fallback), so that `wgarray quantize
+// IN OUT Q4_K_M` makes the same mix of types llama-quantize makes.
+
+import { ArgumentError } from '../errors.js';
+import { ggmlType, ggmlTypeByName, type GGMLType } from './ggml-types.js';
+
+export interface QuantPreset {
+  /** llama-quantize's name: 'Q4_K_M'. */
+  readonly name: string;
+  /** llama.cpp's llama_ftype, written as general.file_type. */
+  readonly ftype: number;
+  /** The type most tensors get; null for COPY (tensors keep their types). */
+  readonly defaultType: GGMLType | null;
+  readonly description: string;
+}
+
+const p = (name: string, ftype: number, type: string | null, description: string): QuantPreset =>
+  Object.freeze({ name, ftype, defaultType: type === null ? null : ggmlType(type), description });
+
+/** llama_ftype values (llama.h). */
+export const FTYPE = {
+  ALL_F32: 0,
+  MOSTLY_F16: 1,
+  MOSTLY_Q4_0: 2,
+  MOSTLY_Q4_1: 3,
+  MOSTLY_Q8_0: 7,
+  MOSTLY_Q5_0: 8,
+  MOSTLY_Q5_1: 9,
+  MOSTLY_Q2_K: 10,
+  MOSTLY_Q3_K_S: 11,
+  MOSTLY_Q3_K_M: 12,
+  MOSTLY_Q3_K_L: 13,
+  MOSTLY_Q4_K_S: 14,
+  MOSTLY_Q4_K_M: 15,
+  MOSTLY_Q5_K_S: 16,
+  MOSTLY_Q5_K_M: 17,
+  MOSTLY_Q6_K: 18,
+  MOSTLY_IQ4_NL: 25,
+  MOSTLY_IQ4_XS: 30,
+  MOSTLY_BF16: 32,
+  MOSTLY_TQ1_0: 36,
+  MOSTLY_TQ2_0: 37,
+  MOSTLY_MXFP4_MOE: 38,
+} as const;
+
+/** The presets wgarray makes, in llama-quantize's order and with its descriptions. */
+export const QUANT_PRESETS: readonly QuantPreset[] = Object.freeze([
+  p('Q4_0', FTYPE.MOSTLY_Q4_0, 'q4_0', '4.34G, +0.4685 ppl @ Llama-3-8B'),
+  p('Q4_1', FTYPE.MOSTLY_Q4_1, 'q4_1', '4.78G, +0.4511 ppl @ Llama-3-8B'),
+  p('MXFP4_MOE', FTYPE.MOSTLY_MXFP4_MOE, 'mxfp4', 'MXFP4 for MoE expert tensors, Q8_0 for the rest'),
+  p('Q5_0', FTYPE.MOSTLY_Q5_0, 'q5_0', '5.21G, +0.1316 ppl @ Llama-3-8B'),
+  p('Q5_1', FTYPE.MOSTLY_Q5_1, 'q5_1', '5.65G, +0.1062 ppl @ Llama-3-8B'),
+  p('TQ1_0', FTYPE.MOSTLY_TQ1_0, 'tq1_0', '1.69 bpw ternarization'),
+  p('TQ2_0', FTYPE.MOSTLY_TQ2_0, 'tq2_0', '2.06 bpw ternarization'),
+  p('Q2_K', FTYPE.MOSTLY_Q2_K, 'q2_K', '2.96G, +3.5199 ppl @ Llama-3-8B'),
+  p('Q3_K_S', FTYPE.MOSTLY_Q3_K_S, 'q3_K', '3.41G, +1.6321 ppl @ Llama-3-8B'),
+  p('Q3_K_M', FTYPE.MOSTLY_Q3_K_M, 'q3_K', '3.74G, +0.6569 ppl @ Llama-3-8B'),
+  p('Q3_K_L', FTYPE.MOSTLY_Q3_K_L, 'q3_K', '4.03G, +0.5562 ppl @ Llama-3-8B'),
+  p('IQ4_NL', FTYPE.MOSTLY_IQ4_NL, 'iq4_nl', '4.50 bpw non-linear quantization'),
+  p('IQ4_XS', FTYPE.MOSTLY_IQ4_XS, 'iq4_xs', '4.25 bpw non-linear quantization'),
+  p('Q4_K_S', FTYPE.MOSTLY_Q4_K_S, 'q4_K', '4.37G, +0.2689 ppl @ Llama-3-8B'),
+  p('Q4_K_M', FTYPE.MOSTLY_Q4_K_M, 'q4_K', '4.58G, +0.1754 ppl @ Llama-3-8B'),
+  p('Q5_K_S', FTYPE.MOSTLY_Q5_K_S, 'q5_K', '5.21G, +0.1049 ppl @ Llama-3-8B'),
+  p('Q5_K_M', FTYPE.MOSTLY_Q5_K_M, 'q5_K', '5.33G, +0.0569 ppl @ Llama-3-8B'),
+  p('Q6_K', FTYPE.MOSTLY_Q6_K, 'q6_K', '6.14G, +0.0217 ppl @ Llama-3-8B'),
+  p('Q8_0', FTYPE.MOSTLY_Q8_0, 'q8_0', '7.96G, +0.0026 ppl @ Llama-3-8B'),
+  p('F16', FTYPE.MOSTLY_F16, 'f16', '14.00G, +0.0020 ppl @ Mistral-7B'),
+  p('BF16', FTYPE.MOSTLY_BF16, 'bf16', '14.00G, -0.0050 ppl @ Mistral-7B'),
+  p('F32', FTYPE.ALL_F32, 'f32', '26.00G @ 7B'),
+  p('COPY', FTYPE.ALL_F32, null, 'only copy tensors, no quantizing'),
+]);
+
+/** llama-quantize's aliases, plus MXFP4 for MXFP4_MOE. */
+const ALIASES: Record<string, string> = { Q3_K: 'Q3_K_M', Q4_K: 'Q4_K_M', Q5_K: 'Q5_K_M', MXFP4: 'MXFP4_MOE' };
+
+/** llama-quantize presets wgarray does not make, and why. */
+const UNSUPPORTED: Record<string, string> = {
+  Q2_K_S: 'it needs an importance matrix',
+  IQ1_S: 'it needs an importance matrix',
+  IQ1_M: 'it needs an importance matrix',
+  IQ2_XXS: 'it needs an importance matrix',
+  IQ2_XS: 'it needs an importance matrix',
+  IQ2_S: 'it needs an importance matrix',
+  IQ2_M: 'it needs an importance matrix',
+  IQ3_XXS: 'it needs an importance matrix',
+  IQ3_XS: 'its IQ3_S blocks are not implemented',
+  IQ3_S: 'its IQ3_S blocks are not implemented',
+  IQ3_M: 'its IQ3_S blocks are not implemented',
+};
+
+/** The preset `name` names: case-insensitive, aliases (Q4_K = Q4_K_M) and llama.cpp's ftype numbers accepted. */
+export function quantPreset(name: string): QuantPreset {
+  const upper = name.trim().toUpperCase();
+  const canonical = ALIASES[upper] ?? upper;
+  const found = QUANT_PRESETS.find((x) => x.name === canonical);
+  if (found) return found;
+  if (/^\d+$/.test(upper)) {
+    const byFtype = QUANT_PRESETS.find((x) => x.ftype === Number(upper) && x.defaultType !== null);
+    if (byFtype) return byFtype;
+  }
+  const why = UNSUPPORTED[canonical];
+  if (why) throw new ArgumentError(`quantization type ${canonical} is not supported: ${why}`);
+  throw new ArgumentError(
+    `unknown quantization type '${name}'; known: ${[...QUANT_PRESETS.map((x) => x.name), ...Object.keys(ALIASES)].join(', ')}`,
+  );
+}
+
+/** A ggml type by name for the options that take one (--output-tensor-type q8_0), case-insensitive. */
+export function parseTensorType(name: string, option: string): GGMLType {
+  const t = ggmlTypeByName(name.trim());
+  if (!t) throw new ArgumentError(`${option}: unknown ggml type '${name}'`);
+  return t;
+}
+
+/** The hyperparameters llama.cpp's type choice looks at. */
+export interface ModelShape {
+  /** general.architecture ('llama', 'qwen2', ...). */
+  arch: string;
+  /** <arch>.block_count. */
+  nLayer: number;
+  /** <arch>.attention.head_count and head_count_kv (grouped-query attention: n_head / n_head_kv). */
+  nHead: number;
+  nHeadKv: number;
+  /** <arch>.expert_count, 0 for dense models. */
+  nExpert: number;
+}
+
+/** One tensor as the type choice sees it: its name, row-major shape and current type. */
+export interface TensorInfo {
+  name: string;
+  shape: readonly number[];
+  type: GGMLType;
+}
+
+export interface TensorTypeOverride {
+  /** A regular expression searched for in the tensor name (llama-quantize lower-cases it). */
+  pattern: string;
+  type: GGMLType;
+}
+
+export interface TypeChoiceOptions {
+  /** --pure: every quantizable tensor gets the preset's type (no k-quant mixes). */
+  pure?: boolean;
+  /** --output-tensor-type. */
+  outputTensorType?: GGMLType;
+  /** --token-embedding-type. */
+  tokenEmbeddingType?: GGMLType;
+  /** --leave-output-tensor: output.weight keeps its type. */
+  leaveOutputTensor?: boolean;
+  /** --tensor-type PATTERN=TYPE, first match wins. */
+  tensorTypes?: readonly TensorTypeOverride[];
+  /** --allow-requantize: quantized sources may be quantized again. */
+  allowRequantize?: boolean;
+}
+
+export interface TensorTypeChoice {
+  name: string;
+  from: GGMLType;
+  to: GGMLType;
+  /** Why `to` is not the preset's default type, when it is not ('output tensor', 'fallback: ...'). */
+  note?: string;
+}
+
+type Category =
+  | 'token_embd'
+  | 'attn_q'
+  | 'attn_k'
+  | 'attn_v'
+  | 'attn_qkv'
+  | 'attn_kv_b'
+  | 'attn_output'
+  | 'ffn_up'
+  | 'ffn_gate'
+  | 'ffn_down'
+  | 'output'
+  | 'other';
+
+function category(name: string): Category {
+  if (name === 'output.weight') return 'output';
+  if (name === 'token_embd.weight' || name === 'per_layer_token_embd.weight') return 'token_embd';
+  if (name.includes('attn_qkv.weight')) return 'attn_qkv';
+  if (name.includes('attn_kv_b.weight')) return 'attn_kv_b';
+  if (name.includes('attn_v.weight')) return 'attn_v';
+  if (name.includes('attn_k.weight')) return 'attn_k';
+  if (name.includes('attn_q.weight')) return 'attn_q';
+  if (name.includes('attn_output.weight')) return 'attn_output';
+  if (name.includes('ffn_up')) return 'ffn_up';
+  if (name.includes('ffn_gate')) return 'ffn_gate';
+  if (name.includes('ffn_down')) return 'ffn_down';
+  return 'other';
+}
+
+const isAttnV = (c: Category) => c === 'attn_v' || c === 'attn_qkv' || c === 'attn_kv_b';
+
+/** ggml_is_quantized: block formats (every type whose block holds more than one element). */
+export function isQuantizedType(t: GGMLType): boolean {
+  return t.blockSize > 1;
+}
+
+/** ggml_n_dims: dimensions up to the last one larger than 1. */
+function ggmlDims(shape: readonly number[]): number {
+  // shape is row-major: ggml's ne[i] is shape[n - 1 - i]; trailing ne of 1 do not count.
+  let i = 0;
+  while (i < shape.length - 1 && shape[i] === 1) i++;
+  return Math.max(1, shape.length - i);
+}
+
+/** Substrings of tensor names llama.cpp never quantizes (tensor_allows_quantization). */
+const NEVER_QUANTIZED = [
+  '_norm.weight',
+  'ffn_gate_inp.weight',
+  'ffn_gate_tid2eid.weight',
+  'altup',
+  'laurel',
+  'per_layer_model_proj',
+  'ssm_conv1d',
+  'shortconv.conv.weight',
+  'indexer.k_proj.weight',
+  'indexer.q_proj.weight',
+  'time_mix_first.weight',
+  'time_mix_w0.weight',
+  'time_mix_w1.weight',
+  'time_mix_w2.weight',
+  'time_mix_v0.weight',
+  'time_mix_v1.weight',
+  'time_mix_v2.weight',
+  'time_mix_a0.weight',
+  'time_mix_a1.weight',
+  'time_mix_a2.weight',
+  'time_mix_g1.weight',
+  'time_mix_g2.weight',
+  'time_mix_decay_w1.weight',
+  'time_mix_decay_w2.weight',
+  'time_mix_lerp_fused.weight',
+  'attn_rel_b.weight',
+  '.position_embd',
+  'sam.pos_embd',
+  'sam.neck.',
+  'sam.net_',
+  '.rel_pos',
+  '.patch_embd',
+  '.patch_merger',
+  'a.rvq.codebook',
+  'mm.a.code_embd',
+];
+
+/** Whether llama.cpp would quantize this tensor at all (2-D+ `*weight`, not a norm, ...). */
+export function allowsQuantization(t: TensorInfo, options: TypeChoiceOptions = {}): boolean {
+  if (ggmlDims(t.shape) < 2) return false;
+  const name = t.name;
+  if (!name.endsWith('weight')) return false;
+  if (options.leaveOutputTensor && name === 'output.weight') return false;
+  if (name === 'position_embd.weight' || name === 'token_types.weight') return false;
+  return !NEVER_QUANTIZED.some((s) => name.includes(s));
+}
+
+/** Layer of a `blk.N.` tensor, -1 for the others (llama.cpp's weight order: by layer, then name). */
+function layerOf(name: string): number {
+  const m = /^blk\.(\d+)\./.exec(name);
+  return m ? Number(m[1]) : -1;
+}
+
+const useMoreBits = (i: number, n: number) => i < Math.trunc(n / 8) || i >= Math.trunc((7 * n) / 8) || (i - Math.trunc(n / 8)) % 3 === 2;
+
+/**
+ * The type llama-quantize gives each tensor under `preset`: the k-quant mixes
+ * (_S/_M/_L), output and tied-embedding rules, use_more_bits layers,
+ * --tensor-type overrides and the fallbacks for rows that do not split into
+ * whole blocks. Results are in the order of `tensors`.
+ */
+export function chooseTensorTypes(
+  tensors: readonly TensorInfo[],
+  preset: QuantPreset,
+  model: ModelShape,
+  options: TypeChoiceOptions = {},
+): TensorTypeChoice[] {
+  const ftype = preset.ftype;
+  const defaultType = preset.defaultType;
+  const overrides = (options.tensorTypes ?? []).map((o) => ({ re: compilePattern(o.pattern), type: o.type }));
+  const nExpert = Math.max(1, model.nExpert);
+  const nGqa = model.nHeadKv > 0 ? Math.floor(model.nHead / model.nHeadKv) : 1;
+  const is70B = model.arch === 'llama' && model.nLayer === 80 && model.nHead !== model.nHeadKv;
+  const falcon = model.arch === 'falcon';
+
+  const state = {
+    nAttnV: tensors.filter((t) => isAttnV(category(t.name))).length,
+    iAttnV: 0,
+    iFfnDown: 0,
+    iFfnGate: 0,
+    iFfnUp: 0,
+    tiedEmbeddings: !tensors.some((t) => t.name === 'output.weight'),
+  };
+  const nLayer = model.nLayer;
+
+  const layerInfo = (counter: number, name: string): [number, number] => {
+    if (nExpert > 1) {
+      const layer = layerOf(name);
+      if (layer < 0 || layer >= nLayer) throw new ArgumentError(`cannot find the layer of tensor ${name} (block_count ${nLayer})`);
+      return [layer, nLayer];
+    }
+    return [counter, nLayer];
+  };
+
+  // The mix rules (llama_tensor_get_type_impl) for the presets wgarray makes.
+  const mix = (t: TensorInfo, cat: Category, start: GGMLType): { type: GGMLType; note?: string } => {
+    const T = ggmlType;
+    let type = start;
+    let note: string | undefined;
+    if (cat === 'output' || (state.tiedEmbeddings && cat === 'token_embd')) {
+      const what = cat === 'output' ? 'output tensor' : 'tied token embedding';
+      if (options.outputTensorType) {
+        type = options.outputTensorType;
+        note = `${what}: --output-tensor-type`;
+      } else {
+        const nx = t.shape[t.shape.length - 1];
+        if (ftype === FTYPE.MOSTLY_MXFP4_MOE || falcon || nx % type.blockSize !== 0) type = T('q8_0');
+        else if (type.name !== 'q8_0') type = T('q6_K');
+        note = what;
+      }
+    } else if (ftype === FTYPE.MOSTLY_MXFP4_MOE) {
+      // expert tensors (3-D) to MXFP4, the rest to Q8_0
+      const ne2 = t.shape.length >= 3 ? t.shape[t.shape.length - 3] : 1;
+      type = ne2 > 1 ? T('mxfp4') : T('q8_0');
+      note = ne2 > 1 ? 'expert tensor' : 'not an expert tensor';
+    } else if (cat === 'token_embd') {
+      if (options.tokenEmbeddingType) type = options.tokenEmbeddingType;
+      else if (ftype === FTYPE.MOSTLY_TQ1_0 || ftype === FTYPE.MOSTLY_TQ2_0) type = T('q4_K');
+    } else if (isAttnV(cat)) {
+      const i = state.iAttnV;
+      if (ftype === FTYPE.MOSTLY_Q2_K) type = nGqa >= 4 ? T('q4_K') : T('q3_K');
+      else if (ftype === FTYPE.MOSTLY_Q3_K_M) type = i < 2 ? T('q5_K') : T('q4_K');
+      else if (ftype === FTYPE.MOSTLY_Q3_K_L) type = T('q5_K');
+      else if ((ftype === FTYPE.MOSTLY_IQ4_NL || ftype === FTYPE.MOSTLY_IQ4_XS) && nGqa >= 4) type = T('q5_K');
+      else if ((ftype === FTYPE.MOSTLY_Q4_K_M || ftype === FTYPE.MOSTLY_Q5_K_M) && useMoreBits(i, state.nAttnV)) type = T('q6_K');
+      else if (ftype === FTYPE.MOSTLY_Q4_K_S && i < 4) type = T('q5_K');
+      if (is70B && (type.name === 'q3_K' || type.name === 'q4_K')) type = T('q5_K');
+      if (model.nExpert === 8) type = T('q8_0');
+      state.iAttnV++;
+    } else if (cat === 'attn_k') {
+      if (model.nExpert === 8) type = T('q8_0');
+    } else if (cat === 'ffn_down') {
+      const [i, n] = layerInfo(state.iFfnDown, t.name);
+      if (ftype === FTYPE.MOSTLY_Q2_K) type = T('q3_K');
+      else if (ftype === FTYPE.MOSTLY_Q3_K_M) {
+        type = i < Math.trunc(n / 16) ? T('q5_K') : !falcon || useMoreBits(i, n) ? T('q4_K') : T('q3_K');
+      } else if (ftype === FTYPE.MOSTLY_Q3_K_L) type = falcon ? T('q4_K') : T('q5_K');
+      else if (ftype === FTYPE.MOSTLY_Q4_K_M) {
+        if (falcon) type = i < Math.trunc(n / 16) ? T('q6_K') : useMoreBits(i, n) ? T('q5_K') : T('q4_K');
+        else if (useMoreBits(i, n)) type = T('q6_K');
+      } else if (i < Math.trunc(n / 8) && (ftype === FTYPE.MOSTLY_IQ4_NL || ftype === FTYPE.MOSTLY_IQ4_XS)) type = T('q5_K');
+      else if (ftype === FTYPE.MOSTLY_Q5_K_M && useMoreBits(i, n)) type = T('q6_K');
+      else if (ftype === FTYPE.MOSTLY_Q4_K_S && !falcon && i < Math.trunc(n / 8)) type = T('q5_K');
+      state.iFfnDown++;
+    } else if (cat === 'attn_output') {
+      if (!falcon) {
+        if (model.nExpert === 8) {
+          const bump: number[] = [
+            FTYPE.MOSTLY_Q2_K, FTYPE.MOSTLY_Q3_K_S, FTYPE.MOSTLY_Q3_K_M, FTYPE.MOSTLY_IQ4_NL,
+            FTYPE.MOSTLY_Q4_K_S, FTYPE.MOSTLY_Q4_K_M, FTYPE.MOSTLY_IQ4_XS,
+          ];
+          if (bump.includes(ftype)) type = T('q5_K');
+        } else if (ftype === FTYPE.MOSTLY_Q2_K) type = T('q3_K');
+        else if (ftype === FTYPE.MOSTLY_Q3_K_M) type = T('q4_K');
+        else if (ftype === FTYPE.MOSTLY_Q3_K_L) type = T('q5_K');
+      } else if (ftype === FTYPE.MOSTLY_Q3_K_L) type = T('q4_K');
+    } else if (cat === 'ffn_gate') {
+      state.iFfnGate++;
+    } else if (cat === 'ffn_up') {
+      state.iFfnUp++;
+    }
+    if (!note && type !== start) note = `${preset.name} mix`;
+    return { type, note };
+  };
+
+  // llama.cpp visits weights ordered by layer, then name; the counters above depend on it.
+  const order = tensors.map((_, i) => i);
+  order.sort((a, b) => {
+    const la = layerOf(tensors[a].name);
+    const lb = layerOf(tensors[b].name);
+    if (la !== lb) return la - lb;
+    const na = tensors[a].name;
+    const nb = tensors[b].name;
+    return na < nb ? -1 : na > nb ? 1 : 0;
+  });
+
+  const out = new Array<TensorTypeChoice>(tensors.length);
+  for (const i of order) {
+    const t = tensors[i];
+    const cat = category(t.name);
+    let to = t.type;
+    let note: string | undefined;
+    if (defaultType === null || !allowsQuantization(t, options)) {
+      to = t.type;
+    } else if (options.tokenEmbeddingType && cat === 'token_embd') {
+      to = options.tokenEmbeddingType;
+      note = '--token-embedding-type';
+    } else if (options.outputTensorType && cat === 'output') {
+      to = options.outputTensorType;
+      note = '--output-tensor-type';
+    } else {
+      to = defaultType;
+      if (isQuantizedType(defaultType)) {
+        let manual = false;
+        for (const o of overrides) {
+          if (o.re.test(t.name)) {
+            if (o.type !== to) note = `--tensor-type ${o.re.source}`;
+            to = o.type;
+            manual = true;
+            break;
+          }
+        }
+        if (!manual && !options.pure) ({ type: to, note } = mix(t, cat, to));
+        const fb = fallback(t, to);
+        if (fb !== to) {
+          note = `row length ${t.shape[t.shape.length - 1]} is not a multiple of ${to.blockSize} (${to.name}): fallback`;
+          to = fb;
+        }
+      }
+    }
+    if (to !== t.type && isQuantizedType(t.type) && !options.allowRequantize) {
+      throw new ArgumentError(
+        `tensor '${t.name}' is already quantized (${t.type.name}); requantizing to ${to.name} loses quality: pass --allow-requantize to do it anyway`,
+      );
+    }
+    out[i] = note ? { name: t.name, from: t.type, to, note } : { name: t.name, from: t.type, to };
+  }
+  return out;
+}
+
+function compilePattern(pattern: string): RegExp {
+  try {
+    return new RegExp(pattern);
+  } catch (cause) {
+    throw new ArgumentError(`--tensor-type: '${pattern}' is not a regular expression: ${(cause as Error).message}`);
+  }
+}
+
+/** tensor_type_fallback: a type whose blocks fit the row when `type`'s do not. */
+function fallback(t: TensorInfo, type: GGMLType): GGMLType {
+  const ncols = t.shape[t.shape.length - 1];
+  if (ncols % type.blockSize === 0) return type;
+  const FALLBACK: Record<string, string> = {
+    iq1_s: 'iq4_nl',
+    iq1_m: 'iq4_nl',
+    iq2_xxs: 'iq4_nl',
+    iq2_xs: 'iq4_nl',
+    iq2_s: 'iq4_nl',
+    iq3_xxs: 'iq4_nl',
+    iq3_s: 'iq4_nl',
+    iq4_xs: 'iq4_nl',
+    q2_K: 'q4_0',
+    q3_K: 'q4_0',
+    tq1_0: 'q4_0',
+    tq2_0: 'q4_0',
+    q4_K: 'q5_0',
+    q5_K: 'q5_1',
+    q6_K: 'q8_0',
+  };
+  const next = FALLBACK[type.name];
+  // A 32-block type has no smaller block to fall back to: F16 below.
+  const fb = next ? ggmlType(next) : type;
+  return ncols % fb.blockSize === 0 ? fb : ggmlType('f16');
+}
+
+/** The ftype a file's tensors suggest when general.file_type is missing (llama.cpp guesses from the most common type). */
+export function guessFtype(types: readonly GGMLType[]): number {
+  const counts = new Map<string, number>();
+  for (const t of types) counts.set(t.name, (counts.get(t.name) ?? 0) + 1);
+  let best = 'f32';
+  let most = 0;
+  for (const [name, n] of counts) if (n > most) [best, most] = [name, n];
+  const preset = QUANT_PRESETS.find((x) => x.defaultType?.name === best && !x.name.endsWith('_S') && !x.name.endsWith('_L'));
+  return preset?.ftype ?? FTYPE.ALL_F32;
+}
