@@ -17,6 +17,6 @@ export default defineConfig({
     env: { XDG_RUNTIME_DIR: runtimeDir },
     testTimeout: 60_000,
     hookTimeout: 60_000,
-    reporters: ['default'],
+    reporters: ['default', './test/helpers/summary-reporter.ts'],
   },
 });

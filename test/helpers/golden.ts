@@ -5,8 +5,16 @@ import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
-/** The golden folder: WGARRAY_GOLDEN, else ../shared/golden/ggml-v1 beside the repository. */
-export const GOLDEN_DIR = process.env.WGARRAY_GOLDEN ?? resolve(here, '../../../shared/golden/ggml-v1');
+const repo = resolve(here, '../..');
+const candidates = [
+  process.env.WGARRAY_GOLDEN,
+  resolve(repo, '../shared/golden/ggml-v1'), // the steering repo's shared/ beside this checkout
+  resolve(repo, 'shared/golden/ggml-v1'),
+  '/work/shared/golden/ggml-v1',
+].filter((x): x is string => !!x);
+
+/** The golden folder: WGARRAY_GOLDEN, else shared/golden/ggml-v1 beside (or inside) the checkout. */
+export const GOLDEN_DIR = candidates.find((d) => existsSync(join(d, 'manifest.json'))) ?? candidates[0] ?? candidates[1];
 
 export interface GoldenType {
   name: string;
@@ -30,6 +38,9 @@ export function goldenAvailable(): boolean {
 }
 
 export function manifest(): GoldenManifest {
+  if (!goldenAvailable()) {
+    throw new Error(`ggml's golden vectors are missing: looked in ${candidates.join(', ')}; set WGARRAY_GOLDEN to the ggml-v1 folder`);
+  }
   return JSON.parse(readFileSync(join(GOLDEN_DIR, 'manifest.json'), 'utf8')) as GoldenManifest;
 }
 
