@@ -1,0 +1,51 @@
+// Q4_K: super-blocks of 256 weights as { d: f16, dmin: f16, scales: u8[12], qs: u8[128] }
+// (144 bytes): eight sub-blocks of 32, each x = d * sc * q - dmin * m with 6-bit
+// sc, m and 4-bit q. ggml: quantize_row_q4_K_ref / dequantize_row_q4_K.
+// WGSL: shaders/quant/q4_K.wgsl.
+
+import { f16BitsToF32, f32ToF16Bits } from '../../runtime/half.js';
+import type { QuantFormat } from '../format.js';
+import { ggmlType } from '../ggml-types.js';
+import { quantizeK4Block, scaleMinK4 } from './kquant-qkx2.js';
+
+const QK = 256;
+const BYTES = 144;
+const f = Math.fround;
+
+export const q4_K: QuantFormat = {
+  type: ggmlType('q4_K'),
+  shader: 'quant/q4_K.wgsl',
+  quantizeBlocksPerWorkgroup: 8,
+  dequantizeBlocksPerWorkgroup: 64,
+
+  quantizeCpu(x, out) {
+    const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
+    const L = new Uint8Array(QK);
+    for (let b = 0; b < x.length / QK; b++) {
+      const bo = b * BYTES;
+      quantizeK4Block(x, b * QK, 15, -1, 20, out, view, bo, L, f32ToF16Bits, f16BitsToF32);
+      // qs: 32 bytes per 64 weights, low nibbles the first 32, high nibbles the next
+      for (let j = 0; j < QK; j += 64) {
+        const q = bo + 16 + j / 2;
+        for (let l = 0; l < 32; l++) out[q + l] = L[j + l] | (L[j + l + 32] << 4);
+      }
+    }
+  },
+
+  dequantizeCpu(blocks, out) {
+    const view = new DataView(blocks.buffer, blocks.byteOffset, blocks.byteLength);
+    for (let b = 0; b < blocks.length / BYTES; b++) {
+      const bo = b * BYTES;
+      const d = f16BitsToF32(view.getUint16(bo, true));
+      const min = f16BitsToF32(view.getUint16(bo + 2, true));
+      for (let j = 0; j < 8; j++) {
+        const [sc, m] = scaleMinK4(j, blocks, bo + 4);
+        const dl = f(d * sc);
+        const ml = f(min * m);
+        const q = bo + 16 + (j >> 1) * 32;
+        const shift = (j & 1) * 4;
+        for (let l = 0; l < 32; l++) out[b * QK + j * 32 + l] = f(f(dl * ((blocks[q + l] >> shift) & 0xf)) - ml);
+      }
+    }
+  },
+};
