@@ -5,9 +5,15 @@ import { ArgumentError } from '../errors.js';
 import type { QuantFormat } from './format.js';
 import { ggmlType, type GGMLType } from './ggml-types.js';
 import { q8_0 } from './formats/q8_0.js';
+import { q3_K } from './formats/q3_K.js';
+import { q6_K } from './formats/q6_K.js';
 
 export const QUANT_FORMATS: ReadonlyMap<string, QuantFormat> = new Map(
-  [q8_0].map((f) => [f.type.name, f]),
+  [
+    q8_0,
+    q3_K,
+    q6_K,
+  ].map((f) => [f.type.name, f]),
 );
 
 /** Plain float types that quantize() and dequantize() treat as trivial formats (a cast). */

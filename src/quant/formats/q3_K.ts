@@ -30,7 +30,7 @@ export const q3_K: QuantFormat = {
   type: ggmlType('q3_K'),
   shader: 'quant/q3_K.wgsl',
   quantizeBlocksPerWorkgroup: 4,
-  dequantizeBlocksPerWorkgroup: 64,
+  dequantizeBlocksPerWorkgroup: 16,
 
   quantizeCpu(x, out) {
     const L = new Uint8Array(QK);

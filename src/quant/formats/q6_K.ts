@@ -27,7 +27,7 @@ export const q6_K: QuantFormat = {
   type: ggmlType('q6_K'),
   shader: 'quant/q6_K.wgsl',
   quantizeBlocksPerWorkgroup: 4,
-  dequantizeBlocksPerWorkgroup: 64,
+  dequantizeBlocksPerWorkgroup: 16,
 
   quantizeCpu(x, out) {
     const L = new Uint8Array(QK);
