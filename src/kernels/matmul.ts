@@ -1,0 +1,315 @@
+// Batched matrix products on the GPU: shaders/matmul.wgsl, with the host-side
+// planning that keeps every binding inside the device's limits.
+//
+// Operands come as (buffer, element offset, strides): views, transposes and
+// broadcast batch dimensions (stride 0) are read in place, never copied. One
+// storage binding covers at most maxStorageBufferBindingSize bytes (128 MiB on
+// lavapipe), so a product whose operands are larger is split into chunks of
+// rows (M), then of depth (K, accumulating into the output), and batches are
+// dispatched one at a time when together they do not fit.
+
+import { LimitError } from '../errors.js';
+import { formatShape, WgArray, type Shape } from '../runtime/array.js';
+import type { Device } from '../runtime/device.js';
+import { DTYPES } from '../runtime/dtype.js';
+import { castArray } from './cast.js';
+import { bindGroup, pipeline } from './shader.js';
+
+export type MatmulDType = 'float32' | 'float16' | 'bfloat16';
+
+const KIND: Record<MatmulDType, number> = { float32: 0, float16: 1, bfloat16: 2 };
+
+/** Workgroup tile: WG_X x WG_Y invocations, each computing 4 x 4 outputs; K slabs of BK. */
+const WG_X = 16;
+const WG_Y = 16;
+const BK = 16;
+const BM = WG_Y * 4;
+const BN = WG_X * 4;
+/** Batch dimensions the kernel indexes itself; more are dispatched one batch at a time. */
+const KERNEL_BATCH_DIMS = 4;
+
+/** One input of a product: where element [batch..., row, col] sits in `buffer`. */
+export interface MatmulInput {
+  buffer: GPUBuffer;
+  dtype: MatmulDType;
+  /** Element index of [0, ..., 0]. */
+  offset: number;
+  /** Strides in elements of each batch dimension of the product (0 where broadcast). */
+  batchStrides: readonly number[];
+  rowStride: number;
+  colStride: number;
+  /** Names the operand in errors. */
+  what: string;
+}
+
+export interface MatmulSpec {
+  batchShape: Shape;
+  m: number;
+  n: number;
+  k: number;
+  a: MatmulInput;
+  b: MatmulInput;
+  /** Added as beta * c when given. */
+  c?: MatmulInput;
+  alpha: number;
+  beta: number;
+  outDType: MatmulDType;
+  name?: string;
+}
+
+const U32 = 2 ** 32;
+/** A (possibly negative) integer as the u32 the shader's wrapping arithmetic expects. */
+const wrap = (x: number): number => ((x % U32) + U32) % U32;
+
+/** Per-operand strides after merging batch dimensions: [outer..., row, col]. */
+interface Layout {
+  offset: number;
+  batch: number[];
+  row: number;
+  col: number;
+}
+
+/** Drops size-1 batch dimensions and merges neighbours that every operand walks as one. */
+function mergeBatchDims(shape: Shape, layouts: Layout[]): { shape: number[]; strides: number[][] } {
+  const dims: number[] = [];
+  const strides: number[][] = layouts.map(() => []);
+  shape.forEach((size, d) => {
+    if (size === 1) return;
+    const last = dims.length - 1;
+    if (last >= 0 && layouts.every((l, i) => strides[i][last] === l.batch[d] * size)) {
+      dims[last] *= size;
+      layouts.forEach((l, i) => (strides[i][last] = l.batch[d]));
+      return;
+    }
+    dims.push(size);
+    layouts.forEach((l, i) => strides[i].push(l.batch[d]));
+  });
+  return { shape: dims, strides };
+}
+
+/** A binding window of one operand for one chunk of work. */
+interface Window {
+  offset: number;
+  size: number;
+  /** Element index (in the buffer) of the window's first element. */
+  first: number;
+}
+
+/** The aligned window covering elements offset + sum(i_d * s_d) for i_d in [0, n_d). */
+function windowOf(device: Device, buffer: GPUBuffer, bytes: number, offset: number, extents: [number, number][]): Window {
+  const align = device.limits.minStorageBufferOffsetAlignment;
+  let lo = offset;
+  let hi = offset;
+  let empty = false;
+  for (const [stride, count] of extents) {
+    if (count <= 0) empty = true;
+    const far = (count - 1) * stride;
+    if (far < 0) lo += far;
+    else hi += far;
+  }
+  if (empty) return { offset: 0, size: Math.min(buffer.size, 4), first: 0 };
+  const start = Math.floor((lo * bytes) / align) * align;
+  const end = Math.ceil(((hi + 1) * bytes) / 4) * 4;
+  return { offset: start, size: Math.min(buffer.size - start, end - start), first: start / bytes };
+}
+
+interface Plan {
+  /** All batches in the kernel's own indexing (else one dispatch per batch). */
+  together: boolean;
+  mStep: number;
+  kStep: number;
+}
+
+function halve(x: number, tile: number): number {
+  const h = Math.ceil(x / 2);
+  return h > tile ? Math.ceil(h / tile) * tile : h;
+}
+
+/**
+ * Records out = alpha * (a @ b) [+ beta * c] for every batch index and
+ * returns out, a new row-major [...batchShape, m, n] array of `outDType`.
+ */
+export function matmulKernel(device: Device, spec: MatmulSpec): WgArray<MatmulDType> {
+  device.check();
+  const { m, n, k, a, b, c } = spec;
+  const outShape = [...spec.batchShape, m, n];
+  const out = WgArray.empty(device, outShape, spec.outDType, spec.name);
+  if (out.size === 0) return out;
+
+  const limits = device.limits;
+  const maxBinding = limits.maxStorageBufferBindingSize;
+  const align = limits.minStorageBufferOffsetAlignment;
+  const maxGroups = limits.maxComputeWorkgroupsPerDimension;
+  if (Math.ceil(n / BN) > maxGroups) {
+    throw new LimitError(`matmul ${formatShape(outShape)}: ${n} columns exceed this device's dispatch limit of ${maxGroups * BN}`);
+  }
+
+  const outBytes = DTYPES[spec.outDType].bytes;
+  const inputs = c ? [a, b, c] : [a, b];
+  const batchCount = spec.batchShape.reduce((x, y) => x * y, 1);
+  const outBatchStrides: number[] = [];
+  for (let d = spec.batchShape.length - 1, s = m * n; d >= 0; d--) {
+    outBatchStrides[d] = s;
+    s *= spec.batchShape[d];
+  }
+  const merged = mergeBatchDims(spec.batchShape, [
+    ...inputs.map((x) => ({ offset: x.offset, batch: [...x.batchStrides], row: x.rowStride, col: x.colStride })),
+    { offset: 0, batch: outBatchStrides, row: n, col: 1 },
+  ]);
+
+  // Which chunk extents each operand's window spans.
+  const extentsOf = (which: 'a' | 'b' | 'c' | 'out', x: MatmulInput | null, together: boolean, mc: number, kc: number) => {
+    const i = which === 'a' ? 0 : which === 'b' ? 1 : which === 'c' ? 2 : inputs.length;
+    const batch: [number, number][] = together ? merged.shape.map((size, d) => [merged.strides[i][d], size]) : [];
+    if (which === 'a') return [...batch, [x!.rowStride, mc], [x!.colStride, kc]] as [number, number][];
+    if (which === 'b') return [...batch, [x!.rowStride, kc], [x!.colStride, n]] as [number, number][];
+    if (which === 'c') return [...batch, [x!.rowStride, mc], [x!.colStride, n]] as [number, number][];
+    return [...batch, [n, mc], [1, n]] as [number, number][];
+  };
+  const span = (x: MatmulInput | null, bytes: number, extents: [number, number][]): number => {
+    let lo = 0;
+    let hi = 0;
+    for (const [stride, count] of extents) {
+      const far = (Math.max(count, 1) - 1) * stride;
+      if (far < 0) lo += far;
+      else hi += far;
+    }
+    return (hi - lo + 1) * bytes + align + 4;
+  };
+
+  // Shrink the chunks until every window fits one binding.
+  const plan: Plan = { together: merged.shape.length <= KERNEL_BATCH_DIMS, mStep: m, kStep: k };
+  for (;;) {
+    const over = (which: 'a' | 'b' | 'c' | 'out'): boolean => {
+      const x = which === 'a' ? a : which === 'b' ? b : which === 'c' ? (c ?? null) : null;
+      if (which === 'c' && !c) return false;
+      const bytes = x ? DTYPES[x.dtype].bytes : outBytes;
+      return span(x, bytes, extentsOf(which, x, plan.together, plan.mStep, plan.kStep)) > maxBinding;
+    };
+    const [oa, ob, oc, oo] = [over('a'), over('b'), over('c'), over('out')];
+    if (!oa && !ob && !oc && !oo && Math.ceil(plan.mStep / BM) <= maxGroups) break;
+    if (plan.together && batchCount > 1) {
+      plan.together = false;
+    } else if ((oa || oc || oo || Math.ceil(plan.mStep / BM) > maxGroups) && plan.mStep > 1) {
+      plan.mStep = halve(plan.mStep, BM);
+    } else if ((oa || ob) && plan.kStep > 1) {
+      plan.kStep = halve(plan.kStep, BK);
+    } else {
+      const what = oo ? 'the output' : oc ? c!.what : ob ? b.what : a.what;
+      throw new LimitError(
+        `matmul ${formatShape(outShape)}: one ${oo || oc ? 'row' : 'element run'} of ${what} exceeds this device's ` +
+          `maxStorageBufferBindingSize of ${maxBinding} bytes`,
+      );
+    }
+  }
+
+  // Depth chunks accumulate into the output; a 16-bit output would round
+  // between chunks, so it accumulates in a float32 array cast at the end.
+  if (plan.kStep < k && spec.outDType !== 'float32') {
+    out.dispose();
+    const wide = matmulKernel(device, { ...spec, outDType: 'float32' });
+    try {
+      return castArray(wide, spec.outDType);
+    } finally {
+      wide.dispose();
+    }
+  }
+
+  const scale = new Uint32Array(new Float32Array([spec.alpha, spec.beta]).buffer);
+  const pipes = new Map<number, GPUComputePipeline>();
+  const pipeFor = (mode: number): GPUComputePipeline => {
+    let p = pipes.get(mode);
+    if (!p) {
+      p = pipeline(device, 'matmul.wgsl', {
+        A_KIND: KIND[a.dtype],
+        B_KIND: KIND[b.dtype],
+        C_KIND: KIND[(c ?? a).dtype],
+        OUT_KIND: KIND[spec.outDType],
+        MODE: mode,
+        WG_X,
+        WG_Y,
+        BK,
+      });
+      pipes.set(mode, p);
+    }
+    return p;
+  };
+
+  // Batch groups: [first global batch, count, per-operand element offset of that batch when dispatched alone].
+  const groups: { first: number; count: number; offsets: number[] }[] = [];
+  if (plan.together) {
+    for (let first = 0; first < batchCount; first += maxGroups) {
+      groups.push({ first, count: Math.min(maxGroups, batchCount - first), offsets: [] });
+    }
+  } else {
+    for (let g = 0; g < batchCount; g++) {
+      let rest = g;
+      const offsets = merged.strides.map(() => 0);
+      for (let d = merged.shape.length - 1; d >= 0; d--) {
+        const idx = rest % merged.shape[d];
+        rest = Math.floor(rest / merged.shape[d]);
+        merged.strides.forEach((s, i) => (offsets[i] += idx * s[d]));
+      }
+      groups.push({ first: g, count: 1, offsets });
+    }
+  }
+  const batchShape4 = [1, 1, 1, 1];
+  const batchStrides4 = merged.strides.map(() => [0, 0, 0, 0]);
+  if (plan.together) {
+    const pad = KERNEL_BATCH_DIMS - merged.shape.length;
+    merged.shape.forEach((size, d) => {
+      batchShape4[pad + d] = size;
+      merged.strides.forEach((s, i) => (batchStrides4[i][pad + d] = wrap(s[d])));
+    });
+  }
+  const outIndex = inputs.length;
+
+  for (const group of groups) {
+    const pointOffset = (i: number): number => (plan.together ? 0 : group.offsets[i]);
+    // Window starts use the whole batch box when batches run together: the
+    // kernel adds each batch's own offset.
+    const outFirstBatch = plan.together ? group.first : 0;
+    for (let m0 = 0; m0 < m; m0 += plan.mStep) {
+      const mc = Math.min(plan.mStep, m - m0);
+      for (let k0 = 0; k0 === 0 || k0 < k; k0 += plan.kStep) {
+        const kc = Math.min(plan.kStep, k - k0);
+        const mode = k0 > 0 ? 2 : c && spec.beta !== 0 ? 1 : 0;
+        const operand = (x: MatmulInput, i: number, which: 'a' | 'b' | 'c', rowOrigin: number, colOrigin: number) => {
+          const origin = x.offset + pointOffset(i) + rowOrigin * x.rowStride + colOrigin * x.colStride;
+          const w = windowOf(device, x.buffer, DTYPES[x.dtype].bytes, origin, extentsOf(which, x, plan.together, mc, kc));
+          return { w, base: wrap(origin - w.first), buffer: x.buffer };
+        };
+        const wa = operand(a, 0, 'a', m0, k0);
+        const wb = operand(b, 1, 'b', k0, 0);
+        const wc = c ? operand(c, 2, 'c', m0, 0) : wa;
+        const outOrigin = (plan.together ? outFirstBatch * m * n : pointOffset(outIndex)) + m0 * n;
+        const outExtents = extentsOf('out', null, false, mc, kc);
+        if (plan.together) outExtents.unshift([m * n, group.count]);
+        const wo = windowOf(device, out.buffer, outBytes, outOrigin, outExtents);
+        const params = device.uniform([
+          mc, n, kc, plan.together ? group.first : 0,
+          ...batchShape4,
+          wa.base, wrap(a.rowStride), wrap(a.colStride), 0,
+          wb.base, wrap(b.rowStride), wrap(b.colStride), 0,
+          wc.base, wrap(c ? c.rowStride : 0), wrap(c ? c.colStride : 0), 0,
+          outOrigin - wo.first, n, m * n, 0,
+          ...batchStrides4[0],
+          ...batchStrides4[1],
+          ...(c ? batchStrides4[2] : [0, 0, 0, 0]),
+          scale[0], scale[1], 0, 0,
+        ]);
+        const pipe = pipeFor(mode);
+        const bind = bindGroup(device, pipe, [
+          { buffer: wa.buffer, offset: wa.w.offset, size: wa.w.size },
+          { buffer: wb.buffer, offset: wb.w.offset, size: wb.w.size },
+          { buffer: wc.buffer, offset: wc.w.offset, size: wc.w.size },
+          { buffer: out.buffer, offset: wo.offset, size: wo.size },
+          params,
+        ]);
+        device.dispatch(pipe, [bind], [Math.ceil(n / BN), Math.ceil(mc / BM), group.count]);
+        if (k === 0) break;
+      }
+    }
+  }
+  return out;
+}
