@@ -1,0 +1,5 @@
+// The array operations: views and layout, elementwise math with broadcasting,
+// reductions, seeded random numbers. Each op checks shapes and dtypes here and
+// leaves the kernel choice to src/kernels.
+
+export * as random from './random.js';
