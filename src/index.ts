@@ -25,3 +25,5 @@ export type { GGMLType } from './quant/ggml-types.js';
 export { QUANT_FORMATS, quantFormat, PLAIN_FLOAT_TYPES } from './quant/registry.js';
 export type { QuantFormat } from './quant/format.js';
 export { quantizeHost, dequantizeHost } from './quant/host.js';
+// Array operations (src/ops): views and layout, elementwise, reductions, random.
+export * from './ops/index.js';
