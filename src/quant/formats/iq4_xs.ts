@@ -1,0 +1,75 @@
+// IQ4_XS: blocks of 256 weights as { d: f16, scales_h: u16, scales_l: u8[4], qs: u8[128] }
+// (136 bytes): eight sub-blocks of 32 with 6-bit scales ls (low 4 bits in scales_l,
+// high 2 in scales_h), x = d * (ls - 32) * kvalues_iq4nl[q]; each sub-block's 16
+// bytes pack element j low and j + 16 high, as IQ4_NL.
+// ggml: quantize_iq4_xs (quantize_row_iq4_nl_impl with no importance matrix and
+// ntry 7, as ggml_quantize_chunk calls it) / dequantize_row_iq4_xs. WGSL: shaders/quant/iq4_xs.wgsl.
+
+import { f16BitsToF32, f32ToF16Bits } from '../../runtime/half.js';
+import type { QuantFormat } from '../format.js';
+import { ggmlType } from '../ggml-types.js';
+import { iq4BlockScale, iq4PackBlock } from './iq4_nl.js';
+import { bytesView, cNearestInt, KVALUES_IQ4NL } from './legacy-common.js';
+
+const QK = 256;
+const SUB = 32;
+const BYTES = 136;
+const f = Math.fround;
+
+export const iq4_xs: QuantFormat = {
+  type: ggmlType('iq4_xs'),
+  shader: 'quant/iq4_xs.wgsl',
+  quantizeBlocksPerWorkgroup: 64,
+  dequantizeBlocksPerWorkgroup: 64,
+
+  quantizeCpu(x, out) {
+    const view = bytesView(out);
+    const scales = new Float32Array(QK / SUB);
+    for (let b = 0; b < x.length / QK; b++) {
+      const o = b * QK;
+      const ob = b * BYTES;
+      let maxScale = 0;
+      let amaxScale = 0;
+      for (let ib = 0; ib < QK / SUB; ib++) {
+        const s = iq4BlockScale(x, o + ib * SUB);
+        scales[ib] = s;
+        if (Math.abs(s) > amaxScale) {
+          amaxScale = Math.abs(s);
+          maxScale = s;
+        }
+      }
+      // The super-block scale; each sub-block's is a 6-bit signed multiple of it.
+      const d = f(-maxScale / 32);
+      const id = d ? f(1 / d) : 0;
+      view.setUint16(ob, f32ToF16Bits(d), true);
+      let scalesH = 0;
+      for (let ib = 0; ib < QK / SUB; ib++) {
+        const l = Math.max(-32, Math.min(31, cNearestInt(f(id * scales[ib]))));
+        const dl = f(d * l);
+        iq4PackBlock(x, o + ib * SUB, dl ? f(1 / dl) : 0, out, ob + 8 + 16 * ib);
+        const ls = l + 32;
+        out[ob + 4 + (ib >> 1)] = ib % 2 === 0 ? ls & 15 : out[ob + 4 + (ib >> 1)] | ((ls & 15) << 4);
+        scalesH |= (ls >> 4) << (2 * ib);
+      }
+      view.setUint16(ob + 2, scalesH, true);
+    }
+  },
+
+  dequantizeCpu(blocks, out) {
+    const view = bytesView(blocks);
+    for (let b = 0; b < blocks.length / BYTES; b++) {
+      const ob = b * BYTES;
+      const d = f16BitsToF32(view.getUint16(ob, true));
+      const scalesH = view.getUint16(ob + 2, true);
+      for (let ib = 0; ib < QK / SUB; ib++) {
+        const ls = ((blocks[ob + 4 + (ib >> 1)] >> (4 * (ib % 2))) & 15) | (((scalesH >> (2 * ib)) & 3) << 4);
+        const dl = f(d * (ls - 32));
+        for (let j = 0; j < 16; j++) {
+          const q = blocks[ob + 8 + 16 * ib + j];
+          out[b * QK + ib * SUB + j] = f(dl * KVALUES_IQ4NL[q & 15]);
+          out[b * QK + ib * SUB + 16 + j] = f(dl * KVALUES_IQ4NL[q >> 4]);
+        }
+      }
+    }
+  },
+};

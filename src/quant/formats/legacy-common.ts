@@ -1,0 +1,115 @@
+// Helpers shared by the CPU references of the 32-element ("legacy") formats,
+// IQ4_NL/IQ4_XS, MXFP4 and the ternary formats: C's float -> int conversions
+// as ggml's x86-64 builds perform them, ggml's lookup tables, block byte access.
+//
+// Non-finite input: ggml's C code converts NaN (and out-of-range values) to
+// integers where C leaves the result undefined. We define it as x86-64 does
+// (cvttss2si: truncate; NaN and |x| >= 2^31 give INT_MIN, whose low byte is 0),
+// so NaN inputs get the bytes ggml's x86-64 build writes. The WGSL kernels
+// (shaders/lib/legacy_quant.wgsl) implement the same rule.
+
+const f = Math.fround;
+
+/** C's `(int)x` for a float on x86-64: truncation; NaN and out-of-range values give INT_MIN. */
+export function cInt(x: number): number {
+  if (!(x > -2147483649 && x < 2147483648)) return -2147483648; // NaN, or |x| >= 2^31 (float32)
+  return Math.trunc(x) | 0;
+}
+
+/** C's `(int8_t)x` for a float on x86-64 (converted to int32, then the low byte). */
+export function cInt8(x: number): number {
+  return (cInt(x) << 24) >> 24;
+}
+
+/** C's `(uint8_t)x` for a float on x86-64. */
+export function cUint8(x: number): number {
+  return cInt(x) & 0xff;
+}
+
+/** C's lroundf on x86-64 glibc, narrowed to int: halfway cases away from zero; NaN and huge values give 0. */
+export function cLroundInt(x: number): number {
+  if (!(Math.abs(x) < 2 ** 63)) return 0; // LONG_MIN, whose low 32 bits are 0
+  const a = Math.floor(Math.abs(x) + 0.5); // exact in double for float32 inputs
+  const r = x < 0 ? -a : a;
+  return Math.abs(r) < 2 ** 31 ? r : Number(BigInt.asIntN(32, BigInt(r)));
+}
+
+/** ggml's nearest_int bit trick (add 1.5 * 2^23, read the mantissa), including what it does past 2^22. NaN gives 0. */
+export function cNearestInt(x: number): number {
+  if (Number.isNaN(x)) return 0;
+  const v = f(x + 12582912);
+  F32[0] = v;
+  return (U32[0] & 0x007fffff) - 0x00400000;
+}
+const F32 = new Float32Array(1);
+const U32 = new Uint32Array(F32.buffer);
+
+/** The largest |x[o..o+n)| and the signed value that has it, as ggml's `if (amax < fabsf(v))` loop finds them (NaN never wins). */
+export function absMax(x: Float32Array, o: number, n: number): { amax: number; max: number } {
+  let amax = 0;
+  let max = 0;
+  for (let j = 0; j < n; j++) {
+    const v = x[o + j];
+    const a = Math.abs(v);
+    if (amax < a) {
+      amax = a;
+      max = v;
+    }
+  }
+  return { amax, max };
+}
+
+/** ggml's `amax = MAX(amax, fabsf(v))` loop, MAX(a, b) being `a > b ? a : b`: a NaN is kept until the next element replaces it. */
+export function ternaryAbsMax(x: Float32Array, o: number, n: number): number {
+  let amax = 0;
+  for (let j = 0; j < n; j++) {
+    const a = Math.abs(x[o + j]);
+    amax = amax > a ? amax : a;
+  }
+  return amax;
+}
+
+const FLT_MAX = 3.4028234663852886e38;
+
+/** The smallest and largest of x[o..o+n), as ggml's `if (v < min) min = v; if (v > max) max = v;` loop finds them from ±FLT_MAX (NaN ignored). */
+export function minMax(x: Float32Array, o: number, n: number): { min: number; max: number } {
+  let min = FLT_MAX;
+  let max = -FLT_MAX;
+  for (let j = 0; j < n; j++) {
+    const v = x[o + j];
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
+  return { min, max };
+}
+
+/** ggml's kvalues_iq4nl: the 16 non-linear levels of IQ4_NL and IQ4_XS. */
+export const KVALUES_IQ4NL: readonly number[] = [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113];
+
+/** ggml's kvalues_mxfp4: E2M1 values, doubled (the scale is halved to match). */
+export const KVALUES_MXFP4: readonly number[] = [0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12];
+
+/** ggml's best_index_int8: index of the level nearest x in the sorted table (float32 arithmetic; NaN gives the last). */
+export function bestIndexInt8(values: readonly number[], x: number): number {
+  const n = values.length;
+  if (x <= values[0]) return 0;
+  if (x >= values[n - 1]) return n - 1;
+  let ml = 0;
+  let mu = n - 1;
+  while (mu - ml > 1) {
+    const mav = (ml + mu) >> 1;
+    if (x < values[mav]) mu = mav;
+    else ml = mav;
+  }
+  return f(x - values[mu - 1]) < f(values[mu] - x) ? mu - 1 : mu;
+}
+
+/** ggml_e8m0_to_fp32_half: 2^(e - 128), the MXFP4 block scale (subnormal for e < 2). */
+export function e8m0ToF32Half(e: number): number {
+  return 2 ** (e - 128);
+}
+
+/** A DataView over a byte array (block fields are little-endian). */
+export function bytesView(b: Uint8Array): DataView {
+  return new DataView(b.buffer, b.byteOffset, b.byteLength);
+}

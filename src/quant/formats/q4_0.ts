@@ -1,0 +1,47 @@
+// Q4_0: blocks of 32 weights as { d: f16, qs: u8[16] } (18 bytes), x = d * (q - 8);
+// byte j holds element j in its low nibble and element j + 16 in its high one.
+// ggml: quantize_row_q4_0_ref / dequantize_row_q4_0. WGSL: shaders/quant/q4_0.wgsl.
+
+import { f16BitsToF32, f32ToF16Bits } from '../../runtime/half.js';
+import type { QuantFormat } from '../format.js';
+import { ggmlType } from '../ggml-types.js';
+import { absMax, bytesView, cInt8 } from './legacy-common.js';
+
+const QK = 32;
+const BYTES = 18;
+const f = Math.fround;
+
+export const q4_0: QuantFormat = {
+  type: ggmlType('q4_0'),
+  shader: 'quant/q4_0.wgsl',
+  quantizeBlocksPerWorkgroup: 128,
+  dequantizeBlocksPerWorkgroup: 64,
+
+  quantizeCpu(x, out) {
+    const view = bytesView(out);
+    for (let b = 0; b < x.length / QK; b++) {
+      const o = b * QK;
+      const { max } = absMax(x, o, QK);
+      const d = f(max / -8);
+      const id = d ? f(1 / d) : 0;
+      view.setUint16(b * BYTES, f32ToF16Bits(d), true);
+      for (let j = 0; j < QK / 2; j++) {
+        const q0 = Math.min(15, cInt8(f(f(x[o + j] * id) + 8.5)));
+        const q1 = Math.min(15, cInt8(f(f(x[o + QK / 2 + j] * id) + 8.5)));
+        out[b * BYTES + 2 + j] = (q0 & 0xff) | ((q1 << 4) & 0xff);
+      }
+    }
+  },
+
+  dequantizeCpu(blocks, out) {
+    const view = bytesView(blocks);
+    for (let b = 0; b < blocks.length / BYTES; b++) {
+      const d = f16BitsToF32(view.getUint16(b * BYTES, true));
+      for (let j = 0; j < QK / 2; j++) {
+        const q = blocks[b * BYTES + 2 + j];
+        out[b * QK + j] = f(((q & 15) - 8) * d);
+        out[b * QK + QK / 2 + j] = f(((q >> 4) - 8) * d);
+      }
+    }
+  },
+};

@@ -1,0 +1,49 @@
+// Q4_1: blocks of 32 weights as { d: f16, m: f16, qs: u8[16] } (20 bytes), x = d * q + m;
+// byte j holds element j in its low nibble and element j + 16 in its high one.
+// ggml: quantize_row_q4_1_ref / dequantize_row_q4_1. WGSL: shaders/quant/q4_1.wgsl.
+
+import { f16BitsToF32, f32ToF16Bits } from '../../runtime/half.js';
+import type { QuantFormat } from '../format.js';
+import { ggmlType } from '../ggml-types.js';
+import { bytesView, cInt8, minMax } from './legacy-common.js';
+
+const QK = 32;
+const BYTES = 20;
+const f = Math.fround;
+
+export const q4_1: QuantFormat = {
+  type: ggmlType('q4_1'),
+  shader: 'quant/q4_1.wgsl',
+  quantizeBlocksPerWorkgroup: 64,
+  dequantizeBlocksPerWorkgroup: 64,
+
+  quantizeCpu(x, out) {
+    const view = bytesView(out);
+    for (let b = 0; b < x.length / QK; b++) {
+      const o = b * QK;
+      const { min, max } = minMax(x, o, QK);
+      const d = f(f(max - min) / 15);
+      const id = d ? f(1 / d) : 0;
+      view.setUint16(b * BYTES, f32ToF16Bits(d), true);
+      view.setUint16(b * BYTES + 2, f32ToF16Bits(min), true);
+      for (let j = 0; j < QK / 2; j++) {
+        const q0 = Math.min(15, cInt8(f(f(f(x[o + j] - min) * id) + 0.5)));
+        const q1 = Math.min(15, cInt8(f(f(f(x[o + QK / 2 + j] - min) * id) + 0.5)));
+        out[b * BYTES + 4 + j] = (q0 & 0xff) | ((q1 << 4) & 0xff);
+      }
+    }
+  },
+
+  dequantizeCpu(blocks, out) {
+    const view = bytesView(blocks);
+    for (let b = 0; b < blocks.length / BYTES; b++) {
+      const d = f16BitsToF32(view.getUint16(b * BYTES, true));
+      const m = f16BitsToF32(view.getUint16(b * BYTES + 2, true));
+      for (let j = 0; j < QK / 2; j++) {
+        const q = blocks[b * BYTES + 4 + j];
+        out[b * QK + j] = f(f((q & 15) * d) + m);
+        out[b * QK + QK / 2 + j] = f(f((q >> 4) * d) + m);
+      }
+    }
+  },
+};

@@ -1,0 +1,54 @@
+// Q5_0: blocks of 32 weights as { d: f16, qh: u32, qs: u8[16] } (22 bytes), x = d * (q - 16);
+// the low 4 bits of q as in Q4_0, bit 4 of element j in bit j of qh.
+// ggml: quantize_row_q5_0_ref / dequantize_row_q5_0. WGSL: shaders/quant/q5_0.wgsl.
+
+import { f16BitsToF32, f32ToF16Bits } from '../../runtime/half.js';
+import type { QuantFormat } from '../format.js';
+import { ggmlType } from '../ggml-types.js';
+import { absMax, bytesView, cInt8 } from './legacy-common.js';
+
+const QK = 32;
+const BYTES = 22;
+const f = Math.fround;
+
+export const q5_0: QuantFormat = {
+  type: ggmlType('q5_0'),
+  shader: 'quant/q5_0.wgsl',
+  quantizeBlocksPerWorkgroup: 128,
+  dequantizeBlocksPerWorkgroup: 64,
+
+  quantizeCpu(x, out) {
+    const view = bytesView(out);
+    for (let b = 0; b < x.length / QK; b++) {
+      const o = b * QK;
+      const { max } = absMax(x, o, QK);
+      const d = f(max / -16);
+      const id = d ? f(1 / d) : 0;
+      view.setUint16(b * BYTES, f32ToF16Bits(d), true);
+      let qh = 0;
+      for (let j = 0; j < QK / 2; j++) {
+        const q0 = Math.min(31, cInt8(f(f(x[o + j] * id) + 16.5))) & 0xff;
+        const q1 = Math.min(31, cInt8(f(f(x[o + QK / 2 + j] * id) + 16.5))) & 0xff;
+        out[b * BYTES + 6 + j] = (q0 & 15) | ((q1 & 15) << 4);
+        qh |= ((q0 & 0x10) >> 4) << j;
+        qh |= ((q1 & 0x10) >> 4) << (j + QK / 2);
+      }
+      view.setUint32(b * BYTES + 2, qh >>> 0, true);
+    }
+  },
+
+  dequantizeCpu(blocks, out) {
+    const view = bytesView(blocks);
+    for (let b = 0; b < blocks.length / BYTES; b++) {
+      const d = f16BitsToF32(view.getUint16(b * BYTES, true));
+      const qh = view.getUint32(b * BYTES + 2, true);
+      for (let j = 0; j < QK / 2; j++) {
+        const q = blocks[b * BYTES + 6 + j];
+        const h0 = ((qh >>> j) << 4) & 0x10;
+        const h1 = (qh >>> (j + 12)) & 0x10;
+        out[b * QK + j] = f((((q & 15) | h0) - 16) * d);
+        out[b * QK + QK / 2 + j] = f((((q >> 4) | h1) - 16) * d);
+      }
+    }
+  },
+};

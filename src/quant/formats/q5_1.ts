@@ -1,0 +1,57 @@
+// Q5_1: blocks of 32 weights as { d: f16, m: f16, qh: u32, qs: u8[16] } (24 bytes), x = d * q + m;
+// the low 4 bits of q as in Q4_1, bit 4 of element j in bit j of qh.
+// ggml: quantize_row_q5_1_ref / dequantize_row_q5_1. WGSL: shaders/quant/q5_1.wgsl.
+
+import { f16BitsToF32, f32ToF16Bits } from '../../runtime/half.js';
+import type { QuantFormat } from '../format.js';
+import { ggmlType } from '../ggml-types.js';
+import { bytesView, cUint8, minMax } from './legacy-common.js';
+
+const QK = 32;
+const BYTES = 24;
+const f = Math.fround;
+
+export const q5_1: QuantFormat = {
+  type: ggmlType('q5_1'),
+  shader: 'quant/q5_1.wgsl',
+  quantizeBlocksPerWorkgroup: 64,
+  dequantizeBlocksPerWorkgroup: 64,
+
+  quantizeCpu(x, out) {
+    const view = bytesView(out);
+    for (let b = 0; b < x.length / QK; b++) {
+      const o = b * QK;
+      const { min, max } = minMax(x, o, QK);
+      const d = f(f(max - min) / 31);
+      const id = d ? f(1 / d) : 0;
+      view.setUint16(b * BYTES, f32ToF16Bits(d), true);
+      view.setUint16(b * BYTES + 2, f32ToF16Bits(min), true);
+      let qh = 0;
+      for (let j = 0; j < QK / 2; j++) {
+        // No clamp: (max - min) * id rounds to at most 31.
+        const q0 = cUint8(f(f(f(x[o + j] - min) * id) + 0.5));
+        const q1 = cUint8(f(f(f(x[o + QK / 2 + j] - min) * id) + 0.5));
+        out[b * BYTES + 8 + j] = (q0 & 15) | ((q1 & 15) << 4);
+        qh |= ((q0 & 0x10) >> 4) << j;
+        qh |= ((q1 & 0x10) >> 4) << (j + QK / 2);
+      }
+      view.setUint32(b * BYTES + 4, qh >>> 0, true);
+    }
+  },
+
+  dequantizeCpu(blocks, out) {
+    const view = bytesView(blocks);
+    for (let b = 0; b < blocks.length / BYTES; b++) {
+      const d = f16BitsToF32(view.getUint16(b * BYTES, true));
+      const m = f16BitsToF32(view.getUint16(b * BYTES + 2, true));
+      const qh = view.getUint32(b * BYTES + 4, true);
+      for (let j = 0; j < QK / 2; j++) {
+        const q = blocks[b * BYTES + 8 + j];
+        const h0 = ((qh >>> j) << 4) & 0x10;
+        const h1 = (qh >>> (j + 12)) & 0x10;
+        out[b * QK + j] = f(f(((q & 15) | h0) * d) + m);
+        out[b * QK + QK / 2 + j] = f(f(((q >> 4) | h1) * d) + m);
+      }
+    }
+  },
+};
