@@ -1,0 +1,104 @@
+// The quality report's numbers: RMSE / SNR / max error of dequantized against
+// source, on the GPU in chunks (src/kernels/quant-error.ts), against the same
+// sums in float64 on the CPU.
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { array, close, dequantizeHost, init, quantize, QUANT_FORMATS } from '../src/index.js';
+import { errorStatsHost, quantizationError } from '../src/kernels/quant-error.js';
+import { f32ToBf16Bits, bf16BitsToF32, f32ToF16Bits, f16BitsToF32 } from '../src/runtime/half.js';
+
+beforeAll(async () => {
+  await init();
+});
+afterAll(async () => {
+  await close();
+});
+
+function noise(n: number, seed: number): Float32Array {
+  let s = seed >>> 0;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    const u = s / 2 ** 32;
+    out[i] = (u - 0.5) * (i % 97 === 0 ? 40 : 1);
+  }
+  return out;
+}
+
+interface Case {
+  type: string;
+  dtype: 'float32' | 'float16' | 'bfloat16';
+  rows: number;
+  cols: number;
+  /** Elements per GPU chunk (small: many chunks). */
+  chunk?: number;
+}
+
+const CASES: Case[] = [
+  { type: 'q8_0', dtype: 'float32', rows: 64, cols: 256 },
+  { type: 'q8_0', dtype: 'bfloat16', rows: 33, cols: 96, chunk: 512 },
+  { type: 'q8_0', dtype: 'float16', rows: 7, cols: 64, chunk: 128 },
+  { type: 'f16', dtype: 'float32', rows: 16, cols: 100, chunk: 300 },
+  { type: 'bf16', dtype: 'float32', rows: 5, cols: 10 },
+  ...['q4_0', 'q4_K', 'q6_K', 'iq4_nl', 'mxfp4']
+    .filter((t) => QUANT_FORMATS.has(t))
+    .map((type): Case => ({ type, dtype: 'float32', rows: 12, cols: 256, chunk: 1024 })),
+];
+
+describe('quantization error', () => {
+  test.each(CASES)('$type from $dtype, $rows x $cols, chunk $chunk', async (c) => {
+    const n = c.rows * c.cols;
+    const x = noise(n, n + c.cols);
+    // the source as the GPU holds it, and its exact float32 values
+    let ref: Float32Array = x;
+    let src;
+    if (c.dtype === 'float32') src = array(x, { shape: [c.rows, c.cols] });
+    else {
+      const enc = c.dtype === 'float16' ? f32ToF16Bits : f32ToBf16Bits;
+      const dec = c.dtype === 'float16' ? f16BitsToF32 : bf16BitsToF32;
+      const bits = Uint16Array.from(x, enc);
+      ref = Float32Array.from(bits, dec);
+      src = array(bits, { shape: [c.rows, c.cols], dtype: c.dtype });
+    }
+    const q = quantize(src, c.type);
+    const gpu = await quantizationError(src, q, { chunkElements: c.chunk });
+    const cpu = errorStatsHost(ref, dequantizeHost(await q.data(), c.type));
+    expect(gpu.count).toBe(n);
+    expect(gpu.nonFinite).toBe(0);
+    expect(gpu.rmse).toBeGreaterThan(0);
+    expect(gpu.rmse).toBeCloseTo(cpu.rmse, 6);
+    expect(Math.abs(gpu.rmse - cpu.rmse) / cpu.rmse).toBeLessThan(1e-4);
+    expect(Math.abs(gpu.snrDb - cpu.snrDb)).toBeLessThan(1e-3);
+    // the GPU's dequantizer may differ from ggml's by 1 ulp (see the golden README)
+    expect(Math.abs(gpu.maxAbsError - cpu.maxAbsError)).toBeLessThanOrEqual(cpu.maxAbsError * 2 ** -22);
+    q.dispose();
+    src.dispose();
+  });
+
+  test('exact copy: zero error, infinite SNR', async () => {
+    const src = array(noise(512, 3), { shape: [2, 256] });
+    const q = quantize(src, 'f32');
+    const s = await quantizationError(src, q);
+    expect(s).toMatchObject({ count: 512, rmse: 0, snrDb: Infinity, maxAbsError: 0, nonFinite: 0 });
+  });
+
+  test('a view into a larger buffer compares the right elements', async () => {
+    const whole = array(noise(4 * 256, 9), { shape: [4, 256] });
+    const rows = whole.view([2, 256], { offset: 256 });
+    const q = quantize(rows, 'q8_0');
+    const gpu = await quantizationError(rows, q, { chunkElements: 64 });
+    const ref = (await whole.data()).subarray(256, 768);
+    const cpu = errorStatsHost(ref, dequantizeHost(await q.data(), 'q8_0'));
+    expect(Math.abs(gpu.rmse - cpu.rmse) / cpu.rmse).toBeLessThan(1e-4);
+    expect(gpu.maxAbsError).toBe(cpu.maxAbsError);
+  });
+
+  test('non-finite source values are counted, not summed', async () => {
+    const x = noise(64, 5);
+    x[3] = Infinity;
+    const src = array(x, { shape: [2, 32] });
+    const q = quantize(src, 'f16');
+    const s = await quantizationError(src, q);
+    expect(s.nonFinite).toBe(1);
+    expect(Number.isFinite(s.rmse)).toBe(true);
+  });
+});
