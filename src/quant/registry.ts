@@ -5,14 +5,38 @@ import { ArgumentError } from '../errors.js';
 import type { QuantFormat } from './format.js';
 import { ggmlType, type GGMLType } from './ggml-types.js';
 import { q8_0 } from './formats/q8_0.js';
+import { q2_K } from './formats/q2_K.js';
+import { q4_K } from './formats/q4_K.js';
+import { q5_K } from './formats/q5_K.js';
 import { q3_K } from './formats/q3_K.js';
 import { q6_K } from './formats/q6_K.js';
+import { q4_0 } from './formats/q4_0.js';
+import { q4_1 } from './formats/q4_1.js';
+import { q5_0 } from './formats/q5_0.js';
+import { q5_1 } from './formats/q5_1.js';
+import { iq4_nl } from './formats/iq4_nl.js';
+import { iq4_xs } from './formats/iq4_xs.js';
+import { mxfp4 } from './formats/mxfp4.js';
+import { tq1_0 } from './formats/tq1_0.js';
+import { tq2_0 } from './formats/tq2_0.js';
 
 export const QUANT_FORMATS: ReadonlyMap<string, QuantFormat> = new Map(
   [
     q8_0,
+    q2_K,
+    q4_K,
+    q5_K,
     q3_K,
     q6_K,
+    q4_0,
+    q4_1,
+    q5_0,
+    q5_1,
+    iq4_nl,
+    iq4_xs,
+    mxfp4,
+    tq1_0,
+    tq2_0,
   ].map((f) => [f.type.name, f]),
 );
 

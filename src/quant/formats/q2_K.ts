@@ -68,8 +68,8 @@ function quantizeBlock(x: Float32Array, xo: number, out: Uint8Array, view: DataV
 export const q2_K: QuantFormat = {
   type: ggmlType('q2_K'),
   shader: 'quant/q2_K.wgsl',
-  quantizeBlocksPerWorkgroup: 8,
-  dequantizeBlocksPerWorkgroup: 64,
+  quantizeBlocksPerWorkgroup: 64,
+  dequantizeBlocksPerWorkgroup: 16,
 
   quantizeCpu(x, out) {
     const view = new DataView(out.buffer, out.byteOffset, out.byteLength);

@@ -15,8 +15,8 @@ const f = Math.fround;
 export const q4_K: QuantFormat = {
   type: ggmlType('q4_K'),
   shader: 'quant/q4_K.wgsl',
-  quantizeBlocksPerWorkgroup: 8,
-  dequantizeBlocksPerWorkgroup: 64,
+  quantizeBlocksPerWorkgroup: 64,
+  dequantizeBlocksPerWorkgroup: 32,
 
   quantizeCpu(x, out) {
     const view = new DataView(out.buffer, out.byteOffset, out.byteLength);

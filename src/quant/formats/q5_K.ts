@@ -15,8 +15,8 @@ const f = Math.fround;
 export const q5_K: QuantFormat = {
   type: ggmlType('q5_K'),
   shader: 'quant/q5_K.wgsl',
-  quantizeBlocksPerWorkgroup: 8,
-  dequantizeBlocksPerWorkgroup: 64,
+  quantizeBlocksPerWorkgroup: 64,
+  dequantizeBlocksPerWorkgroup: 32,
 
   quantizeCpu(x, out) {
     const view = new DataView(out.buffer, out.byteOffset, out.byteLength);

@@ -1,0 +1,116 @@
+// Q2_K: super-blocks of 256 weights as { scales: u8[16], qs: u8[64], d: f16, dmin: f16 }
+// (84 bytes, 21 words); sixteen sub-blocks of 16 with 4-bit scale and min
+// (one byte each) and 2-bit levels.
+// ggml: quantize_row_q2_K_ref / dequantize_row_q2_K. One invocation per super-block.
+
+//#include lib/quantize_io.wgsl
+//#include lib/dequantize_io.wgsl
+//#include lib/kquant_qkx2.wgsl
+
+const QKX2_V: u32 = 4u;
+const QKX2_NMAX: f32 = 3.0;
+const QKX2_RMIN: f32 = -0.5;
+const QKX2_NSTEP: u32 = 15u;
+const QKX2_MAD: bool = true;
+
+const BLOCK_WORDS: u32 = 21u;
+
+// Per sub-block: make_qkx2's result, and the requantization scale and offset
+// (a zero scale keeps make_qkx2's levels, as ggml's `if (!d) continue`).
+var<private> q2_r: array<Qkx2, 16>;
+var<private> q2_d: array<f32, 16>;
+var<private> q2_m: array<f32, 16>;
+
+// Levels of four consecutive weights of sub-block j, from element i of the chunk.
+fn q2_levels(j: u32, i: u32) -> vec4<u32> {
+  let x = vec4<f32>(load_x(i), load_x(i + 1u), load_x(i + 2u), load_x(i + 3u));
+  let d = q2_d[j];
+  let r = q2_r[j];
+  if (d == 0.0) {
+    return vec4<u32>(qkx2_level(r, x.x), qkx2_level(r, x.y), qkx2_level(r, x.z), qkx2_level(r, x.w));
+  }
+  let l = ggml_nearest_int4((x + vec4<f32>(q2_m[j])) / vec4<f32>(d));
+  return vec4<u32>(clamp(l, vec4<i32>(0), vec4<i32>(3)));
+}
+
+@compute @workgroup_size(64)
+fn quantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+            @builtin(local_invocation_index) lid: u32) {
+  let b = workgroup_index(wid, nwg) * 64u + lid;
+  if (b >= qparams.n_blocks) { return; }
+  var max_scale = 0.0;
+  var max_min = 0.0;
+  for (var j = 0u; j < 16u; j = j + 1u) {
+    let base = b * 256u + j * 16u;
+    for (var k = 0u; k < 4u; k = k + 1u) {
+      let i = base + k * 4u;
+      let x = vec4<f32>(load_x(i), load_x(i + 1u), load_x(i + 2u), load_x(i + 3u));
+      qx_x[k] = x;
+      qx_w[k] = abs(x);
+    }
+    let r = make_qkx2();
+    q2_r[j] = r;
+    if (r.scale > max_scale) { max_scale = r.scale; }
+    if (r.the_min > max_min) { max_min = r.the_min; }
+  }
+  // scale byte j: the sub-block's scale in the low nibble, its min in the high
+  // one; ggml stores the whole int, so bits past a nibble spill as uint8_t would
+  var dh = 0u;
+  var mh = 0u;
+  var sc = array<u32, 16>();
+  if (max_scale > 0.0) {
+    let iscale = 15.0 / max_scale;
+    for (var j = 0u; j < 16u; j = j + 1u) { sc[j] = u32(ggml_nearest_int(iscale * q2_r[j].scale)) & 0xffu; }
+    dh = f32_to_f16_bits(max_scale / 15.0);
+  }
+  if (max_min > 0.0) {
+    let iscale = 15.0 / max_min;
+    for (var j = 0u; j < 16u; j = j + 1u) { sc[j] = sc[j] | ((u32(ggml_nearest_int(iscale * q2_r[j].the_min)) << 4u) & 0xffu); }
+    mh = f32_to_f16_bits(max_min / 15.0);
+  }
+  let d_all = f16_bits_to_f32(dh);
+  let m_all = f16_bits_to_f32(mh);
+  let o = b * BLOCK_WORDS;
+  for (var j = 0u; j < 16u; j = j + 1u) {
+    q2_d[j] = d_all * f32(sc[j] & 15u);
+    q2_m[j] = m_all * f32(sc[j] >> 4u);
+  }
+  for (var w = 0u; w < 4u; w = w + 1u) {
+    dst[o + w] = sc[4u * w] | (sc[4u * w + 1u] << 8u) | (sc[4u * w + 2u] << 16u) | (sc[4u * w + 3u] << 24u);
+  }
+  // qs byte 32h + l: levels of weights 128h + l + 32k at bits 2k, 2k + 1
+  for (var w = 0u; w < 16u; w = w + 1u) {
+    let h = w >> 3u;
+    let l = (w & 7u) * 4u;
+    let i = b * 256u + h * 128u + l;
+    let j = h * 8u + (l >> 4u);
+    var v = vec4<u32>(0u);
+    for (var k = 0u; k < 4u; k = k + 1u) {
+      v = v | (q2_levels(j + 2u * k, i + 32u * k) << vec4<u32>(2u * k));
+    }
+    dst[o + 4u + w] = v.x | (v.y << 8u) | (v.z << 16u) | (v.w << 24u);
+  }
+  dst[o + 20u] = dh | (mh << 16u);
+}
+
+// One invocation per sub-block of 16: x = d * sc * q - dmin * m.
+@compute @workgroup_size(256)
+fn dequantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+              @builtin(local_invocation_index) lid: u32) {
+  let s = workgroup_index(wid, nwg) * 256u + lid;
+  let b = s >> 4u;
+  if (b >= dparams.n_blocks) { return; }
+  let j = s & 15u;
+  let base = b * BLOCK_WORDS * 4u;
+  let d = f16_bits_to_f32(block_u16(base + 80u));
+  let dmin = f16_bits_to_f32(block_u16(base + 82u));
+  let sc = block_byte(base + j);
+  let dl = d * f32(sc & 15u);
+  let ml = dmin * f32(sc >> 4u);
+  // sub-block j sits in qs bytes 32 * (j >> 3) + 16 * (j & 1), bits 2 * ((j >> 1) & 3)
+  let q = base + 16u + 32u * (j >> 3u) + 16u * (j & 1u);
+  let shift = 2u * ((j >> 1u) & 3u);
+  for (var l = 0u; l < 16u; l = l + 1u) {
+    out[s * 16u + l] = dl * f32((block_byte(q + l) >> shift) & 3u) - ml;
+  }
+}

@@ -1,0 +1,58 @@
+// Q4_K: super-blocks of 256 weights as { d: f16, dmin: f16, scales: u8[12], qs: u8[128] }
+// (144 bytes, 36 words); eight sub-blocks of 32 with 6-bit scale and min, 4-bit levels.
+// ggml: quantize_row_q4_K_ref / dequantize_row_q4_K. One invocation per super-block.
+
+//#include lib/quantize_io.wgsl
+//#include lib/dequantize_io.wgsl
+//#include lib/kquant_k4.wgsl
+
+const QKX2_V: u32 = 8u;
+const QKX2_NMAX: f32 = 15.0;
+const QKX2_RMIN: f32 = -1.0;
+const QKX2_NSTEP: u32 = 20u;
+const QKX2_MAD: bool = false;
+
+const BLOCK_WORDS: u32 = 36u;
+
+@compute @workgroup_size(64)
+fn quantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+            @builtin(local_invocation_index) lid: u32) {
+  let b = workgroup_index(wid, nwg) * 64u + lid;
+  if (b >= qparams.n_blocks) { return; }
+  let head = k4_quantize_block(b);
+  let o = b * BLOCK_WORDS;
+  dst[o] = head.x;
+  dst[o + 1u] = head.y;
+  dst[o + 2u] = head.z;
+  dst[o + 3u] = head.w;
+  // qs byte 32p + l: level of weight 64p + l (low nibble) and 64p + 32 + l (high)
+  for (var w = 0u; w < 32u; w = w + 1u) {
+    let p = w >> 3u;
+    let i = b * 256u + p * 64u + (w & 7u) * 4u;
+    let lo = k4_levels(2u * p, i);
+    let hi = k4_levels(2u * p + 1u, i + 32u);
+    dst[o + 4u + w] = bytes4(lo | (hi << vec4<u32>(4u)));
+  }
+}
+
+// One invocation per sub-block of 32: x = d * sc * q - dmin * m.
+@compute @workgroup_size(256)
+fn dequantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+              @builtin(local_invocation_index) lid: u32) {
+  let s = workgroup_index(wid, nwg) * 256u + lid;
+  let b = s >> 3u;
+  if (b >= dparams.n_blocks) { return; }
+  let j = s & 7u;
+  let base = b * BLOCK_WORDS * 4u;
+  let d = f16_bits_to_f32(block_u16(base));
+  let dmin = f16_bits_to_f32(block_u16(base + 2u));
+  let sm = k4_scale_min(base + 4u, j);
+  let dl = d * f32(sm.x);
+  let ml = dmin * f32(sm.y);
+  let q = base + 16u + (j >> 1u) * 32u;
+  let shift = (j & 1u) * 4u;
+  for (var l = 0u; l < 32u; l = l + 1u) {
+    let v = (block_byte(q + l) >> shift) & 15u;
+    out[s * 32u + l] = dl * f32(v) - ml;
+  }
+}

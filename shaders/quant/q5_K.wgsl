@@ -1,0 +1,64 @@
+// Q5_K: super-blocks of 256 weights as { d: f16, dmin: f16, scales: u8[12], qh: u8[32], qs: u8[128] }
+// (176 bytes, 44 words); eight sub-blocks of 32 with 6-bit scale and min, 5-bit
+// levels (low 4 bits in qs, the fifth in qh).
+// ggml: quantize_row_q5_K_ref / dequantize_row_q5_K. One invocation per super-block.
+
+//#include lib/quantize_io.wgsl
+//#include lib/dequantize_io.wgsl
+//#include lib/kquant_k4.wgsl
+
+const QKX2_V: u32 = 8u;
+const QKX2_NMAX: f32 = 31.0;
+const QKX2_RMIN: f32 = -0.5;
+const QKX2_NSTEP: u32 = 15u;
+const QKX2_MAD: bool = false;
+
+const BLOCK_WORDS: u32 = 44u;
+
+@compute @workgroup_size(64)
+fn quantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+            @builtin(local_invocation_index) lid: u32) {
+  let b = workgroup_index(wid, nwg) * 64u + lid;
+  if (b >= qparams.n_blocks) { return; }
+  let head = k4_quantize_block(b);
+  let o = b * BLOCK_WORDS;
+  dst[o] = head.x;
+  dst[o + 1u] = head.y;
+  dst[o + 2u] = head.z;
+  dst[o + 3u] = head.w;
+  // qs byte 32p + l: low 4 bits of the levels of weights 64p + l and 64p + 32 + l;
+  // qh byte l: their fifth bits at bits 2p and 2p + 1
+  var qh = array<u32, 8>();
+  for (var p = 0u; p < 4u; p = p + 1u) {
+    for (var c = 0u; c < 8u; c = c + 1u) {
+      let i = b * 256u + p * 64u + c * 4u;
+      let lo = k4_levels(2u * p, i);
+      let hi = k4_levels(2u * p + 1u, i + 32u);
+      dst[o + 12u + p * 8u + c] = bytes4((lo & vec4<u32>(15u)) | ((hi & vec4<u32>(15u)) << vec4<u32>(4u)));
+      qh[c] = qh[c] | (bytes4((lo >> vec4<u32>(4u)) | ((hi >> vec4<u32>(4u)) << vec4<u32>(1u))) << (2u * p));
+    }
+  }
+  for (var c = 0u; c < 8u; c = c + 1u) { dst[o + 4u + c] = qh[c]; }
+}
+
+// One invocation per sub-block of 32: x = d * sc * q - dmin * m.
+@compute @workgroup_size(256)
+fn dequantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+              @builtin(local_invocation_index) lid: u32) {
+  let s = workgroup_index(wid, nwg) * 256u + lid;
+  let b = s >> 3u;
+  if (b >= dparams.n_blocks) { return; }
+  let j = s & 7u;
+  let base = b * BLOCK_WORDS * 4u;
+  let d = f16_bits_to_f32(block_u16(base));
+  let dmin = f16_bits_to_f32(block_u16(base + 2u));
+  let sm = k4_scale_min(base + 4u, j);
+  let dl = d * f32(sm.x);
+  let ml = dmin * f32(sm.y);
+  let q = base + 48u + (j >> 1u) * 32u;
+  let shift = (j & 1u) * 4u;
+  for (var l = 0u; l < 32u; l = l + 1u) {
+    let v = ((block_byte(q + l) >> shift) & 15u) | (((block_byte(base + 16u + l) >> j) & 1u) << 4u);
+    out[s * 32u + l] = dl * f32(v) - ml;
+  }
+}
