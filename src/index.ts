@@ -27,3 +27,5 @@ export type { QuantFormat } from './quant/format.js';
 export { quantizeHost, dequantizeHost } from './quant/host.js';
 // Array operations (src/ops): views and layout, elementwise, reductions, random.
 export * from './ops/index.js';
+// io (src/io): GGUF and safetensors files, streamed from GPU buffers, written atomically.
+export * from './io/index.js';

@@ -1,0 +1,305 @@
+// The standard GGUF metadata keys and the value types llama.cpp reads them as.
+// llama.cpp checks types exactly (llama-model-loader.cpp: "key %s has wrong
+// type %s but expected type %s"), so a plain number given for one of these keys
+// is written as the type below, and an explicit conflicting type is an error.
+// Sources: gguf-py's constants.py (key names) and gguf_writer.py (the add_*
+// method that writes each key), checked against llama-model-loader.cpp:
+// scalars are read with get_key<uint32_t|float|bool|std::string>; per-layer
+// keys with get_key_or_arr, which takes a scalar or an i32/u32 array (bool for
+// the sliding-window pattern); split.* with u16/i32.
+
+import type { GGUFType } from './metadata.js';
+
+/** One type, or a scalar type or an array type (per-layer keys): the first is used for scalars, the second for lists. */
+export type KeyTypes = readonly [GGUFType] | readonly [GGUFType, GGUFType];
+
+const S = 'string';
+const U32 = 'u32';
+const F32 = 'f32';
+const BOOL = 'bool';
+
+/** Keys outside any architecture. */
+const EXACT: Record<string, GGUFType | readonly [GGUFType, GGUFType]> = {
+  'general.type': S,
+  'general.architecture': S,
+  'general.quantization_version': U32,
+  'general.alignment': U32,
+  'general.file_type': U32,
+  'general.sampling.sequence': S,
+  'general.sampling.top_k': 'i32',
+  'general.sampling.top_p': F32,
+  'general.sampling.min_p': F32,
+  'general.sampling.xtc_probability': F32,
+  'general.sampling.xtc_threshold': F32,
+  'general.sampling.temp': F32,
+  'general.sampling.penalty_last_n': 'i32',
+  'general.sampling.penalty_repeat': F32,
+  'general.sampling.mirostat': 'i32',
+  'general.sampling.mirostat_tau': F32,
+  'general.sampling.mirostat_eta': F32,
+  'general.name': S,
+  'general.author': S,
+  'general.version': S,
+  'general.organization': S,
+  'general.finetune': S,
+  'general.basename': S,
+  'general.description': S,
+  'general.quantized_by': S,
+  'general.size_label': S,
+  'general.license': S,
+  'general.license.name': S,
+  'general.license.link': S,
+  'general.url': S,
+  'general.doi': S,
+  'general.uuid': S,
+  'general.repo_url': S,
+  'general.source.url': S,
+  'general.source.doi': S,
+  'general.source.uuid': S,
+  'general.source.repo_url': S,
+  'general.base_model.count': U32,
+  'general.dataset.count': U32,
+  'general.tags': 'array<string>',
+  'general.languages': 'array<string>',
+
+  'split.no': 'u16',
+  'split.count': 'u16',
+  'split.tensors.count': 'i32',
+
+  'tokenizer.ggml.model': S,
+  'tokenizer.ggml.pre': S,
+  'tokenizer.ggml.tokens': 'array<string>',
+  'tokenizer.ggml.token_type': 'array<i32>',
+  'tokenizer.ggml.token_type_count': U32,
+  'tokenizer.ggml.scores': 'array<f32>',
+  'tokenizer.ggml.merges': 'array<string>',
+  'tokenizer.ggml.bos_token_id': U32,
+  'tokenizer.ggml.eos_token_id': U32,
+  'tokenizer.ggml.eot_token_id': U32,
+  'tokenizer.ggml.eom_token_id': U32,
+  'tokenizer.ggml.unknown_token_id': U32,
+  'tokenizer.ggml.seperator_token_id': U32,
+  'tokenizer.ggml.padding_token_id': U32,
+  'tokenizer.ggml.mask_token_id': U32,
+  'tokenizer.ggml.fim_pre_token_id': U32,
+  'tokenizer.ggml.fim_suf_token_id': U32,
+  'tokenizer.ggml.fim_mid_token_id': U32,
+  'tokenizer.ggml.fim_pad_token_id': U32,
+  'tokenizer.ggml.fim_rep_token_id': U32,
+  'tokenizer.ggml.fim_sep_token_id': U32,
+  'tokenizer.ggml.prefix_token_id': U32,
+  'tokenizer.ggml.suffix_token_id': U32,
+  'tokenizer.ggml.middle_token_id': U32,
+  'tokenizer.ggml.add_bos_token': BOOL,
+  'tokenizer.ggml.add_eos_token': BOOL,
+  'tokenizer.ggml.add_sep_token': BOOL,
+  'tokenizer.ggml.add_space_prefix': BOOL,
+  'tokenizer.ggml.remove_extra_whitespaces': BOOL,
+  'tokenizer.ggml.precompiled_charsmap': 'array<u8>',
+  'tokenizer.huggingface.json': S,
+  'tokenizer.rwkv.world': S,
+  'tokenizer.chat_template': S,
+  'tokenizer.chat_templates': 'array<string>',
+
+  'adapter.type': S,
+  'adapter.lora.alpha': F32,
+  'adapter.lora.task_name': S,
+  'adapter.lora.prompt_prefix': S,
+
+  'imatrix.chunk_count': U32,
+  'imatrix.chunk_size': U32,
+  'imatrix.datasets': 'array<string>',
+
+  'clip.has_vision_encoder': BOOL,
+  'clip.has_audio_encoder': BOOL,
+  'clip.has_llava_projector': BOOL,
+  'clip.projector_type': S,
+  'clip.use_gelu': BOOL,
+  'clip.use_silu': BOOL,
+  'clip.vision.projector_type': S,
+  'clip.vision.image_size': U32,
+  'clip.vision.image_min_pixels': U32,
+  'clip.vision.image_max_pixels': U32,
+  'clip.vision.preproc_min_tiles': U32,
+  'clip.vision.preproc_max_tiles': U32,
+  'clip.vision.preproc_image_size': U32,
+  'clip.vision.patch_size': U32,
+  'clip.vision.embedding_length': U32,
+  'clip.vision.feed_forward_length': U32,
+  'clip.vision.projection_dim': U32,
+  'clip.vision.block_count': U32,
+  'clip.vision.image_mean': 'array<f32>',
+  'clip.vision.image_std': 'array<f32>',
+  'clip.vision.spatial_merge_size': U32,
+  'clip.vision.n_wa_pattern': U32,
+  'clip.vision.wa_layer_indexes': 'array<i32>',
+  'clip.vision.is_deepstack_layers': 'array<bool>',
+  'clip.vision.window_size': U32,
+  'clip.vision.attention.head_count': U32,
+  'clip.vision.attention.layer_norm_epsilon': F32,
+  'clip.vision.projector.scale_factor': U32,
+  'clip.vision.sam.block_count': U32,
+  'clip.vision.sam.embedding_length': U32,
+  'clip.vision.sam.head_count': U32,
+  'clip.audio.projector_type': S,
+  'clip.audio.num_mel_bins': U32,
+  'clip.audio.embedding_length': U32,
+  'clip.audio.feed_forward_length': U32,
+  'clip.audio.projection_dim': U32,
+  'clip.audio.block_count': U32,
+  'clip.audio.subsampling_factor': U32,
+  'clip.audio.attention.head_count': U32,
+  'clip.audio.attention.layer_norm_epsilon': F32,
+  'clip.audio.projector.stack_factor': U32,
+
+  'diffusion.shift_logits': BOOL,
+  'xielu.alpha_p': 'array<f32>',
+  'xielu.alpha_n': 'array<f32>',
+  'xielu.beta': 'array<f32>',
+  'xielu.eps': 'array<f32>',
+};
+
+/** Keys `{arch}.<suffix>`, by suffix. */
+const PER_ARCH: Record<string, GGUFType | readonly [GGUFType, GGUFType]> = {
+  vocab_size: U32,
+  context_length: U32,
+  embedding_length: U32,
+  embedding_length_out: U32,
+  features_length: U32,
+  block_count: U32,
+  leading_dense_block_count: U32,
+  feed_forward_length: [U32, 'array<i32>'],
+  expert_feed_forward_length: U32,
+  expert_shared_feed_forward_length: U32,
+  expert_chunk_feed_forward_length: U32,
+  use_parallel_residual: BOOL,
+  tensor_data_layout: S,
+  expert_count: U32,
+  expert_used_count: U32,
+  expert_shared_count: U32,
+  expert_group_count: U32,
+  expert_group_used_count: U32,
+  expert_weights_scale: F32,
+  expert_weights_norm: BOOL,
+  expert_gating_func: U32,
+  expert_group_scale: F32,
+  experts_per_group: U32,
+  moe_every_n_layers: U32,
+  moe_latent_size: U32,
+  nextn_predict_layers: U32,
+  n_deepstack_layers: U32,
+  pooling_type: U32,
+  logit_scale: F32,
+  decoder_start_token_id: U32,
+  decoder_block_count: U32,
+  attn_logit_softcapping: F32,
+  router_logit_softcapping: F32,
+  final_logit_softcapping: F32,
+  swin_norm: BOOL,
+  rescale_every_n_layers: U32,
+  time_mix_extra_dim: U32,
+  time_decay_extra_dim: U32,
+  residual_scale: F32,
+  embedding_scale: F32,
+  token_shift_count: U32,
+  interleave_moe_layer_step: U32,
+  full_attention_interval: U32,
+  activation_sparsity_scale: 'array<f32>',
+  'altup.active_idx': U32,
+  'altup.num_inputs': U32,
+  embedding_length_per_layer_input: U32,
+  swiglu_clamp_exp: 'array<f32>',
+  swiglu_clamp_shexp: 'array<f32>',
+
+  'attention.head_count': [U32, 'array<i32>'],
+  'attention.head_count_kv': [U32, 'array<i32>'],
+  'attention.max_alibi_bias': F32,
+  'attention.clamp_kqv': F32,
+  'attention.key_length': U32,
+  'attention.value_length': U32,
+  'attention.layer_norm_epsilon': F32,
+  'attention.layer_norm_rms_epsilon': F32,
+  'attention.group_norm_epsilon': F32,
+  'attention.group_norm_groups': U32,
+  'attention.causal': BOOL,
+  'attention.q_lora_rank': U32,
+  'attention.kv_lora_rank': U32,
+  'attention.decay_lora_rank': U32,
+  'attention.iclr_lora_rank': U32,
+  'attention.value_residual_mix_lora_rank': U32,
+  'attention.gate_lora_rank': U32,
+  'attention.relative_buckets_count': U32,
+  'attention.sliding_window': U32,
+  'attention.scale': F32,
+  'attention.output_scale': F32,
+  'attention.temperature_length': U32,
+  'attention.temperature_scale': F32,
+  'attention.key_length_mla': U32,
+  'attention.value_length_mla': U32,
+  'attention.key_length_swa': U32,
+  'attention.value_length_swa': U32,
+  'attention.shared_kv_layers': U32,
+  'attention.sliding_window_pattern': [U32, 'array<bool>'],
+  'attention.indexer.head_count': U32,
+  'attention.indexer.key_length': U32,
+  'attention.indexer.top_k': U32,
+
+  'rope.dimension_count': U32,
+  'rope.dimension_count_swa': U32,
+  'rope.dimension_sections': 'array<i32>',
+  'rope.freq_base': F32,
+  'rope.freq_base_swa': F32,
+  'rope.scaling.type': S,
+  'rope.scaling.factor': F32,
+  'rope.scaling.alpha': F32,
+  'rope.scaling.attn_factor': F32,
+  'rope.scaling.original_context_length': U32,
+  'rope.scaling.finetuned': BOOL,
+  'rope.scaling.yarn_log_multiplier': F32,
+  'rope.scaling.yarn_ext_factor': F32,
+  'rope.scaling.yarn_attn_factor': F32,
+  'rope.scaling.yarn_beta_fast': F32,
+  'rope.scaling.yarn_beta_slow': F32,
+
+  'ssm.conv_kernel': U32,
+  'ssm.inner_size': U32,
+  'ssm.state_size': U32,
+  'ssm.time_step_rank': U32,
+  'ssm.group_count': U32,
+  'ssm.dt_b_c_rms': BOOL,
+  'kda.head_dim': U32,
+  'wkv.head_size': U32,
+  'posnet.embedding_length': U32,
+  'posnet.block_count': U32,
+  'convnext.embedding_length': U32,
+  'convnext.block_count': U32,
+  'classifier.output_labels': 'array<string>',
+  'shortconv.l_cache': U32,
+};
+
+/** Keys with a variable part. */
+const PATTERNS: readonly [RegExp, GGUFType][] = [
+  [/^general\.(base_model|dataset)\.\d+\.(name|author|version|organization|description|url|doi|uuid|repo_url)$/, S],
+  [/^tokenizer\.chat_template\.[^.]+$/, S],
+  [/^[^.]+\.[^.]+_feat_(in|out)$/, U32],
+];
+
+/** First name segments that are namespaces, not architectures. */
+const NOT_ARCH = new Set(['general', 'tokenizer', 'split', 'adapter', 'imatrix', 'clip', 'diffusion', 'xielu']);
+
+const asTypes = (t: GGUFType | readonly [GGUFType, GGUFType]): KeyTypes => (typeof t === 'string' ? [t] : t);
+
+/** The type(s) llama.cpp reads `key` as, or undefined for a key it does not know. */
+export function standardKeyTypes(key: string): KeyTypes | undefined {
+  if (Object.hasOwn(EXACT, key)) return asTypes(EXACT[key]);
+  const dot = key.indexOf('.');
+  if (dot > 0 && !NOT_ARCH.has(key.slice(0, dot))) {
+    const suffix = key.slice(dot + 1);
+    if (Object.hasOwn(PER_ARCH, suffix)) return asTypes(PER_ARCH[suffix]);
+  }
+  for (const [re, t] of PATTERNS) if (re.test(key)) return [t];
+  return undefined;
+}
+
+/** Every exact standard key and every per-architecture suffix, for documentation and tests. */
+export const STANDARD_KEYS: Readonly<{ exact: typeof EXACT; perArch: typeof PER_ARCH }> = { exact: EXACT, perArch: PER_ARCH };
