@@ -410,7 +410,7 @@ export class ByteWriter {
 // ---- explicit typed values ----
 
 function typed(t: GGUFScalarType) {
-  return (x: unknown): GGUFValue => coerce(x, t, `gguf.${t}(${typeName(x)})`);
+  return (x: unknown): GGUFValue => coerce(x, t, `gguf.${t}(${typeof x === 'string' ? JSON.stringify(x) : String(x)})`);
 }
 
 /**

@@ -264,6 +264,7 @@ export async function saveGGUF(
           else data = p.input as WgArray | QuantizedArray;
           file.checkAbort();
           let written = 0;
+          const pad = alignUp(p.nbytes, alignment) - p.nbytes;
           const report = (n: number) => {
             written += n;
             onProgress?.({
@@ -272,7 +273,8 @@ export async function saveGGUF(
               tensorCount: plans.length,
               tensorBytesWritten: written,
               tensorBytes: p.nbytes,
-              bytesWritten: file.position,
+              // The tensor's padding follows at once: count it with its last chunk, so the last event reads totalBytes.
+              bytesWritten: file.position + (written === p.nbytes ? pad : 0),
               totalBytes,
             });
           };
