@@ -3,3 +3,6 @@
 // leaves the kernel choice to src/kernels.
 
 export * as random from './random.js';
+export * from './layout.js';
+export * from './promote.js';
+export * from './elementwise.js';

@@ -1,0 +1,238 @@
+// Strided copy: contiguous(), concatenate, take. Run by src/kernels/copy.ts.
+//
+// Copies a box of elements (lengths len[d]) from a strided source into a
+// row-major destination. Elements are ELEM_BYTES bytes (1, 2, 4 or 8: a copy
+// moves bits and needs no arithmetic, so every dtype works). Positions are
+// relative to the bound windows; strides are two's complement u32, so the
+// wrapping sums below give the right index for negative strides too.
+//
+// The box is walked as rows: the dims before ROW_DIMS index rows, the dims
+// from ROW_DIMS on form one segment that is contiguous in the destination
+// (dim ROW_DIMS may be partial, the later ones are whole). One invocation
+// writes one whole destination word. For 1- and 2-byte elements a word can
+// hold the end of one row's segment and the start of the next: the word
+// belongs to the row of its first element in the box, which also fills the
+// next row's lanes and keeps lanes outside the box as they were.
+//
+// TAKE_DIM (when < 16) is the dim whose index goes through `indices`
+// (int32/uint32, negative ones counted from the end, then clamped to the axis).
+
+//#include lib/grid.wgsl
+
+override ELEM_BYTES: u32 = 4u;
+override TAKE_DIM: u32 = 16u;
+override TAKE_SIGNED: u32 = 1u;
+
+struct Params {
+  ndim: u32,
+  row_dims: u32,
+  // invocations per row, rows * wpr invocations in all
+  wpr: u32,
+  total: u32,
+  seg_len: u32,
+  rows: u32,
+  // destination / source element index of the box's origin in its window
+  dst_origin: u32,
+  src_origin: u32,
+  // take: source axis length and stride, first index of the box in `indices`
+  take_len: u32,
+  take_stride: u32,
+  take_base: u32,
+  _pad: u32,
+  len: array<vec4<u32>, 4>,
+  dstride: array<vec4<u32>, 4>,
+  sstride: array<vec4<u32>, 4>,
+}
+
+@group(0) @binding(0) var<storage, read> src: array<u32>;
+@group(0) @binding(1) var<storage, read_write> dst: array<u32>;
+@group(0) @binding(2) var<uniform> params: Params;
+@group(0) @binding(3) var<storage, read> indices: array<u32>;
+
+fn len_at(d: u32) -> u32 { return params.len[d >> 2u][d & 3u]; }
+fn dstride_at(d: u32) -> u32 { return params.dstride[d >> 2u][d & 3u]; }
+fn sstride_at(d: u32) -> u32 { return params.sstride[d >> 2u][d & 3u]; }
+
+// Source offset of index i along dim d.
+fn src_step(d: u32, i: u32) -> u32 {
+  if (d == TAKE_DIM) {
+    var j = indices[params.take_base + i];
+    if (TAKE_SIGNED == 1u && bitcast<i32>(j) < 0) { j = j + params.take_len; }
+    if (bitcast<i32>(j) < 0 && TAKE_SIGNED == 1u) { j = 0u; }
+    j = min(j, params.take_len - 1u);
+    return j * params.take_stride;
+  }
+  return i * sstride_at(d);
+}
+
+// Destination and source positions of row r's first element.
+fn row_start(r: u32) -> vec2<u32> {
+  var dpos = params.dst_origin;
+  var spos = params.src_origin;
+  var rem = r;
+  for (var k = params.row_dims; k > 0u; k = k - 1u) {
+    let d = k - 1u;
+    let n = len_at(d);
+    let i = rem % n;
+    rem = rem / n;
+    dpos = dpos + i * dstride_at(d);
+    spos = spos + src_step(d, i);
+  }
+  return vec2<u32>(dpos, spos);
+}
+
+// Source offset of element q of a segment, from the segment's first element.
+fn seg_src(q: u32) -> u32 {
+  var rem = q;
+  var spos = 0u;
+  for (var d = params.ndim - 1u; d >= params.row_dims; d = d - 1u) {
+    let n = len_at(d);
+    let i = rem % n;
+    rem = rem / n;
+    spos = spos + src_step(d, i);
+    if (d == 0u) { break; }
+  }
+  return spos;
+}
+
+// Bits of one element; 8-bit arithmetic on the width keeps the shift in range for every ELEM_BYTES.
+fn elem_mask() -> u32 {
+  return select(0xffffffffu, (1u << ((ELEM_BYTES * 8u) & 31u)) - 1u, ELEM_BYTES < 4u);
+}
+
+// Element at source position s, zero-extended (ELEM_BYTES < 4).
+fn load_packed(s: u32) -> u32 {
+  let byte = s * ELEM_BYTES;
+  return (src[byte >> 2u] >> ((byte & 3u) * 8u)) & elem_mask();
+}
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+  let inv = linear_index(wid, nwg, lid);
+  if (inv >= params.total) { return; }
+  let r = inv / params.wpr;
+  let k = inv % params.wpr;
+  let seg = params.seg_len;
+  let row = row_start(r);
+
+  if (ELEM_BYTES == 4u) {
+    dst[row.x + k] = src[row.y + seg_src(k)];
+    return;
+  }
+  if (ELEM_BYTES == 8u) {
+    dst[2u * row.x + k] = src[2u * (row.y + seg_src(k >> 1u)) + (k & 1u)];
+    return;
+  }
+
+  let lanes = 4u / ELEM_BYTES;
+  let w = (row.x / lanes) + k;
+  let p0 = w * lanes;
+  let seg_end = row.x + seg;
+  if (p0 >= seg_end) { return; }
+  // A word starting before this row's segment may belong to the previous row.
+  if (p0 < row.x && r > 0u) {
+    let prev = row_start(r - 1u);
+    if (prev.x + seg > p0) { return; }
+  }
+  var next = vec2<u32>(0xffffffffu, 0u);
+  if (p0 + lanes > seg_end && r + 1u < params.rows) { next = row_start(r + 1u); }
+  let width = ELEM_BYTES * 8u;
+  let mask = elem_mask();
+  var word = 0u;
+  var keep = 0u;
+  for (var j = 0u; j < lanes; j = j + 1u) {
+    let p = p0 + j;
+    let shift = j * width;
+    if (p >= row.x && p < seg_end) {
+      word = word | (load_packed(row.y + seg_src(p - row.x)) << shift);
+    } else if (p >= next.x && p - next.x < seg) {
+      word = word | (load_packed(next.y + seg_src(p - next.x)) << shift);
+    } else {
+      keep = keep | (mask << shift);
+    }
+  }
+  if (keep != 0u) { word = word | (dst[w] & keep); }
+  dst[w] = word;
+}
+
+// ---- Tiled transpose ----------------------------------------------------
+// The common case of a copy: the destination's last dim N walks the source
+// with a stride while its second-to-last dim M is contiguous in the source (a
+// matrix transpose, possibly batched). A workgroup moves one 32 x 32 tile:
+// it reads source columns (contiguous) into workgroup memory and writes
+// destination rows (contiguous), whole words at a time. Needs N a multiple
+// of the elements per word and 4-byte-aligned destination rows.
+
+struct TileParams {
+  batch_dims: u32,
+  m: u32,
+  n: u32,
+  tiles_m: u32,
+  tiles_n: u32,
+  tiles: u32,
+  dst_origin: u32,
+  src_origin: u32,
+  // source stride of dim N, destination stride of dim M (row pitch)
+  src_stride_n: u32,
+  dst_pitch: u32,
+  _pad: vec2<u32>,
+  len: array<vec4<u32>, 4>,
+  dstride: array<vec4<u32>, 4>,
+  sstride: array<vec4<u32>, 4>,
+}
+
+@group(0) @binding(2) var<uniform> tparams: TileParams;
+
+var<workgroup> tile: array<u32, 1056>;
+
+fn tile_load(s: u32) -> u32 {
+  if (ELEM_BYTES == 4u) { return src[s]; }
+  return load_packed(s);
+}
+
+@compute @workgroup_size(256)
+fn transpose_tiles(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                   @builtin(local_invocation_index) lid: u32) {
+  let t = wid.y * nwg.x + wid.x;
+  if (t >= tparams.tiles) { return; }
+  let tn = t % tparams.tiles_n;
+  let rest = t / tparams.tiles_n;
+  let tm = rest % tparams.tiles_m;
+  var b = rest / tparams.tiles_m;
+  var dbase = tparams.dst_origin;
+  var sbase = tparams.src_origin;
+  for (var k = tparams.batch_dims; k > 0u; k = k - 1u) {
+    let d = k - 1u;
+    let n = tparams.len[d >> 2u][d & 3u];
+    let i = b % n;
+    b = b / n;
+    dbase = dbase + i * tparams.dstride[d >> 2u][d & 3u];
+    sbase = sbase + i * tparams.sstride[d >> 2u][d & 3u];
+  }
+  let m0 = tm * 32u;
+  let n0 = tn * 32u;
+  let ml = lid & 31u;
+  for (var k = 0u; k < 4u; k = k + 1u) {
+    let nl = (lid >> 5u) + 8u * k;
+    if (m0 + ml < tparams.m && n0 + nl < tparams.n) {
+      tile[nl * 33u + ml] = tile_load(sbase + (m0 + ml) + (n0 + nl) * tparams.src_stride_n);
+    }
+  }
+  workgroupBarrier();
+  let lanes = 4u / ELEM_BYTES;
+  let row_words = 32u / lanes;
+  let mask = elem_mask();
+  for (var k = 0u; k < 4u / lanes; k = k + 1u) {
+    let wi = lid + 256u * k;
+    let row = wi / row_words;
+    let nf = (wi % row_words) * lanes;
+    if (m0 + row < tparams.m && n0 + nf < tparams.n) {
+      var word = 0u;
+      for (var j = 0u; j < lanes; j = j + 1u) {
+        word = word | ((tile[(nf + j) * 33u + row] & mask) << (j * ELEM_BYTES * 8u));
+      }
+      dst[(dbase + (m0 + row) * tparams.dst_pitch + n0 + nf) / lanes] = word;
+    }
+  }
+}

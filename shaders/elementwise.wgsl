@@ -1,0 +1,459 @@
+// Elementwise ops with broadcasting: unary, binary, comparisons and where.
+// Run by src/kernels/elementwise.ts.
+//
+// Up to three operands (in0, in1, in2), each an array read through strides
+// (zero along broadcast dims) or a scalar held in params. Operands of any
+// computed dtype (and bool) are converted to the compute type CK (0 float32,
+// 1 int32, 2 uint32); float16/bfloat16 compute in float32 and the result is
+// rounded once to the output dtype. One invocation writes one whole output
+// word (1, 2 or 4 elements).
+//
+// Kinds: 0 float32, 1 float16, 2 bfloat16, 3 signed int, 4 unsigned int, 5 bool.
+// Special float values are recognised from their bits: WGSL lets compilers
+// assume floats are finite, so NaN tests by comparison are not reliable.
+
+//#include lib/half.wgsl
+//#include lib/grid.wgsl
+
+override OP: u32 = 0u;
+override K0: u32 = 0u;
+override B0: u32 = 4u;
+override S0: u32 = 0u;
+override K1: u32 = 0u;
+override B1: u32 = 4u;
+override S1: u32 = 0u;
+override K2: u32 = 0u;
+override B2: u32 = 4u;
+override S2: u32 = 0u;
+override CK: u32 = 0u;
+override OUT_KIND: u32 = 0u;
+override OUT_BYTES: u32 = 4u;
+// 1 when every array operand is row-major over the output (position = origin + element index)
+override LINEAR: u32 = 0u;
+
+// Op codes (src/kernels/elementwise.ts mirrors them).
+const ADD = 0u;
+const SUB = 1u;
+const MUL = 2u;
+const DIV = 3u;
+const MAX = 4u;
+const MIN = 5u;
+const POW = 6u;
+const FLOOR_DIV = 7u;
+const REM = 8u;
+const EQ = 16u;
+const NE = 17u;
+const LT = 18u;
+const LE = 19u;
+const GT = 20u;
+const GE = 21u;
+const NEG = 32u;
+const ABS = 33u;
+const SIGN = 34u;
+const SQUARE = 35u;
+const SQRT = 36u;
+const RSQRT = 37u;
+const RECIP = 38u;
+const EXP = 39u;
+const EXPM1 = 40u;
+const LOG = 41u;
+const LOG1P = 42u;
+const LOG2 = 43u;
+const LOG10 = 44u;
+const SIN = 45u;
+const COS = 46u;
+const TANH = 47u;
+const SIGMOID = 48u;
+const FLOOR = 49u;
+const CEIL = 50u;
+const ROUND = 51u;
+const CLIP = 52u;
+const WHERE = 64u;
+
+struct Params {
+  // elements in this chunk, and the chunk's first element in the whole output
+  n: u32,
+  first: u32,
+  ndim: u32,
+  _pad: u32,
+  // per operand: its position of output element 0, relative to its bound window
+  origin: vec4<u32>,
+  // per operand: a scalar operand's bits (in its own dtype)
+  scalar: vec4<u32>,
+  // clip's bounds, in the compute type
+  lo: u32,
+  hi: u32,
+  // the bits of NaN and +Inf: WGSL rejects them as constants
+  nan_bits: u32,
+  inf_bits: u32,
+  shape: array<vec4<u32>, 4>,
+  st0: array<vec4<u32>, 4>,
+  st1: array<vec4<u32>, 4>,
+  st2: array<vec4<u32>, 4>,
+}
+
+@group(0) @binding(0) var<storage, read> in0: array<u32>;
+@group(0) @binding(1) var<storage, read> in1: array<u32>;
+@group(0) @binding(2) var<storage, read> in2: array<u32>;
+@group(0) @binding(3) var<storage, read_write> dst: array<u32>;
+@group(0) @binding(4) var<uniform> params: Params;
+
+fn width_mask(bytes: u32) -> u32 {
+  return select(0xffffffffu, (1u << ((bytes * 8u) & 31u)) - 1u, bytes < 4u);
+}
+
+fn unpack(word: u32, p: u32, bytes: u32) -> u32 {
+  return (word >> (((p * bytes) & 3u) * 8u)) & width_mask(bytes);
+}
+
+fn raw0(p: u32) -> u32 {
+  if (S0 == 1u) { return params.scalar.x; }
+  if (B0 == 4u) { return in0[p]; }
+  return unpack(in0[(p * B0) >> 2u], p, B0);
+}
+fn raw1(p: u32) -> u32 {
+  if (S1 == 1u) { return params.scalar.y; }
+  if (B1 == 4u) { return in1[p]; }
+  return unpack(in1[(p * B1) >> 2u], p, B1);
+}
+fn raw2(p: u32) -> u32 {
+  if (S2 == 1u) { return params.scalar.z; }
+  if (B2 == 4u) { return in2[p]; }
+  return unpack(in2[(p * B2) >> 2u], p, B2);
+}
+
+// Signed integer of `bytes` bytes, sign-extended to 32 bits.
+fn sext(raw: u32, bytes: u32) -> u32 {
+  let s = (32u - bytes * 8u) & 31u;
+  return bitcast<u32>(bitcast<i32>(raw << s) >> s);
+}
+
+fn as_f32(raw: u32, kind: u32, bytes: u32) -> f32 {
+  switch (kind) {
+    case 0u: { return bitcast<f32>(raw); }
+    case 1u: { return f16_bits_to_f32(raw); }
+    case 2u: { return bf16_bits_to_f32(raw); }
+    case 3u: { return f32(bitcast<i32>(sext(raw, bytes))); }
+    default: { return f32(raw); }
+  }
+}
+
+// Integer operand as 32-bit two's complement bits.
+fn as_int(raw: u32, kind: u32, bytes: u32) -> u32 {
+  if (kind == 3u) { return sext(raw, bytes); }
+  return raw;
+}
+
+fn truthy(raw: u32, kind: u32) -> bool {
+  if (kind == 0u) { return (raw & 0x7fffffffu) != 0u; }
+  if (kind == 1u || kind == 2u) { return (raw & 0x7fffu) != 0u; }
+  return raw != 0u;
+}
+
+fn is_nan(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+
+fn nan() -> f32 {
+  return bitcast<f32>(params.nan_bits);
+}
+
+fn inf() -> f32 {
+  return bitcast<f32>(params.inf_bits);
+}
+
+fn is_odd_integer(y: f32) -> bool {
+  return abs(y) < 16777216.0 && y == trunc(y) && (i32(y) & 1) == 1;
+}
+
+// x^y as C's pow: negative bases need integer exponents.
+fn pow_f(x: f32, y: f32) -> f32 {
+  if (y == 0.0) { return 1.0; }
+  if (is_nan(x) || is_nan(y)) { return nan(); }
+  if (x == 0.0) {
+    if (y < 0.0) { return select(inf(), -inf(), is_odd_integer(y) && bitcast<u32>(x) == 0x80000000u); }
+    return select(0.0, x, is_odd_integer(y));
+  }
+  let m = exp2(y * log2(abs(x)));
+  if (x > 0.0) { return m; }
+  if (y != trunc(y)) { return nan(); }
+  return select(m, -m, is_odd_integer(y));
+}
+
+fn binary_f(x: f32, y: f32) -> f32 {
+  switch (OP) {
+    case 0u: { return x + y; }
+    case 1u: { return x - y; }
+    case 2u: { return x * y; }
+    case 3u: { return x / y; }
+    case 4u: {
+      if (is_nan(x)) { return x; }
+      if (is_nan(y)) { return y; }
+      return max(x, y);
+    }
+    case 5u: {
+      if (is_nan(x)) { return x; }
+      if (is_nan(y)) { return y; }
+      return min(x, y);
+    }
+    case 6u: { return pow_f(x, y); }
+    case 7u: { return floor(x / y); }
+    case 8u: {
+      // Python's modulo: the sign of the divisor.
+      let r = x - y * trunc(x / y);
+      if (r != 0.0 && ((r < 0.0) != (y < 0.0))) { return r + y; }
+      return r;
+    }
+    default: { return nan(); }
+  }
+}
+
+fn ipow(base: u32, e: u32) -> u32 {
+  var result = 1u;
+  var b = base;
+  var k = e;
+  loop {
+    if (k == 0u) { break; }
+    if ((k & 1u) == 1u) { result = result * b; }
+    b = b * b;
+    k = k >> 1u;
+  }
+  return result;
+}
+
+fn binary_i(xb: u32, yb: u32) -> u32 {
+  let x = bitcast<i32>(xb);
+  let y = bitcast<i32>(yb);
+  switch (OP) {
+    case 0u: { return xb + yb; }
+    case 1u: { return xb - yb; }
+    case 2u: { return xb * yb; }
+    case 4u: { return bitcast<u32>(max(x, y)); }
+    case 5u: { return bitcast<u32>(min(x, y)); }
+    case 6u: {
+      // Negative exponents: 1 and -1 keep their powers, every other base truncates to 0.
+      if (y < 0) {
+        if (x == 1) { return 1u; }
+        if (x == -1) { return select(1u, 0xffffffffu, (y & 1) == 1); }
+        return 0u;
+      }
+      return ipow(xb, yb);
+    }
+    case 7u: {
+      if (y == 0) { return 0u; }
+      var q = x / y;
+      if (q * y != x && ((x < 0) != (y < 0))) { q = q - 1; }
+      return bitcast<u32>(q);
+    }
+    case 8u: {
+      if (y == 0) { return 0u; }
+      var r = x % y;
+      if (r != 0 && ((r < 0) != (y < 0))) { r = r + y; }
+      return bitcast<u32>(r);
+    }
+    default: { return 0u; }
+  }
+}
+
+fn binary_u(x: u32, y: u32) -> u32 {
+  switch (OP) {
+    case 0u: { return x + y; }
+    case 1u: { return x - y; }
+    case 2u: { return x * y; }
+    case 4u: { return max(x, y); }
+    case 5u: { return min(x, y); }
+    case 6u: { return ipow(x, y); }
+    case 7u: { return select(x / y, 0u, y == 0u); }
+    case 8u: { return select(x % y, 0u, y == 0u); }
+    default: { return 0u; }
+  }
+}
+
+fn compare_f(x: f32, y: f32) -> bool {
+  // Every comparison with NaN is false, except !=.
+  if (is_nan(x) || is_nan(y)) { return OP == NE; }
+  switch (OP) {
+    case 16u: { return x == y; }
+    case 17u: { return x != y; }
+    case 18u: { return x < y; }
+    case 19u: { return x <= y; }
+    case 20u: { return x > y; }
+    default: { return x >= y; }
+  }
+}
+
+fn compare_i(x: i32, y: i32) -> bool {
+  switch (OP) {
+    case 16u: { return x == y; }
+    case 17u: { return x != y; }
+    case 18u: { return x < y; }
+    case 19u: { return x <= y; }
+    case 20u: { return x > y; }
+    default: { return x >= y; }
+  }
+}
+
+fn compare_u(x: u32, y: u32) -> bool {
+  switch (OP) {
+    case 16u: { return x == y; }
+    case 17u: { return x != y; }
+    case 18u: { return x < y; }
+    case 19u: { return x <= y; }
+    case 20u: { return x > y; }
+    default: { return x >= y; }
+  }
+}
+
+fn unary_f(x: f32) -> f32 {
+  switch (OP) {
+    case 32u: { return -x; }
+    case 33u: { return abs(x); }
+    case 34u: {
+      if (is_nan(x)) { return x; }
+      return select(select(0.0, -1.0, x < 0.0), 1.0, x > 0.0);
+    }
+    case 35u: { return x * x; }
+    case 36u: { return sqrt(x); }
+    case 37u: { return 1.0 / sqrt(x); }
+    case 38u: { return 1.0 / x; }
+    case 39u: { return exp(x); }
+    case 40u: {
+      // Kahan's expm1: exact near 0, where exp(x) - 1 cancels.
+      let u = exp(x);
+      if (u == 1.0) { return x; }
+      let um1 = u - 1.0;
+      if (um1 == -1.0) { return -1.0; }
+      if (abs(x) > 1.0) { return um1; }
+      return um1 * x / log(u);
+    }
+    case 41u: { return log(x); }
+    case 42u: {
+      let u = 1.0 + x;
+      if (u == 1.0) { return x; }
+      if (abs(x) > 0.5) { return log(u); }
+      return log(u) * x / (u - 1.0);
+    }
+    case 43u: { return log2(x); }
+    case 44u: { return log2(x) * 0.30102999566398120; }
+    case 45u: { return sin(x); }
+    case 46u: { return cos(x); }
+    case 47u: {
+      // From exp(-2|x|), which cannot overflow.
+      if (is_nan(x)) { return x; }
+      let t = exp(-2.0 * abs(x));
+      let r = (1.0 - t) / (1.0 + t);
+      if (abs(x) < 0.0004) { return x; }
+      return select(r, -r, x < 0.0);
+    }
+    case 48u: {
+      if (x >= 0.0) { return 1.0 / (1.0 + exp(-x)); }
+      let e = exp(x);
+      return e / (1.0 + e);
+    }
+    case 49u: { return floor(x); }
+    case 50u: { return ceil(x); }
+    case 51u: { return round(x); }
+    case 52u: {
+      if (is_nan(x)) { return x; }
+      return min(max(x, bitcast<f32>(params.lo)), bitcast<f32>(params.hi));
+    }
+    default: { return nan(); }
+  }
+}
+
+fn unary_i(xb: u32) -> u32 {
+  let x = bitcast<i32>(xb);
+  switch (OP) {
+    case 32u: { return 0u - xb; }
+    case 33u: { return select(xb, 0u - xb, x < 0); }
+    case 34u: { return bitcast<u32>(select(select(0, -1, x < 0), 1, x > 0)); }
+    case 35u: { return xb * xb; }
+    case 52u: { return bitcast<u32>(min(max(x, bitcast<i32>(params.lo)), bitcast<i32>(params.hi))); }
+    default: { return xb; }
+  }
+}
+
+fn unary_u(x: u32) -> u32 {
+  switch (OP) {
+    case 32u: { return 0u - x; }
+    case 34u: { return select(0u, 1u, x > 0u); }
+    case 35u: { return x * x; }
+    case 52u: { return min(max(x, params.lo), params.hi); }
+    default: { return x; }
+  }
+}
+
+// A float result as the output's bits.
+fn out_float(v: f32) -> u32 {
+  if (OUT_KIND == 1u) { return f32_to_f16_bits(v); }
+  if (OUT_KIND == 2u) { return f32_to_bf16_bits(v); }
+  if (OUT_KIND == 5u) { return select(0u, 1u, (bitcast<u32>(v) & 0x7fffffffu) != 0u); }
+  return bitcast<u32>(v);
+}
+
+fn out_int(v: u32) -> u32 {
+  if (OUT_KIND == 5u) { return select(0u, 1u, v != 0u); }
+  return v;
+}
+
+// Output element g's bits (zero-extended).
+fn element(g: u32) -> u32 {
+  var p = params.origin.xyz;
+  if (LINEAR == 1u) {
+    p = p + vec3<u32>(g);
+  } else {
+    var rem = g;
+    for (var k = params.ndim; k > 0u; k = k - 1u) {
+      let d = k - 1u;
+      let n = params.shape[d >> 2u][d & 3u];
+      let i = rem % n;
+      rem = rem / n;
+      p = p + i * vec3<u32>(params.st0[d >> 2u][d & 3u], params.st1[d >> 2u][d & 3u], params.st2[d >> 2u][d & 3u]);
+    }
+  }
+  if (OP == WHERE) {
+    let c = truthy(raw0(p.x), K0);
+    // The chosen operand alone is converted: both are in the output's own dtype already or are cast here.
+    if (CK == 0u) {
+      let v = select(as_f32(raw2(p.z), K2, B2), as_f32(raw1(p.y), K1, B1), c);
+      return out_float(v);
+    }
+    return out_int(select(as_int(raw2(p.z), K2, B2), as_int(raw1(p.y), K1, B1), c));
+  }
+  if (OP >= 32u) {
+    if (CK == 0u) { return out_float(unary_f(as_f32(raw0(p.x), K0, B0))); }
+    if (CK == 1u) { return out_int(unary_i(as_int(raw0(p.x), K0, B0))); }
+    return out_int(unary_u(as_int(raw0(p.x), K0, B0)));
+  }
+  if (OP >= 16u) {
+    var t: bool;
+    if (CK == 0u) { t = compare_f(as_f32(raw0(p.x), K0, B0), as_f32(raw1(p.y), K1, B1)); }
+    else if (CK == 1u) { t = compare_i(bitcast<i32>(as_int(raw0(p.x), K0, B0)), bitcast<i32>(as_int(raw1(p.y), K1, B1))); }
+    else { t = compare_u(as_int(raw0(p.x), K0, B0), as_int(raw1(p.y), K1, B1)); }
+    return select(0u, 1u, t);
+  }
+  if (CK == 0u) { return out_float(binary_f(as_f32(raw0(p.x), K0, B0), as_f32(raw1(p.y), K1, B1))); }
+  if (CK == 1u) { return out_int(binary_i(as_int(raw0(p.x), K0, B0), as_int(raw1(p.y), K1, B1))); }
+  return out_int(binary_u(as_int(raw0(p.x), K0, B0), as_int(raw1(p.y), K1, B1)));
+}
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+  let w = linear_index(wid, nwg, lid);
+  let lanes = 4u / OUT_BYTES;
+  let first = w * lanes;
+  if (first >= params.n) { return; }
+  if (lanes == 1u) {
+    dst[w] = element(params.first + first);
+    return;
+  }
+  let mask = width_mask(OUT_BYTES);
+  var word = 0u;
+  for (var j = 0u; j < lanes; j = j + 1u) {
+    if (first + j < params.n) {
+      word = word | ((element(params.first + first + j) & mask) << (j * OUT_BYTES * 8u));
+    }
+  }
+  dst[w] = word;
+}

@@ -1,0 +1,306 @@
+// Elementwise kernels with broadcasting: shaders/elementwise.wgsl.
+//
+// Operands arrive broadcast to the output shape (zero strides along broadcast
+// dims) or as scalars. Dims are merged where every operand allows it, then
+// the output is cut into contiguous chunks whose windows on every operand fit
+// one storage binding. An operand whose strides make even a small chunk's
+// window too large (a transposed array bigger than a binding) is first made
+// contiguous by the strided copy, then read row-major.
+
+import { LimitError } from '../errors.js';
+import { contiguous } from '../ops/layout.js';
+import { formatShape, shapeSize, WgArray, type Shape } from '../runtime/array.js';
+import type { Device } from '../runtime/device.js';
+import { DTYPES, type DType } from '../runtime/dtype.js';
+import { dimWords, dummyBuffer, MAX_KERNEL_DIMS, window } from './copy.js';
+import { grid, WORKGROUP_SIZE } from './dispatch.js';
+import { bindGroup, pipeline } from './shader.js';
+
+/** Op codes of shaders/elementwise.wgsl. */
+export const EW = {
+  add: 0,
+  subtract: 1,
+  multiply: 2,
+  divide: 3,
+  maximum: 4,
+  minimum: 5,
+  power: 6,
+  floor_divide: 7,
+  remainder: 8,
+  equal: 16,
+  not_equal: 17,
+  less: 18,
+  less_equal: 19,
+  greater: 20,
+  greater_equal: 21,
+  negative: 32,
+  abs: 33,
+  sign: 34,
+  square: 35,
+  sqrt: 36,
+  rsqrt: 37,
+  reciprocal: 38,
+  exp: 39,
+  expm1: 40,
+  log: 41,
+  log1p: 42,
+  log2: 43,
+  log10: 44,
+  sin: 45,
+  cos: 46,
+  tanh: 47,
+  sigmoid: 48,
+  floor: 49,
+  ceil: 50,
+  round: 51,
+  clip: 52,
+  where: 64,
+} as const;
+
+export type EwOp = keyof typeof EW;
+
+/** An input: an array view broadcast to the output shape, or a scalar's raw bits in `dtype`. */
+export type EwInput = { array: WgArray } | { scalar: number; dtype: DType };
+
+/** The kind code the shader uses for a dtype. */
+export function kindCode(dtype: DType): number {
+  if (dtype === 'float32') return 0;
+  if (dtype === 'float16') return 1;
+  if (dtype === 'bfloat16') return 2;
+  const k = DTYPES[dtype].kind;
+  return k === 'int' ? 3 : k === 'uint' ? 4 : 5;
+}
+
+/** The compute type code of a dtype: 0 float32, 1 int32, 2 uint32. */
+export function computeCode(dtype: DType): number {
+  const k = DTYPES[dtype].kind;
+  return k === 'float' ? 0 : k === 'int' ? 1 : 2;
+}
+
+interface Operand {
+  buffer: GPUBuffer;
+  bytes: number;
+  offset: number;
+  strides: number[];
+}
+
+/** Merges adjacent dims that every operand walks as one, and drops length-1 dims. */
+function mergeDims(shape: Shape, strides: number[][]): { shape: number[]; strides: number[][] } {
+  const outShape: number[] = [];
+  const outStrides: number[][] = strides.map(() => []);
+  for (let d = shape.length - 1; d >= 0; d--) {
+    const n = shape[d];
+    if (n === 1) continue;
+    const k = outShape.length;
+    if (k > 0 && strides.every((s, i) => s[d] === outStrides[i][0] * outShape[0])) {
+      outShape[0] *= n;
+    } else {
+      outShape.unshift(n);
+      strides.forEach((s, i) => outStrides[i].unshift(s[d]));
+    }
+  }
+  if (outShape.length === 0) {
+    outShape.push(1);
+    outStrides.forEach((s) => s.push(1));
+  }
+  return { shape: outShape, strides: outStrides };
+}
+
+/** Positions an operand reaches for output elements [first, last]: a conservative [low, high]. */
+function reach(shape: number[], strides: number[], offset: number, first: number, last: number): [number, number] {
+  const a = unravel(shape, first);
+  const b = unravel(shape, last);
+  let k = 0;
+  while (k < shape.length && a[k] === b[k]) k++;
+  let base = offset;
+  for (let d = 0; d < Math.min(k, shape.length); d++) base += a[d] * strides[d];
+  let low = base;
+  let high = base;
+  if (k < shape.length) {
+    const s = strides[k];
+    low += Math.min(a[k] * s, b[k] * s);
+    high += Math.max(a[k] * s, b[k] * s);
+    for (let d = k + 1; d < shape.length; d++) {
+      const r = (shape[d] - 1) * strides[d];
+      if (r < 0) low += r;
+      else high += r;
+    }
+  }
+  return [low, high];
+}
+
+function unravel(shape: number[], index: number): number[] {
+  const out = new Array<number>(shape.length);
+  for (let d = shape.length - 1; d >= 0; d--) {
+    out[d] = index % shape[d];
+    index = Math.floor(index / shape[d]);
+  }
+  return out;
+}
+
+/** Elements per chunk are multiples of this: whole output words, aligned binding offsets. */
+const GRANULE = 1024;
+
+/**
+ * Runs op `op` over `inputs` into a new array of `outShape` and `outDtype`,
+ * computing in `computeDtype`'s type (float32, int32 or uint32).
+ */
+export function elementwise(
+  device: Device,
+  op: EwOp,
+  inputs: EwInput[],
+  outShape: Shape,
+  outDtype: DType,
+  computeDtype: DType,
+  clip: [number, number] = [0, 0],
+  name?: string,
+): WgArray {
+  device.check();
+  const out = WgArray.empty(device, outShape, outDtype, name);
+  const n = shapeSize(outShape);
+  if (n === 0) return out;
+  if (n >= 2 ** 32) {
+    out.dispose();
+    throw new LimitError(`elementwise ${op}: output of shape ${formatShape(outShape)} has ${n} elements, over 2^32 - 1`);
+  }
+  // Copies made for operands that cannot be windowed as they are.
+  const owned: WgArray[] = [];
+  try {
+    let views = inputs.map((x) => ('array' in x ? x.array : null));
+    for (;;) {
+      const plan = planChunks(device, views, outShape, n, DTYPES[outDtype].bytes);
+      if (typeof plan === 'number') {
+        // Operand `plan` spans too much memory per chunk: read it from a row-major copy.
+        const v = views[plan]!;
+        const c = contiguous(v);
+        owned.push(c);
+        views = views.map((x, i) => (i === plan ? c : x));
+        continue;
+      }
+      run(device, op, inputs, views, out, computeDtype, clip, plan);
+      return out;
+    }
+  } catch (e) {
+    out.dispose();
+    throw e;
+  } finally {
+    for (const c of owned) c.dispose();
+  }
+}
+
+interface ChunkPlan {
+  shape: number[];
+  operands: (Operand | null)[];
+  chunks: { start: number; count: number; windows: ({ buffer: GPUBuffer; offset: number; size: number } | null)[] }[];
+  linear: boolean;
+}
+
+/** The chunks of the output, or the index of an operand to make contiguous first. */
+function planChunks(device: Device, views: (WgArray | null)[], outShape: Shape, n: number, outBytes: number): ChunkPlan | number {
+  const align = device.limits.minStorageBufferOffsetAlignment;
+  const limit = device.limits.maxStorageBufferBindingSize - align - 16;
+  const arrays = views.map((v, i) => (v ? i : -1)).filter((i) => i >= 0);
+  const merged = mergeDims(
+    outShape,
+    arrays.map((i) => [...views[i]!.strides]),
+  );
+  if (merged.shape.length > MAX_KERNEL_DIMS) {
+    // Too many dims that cannot be merged: copy the first strided operand, which makes it row-major.
+    const strided = arrays.find((i) => !views[i]!.isContiguous);
+    if (strided !== undefined) return strided;
+    throw new LimitError(`elementwise: shape ${formatShape(outShape)} has more than ${MAX_KERNEL_DIMS} dims that cannot be merged`);
+  }
+  const operands: (Operand | null)[] = views.map((v) => null);
+  arrays.forEach((i, k) => {
+    const v = views[i]!;
+    operands[i] = { buffer: v.buffer, bytes: DTYPES[v.dtype].bytes, offset: v.offset, strides: merged.strides[k] };
+  });
+  const shape = merged.shape;
+  const linear = shape.length === 1 && operands.every((o) => !o || o.strides[0] === 1);
+  const perWord = Math.max(outBytes, ...operands.map((o) => o?.bytes ?? 1));
+  let per = Math.max(GRANULE, Math.floor(limit / perWord / GRANULE) * GRANULE);
+  const chunks: ChunkPlan['chunks'] = [];
+  for (let start = 0; start < n; ) {
+    let count = Math.min(per, n - start);
+    for (;;) {
+      const tooBig = operands.findIndex((o) => {
+        if (!o) return false;
+        const [low, high] = reach(shape, o.strides, o.offset, start, start + count - 1);
+        return (high - low + 1) * o.bytes > limit;
+      });
+      if (tooBig < 0) break;
+      if (count <= GRANULE) return tooBig;
+      count = Math.max(GRANULE, Math.floor(count / 2 / GRANULE) * GRANULE);
+      per = count;
+    }
+    const windows = operands.map((o) => {
+      if (!o) return null;
+      const [low, high] = reach(shape, o.strides, o.offset, start, start + count - 1);
+      return window(o.buffer, low * o.bytes, (high + 1) * o.bytes, align);
+    });
+    chunks.push({ start, count, windows });
+    start += count;
+  }
+  return { shape, operands, chunks, linear };
+}
+
+function run(
+  device: Device,
+  op: EwOp,
+  inputs: EwInput[],
+  views: (WgArray | null)[],
+  out: WgArray,
+  computeDtype: DType,
+  clip: [number, number],
+  plan: ChunkPlan,
+): void {
+  const constants: Record<string, number> = {
+    OP: EW[op],
+    CK: computeCode(computeDtype),
+    OUT_KIND: kindCode(out.dtype),
+    OUT_BYTES: DTYPES[out.dtype].bytes,
+    LINEAR: plan.linear ? 1 : 0,
+  };
+  const scalars = [0, 0, 0, 0];
+  inputs.forEach((x, i) => {
+    const dtype = 'array' in x ? views[i]!.dtype : x.dtype;
+    constants[`K${i}`] = kindCode(dtype);
+    constants[`B${i}`] = DTYPES[dtype].bytes;
+    constants[`S${i}`] = 'array' in x ? 0 : 1;
+    if (!('array' in x)) scalars[i] = x.scalar >>> 0;
+  });
+  const pipe = pipeline(device, 'elementwise.wgsl', constants);
+  const outBytes = DTYPES[out.dtype].bytes;
+  const align = device.limits.minStorageBufferOffsetAlignment;
+  const strideWords = [0, 1, 2].map((i) => dimWords(plan.operands[i]?.strides ?? []));
+  const dummy = dummyBuffer(device);
+  for (const { start, count, windows } of plan.chunks) {
+    const origins = [0, 1, 2, 3].map((i) => {
+      const o = plan.operands[i];
+      const w = windows[i];
+      if (!o || !w) return 0;
+      return Number(BigInt.asUintN(32, BigInt(o.offset - w.offset / o.bytes)));
+    });
+    const outWin = window(out.buffer, start * outBytes, (start + count) * outBytes, align);
+    const params = device.uniform([
+      count,
+      start,
+      plan.shape.length,
+      0,
+      ...origins,
+      ...scalars,
+      clip[0] >>> 0,
+      clip[1] >>> 0,
+      0x7fc00000,
+      0x7f800000,
+      ...dimWords(plan.shape),
+      ...strideWords[0],
+      ...strideWords[1],
+      ...strideWords[2],
+    ]);
+    const bind = [0, 1, 2].map((i) => windows[i] ?? { buffer: dummy, offset: 0, size: 16 });
+    const group = bindGroup(device, pipe, [...bind, outWin, params]);
+    const words = Math.ceil((count * outBytes) / 4);
+    device.dispatch(pipe, [group], grid(device, Math.ceil(words / WORKGROUP_SIZE)));
+  }
+}
