@@ -10,6 +10,7 @@ import { QuantizedArray } from '../runtime/quantized.js';
 import { streamBuffer } from '../runtime/readback.js';
 import { ggmlType, type GGMLType } from '../quant/ggml-types.js';
 import type { AtomicFile } from './atomic.js';
+import { contiguous } from '../ops/layout.js';
 
 /** Tensor bytes: an array on the GPU, ggml blocks on the GPU, or raw little-endian bytes on the host. */
 export type TensorData = WgArray | QuantizedArray | Uint8Array;
@@ -113,7 +114,15 @@ export async function streamTensorData(file: AtomicFile, name: string, data: Ten
     return;
   }
   if (data instanceof WgArray) {
-    if (!data.isContiguous) throw new ShapeError(`tensor '${name}': ${data.describe()} is a non-contiguous view; make it contiguous before saving`);
+    if (!data.isContiguous) {
+      // A view (transposed, sliced) is gathered into row-major order on the GPU by one strided copy.
+      const c = contiguous(data);
+      try {
+        return await streamTensorData(file, name, c, options);
+      } finally {
+        c.dispose();
+      }
+    }
     const item = DTYPES[data.dtype].bytes;
     await streamBuffer(data.device, data.storage.buffer, data.offset * item, data.nbytes, sink, { chunkBytes: options.chunkBytes });
     return;

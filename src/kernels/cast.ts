@@ -1,6 +1,7 @@
 // astype(): element conversion between computed dtypes, shaders/cast.wgsl.
 
-import { DTypeError, ShapeError } from '../errors.js';
+import { DTypeError } from '../errors.js';
+import { contiguous } from '../ops/layout.js';
 import { WgArray } from '../runtime/array.js';
 import { DTYPES, requireComputed, type DType } from '../runtime/dtype.js';
 import { elementChunks, grid, WORKGROUP_SIZE } from './dispatch.js';
@@ -22,7 +23,15 @@ export function castArray<E extends DType>(a: WgArray, dtype: E): WgArray<E> {
   if (!DTYPES[dtype].computed) {
     throw new DTypeError(`astype: cannot convert ${a.describe()} to ${dtype}, which is held as storage only`);
   }
-  if (!a.isContiguous) throw new ShapeError(`astype of non-contiguous ${a.describe()}: make it contiguous first`);
+  if (!a.isContiguous) {
+    // A view is gathered into row-major order by one strided copy, then cast.
+    const c = contiguous(a);
+    try {
+      return castArray(c, dtype);
+    } finally {
+      c.dispose();
+    }
+  }
   const out = WgArray.empty(device, a.shape, dtype, a.name);
   if (a.size === 0) return out;
   const src = DTYPES[a.dtype];

@@ -10,6 +10,7 @@ import { checkBlockShape, QuantizedArray } from '../runtime/quantized.js';
 import { ggmlType, type GGMLType } from '../quant/ggml-types.js';
 import { quantFormat } from '../quant/registry.js';
 import { castArray } from './cast.js';
+import { contiguous } from '../ops/layout.js';
 import { elementChunks, grid } from './dispatch.js';
 import { bindGroup, pipeline } from './shader.js';
 
@@ -29,7 +30,15 @@ export function quantize(a: WgArray, type: string | GGMLType): QuantizedArray {
     throw new DTypeError(`quantize: ${a.describe()} must be float32, float16 or bfloat16`);
   }
   checkBlockShape(a.shape, t, `quantize ${a.describe()} to ${t.name}`);
-  if (!a.isContiguous) throw new ShapeError(`quantize of non-contiguous ${a.describe()}: make it contiguous first`);
+  if (!a.isContiguous) {
+    // A view is gathered into row-major order by one strided copy, then quantized.
+    const c = contiguous(a);
+    try {
+      return quantize(c, type);
+    } finally {
+      c.dispose();
+    }
+  }
 
   if (t.dtype) {
     // A plain float type: the blocks are the elements.

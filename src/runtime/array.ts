@@ -7,6 +7,7 @@ import type { Device } from './device.js';
 import { DTYPES, dtypeInfo, type DType, type ReadbackTypes } from './dtype.js';
 import { GpuStorage } from './pool.js';
 import { readBuffer } from './readback.js';
+import * as layout from '../ops/layout.js';
 
 export type Shape = readonly number[];
 
@@ -136,9 +137,8 @@ export class WgArray<D extends DType = DType> {
   reshape(...shape: number[] | [readonly number[]]): WgArray<D> {
     const dims = (Array.isArray(shape[0]) ? shape[0] : shape) as number[];
     const target = inferShape(dims, this.size, this.describe());
-    if (!this.isContiguous) {
-      throw new ShapeError(`reshape of non-contiguous ${this.describe()}: make it contiguous first`);
-    }
+    // A non-contiguous array is copied into row-major order first (one kernel).
+    if (!this.isContiguous) return layout.reshape(this, target);
     return this.view(target, { offset: this.offset });
   }
 
@@ -152,7 +152,15 @@ export class WgArray<D extends DType = DType> {
   /** Reads the elements back: float16/bfloat16 as their raw Uint16 bits, bool as Uint8. */
   async data(): Promise<ReadbackTypes[D]> {
     this.device.check();
-    if (!this.isContiguous) throw new ShapeError(`data() of non-contiguous ${this.describe()}: make it contiguous first`);
+    if (!this.isContiguous) {
+      // Gathered into row-major order on the GPU, then read.
+      const c = layout.contiguous(this);
+      try {
+        return await c.data();
+      } finally {
+        c.dispose();
+      }
+    }
     const info = DTYPES[this.dtype];
     const bytes = await readBuffer(this.device, this.storage.buffer, this.offset * info.bytes, this.nbytes);
     return new info.container(bytes.buffer, 0, this.size) as ReadbackTypes[D];
