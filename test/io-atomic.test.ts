@@ -1,0 +1,164 @@
+// Saves are atomic: a writer killed mid-tensor, a full disk, a read-only file
+// system, an abort or a failing tensor leave the old target byte for byte as
+// it was, and the next successful save leaves no stray temporary file.
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { AbortError, array, close, FileError, init, loadGGUF, saveGGUF, saveSafetensors, type WgArray } from '../src/index.js';
+
+const fixtures = fileURLToPath(new URL('./fixtures/io/', import.meta.url));
+let dir: string;
+let small: WgArray;
+beforeAll(async () => {
+  await init();
+  dir = await mkdtemp(join(tmpdir(), 'wgarray-io-atomic-'));
+  small = array(new Float32Array([1, 2, 3, 4]));
+});
+afterAll(async () => {
+  small.dispose();
+  await close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+const temps = async (d: string) => (await readdir(d)).filter((n) => n.startsWith('.wgarray-tmp-'));
+
+/** Runs save-child.ts; resolves once it printed MID (mode hang) or exited (mode exit). */
+function runChild(target: string, mode: 'hang' | 'exit'): Promise<{ pid: number; code: number | null; signal: NodeJS.Signals | null; out: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', pathToFileURL(join(fixtures, 'ts-register.mjs')).href, join(fixtures, 'save-child.ts'), target, mode], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: process.env,
+    });
+    let out = '';
+    let err = '';
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`child did not reach the middle of its save in time\nstdout: ${out}\nstderr: ${err}`));
+    }, 60_000);
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (mode === 'hang' && out.includes('MID')) child.kill('SIGKILL');
+    });
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('error', reject);
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      if (!out.includes('MID') && mode === 'hang') reject(new Error(`child exited (${code ?? signal}) before MID\nstdout: ${out}\nstderr: ${err}`));
+      else resolve({ pid: child.pid!, code, signal, out });
+    });
+  });
+}
+
+describe('interrupted saves', () => {
+  test('a writer killed mid-tensor leaves the old target intact; the next save removes its temporary file', async () => {
+    const target = join(dir, 'killed.gguf');
+    await saveGGUF(target, { old: small }, { 'general.architecture': 'old' });
+    const before = await readFile(target);
+    const child = await runChild(target, 'hang');
+    expect(child.signal).toBe('SIGKILL');
+    expect(child.out).not.toContain('DONE');
+    expect(await readFile(target)).toEqual(before);
+    const left = await temps(dir);
+    expect(left).toHaveLength(1);
+    expect(left[0]).toMatch(new RegExp(`^\\.wgarray-tmp-${child.pid}-[0-9a-f]+-killed\\.gguf$`));
+    // The child got past the header and into its second 4 MiB tensor.
+    const partial = (await stat(join(dir, left[0]))).size;
+    expect(partial).toBeGreaterThan(4 * 2 ** 20);
+    expect(partial).toBeLessThan(8 * 2 ** 20);
+    await saveGGUF(target, { fresh: small }, { 'general.architecture': 'new' });
+    expect(await temps(dir)).toEqual([]);
+    expect((await loadGGUF(target)).metadata['general.architecture']).toBe('new');
+  });
+
+  test('process.exit() mid-save removes the temporary file on the way out', async () => {
+    const target = join(dir, 'exited.gguf');
+    await writeFile(target, 'old');
+    const child = await runChild(target, 'exit');
+    expect(child.code).toBe(3);
+    expect(await readFile(target, 'utf8')).toBe('old');
+    expect(await temps(dir)).toEqual([]);
+  });
+
+  test('an AbortSignal fired mid-tensor rejects with AbortError and leaves the old target', async () => {
+    const target = join(dir, 'aborted.gguf');
+    await writeFile(target, 'old');
+    const big = array(new Float32Array(1 << 18));
+    const ac = new AbortController();
+    const err = await saveGGUF(target, { small, big }, {}, {
+      signal: ac.signal,
+      chunkBytes: 64 * 1024,
+      onProgress: (p) => {
+        if (p.tensor === 'big' && p.tensorBytesWritten > 0) ac.abort(new Error('user pressed Ctrl-C'));
+      },
+    }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AbortError);
+    expect((err as Error).message).toMatch(/aborted: user pressed Ctrl-C; the old file is untouched/);
+    expect(await readFile(target, 'utf8')).toBe('old');
+    expect(await temps(dir)).toEqual([]);
+    await expect(saveSafetensors(target, { small }, undefined, { signal: ac.signal })).rejects.toThrow(AbortError);
+    big.dispose();
+  });
+});
+
+describe('unwritable targets', () => {
+  test('a missing folder and a target that is a folder are FileErrors naming the path', async () => {
+    const missing = join(dir, 'no-such-folder', 'x.gguf');
+    const e1 = await saveGGUF(missing, { small }).catch((e: unknown) => e);
+    expect(e1).toBeInstanceOf(FileError);
+    expect((e1 as FileError).file).toBe(missing);
+    expect((e1 as Error).message).toMatch(/cannot create a temporary file in .*no-such-folder: no such file or folder \(ENOENT\)/);
+    const folder = join(dir, 'a-folder.gguf');
+    await mkdir(folder);
+    await expect(saveGGUF(folder, { small })).rejects.toThrow(/a-folder.gguf: cannot write the file: it is a folder/);
+    expect(await temps(dir)).toEqual([]);
+  });
+
+  // A full disk and a read-only file system need a small file system of their own: a tmpfs (root or CAP_SYS_ADMIN).
+  async function withTmpfs(options: string, body: (mnt: string) => Promise<void>, skip: (note: string) => void): Promise<void> {
+    const mnt = await mkdtemp(join(tmpdir(), 'wgarray-tmpfs-'));
+    try {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', options, 'tmpfs', mnt], { stdio: 'pipe' });
+    } catch (e) {
+      await rm(mnt, { recursive: true, force: true });
+      return skip(`mounting a tmpfs needs root or CAP_SYS_ADMIN, which this run lacks: ${(e as Error).message.split('\n')[0]}`);
+    }
+    try {
+      await body(mnt);
+    } finally {
+      execFileSync('umount', [mnt]);
+      await rm(mnt, { recursive: true, force: true });
+    }
+  }
+
+  test('disk full: FileError, old target intact, no temporary file left', async ({ skip }) => {
+    await withTmpfs('size=1m', async (mnt) => {
+      const target = join(mnt, 'model.gguf');
+      await saveGGUF(target, { small }, { 'general.architecture': 'old' });
+      const before = await readFile(target);
+      const big = array(new Float32Array(1 << 19)); // 2 MiB, on a 1 MiB file system
+      const err = await saveGGUF(target, { small, big }, {}, { chunkBytes: 256 * 1024 }).catch((e: unknown) => e);
+      big.dispose();
+      expect(err).toBeInstanceOf(FileError);
+      expect((err as FileError).file).toBe(target);
+      expect((err as Error).message).toMatch(/writing \d+ bytes at byte \d+ failed: the disk is full \(ENOSPC\)/);
+      expect(await readFile(target)).toEqual(before);
+      expect(await readdir(mnt)).toEqual(['model.gguf']);
+      // safetensors goes through the same path
+      const big2 = array(new Float32Array(1 << 19));
+      await expect(saveSafetensors(join(mnt, 'w.safetensors'), { big2 })).rejects.toThrow(/the disk is full/);
+      big2.dispose();
+      expect(await readdir(mnt)).toEqual(['model.gguf']);
+    }, skip);
+  });
+
+  test('a read-only file system: FileError before anything is written', async ({ skip }) => {
+    await withTmpfs('size=64k,ro', async (mnt) => {
+      const err = await saveGGUF(join(mnt, 'x.gguf'), { small }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(FileError);
+      expect((err as Error).message).toMatch(/cannot create a temporary file in .*: the file system is read-only \(EROFS\)/);
+    }, skip);
+  });
+});
