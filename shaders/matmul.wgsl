@@ -1,19 +1,25 @@
 // Batched, strided matrix product with float32 accumulation. Run by src/kernels/matmul.ts.
 //
-//   MODE 0: out = alpha * (A @ B)
-//   MODE 1: out = alpha * (A @ B) + beta * C
-//   MODE 2: out = out + alpha * (A @ B)        (later K-chunks of a product too big for one binding)
+//   mode 0: out = alpha * (A @ B)
+//   mode 1: out = alpha * (A @ B) + beta * C
+//   mode 2: out = out + alpha * (A @ B)        (later K-chunks of a product too big for one binding)
 //
 // A is [M, K], B is [K, N], C is [M, N] (any strides, 0 for broadcast), out is
 // row-major [M, N], one such product per batch index (workgroup z). Operands
-// are float32 / float16 / bfloat16 (KIND 0 / 1 / 2) read from u32 words.
+// are float32 / float16 / bfloat16 (kind 0 / 1 / 2) read from u32 words.
+// A's and B's kinds are override constants (their decoding sits in the hot
+// tile loads); C's, out's and the mode are uniforms, used once per output, so
+// that one pipeline serves them all: on lavapipe each pipeline costs about a
+// second of JIT compilation.
 //
 // Tiling: a workgroup of WG_X x WG_Y invocations computes a BM x BN tile of
-// out (BM = WG_Y * TM, BN = WG_X * TN), stepping through K in slabs of BK:
-// each slab of A and B is staged once in workgroup memory, converted to f32,
-// and every invocation accumulates a TM x TN block in registers. Rows and
-// columns of an invocation's block are interleaved (lid + i * WG), so adjacent
-// invocations read adjacent words of the staged tiles.
+// out (BM = 8 * WG_Y, BN = 8 * WG_X), stepping through K in slabs of BK. Each
+// slab of A and B is staged once in workgroup memory, converted to f32 and
+// packed in vec4s (A along k, B along n), and every invocation accumulates an
+// 8 x 8 block in registers: rows lid.y + i * WG_Y, columns in the two column
+// quads lid.x and lid.x + WG_X, so neighbouring invocations read neighbouring
+// vec4s. Measured on lavapipe, the vec4 staging and the 8 x 8 block (16 vec4
+// loads per 64 vec4 FMAs) roughly tripled throughput over a 4 x 4 scalar block.
 //
 // Index arithmetic is u32 and wraps: the host folds window starts, chunk
 // origins and negative strides into two's-complement bases, and every final
@@ -27,19 +33,19 @@
 
 override A_KIND: u32 = 0u;
 override B_KIND: u32 = 0u;
-override C_KIND: u32 = 0u;
-override OUT_KIND: u32 = 0u;
-override MODE: u32 = 0u;
 override WG_X: u32 = 16u;
 override WG_Y: u32 = 16u;
 override BK: u32 = 16u;
 
-const TM: u32 = 4u;
-const TN: u32 = 4u;
+// Rows and columns of out per invocation (the column count is fixed by the two vec4 accumulators).
+const TM: u32 = 8u;
 
 override BM: u32 = WG_Y * TM;
-override BN: u32 = WG_X * TN;
+override BN: u32 = WG_X * 8u;
 override THREADS: u32 = WG_X * WG_Y;
+// vec4s per A-slab row and per B-slab row
+override KQ: u32 = BK / 4u;
+override NQ: u32 = BN / 4u;
 
 struct Params {
   // rows, columns and depth of this chunk; global index of its first batch
@@ -58,6 +64,10 @@ struct Params {
   c_batch: vec4<u32>,
   // alpha, beta as f32 bits
   scale: vec4<u32>,
+  // kinds of (unused), (unused), C, out
+  kinds: vec4<u32>,
+  // mode in x
+  mode: vec4<u32>,
 }
 
 @group(0) @binding(0) var<storage, read> a_buf: array<u32>;
@@ -66,8 +76,8 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> out: array<atomic<u32>>;
 @group(0) @binding(4) var<uniform> p: Params;
 
-var<workgroup> a_tile: array<f32, BM * BK>;
-var<workgroup> b_tile: array<f32, BK * BN>;
+var<workgroup> a_tile: array<vec4<f32>, BM * BK / 4u>;
+var<workgroup> b_tile: array<vec4<f32>, BK * BN / 4u>;
 
 fn decode(word: u32, i: u32, kind: u32) -> f32 {
   if (kind == 0u) { return bitcast<f32>(word); }
@@ -82,17 +92,17 @@ fn word_index(i: u32, kind: u32) -> u32 {
 
 fn load_a(i: u32) -> f32 { return decode(a_buf[word_index(i, A_KIND)], i, A_KIND); }
 fn load_b(i: u32) -> f32 { return decode(b_buf[word_index(i, B_KIND)], i, B_KIND); }
-fn load_c(i: u32) -> f32 { return decode(c_buf[word_index(i, C_KIND)], i, C_KIND); }
+fn load_c(i: u32) -> f32 { return decode(c_buf[word_index(i, p.kinds.z)], i, p.kinds.z); }
 
 fn encode16(x: f32) -> u32 {
-  if (OUT_KIND == 1u) { return f32_to_f16_bits(x); }
+  if (p.kinds.w == 1u) { return f32_to_f16_bits(x); }
   return f32_to_bf16_bits(x);
 }
 
 fn store_out(i: u32, value: f32) {
-  if (OUT_KIND == 0u) {
+  if (p.kinds.w == 0u) {
     var v = value;
-    if (MODE == 2u) { v = v + bitcast<f32>(atomicLoad(&out[i])); }
+    if (p.mode.x == 2u) { v = v + bitcast<f32>(atomicLoad(&out[i])); }
     atomicStore(&out[i], bitcast<u32>(v));
     return;
   }
@@ -102,7 +112,7 @@ fn store_out(i: u32, value: f32) {
   var old = atomicLoad(&out[w]);
   loop {
     var v = value;
-    if (MODE == 2u) { v = v + decode(old, i, OUT_KIND); }
+    if (p.mode.x == 2u) { v = v + decode(old, i, p.kinds.w); }
     let merged = (old & keep) | (encode16(v) << shift);
     let r = atomicCompareExchangeWeak(&out[w], old, merged);
     if (r.exchanged) { break; }
@@ -136,34 +146,64 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   let a_origin = p.a.x + batch_offset(batch, p.a_batch);
   let b_origin = p.b.x + batch_offset(batch, p.b_batch);
 
-  var acc: array<f32, 16>;
-  for (var i = 0u; i < TM * TN; i = i + 1u) { acc[i] = 0.0; }
+  var acc0: array<vec4<f32>, TM>;
+  var acc1: array<vec4<f32>, TM>;
+  for (var i = 0u; i < TM; i = i + 1u) { acc0[i] = vec4<f32>(0.0); acc1[i] = vec4<f32>(0.0); }
 
   for (var k0 = 0u; k0 < k_count; k0 = k0 + BK) {
-    for (var e = li; e < BM * BK; e = e + THREADS) {
-      let r = row0 + e / BK;
-      let k = k0 + e % BK;
-      var v = 0.0;
-      if (r < m_count && k < k_count) { v = load_a(a_origin + r * p.a.y + k * p.a.z); }
+    // A slab: BM rows x BK/4 quads along k
+    for (var e = li; e < BM * KQ; e = e + THREADS) {
+      let r = row0 + e / KQ;
+      let k = k0 + (e % KQ) * 4u;
+      var v = vec4<f32>(0.0);
+      if (r < m_count) {
+        let at = a_origin + r * p.a.y + k * p.a.z;
+        if (k < k_count) { v.x = load_a(at); }
+        if (k + 1u < k_count) { v.y = load_a(at + p.a.z); }
+        if (k + 2u < k_count) { v.z = load_a(at + 2u * p.a.z); }
+        if (k + 3u < k_count) { v.w = load_a(at + 3u * p.a.z); }
+      }
       a_tile[e] = v;
     }
-    for (var e = li; e < BK * BN; e = e + THREADS) {
-      let k = k0 + e / BN;
-      let n = col0 + e % BN;
-      var v = 0.0;
-      if (k < k_count && n < n_count) { v = load_b(b_origin + k * p.b.y + n * p.b.z); }
+    // B slab: BK rows x BN/4 quads along n
+    for (var e = li; e < BK * NQ; e = e + THREADS) {
+      let k = k0 + e / NQ;
+      let n = col0 + (e % NQ) * 4u;
+      var v = vec4<f32>(0.0);
+      if (k < k_count) {
+        let at = b_origin + k * p.b.y + n * p.b.z;
+        if (n < n_count) { v.x = load_b(at); }
+        if (n + 1u < n_count) { v.y = load_b(at + p.b.z); }
+        if (n + 2u < n_count) { v.z = load_b(at + 2u * p.b.z); }
+        if (n + 3u < n_count) { v.w = load_b(at + 3u * p.b.z); }
+      }
       b_tile[e] = v;
     }
     workgroupBarrier();
-    for (var kk = 0u; kk < BK; kk = kk + 1u) {
-      var av: array<f32, 4>;
-      var bv: array<f32, 4>;
-      for (var i = 0u; i < TM; i = i + 1u) { av[i] = a_tile[(lid.y + i * WG_Y) * BK + kk]; }
-      for (var j = 0u; j < TN; j = j + 1u) { bv[j] = b_tile[kk * BN + lid.x + j * WG_X]; }
+    for (var q = 0u; q < KQ; q = q + 1u) {
+      let b0 = q * 4u * NQ + lid.x;
+      let b00 = b_tile[b0];
+      let b01 = b_tile[b0 + WG_X];
+      let b10 = b_tile[b0 + NQ];
+      let b11 = b_tile[b0 + NQ + WG_X];
+      let b20 = b_tile[b0 + 2u * NQ];
+      let b21 = b_tile[b0 + 2u * NQ + WG_X];
+      let b30 = b_tile[b0 + 3u * NQ];
+      let b31 = b_tile[b0 + 3u * NQ + WG_X];
       for (var i = 0u; i < TM; i = i + 1u) {
-        for (var j = 0u; j < TN; j = j + 1u) {
-          acc[i * TN + j] = fma(av[i], bv[j], acc[i * TN + j]);
-        }
+        let av = a_tile[(lid.y + i * WG_Y) * KQ + q];
+        var s0 = acc0[i];
+        var s1 = acc1[i];
+        s0 = fma(vec4<f32>(av.x), b00, s0);
+        s1 = fma(vec4<f32>(av.x), b01, s1);
+        s0 = fma(vec4<f32>(av.y), b10, s0);
+        s1 = fma(vec4<f32>(av.y), b11, s1);
+        s0 = fma(vec4<f32>(av.z), b20, s0);
+        s1 = fma(vec4<f32>(av.z), b21, s1);
+        s0 = fma(vec4<f32>(av.w), b30, s0);
+        s1 = fma(vec4<f32>(av.w), b31, s1);
+        acc0[i] = s0;
+        acc1[i] = s1;
       }
     }
     workgroupBarrier();
@@ -176,11 +216,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   for (var i = 0u; i < TM; i = i + 1u) {
     let r = row0 + lid.y + i * WG_Y;
     if (r >= m_count) { continue; }
-    for (var j = 0u; j < TN; j = j + 1u) {
-      let n = col0 + lid.x + j * WG_X;
+    for (var j = 0u; j < 8u; j = j + 1u) {
+      let n = col0 + select(lid.x * 4u + j, (lid.x + WG_X) * 4u + j - 4u, j >= 4u);
       if (n >= n_count) { continue; }
-      var v = alpha * acc[i * TN + j];
-      if (MODE == 1u) { v = v + beta * load_c(c_origin + r * p.c.y + n * p.c.z); }
+      var v = alpha * select(acc0[i][j & 3u], acc1[i][j & 3u], j >= 4u);
+      if (p.mode.x == 1u) { v = v + beta * load_c(c_origin + r * p.c.y + n * p.c.z); }
       store_out(o_origin + r * p.o.y + n, v);
     }
   }

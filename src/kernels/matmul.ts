@@ -19,12 +19,16 @@ export type MatmulDType = 'float32' | 'float16' | 'bfloat16';
 
 const KIND: Record<MatmulDType, number> = { float32: 0, float16: 1, bfloat16: 2 };
 
-/** Workgroup tile: WG_X x WG_Y invocations, each computing 4 x 4 outputs; K slabs of BK. */
+/**
+ * Workgroup tile: WG_X x WG_Y invocations, each computing 8 x 8 outputs, over
+ * K slabs of BK: a 128 x 128 output tile staged through 16 KiB of workgroup
+ * memory (WebGPU's guaranteed minimum), tuned on lavapipe (see the shader).
+ */
 const WG_X = 16;
 const WG_Y = 16;
 const BK = 16;
-const BM = WG_Y * 4;
-const BN = WG_X * 4;
+const BM = WG_Y * 8;
+const BN = WG_X * 8;
 /** Batch dimensions the kernel indexes itself; more are dispatched one batch at a time. */
 const KERNEL_BATCH_DIMS = 4;
 
@@ -55,6 +59,8 @@ export interface MatmulSpec {
   beta: number;
   outDType: MatmulDType;
   name?: string;
+  /** Most bytes one binding window may cover (default and ceiling: the device's maxStorageBufferBindingSize). */
+  bindingBytes?: number;
 }
 
 const U32 = 2 ** 32;
@@ -137,7 +143,7 @@ export function matmulKernel(device: Device, spec: MatmulSpec): WgArray<MatmulDT
   if (out.size === 0) return out;
 
   const limits = device.limits;
-  const maxBinding = limits.maxStorageBufferBindingSize;
+  const maxBinding = Math.min(limits.maxStorageBufferBindingSize, spec.bindingBytes ?? Infinity);
   const align = limits.minStorageBufferOffsetAlignment;
   const maxGroups = limits.maxComputeWorkgroupsPerDimension;
   if (Math.ceil(n / BN) > maxGroups) {
@@ -216,24 +222,7 @@ export function matmulKernel(device: Device, spec: MatmulSpec): WgArray<MatmulDT
   }
 
   const scale = new Uint32Array(new Float32Array([spec.alpha, spec.beta]).buffer);
-  const pipes = new Map<number, GPUComputePipeline>();
-  const pipeFor = (mode: number): GPUComputePipeline => {
-    let p = pipes.get(mode);
-    if (!p) {
-      p = pipeline(device, 'matmul.wgsl', {
-        A_KIND: KIND[a.dtype],
-        B_KIND: KIND[b.dtype],
-        C_KIND: KIND[(c ?? a).dtype],
-        OUT_KIND: KIND[spec.outDType],
-        MODE: mode,
-        WG_X,
-        WG_Y,
-        BK,
-      });
-      pipes.set(mode, p);
-    }
-    return p;
-  };
+  const pipe = pipeline(device, 'matmul.wgsl', { A_KIND: KIND[a.dtype], B_KIND: KIND[b.dtype], WG_X, WG_Y, BK });
 
   // Batch groups: [first global batch, count, per-operand element offset of that batch when dispatched alone].
   const groups: { first: number; count: number; offsets: number[] }[] = [];
@@ -286,6 +275,12 @@ export function matmulKernel(device: Device, spec: MatmulSpec): WgArray<MatmulDT
         const outExtents = extentsOf('out', null, false, mc, kc);
         if (plan.together) outExtents.unshift([m * n, group.count]);
         const wo = windowOf(device, out.buffer, outBytes, outOrigin, outExtents);
+        for (const w of [wa.w, wb.w, wc.w, wo]) {
+          // The plan leaves room for alignment; this guards the arithmetic.
+          if (w.size > limits.maxStorageBufferBindingSize) {
+            throw new LimitError(`matmul ${formatShape(outShape)}: a binding window of ${w.size} bytes exceeds maxStorageBufferBindingSize`);
+          }
+        }
         const params = device.uniform([
           mc, n, kc, plan.together ? group.first : 0,
           ...batchShape4,
@@ -297,8 +292,9 @@ export function matmulKernel(device: Device, spec: MatmulSpec): WgArray<MatmulDT
           ...batchStrides4[1],
           ...(c ? batchStrides4[2] : [0, 0, 0, 0]),
           scale[0], scale[1], 0, 0,
+          0, 0, KIND[(c ?? a).dtype], KIND[spec.outDType],
+          mode, 0, 0, 0,
         ]);
-        const pipe = pipeFor(mode);
         const bind = bindGroup(device, pipe, [
           { buffer: wa.buffer, offset: wa.w.offset, size: wa.w.size },
           { buffer: wb.buffer, offset: wb.w.offset, size: wb.w.size },

@@ -11,6 +11,12 @@ export interface MatmulOptions {
   /** Output dtype. Default: the inputs' dtype when they agree, else float32. */
   dtype?: MatmulDType;
   name?: string;
+  /**
+   * Most bytes one GPU binding may cover (default: the device's
+   * maxStorageBufferBindingSize). Larger operands are split into row, depth
+   * and batch chunks; lower values only add dispatches.
+   */
+  bindingBytes?: number;
 }
 
 export interface AddmmOptions extends MatmulOptions {
@@ -162,6 +168,7 @@ export function matmul(a: WgArray, b: WgArray, options: MatmulOptions = {}): WgA
     beta: 0,
     outDType,
     name: options.name,
+    bindingBytes: options.bindingBytes,
   });
   return finish(out, p);
 }
@@ -217,6 +224,7 @@ export function addmm(c: WgArray, a: WgArray, b: WgArray, options: AddmmOptions 
     beta,
     outDType,
     name: options.name ?? c.name,
+    bindingBytes: options.bindingBytes,
   });
   return finish(out, p);
 }
