@@ -6,7 +6,7 @@
 import { f16BitsToF32, f32ToF16Bits } from '../../runtime/half.js';
 import type { QuantFormat } from '../format.js';
 import { ggmlType } from '../ggml-types.js';
-import { absMax, bestIndexInt8, bytesView, KVALUES_IQ4NL } from './legacy-common.js';
+import { absMax, allFinite, bestIndexInt8, bytesView, KVALUES_IQ4NL, writeNonFiniteBlock } from './legacy-common.js';
 
 const QK = 32;
 const BYTES = 18;
@@ -67,6 +67,10 @@ export const iq4_nl: QuantFormat = {
   quantizeCpu(x, out) {
     const view = bytesView(out);
     for (let b = 0; b < x.length / QK; b++) {
+      if (!allFinite(x, b * QK, QK)) {
+        writeNonFiniteBlock(out, b * BYTES, BYTES, [0]);
+        continue;
+      }
       const scale = iq4BlockScale(x, b * QK);
       view.setUint16(b * BYTES, f32ToF16Bits(scale), true);
       iq4PackBlock(x, b * QK, scale ? f(1 / scale) : 0, out, b * BYTES + 2);

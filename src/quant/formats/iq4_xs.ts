@@ -9,7 +9,7 @@ import { f16BitsToF32, f32ToF16Bits } from '../../runtime/half.js';
 import type { QuantFormat } from '../format.js';
 import { ggmlType } from '../ggml-types.js';
 import { iq4BlockScale, iq4PackBlock } from './iq4_nl.js';
-import { bytesView, cNearestInt, KVALUES_IQ4NL } from './legacy-common.js';
+import { allFinite, bytesView, cNearestInt, KVALUES_IQ4NL, writeNonFiniteBlock } from './legacy-common.js';
 
 const QK = 256;
 const SUB = 32;
@@ -28,6 +28,10 @@ export const iq4_xs: QuantFormat = {
     for (let b = 0; b < x.length / QK; b++) {
       const o = b * QK;
       const ob = b * BYTES;
+      if (!allFinite(x, o, QK)) {
+        writeNonFiniteBlock(out, ob, BYTES, [0]);
+        continue;
+      }
       let maxScale = 0;
       let amaxScale = 0;
       for (let ib = 0; ib < QK / SUB; ib++) {

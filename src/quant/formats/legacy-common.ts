@@ -2,11 +2,18 @@
 // IQ4_NL/IQ4_XS, MXFP4 and the ternary formats: C's float -> int conversions
 // as ggml's x86-64 builds perform them, ggml's lookup tables, block byte access.
 //
-// Non-finite input: ggml's C code converts NaN (and out-of-range values) to
-// integers where C leaves the result undefined. We define it as x86-64 does
-// (cvttss2si: truncate; NaN and |x| >= 2^31 give INT_MIN, whose low byte is 0),
-// so NaN inputs get the bytes ggml's x86-64 build writes. The WGSL kernels
-// (shaders/lib/legacy_quant.wgsl) implement the same rule.
+// Non-finite input: on NaN and ±Inf ggml's quantizers reach float -> int
+// conversions that C leaves undefined, and their bytes differ between machines.
+// wgarray instead marks such a block as invalid: every scale field becomes NaN
+// (float16 0x7e00; MXFP4's E8M0 exponent 0xff, the OCP NaN code) and every
+// quant bit 0, so the block dequantizes to NaN (MXFP4: ggml reads 0xff as 2^127
+// and decodes zeros) and llama.cpp's row validation rejects the tensor instead of
+// running on garbage. Finite blocks keep ggml's bytes exactly. The WGSL kernels
+// (shaders/lib/legacy_quant.wgsl) apply the same rule.
+//
+// Finite inputs can still reach out-of-range conversions (a subnormal scale whose
+// inverse overflows); those follow x86-64 (cvttss2si: truncate; NaN and
+// |x| >= 2^31 give INT_MIN, whose low byte is 0), as ggml's x86-64 build does.
 
 const f = Math.fround;
 
@@ -42,6 +49,27 @@ export function cNearestInt(x: number): number {
   return (U32[0] & 0x007fffff) - 0x00400000;
 }
 const F32 = new Float32Array(1);
+
+/** float16 NaN: the scale of a block whose input holds NaN or ±Inf. */
+export const F16_NAN = 0x7e00;
+
+/** Whether x[o..o+n) are all finite (no NaN, no ±Inf). */
+export function allFinite(x: Float32Array, o: number, n: number): boolean {
+  for (let j = 0; j < n; j++) if (!Number.isFinite(x[o + j])) return false;
+  return true;
+}
+
+/**
+ * Writes the invalid-block marker: `scaleOffsets` hold float16 NaN, every other
+ * byte of the block is 0.
+ */
+export function writeNonFiniteBlock(out: Uint8Array, at: number, bytes: number, scaleOffsets: readonly number[]): void {
+  out.fill(0, at, at + bytes);
+  for (const s of scaleOffsets) {
+    out[at + s] = F16_NAN & 0xff;
+    out[at + s + 1] = F16_NAN >> 8;
+  }
+}
 const U32 = new Uint32Array(F32.buffer);
 
 /** The largest |x[o..o+n)| and the signed value that has it, as ggml's `if (amax < fabsf(v))` loop finds them (NaN never wins). */

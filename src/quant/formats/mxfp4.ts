@@ -5,7 +5,7 @@
 
 import type { QuantFormat } from '../format.js';
 import { ggmlType } from '../ggml-types.js';
-import { cUint8, e8m0ToF32Half, KVALUES_MXFP4 } from './legacy-common.js';
+import { allFinite, cUint8, e8m0ToF32Half, KVALUES_MXFP4 } from './legacy-common.js';
 
 const QK = 32;
 const BYTES = 17;
@@ -40,6 +40,12 @@ export const mxfp4: QuantFormat = {
   quantizeCpu(x, out) {
     for (let b = 0; b < x.length / QK; b++) {
       const o = b * QK;
+      if (!allFinite(x, o, QK)) {
+        // E8M0 0xff is the OCP NaN code (ggml decodes it as 2^127; the zero quants then give zeros).
+        out.fill(0, b * BYTES, (b + 1) * BYTES);
+        out[b * BYTES] = 0xff;
+        continue;
+      }
       let amax = 0;
       for (let j = 0; j < QK; j++) {
         const a = Math.abs(x[o + j]);

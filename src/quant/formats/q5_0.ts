@@ -5,7 +5,7 @@
 import { f16BitsToF32, f32ToF16Bits } from '../../runtime/half.js';
 import type { QuantFormat } from '../format.js';
 import { ggmlType } from '../ggml-types.js';
-import { absMax, bytesView, cInt8 } from './legacy-common.js';
+import { absMax, allFinite, bytesView, cInt8, writeNonFiniteBlock } from './legacy-common.js';
 
 const QK = 32;
 const BYTES = 22;
@@ -21,6 +21,10 @@ export const q5_0: QuantFormat = {
     const view = bytesView(out);
     for (let b = 0; b < x.length / QK; b++) {
       const o = b * QK;
+      if (!allFinite(x, o, QK)) {
+        writeNonFiniteBlock(out, b * BYTES, BYTES, [0]);
+        continue;
+      }
       const { max } = absMax(x, o, QK);
       const d = f(max / -16);
       const id = d ? f(1 / d) : 0;

@@ -5,7 +5,7 @@
 import { f16BitsToF32, f32ToF16Bits } from '../../runtime/half.js';
 import type { QuantFormat } from '../format.js';
 import { ggmlType } from '../ggml-types.js';
-import { bytesView, cUint8, minMax } from './legacy-common.js';
+import { allFinite, bytesView, cUint8, minMax, writeNonFiniteBlock } from './legacy-common.js';
 
 const QK = 32;
 const BYTES = 24;
@@ -21,6 +21,10 @@ export const q5_1: QuantFormat = {
     const view = bytesView(out);
     for (let b = 0; b < x.length / QK; b++) {
       const o = b * QK;
+      if (!allFinite(x, o, QK)) {
+        writeNonFiniteBlock(out, b * BYTES, BYTES, [0, 2]);
+        continue;
+      }
       const { min, max } = minMax(x, o, QK);
       const d = f(f(max - min) / 31);
       const id = d ? f(1 / d) : 0;

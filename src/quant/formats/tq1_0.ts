@@ -9,7 +9,7 @@
 import { f16BitsToF32, f32ToF16Bits } from '../../runtime/half.js';
 import type { QuantFormat } from '../format.js';
 import { ggmlType } from '../ggml-types.js';
-import { bytesView, cLroundInt, ternaryAbsMax } from './legacy-common.js';
+import { allFinite, bytesView, cLroundInt, ternaryAbsMax, writeNonFiniteBlock } from './legacy-common.js';
 
 const QK = 256;
 const BYTES = 54;
@@ -32,6 +32,10 @@ export const tq1_0: QuantFormat = {
     for (let b = 0; b < x.length / QK; b++) {
       const o = b * QK;
       const ob = b * BYTES;
+      if (!allFinite(x, o, QK)) {
+        writeNonFiniteBlock(out, ob, BYTES, [52]);
+        continue;
+      }
       const d = ternaryAbsMax(x, o, QK);
       const id = d ? f(1 / d) : 0; // NaN is truthy in C too
       const trit = (i: number) => cLroundInt(f(x[o + i] * id)) + 1;

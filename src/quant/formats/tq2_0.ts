@@ -6,7 +6,7 @@
 import { f16BitsToF32, f32ToF16Bits } from '../../runtime/half.js';
 import type { QuantFormat } from '../format.js';
 import { ggmlType } from '../ggml-types.js';
-import { bytesView, cLroundInt, ternaryAbsMax } from './legacy-common.js';
+import { allFinite, bytesView, cLroundInt, ternaryAbsMax, writeNonFiniteBlock } from './legacy-common.js';
 
 const QK = 256;
 const BYTES = 66;
@@ -22,6 +22,10 @@ export const tq2_0: QuantFormat = {
     const view = bytesView(out);
     for (let b = 0; b < x.length / QK; b++) {
       const o = b * QK;
+      if (!allFinite(x, o, QK)) {
+        writeNonFiniteBlock(out, b * BYTES, BYTES, [64]);
+        continue;
+      }
       const d = ternaryAbsMax(x, o, QK);
       const id = d ? f(1 / d) : 0; // NaN is truthy in C too
       for (let half = 0; half < 2; half++) {

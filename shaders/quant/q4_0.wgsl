@@ -1,0 +1,76 @@
+// Q4_0: blocks of 32 weights as { d: f16, qs: u8[16] } (18 bytes), x = d * (q - 8);
+// byte j holds element j in its low nibble and element j + 16 in its high one.
+// ggml: quantize_row_q4_0_ref / dequantize_row_q4_0.
+
+//#include lib/quantize_io.wgsl
+//#include lib/dequantize_io.wgsl
+//#include lib/legacy_quant.wgsl
+
+const QK: u32 = 32u;
+const BLOCK_BYTES: u32 = 18u;
+
+struct Q4Block {
+  // f16 bits of d
+  d: u32,
+  // the 16 bytes of qs, as four words
+  qs: vec4<u32>,
+}
+
+// MIN(15, (int8_t)(x * id + 8.5f)), as a byte.
+fn q4_0_q(x: vec4<f32>, id: f32) -> vec4<u32> {
+  return bitcast<vec4<u32>>(min(vec4<i32>(15), c_int8_4(x * id + 8.5))) & vec4<u32>(0xffu);
+}
+
+// Bytes of elements j..j+3 (low nibbles) and j+16..j+19 (high nibbles), as in ggml's `qs[j] = xi0; qs[j] |= xi1 << 4`.
+fn q4_0_word(lo: vec4<f32>, hi: vec4<f32>, id: f32) -> u32 {
+  return pack_bytes(q4_0_q(lo, id) | (q4_0_q(hi, id) << vec4<u32>(4u)));
+}
+
+fn q4_0_block(b: u32) -> Q4Block {
+  let x = load_block32(b * QK);
+  let amax = abs_max_bits32(x);
+  if (!is_finite_bits(amax)) { return Q4Block(F16_NAN, vec4<u32>(0u)); }
+  let d = signed_abs_max32(x, amax) / -8.0;
+  let id = inverse_or_zero(d);
+  return Q4Block(f32_to_f16_bits(d), vec4<u32>(q4_0_word(x.x0, x.x4, id), q4_0_word(x.x1, x.x5, id),
+                                                q4_0_word(x.x2, x.x6, id), q4_0_word(x.x3, x.x7, id)));
+}
+
+// One invocation writes two blocks: 36 bytes, 9 whole words.
+@compute @workgroup_size(64)
+fn quantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+            @builtin(local_invocation_index) lid: u32) {
+  let pair = workgroup_index(wid, nwg) * 64u + lid;
+  let b0 = pair * 2u;
+  if (b0 >= qparams.n_blocks) { return; }
+  let w = pair * 9u;
+  let a = q4_0_block(b0);
+  dst[w] = a.d | (a.qs.x << 16u);
+  dst[w + 1u] = (a.qs.x >> 16u) | (a.qs.y << 16u);
+  dst[w + 2u] = (a.qs.y >> 16u) | (a.qs.z << 16u);
+  dst[w + 3u] = (a.qs.z >> 16u) | (a.qs.w << 16u);
+  if (b0 + 1u < qparams.n_blocks) {
+    let c = q4_0_block(b0 + 1u);
+    dst[w + 4u] = (a.qs.w >> 16u) | (c.d << 16u);
+    dst[w + 5u] = c.qs.x;
+    dst[w + 6u] = c.qs.y;
+    dst[w + 7u] = c.qs.z;
+    dst[w + 8u] = c.qs.w;
+  } else {
+    dst[w + 4u] = a.qs.w >> 16u;
+  }
+}
+
+@compute @workgroup_size(64)
+fn dequantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+              @builtin(local_invocation_index) lid: u32) {
+  let b = workgroup_index(wid, nwg) * 64u + lid;
+  if (b >= dparams.n_blocks) { return; }
+  let base = b * BLOCK_BYTES;
+  let d = f16_bits_to_f32(block_u16(base));
+  for (var j = 0u; j < QK / 2u; j = j + 1u) {
+    let q = block_byte(base + 2u + j);
+    out[b * QK + j] = f32(i32(q & 15u) - 8) * d;
+    out[b * QK + QK / 2u + j] = f32(i32(q >> 4u) - 8) * d;
+  }
+}

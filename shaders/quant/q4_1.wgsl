@@ -1,0 +1,57 @@
+// Q4_1: blocks of 32 weights as { d: f16, m: f16, qs: u8[16] } (20 bytes), x = d * q + m;
+// byte j holds element j in its low nibble and element j + 16 in its high one.
+// ggml: quantize_row_q4_1_ref / dequantize_row_q4_1.
+
+//#include lib/quantize_io.wgsl
+//#include lib/dequantize_io.wgsl
+//#include lib/legacy_quant.wgsl
+
+const QK: u32 = 32u;
+const BLOCK_BYTES: u32 = 20u;
+
+// MIN(15, (int8_t)((x - min) * id + 0.5f)), as a byte.
+fn q4_1_q(x: vec4<f32>, mn: f32, id: f32) -> vec4<u32> {
+  return bitcast<vec4<u32>>(min(vec4<i32>(15), c_int8_4((x - mn) * id + 0.5))) & vec4<u32>(0xffu);
+}
+
+fn q4_1_word(lo: vec4<f32>, hi: vec4<f32>, mn: f32, id: f32) -> u32 {
+  return pack_bytes(q4_1_q(lo, mn, id) | (q4_1_q(hi, mn, id) << vec4<u32>(4u)));
+}
+
+// One invocation writes one block: 5 words.
+@compute @workgroup_size(64)
+fn quantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+            @builtin(local_invocation_index) lid: u32) {
+  let b = workgroup_index(wid, nwg) * 64u + lid;
+  if (b >= qparams.n_blocks) { return; }
+  let w = b * 5u;
+  let x = load_block32(b * QK);
+  if (!is_finite_bits(abs_max_bits32(x))) {
+    dst[w] = F16_NAN | (F16_NAN << 16u);
+    for (var i = 1u; i < 5u; i = i + 1u) { dst[w + i] = 0u; }
+    return;
+  }
+  let mm = min_max32(x);
+  let d = (mm.max - mm.min) / 15.0;
+  let id = inverse_or_zero(d);
+  dst[w] = f32_to_f16_bits(d) | (f32_to_f16_bits(mm.min) << 16u);
+  dst[w + 1u] = q4_1_word(x.x0, x.x4, mm.min, id);
+  dst[w + 2u] = q4_1_word(x.x1, x.x5, mm.min, id);
+  dst[w + 3u] = q4_1_word(x.x2, x.x6, mm.min, id);
+  dst[w + 4u] = q4_1_word(x.x3, x.x7, mm.min, id);
+}
+
+@compute @workgroup_size(64)
+fn dequantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+              @builtin(local_invocation_index) lid: u32) {
+  let b = workgroup_index(wid, nwg) * 64u + lid;
+  if (b >= dparams.n_blocks) { return; }
+  let base = b * BLOCK_BYTES;
+  let d = f16_bits_to_f32(block_u16(base));
+  let m = f16_bits_to_f32(block_u16(base + 2u));
+  for (var j = 0u; j < QK / 2u; j = j + 1u) {
+    let q = block_byte(base + 4u + j);
+    out[b * QK + j] = f32(q & 15u) * d + m;
+    out[b * QK + QK / 2u + j] = f32(q >> 4u) * d + m;
+  }
+}

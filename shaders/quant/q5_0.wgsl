@@ -1,0 +1,81 @@
+// Q5_0: blocks of 32 weights as { d: f16, qh: u32, qs: u8[16] } (22 bytes), x = d * (q - 16);
+// the low 4 bits of q as in Q4_0, bit 4 of element j in bit j of qh.
+// ggml: quantize_row_q5_0_ref / dequantize_row_q5_0.
+
+//#include lib/quantize_io.wgsl
+//#include lib/dequantize_io.wgsl
+//#include lib/legacy_quant.wgsl
+
+const QK: u32 = 32u;
+const BLOCK_BYTES: u32 = 22u;
+
+struct Q5Block {
+  d: u32,
+  qh: u32,
+  qs: vec4<u32>,
+}
+
+// MIN(31, (int8_t)(x * id + 16.5f)), as a byte.
+fn q5_0_q(x: vec4<f32>, id: f32) -> vec4<u32> {
+  return bitcast<vec4<u32>>(min(vec4<i32>(31), c_int8_4(x * id + 16.5))) & vec4<u32>(0xffu);
+}
+
+fn q5_0_block(b: u32) -> Q5Block {
+  let x = load_block32(b * QK);
+  let amax = abs_max_bits32(x);
+  if (!is_finite_bits(amax)) { return Q5Block(F16_NAN, 0u, vec4<u32>(0u)); }
+  let d = signed_abs_max32(x, amax) / -16.0;
+  let id = inverse_or_zero(d);
+  let q0 = q5_0_q(x.x0, id); let q1 = q5_0_q(x.x1, id); let q2 = q5_0_q(x.x2, id); let q3 = q5_0_q(x.x3, id);
+  let q4 = q5_0_q(x.x4, id); let q5 = q5_0_q(x.x5, id); let q6 = q5_0_q(x.x6, id); let q7 = q5_0_q(x.x7, id);
+  let m = vec4<u32>(15u);
+  let qh = high_bits4(q0, 0u) | high_bits4(q1, 4u) | high_bits4(q2, 8u) | high_bits4(q3, 12u) |
+           high_bits4(q4, 16u) | high_bits4(q5, 20u) | high_bits4(q6, 24u) | high_bits4(q7, 28u);
+  return Q5Block(f32_to_f16_bits(d), qh,
+                 vec4<u32>(pack_bytes((q0 & m) | ((q4 & m) << vec4<u32>(4u))), pack_bytes((q1 & m) | ((q5 & m) << vec4<u32>(4u))),
+                           pack_bytes((q2 & m) | ((q6 & m) << vec4<u32>(4u))), pack_bytes((q3 & m) | ((q7 & m) << vec4<u32>(4u)))));
+}
+
+// One invocation writes two blocks: 44 bytes, 11 whole words (the second block starts mid-word).
+@compute @workgroup_size(64)
+fn quantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+            @builtin(local_invocation_index) lid: u32) {
+  let pair = workgroup_index(wid, nwg) * 64u + lid;
+  let b0 = pair * 2u;
+  if (b0 >= qparams.n_blocks) { return; }
+  let w = pair * 11u;
+  let a = q5_0_block(b0);
+  dst[w] = a.d | (a.qh << 16u);
+  dst[w + 1u] = (a.qh >> 16u) | (a.qs.x << 16u);
+  dst[w + 2u] = (a.qs.x >> 16u) | (a.qs.y << 16u);
+  dst[w + 3u] = (a.qs.y >> 16u) | (a.qs.z << 16u);
+  dst[w + 4u] = (a.qs.z >> 16u) | (a.qs.w << 16u);
+  if (b0 + 1u < qparams.n_blocks) {
+    let c = q5_0_block(b0 + 1u);
+    dst[w + 5u] = (a.qs.w >> 16u) | (c.d << 16u);
+    dst[w + 6u] = c.qh;
+    dst[w + 7u] = c.qs.x;
+    dst[w + 8u] = c.qs.y;
+    dst[w + 9u] = c.qs.z;
+    dst[w + 10u] = c.qs.w;
+  } else {
+    dst[w + 5u] = a.qs.w >> 16u;
+  }
+}
+
+@compute @workgroup_size(64)
+fn dequantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+              @builtin(local_invocation_index) lid: u32) {
+  let b = workgroup_index(wid, nwg) * 64u + lid;
+  if (b >= dparams.n_blocks) { return; }
+  let base = b * BLOCK_BYTES;
+  let d = f16_bits_to_f32(block_u16(base));
+  let qh = block_u16(base + 2u) | (block_u16(base + 4u) << 16u);
+  for (var j = 0u; j < QK / 2u; j = j + 1u) {
+    let q = block_byte(base + 6u + j);
+    let lo = (q & 15u) | (((qh >> j) & 1u) << 4u);
+    let hi = (q >> 4u) | (((qh >> (j + 16u)) & 1u) << 4u);
+    out[b * QK + j] = f32(i32(lo) - 16) * d;
+    out[b * QK + QK / 2u + j] = f32(i32(hi) - 16) * d;
+  }
+}

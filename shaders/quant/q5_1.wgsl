@@ -1,0 +1,63 @@
+// Q5_1: blocks of 32 weights as { d: f16, m: f16, qh: u32, qs: u8[16] } (24 bytes), x = d * q + m;
+// the low 4 bits of q as in Q4_1, bit 4 of element j in bit j of qh.
+// ggml: quantize_row_q5_1_ref / dequantize_row_q5_1.
+
+//#include lib/quantize_io.wgsl
+//#include lib/dequantize_io.wgsl
+//#include lib/legacy_quant.wgsl
+
+const QK: u32 = 32u;
+const BLOCK_BYTES: u32 = 24u;
+
+// (uint8_t)((x - min) * id + 0.5f): no clamp, (max - min) * id rounds to at most 31.
+fn q5_1_q(x: vec4<f32>, mn: f32, id: f32) -> vec4<u32> {
+  return bitcast<vec4<u32>>(c_int4((x - mn) * id + 0.5)) & vec4<u32>(0xffu);
+}
+
+// One invocation writes one block: 6 words.
+@compute @workgroup_size(64)
+fn quantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+            @builtin(local_invocation_index) lid: u32) {
+  let b = workgroup_index(wid, nwg) * 64u + lid;
+  if (b >= qparams.n_blocks) { return; }
+  let w = b * 6u;
+  let x = load_block32(b * QK);
+  if (!is_finite_bits(abs_max_bits32(x))) {
+    dst[w] = F16_NAN | (F16_NAN << 16u);
+    for (var i = 1u; i < 6u; i = i + 1u) { dst[w + i] = 0u; }
+    return;
+  }
+  let mm = min_max32(x);
+  let d = (mm.max - mm.min) / 31.0;
+  let id = inverse_or_zero(d);
+  let q0 = q5_1_q(x.x0, mm.min, id); let q1 = q5_1_q(x.x1, mm.min, id);
+  let q2 = q5_1_q(x.x2, mm.min, id); let q3 = q5_1_q(x.x3, mm.min, id);
+  let q4 = q5_1_q(x.x4, mm.min, id); let q5 = q5_1_q(x.x5, mm.min, id);
+  let q6 = q5_1_q(x.x6, mm.min, id); let q7 = q5_1_q(x.x7, mm.min, id);
+  let m = vec4<u32>(15u);
+  dst[w] = f32_to_f16_bits(d) | (f32_to_f16_bits(mm.min) << 16u);
+  dst[w + 1u] = high_bits4(q0, 0u) | high_bits4(q1, 4u) | high_bits4(q2, 8u) | high_bits4(q3, 12u) |
+                high_bits4(q4, 16u) | high_bits4(q5, 20u) | high_bits4(q6, 24u) | high_bits4(q7, 28u);
+  dst[w + 2u] = pack_bytes((q0 & m) | ((q4 & m) << vec4<u32>(4u)));
+  dst[w + 3u] = pack_bytes((q1 & m) | ((q5 & m) << vec4<u32>(4u)));
+  dst[w + 4u] = pack_bytes((q2 & m) | ((q6 & m) << vec4<u32>(4u)));
+  dst[w + 5u] = pack_bytes((q3 & m) | ((q7 & m) << vec4<u32>(4u)));
+}
+
+@compute @workgroup_size(64)
+fn dequantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+              @builtin(local_invocation_index) lid: u32) {
+  let b = workgroup_index(wid, nwg) * 64u + lid;
+  if (b >= dparams.n_blocks) { return; }
+  let base = b * BLOCK_BYTES;
+  let d = f16_bits_to_f32(block_u16(base));
+  let m = f16_bits_to_f32(block_u16(base + 2u));
+  let qh = blocks[(base + 4u) >> 2u];
+  for (var j = 0u; j < QK / 2u; j = j + 1u) {
+    let q = block_byte(base + 8u + j);
+    let lo = (q & 15u) | (((qh >> j) & 1u) << 4u);
+    let hi = (q >> 4u) | (((qh >> (j + 16u)) & 1u) << 4u);
+    out[b * QK + j] = f32(lo) * d + m;
+    out[b * QK + QK / 2u + j] = f32(hi) * d + m;
+  }
+}
