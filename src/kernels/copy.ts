@@ -44,14 +44,19 @@ interface Dim {
   take: boolean;
 }
 
-const dummies = new WeakMap<Device, GPUBuffer>();
+const dummies = new WeakMap<Device, Map<string, GPUBuffer>>();
 
-/** A tiny storage buffer bound where a kernel's optional input is unused. */
-export function dummyBuffer(device: Device): GPUBuffer {
-  let b = dummies.get(device);
+/**
+ * A tiny storage buffer bound where a kernel's optional binding is unused.
+ * Read and written bindings get different ones: one buffer may not be both in one dispatch.
+ */
+export function dummyBuffer(device: Device, use: 'read' | 'write' = 'read'): GPUBuffer {
+  let m = dummies.get(device);
+  if (!m) dummies.set(device, (m = new Map()));
+  let b = m.get(use);
   if (!b) {
-    b = device.createBuffer(16, GPUBufferUsage.STORAGE, 'unused binding');
-    dummies.set(device, b);
+    b = device.createBuffer(16, GPUBufferUsage.STORAGE, `unused ${use} binding`);
+    m.set(use, b);
   }
   return b;
 }

@@ -107,7 +107,7 @@ function mergeDims(shape: Shape, strides: number[][]): { shape: number[]; stride
 }
 
 /** Positions an operand reaches for output elements [first, last]: a conservative [low, high]. */
-function reach(shape: number[], strides: number[], offset: number, first: number, last: number): [number, number] {
+export function reach(shape: readonly number[], strides: readonly number[], offset: number, first: number, last: number): [number, number] {
   const a = unravel(shape, first);
   const b = unravel(shape, last);
   let k = 0;
@@ -129,7 +129,7 @@ function reach(shape: number[], strides: number[], offset: number, first: number
   return [low, high];
 }
 
-function unravel(shape: number[], index: number): number[] {
+function unravel(shape: readonly number[], index: number): number[] {
   const out = new Array<number>(shape.length);
   for (let d = shape.length - 1; d >= 0; d--) {
     out[d] = index % shape[d];

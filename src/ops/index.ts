@@ -6,3 +6,4 @@ export * as random from './random.js';
 export * from './layout.js';
 export * from './promote.js';
 export * from './elementwise.js';
+export * from './reduce.js';
