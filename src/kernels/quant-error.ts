@@ -61,10 +61,12 @@ export function errorStatsHost(ref: Float32Array, approx: Float32Array): ErrorSt
 const SRC_KIND: Record<string, number> = { float32: 0, float16: 1, bfloat16: 2 };
 /** Elements decoded per chunk (32 MiB of float32). */
 const CHUNK_ELEMENTS = 8 * 2 ** 20;
-/** Workgroups per chunk; each writes one vec4 partial. */
-const GROUPS = 1024;
+/** Most workgroups per chunk; each writes one vec4 partial. */
+const MAX_GROUPS = 256;
+/** Elements per workgroup at least: few enough workgroups that the reductions stay cheap (lavapipe runs barriers slowly). */
+const MIN_PER_GROUP = 16384;
 /** Bytes of partials per chunk, a multiple of every storage offset alignment. */
-const SLOT_BYTES = GROUPS * 16;
+const SLOT_BYTES = MAX_GROUPS * 16;
 
 /**
  * RMSE, SNR and max error of `q` (dequantized) against `ref`, the array it was
@@ -84,6 +86,7 @@ export async function quantizationError(ref: WgArray, q: QuantizedArray, options
   const blocksPerChunk = Math.max(4, Math.floor(want / t.blockSize / 4) * 4);
   const nChunks = Math.ceil(q.blocks / blocksPerChunk);
   const partials = GpuStorage.allocate(device, nChunks * SLOT_BYTES, 'quant-error partials');
+  device.commandEncoder().clearBuffer(partials.buffer, 0, nChunks * SLOT_BYTES);
   const pipe = pipeline(device, 'quant_error.wgsl', { SRC_KIND: kind });
   const srcBytes = DTYPES[ref.dtype].bytes;
   try {
@@ -107,14 +110,16 @@ export async function quantizationError(ref: WgArray, q: QuantizedArray, options
           elements,
         );
         const [src] = win.windows;
-        const params = device.uniform([elements, src.skip, GROUPS, 0]);
+        const groups = Math.min(MAX_GROUPS, Math.ceil(elements / MIN_PER_GROUP));
+        const params = device.uniform([elements, src.skip, groups, 0]);
         const group = bindGroup(device, pipe, [
           src,
           { buffer: approx.buffer, offset: 0, size: Math.ceil((elements * 4) / 4) * 4 },
           { buffer: partials.buffer, offset: c * SLOT_BYTES, size: SLOT_BYTES },
           params,
         ]);
-        device.dispatch(pipe, [group], [GROUPS]);
+        // slots past `groups` keep the zeros cleared above
+        device.dispatch(pipe, [group], [groups]);
       } finally {
         approx.dispose();
       }

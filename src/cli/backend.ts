@@ -1,0 +1,32 @@
+// The CLI's compute backend: the WebGPU device, or, where no adapter exists,
+// the CPU path (src/quant/host.ts) with a one-line notice.
+
+import { DeviceError } from '../errors.js';
+import { close, init } from '../runtime/creation.js';
+import type { Device } from '../runtime/device.js';
+import type { TextSink } from './progress.js';
+
+export interface Backend {
+  device: Device | undefined;
+  /** How the report names it. */
+  label: string;
+  close(): Promise<void>;
+}
+
+/** Bytes of released GPU buffers kept for reuse: enough for a layer's repeated shapes, small enough to keep memory flat. */
+const CLI_POOL_BYTES = 128 * 2 ** 20;
+
+export async function openBackend(options: { cpu?: boolean; stderr: TextSink }): Promise<Backend> {
+  if (options.cpu) return { device: undefined, label: 'the CPU (--cpu)', close: async () => {} };
+  try {
+    const device = await init({ poolBytes: CLI_POOL_BYTES });
+    return { device, label: device.label, close: () => close() };
+  } catch (e) {
+    if (e instanceof DeviceError && e.code === 'NO_ADAPTER') {
+      const why = e.message.split('. ')[0];
+      options.stderr.write(`wgarray: no WebGPU adapter (${why}); using the CPU path, which is slower\n`);
+      return { device: undefined, label: 'the CPU (no WebGPU adapter)', close: async () => {} };
+    }
+    throw e;
+  }
+}

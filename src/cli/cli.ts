@@ -1,0 +1,246 @@
+// The `wgarray` command line: argument parsing (node:util parseArgs), help,
+// dispatch, and turning errors into one-line messages and exit codes.
+// src/cli/main.ts is the executable; tests call runCli() in-process.
+
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { AbortError, ArgumentError, WgArrayError } from '../errors.js';
+import { QUANT_PRESETS } from '../quant/presets.js';
+import { convertCommand, quantizeCommand, type CommandIO } from './commands.js';
+import { demoCommand } from './demo.js';
+import { inspect } from './inspect.js';
+import type { TextSink } from './progress.js';
+
+export const EXIT = { OK: 0, ERROR: 1, USAGE: 2, INTERRUPTED: 130 } as const;
+
+const TYPE_OPTIONS = {
+  pure: { type: 'boolean' },
+  'output-tensor-type': { type: 'string' },
+  'token-embedding-type': { type: 'string' },
+  'leave-output-tensor': { type: 'boolean' },
+  'tensor-type': { type: 'string', multiple: true },
+  'allow-requantize': { type: 'boolean' },
+} as const;
+
+const COMMON = {
+  report: { type: 'string' },
+  quiet: { type: 'boolean', short: 'q' },
+  cpu: { type: 'boolean' },
+  'tokenizer-pre': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+const presetList = () =>
+  QUANT_PRESETS.map((p) => p.name).join(' ') + ' (Q3_K = Q3_K_M, Q4_K = Q4_K_M, Q5_K = Q5_K_M, MXFP4 = MXFP4_MOE; case-insensitive)';
+
+const HELP: Record<string, string> = {
+  main: `wgarray: quantize and convert models to GGUF on the GPU (WebGPU)
+
+usage: wgarray <command> [options]
+
+commands:
+  quantize IN OUT TYPE        re-type a GGUF / safetensors / Hugging Face folder as llama-quantize does
+  convert HF_DIR -o OUT.gguf  a Hugging Face llama/mistral/qwen2 folder to GGUF (--outtype f16, Q4_K_M, ...)
+  inspect FILE                metadata and tensor table of a GGUF or safetensors file (--json)
+  demo                        build a small llama from a seed, convert + quantize it to Q4_K_M, report
+
+wgarray <command> --help shows a command's options. Environment: WGARRAY_BACKEND (vulkan, metal, ...),
+WGARRAY_ADAPTER (adapter name) choose the GPU; without a WebGPU adapter the CPU does the work.`,
+  quantize: `usage: wgarray quantize IN OUT TYPE [options]
+
+IN is a GGUF file, a .safetensors file, or a Hugging Face model folder. TYPE is a llama-quantize preset:
+  ${presetList()}
+Per tensor, types follow llama.cpp's rules (k-quant mixes, output.weight to Q6_K, fallbacks for rows that
+do not split into whole blocks). Writes general.file_type and general.quantization_version = 2; other
+metadata passes through. The file appears only when complete; Ctrl-C leaves nothing behind.
+
+options:
+  --pure                        every quantizable tensor gets TYPE (no k-quant mixes)
+  --output-tensor-type T        type of output.weight (a ggml type: q8_0, f16, ...)
+  --token-embedding-type T      type of token_embd.weight
+  --leave-output-tensor         keep output.weight as it is
+  --tensor-type PATTERN=T       tensors whose name matches the regex get T (repeatable; first match wins)
+  --allow-requantize            allow quantizing tensors that are already quantized
+  --report FILE                 save the quality report (per tensor type, RMSE, SNR) as JSON
+  --tokenizer-pre NAME          tokenizer.ggml.pre for a Hugging Face input (default: recognised)
+  --cpu                         use the CPU path even where a GPU exists
+  -q, --quiet                   no progress line, no per-tensor table`,
+  convert: `usage: wgarray convert HF_DIR [-o OUT.gguf] [--outtype TYPE] [options]
+
+HF_DIR holds config.json (LlamaForCausalLM, MistralForCausalLM or Qwen2ForCausalLM), model.safetensors
+(or shards with model.safetensors.index.json) and tokenizer.json (byte-level BPE) with tokenizer_config.json.
+--outtype: auto (the weights' own 16-bit type, default) | f32 | f16 | bf16 | q8_0, as convert_hf_to_gguf.py,
+or any quantize TYPE (Q4_K_M, Q6_K, ...), which quantizes as llama-quantize would the f32 conversion.
+
+options:
+  -o, --output FILE             output path (default: <folder name>-<OUTTYPE>.gguf)
+  --outtype TYPE                see above
+  --name NAME                   general.name (default: the folder's name)
+  --report FILE                 save the quality report as JSON
+  --tokenizer-pre NAME          tokenizer.ggml.pre (default: recognised from tokenizer.json)
+  --pure, --output-tensor-type, --token-embedding-type, --leave-output-tensor, --tensor-type
+                                as for quantize (with a quantization TYPE)
+  --cpu                         use the CPU path
+  -q, --quiet                   no progress line, no per-tensor table`,
+  inspect: `usage: wgarray inspect FILE [--json [--full]]
+
+Prints a GGUF's (or safetensors file's) metadata, long arrays summarised, and its tensor table
+(name, shape, type, bytes). --json prints the same as JSON; arrays over 64 items are summarised as
+{count, head} unless --full.`,
+  demo: `usage: wgarray demo [--out DIR] [--type TYPE] [--cpu] [-q]
+
+Builds a small llama model from a fixed seed (4 layers, byte-level BPE vocabulary of 512 tokens),
+writes it as a Hugging Face folder, converts and quantizes it (default Q4_K_M), reads the result back
+and prints the quality report and timings. Files go to DIR (default: <tmp>/wgarray-demo).`,
+};
+
+function version(): string {
+  try {
+    let dir = dirname(fileURLToPath(import.meta.url));
+    for (let i = 0; i < 5; i++) {
+      try {
+        const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string };
+        if (pkg.name === 'wgarray') return pkg.version ?? '?';
+      } catch {
+        // not here
+      }
+      dir = dirname(dir);
+    }
+  } catch {
+    // unknown
+  }
+  return '?';
+}
+
+export interface CliOptions {
+  stdout?: TextSink;
+  stderr?: TextSink;
+  /** Whether stderr is a terminal (progress line). Default: process.stderr.isTTY. */
+  isTTY?: boolean;
+  columns?: number;
+  signal?: AbortSignal;
+}
+
+class UsageError extends Error {}
+
+function parse<T extends ParseArgsConfig['options']>(args: string[], options: T, command: string) {
+  try {
+    return parseArgs({ args, options, allowPositionals: true, strict: true });
+  } catch (e) {
+    throw new UsageError(`${(e as Error).message.replace(/^.*?: /, '')}\n\n${HELP[command]}`);
+  }
+}
+
+function positionals(p: string[], n: number, command: string, names: string): void {
+  if (p.length !== n) {
+    throw new UsageError(`${command} takes ${names} (${n} argument${n === 1 ? '' : 's'}), got ${p.length ? p.map((x) => `'${x}'`).join(' ') : 'none'}\n\n${HELP[command]}`);
+  }
+}
+
+/** Runs the command line `argv` (without node and the script); resolves to the exit code. */
+export async function runCli(argv: string[], options: CliOptions = {}): Promise<number> {
+  const stdout = options.stdout ?? process.stdout;
+  const stderr = options.stderr ?? process.stderr;
+  const isTTY = options.isTTY ?? Boolean(process.stderr.isTTY);
+  const io = (quiet?: boolean): CommandIO => ({
+    stdout,
+    stderr,
+    progress: isTTY && !quiet,
+    columns: options.columns ?? process.stderr.columns ?? 100,
+    signal: options.signal,
+  });
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h': {
+        const topic = rest[0];
+        stdout.write((topic && HELP[topic]) || HELP.main);
+        stdout.write('\n');
+        return command === undefined ? EXIT.USAGE : EXIT.OK;
+      }
+      case '--version':
+      case '-v':
+        stdout.write(`wgarray ${version()}\n`);
+        return EXIT.OK;
+      case 'quantize': {
+        const { values, positionals: p } = parse(rest, { ...TYPE_OPTIONS, ...COMMON }, 'quantize');
+        if (values.help) return help(stdout, 'quantize');
+        positionals(p, 3, 'quantize', 'IN OUT TYPE');
+        await quantizeCommand({ ...values, input: p[0], output: p[1], type: p[2] }, io(values.quiet));
+        return EXIT.OK;
+      }
+      case 'convert': {
+        const { values, positionals: p } = parse(
+          rest,
+          { ...TYPE_OPTIONS, ...COMMON, output: { type: 'string', short: 'o' }, outtype: { type: 'string' }, name: { type: 'string' } },
+          'convert',
+        );
+        if (values.help) return help(stdout, 'convert');
+        positionals(p, 1, 'convert', 'HF_DIR');
+        await convertCommand({ ...values, input: p[0] }, io(values.quiet));
+        return EXIT.OK;
+      }
+      case 'inspect': {
+        const { values, positionals: p } = parse(
+          rest,
+          { json: { type: 'boolean' }, full: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+          'inspect',
+        );
+        if (values.help) return help(stdout, 'inspect');
+        positionals(p, 1, 'inspect', 'FILE');
+        await inspect(p[0], { json: values.json, full: values.full }, stdout);
+        return EXIT.OK;
+      }
+      case 'demo': {
+        const { values, positionals: p } = parse(
+          rest,
+          {
+            out: { type: 'string' },
+            type: { type: 'string' },
+            seed: { type: 'string' },
+            quiet: { type: 'boolean', short: 'q' },
+            cpu: { type: 'boolean' },
+            help: { type: 'boolean', short: 'h' },
+          },
+          'demo',
+        );
+        if (values.help) return help(stdout, 'demo');
+        positionals(p, 0, 'demo', 'no arguments');
+        let seed: number | undefined;
+        if (values.seed !== undefined) {
+          seed = Number(values.seed);
+          if (!Number.isSafeInteger(seed) || seed < 0) throw new ArgumentError(`--seed ${values.seed}: expected a non-negative integer`);
+        }
+        await demoCommand({ out: values.out, type: values.type, quiet: values.quiet, cpu: values.cpu, seed }, io(values.quiet));
+        return EXIT.OK;
+      }
+      default:
+        throw new UsageError(`unknown command '${command}'\n\n${HELP.main}`);
+    }
+  } catch (e) {
+    if (e instanceof UsageError) {
+      stderr.write(`wgarray: ${e.message}\n`);
+      return EXIT.USAGE;
+    }
+    if (e instanceof AbortError || options.signal?.aborted) {
+      stderr.write(`wgarray: interrupted; ${e instanceof WgArrayError ? e.message : 'stopped'}\n`);
+      return EXIT.INTERRUPTED;
+    }
+    if (e instanceof WgArrayError) {
+      stderr.write(`wgarray: error: ${e.message}\n`);
+      return EXIT.ERROR;
+    }
+    stderr.write(`wgarray: internal error: ${(e as Error)?.stack ?? String(e)}\n`);
+    return EXIT.ERROR;
+  }
+}
+
+function help(out: TextSink, command: string): number {
+  out.write(HELP[command] + '\n');
+  return EXIT.OK;
+}

@@ -1,0 +1,180 @@
+// `wgarray quantize` and `wgarray convert`: plan, run with progress, report.
+
+import { stat, writeFile } from 'node:fs/promises';
+import { basename, resolve } from 'node:path';
+import { ArgumentError } from '../errors.js';
+import { fileError } from '../io/atomic.js';
+import { detectFormat } from '../io/load.js';
+import { planFromGGUF } from '../convert/from-gguf.js';
+import { isInHFFolder, planFromHF, planFromSafetensors, resolveOuttype } from '../convert/from-hf.js';
+import { runPlan, type ConversionPlan, type RunResult, type TensorTransform } from '../convert/pipeline.js';
+import { parseTensorType, quantPreset, type TypeChoiceOptions } from '../quant/presets.js';
+import { openBackend, type Backend } from './backend.js';
+import { ProgressLine, type TextSink } from './progress.js';
+import { buildReport, printReport, type QualityReport } from './report.js';
+
+export interface CommandIO {
+  stdout: TextSink;
+  stderr: TextSink;
+  /** Draw the progress line (stderr is a terminal and --quiet is off). */
+  progress: boolean;
+  columns?: number;
+  signal?: AbortSignal;
+}
+
+export interface TypeOptionValues {
+  pure?: boolean;
+  'output-tensor-type'?: string;
+  'token-embedding-type'?: string;
+  'leave-output-tensor'?: boolean;
+  'tensor-type'?: string[];
+  'allow-requantize'?: boolean;
+}
+
+/** llama-quantize's type options, parsed. */
+export function typeChoiceOptions(v: TypeOptionValues): TypeChoiceOptions {
+  const o: TypeChoiceOptions = {};
+  if (v.pure) o.pure = true;
+  if (v['leave-output-tensor']) o.leaveOutputTensor = true;
+  if (v['allow-requantize']) o.allowRequantize = true;
+  if (v['output-tensor-type']) o.outputTensorType = parseTensorType(v['output-tensor-type'], '--output-tensor-type');
+  if (v['token-embedding-type']) o.tokenEmbeddingType = parseTensorType(v['token-embedding-type'], '--token-embedding-type');
+  if (v['tensor-type']?.length) {
+    o.tensorTypes = v['tensor-type'].map((spec) => {
+      const eq = spec.lastIndexOf('=');
+      if (eq <= 0 || eq === spec.length - 1) throw new ArgumentError(`--tensor-type '${spec}': expected PATTERN=TYPE, e.g. attn_v=q8_0`);
+      // llama-quantize lower-cases the pattern
+      return { pattern: spec.slice(0, eq).toLowerCase(), type: parseTensorType(spec.slice(eq + 1), `--tensor-type ${spec}`) };
+    });
+  }
+  return o;
+}
+
+export interface RunCommandOptions {
+  command: 'quantize' | 'convert' | 'demo';
+  input: string;
+  output: string;
+  type: string;
+  fileType: number;
+  reportPath?: string;
+  quiet?: boolean;
+  transform?: TensorTransform;
+  backend: Backend;
+  plan: ConversionPlan;
+}
+
+/** Runs a plan into `output` with the progress line, prints and (with reportPath) saves the report. */
+export async function executePlan(o: RunCommandOptions, io: CommandIO): Promise<{ report: QualityReport; result: RunResult }> {
+  const progress = new ProgressLine(io.stderr, io.progress && !o.quiet, o.command === 'convert' ? 'converting' : 'quantizing', io.columns);
+  let result: RunResult;
+  try {
+    result = await runPlan(o.plan, o.output, {
+      device: o.backend.device,
+      transform: o.transform,
+      signal: io.signal,
+      onProgress: (p) => progress.update(p, p.tensorsDone === p.tensorCount && p.bytesWritten === p.totalBytes),
+    });
+  } finally {
+    progress.done();
+  }
+  const report = buildReport(o.command, o.input, o.plan.description, o.type, o.fileType, o.backend.label, result);
+  printReport(report, io.stdout, o.quiet);
+  if (o.reportPath) {
+    try {
+      await writeFile(o.reportPath, JSON.stringify(report, null, 2) + '\n');
+    } catch (e) {
+      throw fileError(o.reportPath, e, 'cannot write the report');
+    }
+  }
+  return { report, result };
+}
+
+export interface QuantizeArgs extends TypeOptionValues {
+  input: string;
+  output: string;
+  type: string;
+  report?: string;
+  quiet?: boolean;
+  cpu?: boolean;
+  'tokenizer-pre'?: string;
+}
+
+async function isDirectory(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isDirectory();
+  } catch (e) {
+    throw fileError(path, e, 'cannot read the input');
+  }
+}
+
+/** wgarray quantize IN OUT TYPE: IN a GGUF, a .safetensors file, or a Hugging Face folder. */
+export async function quantizeCommand(a: QuantizeArgs, io: CommandIO): Promise<QualityReport> {
+  const preset = quantPreset(a.type);
+  const options = typeChoiceOptions(a);
+  if (resolve(a.input) === resolve(a.output)) throw new ArgumentError(`the output ${a.output} is the input; write to another file`);
+  const backend = await openBackend({ cpu: a.cpu, stderr: io.stderr });
+  try {
+    let plan: ConversionPlan;
+    if (await isDirectory(a.input)) {
+      if (preset.defaultType === null) throw new ArgumentError('COPY keeps a GGUF\'s tensor types; a Hugging Face folder has none to keep (use convert)');
+      plan = await planFromHF(a.input, { ...options, device: backend.device, outtype: preset.name, tokenizerPre: a['tokenizer-pre'] });
+    } else {
+      const format = await detectFormat(a.input);
+      if (format === 'gguf') plan = await planFromGGUF(a.input, preset, { ...options, device: backend.device });
+      else if (format === 'safetensors') {
+        if (isInHFFolder(a.input) && preset.defaultType !== null) {
+          plan = await planFromHF(resolve(a.input, '..'), { ...options, device: backend.device, outtype: preset.name, tokenizerPre: a['tokenizer-pre'] });
+        } else plan = await planFromSafetensors(a.input, preset, { ...options, device: backend.device });
+      } else throw new ArgumentError(`${a.input}: not a GGUF file, a safetensors file or a Hugging Face model folder`);
+    }
+    const fileType = Number(plan.metadata.get('general.file_type')?.value ?? preset.ftype);
+    const { report } = await executePlan(
+      { command: 'quantize', input: a.input, output: a.output, type: preset.name, fileType, reportPath: a.report, quiet: a.quiet, backend, plan },
+      io,
+    );
+    return report;
+  } finally {
+    await backend.close();
+  }
+}
+
+export interface ConvertArgs extends TypeOptionValues {
+  input: string;
+  output?: string;
+  outtype?: string;
+  report?: string;
+  quiet?: boolean;
+  cpu?: boolean;
+  name?: string;
+  'tokenizer-pre'?: string;
+}
+
+/** wgarray convert HF_DIR -o OUT.gguf [--outtype ...]. */
+export async function convertCommand(a: ConvertArgs, io: CommandIO, transform?: TensorTransform): Promise<QualityReport> {
+  const outtype = a.outtype ?? 'auto';
+  const resolved = resolveOuttype(outtype);
+  const options = typeChoiceOptions(a);
+  if ('convert' in resolved && (options.pure || options.tensorTypes || options.outputTensorType || options.tokenEmbeddingType || options.leaveOutputTensor)) {
+    throw new ArgumentError(`--pure, --tensor-type, --output-tensor-type, --token-embedding-type and --leave-output-tensor apply to quantization presets (e.g. --outtype Q4_K_M), not to --outtype ${outtype}`);
+  }
+  const output = a.output ?? `${basename(resolve(a.input))}-${outtype.toUpperCase()}.gguf`;
+  const backend = await openBackend({ cpu: a.cpu, stderr: io.stderr });
+  try {
+    const plan = await planFromHF(a.input, {
+      ...options,
+      device: backend.device,
+      outtype,
+      tokenizerPre: a['tokenizer-pre'],
+      name: a.name,
+    });
+    const fileType = Number(plan.metadata.get('general.file_type')?.value);
+    const type = 'preset' in resolved ? resolved.preset.name : outtype.toUpperCase();
+    const { report } = await executePlan(
+      { command: 'convert', input: a.input, output, type, fileType, reportPath: a.report, quiet: a.quiet, backend, plan, transform },
+      io,
+    );
+    return report;
+  } finally {
+    await backend.close();
+  }
+}

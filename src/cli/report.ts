@@ -1,0 +1,106 @@
+// The quality report of `quantize` and `convert`: per tensor the chosen type
+// and the RMSE / SNR of the dequantized values against the source, a summary,
+// and the same as JSON (--report FILE).
+
+import type { RunResult, TensorReport } from '../convert/pipeline.js';
+import { formatBytes, formatDuration, formatShape, table } from './format.js';
+import type { TextSink } from './progress.js';
+
+export interface QualityReport {
+  command: 'quantize' | 'convert' | 'demo';
+  input: string;
+  output: string;
+  /** What the input was, in words. */
+  input_kind: string;
+  /** Preset or outtype asked for, and the llama_ftype written. */
+  type: string;
+  file_type: number;
+  backend: 'gpu' | 'cpu';
+  device: string;
+  parameters: number;
+  file_bytes: number;
+  bits_per_weight: number;
+  timings_ms: { total: number; read: number; compute: number; write: number };
+  summary: { tensors: number; lossy: number; mean_snr_db: number | null; worst_snr_db: number | null; worst_tensor: string | null };
+  tensors: (Omit<TensorReport, 'snrDb'> & { snrDb: number | null })[];
+}
+
+export function buildReport(
+  command: QualityReport['command'],
+  input: string,
+  inputKind: string,
+  type: string,
+  fileType: number,
+  device: string,
+  result: RunResult,
+): QualityReport {
+  const parameters = result.tensors.reduce((n, t) => n + t.shape.reduce((a, b) => a * b, 1), 0);
+  const lossy = result.tensors.filter((t) => t.lossy && Number.isFinite(t.snrDb));
+  // mean SNR weighted by elements: the SNR of the model's weights taken together would hide small tensors
+  let worst: TensorReport | undefined;
+  for (const t of lossy) if (!worst || t.snrDb < worst.snrDb) worst = t;
+  const meanSnr = lossy.length ? lossy.reduce((s, t) => s + t.snrDb, 0) / lossy.length : null;
+  const tensorBytes = result.tensors.reduce((n, t) => n + t.bytes, 0);
+  return {
+    command,
+    input,
+    output: result.path,
+    input_kind: inputKind,
+    type,
+    file_type: fileType,
+    backend: result.backend,
+    device,
+    parameters,
+    file_bytes: result.bytes,
+    bits_per_weight: parameters ? (tensorBytes * 8) / parameters : 0,
+    timings_ms: {
+      total: Math.round(result.timings.totalMs),
+      read: Math.round(result.timings.readMs),
+      compute: Math.round(result.timings.computeMs),
+      write: Math.round(result.timings.writeMs),
+    },
+    summary: {
+      tensors: result.tensors.length,
+      lossy: lossy.length,
+      mean_snr_db: meanSnr,
+      worst_snr_db: worst ? worst.snrDb : null,
+      worst_tensor: worst ? worst.name : null,
+    },
+    tensors: result.tensors.map((t) => ({ ...t, snrDb: Number.isFinite(t.snrDb) ? t.snrDb : null })),
+  };
+}
+
+function num(x: number, digits: number): string {
+  if (x === 0) return '0';
+  if (Math.abs(x) < 1e-3 || Math.abs(x) >= 1e5) return x.toExponential(2);
+  return x.toFixed(digits);
+}
+
+/** Prints the per-tensor table (unless `brief`) and the summary. */
+export function printReport(r: QualityReport, out: TextSink, brief = false): void {
+  if (!brief) {
+    const rows: string[][] = [['tensor', 'shape', 'type', 'size', 'RMSE', 'SNR dB', '']];
+    for (const t of r.tensors) {
+      const type = t.from === t.to ? t.to : `${t.from} -> ${t.to}`;
+      const rmse = t.lossy ? num(t.rmse, 6) : '-';
+      const snr = t.lossy ? (t.snrDb === null ? 'exact' : t.snrDb.toFixed(1)) : 'exact';
+      rows.push([t.name, formatShape(t.shape), type, formatBytes(t.bytes), rmse, snr, t.note ?? '']);
+    }
+    out.write(table(rows, ['l', 'l', 'l', 'r', 'r', 'r', 'l']) + '\n\n');
+  }
+  const s = r.summary;
+  out.write(
+    `${r.output}: ${s.tensors} tensors, ${(r.parameters / 1e6).toFixed(2)} M parameters, ` +
+      `${formatBytes(r.file_bytes)} (${r.bits_per_weight.toFixed(2)} bits per weight), ${r.type}\n`,
+  );
+  if (s.lossy > 0 && s.mean_snr_db !== null) {
+    out.write(`quality: ${s.lossy} tensors rounded; SNR mean ${s.mean_snr_db.toFixed(1)} dB, worst ${s.worst_snr_db!.toFixed(1)} dB (${s.worst_tensor})\n`);
+  } else {
+    out.write('quality: every tensor holds its source values exactly\n');
+  }
+  const t = r.timings_ms;
+  out.write(
+    `time: ${formatDuration(t.total)} (read ${formatDuration(t.read)}, quantize ${formatDuration(t.compute)}, write ${formatDuration(t.write)}) ` +
+      `on ${r.backend === 'gpu' ? r.device : 'the CPU'}\n`,
+  );
+}

@@ -1,0 +1,263 @@
+// A small llama-family model made from a fixed seed, as a Hugging Face folder
+// would hold it: config.json, a byte-level BPE tokenizer (tokenizer.json,
+// tokenizer_config.json) learned from embedded text, and bfloat16 weights.
+// `wgarray demo` converts one; the tests and bench/e2e.ts build theirs with it.
+// Weights come from a seeded PRNG on the CPU, so the same seed gives the same
+// model on every machine (with or without a GPU).
+
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { saveSafetensors } from '../io/safetensors/writer.js';
+import { f32ToBf16Bits, f32ToF16Bits } from '../runtime/half.js';
+import { learnBpe, LLAMA3_SPLIT_SOURCE, type BpeVocabulary } from './bpe.js';
+
+export interface SyntheticModelOptions {
+  seed?: number;
+  /** 'llama' (LlamaForCausalLM) or 'qwen2' (Qwen2ForCausalLM: q/k/v biases, no q/k permutation). */
+  arch?: 'llama' | 'qwen2';
+  hidden?: number;
+  layers?: number;
+  heads?: number;
+  kvHeads?: number;
+  ff?: number;
+  /** Embedding rows (config.json vocab_size); the tokenizer learns vocab - 258 merges. */
+  vocab?: number;
+  /** Tokens the tokenizer itself has (default: vocab); fewer leaves [PAD] ids. */
+  tokenizerVocab?: number;
+  tied?: boolean;
+  dtype?: 'bfloat16' | 'float16' | 'float32';
+  /** config.json rope_scaling. */
+  ropeScaling?: Record<string, unknown>;
+  maxPositions?: number;
+}
+
+export interface SyntheticTensor {
+  name: string;
+  shape: number[];
+  dtype: 'bfloat16' | 'float16' | 'float32';
+  /** The values (float32, before rounding to dtype). */
+  values(): Float32Array;
+  /** The bytes as the file stores them. */
+  bytes(): Uint8Array;
+}
+
+export interface SyntheticModel {
+  config: Record<string, unknown>;
+  tokenizer: Record<string, unknown>;
+  tokenizerConfig: Record<string, unknown>;
+  bpe: BpeVocabulary;
+  tensors: SyntheticTensor[];
+  parameterCount: number;
+}
+
+/** Text the demo tokenizer learns its merges from (any ordinary English works). */
+export const DEMO_CORPUS = `
+Quantization stores the weights of a language model in fewer bits. A weight that took sixteen bits
+takes four or five, and the model fits in the memory of a laptop. The trick is to keep the error small:
+blocks of thirty-two or two hundred and fifty-six weights share a scale, and each weight keeps only
+its position on a short grid. The k-quants give some blocks more bits than others, and the tensors
+that matter most, like the output projection and the value projection, get more bits still.
+The model is then saved as a single file. The file starts with a header that names every tensor,
+gives its shape and its type, and lists the metadata a runtime needs: the number of layers, the
+number of heads, the size of the vocabulary and the tokens themselves. Then come the tensors,
+each one aligned, one after the other. A runtime maps the file into memory and starts at once.
+Converting a model from the format it was trained in is mostly bookkeeping. The names of the
+tensors change, the rows of the query and key projections are reordered for the rotary embedding,
+and the tokenizer is written out as a list of tokens and a list of merges. Then the numbers are
+rounded. It is easy to get one of these steps wrong, and a model that loads can still talk nonsense,
+so the only real test is to run the model and read what it says. The quick brown fox jumps over the
+lazy dog. She sells sea shells by the sea shore. It was the best of times, it was the worst of times.
+In the beginning the weights were random, and then the model read the text, and the text was good.
+Numbers like 1, 2, 3, 10, 42, 100, 256 and 4096 appear too, as do questions: what is the capital of
+France? Paris is the capital of France. What is two plus two? Two plus two is four.
+`;
+
+/** mulberry32: a small seeded PRNG (uniform floats in [0, 1)). */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Normal(0, std) values from a seed (Box-Muller). */
+function normals(n: number, seed: number, std: number, mean = 0): Float32Array {
+  const u = prng(seed);
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i += 2) {
+    const r = Math.sqrt(-2 * Math.log(1 - u()));
+    const th = 2 * Math.PI * u();
+    out[i] = mean + std * r * Math.cos(th);
+    if (i + 1 < n) out[i + 1] = mean + std * r * Math.sin(th);
+  }
+  return out;
+}
+
+function encode(values: Float32Array, dtype: SyntheticTensor['dtype']): Uint8Array {
+  if (dtype === 'float32') return new Uint8Array(values.buffer.slice(values.byteOffset, values.byteOffset + values.byteLength));
+  const bits = new Uint16Array(values.length);
+  const conv = dtype === 'bfloat16' ? f32ToBf16Bits : f32ToF16Bits;
+  for (let i = 0; i < values.length; i++) bits[i] = conv(values[i]);
+  return new Uint8Array(bits.buffer);
+}
+
+/** A string hash, so each tensor's values depend on (seed, name) alone. */
+function hash(s: string, seed: number): number {
+  let h = (0x811c9dc5 ^ seed) >>> 0;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193) >>> 0;
+  return h;
+}
+
+export const BOS = '<|begin_of_text|>';
+export const EOS = '<|end_of_text|>';
+
+/** Builds the model description; tensor values are made when asked for (one tensor at a time). */
+export function syntheticModel(options: SyntheticModelOptions = {}): SyntheticModel {
+  const seed = options.seed ?? 1234;
+  const arch = options.arch ?? 'llama';
+  const hidden = options.hidden ?? 256;
+  const layers = options.layers ?? 4;
+  const heads = options.heads ?? 8;
+  const kvHeads = options.kvHeads ?? 2;
+  const ff = options.ff ?? 768;
+  const vocab = options.vocab ?? 512;
+  const dtype = options.dtype ?? 'bfloat16';
+  const headDim = hidden / heads;
+
+  const tokenizerVocab = Math.min(options.tokenizerVocab ?? vocab, vocab);
+  const bpe = learnBpe(DEMO_CORPUS, Math.max(0, tokenizerVocab - 256 - 2));
+  const bosId = bpe.vocab.size;
+  const eosId = bosId + 1;
+
+  const added = [BOS, EOS].map((content, i) => ({
+    id: bosId + i,
+    content,
+    single_word: false,
+    lstrip: false,
+    rstrip: false,
+    normalized: false,
+    special: true,
+  }));
+  const tokenizer = {
+    version: '1.0',
+    truncation: null,
+    padding: null,
+    added_tokens: added,
+    normalizer: null,
+    pre_tokenizer: {
+      type: 'Sequence',
+      pretokenizers: [
+        { type: 'Split', pattern: { Regex: LLAMA3_SPLIT_SOURCE }, behavior: 'Isolated', invert: false },
+        { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: false },
+      ],
+    },
+    post_processor: {
+      type: 'TemplateProcessing',
+      single: [{ SpecialToken: { id: BOS, type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }],
+      pair: [
+        { SpecialToken: { id: BOS, type_id: 0 } },
+        { Sequence: { id: 'A', type_id: 0 } },
+        { SpecialToken: { id: BOS, type_id: 1 } },
+        { Sequence: { id: 'B', type_id: 1 } },
+      ],
+      special_tokens: { [BOS]: { id: BOS, ids: [bosId], tokens: [BOS] } },
+    },
+    decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
+    model: {
+      type: 'BPE',
+      dropout: null,
+      unk_token: null,
+      continuing_subword_prefix: null,
+      end_of_word_suffix: null,
+      fuse_unk: false,
+      byte_fallback: false,
+      ignore_merges: true,
+      vocab: Object.fromEntries(bpe.vocab),
+      merges: bpe.merges,
+    },
+  };
+  const tokenizerConfig = {
+    bos_token: BOS,
+    eos_token: EOS,
+    clean_up_tokenization_spaces: true,
+    model_max_length: options.maxPositions ?? 2048,
+    tokenizer_class: 'PreTrainedTokenizerFast',
+    added_tokens_decoder: Object.fromEntries(added.map((t) => [String(t.id), { ...t, id: undefined }])),
+    chat_template: "{% for m in messages %}{{ '<|begin_of_text|>' + m['role'] + ': ' + m['content'] + '\\n' }}{% endfor %}",
+  };
+  const config: Record<string, unknown> = {
+    architectures: [arch === 'llama' ? 'LlamaForCausalLM' : 'Qwen2ForCausalLM'],
+    model_type: arch,
+    hidden_size: hidden,
+    intermediate_size: ff,
+    num_hidden_layers: layers,
+    num_attention_heads: heads,
+    num_key_value_heads: kvHeads,
+    max_position_embeddings: options.maxPositions ?? 2048,
+    rms_norm_eps: 1e-5,
+    rope_theta: 10000.0,
+    vocab_size: vocab,
+    hidden_act: 'silu',
+    tie_word_embeddings: options.tied ?? false,
+    bos_token_id: bosId,
+    eos_token_id: eosId,
+    torch_dtype: dtype,
+    attention_bias: arch === 'qwen2',
+  };
+  if (options.ropeScaling) config.rope_scaling = options.ropeScaling;
+
+  const tensors: SyntheticTensor[] = [];
+  const add = (name: string, shape: number[], std: number, mean = 0) => {
+    const n = shape.reduce((a, b) => a * b, 1);
+    const values = () => normals(n, hash(name, seed), std, mean);
+    tensors.push({ name, shape, dtype, values, bytes: () => encode(values(), dtype) });
+  };
+  // Scales chosen so the random model's next-token distributions are peaked
+  // (logits with a standard deviation of ~4): greedy decoding is then stable
+  // under small perturbations, and quantization error shows as rare flips.
+  add('model.embed_tokens.weight', [vocab, hidden], 1);
+  for (let i = 0; i < layers; i++) {
+    const p = `model.layers.${i}`;
+    add(`${p}.input_layernorm.weight`, [hidden], 0.05, 1);
+    add(`${p}.self_attn.q_proj.weight`, [heads * headDim, hidden], 1 / Math.sqrt(hidden));
+    add(`${p}.self_attn.k_proj.weight`, [kvHeads * headDim, hidden], 1 / Math.sqrt(hidden));
+    add(`${p}.self_attn.v_proj.weight`, [kvHeads * headDim, hidden], 0.5 / Math.sqrt(hidden));
+    if (arch === 'qwen2') {
+      add(`${p}.self_attn.q_proj.bias`, [heads * headDim], 0.1);
+      add(`${p}.self_attn.k_proj.bias`, [kvHeads * headDim], 0.1);
+      add(`${p}.self_attn.v_proj.bias`, [kvHeads * headDim], 0.1);
+    }
+    add(`${p}.self_attn.o_proj.weight`, [hidden, heads * headDim], 0.5 / Math.sqrt(heads * headDim));
+    add(`${p}.post_attention_layernorm.weight`, [hidden], 0.05, 1);
+    add(`${p}.mlp.gate_proj.weight`, [ff, hidden], 1 / Math.sqrt(hidden));
+    add(`${p}.mlp.up_proj.weight`, [ff, hidden], 1 / Math.sqrt(hidden));
+    add(`${p}.mlp.down_proj.weight`, [hidden, ff], 0.5 / Math.sqrt(ff));
+  }
+  add('model.norm.weight', [hidden], 0.05, 1);
+  if (!options.tied) add('lm_head.weight', [vocab, hidden], 4 / Math.sqrt(hidden));
+  const parameterCount = tensors.reduce((n, t) => n + t.shape.reduce((a, b) => a * b, 1), 0);
+  return { config, tokenizer, tokenizerConfig, bpe, tensors, parameterCount };
+}
+
+/** Writes `model` as a Hugging Face folder: config.json, tokenizer files and (sharded past maxShardBytes) safetensors. */
+export async function writeSyntheticModel(
+  dir: string,
+  model: SyntheticModel,
+  options: { maxShardBytes?: number; signal?: AbortSignal } = {},
+): Promise<string[]> {
+  await mkdir(dir, { recursive: true });
+  const json = (name: string, value: unknown) => writeFile(join(dir, name), JSON.stringify(value, null, 2) + '\n');
+  await json('config.json', model.config);
+  await json('tokenizer.json', model.tokenizer);
+  await json('tokenizer_config.json', model.tokenizerConfig);
+  const tensors = model.tensors.map((t) => [t.name, { shape: t.shape, dtype: t.dtype, produce: () => t.bytes() }] as const);
+  const saved = await saveSafetensors(join(dir, 'model.safetensors'), tensors, { format: 'pt' }, {
+    maxShardBytes: options.maxShardBytes,
+    signal: options.signal,
+  });
+  return [join(dir, 'config.json'), join(dir, 'tokenizer.json'), join(dir, 'tokenizer_config.json'), ...saved.files];
+}

@@ -1,0 +1,226 @@
+// Real llama.cpp, for the tests that prove wgarray's GGUF files are real:
+//
+//   runLlama(files, { prompt, nTokens, forced })  loads each file with
+//     node-llama-cpp's prebuilt llama.cpp (CPU), generates nTokens greedily,
+//     and (with `forced`) reports llama.cpp's top-1 next token at every
+//     position of that token sequence (teacher forcing). Runs in a child
+//     process: llama.cpp aborts the process on some bad files rather than
+//     throwing, and an abort must fail the test, not kill the runner.
+//
+//   llamaQuantize(in, out, ftype, params)  runs llama.cpp's own
+//     llama_model_quantize (libllama from the same prebuilt binaries, through
+//     python3's ctypes): the reference that `wgarray quantize` must match.
+
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+export interface LlamaRun {
+  file: string;
+  /** Tokens of the prompt (BOS first when the model adds one). */
+  promptTokens: number[];
+  /** Greedy continuation. */
+  generated: number[];
+  text: string;
+  /** With `forced`: llama.cpp's most likely next token after each prefix forced[0..i]. */
+  top1: number[];
+  /** Probability llama.cpp gives its top-1 token at each forced position. */
+  top1Prob: number[];
+  /** Vocabulary size llama.cpp loaded. */
+  nVocab: number;
+}
+
+export interface LlamaOptions {
+  prompt: string;
+  nTokens: number;
+  /** A token sequence to evaluate with teacher forcing; top1[i] is the prediction after forced[0..i]. */
+  forced?: number[];
+  timeoutMs?: number;
+}
+
+// The child: plain ESM JavaScript in a temporary .mjs file (node-llama-cpp's
+// own binary check re-runs process.execArgv, which rules out `node -e`).
+const CHILD = String.raw`
+import { getLlama, LlamaLogLevel } from '@NODE_LLAMA_CPP@';
+const job = JSON.parse(process.argv[2]);
+const llama = await getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error, progressLogs: false });
+const out = [];
+for (const file of job.files) {
+  const model = await llama.loadModel({ modelPath: file, gpuLayers: 0 });
+  const context = await model.createContext({ contextSize: 256, threads: 2, batchSize: 256 });
+  const seq = context.getSequence();
+  const bos = model.tokens.bos;
+  const promptTokens = [...(bos != null && model.fileInfo?.metadata?.tokenizer?.ggml?.add_bos_token !== false ? [bos] : []), ...model.tokenize(job.prompt)];
+  const generated = [];
+  for await (const t of seq.evaluate(promptTokens, { temperature: 0 })) {
+    generated.push(t);
+    if (generated.length >= job.nTokens) break;
+  }
+  const top1 = [];
+  const top1Prob = [];
+  if (job.forced && job.forced.length) {
+    await seq.clearHistory();
+    const items = job.forced.map((t) => [t, { generateNext: { probabilities: true } }]);
+    const res = await seq.controlledEvaluate(items);
+    for (let i = 0; i < job.forced.length; i++) {
+      const first = res[i]?.next?.probabilities?.entries().next().value;
+      top1.push(first ? first[0] : -1);
+      top1Prob.push(first ? first[1] : 0);
+    }
+  }
+  out.push({ file, promptTokens, generated, text: model.detokenize(generated), top1, top1Prob, nVocab: model.tokens.vocabSize ?? 0 });
+  await context.dispose();
+  await model.dispose();
+}
+await llama.dispose();
+process.stdout.write('\n@@RESULT@@' + JSON.stringify(out) + '\n');
+`;
+
+function projectRoot(): string {
+  return join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+}
+
+/** Runs `files` through llama.cpp in one child process; rejects with llama.cpp's last words if it fails. */
+let childScript: string | undefined;
+function childScriptPath(): string {
+  if (!childScript) {
+    const entry = pathToFileURL(join(projectRoot(), 'node_modules', 'node-llama-cpp', 'dist', 'index.js')).href;
+    const dir = mkdtempSync(join(tmpdir(), 'wgarray-llama-'));
+    childScript = join(dir, 'child.mjs');
+    writeFileSync(childScript, CHILD.replace('@NODE_LLAMA_CPP@', entry));
+  }
+  return childScript;
+}
+
+export function runLlama(files: string[], options: LlamaOptions): Promise<LlamaRun[]> {
+  const job = JSON.stringify({ files, prompt: options.prompt, nTokens: options.nTokens, forced: options.forced });
+  const script = childScriptPath();
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [script, job], {
+      cwd: projectRoot(),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 120_000);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      const at = stdout.lastIndexOf('@@RESULT@@');
+      if (code === 0 && at >= 0) {
+        resolve(JSON.parse(stdout.slice(at + 10)) as LlamaRun[]);
+        return;
+      }
+      const tail = (stderr + stdout).trim().split('\n').slice(-15).join('\n');
+      reject(new Error(`llama.cpp failed on ${files.join(', ')} (exit ${code ?? signal}):\n${tail}`));
+    });
+  });
+}
+
+/** Fraction of positions where two runs' top-1 next tokens agree. */
+export function top1Agreement(a: LlamaRun, b: LlamaRun): number {
+  const n = Math.min(a.top1.length, b.top1.length);
+  if (n === 0) return 0;
+  let same = 0;
+  for (let i = 0; i < n; i++) if (a.top1[i] === b.top1[i]) same++;
+  return same / n;
+}
+
+// ---- llama.cpp's quantizer, through python3 + ctypes -------------------------------------------
+
+/** Where node-llama-cpp's prebuilt libllama for this platform lives, if it does. */
+export function libllamaPath(): string | undefined {
+  try {
+    const require = createRequire(import.meta.url);
+    const pkg = require.resolve(`@node-llama-cpp/${process.platform}-${process.arch}/package.json`);
+    const bins = join(dirname(pkg), 'bins', `${process.platform}-${process.arch}`);
+    const lib = ['libllama.v0.4.0.so', 'libllama.so', 'libllama.dylib'].map((f) => join(bins, f)).find(existsSync);
+    return lib;
+  } catch {
+    return undefined;
+  }
+}
+
+export interface QuantizeParams {
+  pure?: boolean;
+  leaveOutputTensor?: boolean;
+  /** ggml type ids (GGML_TYPE_COUNT when unset). */
+  outputTensorType?: number;
+  tokenEmbeddingType?: number;
+  /** --tensor-type: [pattern, ggml type id]. */
+  tensorTypes?: [string, number][];
+  allowRequantize?: boolean;
+  onlyCopy?: boolean;
+}
+
+// llama_model_quantize_params of the bundled llama.cpp (include/llama.h).
+const PY = String.raw`
+import ctypes, json, sys
+job = json.loads(sys.argv[1])
+lib = ctypes.CDLL(job['lib'])
+class P(ctypes.Structure):
+    _fields_ = [('nthread', ctypes.c_int32), ('ftype', ctypes.c_int), ('output_tensor_type', ctypes.c_int),
+                ('token_embedding_type', ctypes.c_int), ('allow_requantize', ctypes.c_bool),
+                ('quantize_output_tensor', ctypes.c_bool), ('only_copy', ctypes.c_bool), ('pure', ctypes.c_bool),
+                ('keep_split', ctypes.c_bool), ('dry_run', ctypes.c_bool), ('imatrix', ctypes.c_void_p),
+                ('kv_overrides', ctypes.c_void_p), ('tt_overrides', ctypes.c_void_p), ('prune_layers', ctypes.c_void_p),
+                ('max_buf_size', ctypes.c_size_t)]
+class TT(ctypes.Structure):
+    _fields_ = [('pattern', ctypes.c_char_p), ('type', ctypes.c_int)]
+lib.llama_model_quantize_default_params.restype = P
+lib.llama_model_quantize.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.POINTER(P)]
+lib.llama_model_quantize.restype = ctypes.c_uint32
+lib.llama_backend_init()
+p = lib.llama_model_quantize_default_params()
+type_count = p.output_tensor_type  # GGML_TYPE_COUNT: 'unset'
+p.nthread = 2
+p.ftype = job['ftype']
+o = job['params']
+if o.get('pure'): p.pure = True
+if o.get('leaveOutputTensor'): p.quantize_output_tensor = False
+if o.get('allowRequantize'): p.allow_requantize = True
+if o.get('onlyCopy'): p.only_copy = True
+if o.get('outputTensorType') is not None: p.output_tensor_type = o['outputTensorType']
+if o.get('tokenEmbeddingType') is not None: p.token_embedding_type = o['tokenEmbeddingType']
+tts = o.get('tensorTypes') or []
+if tts:
+    arr = (TT * (len(tts) + 1))()
+    for i, (pat, t) in enumerate(tts):
+        arr[i].pattern = pat.encode()
+        arr[i].type = t
+    arr[len(tts)].pattern = None
+    arr[len(tts)].type = type_count
+    p.tt_overrides = ctypes.cast(arr, ctypes.c_void_p)
+rc = lib.llama_model_quantize(job['inp'].encode(), job['out'].encode(), ctypes.byref(p))
+sys.exit(rc)
+`;
+
+/** Whether llamaQuantize can run here (python3 and the prebuilt libllama). */
+export async function llamaQuantizeAvailable(): Promise<boolean> {
+  if (!libllamaPath()) return false;
+  return new Promise((resolve) => {
+    const child = spawn('python3', ['-c', 'import ctypes'], { stdio: 'ignore' });
+    child.on('error', () => resolve(false));
+    child.on('close', (code) => resolve(code === 0));
+  });
+}
+
+/** llama.cpp's llama_model_quantize(inp, out, ftype) with the given options. */
+export function llamaQuantize(inp: string, out: string, ftype: number, params: QuantizeParams = {}): Promise<void> {
+  const job = JSON.stringify({ lib: libllamaPath(), inp, out, ftype, params });
+  return new Promise((resolve, reject) => {
+    const child = spawn('python3', ['-c', PY, job], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let log = '';
+    child.stdout.on('data', (d) => (log += d));
+    child.stderr.on('data', (d) => (log += d));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      if (code === 0) resolve();
+      else reject(new Error(`llama_model_quantize(${inp}, ftype ${ftype}) failed (exit ${code}):\n${log.trim().split('\n').slice(-15).join('\n')}`));
+    });
+  });
+}
