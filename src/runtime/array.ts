@@ -8,6 +8,8 @@ import { DTYPES, dtypeInfo, type DType, type ReadbackTypes } from './dtype.js';
 import { GpuStorage } from './pool.js';
 import { readBuffer } from './readback.js';
 import * as layout from '../ops/layout.js';
+import * as ew from '../ops/elementwise.js';
+import * as red from '../ops/reduce.js';
 
 export type Shape = readonly number[];
 
@@ -193,6 +195,101 @@ export class WgArray<D extends DType = DType> {
     this.#storage = null;
     finalizer.unregister(this);
     s.release();
+  }
+
+  // ---- Array operations as methods (thin wrappers over src/ops) ----
+
+  /** This array in row-major order: a view when it already is, else one strided copy. */
+  contiguous(): WgArray<D> {
+    return layout.contiguous(this);
+  }
+
+  /** Dims permuted (default: reversed). A view. */
+  transpose(...axes: number[] | [readonly number[]]): WgArray<D> {
+    const list = (Array.isArray(axes[0]) ? axes[0] : axes) as number[];
+    return layout.transpose(this, list.length ? list : undefined);
+  }
+
+  /** Dims reversed. A view. */
+  get T(): WgArray<D> {
+    return layout.transpose(this);
+  }
+
+  swapaxes(axis1: number, axis2: number): WgArray<D> {
+    return layout.swapaxes(this, axis1, axis2);
+  }
+
+  moveaxis(source: number | readonly number[], destination: number | readonly number[]): WgArray<D> {
+    return layout.moveaxis(this, source, destination);
+  }
+
+  expand_dims(axis: number | readonly number[]): WgArray<D> {
+    return layout.expand_dims(this, axis);
+  }
+
+  squeeze(axis?: number | readonly number[]): WgArray<D> {
+    return layout.squeeze(this, axis);
+  }
+
+  /** NumPy basic indexing: one spec per leading axis (index, [start, stop, step], 'start:stop:step', null). A view. */
+  slice(...specs: layout.SliceSpec[]): WgArray<D> {
+    return layout.slice(this, ...specs);
+  }
+
+  take(indices: Parameters<typeof layout.take>[1], axis?: number): WgArray<D> {
+    return layout.take(this, indices, axis);
+  }
+
+  broadcast_to(shape: Shape): WgArray<D> {
+    return layout.broadcast_to(this, shape);
+  }
+
+  flatten(): WgArray<D> {
+    return layout.flatten(this);
+  }
+
+  split(sections: number | readonly number[], axis = 0): WgArray<D>[] {
+    return layout.split(this, sections, axis);
+  }
+
+  add(other: ew.Operand): WgArray {
+    return ew.add(this, other);
+  }
+
+  subtract(other: ew.Operand): WgArray {
+    return ew.subtract(this, other);
+  }
+
+  multiply(other: ew.Operand): WgArray {
+    return ew.multiply(this, other);
+  }
+
+  divide(other: ew.Operand): WgArray {
+    return ew.divide(this, other);
+  }
+
+  sum(axis?: red.Axes, options?: red.ReduceOptions): WgArray {
+    return red.sum(this, axis, options);
+  }
+
+  mean(axis?: red.Axes, options?: red.ReduceOptions): WgArray {
+    return red.mean(this, axis, options);
+  }
+
+  max(axis?: red.Axes, options?: red.ReduceOptions): WgArray<D> {
+    return red.max(this, axis, options);
+  }
+
+  min(axis?: red.Axes, options?: red.ReduceOptions): WgArray<D> {
+    return red.min(this, axis, options);
+  }
+
+  argmax(axis?: number, options?: red.ReduceOptions): WgArray<'uint32'> {
+    return red.argmax(this, axis, options);
+  }
+
+  argmin(axis?: number, options?: red.ReduceOptions): WgArray<'uint32'> {
+    return red.argmin(this, axis, options);
   }
 
   toString(): string {
