@@ -25,9 +25,10 @@
 // origins and negative strides into two's-complement bases, and every final
 // index lands inside its binding window.
 //
-// out is bound as atomic words: a 16-bit output shares each word between two
-// elements that may belong to different invocations (row ends), so halves are
-// merged with compare-exchange.
+// out is bound as atomic words. A 16-bit output packs two elements per word:
+// with an even row length (the usual case) an invocation owns both elements of
+// each word it writes and stores it whole; with an odd one a word may straddle
+// two rows of different invocations, and halves are merged with compare-exchange.
 
 //#include lib/half.wgsl
 
@@ -66,7 +67,7 @@ struct Params {
   scale: vec4<u32>,
   // kinds of (unused), (unused), C, out
   kinds: vec4<u32>,
-  // mode in x
+  // x: mode; y: 1 when a 16-bit out's column pairs (even n) start words (even row length and base)
   mode: vec4<u32>,
 }
 
@@ -118,6 +119,19 @@ fn store_out(i: u32, value: f32) {
     if (r.exchanged) { break; }
     old = r.old_value;
   }
+}
+
+// Stores the 16-bit elements i (even) and i + 1, which share one word no other invocation writes.
+fn store_pair(i: u32, value0: f32, value1: f32) {
+  let w = i >> 1u;
+  var v0 = value0;
+  var v1 = value1;
+  if (p.mode.x == 2u) {
+    let old = atomicLoad(&out[w]);
+    v0 = v0 + decode(old, 0u, p.kinds.w);
+    v1 = v1 + decode(old, 1u, p.kinds.w);
+  }
+  atomicStore(&out[w], encode16(v0) | (encode16(v1) << 16u));
 }
 
 // Offset of batch `g` (a global batch index) under per-dimension strides `s`.
@@ -216,12 +230,26 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   for (var i = 0u; i < TM; i = i + 1u) {
     let r = row0 + lid.y + i * WG_Y;
     if (r >= m_count) { continue; }
-    for (var j = 0u; j < 8u; j = j + 1u) {
+    for (var j = 0u; j < 8u; j = j + 2u) {
+      // Columns j, j + 1 are neighbours in one of the invocation's column quads.
       let n = col0 + select(lid.x * 4u + j, (lid.x + WG_X) * 4u + j - 4u, j >= 4u);
       if (n >= n_count) { continue; }
-      var v = alpha * select(acc0[i][j & 3u], acc1[i][j & 3u], j >= 4u);
-      if (p.mode.x == 1u) { v = v + beta * load_c(c_origin + r * p.c.y + n * p.c.z); }
-      store_out(o_origin + r * p.o.y + n, v);
+      var v0 = alpha * select(acc0[i][j & 3u], acc1[i][j & 3u], j >= 4u);
+      var v1 = alpha * select(acc0[i][(j + 1u) & 3u], acc1[i][(j + 1u) & 3u], j >= 4u);
+      let has1 = n + 1u < n_count;
+      if (p.mode.x == 1u) {
+        let ci = c_origin + r * p.c.y + n * p.c.z;
+        v0 = v0 + beta * load_c(ci);
+        if (has1) { v1 = v1 + beta * load_c(ci + p.c.z); }
+      }
+      let oi = o_origin + r * p.o.y + n;
+      if (p.kinds.w != 0u && p.mode.y == 1u) {
+        // 16-bit output whose element pairs align with words: one plain word store.
+        store_pair(oi, v0, v1);
+      } else {
+        store_out(oi, v0);
+        if (has1) { store_out(oi + 1u, v1); }
+      }
     }
   }
 }

@@ -293,7 +293,7 @@ export function matmulKernel(device: Device, spec: MatmulSpec): WgArray<MatmulDT
           ...(c ? batchStrides4[2] : [0, 0, 0, 0]),
           scale[0], scale[1], 0, 0,
           0, 0, KIND[(c ?? a).dtype], KIND[spec.outDType],
-          mode, 0, 0, 0,
+          mode, spec.outDType !== 'float32' && n % 2 === 0 && (outOrigin - wo.first) % 2 === 0 ? 1 : 0, 0, 0,
         ]);
         const bind = bindGroup(device, pipe, [
           { buffer: wa.buffer, offset: wa.w.offset, size: wa.w.size },
