@@ -2,7 +2,7 @@
 // system, an abort or a failing tensor leave the old target byte for byte as
 // it was, and the next successful save leaves no stray temporary file.
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, readFile, readdir, readlink, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -101,6 +101,18 @@ describe('interrupted saves', () => {
     await expect(saveSafetensors(target, { small }, undefined, { signal: ac.signal })).rejects.toThrow(AbortError);
     big.dispose();
   });
+});
+
+test('saving over a symlink replaces the file it points to and keeps the link', async () => {
+  const real = join(dir, 'real.gguf');
+  const link = join(dir, 'link.gguf');
+  await writeFile(real, 'old');
+  await symlink(real, link);
+  await saveGGUF(link, { small });
+  expect((await lstat(link)).isSymbolicLink()).toBe(true);
+  expect(await readlink(link)).toBe(real);
+  expect((await loadGGUF(real)).tensorInfos.map((t) => t.name)).toEqual(['small']);
+  expect(await temps(dir)).toEqual([]);
 });
 
 describe('unwritable targets', () => {

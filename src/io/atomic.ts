@@ -6,7 +6,7 @@
 // of the same target removes temporaries whose writer process is gone.
 
 import { constants as fsc } from 'node:fs';
-import { open, readdir, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { lstat, open, readdir, realpath, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { unlinkSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -114,7 +114,13 @@ export class AtomicFile {
 
   /** Creates the temporary file beside `target`; fails early if the folder is not writable or the target is a folder. */
   static async create(target: string, options: { signal?: AbortSignal } = {}): Promise<AtomicFile> {
-    const abs = resolve(target);
+    let abs = resolve(target);
+    // A symlink stays a symlink: the file it points to is the one replaced.
+    try {
+      if ((await lstat(abs)).isSymbolicLink()) abs = await realpath(abs);
+    } catch {
+      // missing, or a dangling link: write the path itself
+    }
     let mode = 0o666;
     try {
       const st = await stat(abs);

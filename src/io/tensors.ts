@@ -38,7 +38,8 @@ export interface HostTensor extends TensorTypeSpec {
  */
 export interface LazyTensor extends TensorTypeSpec {
   shape: Shape;
-  produce: () => Promise<TensorData> | TensorData;
+  /** A WgArray, a QuantizedArray, or host bytes (any TypedArray; its bytes are taken). */
+  produce: () => Promise<WgArray | QuantizedArray | ArrayBufferView> | WgArray | QuantizedArray | ArrayBufferView;
 }
 
 export type TensorInput = WgArray | QuantizedArray | HostTensor | LazyTensor;

@@ -10,7 +10,7 @@
 // Hugging Face shards models. Every file is written atomically.
 
 import { basename, dirname, join } from 'node:path';
-import { ArgumentError, DTypeError, DisposedError, AbortError } from '../../errors.js';
+import { ArgumentError, DTypeError, DisposedError, AbortError, ShapeError } from '../../errors.js';
 import { WgArray, type Shape } from '../../runtime/array.js';
 import { DTYPES, type DType } from '../../runtime/dtype.js';
 import { QuantizedArray } from '../../runtime/quantized.js';
@@ -86,6 +86,9 @@ function plan(tensors: TensorInputs): Plan[] {
     if (!isWellFormed(name)) throw new ArgumentError(`tensor name '${name}' has a lone UTF-16 surrogate`);
     if ((input instanceof WgArray || input instanceof QuantizedArray) && input.disposed) {
       throw new DisposedError(`tensor '${name}': ${input.describe()} was disposed`);
+    }
+    if (input instanceof WgArray && !input.isContiguous) {
+      throw new ShapeError(`tensor '${name}': ${input.describe()} is a non-contiguous view; make it contiguous before saving`);
     }
     const dtype = dtypeOf(name, input);
     const shape = [...(input as { shape: Shape }).shape];
