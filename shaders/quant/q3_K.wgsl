@@ -2,76 +2,60 @@
 // hmask[32] high bits, qs[64] low 2 bits, scales[12] 6-bit scales, d float16;
 // x = d * (scale[g] - 32) * (L - 4). ggml: quantize_row_q3_K_ref / dequantize_row_q3_K.
 //
-// quantize: one invocation per group of 16 runs make_q3_quants; a workgroup
-// holds 4 super-blocks, shares their group scales and quants in workgroup
-// memory, and writes their 440 bytes as 110 whole words.
+// quantize: one invocation per pair of blocks (220 bytes, 55 whole words),
+// with no workgroup memory or barriers. A block is worked in quads of four
+// groups, one per vec4 component: quad Q holds groups 8h + k + 2c (h = Q >> 1,
+// k = Q & 1, c = 0..3), which are exactly the groups whose quants share the qs
+// bytes the quad writes (the hmask bytes take bits from two quads).
 
 //#include lib/quantize_io.wgsl
 //#include lib/dequantize_io.wgsl
 //#include lib/kquant_qx.wgsl
+//#include lib/kquant_pair.wgsl
 
 const QK: u32 = 256u;
 const BLOCK_BYTES: u32 = 110u;
-const BLOCKS_PER_GROUP: u32 = 4u;
+const PAIR_WORDS: u32 = 55u;
 
-var<workgroup> wg_scale: array<f32, 64>;
-// L = q + 4 (0..7) of every element of the workgroup's blocks.
-var<workgroup> wg_L: array<u32, 1024>;
-// Each group's 6-bit scale (scale + 32).
-var<workgroup> wg_l6: array<u32, 64>;
-// Each block's d, float16 bits.
-var<workgroup> wg_d: array<u32, 4>;
-
-fn q3_hmask_byte(e0: u32, m: u32) -> u32 {
-  var v = 0u;
-  for (var j = 0u; j < 8u; j = j + 1u) { v = v | (((wg_L[e0 + j * 32u + m] >> 2u) & 1u) << j); }
-  return v;
+fn quad_group(q: u32, c: u32) -> u32 {
+  return 8u * (q >> 1u) + (q & 1u) + 2u * c;
 }
 
-fn q3_qs_byte(e: u32) -> u32 {
-  return (wg_L[e] & 3u) | ((wg_L[e + 32u] & 3u) << 2u) | ((wg_L[e + 64u] & 3u) << 4u) | ((wg_L[e + 96u] & 3u) << 6u);
-}
+// The block's values, quad by quad (index 16 * quad + j: element j of the quad's groups).
+var<private> block_x: array<vec4<f32>, 64>;
+var<private> quad_scale: array<vec4<f32>, 4>;
+// make_q3_quants' L (0..7) of each quad, 4 bits per element: elements 0..7, 8..15.
+var<private> quad_kept: array<vec4<u32>, 8>;
+// Each group's 6-bit scale (scale + 32), by quad.
+var<private> quad_l6: array<vec4<u32>, 4>;
 
-fn q3_scale_byte(s0: u32, k: u32) -> u32 {
-  if (k < 8u) { return (wg_l6[s0 + k] & 15u) | ((wg_l6[s0 + k + 8u] & 15u) << 4u); }
-  let t = s0 + k - 8u;
-  return (wg_l6[t] >> 4u) | ((wg_l6[t + 4u] >> 4u) << 2u) | ((wg_l6[t + 8u] >> 4u) << 4u) | ((wg_l6[t + 12u] >> 4u) << 6u);
-}
-
-// Bytes off, off + 1 (off even) of block b of the workgroup, little-endian.
-fn q3_half(b: u32, off: u32) -> u32 {
-  let e0 = b * QK;
-  if (off < 32u) { return q3_hmask_byte(e0, off) | (q3_hmask_byte(e0, off + 1u) << 8u); }
-  if (off < 96u) {
-    let o = off - 32u;
-    let e = e0 + (o >> 5u) * 128u + (o & 31u);
-    return q3_qs_byte(e) | (q3_qs_byte(e + 1u) << 8u);
+fn quantize_block(blk: u32, first: u32) {
+  // Search each quad's four groups (make_q3_quants).
+  // Loop bounds that are uniform but not constants keep the compiler from
+  // unrolling these loops (code size, and so compile time, would explode).
+  let four = select(4u, 0u, qparams.n_blocks == 0u);
+  let sixteen = 4u * four;
+  for (var q = 0u; q < four; q = q + 1u) {
+    for (var j = 0u; j < sixteen; j = j + 1u) {
+      block_x[16u * q + j] = vec4(load_x(first + 16u * quad_group(q, 0u) + j), load_x(first + 16u * quad_group(q, 1u) + j),
+                                  load_x(first + 16u * quad_group(q, 2u) + j), load_x(first + 16u * quad_group(q, 3u) + j));
+    }
+    for (var j = 0u; j < 16u; j = j + 1u) { qx_x[j] = block_x[16u * q + j]; }
+    quad_scale[q] = make_q3_quants4(4.0);
+    for (var half = 0u; half < 2u; half = half + 1u) {
+      var kept = vec4(0u);
+      for (var t = 0u; t < 8u; t = t + 1u) {
+        kept = kept | (vec4<u32>(vec4<i32>(qx_q[8u * half + t]) + vec4(4)) << vec3(4u * t).xxxx);
+      }
+      quad_kept[2u * q + half] = kept;
+    }
   }
-  if (off < 108u) { return q3_scale_byte(b * 16u, off - 96u) | (q3_scale_byte(b * 16u, off - 95u) << 8u); }
-  return wg_d[b];
-}
 
-@compute @workgroup_size(64)
-fn quantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-            @builtin(local_invocation_index) lid: u32) {
-  let first_block = workgroup_index(wid, nwg) * BLOCKS_PER_GROUP;
-  let b = lid >> 4u;
-  let valid = first_block + b < qparams.n_blocks;
-  let base = (first_block + b) * QK + (lid & 15u) * 16u;
-  for (var i = 0u; i < 16u; i = i + 1u) {
-    var x = 0.0;
-    if (valid) { x = load_x(base + i); }
-    qx_x[i] = x;
-  }
-  let scale = make_q3_quants(4);
-  wg_scale[lid] = scale;
-  workgroupBarrier();
-
-  // The block's scale of largest magnitude (the first, on ties).
+  // The block's scale of largest magnitude (the first group's, on ties).
   var max_scale = 0.0;
   var max_abs = 0.0;
-  for (var k = 0u; k < 16u; k = k + 1u) {
-    let s = wg_scale[b * 16u + k];
+  for (var g = 0u; g < 16u; g = g + 1u) {
+    let s = quad_scale[2u * (g >> 3u) + (g & 1u)][(g & 7u) >> 1u];
     let more = abs(s) > max_abs;
     max_abs = select(max_abs, abs(s), more);
     max_scale = select(max_scale, s, more);
@@ -79,30 +63,73 @@ fn quantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
   // All scales 0: d = 0 and every 6-bit scale 0.
   let zero_block = (bitcast<u32>(max_scale) & 0x7fffffffu) == 0u;
   let iscale = -32.0 / select(max_scale, 1.0, zero_block);
-  let l6 = select(u32(clamp(nearest_int_bits(iscale * scale), -32, 31) + 32), 0u, zero_block);
   let d_bits = select(f32_to_f16_bits(1.0 / iscale), 0u, zero_block);
-  let d = f16_bits_to_f32(d_bits) * f32(i32(l6) - 32);
-  // Where d is 0, ggml keeps the quants make_q3_quants chose.
-  let requant = (bitcast<u32>(d) & 0x7fffffffu) != 0u;
-  for (var i = 0u; i < 16u; i = i + 1u) {
-    let q = select(qx_q[i], clamp(f32(nearest_int_bits(qx_x[i] / d)), -4.0, 3.0), requant);
-    wg_L[lid * 16u + i] = u32(i32(q) + 4);
-  }
-  wg_l6[lid] = l6;
-  if ((lid & 15u) == 0u) { wg_d[b] = d_bits; }
-  workgroupBarrier();
+  let d_all = f16_bits_to_f32(d_bits);
+  pair_or(blk, 108u, d_bits);
 
-  let n_valid = min(BLOCKS_PER_GROUP, qparams.n_blocks - first_block);
-  let n_words = (n_valid * BLOCK_BYTES + 3u) / 4u;
-  for (var w = lid; w < n_words; w = w + 64u) {
-    var word = 0u;
-    for (var h = 0u; h < 2u; h = h + 1u) {
-      let p = w * 4u + h * 2u;
-      let pb = p / BLOCK_BYTES;
-      if (pb < n_valid) { word = word | (q3_half(pb, p - pb * BLOCK_BYTES) << (h * 16u)); }
+  for (var q = 0u; q < four; q = q + 1u) {
+    let l6 = select(vec4<u32>(clamp(nearest_int_bits4(iscale * quad_scale[q]), vec4(-32), vec4(31)) + vec4(32)),
+                    vec4(0u), vec4(zero_block));
+    quad_l6[q] = l6;
+    let d = d_all * vec4<f32>(vec4<i32>(l6) - vec4(32));
+    // Where d is 0, ggml keeps the quants make_q3_quants chose.
+    let requant = (bitcast<vec4<u32>>(d) & vec4(0x7fffffffu)) != vec4(0u);
+    let h = q >> 1u;
+    let k = q & 1u;
+    for (var m = 0u; m < four; m = m + 1u) {
+      var hmask = 0u; // hmask bytes 16k + 4m.., bits 4h + c
+      var qs = 0u;    // qs bytes 32h + 16k + 4m.., bits 2c
+      for (var t = 0u; t < 4u; t = t + 1u) {
+        let j = 4u * m + t;
+        let x = block_x[16u * q + j];
+        let requantized = clamp(nearest_int_bits4(x / d), vec4(-4), vec4(3)) + vec4(4);
+        let kept = (quad_kept[2u * q + (j >> 3u)] >> vec3(4u * (j & 7u)).xxxx) & vec4(15u);
+        let L = select(kept, vec4<u32>(requantized), requant);
+        let shift = 8u * t;
+        hmask = hmask | (((L.x >> 2u) | ((L.y >> 2u) << 1u) | ((L.z >> 2u) << 2u) | ((L.w >> 2u) << 3u)) << (shift + 4u * h));
+        qs = qs | (((L.x & 3u) | ((L.y & 3u) << 2u) | ((L.z & 3u) << 4u) | ((L.w & 3u) << 6u)) << shift);
+      }
+      pair_or(blk, 16u * k + 4u * m, hmask);
+      pair_or(blk, 32u + 32u * h + 16u * k + 4u * m, qs);
     }
-    dst[(first_block / BLOCKS_PER_GROUP) * (BLOCK_BYTES * BLOCKS_PER_GROUP / 4u) + w] = word;
   }
+
+  // scales: bytes 0..7 hold the low 4 bits of groups k and k + 8; bytes 8..11
+  // the high 2 bits of groups t, t + 4, t + 8, t + 12.
+  for (var w = 0u; w < 3u; w = w + 1u) {
+    var word = 0u;
+    for (var t = 0u; t < 4u; t = t + 1u) {
+      let byte_index = 4u * w + t;
+      var v = 0u;
+      if (byte_index < 8u) {
+        v = (group_l6(byte_index) & 15u) | ((group_l6(byte_index + 8u) & 15u) << 4u);
+      } else {
+        let s = byte_index - 8u;
+        v = (group_l6(s) >> 4u) | ((group_l6(s + 4u) >> 4u) << 2u) | ((group_l6(s + 8u) >> 4u) << 4u) |
+            ((group_l6(s + 12u) >> 4u) << 6u);
+      }
+      word = word | (v << (8u * t));
+    }
+    pair_or(blk, 96u + 4u * w, word);
+  }
+}
+
+fn group_l6(g: u32) -> u32 {
+  return quad_l6[2u * (g >> 3u) + (g & 1u)][(g & 7u) >> 1u];
+}
+
+@compute @workgroup_size(64)
+fn quantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+            @builtin(local_invocation_index) lid: u32) {
+  let pair = workgroup_index(wid, nwg) * 64u + lid;
+  let first_block = 2u * pair;
+  if (first_block >= qparams.n_blocks) { return; }
+  let n_blocks = min(2u, qparams.n_blocks - first_block);
+  pair_clear();
+  for (var blk = 0u; blk < n_blocks; blk = blk + 1u) {
+    quantize_block(blk, (first_block + blk) * QK);
+  }
+  pair_store(pair, n_blocks);
 }
 
 // One invocation per group of 16 outputs; a workgroup decodes 16 blocks.
@@ -114,7 +141,7 @@ fn dequantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
   let g = lid & 15u;
   let base = b * BLOCK_BYTES;
   let d_all = f16_bits_to_f32(block_u16(base + 108u));
-  let low = select(block_byte(base + 96u + g - 8u) >> 4u, block_byte(base + 96u + g) & 15u, g < 8u);
+  let low = select(block_byte(base + 88u + g) >> 4u, block_byte(base + 96u + g) & 15u, g < 8u);
   let high = (block_byte(base + 104u + (g & 3u)) >> (2u * (g >> 2u))) & 3u;
   let dl = d_all * f32(i32(low | (high << 4u)) - 32);
   for (var i = 0u; i < 16u; i = i + 1u) {

@@ -2,103 +2,117 @@
 // ql[128] low 4 bits, qh[64] high 2 bits, scales[16] int8, d float16;
 // x = d * scale[g] * (L - 32). ggml: quantize_row_q6_K_ref / dequantize_row_q6_K.
 //
-// quantize: one invocation per group of 16 runs make_qx_quants; a workgroup
-// holds 4 super-blocks, shares their group scales and quants in workgroup
-// memory, and writes their 840 bytes as 210 whole words.
+// quantize: one invocation per pair of blocks (420 bytes, 105 whole words),
+// with no workgroup memory or barriers. A block is worked in quads of four
+// groups, one per vec4 component: quad Q holds groups 8h + k + 2c (h = Q >> 1,
+// k = Q & 1, c = 0..3), which are exactly the groups whose quants share the
+// ql and qh bytes the quad writes.
 
 //#include lib/quantize_io.wgsl
 //#include lib/dequantize_io.wgsl
 //#include lib/kquant_qx.wgsl
+//#include lib/kquant_pair.wgsl
 
 const QK: u32 = 256u;
 const BLOCK_BYTES: u32 = 210u;
-const BLOCKS_PER_GROUP: u32 = 4u;
+const PAIR_WORDS: u32 = 105u;
 
-var<workgroup> wg_scale: array<f32, 64>;
-// L = q + 32 (0..63) of every element of the workgroup's blocks.
-var<workgroup> wg_L: array<u32, 1024>;
-// Each group's int8 scale, as a byte.
-var<workgroup> wg_sc: array<u32, 64>;
-// Each block's d, float16 bits.
-var<workgroup> wg_d: array<u32, 4>;
-
-// Bytes off, off + 1 (off even) of block b of the workgroup, little-endian.
-fn q6_half(b: u32, off: u32) -> u32 {
-  let e0 = b * QK;
-  if (off < 128u) {
-    // ql: elements e (low nibble) and e + 64 (high nibble), 2 per 128-half
-    let e = e0 + (off >> 6u) * 128u + (off & 63u);
-    let lo = (wg_L[e] & 15u) | ((wg_L[e + 64u] & 15u) << 4u);
-    let hi = (wg_L[e + 1u] & 15u) | ((wg_L[e + 65u] & 15u) << 4u);
-    return lo | (hi << 8u);
-  }
-  if (off < 192u) {
-    // qh: the high 2 bits of elements e, e + 32, e + 64, e + 96
-    let o = off - 128u;
-    let e = e0 + (o >> 5u) * 128u + (o & 31u);
-    let lo = (wg_L[e] >> 4u) | ((wg_L[e + 32u] >> 4u) << 2u) | ((wg_L[e + 64u] >> 4u) << 4u) | ((wg_L[e + 96u] >> 4u) << 6u);
-    let hi = (wg_L[e + 1u] >> 4u) | ((wg_L[e + 33u] >> 4u) << 2u) | ((wg_L[e + 65u] >> 4u) << 4u) | ((wg_L[e + 97u] >> 4u) << 6u);
-    return lo | (hi << 8u);
-  }
-  if (off < 208u) {
-    let k = b * 16u + off - 192u;
-    return wg_sc[k] | (wg_sc[k + 1u] << 8u);
-  }
-  return wg_d[b];
+fn quad_group(q: u32, c: u32) -> u32 {
+  return 8u * (q >> 1u) + (q & 1u) + 2u * c;
 }
 
-@compute @workgroup_size(64)
-fn quantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-            @builtin(local_invocation_index) lid: u32) {
-  let first_block = workgroup_index(wid, nwg) * BLOCKS_PER_GROUP;
-  let b = lid >> 4u;
-  let valid = first_block + b < qparams.n_blocks;
-  let base = (first_block + b) * QK + (lid & 15u) * 16u;
-  for (var i = 0u; i < 16u; i = i + 1u) {
-    var x = 0.0;
-    if (valid) { x = load_x(base + i); }
-    qx_x[i] = x;
-  }
-  let scale = make_qx_quants(32.0);
-  wg_scale[lid] = scale;
-  workgroupBarrier();
+// The block's values, quad by quad (index 16 * quad + j: element j of the quad's groups).
+var<private> block_x: array<vec4<f32>, 64>;
+var<private> quad_scale: array<vec4<f32>, 4>;
+var<private> quad_iscale: array<vec4<f32>, 4>;
+var<private> quad_sc: array<vec4<i32>, 4>;
 
-  // The block's scale of largest magnitude (the first, on ties).
+fn quantize_block(blk: u32, first: u32) {
+  // Search each quad's four groups (make_qx_quants).
+  // Loop bounds that are uniform but not constants keep the compiler from
+  // unrolling these loops (code size, and so compile time, would explode).
+  let four = select(4u, 0u, qparams.n_blocks == 0u);
+  let sixteen = 4u * four;
+  for (var q = 0u; q < four; q = q + 1u) {
+    for (var j = 0u; j < sixteen; j = j + 1u) {
+      block_x[16u * q + j] = vec4(load_x(first + 16u * quad_group(q, 0u) + j), load_x(first + 16u * quad_group(q, 1u) + j),
+                                  load_x(first + 16u * quad_group(q, 2u) + j), load_x(first + 16u * quad_group(q, 3u) + j));
+    }
+    for (var j = 0u; j < 16u; j = j + 1u) { qx_x[j] = block_x[16u * q + j]; }
+    let r = make_qx_quants4(32.0);
+    quad_scale[q] = r.scale;
+    quad_iscale[q] = r.iscale;
+  }
+
+  // The block's scale of largest magnitude (the first group's, on ties).
   var max_scale = 0.0;
   var max_abs = 0.0;
-  for (var k = 0u; k < 16u; k = k + 1u) {
-    let s = wg_scale[b * 16u + k];
+  for (var g = 0u; g < 16u; g = g + 1u) {
+    let s = quad_scale[2u * (g >> 3u) + (g & 1u)][(g & 7u) >> 1u];
     let more = abs(s) > max_abs;
     max_abs = select(max_abs, abs(s), more);
     max_scale = select(max_scale, s, more);
   }
   // A block whose scales are all below GROUP_MAX_EPS is all zero bytes.
-  let zero_block = max_abs < GROUP_MAX_EPS;
-  let iscale = -128.0 / select(max_scale, 1.0, zero_block);
-  let d_bits = select(f32_to_f16_bits(1.0 / iscale), 0u, zero_block);
-  let sc = min(127, nearest_int_bits(iscale * scale));
-  let d = f16_bits_to_f32(d_bits) * f32(sc);
-  // Where d is 0, ggml keeps the quants make_qx_quants chose.
-  let requant = (bitcast<u32>(d) & 0x7fffffffu) != 0u;
-  for (var i = 0u; i < 16u; i = i + 1u) {
-    let q = select(qx_q[i], clamp(f32(nearest_int_bits(qx_x[i] / d)), -32.0, 31.0), requant);
-    wg_L[lid * 16u + i] = select(u32(i32(q) + 32), 0u, zero_block);
-  }
-  wg_sc[lid] = select(bitcast<u32>(sc) & 0xffu, 0u, zero_block);
-  if ((lid & 15u) == 0u) { wg_d[b] = d_bits; }
-  workgroupBarrier();
+  if (max_abs < GROUP_MAX_EPS) { return; }
+  let iscale = -128.0 / max_scale;
+  let d_bits = f32_to_f16_bits(1.0 / iscale);
+  let d_all = f16_bits_to_f32(d_bits);
+  pair_or(blk, 208u, d_bits);
 
-  let n_valid = min(BLOCKS_PER_GROUP, qparams.n_blocks - first_block);
-  let n_words = (n_valid * BLOCK_BYTES + 3u) / 4u;
-  for (var w = lid; w < n_words; w = w + 64u) {
-    var word = 0u;
-    for (var h = 0u; h < 2u; h = h + 1u) {
-      let p = w * 4u + h * 2u;
-      let pb = p / BLOCK_BYTES;
-      if (pb < n_valid) { word = word | (q6_half(pb, p - pb * BLOCK_BYTES) << (h * 16u)); }
+  for (var q = 0u; q < four; q = q + 1u) {
+    let sc = min(vec4(127), nearest_int_bits4(iscale * quad_scale[q]));
+    quad_sc[q] = sc;
+    let d = d_all * vec4<f32>(sc);
+    // Where d is 0, ggml keeps the quants make_qx_quants chose.
+    let requant = (bitcast<vec4<u32>>(d) & vec4(0x7fffffffu)) != vec4(0u);
+    let fallback_iscale = quad_iscale[q];
+    let kept_zero = fallback_iscale == vec4(0.0);
+    let h = q >> 1u;
+    let k = q & 1u;
+    for (var m = 0u; m < four; m = m + 1u) {
+      var ql_low = 0u;  // ql bytes 64h + 16k + 4m.., groups c = 0 (low nibble) and 2 (high)
+      var ql_high = 0u; // ql bytes 64h + 32 + 16k + 4m.., groups c = 1 and 3
+      var qh = 0u;      // qh bytes 32h + 16k + 4m.., 2 bits of each group
+      for (var t = 0u; t < 4u; t = t + 1u) {
+        let x = block_x[16u * q + 4u * m + t];
+        let requantized = clamp(nearest_int_bits4(x / d), vec4(-32), vec4(31));
+        let kept = select(clamp(vec4<i32>(round(fallback_iscale * x)), vec4(-32), vec4(31)), vec4(-32), kept_zero);
+        let L = vec4<u32>(select(kept, requantized, requant) + vec4(32));
+        let shift = 8u * t;
+        ql_low = ql_low | (((L.x & 15u) | ((L.z & 15u) << 4u)) << shift);
+        ql_high = ql_high | (((L.y & 15u) | ((L.w & 15u) << 4u)) << shift);
+        qh = qh | (((L.x >> 4u) | ((L.y >> 4u) << 2u) | ((L.z >> 4u) << 4u) | ((L.w >> 4u) << 6u)) << shift);
+      }
+      let ql_at = 64u * h + 16u * k + 4u * m;
+      pair_or(blk, ql_at, ql_low);
+      pair_or(blk, ql_at + 32u, ql_high);
+      pair_or(blk, 128u + 32u * h + 16u * k + 4u * m, qh);
     }
-    dst[(first_block / BLOCKS_PER_GROUP) * (BLOCK_BYTES * BLOCKS_PER_GROUP / 4u) + w] = word;
   }
+  for (var w = 0u; w < 4u; w = w + 1u) {
+    var word = 0u;
+    for (var t = 0u; t < 4u; t = t + 1u) {
+      let g = 4u * w + t;
+      let sc = quad_sc[2u * (g >> 3u) + (g & 1u)][(g & 7u) >> 1u];
+      word = word | ((bitcast<u32>(sc) & 0xffu) << (8u * t));
+    }
+    pair_or(blk, 192u + 4u * w, word);
+  }
+}
+
+@compute @workgroup_size(64)
+fn quantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+            @builtin(local_invocation_index) lid: u32) {
+  let pair = workgroup_index(wid, nwg) * 64u + lid;
+  let first_block = 2u * pair;
+  if (first_block >= qparams.n_blocks) { return; }
+  let n_blocks = min(2u, qparams.n_blocks - first_block);
+  pair_clear();
+  for (var blk = 0u; blk < n_blocks; blk = blk + 1u) {
+    quantize_block(blk, (first_block + blk) * QK);
+  }
+  pair_store(pair, n_blocks);
 }
 
 // One invocation per group of 16 outputs; a workgroup decodes 16 blocks.

@@ -29,7 +29,7 @@ function position(e: number): { qs: number; lowShift: number; hmask: number; hig
 export const q3_K: QuantFormat = {
   type: ggmlType('q3_K'),
   shader: 'quant/q3_K.wgsl',
-  quantizeBlocksPerWorkgroup: 4,
+  quantizeBlocksPerWorkgroup: 128,
   dequantizeBlocksPerWorkgroup: 16,
 
   quantizeCpu(x, out) {

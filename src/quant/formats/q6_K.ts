@@ -26,7 +26,7 @@ function position(e: number): { ql: number; lowShift: number; qh: number; highSh
 export const q6_K: QuantFormat = {
   type: ggmlType('q6_K'),
   shader: 'quant/q6_K.wgsl',
-  quantizeBlocksPerWorkgroup: 4,
+  quantizeBlocksPerWorkgroup: 128,
   dequantizeBlocksPerWorkgroup: 16,
 
   quantizeCpu(x, out) {
