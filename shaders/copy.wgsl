@@ -14,14 +14,12 @@
 // belongs to the row of its first element in the box, which also fills the
 // next row's lanes and keeps lanes outside the box as they were.
 //
-// TAKE_DIM (when < 16) is the dim whose index goes through `indices`
+// take_dim (when < 16) is the dim whose index goes through `indices`
 // (int32/uint32, negative ones counted from the end, then clamped to the axis).
 
 //#include lib/grid.wgsl
 
 override ELEM_BYTES: u32 = 4u;
-override TAKE_DIM: u32 = 16u;
-override TAKE_SIGNED: u32 = 1u;
 
 struct Params {
   ndim: u32,
@@ -38,7 +36,8 @@ struct Params {
   take_len: u32,
   take_stride: u32,
   take_base: u32,
-  _pad: u32,
+  // take_dim: bits 0-7 the dim (16: none), bit 8 set for signed indices
+  take: u32,
   len: array<vec4<u32>, 4>,
   dstride: array<vec4<u32>, 4>,
   sstride: array<vec4<u32>, 4>,
@@ -55,10 +54,11 @@ fn sstride_at(d: u32) -> u32 { return params.sstride[d >> 2u][d & 3u]; }
 
 // Source offset of index i along dim d.
 fn src_step(d: u32, i: u32) -> u32 {
-  if (d == TAKE_DIM) {
+  if (d == (params.take & 0xffu)) {
+    let signed = (params.take & 0x100u) != 0u;
     var j = indices[params.take_base + i];
-    if (TAKE_SIGNED == 1u && bitcast<i32>(j) < 0) { j = j + params.take_len; }
-    if (bitcast<i32>(j) < 0 && TAKE_SIGNED == 1u) { j = 0u; }
+    if (signed && bitcast<i32>(j) < 0) { j = j + params.take_len; }
+    if (signed && bitcast<i32>(j) < 0) { j = 0u; }
     j = min(j, params.take_len - 1u);
     return j * params.take_stride;
   }
@@ -159,7 +159,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 // ---- Tiled transpose ----------------------------------------------------
 // The common case of a copy: the destination's last dim N walks the source
 // with a stride while its second-to-last dim M is contiguous in the source (a
-// matrix transpose, possibly batched). A workgroup moves one 32 x 32 tile:
+// matrix transpose, possibly batched). A workgroup moves one 64 x 64 tile:
 // it reads source columns (contiguous) into workgroup memory and writes
 // destination rows (contiguous), whole words at a time. Needs N a multiple
 // of the elements per word and 4-byte-aligned destination rows.
@@ -184,7 +184,8 @@ struct TileParams {
 
 @group(0) @binding(2) var<uniform> tparams: TileParams;
 
-var<workgroup> tile: array<u32, 1056>;
+const TILE = 64u;
+var<workgroup> tile: array<u32, 4160>;
 
 fn tile_load(s: u32) -> u32 {
   if (ELEM_BYTES == 4u) { return src[s]; }
@@ -210,27 +211,27 @@ fn transpose_tiles(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
     dbase = dbase + i * tparams.dstride[d >> 2u][d & 3u];
     sbase = sbase + i * tparams.sstride[d >> 2u][d & 3u];
   }
-  let m0 = tm * 32u;
-  let n0 = tn * 32u;
-  let ml = lid & 31u;
-  for (var k = 0u; k < 4u; k = k + 1u) {
-    let nl = (lid >> 5u) + 8u * k;
+  let m0 = tm * TILE;
+  let n0 = tn * TILE;
+  let ml = lid % TILE;
+  for (var k = 0u; k < TILE / 4u; k = k + 1u) {
+    let nl = lid / TILE + 4u * k;
     if (m0 + ml < tparams.m && n0 + nl < tparams.n) {
-      tile[nl * 33u + ml] = tile_load(sbase + (m0 + ml) + (n0 + nl) * tparams.src_stride_n);
+      tile[nl * (TILE + 1u) + ml] = tile_load(sbase + (m0 + ml) + (n0 + nl) * tparams.src_stride_n);
     }
   }
   workgroupBarrier();
   let lanes = 4u / ELEM_BYTES;
-  let row_words = 32u / lanes;
+  let row_words = TILE / lanes;
   let mask = elem_mask();
-  for (var k = 0u; k < 4u / lanes; k = k + 1u) {
+  for (var k = 0u; k < TILE * TILE / 256u / lanes; k = k + 1u) {
     let wi = lid + 256u * k;
     let row = wi / row_words;
     let nf = (wi % row_words) * lanes;
     if (m0 + row < tparams.m && n0 + nf < tparams.n) {
       var word = 0u;
       for (var j = 0u; j < lanes; j = j + 1u) {
-        word = word | ((tile[(nf + j) * 33u + row] & mask) << (j * ELEM_BYTES * 8u));
+        word = word | ((tile[(nf + j) * (TILE + 1u) + row] & mask) << (j * ELEM_BYTES * 8u));
       }
       dst[(dbase + (m0 + row) * tparams.dst_pitch + n0 + nf) / lanes] = word;
     }

@@ -5,8 +5,8 @@
 // (zero along broadcast dims) or a scalar held in params. Operands of any
 // computed dtype (and bool) are converted to the compute type CK (0 float32,
 // 1 int32, 2 uint32); float16/bfloat16 compute in float32 and the result is
-// rounded once to the output dtype. One invocation writes one whole output
-// word (1, 2 or 4 elements).
+// rounded once to the output dtype. One invocation computes four consecutive
+// output elements and writes their whole words.
 //
 // Kinds: 0 float32, 1 float16, 2 bfloat16, 3 signed int, 4 unsigned int, 5 bool.
 // Special float values are recognised from their bits: WGSL lets compilers
@@ -396,24 +396,10 @@ fn out_int(v: u32) -> u32 {
   return v;
 }
 
-// Output element g's bits (zero-extended).
-fn element(g: u32) -> u32 {
-  var p = params.origin.xyz;
-  if (LINEAR == 1u) {
-    p = p + vec3<u32>(g);
-  } else {
-    var rem = g;
-    for (var k = params.ndim; k > 0u; k = k - 1u) {
-      let d = k - 1u;
-      let n = params.shape[d >> 2u][d & 3u];
-      let i = rem % n;
-      rem = rem / n;
-      p = p + i * vec3<u32>(params.st0[d >> 2u][d & 3u], params.st1[d >> 2u][d & 3u], params.st2[d >> 2u][d & 3u]);
-    }
-  }
+// The output bits (zero-extended) of the element whose operands sit at positions p.
+fn element(p: vec3<u32>) -> u32 {
   if (OP == WHERE) {
     let c = truthy(raw0(p.x), K0);
-    // The chosen operand alone is converted: both are in the output's own dtype already or are cast here.
     if (CK == 0u) {
       let v = select(as_f32(raw2(p.z), K2, B2), as_f32(raw1(p.y), K1, B1), c);
       return out_float(v);
@@ -437,23 +423,61 @@ fn element(g: u32) -> u32 {
   return out_int(binary_u(as_int(raw0(p.x), K0, B0), as_int(raw1(p.y), K1, B1)));
 }
 
+fn strides_at(d: u32) -> vec3<u32> {
+  return vec3<u32>(params.st0[d >> 2u][d & 3u], params.st1[d >> 2u][d & 3u], params.st2[d >> 2u][d & 3u]);
+}
+
+// Operand positions of output element g; w holds g's index along the last dim.
+fn decode(g: u32, w: ptr<function, u32>) -> vec3<u32> {
+  var p = params.origin.xyz;
+  var rem = g;
+  for (var k = params.ndim; k > 0u; k = k - 1u) {
+    let d = k - 1u;
+    let n = params.shape[d >> 2u][d & 3u];
+    let i = rem % n;
+    if (k == params.ndim) { *w = i; }
+    rem = rem / n;
+    p = p + i * strides_at(d);
+  }
+  return p;
+}
+
+// Each invocation computes four consecutive output elements: positions step
+// along the last dim and are decoded afresh (divisions) only where a row ends.
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
-  let w = linear_index(wid, nwg, lid);
-  let lanes = 4u / OUT_BYTES;
-  let first = w * lanes;
-  if (first >= params.n) { return; }
-  if (lanes == 1u) {
-    dst[w] = element(params.first + first);
-    return;
+  let e0 = linear_index(wid, nwg, lid) * 4u;
+  if (e0 >= params.n) { return; }
+  let g0 = params.first + e0;
+  let last = params.ndim - 1u;
+  let row = params.shape[last >> 2u][last & 3u];
+  let step = strides_at(last);
+  var w = 0u;
+  var p: vec3<u32>;
+  if (LINEAR == 1u) {
+    p = params.origin.xyz + vec3<u32>(g0);
+  } else {
+    p = decode(g0, &w);
   }
-  let mask = width_mask(OUT_BYTES);
-  var word = 0u;
-  for (var j = 0u; j < lanes; j = j + 1u) {
-    if (first + j < params.n) {
-      word = word | ((element(params.first + first + j) & mask) << (j * OUT_BYTES * 8u));
+  var v = vec4<u32>(0u);
+  for (var j = 0u; j < 4u; j = j + 1u) {
+    if (e0 + j >= params.n) { break; }
+    v[j] = element(p);
+    if (LINEAR == 1u) {
+      p = p + vec3<u32>(1u);
+    } else {
+      w = w + 1u;
+      if (w < row) { p = p + step; } else { p = decode(g0 + j + 1u, &w); }
     }
   }
-  dst[w] = word;
+  let count = min(4u, params.n - e0);
+  if (OUT_BYTES == 4u) {
+    for (var j = 0u; j < count; j = j + 1u) { dst[e0 + j] = v[j]; }
+  } else if (OUT_BYTES == 2u) {
+    dst[e0 >> 1u] = (v.x & 0xffffu) | (v.y << 16u);
+    if (count > 2u) { dst[(e0 >> 1u) + 1u] = (v.z & 0xffffu) | (v.w << 16u); }
+  } else {
+    dst[e0 >> 2u] = (v.x & 0xffu) | ((v.y & 0xffu) << 8u) | ((v.z & 0xffu) << 16u) | (v.w << 24u);
+  }
 }

@@ -234,7 +234,7 @@ function dispatchBox(plan: CopyPlan, lens: number[], starts: number[], dstBase: 
     takeWords = [take.axisLength, Number(BigInt.asUintN(32, BigInt(take.axisStride))), first - indexWin.offset / 4];
   }
   const takeDim = take ? dims.findIndex((d) => d.take) : 16;
-  const pipe = pipeline(device, 'copy.wgsl', { ELEM_BYTES: bytes, TAKE_DIM: takeDim, TAKE_SIGNED: take?.signed === false ? 0 : 1 });
+  const pipe = pipeline(device, 'copy.wgsl', { ELEM_BYTES: bytes });
   const params = device.uniform([
     dims.length,
     rowDims,
@@ -245,7 +245,7 @@ function dispatchBox(plan: CopyPlan, lens: number[], starts: number[], dstBase: 
     dstOrigin - dstWin.offset / bytes,
     srcOrigin - srcWin.offset / bytes,
     ...takeWords,
-    0,
+    takeDim | (take?.signed === false ? 0 : 0x100),
     ...dimWords(lens),
     ...dimWords(dims.map((d) => d.dstride)),
     ...dimWords(dims.map((d) => d.sstride)),
@@ -254,7 +254,7 @@ function dispatchBox(plan: CopyPlan, lens: number[], starts: number[], dstBase: 
   device.dispatch(pipe, [group], grid(device, Math.ceil((rows * wpr) / WORKGROUP_SIZE)));
 }
 
-const TILE = 32;
+const TILE = 64;
 
 /**
  * The tiled-transpose kernel for a box whose last dim walks the source with a

@@ -300,7 +300,6 @@ function run(
     ]);
     const bind = [0, 1, 2].map((i) => windows[i] ?? { buffer: dummy, offset: 0, size: 16 });
     const group = bindGroup(device, pipe, [...bind, outWin, params]);
-    const words = Math.ceil((count * outBytes) / 4);
-    device.dispatch(pipe, [group], grid(device, Math.ceil(words / WORKGROUP_SIZE)));
+    device.dispatch(pipe, [group], grid(device, Math.ceil(count / 4 / WORKGROUP_SIZE)));
   }
 }
