@@ -29,8 +29,10 @@ export interface LlamaRun {
   top1: number[];
   /** Probability llama.cpp gives its top-1 token at each forced position. */
   top1Prob: number[];
-  /** Vocabulary size llama.cpp loaded. */
+  /** Tokens in the file's vocabulary, as node-llama-cpp's own GGUF parser reads it. */
   nVocab: number;
+  /** llama.cpp's tokenizer kind ('bpe', 'spm', ...). */
+  vocabularyType: string;
 }
 
 export interface LlamaOptions {
@@ -50,7 +52,7 @@ const llama = await getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLev
 const out = [];
 for (const file of job.files) {
   const model = await llama.loadModel({ modelPath: file, gpuLayers: 0 });
-  const context = await model.createContext({ contextSize: 256, threads: 2, batchSize: 256 });
+  const context = await model.createContext({ contextSize: 256, threads: 1, batchSize: 256 });
   const seq = context.getSequence();
   const bos = model.tokens.bos;
   const promptTokens = [...(bos != null && model.fileInfo?.metadata?.tokenizer?.ggml?.add_bos_token !== false ? [bos] : []), ...model.tokenize(job.prompt)];
@@ -71,7 +73,7 @@ for (const file of job.files) {
       top1Prob.push(first ? first[1] : 0);
     }
   }
-  out.push({ file, promptTokens, generated, text: model.detokenize(generated), top1, top1Prob, nVocab: model.tokens.vocabSize ?? 0 });
+  out.push({ file, promptTokens, generated, text: model.detokenize(generated), top1, top1Prob, nVocab: model.fileInfo?.metadata?.tokenizer?.ggml?.tokens?.length ?? 0, vocabularyType: String(model.vocabularyType) });
   await context.dispose();
   await model.dispose();
 }

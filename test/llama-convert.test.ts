@@ -1,0 +1,130 @@
+// Proof that `wgarray convert` makes real models: small llama-family models
+// made from a seed are written as Hugging Face folders, converted by the CLI,
+// and run by llama.cpp (node-llama-cpp's prebuilt CPU build, in a child
+// process). Checked against an independent float64 forward pass of the
+// Hugging Face model (test/helpers/hf-reference.ts):
+//   - llama.cpp tokenizes text exactly as the Hugging Face BPE tokenizer does;
+//   - F32: llama.cpp's next token equals the reference's at every position
+//     where the reference's top-2 margin is clear, and its greedy tokens equal
+//     the reference's (this checks tensor names, q/k permutation, rope,
+//     epsilon, GQA, tied embeddings and Qwen2 biases);
+//   - F16 and BF16: greedy tokens identical to F32;
+//   - quantized (Q8_0, Q6_K, Q4_K_M, Q4_0): top-1 agreement with F32 at the
+//     forced positions >= the thresholds below.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { runCli } from '../src/cli/cli.js';
+import { encodeBpe } from '../src/convert/bpe.js';
+import { syntheticModel, writeSyntheticModel, type SyntheticModel } from '../src/convert/synthetic.js';
+import { QUANT_FORMATS } from '../src/quant/registry.js';
+import { argmax, margin, referenceGreedy, referenceLogits } from './helpers/hf-reference.js';
+import { runLlama, top1Agreement, type LlamaRun } from './helpers/llama.js';
+
+const PROMPT = 'The quick brown fox jumps over the lazy dog. What is the capital of France?';
+const N_TOKENS = 8;
+/** Reference positions whose top-2 logits differ by less than this are not judged (float32 vs float64 may swap them). */
+const CLEAR_MARGIN = 0.05;
+
+/** Minimum top-1 agreement with F32 over the forced positions, per quantized type. */
+const THRESHOLDS: Record<string, number> = { Q8_0: 0.9, Q6_K: 0.85, Q4_K_M: 0.7, Q4_0: 0.7 };
+/** ggml types each quantized output needs the GPU kernels of. */
+const NEEDS: Record<string, string[]> = { Q8_0: ['q8_0'], Q6_K: ['q6_K', 'q8_0'], Q4_K_M: ['q4_K', 'q6_K'], Q4_0: ['q4_0', 'q6_K'] };
+
+let dir: string;
+
+function sink() {
+  let text = '';
+  return { write: (s: string) => (text += s), get text() { return text; } };
+}
+
+async function convert(hf: string, out: string, outtype: string): Promise<void> {
+  const stdout = sink();
+  const stderr = sink();
+  const code = await runCli(['convert', hf, '-o', out, '--outtype', outtype, '--quiet'], { stdout, stderr, isTTY: false });
+  if (code !== 0) throw new Error(`convert --outtype ${outtype} failed (${code}): ${stderr.text}`);
+}
+
+interface Variant {
+  name: string;
+  model: SyntheticModel;
+  outtypes: string[];
+  runs?: Map<string, LlamaRun>;
+  prompt?: number[];
+  forced?: number[];
+}
+
+const VARIANTS: Variant[] = [
+  {
+    name: 'llama (GQA 8/2, untied)',
+    model: syntheticModel({ seed: 7, layers: 2, ff: 512 }),
+    outtypes: ['f32', 'f16', 'bf16', 'Q8_0', 'Q6_K', 'Q4_K_M', 'Q4_0'].filter((t) => (NEEDS[t] ?? []).every((q) => QUANT_FORMATS.has(q))),
+  },
+  {
+    name: 'qwen2 (biases, tied embeddings, no permutation)',
+    model: syntheticModel({ seed: 11, arch: 'qwen2', layers: 2, ff: 512, heads: 4, kvHeads: 2, tied: true }),
+    outtypes: ['f32', 'f16'],
+  },
+];
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'wgarray-llama-convert-'));
+  for (const [i, v] of VARIANTS.entries()) {
+    const hf = join(dir, `hf${i}`);
+    await writeSyntheticModel(hf, v.model);
+    const files: string[] = [];
+    for (const t of v.outtypes) {
+      const out = join(dir, `m${i}-${t}.gguf`);
+      await convert(hf, out, t);
+      files.push(out);
+    }
+    // The reference's prompt tokens and greedy continuation: the forced sequence.
+    const bos = v.model.config.bos_token_id as number;
+    v.prompt = [bos, ...encodeBpe(v.model.bpe, PROMPT)];
+    v.forced = [...v.prompt, ...referenceGreedy(v.model, v.prompt, N_TOKENS)];
+    const runs = await runLlama(files, { prompt: PROMPT, nTokens: N_TOKENS, forced: v.forced });
+    v.runs = new Map(v.outtypes.map((t, k) => [t, runs[k]]));
+  }
+}, 240_000);
+
+afterAll(() => {
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+describe.each(VARIANTS)('$name', (v) => {
+  test('llama.cpp tokenizes like the Hugging Face tokenizer', () => {
+    const f32 = v.runs!.get('f32')!;
+    expect(f32.nVocab).toBe(v.model.config.vocab_size);
+    expect(f32.vocabularyType).toBe('bpe');
+    expect(f32.promptTokens).toEqual(v.prompt);
+  });
+
+  test('F32: llama.cpp predicts what the Hugging Face model predicts', () => {
+    const f32 = v.runs!.get('f32')!;
+    const logits = referenceLogits(v.model, v.forced!);
+    let judged = 0;
+    for (let i = 0; i < v.forced!.length; i++) {
+      if (margin(logits[i]) < CLEAR_MARGIN) continue;
+      judged++;
+      expect(f32.top1[i], `position ${i}`).toBe(argmax(logits[i]));
+    }
+    expect(judged).toBeGreaterThan(v.forced!.length * 0.8);
+    // greedy decoding from the prompt follows the reference (its margins were clear at every step)
+    const greedy = v.forced!.slice(v.prompt!.length);
+    const clear = logits.slice(v.prompt!.length - 1, -1).every((l) => margin(l) >= CLEAR_MARGIN);
+    if (clear) expect(f32.generated).toEqual(greedy);
+  });
+
+  test.each(['f16', 'bf16'])('%s: greedy tokens identical to F32', (t) => {
+    if (!v.outtypes.includes(t)) return;
+    expect(v.runs!.get(t)!.generated).toEqual(v.runs!.get('f32')!.generated);
+  });
+
+  test.each(Object.keys(THRESHOLDS))('%s: top-1 agreement with F32', (t) => {
+    if (!v.outtypes.includes(t)) return;
+    const agreement = top1Agreement(v.runs!.get(t)!, v.runs!.get('f32')!);
+    console.log(`${v.name} ${t}: top-1 agreement ${agreement.toFixed(3)} over ${v.forced!.length} positions`);
+    expect(agreement).toBeGreaterThanOrEqual(THRESHOLDS[t]);
+  });
+});
