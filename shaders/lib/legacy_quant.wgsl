@@ -11,6 +11,12 @@ const INT_MIN: i32 = -2147483647 - 1;
 // float16 NaN: the scale of a block whose input holds NaN or ±Inf.
 const F16_NAN: u32 = 0x7e00u;
 
+// `n`, in a form the shader compiler cannot fold: a loop bounded by it stays rolled.
+// (Unrolled and inlined, the IQ4 search takes lavapipe seconds to compile.)
+fn opaque(n: u32) -> u32 {
+  return select(n, 0u, qparams.n_blocks == 0xffffffffu);
+}
+
 // Elements i .. i + 3 of the chunk's input, as float32.
 fn load_x4(i: u32) -> vec4<f32> {
   if (SRC_KIND == 0u) {
@@ -134,4 +140,21 @@ fn pack_bytes(b: vec4<u32>) -> u32 {
 fn high_bits4(q: vec4<u32>, first: u32) -> u32 {
   let h = ((q >> vec4<u32>(4u)) & vec4<u32>(1u)) << (vec4<u32>(first) + vec4<u32>(0u, 1u, 2u, 3u));
   return h.x | h.y | h.z | h.w;
+}
+
+// C's (int)lroundf(x) on x86-64: halfway cases away from zero; NaN and |x| >= 2^31 give 0
+// (the low half of LONG_MIN; unreachable for finite blocks, whose |x * id| <= 1 or is infinite).
+fn c_lround4(x: vec4<f32>) -> vec4<i32> {
+  let a = abs(x);
+  let r = floor(a);
+  let up = r + select(vec4<f32>(0.0), vec4<f32>(1.0), a - r >= vec4<f32>(0.5));
+  let v = select(-vec4<i32>(up), vec4<i32>(up), bitcast<vec4<u32>>(x) < vec4<u32>(0x80000000u));
+  return select(vec4<i32>(0), v, abs_bits4(x) < vec4<u32>(0x4f000000u));
+}
+
+// Writes `word` of a block that starts half a word late: dst[w] gets the previous
+// word's high half (`carry`) and this word's low half; returns this word's high half.
+fn write_shifted(w: u32, word: u32, carry: u32) -> u32 {
+  dst[w] = carry | (word << 16u);
+  return word >> 16u;
 }

@@ -1,0 +1,70 @@
+// IQ4_NL: blocks of 32 weights as { d: f16, qs: u8[16] } (18 bytes), x = d * kvalues_iq4nl[q];
+// byte j holds element j in its low nibble and element j + 16 in its high one.
+// ggml: quantize_iq4_nl (quantize_row_iq4_nl_impl, no importance matrix, ntry 7) /
+// dequantize_row_iq4_nl.
+
+//#include lib/quantize_io.wgsl
+//#include lib/dequantize_io.wgsl
+//#include lib/legacy_quant.wgsl
+//#include lib/iq4_search.wgsl
+
+const QK: u32 = 32u;
+const BLOCK_BYTES: u32 = 18u;
+
+struct IQ4Block {
+  d: u32,
+  qs: vec4<u32>,
+}
+
+fn iq4_nl_block(b: u32) -> IQ4Block {
+  let x = load_block32(b * QK);
+  let amax = abs_max_bits32(x);
+  if (!is_finite_bits(amax)) { return IQ4Block(F16_NAN, vec4<u32>(0u)); }
+  let scale = iq4_scale32(x, amax);
+  return IQ4Block(f32_to_f16_bits(scale), iq4_qs(x, inverse_or_zero(scale)));
+}
+
+// One invocation writes two blocks: 36 bytes, 9 whole words.
+@compute @workgroup_size(64)
+fn quantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+            @builtin(local_invocation_index) lid: u32) {
+  let pair = workgroup_index(wid, nwg) * 64u + lid;
+  let b0 = pair * 2u;
+  if (b0 >= qparams.n_blocks) { return; }
+  // One call site in a loop: inlined twice, the search would double the shader.
+  var a: IQ4Block;
+  var c: IQ4Block;
+  let n = min(2u, qparams.n_blocks - b0);
+  for (var k = 0u; k < n; k = k + 1u) {
+    let r = iq4_nl_block(b0 + k);
+    if (k == 0u) { a = r; } else { c = r; }
+  }
+  let w = pair * 9u;
+  dst[w] = a.d | (a.qs.x << 16u);
+  dst[w + 1u] = (a.qs.x >> 16u) | (a.qs.y << 16u);
+  dst[w + 2u] = (a.qs.y >> 16u) | (a.qs.z << 16u);
+  dst[w + 3u] = (a.qs.z >> 16u) | (a.qs.w << 16u);
+  if (n == 2u) {
+    dst[w + 4u] = (a.qs.w >> 16u) | (c.d << 16u);
+    dst[w + 5u] = c.qs.x;
+    dst[w + 6u] = c.qs.y;
+    dst[w + 7u] = c.qs.z;
+    dst[w + 8u] = c.qs.w;
+  } else {
+    dst[w + 4u] = a.qs.w >> 16u;
+  }
+}
+
+@compute @workgroup_size(64)
+fn dequantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+              @builtin(local_invocation_index) lid: u32) {
+  let b = workgroup_index(wid, nwg) * 64u + lid;
+  if (b >= dparams.n_blocks) { return; }
+  let base = b * BLOCK_BYTES;
+  let d = f16_bits_to_f32(block_u16(base));
+  for (var j = 0u; j < QK / 2u; j = j + 1u) {
+    let q = block_byte(base + 2u + j);
+    out[b * QK + j] = d * IQ4_VALUES[q & 15u];
+    out[b * QK + QK / 2u + j] = d * IQ4_VALUES[q >> 4u];
+  }
+}

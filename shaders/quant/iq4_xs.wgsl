@@ -1,0 +1,85 @@
+// IQ4_XS: blocks of 256 weights as { d: f16, scales_h: u16, scales_l: u8[4], qs: u8[128] }
+// (136 bytes): eight sub-blocks of 32 with 6-bit scales ls (low 4 bits in scales_l,
+// high 2 in scales_h), x = d * (ls - 32) * kvalues_iq4nl[q]; each sub-block's 16
+// bytes pack element j low and j + 16 high, as IQ4_NL.
+// ggml: quantize_iq4_xs (quantize_row_iq4_nl_impl, no importance matrix, ntry 7) /
+// dequantize_row_iq4_xs.
+
+//#include lib/quantize_io.wgsl
+//#include lib/dequantize_io.wgsl
+//#include lib/quant_math.wgsl
+//#include lib/legacy_quant.wgsl
+//#include lib/iq4_search.wgsl
+
+const QK: u32 = 256u;
+const BLOCK_BYTES: u32 = 136u;
+const BLOCK_WORDS: u32 = 34u;
+
+// One invocation writes one block: 34 words.
+@compute @workgroup_size(64)
+fn quantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+            @builtin(local_invocation_index) lid: u32) {
+  let b = workgroup_index(wid, nwg) * 64u + lid;
+  if (b >= qparams.n_blocks) { return; }
+  let w = b * BLOCK_WORDS;
+  var scales: array<f32, 8>;
+  var finite = true;
+  var max_scale = 0.0;
+  var amax_scale = 0.0;
+  for (var ib = 0u; ib < 8u; ib = ib + 1u) {
+    let x = load_block32(b * QK + ib * 32u);
+    let amax = abs_max_bits32(x);
+    finite = finite && is_finite_bits(amax);
+    var s = 0.0;
+    if (finite) { s = iq4_scale32(x, amax); }
+    scales[ib] = s;
+    if (abs(s) > amax_scale) {
+      amax_scale = abs(s);
+      max_scale = s;
+    }
+  }
+  if (!finite) {
+    dst[w] = F16_NAN;
+    for (var i = 1u; i < BLOCK_WORDS; i = i + 1u) { dst[w + i] = 0u; }
+    return;
+  }
+  // The super-block scale; each sub-block's is a 6-bit signed multiple of it.
+  let d = -max_scale / 32.0;
+  let id = inverse_or_zero(d);
+  var scales_h = 0u;
+  var scales_l = 0u;
+  for (var ib = 0u; ib < 8u; ib = ib + 1u) {
+    let l = clamp(nearest_int(id * scales[ib]), -32, 31);
+    let qs = iq4_qs(load_block32(b * QK + ib * 32u), inverse_or_zero(d * f32(l)));
+    let o = w + 2u + ib * 4u;
+    dst[o] = qs.x;
+    dst[o + 1u] = qs.y;
+    dst[o + 2u] = qs.z;
+    dst[o + 3u] = qs.w;
+    let ls = u32(l + 32);
+    scales_l = scales_l | ((ls & 15u) << (4u * ib));
+    scales_h = scales_h | ((ls >> 4u) << (2u * ib));
+  }
+  dst[w] = f32_to_f16_bits(d) | (scales_h << 16u);
+  dst[w + 1u] = scales_l;
+}
+
+@compute @workgroup_size(64)
+fn dequantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+              @builtin(local_invocation_index) lid: u32) {
+  let b = workgroup_index(wid, nwg) * 64u + lid;
+  if (b >= dparams.n_blocks) { return; }
+  let w = b * BLOCK_WORDS;
+  let d = f16_bits_to_f32(blocks[w] & 0xffffu);
+  let scales_h = blocks[w] >> 16u;
+  let scales_l = blocks[w + 1u];
+  for (var ib = 0u; ib < 8u; ib = ib + 1u) {
+    let ls = ((scales_l >> (4u * ib)) & 15u) | (((scales_h >> (2u * ib)) & 3u) << 4u);
+    let dl = d * f32(i32(ls) - 32);
+    for (var j = 0u; j < 16u; j = j + 1u) {
+      let q = block_byte(b * BLOCK_BYTES + 8u + ib * 16u + j);
+      out[b * QK + ib * 32u + j] = dl * IQ4_VALUES[q & 15u];
+      out[b * QK + ib * 32u + 16u + j] = dl * IQ4_VALUES[q >> 4u];
+    }
+  }
+}

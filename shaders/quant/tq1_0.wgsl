@@ -1,0 +1,113 @@
+// TQ1_0 (ternary, 1.6875 bits a weight): blocks of 256 weights as
+// { qs: u8[48], qh: u8[4], d: f16 } (54 bytes), x = d * (t - 1) with trits t in 0..2.
+// Five trits t0..t4 share a byte as ceil((t0*81 + t1*27 + t2*9 + t3*3 + t4) * 256 / 243),
+// so trit n is recovered as ((byte * 3^n) mod 256) * 3 >> 8. qs[0..32) hold weights
+// m + 32n of the first 160, qs[32..48) weights 160 + m + 16n, qh (four trits, shifted
+// up one) weights 240 + j + 4n.
+// ggml: quantize_row_tq1_0_ref / dequantize_row_tq1_0.
+
+//#include lib/quantize_io.wgsl
+//#include lib/dequantize_io.wgsl
+//#include lib/legacy_quant.wgsl
+
+const QK: u32 = 256u;
+const BLOCK_BYTES: u32 = 54u;
+
+// The block's 256 inputs, loaded once: element 4i + c in component c of xs[i].
+var<private> xs: array<vec4<f32>, 64>;
+
+// Loads block b into xs; returns d = max |x| as float32 bits (>= 0x7f800000 if non-finite).
+fn tq_load(b: u32) -> u32 {
+  var m = vec4<u32>(0u);
+  for (var i = 0u; i < 64u; i = i + 1u) {
+    let v = load_x4(b * QK + i * 4u);
+    xs[i] = v;
+    m = max(m, abs_bits4(v));
+  }
+  return hmax4(m);
+}
+
+// Trits lroundf(x * id) + 1 of xs[i].
+fn trits(i: u32, id: f32) -> vec4<u32> {
+  return bitcast<vec4<u32>>(c_lround4(xs[i] * id) + vec4<i32>(1));
+}
+
+// Five base-3 digits packed into a byte, rounding up: (q * 256 + 242) / 243.
+fn pack_trits(q: vec4<u32>) -> vec4<u32> {
+  return ((q & vec4<u32>(0xffu)) * 256u + 242u) / 243u;
+}
+
+// Word k of the block's first 52 bytes (qs, then qh).
+fn tq1_word(k: u32, id: f32) -> u32 {
+  if (k < 8u) {
+    // bytes m = 4k..4k+3: weights m + 32n
+    var q = vec4<u32>(0u);
+    for (var n = 0u; n < 5u; n = n + 1u) { q = q * 3u + trits(k + 8u * n, id); }
+    return pack_bytes(pack_trits(q));
+  }
+  if (k < 12u) {
+    // bytes 32 + m, m = 4(k - 8)..: weights 160 + m + 16n
+    var q = vec4<u32>(0u);
+    for (var n = 0u; n < 5u; n = n + 1u) { q = q * 3u + trits(32u + k + 4u * n, id); }
+    return pack_bytes(pack_trits(q));
+  }
+  // qh bytes j = 0..3: weights 240 + j + 4n, the four trits shifted up one
+  var q = vec4<u32>(0u);
+  for (var n = 0u; n < 4u; n = n + 1u) { q = q * 3u + trits(60u + n, id); }
+  return pack_bytes(pack_trits(q * 3u));
+}
+
+// Quantizes block b into dst from word w; with `shifted`, the block starts at the
+// high half of dst[w], whose low half is `lead`. Returns the block's d (float16 bits).
+fn tq1_block(b: u32, w: u32, shifted: bool, lead: u32) -> u32 {
+  let amax = tq_load(b);
+  let finite = is_finite_bits(amax);
+  let id = select(0.0, inverse_or_zero(bitcast<f32>(amax)), finite);
+  let dh = select(F16_NAN, f32_to_f16_bits(bitcast<f32>(amax)), finite);
+  var carry = lead;
+  for (var k = 0u; k < 13u; k = k + 1u) {
+    let word = select(0u, tq1_word(k, id), finite);
+    if (shifted) { carry = write_shifted(w + k, word, carry); } else { dst[w + k] = word; }
+  }
+  if (shifted) { dst[w + 13u] = carry | (dh << 16u); }
+  return dh;
+}
+
+// One invocation writes two blocks: 108 bytes, 27 whole words.
+@compute @workgroup_size(64)
+fn quantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+            @builtin(local_invocation_index) lid: u32) {
+  let pair = workgroup_index(wid, nwg) * 64u + lid;
+  let b0 = pair * 2u;
+  if (b0 >= qparams.n_blocks) { return; }
+  let w = pair * 27u;
+  let da = tq1_block(b0, w, false, 0u);
+  if (b0 + 1u < qparams.n_blocks) {
+    tq1_block(b0 + 1u, w + 13u, true, da);
+  } else {
+    dst[w + 13u] = da;
+  }
+}
+
+// Trit n (0..4) of a packed byte, as the weight's sign: -1, 0 or 1.
+fn trit_of(byte: u32, n: u32) -> i32 {
+  let pow3 = array<u32, 5>(1u, 3u, 9u, 27u, 81u);
+  return i32((((byte * pow3[n]) & 0xffu) * 3u) >> 8u) - 1;
+}
+
+@compute @workgroup_size(64)
+fn dequantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+              @builtin(local_invocation_index) lid: u32) {
+  let b = workgroup_index(wid, nwg) * 64u + lid;
+  if (b >= dparams.n_blocks) { return; }
+  let base = b * BLOCK_BYTES;
+  let o = b * QK;
+  let d = f16_bits_to_f32(block_u16(base + 52u));
+  for (var n = 0u; n < 5u; n = n + 1u) {
+    for (var m = 0u; m < 32u; m = m + 1u) { out[o + n * 32u + m] = f32(trit_of(block_byte(base + m), n)) * d; }
+    for (var m = 0u; m < 16u; m = m + 1u) { out[o + 160u + n * 16u + m] = f32(trit_of(block_byte(base + 32u + m), n)) * d; }
+  }
+  for (var n = 0u; n < 4u; n = n + 1u) {
+    for (var j = 0u; j < 4u; j = j + 1u) { out[o + 240u + n * 4u + j] = f32(trit_of(block_byte(base + 48u + j), n)) * d; }
+  }
+}
