@@ -7,14 +7,21 @@
 //
 // Bound per element, as in test/matmul.test.ts, with u the unit roundoff of
 // the weight's dtype: |got - exact| <= ((r + 2) * 2^-24 + u) * (|W| + |scale| * sum_k |l_ik r_kj|).
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { ArgumentError, array, close, DTypeError, FileError, FormatError, init, ShapeError, type WgArray } from '../src/index.js';
+import { runCli } from '../src/cli/cli.js';
+import { encodeBpe } from '../src/convert/bpe.js';
+import { syntheticModel, writeSyntheticModel, type SyntheticModel } from '../src/convert/synthetic.js';
+import { loadGGUF } from '../src/io/gguf/reader.js';
 import { saveSafetensors } from '../src/io/safetensors/writer.js';
 import { fuseLora, loadLoraAdapter } from '../src/lora/index.js';
 import { bf16BitsToF32, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits } from '../src/runtime/half.js';
+import { argmax, margin, referenceGreedy, referenceLogits } from './helpers/hf-reference.js';
+import { runLlama } from './helpers/llama.js';
 
 type FloatDType = 'float32' | 'float16' | 'bfloat16';
 const UNIT: Record<FloatDType, number> = { float32: 2 ** -24, float16: 2 ** -11, bfloat16: 2 ** -8 };
@@ -438,4 +445,161 @@ describe('adapters that do not fit', () => {
     const b = await loadLoraAdapter(folder, { scale: 3, strength: 2 });
     expect([...b.modules.values()].map((m) => m.scale)).toEqual([6, 6]);
   });
+});
+
+// ---- end to end: `wgarray convert --lora`, then llama.cpp -------------------------------------
+
+function sink() {
+  let text = '';
+  return { write: (s: string) => (text += s), get text() { return text; } };
+}
+
+async function convert(args: string[]): Promise<void> {
+  const stdout = sink();
+  const stderr = sink();
+  const code = await runCli(['convert', ...args, '--quiet'], { stdout, stderr, isTTY: false });
+  if (code !== 0) throw new Error(`wgarray convert ${args.join(' ')} failed (${code}): ${stderr.text}`);
+}
+
+/** Uniform values in [-amp, amp) from a seed, as float32. */
+function uniform(n: number, s0: number, amp: number): Float32Array {
+  const out = new Float32Array(n);
+  let s = s0 >>> 0;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = amp * (s / 2 ** 31 - 1);
+  }
+  return out;
+}
+
+function transpose2(x: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(x.length);
+  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) out[j * rows + i] = x[i * cols + j];
+  return out;
+}
+
+describe('wgarray convert --lora', () => {
+  test(
+    'PEFT and MLX-LM adapters: the GGUF equals the conversion of the CPU-fused model, and llama.cpp predicts what the fused model predicts',
+    async () => {
+      const model = syntheticModel({ seed: 21, layers: 2, ff: 512 });
+      const rank = 8;
+      const scale = 2; // PEFT: lora_alpha 16 / r 8; MLX-LM: scale 2
+      const peftTensors: Record<string, HostT> = {};
+      const mlxTensors: Record<string, HostT> = {};
+      const host = (shape: number[], data: Float32Array): HostT => ({ shape, dtype: 'float32', data, exact: Float64Array.from(data) });
+      const fusedValues = new Map<string, Float32Array>();
+      let s = 99;
+      for (const t of model.tensors) {
+        const m = /^(.*)\.weight$/.exec(t.name);
+        if (!m || t.shape.length !== 2) continue;
+        const module = m[1];
+        const [out, inp] = t.shape;
+        const embedding = module === 'model.embed_tokens';
+        // PEFT factors: linear A [r, in], B [out, r]; embedding A [r, V], B [D, r] with delta (B @ A)^T.
+        const [aRows, aCols, bRows] = embedding ? [rank, out, inp] : [rank, inp, out];
+        const A = uniform(aRows * aCols, s++, 1.5 / Math.sqrt(aCols));
+        const B = uniform(bRows * rank, s++, 1.5 / Math.sqrt(rank));
+        const w = t.values();
+        const wRounded = new Float64Array(w.length);
+        const stored = t.bytes();
+        const bits = new Uint16Array(stored.buffer, stored.byteOffset, stored.byteLength / 2);
+        for (let i = 0; i < w.length; i++) wRounded[i] = bf16BitsToF32(bits[i]);
+        const fused = new Float32Array(w.length);
+        for (let i = 0; i < out; i++) {
+          for (let j = 0; j < inp; j++) {
+            let d = 0;
+            // linear: sum_k B[i,k] A[k,j]; embedding: sum_k A[k,i] B[j,k]
+            for (let k = 0; k < rank; k++) d += embedding ? A[k * out + i] * B[j * rank + k] : B[i * rank + k] * A[k * inp + j];
+            fused[i * inp + j] = wRounded[i * inp + j] + scale * d;
+          }
+        }
+        fusedValues.set(t.name, fused);
+        if (embedding) {
+          peftTensors[`${P}${module}.lora_embedding_A`] = host([rank, out], A);
+          peftTensors[`${P}${module}.lora_embedding_B`] = host([inp, rank], B);
+          // MLX-LM embedding: a [V, r] @ b [r, D]
+          mlxTensors[`${module}.lora_a`] = host([out, rank], transpose2(A, rank, out));
+          mlxTensors[`${module}.lora_b`] = host([rank, inp], transpose2(B, inp, rank));
+        } else {
+          peftTensors[`${P}${module}.lora_A.weight`] = host([rank, inp], A);
+          peftTensors[`${P}${module}.lora_B.weight`] = host([out, rank], B);
+          // MLX-LM linear: a [in, r], b [r, out]
+          mlxTensors[`${module}.lora_a`] = host([inp, rank], transpose2(A, rank, inp));
+          mlxTensors[`${module}.lora_b`] = host([rank, out], transpose2(B, out, rank));
+        }
+      }
+      const fusedModel: SyntheticModel = {
+        ...model,
+        tensors: model.tensors.map((t) => {
+          const f = fusedValues.get(t.name);
+          if (!f) return t;
+          return { name: t.name, shape: t.shape, dtype: 'float32', values: () => f, bytes: () => new Uint8Array(f.buffer.slice(0)) };
+        }),
+      };
+
+      const baseDir = join(dir, 'e2e-base');
+      const fusedDir = join(dir, 'e2e-fused');
+      await writeSyntheticModel(baseDir, model);
+      await writeSyntheticModel(fusedDir, fusedModel);
+      const peftDir = await writeAdapter('e2e peft', { peft_type: 'LORA', r: rank, lora_alpha: 16, target_modules: 'all-linear' }, 'adapter_model.safetensors', peftTensors);
+      const mlxDir = await writeAdapter('e2e mlx', { fine_tune_type: 'lora', num_layers: 2, lora_parameters: { rank, scale } }, 'adapters.safetensors', mlxTensors);
+
+      const viaPeft = join(dir, 'peft.gguf');
+      const viaMlx = join(dir, 'mlx.gguf');
+      const prefused = join(dir, 'prefused.gguf');
+      await convert([baseDir, '-o', viaPeft, '--outtype', 'f32', '--lora', peftDir]);
+      await convert([baseDir, '-o', viaMlx, '--outtype', 'f32', '--lora', mlxDir]);
+      await convert([fusedDir, '-o', prefused, '--outtype', 'f32']);
+
+      // Tensor by tensor (q/k permuted, renamed): within float32 rounding of the CPU-fused values.
+      const want = await loadGGUF(prefused);
+      for (const path of [viaPeft, viaMlx]) {
+        const got = await loadGGUF(path);
+        expect(got.tensorInfos.map((t) => t.name)).toEqual(want.tensorInfos.map((t) => t.name));
+        for (const t of want.tensorInfos) {
+          const a = await got.readTensorBytes(t.name);
+          const b = await want.readTensorBytes(t.name);
+          const x = new Float32Array(a.buffer.slice(a.byteOffset, a.byteOffset + a.byteLength));
+          const y = new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+          let worst = 0;
+          for (let i = 0; i < y.length; i++) worst = Math.max(worst, Math.abs(x[i] - y[i]) / (1 + Math.abs(y[i])));
+          expect(worst, `${path}: ${t.name}`).toBeLessThan(2e-6);
+        }
+      }
+
+      // The adapter matters: the fused model's logits are far from the base's.
+      const bos = model.config.bos_token_id as number;
+      const prompt = [bos, ...encodeBpe(model.bpe, 'The model is then saved as a single file.')];
+      const forced = [...prompt, ...referenceGreedy(fusedModel, prompt, 6)];
+      const fusedLogits = referenceLogits(fusedModel, forced);
+      const baseLogits = referenceLogits(model, forced);
+      let moved = 0;
+      for (let i = 0; i < forced.length; i++) moved = Math.max(moved, ...fusedLogits[i].map((v, j) => Math.abs(v - baseLogits[i][j])));
+      expect(moved).toBeGreaterThan(1);
+
+      // llama.cpp loads the fused GGUF and predicts what the fused Hugging Face model predicts.
+      const [run] = await runLlama([viaPeft], { prompt: 'The model is then saved as a single file.', nTokens: 4, forced });
+      let judged = 0;
+      for (let i = 0; i < forced.length; i++) {
+        if (margin(fusedLogits[i]) < 0.05) continue;
+        judged++;
+        expect(run.top1[i], `position ${i}`).toBe(argmax(fusedLogits[i]));
+      }
+      expect(judged).toBeGreaterThan(forced.length * 0.8);
+
+      // An adapter for a module the model lacks: a typed error naming it, and no output file.
+      const badDir = await writeAdapter('e2e bad', { peft_type: 'LORA', r: rank, lora_alpha: 16 }, 'adapter_model.safetensors', {
+        [`${P}model.layers.5.self_attn.q_proj.lora_A.weight`]: peftTensors[`${P}model.layers.0.self_attn.q_proj.lora_A.weight`],
+        [`${P}model.layers.5.self_attn.q_proj.lora_B.weight`]: peftTensors[`${P}model.layers.0.self_attn.q_proj.lora_B.weight`],
+      });
+      const stderr = sink();
+      const bad = join(dir, 'bad.gguf');
+      const code = await runCli(['convert', baseDir, '-o', bad, '--lora', badDir], { stdout: sink(), stderr, isTTY: false });
+      expect(code).not.toBe(0);
+      expect(stderr.text).toMatch(/module 'model\.layers\.5\.self_attn\.q_proj' targets 'model\.layers\.5\.self_attn\.q_proj\.weight', which .*e2e-base does not have/);
+      expect(existsSync(bad)).toBe(false);
+    },
+    240_000,
+  );
 });

@@ -80,6 +80,9 @@ options:
   --name NAME                   general.name (default: the folder's name)
   --report FILE                 save the quality report as JSON
   --tokenizer-pre NAME          tokenizer.ggml.pre (default: recognised from tokenizer.json)
+  --lora ADAPTER_DIR            fuse a LoRA adapter first (PEFT: adapter_config.json + adapter_model.safetensors;
+                                MLX-LM: adapter_config.json + adapters.safetensors): W + scale * B @ A on the GPU
+  --lora-scale X                multiply the adapter's scale by X (default 1)
   --pure, --output-tensor-type, --token-embedding-type, --leave-output-tensor, --tensor-type
                                 as for quantize (with a quantization TYPE)
   --cpu                         use the CPU path
@@ -177,7 +180,15 @@ export async function runCli(argv: string[], options: CliOptions = {}): Promise<
       case 'convert': {
         const { values, positionals: p } = parse(
           rest,
-          { ...TYPE_OPTIONS, ...COMMON, output: { type: 'string', short: 'o' }, outtype: { type: 'string' }, name: { type: 'string' } },
+          {
+            ...TYPE_OPTIONS,
+            ...COMMON,
+            output: { type: 'string', short: 'o' },
+            outtype: { type: 'string' },
+            name: { type: 'string' },
+            lora: { type: 'string' },
+            'lora-scale': { type: 'string' },
+          },
           'convert',
         );
         if (values.help) return help(stdout, 'convert');

@@ -12,6 +12,7 @@ import { parseTensorType, quantPreset, type TypeChoiceOptions } from '../quant/p
 import { openBackend, type Backend } from './backend.js';
 import { ProgressLine, type TextSink } from './progress.js';
 import { buildReport, printReport, type QualityReport } from './report.js';
+import { loadLoraAdapter, loraTransform } from '../lora/index.js';
 
 export interface CommandIO {
   stdout: TextSink;
@@ -147,6 +148,29 @@ export interface ConvertArgs extends TypeOptionValues {
   cpu?: boolean;
   name?: string;
   'tokenizer-pre'?: string;
+  /** A LoRA adapter folder to fuse into the weights. */
+  lora?: string;
+  'lora-scale'?: string;
+}
+
+/** --lora: reads the adapter and checks it against the plan before anything is written. */
+async function loraStep(a: ConvertArgs, plan: ConversionPlan, io: CommandIO): Promise<TensorTransform> {
+  const strength = a['lora-scale'] === undefined ? 1 : Number(a['lora-scale']);
+  if (!Number.isFinite(strength)) throw new ArgumentError(`--lora-scale '${a['lora-scale']}': expected a number`);
+  const adapter = await loadLoraAdapter(a.lora!, { strength });
+  const step = loraTransform(adapter, plan, a.input);
+  if (!a.quiet) {
+    const kind = adapter.format === 'peft' ? 'PEFT' : 'MLX-LM';
+    const scales = [...new Set([...adapter.modules.values()].map((m) => +m.scale.toPrecision(6)))].join(', ');
+    io.stderr.write(
+      `LoRA: ${a.lora} (${kind}): ${adapter.modules.size} modules fused` +
+        (adapter.replacements.size ? `, ${adapter.replacements.size} tensors replaced` : '') +
+        (scales ? `, scale ${scales}` : '') +
+        (adapter.notes.length ? `; ${adapter.notes.join('; ')}` : '') +
+        '\n',
+    );
+  }
+  return step;
 }
 
 /** wgarray convert HF_DIR -o OUT.gguf [--outtype ...]. */
@@ -169,6 +193,11 @@ export async function convertCommand(a: ConvertArgs, io: CommandIO, transform?: 
     });
     const fileType = Number(plan.metadata.get('general.file_type')?.value);
     const type = 'preset' in resolved ? resolved.preset.name : outtype.toUpperCase();
+    if (a.lora !== undefined) {
+      if (transform) throw new ArgumentError('--lora cannot be combined with another tensor transform');
+      if (!backend.device) throw new ArgumentError('--lora fuses the adapter on the GPU, and this run has no WebGPU device (--cpu, or none was found)');
+      transform = await loraStep(a, plan, io);
+    }
     const { report } = await executePlan(
       { command: 'convert', input: a.input, output, type, fileType, reportPath: a.report, quiet: a.quiet, backend, plan, transform },
       io,

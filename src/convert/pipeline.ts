@@ -3,7 +3,7 @@
 // metadata) is run tensor by tensor into saveGGUF's lazy tensors, so one
 // tensor at a time is in memory:
 //
-//   source file -> GPU buffer -> [q/k permutation] -> [transform] -> quantize
+//   source file -> GPU buffer -> [transform] -> [q/k permutation] -> quantize
 //               -> quality (RMSE / SNR on the GPU) -> mapped range -> file
 //
 // Without a GPU the same plan runs on the host (src/quant/host.ts).
@@ -66,11 +66,15 @@ export interface ConversionPlan {
 }
 
 /**
- * A step between loading (and q/k permutation) and quantization, for
- * float tensors on the GPU: returns the array to quantize (or the same one).
+ * A step between loading and q/k permutation (so it sees tensors in their
+ * source layout, by `sourceName`), for float tensors on the GPU: returns the
+ * array to go on with (or the same one). `applies`, when given, says which
+ * tensors it changes; the others are copied as stored where they can be.
  * `wgarray convert --lora` plugs in here.
  */
-export type TensorTransform = (tensor: PlannedTensor, array: WgArray) => WgArray | Promise<WgArray>;
+export type TensorTransform = ((tensor: PlannedTensor, array: WgArray) => WgArray | Promise<WgArray>) & {
+  applies?: (tensor: PlannedTensor) => boolean;
+};
 
 export interface TensorReport {
   name: string;
@@ -167,7 +171,8 @@ export async function runPlan(plan: ConversionPlan, out: string, options: RunOpt
   };
 
   const produceGpu = async (t: PlannedTensor, d: Device): Promise<WgArray | QuantizedArray | Uint8Array> => {
-    const untouched = t.from === t.to && !t.permuteHeads && !transform;
+    const transforms = transform !== undefined && (transform.applies?.(t) ?? true);
+    const untouched = t.from === t.to && !t.permuteHeads && !transforms;
     if (untouched) {
       // copied as stored: no need to go through the GPU
       const r0 = performance.now();
@@ -187,18 +192,18 @@ export async function runPlan(plan: ConversionPlan, out: string, options: RunOpt
         arr = dequantize(loaded, 'float32');
         loaded.dispose();
       } else arr = loaded;
+      if (transforms) {
+        const next = await transform!(t, arr);
+        if (next !== arr) {
+          arr.dispose();
+          arr = next;
+        }
+      }
       if (t.permuteHeads) {
         const perm = permuteRows(t.shape[0], t.permuteHeads);
         const permuted = permuteRowsGpu(arr, perm);
         arr.dispose();
         arr = permuted;
-      }
-      if (transform) {
-        const next = await transform(t, arr);
-        if (next !== arr) {
-          arr.dispose();
-          arr = next;
-        }
       }
       const q = quantize(arr, t.to);
       let stats = EXACT;

@@ -285,10 +285,11 @@ export class LoraAdapter {
   /**
    * The base tensor `name` with the adapter applied: W + scale * product for a
    * targeted module (computed on W's device in float32, rounded once to W's
-   * dtype), or the adapter's whole tensor in W's dtype. Returns a new array;
-   * `weight` is left as it was. Throws if the adapter does not touch `name`.
+   * dtype, or to `options.dtype`), or the adapter's whole tensor in that
+   * dtype. Returns a new array; `weight` is left as it was. Throws if the
+   * adapter does not touch `name`.
    */
-  async fuse(name: string, weight: WgArray): Promise<WgArray> {
+  async fuse(name: string, weight: WgArray, options: { dtype?: 'float32' | 'float16' | 'bfloat16' } = {}): Promise<WgArray> {
     const replacement = this.replacements.get(name);
     const m = this.modules.get(name);
     if (!m && !replacement) throw new ArgumentError(`LoRA adapter ${this.weightsFile} does not change '${name}'`);
@@ -296,11 +297,12 @@ export class LoraAdapter {
     if (!FLOATS.has(weight.dtype)) {
       throw new DTypeError(`LoRA fusion of '${name}': ${weight.describe()} must be float32, float16 or bfloat16 (dequantize it first)`);
     }
+    const dtype = options.dtype ?? (weight.dtype as 'float32' | 'float16' | 'bfloat16');
     if (replacement) {
       const whole = await this.#upload(replacement, weight);
-      if (whole.dtype === weight.dtype) return whole;
+      if (whole.dtype === dtype) return whole;
       try {
-        return whole.astype(weight.dtype);
+        return whole.astype(dtype);
       } finally {
         whole.dispose();
       }
@@ -322,7 +324,7 @@ export class LoraAdapter {
       const out = addmm(weight, operand(left), operand(right), {
         alpha: m!.scale,
         beta: 1,
-        dtype: weight.dtype as 'float32' | 'float16' | 'bfloat16',
+        dtype,
         name: weight.name ?? name,
       });
       return out;
