@@ -29,3 +29,6 @@ export { quantizeHost, dequantizeHost } from './quant/host.js';
 export * from './ops/index.js';
 // io (src/io): GGUF and safetensors files, streamed from GPU buffers, written atomically.
 export * from './io/index.js';
+// LoRA (src/lora): PEFT and MLX-LM adapters fused into base weights on the GPU.
+export { LoraAdapter, loadLoraAdapter, fuseLora, loraTransform } from './lora/index.js';
+export type { LoraOptions, LoraModule, LoraFormat, LayerKind } from './lora/index.js';

@@ -7,3 +7,4 @@ export * from './layout.js';
 export * from './promote.js';
 export * from './elementwise.js';
 export * from './reduce.js';
+export * from './linalg.js';
