@@ -11,9 +11,8 @@
 //     llama_model_quantize (libllama from the same prebuilt binaries, through
 //     python3's ctypes): the reference that `wgarray quantize` must match.
 
-import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -136,15 +135,11 @@ export function top1Agreement(a: LlamaRun, b: LlamaRun): number {
 
 /** Where node-llama-cpp's prebuilt libllama for this platform lives, if it does. */
 export function libllamaPath(): string | undefined {
-  try {
-    const require = createRequire(import.meta.url);
-    const pkg = require.resolve(`@node-llama-cpp/${process.platform}-${process.arch}/package.json`);
-    const bins = join(dirname(pkg), 'bins', `${process.platform}-${process.arch}`);
-    const lib = ['libllama.v0.4.0.so', 'libllama.so', 'libllama.dylib'].map((f) => join(bins, f)).find(existsSync);
-    return lib;
-  } catch {
-    return undefined;
-  }
+  const plat = `${process.platform}-${process.arch}`;
+  const bins = join(projectRoot(), 'node_modules', '@node-llama-cpp', plat, 'bins', plat);
+  if (!existsSync(bins)) return undefined;
+  const lib = readdirSync(bins).find((f) => /^libllama(\.v[\d.]+)?\.(so|dylib)$/.test(f));
+  return lib ? join(bins, lib) : undefined;
 }
 
 export interface QuantizeParams {
@@ -201,14 +196,11 @@ rc = lib.llama_model_quantize(job['inp'].encode(), job['out'].encode(), ctypes.b
 sys.exit(rc)
 `;
 
-/** Whether llamaQuantize can run here (python3 and the prebuilt libllama). */
-export async function llamaQuantizeAvailable(): Promise<boolean> {
+/** Whether llamaQuantize can run here (python3 with ctypes, and the prebuilt libllama). */
+export function llamaQuantizeAvailable(): boolean {
   if (!libllamaPath()) return false;
-  return new Promise((resolve) => {
-    const child = spawn('python3', ['-c', 'import ctypes'], { stdio: 'ignore' });
-    child.on('error', () => resolve(false));
-    child.on('close', (code) => resolve(code === 0));
-  });
+  const r = spawnSync('python3', ['-c', 'import ctypes'], { stdio: 'ignore' });
+  return r.status === 0;
 }
 
 /** llama.cpp's llama_model_quantize(inp, out, ftype) with the given options. */

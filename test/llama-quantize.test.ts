@@ -1,0 +1,144 @@
+// `wgarray quantize` against llama.cpp's own quantizer: the same F32 GGUF is
+// quantized by `wgarray quantize` and by llama_model_quantize (the prebuilt
+// libllama node-llama-cpp ships, called through python3's ctypes), and the two
+// files must hold the same tensors with the same types and the same bytes,
+// and the same general.file_type. The model has 8 layers (so the k-quant mixes
+// pick different layers) and an ffn_down row of 288 (so K-quants fall back).
+//
+// Presets whose block formats have not landed yet in src/quant/registry.ts are
+// skipped and named; they run as their kernels land.
+//
+// Also: quantizing the GGUF that `convert --outtype f32` made gives, tensor by
+// tensor, exactly the bytes that `convert --outtype TYPE` gives by quantizing
+// the Hugging Face arrays directly.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, test } from 'vitest';
+import { runCli } from '../src/cli/cli.js';
+import { syntheticModel, writeSyntheticModel } from '../src/convert/synthetic.js';
+import { loadGGUF } from '../src/io/gguf/reader.js';
+import { ggmlType } from '../src/quant/ggml-types.js';
+import { QUANT_FORMATS } from '../src/quant/registry.js';
+import { chooseTensorTypes, quantPreset } from '../src/quant/presets.js';
+import { modelShapeOf } from '../src/convert/from-gguf.js';
+import { llamaQuantize, llamaQuantizeAvailable, type QuantizeParams } from './helpers/llama.js';
+
+interface Case {
+  preset: string;
+  args?: string[];
+  params?: QuantizeParams;
+}
+
+const PRESETS = [
+  'Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'Q8_0', 'Q2_K', 'Q3_K_S', 'Q3_K_M', 'Q3_K_L', 'Q4_K_S', 'Q4_K_M',
+  'Q5_K_S', 'Q5_K_M', 'Q6_K', 'IQ4_NL', 'IQ4_XS', 'TQ1_0', 'TQ2_0', 'MXFP4_MOE', 'F16', 'BF16', 'F32', 'COPY',
+];
+
+const CASES: Case[] = [
+  ...PRESETS.map((preset) => ({ preset })),
+  { preset: 'Q4_K_M', args: ['--pure'], params: { pure: true } },
+  { preset: 'Q4_K_M', args: ['--leave-output-tensor'], params: { leaveOutputTensor: true } },
+  {
+    preset: 'Q5_K_M',
+    args: ['--output-tensor-type', 'q8_0', '--token-embedding-type', 'Q4_0'],
+    params: { outputTensorType: ggmlType('q8_0').id, tokenEmbeddingType: ggmlType('q4_0').id },
+  },
+  {
+    preset: 'Q4_K_M',
+    args: ['--tensor-type', 'attn_v=q8_0', '--tensor-type', 'blk\\.[0-3]\\.ffn_up=q5_k'],
+    params: { tensorTypes: [['attn_v', ggmlType('q8_0').id], ['blk\\.[0-3]\\.ffn_up', ggmlType('q5_K').id]] },
+  },
+];
+
+function sink() {
+  let text = '';
+  return { write: (s: string) => (text += s), get text() { return text; } };
+}
+
+async function cli(args: string[]): Promise<void> {
+  const stderr = sink();
+  const code = await runCli([...args, '--quiet'], { stdout: sink(), stderr, isTTY: false });
+  if (code !== 0) throw new Error(`wgarray ${args.join(' ')} failed (${code}): ${stderr.text}`);
+}
+
+// Built while the tests are collected, so that each case can be skipped by name.
+const dir = mkdtempSync(join(tmpdir(), 'wgarray-llama-quantize-'));
+const hf = join(dir, 'hf');
+await writeSyntheticModel(hf, syntheticModel({ seed: 3, layers: 8, ff: 288, vocab: 512 }));
+const f32 = join(dir, 'model-f32.gguf');
+await cli(['convert', hf, '-o', f32, '--outtype', 'f32']);
+const f32File = await loadGGUF(f32);
+const ORACLE = llamaQuantizeAvailable();
+
+/** Block formats a case writes that have no kernel yet. */
+function missingFormats(c: Case): string[] {
+  const choices = chooseTensorTypes(
+    f32File.tensorInfos.map((t) => ({ name: t.name, shape: t.shape, type: t.type })),
+    quantPreset(c.preset),
+    modelShapeOf(f32File),
+    c.params?.pure ? { pure: true } : {},
+  );
+  const types = new Set(choices.map((x) => x.to.name));
+  if (c.params?.tensorTypes) for (const [, id] of c.params.tensorTypes) types.add(ggmlType(id).name);
+  if (c.params?.outputTensorType !== undefined) types.add(ggmlType(c.params.outputTensorType).name);
+  if (c.params?.tokenEmbeddingType !== undefined) types.add(ggmlType(c.params.tokenEmbeddingType).name);
+  return [...types].filter((t) => !['f32', 'f16', 'bf16'].includes(t) && !QUANT_FORMATS.has(t));
+}
+
+function caseName(c: Case): string {
+  const missing = missingFormats(c);
+  const args = c.args?.length ? ` ${c.args.join(' ')}` : '';
+  return `${c.preset}${args}${missing.length ? ` (waits for ${missing.join(', ')})` : ''}`;
+}
+
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe.skipIf(!ORACLE)('wgarray quantize = llama_model_quantize, tensor by tensor (needs python3 and the prebuilt libllama)', () => {
+  for (const c of CASES) {
+  test.skipIf(missingFormats(c).length > 0)(caseName(c), async () => {
+    const tag = `${c.preset}${(c.args ?? []).join('').replace(/[^\w]+/g, '_')}`;
+    const ours = join(dir, `ours-${tag}.gguf`);
+    const ref = join(dir, `ref-${tag}.gguf`);
+    await cli(['quantize', f32, ours, c.preset, ...(c.args ?? [])]);
+    await llamaQuantize(f32, ref, quantPreset(c.preset).ftype, { ...c.params, onlyCopy: c.preset === 'COPY' });
+    const a = await loadGGUF(ours);
+    const b = await loadGGUF(ref);
+    expect(a.tensorInfos.map((t) => t.name).sort()).toEqual(b.tensorInfos.map((t) => t.name).sort());
+    const typesA = Object.fromEntries(a.tensorInfos.map((t) => [t.name, t.type.name]));
+    const typesB = Object.fromEntries(b.tensorInfos.map((t) => [t.name, t.type.name]));
+    expect(typesA).toEqual(typesB);
+    for (const t of b.tensorInfos) {
+      const [x, y] = [await a.readTensorBytes(t.name), await b.readTensorBytes(t.name)];
+      expect(Buffer.compare(Buffer.from(x), Buffer.from(y)), `${t.name} (${t.type.name}) bytes`).toBe(0);
+    }
+    expect(a.metadata['general.file_type']).toBe(b.metadata['general.file_type']);
+    expect(a.metadata['general.quantization_version']).toBe(2);
+    expect(a.metadataTypes['general.file_type']).toBe('u32');
+    // everything else passes through
+    for (const k of Object.keys(b.metadata)) {
+      if (k.startsWith('general.file_type') || k === 'general.quantization_version') continue;
+      expect(a.metadataTypes[k], k).toBe(b.metadataTypes[k]);
+    }
+  }, 60_000);
+  }
+});
+
+describe('quantize(convert f32) = convert straight to the type', () => {
+  for (const preset of ['Q8_0', 'Q4_K_M', 'Q6_K', 'Q4_0', 'IQ4_XS'])
+  test.skipIf(missingFormats({ preset }).length > 0)(caseName({ preset }), async () => {
+    const viaF32 = join(dir, `via-f32-${preset}.gguf`);
+    const direct = join(dir, `direct-${preset}.gguf`);
+    await cli(['quantize', f32, viaF32, preset]);
+    await cli(['convert', hf, '-o', direct, '--outtype', preset]);
+    const a = await loadGGUF(viaF32);
+    const b = await loadGGUF(direct);
+    expect(a.tensorInfos.map((t) => [t.name, t.type.name])).toEqual(b.tensorInfos.map((t) => [t.name, t.type.name]));
+    for (const t of a.tensorInfos) {
+      const [x, y] = [await a.readTensorBytes(t.name), await b.readTensorBytes(t.name)];
+      expect(Buffer.compare(Buffer.from(x), Buffer.from(y)), t.name).toBe(0);
+    }
+  }, 60_000);
+});
