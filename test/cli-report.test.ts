@@ -86,7 +86,7 @@ describe('quantization error', () => {
     const rows = whole.view([2, 256], { offset: 256 });
     const q = quantize(rows, 'q8_0');
     const gpu = await quantizationError(rows, q, { chunkElements: 64 });
-    const ref = (await whole.data()).subarray(256, 768);
+    const ref = ((await whole.data()) as Float32Array).subarray(256, 768);
     const cpu = errorStatsHost(ref, dequantizeHost(await q.data(), 'q8_0'));
     expect(Math.abs(gpu.rmse - cpu.rmse) / cpu.rmse).toBeLessThan(1e-4);
     expect(gpu.maxAbsError).toBe(cpu.maxAbsError);
