@@ -52,6 +52,8 @@ interface HostTensor {
   shape: number[];
   strides: number[];
   exact: Float64Array;
+  /** Index of element [0, ...] in exact (views). */
+  offset?: number;
 }
 
 function contiguous(shape: number[]): number[] {
@@ -89,7 +91,7 @@ function operand(shape: number[], dtype: MatmulDType, seed: number, transposed =
 
 function at(t: HostTensor, index: number[]): number {
   // index is right-aligned against t's shape; size-1 dimensions broadcast.
-  let off = 0;
+  let off = t.offset ?? 0;
   const lead = index.length - t.shape.length;
   for (let d = 0; d < t.shape.length; d++) {
     const i = t.shape[d] === 1 ? 0 : index[lead + d];
@@ -225,6 +227,26 @@ describe('matmul', () => {
     const dtype = t.out ?? (da === db ? da : 'float32');
     await expectClose(out, reference(a.host, b.host, null, 1, 0), dtype);
     for (const x of [a.gpu, b.gpu, out]) x.dispose();
+  });
+
+  test('views: negative strides (reversed rows), odd float16 offsets, a column slice', async () => {
+    // storage [9, 13] of float16; a = rows 7..1 reversed, columns 1..11 (offset odd, row stride -13)
+    const { exact, data } = values(9 * 13, 11, 'float16');
+    const store = array(data, { shape: [9, 13], dtype: 'float16' });
+    const a = store.view([7, 11], { strides: [-13, 1], offset: 7 * 13 + 1 });
+    const aHost: HostTensor = { shape: [7, 11], strides: [-13, 1], exact, offset: 7 * 13 + 1 };
+    // b: every other row of a [22, 5] float32 storage, starting at row 1 ([11, 5], row stride 10)
+    const bv = values(22 * 5, 12, 'float32');
+    const bStore = array(bv.data, { shape: [22, 5] });
+    const b = bStore.view([11, 5], { strides: [10, 1], offset: 5 });
+    const bHost: HostTensor = { shape: [11, 5], strides: [10, 1], exact: bv.exact, offset: 5 };
+    await expectClose(matmul(a, b), reference(aHost, bHost, null, 1, 0), 'float32');
+    // c: a column of a float16 storage, broadcast along rows ([7, 1] at an odd offset)
+    const cv = values(7 * 3, 13, 'float16');
+    const cStore = array(cv.data, { shape: [7, 3], dtype: 'float16' });
+    const c = cStore.view([7, 1], { strides: [3, 1], offset: 1 });
+    const cHost: HostTensor = { shape: [7, 1], strides: [3, 1], exact: cv.exact, offset: 1 };
+    await expectClose(addmm(c, a, b, { alpha: -1.5, beta: 0.25, dtype: 'float16' }), reference(aHost, bHost, cHost, -1.5, 0.25), 'float16');
   });
 
   test('inner dimensions that differ name both shapes', () => {
