@@ -54,20 +54,20 @@ fn quantize_block(blk: u32, first: u32) {
     max_scale = select(max_scale, s, more);
   }
   // A block whose scales are all below GROUP_MAX_EPS is all zero bytes.
-  if (max_abs < GROUP_MAX_EPS) { return; }
-  let iscale = -128.0 / max_scale;
-  let d_bits = f32_to_f16_bits(1.0 / iscale);
+  let zero_block = max_abs < GROUP_MAX_EPS;
+  let iscale = -128.0 / select(max_scale, 1.0, zero_block);
+  let d_bits = select(f32_to_f16_bits(1.0 / iscale), 0u, zero_block);
   let d_all = f16_bits_to_f32(d_bits);
   pair_or(blk, 208u, d_bits);
 
   for (var q = 0u; q < four; q = q + 1u) {
-    let sc = min(vec4(127), nearest_int_bits4(iscale * quad_scale[q]));
+    let sc = select(min(vec4(127), nearest_int_bits4(iscale * quad_scale[q])), vec4(0), zero_block);
     quad_sc[q] = sc;
     let d = d_all * vec4<f32>(sc);
     // Where d is 0, ggml keeps the quants make_qx_quants chose.
-    let requant = (bitcast<vec4<u32>>(d) & vec4(0x7fffffffu)) != vec4(0u);
+    let requant = ((bitcast<vec4<u32>>(d) & vec4(0x7fffffffu)) != vec4(0u)) & !vec4(zero_block);
     let fallback_iscale = quad_iscale[q];
-    let kept_zero = fallback_iscale == vec4(0.0);
+    let kept_zero = (fallback_iscale == vec4(0.0)) | vec4(zero_block);
     let h = q >> 1u;
     let k = q & 1u;
     for (var m = 0u; m < four; m = m + 1u) {
@@ -106,13 +106,17 @@ fn quantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
             @builtin(local_invocation_index) lid: u32) {
   let pair = workgroup_index(wid, nwg) * 64u + lid;
   let first_block = 2u * pair;
-  if (first_block >= qparams.n_blocks) { return; }
-  let n_blocks = min(2u, qparams.n_blocks - first_block);
+  // Control flow stays uniform up to the store (a block past the end is
+  // computed from whatever the robust loads return, and not stored): a SIMD
+  // implementation then needs no per-lane masks in the loops.
+  let pair_blocks = min(2u, qparams.n_blocks);
   pair_clear();
-  for (var blk = 0u; blk < n_blocks; blk = blk + 1u) {
+  for (var blk = 0u; blk < pair_blocks; blk = blk + 1u) {
     quantize_block(blk, (first_block + blk) * QK);
   }
-  pair_store(pair, n_blocks);
+  if (first_block < qparams.n_blocks) {
+    pair_store(pair, min(2u, qparams.n_blocks - first_block));
+  }
 }
 
 // One invocation per group of 16 outputs; a workgroup decodes 16 blocks.
