@@ -437,6 +437,24 @@ describe('adapters that do not fit', () => {
     await expect(loadLoraAdapter(pickle)).rejects.toThrow(/only adapter_model\.bin \(a pickle\) is there/);
   });
 
+  test("an adapter trained on the bare transformer (no 'model.' prefix) is matched to the checkpoint's names", async () => {
+    const w = tensor([24, 16], 'float32');
+    const a = tensor([4, 16], 'float32');
+    const b = tensor([24, 4], 'float32');
+    const folder = await writeAdapter('bare', { peft_type: 'LORA', r: 4, lora_alpha: 4 }, 'adapter_model.safetensors', {
+      [`${P}layers.0.self_attn.q_proj.lora_A.weight`]: a,
+      [`${P}layers.0.self_attn.q_proj.lora_B.weight`]: b,
+    });
+    const arrays = upload({ 'model.layers.0.self_attn.q_proj.weight': w });
+    const adapter = await loadLoraAdapter(folder);
+    const fused = await fuseLora(arrays, adapter);
+    expect(adapter.targets()).toEqual(['model.layers.0.self_attn.q_proj.weight']);
+    expect(adapter.notes.join()).toMatch(/added 'model\.'/);
+    const want = fusedReference(w, mat(b), mat(a), 1);
+    const got = await fused.get('model.layers.0.self_attn.q_proj.weight')!.toFloat32();
+    for (let i = 0; i < got.length; i++) expect(Math.abs(got[i] - want.value[i])).toBeLessThanOrEqual(6 * 2 ** -24 * want.mag[i] + 1e-30);
+  });
+
   test('strength multiplies and scale replaces the config scale', async () => {
     const f = fixtures['PEFT: linear modules, alpha / r']();
     const folder = await writeAdapter('strength', f.config, f.file, f.tensors);

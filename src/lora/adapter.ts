@@ -83,11 +83,11 @@ export class LoraAdapter {
   readonly weightsFile: string;
   readonly config: Readonly<Record<string, unknown>>;
   /** Targeted modules by the base tensor they change. */
-  readonly modules: ReadonlyMap<string, LoraModule>;
+  modules: ReadonlyMap<string, LoraModule>;
   /** Whole tensors the adapter replaces (PEFT modules_to_save, MLX-LM full fine-tunes), by base tensor name. */
-  readonly replacements: ReadonlyMap<string, SafetensorsTensorInfo>;
-  /** Conventions applied that a reader should know about (rsLoRA, mlx-lm's older alpha). */
-  readonly notes: readonly string[];
+  replacements: ReadonlyMap<string, SafetensorsTensorInfo>;
+  /** Conventions applied that a reader should know about (rsLoRA, mlx-lm's older alpha, a renamed prefix). */
+  readonly notes: string[];
   readonly #file: SafetensorsFile;
 
   private constructor(init: {
@@ -233,6 +233,7 @@ export class LoraAdapter {
    */
   check(base: ReadonlyMap<string, Shape> | Record<string, Shape> | Iterable<readonly [string, Shape]>, baseLabel = 'the base model'): void {
     const shapes = toMap(base);
+    this.#matchPrefix(shapes);
     const missing = (what: string, target: string): never => {
       const tail = target.split('.').slice(-3).join('.');
       const near = [...shapes.keys()].filter((n) => n.endsWith(tail)).slice(0, 3);
@@ -250,6 +251,34 @@ export class LoraAdapter {
       const shape = shapes.get(target);
       if (!shape) missing(`whole tensor '${t.name}'`, target);
       this.#checkShape(target, shape!, baseLabel);
+    }
+  }
+
+  /**
+   * An adapter trained on the bare transformer (LlamaModel) names
+   * 'layers.0.self_attn.q_proj' where the checkpoint (LlamaForCausalLM) has
+   * 'model.layers.0...', and the other way round: when none of the adapter's
+   * targets exist as named but all do with 'model.' added or removed, the
+   * adapter is renamed to the base's names (and says so in `notes`).
+   */
+  #matchPrefix(shapes: ReadonlyMap<string, Shape>): void {
+    const targets = this.targets();
+    if (targets.length === 0 || targets.some((t) => shapes.has(t))) return;
+    const renames: [string, (t: string) => string][] = [
+      ["added 'model.'", (t) => `model.${t}`],
+      ["removed 'model.'", (t) => (t.startsWith('model.') ? t.slice(6) : t)],
+    ];
+    for (const [what, rename] of renames) {
+      if (!targets.every((t) => rename(t) !== t && shapes.has(rename(t)))) continue;
+      this.modules = new Map(
+        [...this.modules.values()].map((m) => {
+          const target = rename(m.target);
+          return [target, { ...m, target, module: target.slice(0, -'.weight'.length) }] as const;
+        }),
+      );
+      this.replacements = new Map([...this.replacements].map(([t, info]) => [rename(t), info] as const));
+      this.notes.push(`module names ${what} to match the base model`);
+      return;
     }
   }
 
