@@ -16,6 +16,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { runCli } from '../src/cli/cli.js';
+import { close, init } from '../src/runtime/creation.js';
+import type { Device } from '../src/runtime/device.js';
 import { encodeBpe } from '../src/convert/bpe.js';
 import { syntheticModel, writeSyntheticModel, type SyntheticModel } from '../src/convert/synthetic.js';
 import { QUANT_FORMATS } from '../src/quant/registry.js';
@@ -33,6 +35,7 @@ const THRESHOLDS: Record<string, number> = { Q8_0: 0.9, Q6_K: 0.85, Q4_K_M: 0.7,
 const NEEDS: Record<string, string[]> = { Q8_0: ['q8_0'], Q6_K: ['q6_K', 'q8_0'], Q4_K_M: ['q4_K', 'q6_K'], Q4_0: ['q4_0', 'q6_K'] };
 
 let dir: string;
+let device: Device;
 
 function sink() {
   let text = '';
@@ -42,7 +45,7 @@ function sink() {
 async function convert(hf: string, out: string, outtype: string): Promise<void> {
   const stdout = sink();
   const stderr = sink();
-  const code = await runCli(['convert', hf, '-o', out, '--outtype', outtype, '--quiet'], { stdout, stderr, isTTY: false });
+  const code = await runCli(['convert', hf, '-o', out, '--outtype', outtype, '--quiet'], { stdout, stderr, isTTY: false, device });
   if (code !== 0) throw new Error(`convert --outtype ${outtype} failed (${code}): ${stderr.text}`);
 }
 
@@ -69,6 +72,7 @@ const VARIANTS: Variant[] = [
 ];
 
 beforeAll(async () => {
+  device = await init();
   dir = mkdtempSync(join(tmpdir(), 'wgarray-llama-convert-'));
   for (const [i, v] of VARIANTS.entries()) {
     const hf = join(dir, `hf${i}`);
@@ -88,8 +92,9 @@ beforeAll(async () => {
   }
 }, 240_000);
 
-afterAll(() => {
+afterAll(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
+  await close();
 });
 
 describe.each(VARIANTS)('$name', (v) => {

@@ -16,8 +16,10 @@ export interface Backend {
 /** Bytes of released GPU buffers kept for reuse: enough for a layer's repeated shapes, small enough to keep memory flat. */
 const CLI_POOL_BYTES = 128 * 2 ** 20;
 
-export async function openBackend(options: { cpu?: boolean; stderr: TextSink }): Promise<Backend> {
+export async function openBackend(options: { cpu?: boolean; stderr: TextSink; device?: Device }): Promise<Backend> {
   if (options.cpu) return { device: undefined, label: 'the CPU (--cpu)', close: async () => {} };
+  // a device the caller owns (tests running many commands): used, not closed
+  if (options.device) return { device: options.device, label: options.device.label, close: async () => {} };
   try {
     const device = await init({ poolBytes: CLI_POOL_BYTES });
     return { device, label: device.label, close: () => close() };

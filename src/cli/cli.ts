@@ -11,6 +11,7 @@ import { QUANT_PRESETS } from '../quant/presets.js';
 import { convertCommand, quantizeCommand, type CommandIO } from './commands.js';
 import { demoCommand } from './demo.js';
 import { inspect } from './inspect.js';
+import type { Device } from '../runtime/device.js';
 import type { TextSink } from './progress.js';
 
 export const EXIT = { OK: 0, ERROR: 1, USAGE: 2, INTERRUPTED: 130 } as const;
@@ -124,6 +125,8 @@ export interface CliOptions {
   isTTY?: boolean;
   columns?: number;
   signal?: AbortSignal;
+  /** Run on this device instead of opening the default one (and leave it open). */
+  device?: Device;
 }
 
 class UsageError extends Error {}
@@ -153,6 +156,7 @@ export async function runCli(argv: string[], options: CliOptions = {}): Promise<
     progress: isTTY && !quiet,
     columns: options.columns ?? process.stderr.columns ?? 100,
     signal: options.signal,
+    device: options.device,
   });
   const [command, ...rest] = argv;
   try {

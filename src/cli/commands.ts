@@ -9,6 +9,7 @@ import { planFromGGUF } from '../convert/from-gguf.js';
 import { isInHFFolder, planFromHF, planFromSafetensors, resolveOuttype } from '../convert/from-hf.js';
 import { runPlan, type ConversionPlan, type RunResult, type TensorTransform } from '../convert/pipeline.js';
 import { parseTensorType, quantPreset, type TypeChoiceOptions } from '../quant/presets.js';
+import type { Device } from '../runtime/device.js';
 import { openBackend, type Backend } from './backend.js';
 import { ProgressLine, type TextSink } from './progress.js';
 import { buildReport, printReport, type QualityReport } from './report.js';
@@ -21,6 +22,8 @@ export interface CommandIO {
   progress: boolean;
   columns?: number;
   signal?: AbortSignal;
+  /** A device to run on instead of opening (and closing) the default one. */
+  device?: Device;
 }
 
 export interface TypeOptionValues {
@@ -113,7 +116,7 @@ export async function quantizeCommand(a: QuantizeArgs, io: CommandIO): Promise<Q
   const preset = quantPreset(a.type);
   const options = typeChoiceOptions(a);
   if (resolve(a.input) === resolve(a.output)) throw new ArgumentError(`the output ${a.output} is the input; write to another file`);
-  const backend = await openBackend({ cpu: a.cpu, stderr: io.stderr });
+  const backend = await openBackend({ cpu: a.cpu, stderr: io.stderr, device: io.device });
   try {
     let plan: ConversionPlan;
     if (await isDirectory(a.input)) {
@@ -182,7 +185,7 @@ export async function convertCommand(a: ConvertArgs, io: CommandIO, transform?: 
     throw new ArgumentError(`--pure, --tensor-type, --output-tensor-type, --token-embedding-type and --leave-output-tensor apply to quantization presets (e.g. --outtype Q4_K_M), not to --outtype ${outtype}`);
   }
   const output = a.output ?? `${basename(resolve(a.input))}-${outtype.toUpperCase()}.gguf`;
-  const backend = await openBackend({ cpu: a.cpu, stderr: io.stderr });
+  const backend = await openBackend({ cpu: a.cpu, stderr: io.stderr, device: io.device });
   try {
     const plan = await planFromHF(a.input, {
       ...options,

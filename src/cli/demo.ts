@@ -47,7 +47,7 @@ export async function demoCommand(a: DemoArgs, io: CommandIO): Promise<QualityRe
   );
   say(`  Hugging Face folder: ${hfDir} (${formatDuration(tBuild)})`);
 
-  const backend = await openBackend({ cpu: a.cpu, stderr: io.stderr });
+  const backend = await openBackend({ cpu: a.cpu, stderr: io.stderr, device: io.device });
   let report: QualityReport;
   try {
     const plan = await planFromHF(hfDir, { device: backend.device, outtype: preset.name });

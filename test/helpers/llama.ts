@@ -157,8 +157,8 @@ export interface QuantizeParams {
 // llama_model_quantize_params of the bundled llama.cpp (include/llama.h).
 const PY = String.raw`
 import ctypes, json, sys
-job = json.loads(sys.argv[1])
-lib = ctypes.CDLL(job['lib'])
+jobs = json.loads(sys.argv[1])
+lib = ctypes.CDLL(jobs[0]['lib'])
 class P(ctypes.Structure):
     _fields_ = [('nthread', ctypes.c_int32), ('ftype', ctypes.c_int), ('output_tensor_type', ctypes.c_int),
                 ('token_embedding_type', ctypes.c_int), ('allow_requantize', ctypes.c_bool),
@@ -172,29 +172,41 @@ lib.llama_model_quantize_default_params.restype = P
 lib.llama_model_quantize.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.POINTER(P)]
 lib.llama_model_quantize.restype = ctypes.c_uint32
 lib.llama_backend_init()
-p = lib.llama_model_quantize_default_params()
-type_count = p.output_tensor_type  # GGML_TYPE_COUNT: 'unset'
-p.nthread = 2
-p.ftype = job['ftype']
-o = job['params']
-if o.get('pure'): p.pure = True
-if o.get('leaveOutputTensor'): p.quantize_output_tensor = False
-if o.get('allowRequantize'): p.allow_requantize = True
-if o.get('onlyCopy'): p.only_copy = True
-if o.get('outputTensorType') is not None: p.output_tensor_type = o['outputTensorType']
-if o.get('tokenEmbeddingType') is not None: p.token_embedding_type = o['tokenEmbeddingType']
-tts = o.get('tensorTypes') or []
-if tts:
-    arr = (TT * (len(tts) + 1))()
-    for i, (pat, t) in enumerate(tts):
-        arr[i].pattern = pat.encode()
-        arr[i].type = t
-    arr[len(tts)].pattern = None
-    arr[len(tts)].type = type_count
-    p.tt_overrides = ctypes.cast(arr, ctypes.c_void_p)
-rc = lib.llama_model_quantize(job['inp'].encode(), job['out'].encode(), ctypes.byref(p))
-sys.exit(rc)
+for job in jobs:
+    p = lib.llama_model_quantize_default_params()
+    type_count = p.output_tensor_type  # GGML_TYPE_COUNT: 'unset'
+    p.nthread = 2
+    p.ftype = job['ftype']
+    o = job['params']
+    if o.get('pure'): p.pure = True
+    if o.get('leaveOutputTensor'): p.quantize_output_tensor = False
+    if o.get('allowRequantize'): p.allow_requantize = True
+    if o.get('onlyCopy'): p.only_copy = True
+    if o.get('outputTensorType') is not None: p.output_tensor_type = o['outputTensorType']
+    if o.get('tokenEmbeddingType') is not None: p.token_embedding_type = o['tokenEmbeddingType']
+    tts = o.get('tensorTypes') or []
+    keep = None
+    if tts:
+        keep = (TT * (len(tts) + 1))()
+        for i, (pat, t) in enumerate(tts):
+            keep[i].pattern = pat.encode()
+            keep[i].type = t
+        keep[len(tts)].pattern = None
+        keep[len(tts)].type = type_count
+        p.tt_overrides = ctypes.cast(keep, ctypes.c_void_p)
+    rc = lib.llama_model_quantize(job['inp'].encode(), job['out'].encode(), ctypes.byref(p))
+    if rc != 0:
+        print('llama_model_quantize failed for', job['out'], file=sys.stderr)
+        sys.exit(rc)
 `;
+
+export interface QuantizeJob {
+  inp: string;
+  out: string;
+  /** llama_ftype. */
+  ftype: number;
+  params?: QuantizeParams;
+}
 
 /** Whether llamaQuantize can run here (python3 with ctypes, and the prebuilt libllama). */
 export function llamaQuantizeAvailable(): boolean {
@@ -203,18 +215,19 @@ export function llamaQuantizeAvailable(): boolean {
   return r.status === 0;
 }
 
-/** llama.cpp's llama_model_quantize(inp, out, ftype) with the given options. */
-export function llamaQuantize(inp: string, out: string, ftype: number, params: QuantizeParams = {}): Promise<void> {
-  const job = JSON.stringify({ lib: libllamaPath(), inp, out, ftype, params });
+/** llama.cpp's llama_model_quantize for each job, in one python3 process (libllama loads once). */
+export function llamaQuantize(jobs: QuantizeJob[]): Promise<void> {
+  const lib = libllamaPath();
+  const payload = JSON.stringify(jobs.map((j) => ({ lib, inp: j.inp, out: j.out, ftype: j.ftype, params: j.params ?? {} })));
   return new Promise((resolve, reject) => {
-    const child = spawn('python3', ['-c', PY, job], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('python3', ['-c', PY, payload], { stdio: ['ignore', 'pipe', 'pipe'] });
     let log = '';
     child.stdout.on('data', (d) => (log += d));
     child.stderr.on('data', (d) => (log += d));
     child.on('error', reject);
     child.on('close', (code) => {
       if (code === 0) resolve();
-      else reject(new Error(`llama_model_quantize(${inp}, ftype ${ftype}) failed (exit ${code}):\n${log.trim().split('\n').slice(-15).join('\n')}`));
+      else reject(new Error(`llama_model_quantize failed (exit ${code}):\n${log.trim().split('\n').slice(-15).join('\n')}`));
     });
   });
 }
