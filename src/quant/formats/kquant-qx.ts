@@ -25,6 +25,11 @@ export function nearestIntBits(x: number): number {
 /** C's 0.1f. */
 const TENTH = f(0.1);
 
+// Scratch for one group (n <= 32).
+const scratchW = new Float32Array(32);
+const scratchWX = new Float32Array(32);
+const scratchQ = new Int32Array(32);
+
 const clamp = (v: number, lo: number, hi: number): number => (v < lo ? lo : v > hi ? hi : v);
 
 /**
@@ -45,16 +50,21 @@ export function makeQxQuants(n: number, nmax: number, x: Float32Array, off: numb
     for (let i = 0; i < n; i++) L[off + i] = 0;
     return 0;
   }
+  // The weights w = x*x and w*x, as ggml computes them inside its loops.
+  const w = scratchW;
+  const wx = scratchWX;
+  for (let i = 0; i < n; i++) {
+    w[i] = f(x[off + i] * x[off + i]);
+    wx[i] = f(w[i] * x[off + i]);
+  }
   let iscale = f(-nmax / max);
   let sumlx = 0;
   let suml2 = 0;
   for (let i = 0; i < n; i++) {
-    const xi = x[off + i];
-    const l = clamp(nearestIntBits(f(iscale * xi)), -nmax, nmax - 1);
+    const l = clamp(nearestIntBits(f(iscale * x[off + i])), -nmax, nmax - 1);
     L[off + i] = l + nmax;
-    const w = f(xi * xi);
-    sumlx = f(sumlx + f(f(w * xi) * l));
-    suml2 = f(suml2 + f(f(w * l) * l));
+    sumlx = f(sumlx + f(wx[i] * l));
+    suml2 = f(suml2 + f(f(w[i] * l) * l));
   }
   let scale = suml2 ? f(sumlx / suml2) : 0;
   let best = f(scale * sumlx);
@@ -64,11 +74,9 @@ export function makeQxQuants(n: number, nmax: number, x: Float32Array, off: numb
     sumlx = 0;
     suml2 = 0;
     for (let i = 0; i < n; i++) {
-      const xi = x[off + i];
-      const l = clamp(nearestIntBits(f(iscale * xi)), -nmax, nmax - 1);
-      const w = f(xi * xi);
-      sumlx = f(sumlx + f(f(w * xi) * l));
-      suml2 = f(suml2 + f(f(w * l) * l));
+      const l = clamp(nearestIntBits(f(iscale * x[off + i])), -nmax, nmax - 1);
+      sumlx = f(sumlx + f(wx[i] * l));
+      suml2 = f(suml2 + f(f(w[i] * l) * l));
     }
     if (suml2 > 0 && f(sumlx * sumlx) > f(best * suml2)) {
       for (let i = 0; i < n; i++) {
@@ -101,29 +109,30 @@ export function makeQ3Quants(n: number, nmax: number, x: Float32Array, off: numb
     return 0;
   }
   const iscale = f(-nmax / max);
+  const w = scratchW;
+  const wx = scratchWX;
+  const q = scratchQ;
   let sumlx = 0;
   let suml2 = 0;
-  const q = new Int32Array(n);
   for (let i = 0; i < n; i++) {
     const xi = x[off + i];
+    w[i] = f(xi * xi);
+    wx[i] = f(w[i] * xi);
     const l = clamp(nearestIntBits(f(iscale * xi)), -nmax, nmax - 1);
     q[i] = l;
-    const w = f(xi * xi);
-    sumlx = f(sumlx + f(f(w * xi) * l));
-    suml2 = f(suml2 + f(f(w * l) * l));
+    sumlx = f(sumlx + f(wx[i] * l));
+    suml2 = f(suml2 + f(f(w[i] * l) * l));
   }
   for (let itry = 0; itry < 5; itry++) {
     let changed = 0;
     for (let i = 0; i < n; i++) {
-      const xi = x[off + i];
-      const w = f(xi * xi);
-      let slx = f(sumlx - f(f(w * xi) * q[i]));
+      let slx = f(sumlx - f(wx[i] * q[i]));
       if (slx > 0) {
-        let sl2 = f(suml2 - f(f(w * q[i]) * q[i]));
-        const nl = clamp(nearestIntBits(f(f(xi * sl2) / slx)), -nmax, nmax - 1);
+        let sl2 = f(suml2 - f(f(w[i] * q[i]) * q[i]));
+        const nl = clamp(nearestIntBits(f(f(x[off + i] * sl2) / slx)), -nmax, nmax - 1);
         if (nl !== q[i]) {
-          slx = f(slx + f(f(w * xi) * nl));
-          sl2 = f(sl2 + f(f(w * nl) * nl));
+          slx = f(slx + f(wx[i] * nl));
+          sl2 = f(sl2 + f(f(w[i] * nl) * nl));
           if (sl2 > 0 && f(f(slx * slx) * suml2) > f(f(sumlx * sumlx) * sl2)) {
             q[i] = nl;
             sumlx = slx;
