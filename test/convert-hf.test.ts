@@ -1,0 +1,302 @@
+// `wgarray convert` on Hugging Face folders: the GGUF it writes (read back by
+// @huggingface/gguf, an independent parser), the q/k permutation, sharded
+// input, llama3 rope factors, the CPU path, and the errors for folders it
+// does not understand (naming what it found, leaving no output file).
+import { gguf, GGUFValueType } from '@huggingface/gguf';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { readFile, unlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { runCli } from '../src/cli/cli.js';
+import { permuteRows } from '../src/convert/architecture.js';
+import { permuteRowsHost } from '../src/convert/permute.js';
+import { syntheticModel, writeSyntheticModel, type SyntheticModel } from '../src/convert/synthetic.js';
+import { TOKEN_TYPE } from '../src/convert/tokenizer.js';
+import { loadGGUF } from '../src/io/gguf/reader.js';
+import { saveSafetensors } from '../src/io/safetensors/writer.js';
+import { close, init } from '../src/runtime/creation.js';
+import type { Device } from '../src/runtime/device.js';
+import { bf16BitsToF32 } from '../src/runtime/half.js';
+
+let dir: string;
+let device: Device;
+let model: SyntheticModel;
+let hf: string;
+
+function sink() {
+  let text = '';
+  return { write: (s: string) => (text += s), get text() { return text; } };
+}
+
+async function cli(args: string[], opts: { device?: Device | null } = {}) {
+  const stdout = sink();
+  const stderr = sink();
+  const code = await runCli(args, { stdout, stderr, isTTY: false, device: opts.device === null ? undefined : (opts.device ?? device) });
+  return { code, stdout: stdout.text, stderr: stderr.text };
+}
+
+async function convert(input: string, out: string, ...args: string[]) {
+  const r = await cli(['convert', input, '-o', out, '-q', ...args]);
+  if (r.code !== 0) throw new Error(`convert failed (${r.code}): ${r.stderr}`);
+  return r;
+}
+
+beforeAll(async () => {
+  device = await init();
+  dir = mkdtempSync(join(tmpdir(), 'wgarray-convert-'));
+  model = syntheticModel({ seed: 5, layers: 2, ff: 512, vocab: 512 });
+  hf = join(dir, 'tiny');
+  await writeSyntheticModel(hf, model);
+});
+
+afterAll(async () => {
+  rmSync(dir, { recursive: true, force: true });
+  await close();
+});
+
+describe('the GGUF convert writes', () => {
+  test('metadata: llama.cpp key types, tokenizer, general.*', async () => {
+    const out = join(dir, 'f16.gguf');
+    await convert(hf, out, '--outtype', 'f16');
+    const { typedMetadata: m, tensorInfos } = await gguf(out, { allowLocalFile: true, typedMetadata: true });
+    const t = (k: string) => [m[k]?.type, m[k]?.value];
+    const U32 = GGUFValueType.UINT32;
+    const F32 = GGUFValueType.FLOAT32;
+    expect(t('general.architecture')).toEqual([GGUFValueType.STRING, 'llama']);
+    expect(t('general.name')).toEqual([GGUFValueType.STRING, 'tiny']);
+    expect(t('general.file_type')).toEqual([U32, 1]);
+    expect(t('general.quantization_version')).toEqual([U32, 2]);
+    expect(t('general.size_label')).toEqual([GGUFValueType.STRING, '1.4M']);
+    expect(t('llama.block_count')).toEqual([U32, 2]);
+    expect(t('llama.context_length')).toEqual([U32, 2048]);
+    expect(t('llama.embedding_length')).toEqual([U32, 256]);
+    expect(t('llama.feed_forward_length')).toEqual([U32, 512]);
+    expect(t('llama.attention.head_count')).toEqual([U32, 8]);
+    expect(t('llama.attention.head_count_kv')).toEqual([U32, 2]);
+    expect(t('llama.rope.dimension_count')).toEqual([U32, 32]);
+    expect(t('llama.vocab_size')).toEqual([U32, 512]);
+    expect(t('llama.rope.freq_base')).toEqual([F32, 10000]);
+    expect(m['llama.attention.layer_norm_rms_epsilon'].type).toBe(F32);
+    expect(m['llama.attention.layer_norm_rms_epsilon'].value).toBeCloseTo(1e-5, 10);
+    expect(t('tokenizer.ggml.model')).toEqual([GGUFValueType.STRING, 'gpt2']);
+    expect(t('tokenizer.ggml.pre')).toEqual([GGUFValueType.STRING, 'llama-bpe']);
+    expect(m['tokenizer.ggml.tokens'].subType).toBe(GGUFValueType.STRING);
+    expect(m['tokenizer.ggml.token_type'].subType).toBe(GGUFValueType.INT32);
+    expect(m['tokenizer.ggml.merges'].subType).toBe(GGUFValueType.STRING);
+    const tokens = m['tokenizer.ggml.tokens'].value as string[];
+    const types = m['tokenizer.ggml.token_type'].value as number[];
+    expect(tokens.length).toBe(512);
+    expect(tokens[32]).toBe('Ġ'); // byte 0x20 in GPT-2's alphabet
+    expect(tokens[510]).toBe('<|begin_of_text|>');
+    expect(types[510]).toBe(TOKEN_TYPE.CONTROL);
+    expect(types[100]).toBe(TOKEN_TYPE.NORMAL);
+    expect((m['tokenizer.ggml.merges'].value as string[])[0]).toBe(model.bpe.merges[0].join(' '));
+    expect(t('tokenizer.ggml.bos_token_id')).toEqual([U32, 510]);
+    expect(t('tokenizer.ggml.eos_token_id')).toEqual([U32, 511]);
+    expect(t('tokenizer.ggml.add_bos_token')).toEqual([GGUFValueType.BOOL, true]);
+    expect(m['tokenizer.chat_template'].value).toBe(model.tokenizerConfig.chat_template);
+    // tensors: renamed, ne = reversed shape, norms f32, weights f16
+    const info = Object.fromEntries(tensorInfos.map((x) => [x.name, x]));
+    expect(Object.keys(info).sort()).toEqual(
+      [
+        'token_embd.weight', 'output_norm.weight', 'output.weight',
+        ...[0, 1].flatMap((i) =>
+          ['attn_norm', 'attn_q', 'attn_k', 'attn_v', 'attn_output', 'ffn_norm', 'ffn_gate', 'ffn_up', 'ffn_down'].map((p) => `blk.${i}.${p}.weight`),
+        ),
+      ].sort(),
+    );
+    expect(info['blk.1.attn_k.weight'].shape).toEqual([256n, 64n]);
+    expect(info['blk.1.ffn_down.weight'].shape).toEqual([512n, 256n]);
+    expect(info['blk.0.attn_norm.weight'].dtype).toBe(0); // F32
+    expect(info['blk.0.attn_q.weight'].dtype).toBe(1); // F16
+  });
+
+  test('q/k rows are permuted for llama.cpp rope, v rows are not', async () => {
+    const out = join(dir, 'f32.gguf');
+    await convert(hf, out, '--outtype', 'f32');
+    const f = await loadGGUF(out);
+    const src = (name: string) => {
+      const t = model.tensors.find((x) => x.name === name)!;
+      const bytes = t.bytes();
+      return Float32Array.from(new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.length / 2), bf16BitsToF32);
+    };
+    const got = async (name: string) => {
+      const b = await f.readTensorBytes(name);
+      return new Float32Array(b.buffer, b.byteOffset, b.length / 4);
+    };
+    const q = src('model.layers.1.self_attn.q_proj.weight');
+    const k = src('model.layers.1.self_attn.k_proj.weight');
+    expect(await got('blk.1.attn_q.weight')).toEqual(permuteRowsHost(q, 256, permuteRows(256, 8)));
+    expect(await got('blk.1.attn_k.weight')).toEqual(permuteRowsHost(k, 64, permuteRows(64, 2)));
+    expect(await got('blk.1.attn_v.weight')).toEqual(src('model.layers.1.self_attn.v_proj.weight'));
+    // the permutation interleaves the two halves of each head: row 1 of a head is its row 16 before
+    expect(Array.from(permuteRows(64, 2).slice(0, 4))).toEqual([0, 16, 1, 17]);
+  });
+
+  test('a sharded model converts to the same file', async () => {
+    const sharded = join(dir, 'sharded');
+    await writeSyntheticModel(sharded, model, { maxShardBytes: 400_000 });
+    expect(readdirSync(sharded).filter((n) => /model-\d+-of-\d+\.safetensors/.test(n)).length).toBeGreaterThan(2);
+    const a = join(dir, 'one.gguf');
+    const b = join(dir, 'shards.gguf');
+    await convert(hf, a, '--outtype', 'q8_0', '--name', 'x');
+    await convert(sharded, b, '--outtype', 'q8_0', '--name', 'x');
+    expect(Buffer.compare(await readFile(a), await readFile(b))).toBe(0);
+  });
+
+  test('llama3 rope scaling: rope_freqs.weight', async () => {
+    const m = syntheticModel({ seed: 5, layers: 1, ff: 256, ropeScaling: { rope_type: 'llama3', factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 64 } });
+    const d = join(dir, 'llama3');
+    await writeSyntheticModel(d, m);
+    const out = join(dir, 'llama3.gguf');
+    await convert(d, out, '--outtype', 'f16');
+    const f = await loadGGUF(out);
+    const t = f.tensor('rope_freqs.weight');
+    expect([t.shape, t.type.name]).toEqual([[16], 'f32']);
+    const b = await f.readTensorBytes('rope_freqs.weight');
+    const factors = Array.from(new Float32Array(b.buffer, b.byteOffset, 16));
+    // high frequencies untouched, the lowest scaled by the full factor, smooth between
+    expect(factors[0]).toBe(1);
+    expect(factors[15]).toBe(8);
+    for (let i = 1; i < 16; i++) expect(factors[i]).toBeGreaterThanOrEqual(factors[i - 1]);
+  });
+
+  test('qwen2: biases kept as f32, no permutation, tied embeddings: no output.weight', async () => {
+    const m = syntheticModel({ seed: 9, arch: 'qwen2', layers: 1, ff: 256, tied: true });
+    const d = join(dir, 'qwen');
+    await writeSyntheticModel(d, m);
+    const out = join(dir, 'qwen.gguf');
+    await convert(d, out, '--outtype', 'Q8_0');
+    const f = await loadGGUF(out);
+    expect(f.metadata['general.architecture']).toBe('qwen2');
+    expect(f.metadata['tokenizer.ggml.pre']).toBe('llama-bpe');
+    expect(f.tensor('blk.0.attn_q.bias').type.name).toBe('f32');
+    expect(f.tensorInfos.some((t) => t.name === 'output.weight')).toBe(false);
+    // tied: token_embd takes the output tensor's type (Q8_0 stays Q8_0)
+    expect(f.tensor('token_embd.weight').type.name).toBe('q8_0');
+    expect('qwen2.rope.dimension_count' in f.metadata).toBe(false);
+  });
+
+  test.each(['f16', 'Q4_K_M', 'Q6_K'])('the CPU path writes the same bytes as the GPU (%s)', async (outtype) => {
+    const gpu = join(dir, `gpu-${outtype}.gguf`);
+    const cpu = join(dir, `cpu-${outtype}.gguf`);
+    await convert(hf, gpu, '--outtype', outtype);
+    await convert(hf, cpu, '--outtype', outtype, '--cpu');
+    expect(Buffer.compare(await readFile(gpu), await readFile(cpu))).toBe(0);
+  });
+});
+
+// ---- folders convert does not understand -------------------------------------------------------
+
+async function folder(name: string, edit: (d: string) => Promise<void> | void, m: SyntheticModel = model): Promise<string> {
+  const d = join(dir, 'bad', name);
+  await writeSyntheticModel(d, m);
+  await edit(d);
+  return d;
+}
+
+const patchJson = async (file: string, patch: (j: Record<string, unknown>) => void) => {
+  const j = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
+  patch(j);
+  writeFileSync(file, JSON.stringify(j));
+};
+
+const BAD: [string, (d: string) => Promise<void> | void, RegExp][] = [
+  ['no config.json', (d) => unlink(join(d, 'config.json')), /is not a Hugging Face model folder: no config\.json; it holds model\.safetensors, tokenizer\.json/],
+  [
+    'an architecture it does not convert',
+    (d) => patchJson(join(d, 'config.json'), (j) => ((j.architectures = ['GPTNeoXForCausalLM']), (j.model_type = 'gpt_neox'))),
+    /config\.json: architecture GPTNeoXForCausalLM \(model_type gpt_neox\); wgarray converts LlamaForCausalLM/,
+  ],
+  ['no head count', (d) => patchJson(join(d, 'config.json'), (j) => delete j.num_attention_heads), /config\.json: has no "num_attention_heads"/],
+  [
+    'heads that do not divide',
+    (d) => patchJson(join(d, 'config.json'), (j) => (j.num_key_value_heads = 3)),
+    /num_attention_heads 8 is not a multiple of num_key_value_heads 3/,
+  ],
+  [
+    'shapes that do not match config.json',
+    (d) => patchJson(join(d, 'config.json'), (j) => (j.intermediate_size = 1024)),
+    /shape \[512, 256\] of model\.layers\.0\.mlp\.gate_proj\.weight does not match config\.json \(expected \[1024, 256\]/,
+  ],
+  [
+    'a layer missing',
+    (d) => patchJson(join(d, 'config.json'), (j) => (j.num_hidden_layers = 3)),
+    /is missing 9 tensor\(s\) a LlamaForCausalLM needs: blk\.2\.attn_norm\.weight/,
+  ],
+  [
+    'vocab_size unlike the embedding',
+    (d) => patchJson(join(d, 'config.json'), (j) => (j.vocab_size = 600)),
+    /vocab_size is 600, but model\.embed_tokens\.weight has 512 rows/,
+  ],
+  ['no tokenizer.json', (d) => unlink(join(d, 'tokenizer.json')), /has no tokenizer\.json/],
+  [
+    'a SentencePiece tokenizer only',
+    async (d) => {
+      await unlink(join(d, 'tokenizer.json'));
+      writeFileSync(join(d, 'tokenizer.model'), 'x');
+    },
+    /has no tokenizer\.json \(it has tokenizer\.model, a SentencePiece model/,
+  ],
+  [
+    'a WordPiece tokenizer',
+    (d) => patchJson(join(d, 'tokenizer.json'), (j) => ((j.model as Record<string, unknown>).type = 'WordPiece')),
+    /tokenizer\.json: has a WordPiece tokenizer model; wgarray converts BPE tokenizers/,
+  ],
+  [
+    'a pre-tokenizer it does not know',
+    (d) => patchJson(join(d, 'tokenizer.json'), (j) => (((j.pre_tokenizer as { pretokenizers: { pattern: { Regex: string } }[] }).pretokenizers[0].pattern.Regex = '\\w+'))),
+    /pre-tokenizer not recognised \(\\w\+\); name llama\.cpp's pre-tokenizer with --tokenizer-pre/,
+  ],
+  [
+    'PyTorch weights only',
+    async (d) => {
+      await unlink(join(d, 'model.safetensors'));
+      writeFileSync(join(d, 'pytorch_model.bin'), 'x');
+    },
+    /has PyTorch weights \(pytorch_model\.bin\) but no \.safetensors/,
+  ],
+  [
+    'an integer weight',
+    async (d) => {
+      await saveSafetensors(join(d, 'model.safetensors'), { 'model.embed_tokens.weight': { shape: [512, 256], dtype: 'int8', data: new Int8Array(512 * 256) } });
+    },
+    /tensor model\.embed_tokens\.weight is I8; wgarray converts F32, F16 and BF16 weights/,
+  ],
+  [
+    'a tensor it cannot name',
+    async (d) => {
+      await saveSafetensors(join(d, 'model.safetensors'), { 'model.vision_tower.weight': { shape: [4], dtype: 'float32', data: new Float32Array(4) } });
+    },
+    /cannot map tensor model\.vision_tower\.weight to a GGUF tensor of llama/,
+  ],
+];
+
+describe('folders it does not understand', () => {
+  test.each(BAD)('%s', async (name, edit, message) => {
+    const d = await folder(name.replace(/\W+/g, '-'), edit);
+    const out = join(dir, 'bad', `${name.replace(/\W+/g, '-')}.gguf`);
+    const r = await cli(['convert', d, '-o', out, '-q']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^wgarray: error: /);
+    expect(r.stderr).toMatch(message);
+    expect(existsSync(out)).toBe(false);
+    expect(readdirSync(join(dir, 'bad')).filter((n) => n.startsWith('.wgarray-tmp')).length).toBe(0);
+  });
+
+  test('--tokenizer-pre names the pre-tokenizer when it is not recognised', async () => {
+    const d = await folder('custom-pre', (x) =>
+      patchJson(join(x, 'tokenizer.json'), (j) => (((j.pre_tokenizer as { pretokenizers: { pattern: { Regex: string } }[] }).pretokenizers[0].pattern.Regex = '\\w+'))),
+    );
+    const out = join(dir, 'custom-pre.gguf');
+    await convert(d, out, '--tokenizer-pre', 'gpt-2');
+    expect((await loadGGUF(out)).metadata['tokenizer.ggml.pre']).toBe('gpt-2');
+  });
+
+  test('not a folder at all', async () => {
+    const r = await cli(['convert', join(dir, 'nowhere'), '-o', join(dir, 'x.gguf')]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/nowhere: cannot read the model folder/);
+  });
+});
