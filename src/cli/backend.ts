@@ -25,8 +25,9 @@ export async function openBackend(options: { cpu?: boolean; stderr: TextSink; de
     return { device, label: device.label, close: () => close() };
   } catch (e) {
     if (e instanceof DeviceError && e.code === 'NO_ADAPTER') {
-      const why = e.message.split('. ')[0];
-      options.stderr.write(`wgarray: no WebGPU adapter (${why}); using the CPU path, which is slower\n`);
+      // one line: the reason without the platform hints that follow it
+      const why = e.message.split('\n')[0].replace(/^no WebGPU adapter\s*/, '').split('. ')[0].trim();
+      options.stderr.write(`wgarray: no WebGPU adapter${why ? ` ${why}` : ''}; using the CPU path, which is slower\n`);
       return { device: undefined, label: 'the CPU (no WebGPU adapter)', close: async () => {} };
     }
     throw e;

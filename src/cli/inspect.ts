@@ -17,14 +17,25 @@ function isList(v: unknown): v is ArrayLike<unknown> {
   return Array.isArray(v) || (ArrayBuffer.isView(v) && !(v instanceof DataView));
 }
 
-function text(v: unknown, max = 60): string {
+/** The shortest decimal that reads back as the same float32 (1e-5, not 0.000009999999747378752). */
+function f32Text(x: number): string {
+  if (!Number.isFinite(x) || Number.isInteger(x)) return String(x);
+  for (let p = 1; p <= 9; p++) {
+    const s = x.toPrecision(p);
+    if (Math.fround(Number(s)) === x) return String(Number(s));
+  }
+  return String(x);
+}
+
+function text(v: unknown, max = 60, type = ''): string {
+  if (typeof v === 'number' && (type === 'f32' || type === 'array<f32>')) return f32Text(v);
   if (typeof v === 'string') {
     const s = JSON.stringify(v);
     return s.length > max ? `${s.slice(0, max)}…" (${v.length} chars)` : s;
   }
   if (typeof v === 'bigint') return v.toString();
   if (isList(v)) {
-    const items = Array.from({ length: Math.min(HEAD, v.length) }, (_, i) => text(v[i], 24));
+    const items = Array.from({ length: Math.min(HEAD, v.length) }, (_, i) => text(v[i], 24, type));
     return `[${items.join(', ')}${v.length > HEAD ? ', …' : ''}]`;
   }
   return String(v);
@@ -67,7 +78,7 @@ export async function inspect(path: string, options: { json?: boolean; full?: bo
     }
     out.write(`${path}: GGUF v${f.version}, ${f.tensorInfos.length} tensors, ${Object.keys(f.metadata).length} metadata keys, ${formatBytes(f.fileSize)}\n`);
     out.write(`alignment ${f.alignment}, tensor data at byte ${f.dataOffset}\n\n`);
-    const meta = Object.keys(f.metadata).map((k) => [k, f.metadataTypes[k], text(f.metadata[k])]);
+    const meta = Object.keys(f.metadata).map((k) => [k, f.metadataTypes[k], text(f.metadata[k], 60, f.metadataTypes[k])]);
     out.write(table([['key', 'type', 'value'], ...meta], ['l', 'l', 'l']) + '\n\n');
     const rows = f.tensorInfos.map((t, i) => [String(i), t.name, formatShape(t.shape), t.type.name, formatBytes(t.nbytes)]);
     out.write(table([['#', 'tensor', 'shape', 'type', 'size'], ...rows], ['r', 'l', 'l', 'l', 'r']) + '\n\n');

@@ -19,6 +19,14 @@ if (process.platform === 'linux' && !process.env.XDG_RUNTIME_DIR) {
   }
 }
 
+// `wgarray inspect model.gguf | head`: a closed pipe ends the output, not in a stack trace
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(0);
+    throw e;
+  });
+}
+
 const controller = new AbortController();
 let interrupts = 0;
 process.on('SIGINT', () => {

@@ -101,6 +101,6 @@ export function printReport(r: QualityReport, out: TextSink, brief = false): voi
   const t = r.timings_ms;
   out.write(
     `time: ${formatDuration(t.total)} (read ${formatDuration(t.read)}, quantize ${formatDuration(t.compute)}, write ${formatDuration(t.write)}) ` +
-      `on ${r.backend === 'gpu' ? r.device : 'the CPU'}\n`,
+      `on ${r.device}\n`,
   );
 }
