@@ -14,7 +14,7 @@ export interface Backend {
 }
 
 /** Bytes of released GPU buffers kept for reuse: enough for a layer's repeated shapes, small enough to keep memory flat. */
-const CLI_POOL_BYTES = 128 * 2 ** 20;
+const CLI_POOL_BYTES = 64 * 2 ** 20;
 
 export async function openBackend(options: { cpu?: boolean; stderr: TextSink; device?: Device }): Promise<Backend> {
   if (options.cpu) return { device: undefined, label: 'the CPU (--cpu)', close: async () => {} };

@@ -120,6 +120,8 @@ export interface RunResult {
   backend: 'gpu' | 'cpu';
 }
 
+const READBACK_CHUNK_BYTES = 16 * 2 ** 20;
+
 const EXACT: ErrorStats = { count: 0, rmse: 0, snrDb: Infinity, maxAbsError: 0, nonFinite: 0 };
 
 function decodeHost(bytes: Uint8Array, type: GGMLType, what: string): Float32Array {
@@ -254,6 +256,8 @@ export async function runPlan(plan: ConversionPlan, out: string, options: RunOpt
 
   const saved = await saveGGUF(out, tensors, plan.metadata.entries, {
     signal,
+    // readback staging: two chunks in flight; small chunks keep memory flat at no cost in speed
+    chunkBytes: READBACK_CHUNK_BYTES,
     onProgress: (p: SaveProgress) => {
       done = p.index + (p.tensorBytesWritten === p.tensorBytes ? 1 : 0);
       options.onProgress?.({

@@ -59,8 +59,8 @@ export function errorStatsHost(ref: Float32Array, approx: Float32Array): ErrorSt
 }
 
 const SRC_KIND: Record<string, number> = { float32: 0, float16: 1, bfloat16: 2 };
-/** Elements decoded per chunk (32 MiB of float32). */
-const CHUNK_ELEMENTS = 8 * 2 ** 20;
+/** Elements decoded per chunk (8 MiB of float32). */
+const CHUNK_ELEMENTS = 2 * 2 ** 20;
 /** Most workgroups per chunk; each writes one vec4 partial. */
 const MAX_GROUPS = 256;
 /** Elements per workgroup at least: few enough workgroups that the reductions stay cheap (lavapipe runs barriers slowly). */

@@ -1,0 +1,151 @@
+// `npm run bench -- e2e [--size 1g] [--type Q4_K_M] [--dir DIR] [--keep] [--cpu]`
+//
+// The main job end to end: a generated llama-architecture Hugging Face folder
+// of ~SIZE of bf16 weights is converted and quantized by the real CLI
+// (`wgarray convert DIR --outtype TYPE`) in a child process, and this prints
+// its wall time, its peak resident memory (the child's own maxRSS: on lavapipe
+// the GPU's buffers live in that process), the budget of 2 x the largest
+// tensor + 300 MB, and the run split into read / quantize / write (from the
+// CLI's --report).
+
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { syntheticModel, writeSyntheticModel } from '../src/convert/synthetic.js';
+import { init, close } from '../src/runtime/creation.js';
+import { machineDescription, printTable } from './machine.js';
+
+function parseSize(s: string): number {
+  const m = /^(\d+(?:\.\d+)?)([kmg]?)i?b?$/i.exec(s.trim());
+  if (!m) throw new Error(`bad size '${s}' (examples: 1g, 256m)`);
+  const unit = { '': 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30 }[m[2].toLowerCase() as '' | 'k' | 'm' | 'g'];
+  return Math.round(Number(m[1]) * unit);
+}
+
+const MB = 2 ** 20;
+
+/** A llama shape whose bf16 weights come to about `bytes`. */
+function shapeFor(bytes: number) {
+  const big = bytes >= 512 * MB;
+  const hidden = big ? 2048 : 1024;
+  const heads = big ? 16 : 8;
+  const kvHeads = 4;
+  const ff = big ? 5632 : 2816;
+  const vocab = big ? 32000 : 16000;
+  const headDim = hidden / heads;
+  const perLayer = 2 * hidden * hidden + 2 * kvHeads * headDim * hidden + 3 * ff * hidden + 2 * hidden;
+  const fixed = 2 * vocab * hidden + hidden;
+  const layers = Math.max(1, Math.round((bytes / 2 - fixed) / perLayer));
+  return { hidden, heads, kvHeads, ff, vocab, layers };
+}
+
+interface ChildResult {
+  code: number;
+  maxRssBytes: number;
+  wallMs: number;
+  stderr: string;
+}
+
+/** Runs `wgarray ARGS` in a child node process and returns its exit code, peak RSS and wall time. */
+function runChild(args: string[]): Promise<ChildResult> {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const cli = pathToFileURL(join(here, '..', 'src', 'cli', 'cli.js')).href;
+  const script =
+    `const { runCli } = await import(${JSON.stringify(cli)});` +
+    `const code = await runCli(JSON.parse(process.argv[1]), { isTTY: false });` +
+    // maxRSS is in kilobytes
+    `process.stdout.write('\\n@@' + JSON.stringify({ code, maxRSS: process.resourceUsage().maxRSS }) + '\\n');` +
+    `process.exit(code);`;
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script, JSON.stringify(args)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err += d));
+    child.on('error', reject);
+    child.on('close', () => {
+      const wallMs = performance.now() - t0;
+      const at = out.lastIndexOf('@@');
+      if (at < 0) return reject(new Error(`the CLI child died:\n${err.slice(-4000)}`));
+      const r = JSON.parse(out.slice(at + 2)) as { code: number; maxRSS: number };
+      resolve({ code: r.code, maxRssBytes: r.maxRSS * 1024, wallMs, stderr: err });
+    });
+  });
+}
+
+export default async function run(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      size: { type: 'string', default: '1g' },
+      type: { type: 'string', default: 'Q4_K_M' },
+      dir: { type: 'string' },
+      keep: { type: 'boolean', default: false },
+      cpu: { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+    },
+  });
+  const target = parseSize(values.size!);
+  const dir = values.dir ?? join(tmpdir(), 'wgarray-bench-e2e');
+  const shape = shapeFor(target);
+  const model = syntheticModel({ seed: 42, ...shape, tokenizerVocab: 512, maxPositions: 4096 });
+  const hf = join(dir, `llama-${values.size}`);
+  const out = join(dir, `llama-${values.size}-${values.type}.gguf`);
+  const reportPath = join(dir, 'report.json');
+
+  const device = values.cpu ? undefined : await init().catch(() => undefined);
+  console.log(`e2e: wgarray convert + ${values.type} on ${machineDescription(device)}`);
+  await close();
+
+  const weightBytes = model.tensors.reduce((n, t) => n + t.shape.reduce((a, b) => a * b, 1) * 2, 0);
+  const largest = model.tensors.reduce((m, t) => Math.max(m, t.shape.reduce((a, b) => a * b, 1) * 2), 0);
+  console.log(
+    `model: llama, ${shape.layers} layers, hidden ${shape.hidden}, ffn ${shape.ff}, ${shape.heads}/${shape.kvHeads} heads, vocab ${shape.vocab}: ` +
+      `${(model.parameterCount / 1e6).toFixed(0)} M parameters, ${(weightBytes / MB).toFixed(0)} MiB of bf16; largest tensor ${(largest / MB).toFixed(0)} MiB`,
+  );
+  if (!existsSync(join(hf, 'config.json'))) {
+    const g0 = performance.now();
+    await writeSyntheticModel(hf, model, { maxShardBytes: 512 * MB });
+    console.log(`generated the Hugging Face folder in ${((performance.now() - g0) / 1000).toFixed(1)} s (${hf})`);
+  } else console.log(`reusing ${hf}`);
+
+  const args = ['convert', hf, '-o', out, '--outtype', values.type!, '--report', reportPath, '--quiet'];
+  if (values.cpu) args.push('--cpu');
+  const r = await runChild(args);
+  if (r.code !== 0) throw new Error(`wgarray ${args.join(' ')} exited ${r.code}:\n${r.stderr.slice(-4000)}`);
+  const report = JSON.parse(await readFile(reportPath, 'utf8')) as {
+    file_bytes: number;
+    bits_per_weight: number;
+    device: string;
+    timings_ms: { total: number; read: number; compute: number; write: number };
+    summary: { mean_snr_db: number | null };
+  };
+  const budget = 2 * largest + 300 * MB;
+  const t = report.timings_ms;
+  const s = (ms: number) => (ms / 1000).toFixed(1);
+  const rate = (ms: number) => (ms > 0 ? ((weightBytes / MB) / (ms / 1000)).toFixed(0) : '-');
+  printTable([
+    ['phase', 'seconds', 'MiB/s of bf16 in'],
+    ['read (file -> GPU)', s(t.read), rate(t.read)],
+    ['quantize (+ RMSE/SNR)', s(t.compute), rate(t.compute)],
+    ['write (GPU -> file)', s(t.write), rate(t.write)],
+    ['pipeline total', s(t.total), rate(t.total)],
+    ['process wall time', s(r.wallMs), rate(r.wallMs)],
+  ]);
+  console.log(
+    `output: ${(report.file_bytes / MB).toFixed(0)} MiB, ${report.bits_per_weight.toFixed(2)} bits per weight, mean SNR ${report.summary.mean_snr_db?.toFixed(1)} dB, on ${report.device}`,
+  );
+  console.log(
+    `peak RSS: ${(r.maxRssBytes / MB).toFixed(0)} MiB; budget 2 x largest tensor + 300 MiB = ${(budget / MB).toFixed(0)} MiB: ` +
+      `${r.maxRssBytes <= budget ? 'within' : 'OVER'}`,
+  );
+  if (values.json) {
+    console.log(JSON.stringify({ shape, weightBytes, largest, peakRss: r.maxRssBytes, budget, wallMs: r.wallMs, timings: t, fileBytes: report.file_bytes }));
+  }
+  if (!values.keep) await rm(dir, { recursive: true, force: true });
+}
