@@ -10,7 +10,9 @@
 //     epsilon, GQA, tied embeddings and Qwen2 biases);
 //   - F16 and BF16: greedy tokens identical to F32;
 //   - quantized (Q8_0, Q6_K, Q4_K_M, Q4_0): top-1 agreement with F32 at the
-//     forced positions >= the thresholds below.
+//     forced positions >= the thresholds below;
+//   - the same for files made by `wgarray quantize` from the F32 GGUF
+//     (quantize:F16, quantize:Q4_K_M, ...).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -49,10 +51,18 @@ async function convert(hf: string, out: string, outtype: string): Promise<void> 
   if (code !== 0) throw new Error(`convert --outtype ${outtype} failed (${code}): ${stderr.text}`);
 }
 
+async function quantize(inp: string, out: string, type: string): Promise<void> {
+  const stderr = sink();
+  const code = await runCli(['quantize', inp, out, type, '--quiet'], { stdout: sink(), stderr, isTTY: false, device });
+  if (code !== 0) throw new Error(`quantize ${type} failed (${code}): ${stderr.text}`);
+}
+
 interface Variant {
   name: string;
   model: SyntheticModel;
   outtypes: string[];
+  /** Types `wgarray quantize` makes from the F32 GGUF (run as 'quantize:TYPE'). */
+  quantized?: string[];
   runs?: Map<string, LlamaRun>;
   prompt?: number[];
   forced?: number[];
@@ -63,6 +73,7 @@ const VARIANTS: Variant[] = [
     name: 'llama (GQA 8/2, untied)',
     model: syntheticModel({ seed: 7, layers: 2, ff: 512 }),
     outtypes: ['f32', 'f16', 'bf16', 'Q8_0', 'Q6_K', 'Q4_K_M', 'Q4_0'].filter((t) => (NEEDS[t] ?? []).every((q) => QUANT_FORMATS.has(q))),
+    quantized: ['F16', 'Q8_0', 'Q6_K', 'Q4_K_M', 'Q4_0'].filter((t) => (NEEDS[t] ?? []).every((q) => QUANT_FORMATS.has(q))),
   },
   {
     name: 'qwen2 (biases, tied embeddings, no permutation)',
@@ -83,12 +94,18 @@ beforeAll(async () => {
       await convert(hf, out, t);
       files.push(out);
     }
+    for (const t of v.quantized ?? []) {
+      const out = join(dir, `m${i}-quantize-${t}.gguf`);
+      await quantize(join(dir, `m${i}-f32.gguf`), out, t);
+      files.push(out);
+    }
+    const names = [...v.outtypes, ...(v.quantized ?? []).map((t) => `quantize:${t}`)];
     // The reference's prompt tokens and greedy continuation: the forced sequence.
     const bos = v.model.config.bos_token_id as number;
     v.prompt = [bos, ...encodeBpe(v.model.bpe, PROMPT)];
     v.forced = [...v.prompt, ...referenceGreedy(v.model, v.prompt, N_TOKENS)];
     const runs = await runLlama(files, { prompt: PROMPT, nTokens: N_TOKENS, forced: v.forced });
-    v.runs = new Map(v.outtypes.map((t, k) => [t, runs[k]]));
+    v.runs = new Map(names.map((t, k) => [t, runs[k]]));
   }
 }, 240_000);
 
@@ -121,15 +138,15 @@ describe.each(VARIANTS)('$name', (v) => {
     if (clear) expect(f32.generated).toEqual(greedy);
   });
 
-  test.each(['f16', 'bf16'])('%s: greedy tokens identical to F32', (t) => {
-    if (!v.outtypes.includes(t)) return;
+  test.each(['f16', 'bf16', 'quantize:F16'])('%s: greedy tokens identical to F32', (t) => {
+    if (!v.runs!.has(t)) return;
     expect(v.runs!.get(t)!.generated).toEqual(v.runs!.get('f32')!.generated);
   });
 
-  test.each(Object.keys(THRESHOLDS))('%s: top-1 agreement with F32', (t) => {
-    if (!v.outtypes.includes(t)) return;
+  test.each([...Object.keys(THRESHOLDS), ...Object.keys(THRESHOLDS).map((t) => `quantize:${t}`)])('%s: top-1 agreement with F32', (t) => {
+    if (!v.runs!.has(t)) return;
     const agreement = top1Agreement(v.runs!.get(t)!, v.runs!.get('f32')!);
     console.log(`${v.name} ${t}: top-1 agreement ${agreement.toFixed(3)} over ${v.forced!.length} positions`);
-    expect(agreement).toBeGreaterThanOrEqual(THRESHOLDS[t]);
+    expect(agreement).toBeGreaterThanOrEqual(THRESHOLDS[t.replace('quantize:', '')]);
   });
 });
