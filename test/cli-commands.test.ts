@@ -10,6 +10,8 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { EXIT, runCli } from '../src/cli/cli.js';
 import { syntheticModel, writeSyntheticModel } from '../src/convert/synthetic.js';
 import { loadGGUF } from '../src/io/gguf/reader.js';
+import { gguf } from '../src/io/gguf/metadata.js';
+import { saveGGUF } from '../src/io/gguf/writer.js';
 import { close, init } from '../src/runtime/creation.js';
 import type { Device } from '../src/runtime/device.js';
 
@@ -94,6 +96,19 @@ describe('quantize', () => {
     expect(r.stderr).toMatch(/tensor 'output\.weight' is already quantized \(q8_0\); .*--allow-requantize/);
     const ok = await cli(['quantize', q8, join(dir, 'requant.gguf'), 'Q4_0', '--allow-requantize', '-q']);
     expect(ok.code).toBe(0);
+  });
+
+  test('a shard of a split GGUF is refused, naming the shard', async () => {
+    const shard = join(dir, 'model-00001-of-00002.gguf');
+    await saveGGUF(shard, { 'blk.0.ffn_up.weight': { shape: [32, 256], type: 'f32', data: new Float32Array(32 * 256) } }, {
+      'general.architecture': 'llama',
+      'split.no': gguf.u16(0),
+      'split.count': gguf.u16(2),
+      'split.tensors.count': gguf.i32(2),
+    });
+    const r = await cli(['quantize', shard, join(dir, 'merged.gguf'), 'Q8_0']);
+    expect(r.code).toBe(EXIT.ERROR);
+    expect(r.stderr).toMatch(/model-00001-of-00002\.gguf: is shard 1 of 2 of a split model; merge the shards first/);
   });
 
   test('the progress line: on a terminal, not otherwise', async () => {

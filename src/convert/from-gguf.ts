@@ -60,6 +60,14 @@ export interface GGUFPlanOptions extends TypeChoiceOptions {
 export async function planFromGGUF(path: string, preset: QuantPreset, options: GGUFPlanOptions = {}): Promise<ConversionPlan> {
   const f = await loadGGUF(path, { device: options.device });
   if (f.tensorInfos.length === 0) throw new FormatError(path, undefined, 'has no tensors to quantize');
+  const splits = Number(f.metadata['split.count'] ?? 1);
+  if (splits > 1) {
+    throw new FormatError(
+      path,
+      undefined,
+      `is shard ${Number(f.metadata['split.no'] ?? 0) + 1} of ${splits} of a split model; merge the shards first (llama-gguf-split --merge)`,
+    );
+  }
   const model = modelShapeOf(f);
   const infos = f.tensorInfos.map((t) => ({ name: t.name, shape: t.shape, type: t.type }));
   const choices = chooseTensorTypes(infos, preset, model, options);
