@@ -112,6 +112,33 @@ describe('the GGUF convert writes', () => {
     expect(info['blk.0.attn_q.weight'].dtype).toBe(1); // F16
   });
 
+  test('a SentencePiece tokenizer.model: model llama, scores, byte pieces', async () => {
+    const m = syntheticModel({ seed: 5, layers: 1, ff: 256, tokenizer: 'spm' });
+    const d = join(dir, 'spm');
+    await writeSyntheticModel(d, m);
+    writeFileSync(join(d, 'added_tokens.json'), JSON.stringify({ '<extra>': 511 }));
+    const out = join(dir, 'spm.gguf');
+    await convert(d, out, '--outtype', 'f16');
+    const { typedMetadata: g } = await gguf(out, { allowLocalFile: true, typedMetadata: true });
+    expect(g['tokenizer.ggml.model']?.value).toBe('llama');
+    expect(g['tokenizer.ggml.pre']?.value).toBe('default');
+    expect(g['tokenizer.ggml.scores']?.subType).toBe(GGUFValueType.FLOAT32);
+    const tokens = g['tokenizer.ggml.tokens']?.value as string[];
+    const types = g['tokenizer.ggml.token_type']?.value as number[];
+    const scores = g['tokenizer.ggml.scores']?.value as number[];
+    expect(tokens.slice(0, 4)).toEqual(['<unk>', '<s>', '</s>', '<0x00>']);
+    expect(types.slice(0, 4)).toEqual([TOKEN_TYPE.UNKNOWN, TOKEN_TYPE.CONTROL, TOKEN_TYPE.CONTROL, TOKEN_TYPE.BYTE]);
+    const sp = m.sentencePiece!;
+    expect(tokens[300]).toBe(sp.pieces[300].piece);
+    expect(scores[300]).toBe(sp.pieces[300].score);
+    expect([tokens[511], types[511], scores[511]]).toEqual(['<extra>', TOKEN_TYPE.USER_DEFINED, -1000]);
+    expect(g['tokenizer.ggml.bos_token_id']?.value).toBe(1);
+    expect(g['tokenizer.ggml.eos_token_id']?.value).toBe(2);
+    expect(g['tokenizer.ggml.add_bos_token']?.value).toBe(true);
+    expect(g['tokenizer.ggml.add_eos_token']?.value).toBe(false);
+    expect('tokenizer.ggml.merges' in g).toBe(false);
+  });
+
   test('q/k rows are permuted for llama.cpp rope, v rows are not', async () => {
     const out = join(dir, 'f32.gguf');
     await convert(hf, out, '--outtype', 'f32');
@@ -230,14 +257,14 @@ const BAD: [string, (d: string) => Promise<void> | void, RegExp][] = [
     (d) => patchJson(join(d, 'config.json'), (j) => (j.vocab_size = 600)),
     /vocab_size is 600, but model\.embed_tokens\.weight has 512 rows/,
   ],
-  ['no tokenizer.json', (d) => unlink(join(d, 'tokenizer.json')), /has no tokenizer\.json/],
+  ['no tokenizer', (d) => unlink(join(d, 'tokenizer.json')), /has no tokenizer \(tokenizer\.json or tokenizer\.model\); it holds config\.json/],
   [
-    'a SentencePiece tokenizer only',
+    'a tokenizer.model that is not SentencePiece',
     async (d) => {
       await unlink(join(d, 'tokenizer.json'));
-      writeFileSync(join(d, 'tokenizer.model'), 'x');
+      writeFileSync(join(d, 'tokenizer.model'), Buffer.from([0x0a, 0x40, 0x01]));
     },
-    /has no tokenizer\.json \(it has tokenizer\.model, a SentencePiece model/,
+    /tokenizer\.model at byte 2: not a SentencePiece model: a field of 64 bytes runs past the end/,
   ],
   [
     'a WordPiece tokenizer',

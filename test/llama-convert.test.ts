@@ -23,7 +23,7 @@ import type { Device } from '../src/runtime/device.js';
 import { encodeBpe } from '../src/convert/bpe.js';
 import { syntheticModel, writeSyntheticModel, type SyntheticModel } from '../src/convert/synthetic.js';
 import { QUANT_FORMATS } from '../src/quant/registry.js';
-import { argmax, margin, referenceGreedy, referenceLogits } from './helpers/hf-reference.js';
+import { argmax, encodeSentencePiece, margin, referenceGreedy, referenceLogits } from './helpers/hf-reference.js';
 import { runLlama, top1Agreement, type LlamaRun } from './helpers/llama.js';
 
 const PROMPT = 'The quick brown fox jumps over the lazy dog. What is the capital of France?';
@@ -76,6 +76,11 @@ const VARIANTS: Variant[] = [
     quantized: ['F16', 'Q8_0', 'Q6_K', 'Q4_K_M', 'Q4_0'].filter((t) => (NEEDS[t] ?? []).every((q) => QUANT_FORMATS.has(q))),
   },
   {
+    name: 'llama with a SentencePiece tokenizer.model (Llama 2 style)',
+    model: syntheticModel({ seed: 13, layers: 2, ff: 512, tokenizer: 'spm' }),
+    outtypes: ['f32'],
+  },
+  {
     name: 'qwen2 (biases, tied embeddings, no permutation)',
     model: syntheticModel({ seed: 11, arch: 'qwen2', layers: 2, ff: 512, heads: 4, kvHeads: 2, tied: true }),
     outtypes: ['f32', 'f16'],
@@ -102,7 +107,8 @@ beforeAll(async () => {
     const names = [...v.outtypes, ...(v.quantized ?? []).map((t) => `quantize:${t}`)];
     // The reference's prompt tokens and greedy continuation: the forced sequence.
     const bos = v.model.config.bos_token_id as number;
-    v.prompt = [bos, ...encodeBpe(v.model.bpe, PROMPT)];
+    const sp = v.model.sentencePiece;
+    v.prompt = [bos, ...(sp ? encodeSentencePiece(sp, PROMPT) : encodeBpe(v.model.bpe, PROMPT))];
     v.forced = [...v.prompt, ...referenceGreedy(v.model, v.prompt, N_TOKENS)];
     const runs = await runLlama(files, { prompt: PROMPT, nTokens: N_TOKENS, forced: v.forced });
     v.runs = new Map(names.map((t, k) => [t, runs[k]]));
@@ -118,7 +124,7 @@ describe.each(VARIANTS)('$name', (v) => {
   test('llama.cpp tokenizes like the Hugging Face tokenizer', () => {
     const f32 = v.runs!.get('f32')!;
     expect(f32.nVocab).toBe(v.model.config.vocab_size);
-    expect(f32.vocabularyType).toBe('bpe');
+    expect(f32.vocabularyType).toBe(v.model.sentencePiece ? 'spm' : 'bpe');
     expect(f32.promptTokens).toEqual(v.prompt);
   });
 

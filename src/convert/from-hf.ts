@@ -1,5 +1,6 @@
 // `wgarray convert HF_DIR`: the plan for a Hugging Face llama-family folder
-// (config.json, safetensors weights, tokenizer.json) as convert_hf_to_gguf.py
+// (config.json, safetensors weights, tokenizer.json or a SentencePiece
+// tokenizer.model) as convert_hf_to_gguf.py
 // does it, then, for a llama-quantize preset, llama-quantize's per-tensor
 // types on top (as if the f32 GGUF were quantized).
 //
@@ -27,6 +28,7 @@ import {
 import { expectedShape, llama3RopeFactors, mapTensor, modelMetadata, readHparams, type Hparams } from './architecture.js';
 import { Metadata } from './metadata.js';
 import type { ConversionPlan, PlannedTensor, TensorSource } from './pipeline.js';
+import { parseSentencePieceModel, sentencePieceMetadata, type SentencePieceModel } from './sentencepiece.js';
 import { gpt2TokenizerMetadata } from './tokenizer.js';
 
 type Json = Record<string, unknown>;
@@ -162,13 +164,13 @@ export async function planFromHF(dir: string, options: HFPlanOptions = {}): Prom
   const h = readHparams(config, configPath);
   const weights = await loadSafetensors(await weightsPath(root, names), { device: options.device });
 
-  // Tokenizer: a byte-level BPE tokenizer.json.
+  // Tokenizer: SentencePiece (tokenizer.model) first, as convert_hf_to_gguf.py tries it, else a byte-level BPE tokenizer.json.
   const tokPath = join(root, 'tokenizer.json');
-  if (!names.includes('tokenizer.json')) {
-    const spm = names.includes('tokenizer.model') ? ' (it has tokenizer.model, a SentencePiece model; wgarray converts tokenizer.json BPE vocabularies)' : '';
-    throw new FormatError(root, undefined, `has no tokenizer.json${spm}`);
+  const spmPath = join(root, 'tokenizer.model');
+  if (!names.includes('tokenizer.json') && !names.includes('tokenizer.model')) {
+    throw new FormatError(root, undefined, `has no tokenizer (tokenizer.json or tokenizer.model); ${summarise(names)}`);
   }
-  const tokenizer = await readJson(tokPath);
+  const tokenizer = names.includes('tokenizer.json') ? await readJson(tokPath) : undefined;
   const tokenizerConfig = names.includes('tokenizer_config.json') ? await readJson(join(root, 'tokenizer_config.json')) : undefined;
   let chatTemplateFile: string | undefined;
   if (names.includes('chat_template.jinja')) chatTemplateFile = await readFile(join(root, 'chat_template.jinja'), 'utf8');
@@ -176,6 +178,17 @@ export async function planFromHF(dir: string, options: HFPlanOptions = {}): Prom
     const t = (await readJson(join(root, 'chat_template.json'))).chat_template;
     if (typeof t === 'string') chatTemplateFile = t;
   }
+  let spm: SentencePieceModel | undefined;
+  if (names.includes('tokenizer.model')) {
+    let bytes: Uint8Array;
+    try {
+      bytes = await readFile(spmPath);
+    } catch (e) {
+      throw fileError(spmPath, e, 'cannot read the file');
+    }
+    spm = parseSentencePieceModel(bytes, spmPath);
+  }
+  const addedTokens = names.includes('added_tokens.json') ? await readJson(join(root, 'added_tokens.json')) : undefined;
 
   // Tensors: renamed, checked against the hyperparameters.
   interface Mapped {
@@ -265,11 +278,11 @@ export async function planFromHF(dir: string, options: HFPlanOptions = {}): Prom
 
   const parameterCount = mapped.filter((t) => t.name !== 'rope_freqs.weight').reduce((n, t) => n + t.shape.reduce((a, b) => a * b, 1), 0);
   const meta = modelMetadata(h, { name: options.name ?? basename(root), ftype, parameterCount });
-  const tokMeta = gpt2TokenizerMetadata(
-    { tokenizer, tokenizerPath: tokPath, tokenizerConfig, config: h.config, chatTemplateFile },
-    vocabRows,
-    { pre: options.tokenizerPre },
-  );
+  const tokMeta = spm
+    ? sentencePieceMetadata({ model: spm, modelPath: spmPath, tokenizer, tokenizerConfig, config: h.config, chatTemplateFile, addedTokens }, vocabRows)
+    : gpt2TokenizerMetadata({ tokenizer: tokenizer!, tokenizerPath: tokPath, tokenizerConfig, config: h.config, chatTemplateFile }, vocabRows, {
+        pre: options.tokenizerPre,
+      });
   meta.merge(tokMeta);
   // keep general.file_type / quantization_version where modelMetadata put them
   meta.set('general.file_type', gguf.u32(ftype));

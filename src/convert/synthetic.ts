@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { saveSafetensors } from '../io/safetensors/writer.js';
 import { f32ToBf16Bits, f32ToF16Bits } from '../runtime/half.js';
 import { learnBpe, LLAMA3_SPLIT_SOURCE, type BpeVocabulary } from './bpe.js';
+import { encodeSentencePieceModel, PIECE_TYPE, type Piece, type SentencePieceModel } from './sentencepiece.js';
 
 export interface SyntheticModelOptions {
   seed?: number;
@@ -24,6 +25,8 @@ export interface SyntheticModelOptions {
   vocab?: number;
   /** Tokens the tokenizer itself has (default: vocab); fewer leaves [PAD] ids. */
   tokenizerVocab?: number;
+  /** 'bpe': a byte-level BPE tokenizer.json (Llama 3 style, default); 'spm': a SentencePiece tokenizer.model (Llama 2 style). */
+  tokenizer?: 'bpe' | 'spm';
   tied?: boolean;
   dtype?: 'bfloat16' | 'float16' | 'float32';
   /** config.json rope_scaling. */
@@ -43,7 +46,10 @@ export interface SyntheticTensor {
 
 export interface SyntheticModel {
   config: Record<string, unknown>;
-  tokenizer: Record<string, unknown>;
+  /** tokenizer.json, or undefined for a SentencePiece model. */
+  tokenizer: Record<string, unknown> | undefined;
+  /** tokenizer.model of a SentencePiece tokenizer. */
+  sentencePiece?: SentencePieceModel;
   tokenizerConfig: Record<string, unknown>;
   bpe: BpeVocabulary;
   tensors: SyntheticTensor[];
@@ -130,8 +136,9 @@ export function syntheticModel(options: SyntheticModelOptions = {}): SyntheticMo
 
   const tokenizerVocab = Math.min(options.tokenizerVocab ?? vocab, vocab);
   const bpe = learnBpe(DEMO_CORPUS, Math.max(0, tokenizerVocab - 256 - 2));
-  const bosId = bpe.vocab.size;
-  const eosId = bosId + 1;
+  const spm = options.tokenizer === 'spm' ? learnSentencePiece(DEMO_CORPUS, tokenizerVocab) : undefined;
+  const bosId = spm ? 1 : bpe.vocab.size;
+  const eosId = spm ? 2 : bosId + 1;
 
   const added = [BOS, EOS].map((content, i) => ({
     id: bosId + i,
@@ -180,7 +187,17 @@ export function syntheticModel(options: SyntheticModelOptions = {}): SyntheticMo
       merges: bpe.merges,
     },
   };
-  const tokenizerConfig = {
+  const tokenizerConfig: Record<string, unknown> = spm
+    ? {
+        bos_token: '<s>',
+        eos_token: '</s>',
+        unk_token: '<unk>',
+        add_bos_token: true,
+        add_eos_token: false,
+        model_max_length: options.maxPositions ?? 2048,
+        tokenizer_class: 'LlamaTokenizer',
+      }
+    : {
     bos_token: BOS,
     eos_token: EOS,
     clean_up_tokenization_spaces: true,
@@ -188,7 +205,7 @@ export function syntheticModel(options: SyntheticModelOptions = {}): SyntheticMo
     tokenizer_class: 'PreTrainedTokenizerFast',
     added_tokens_decoder: Object.fromEntries(added.map((t) => [String(t.id), { ...t, id: undefined }])),
     chat_template: "{% for m in messages %}{{ '<|begin_of_text|>' + m['role'] + ': ' + m['content'] + '\\n' }}{% endfor %}",
-  };
+      };
   const config: Record<string, unknown> = {
     architectures: [arch === 'llama' ? 'LlamaForCausalLM' : 'Qwen2ForCausalLM'],
     model_type: arch,
@@ -240,7 +257,7 @@ export function syntheticModel(options: SyntheticModelOptions = {}): SyntheticMo
   add('model.norm.weight', [hidden], 0.05, 1);
   if (!options.tied) add('lm_head.weight', [vocab, hidden], 4 / Math.sqrt(hidden));
   const parameterCount = tensors.reduce((n, t) => n + t.shape.reduce((a, b) => a * b, 1), 0);
-  return { config, tokenizer, tokenizerConfig, bpe, tensors, parameterCount };
+  return { config, tokenizer: spm ? undefined : tokenizer, sentencePiece: spm, tokenizerConfig, bpe, tensors, parameterCount };
 }
 
 /** Writes `model` as a Hugging Face folder: config.json, tokenizer files and (sharded past maxShardBytes) safetensors. */
@@ -252,12 +269,65 @@ export async function writeSyntheticModel(
   await mkdir(dir, { recursive: true });
   const json = (name: string, value: unknown) => writeFile(join(dir, name), JSON.stringify(value, null, 2) + '\n');
   await json('config.json', model.config);
-  await json('tokenizer.json', model.tokenizer);
+  if (model.tokenizer) await json('tokenizer.json', model.tokenizer);
+  if (model.sentencePiece) await writeFile(join(dir, 'tokenizer.model'), encodeSentencePieceModel(model.sentencePiece));
   await json('tokenizer_config.json', model.tokenizerConfig);
   const tensors = model.tensors.map((t) => [t.name, { shape: t.shape, dtype: t.dtype, produce: () => t.bytes() }] as const);
   const saved = await saveSafetensors(join(dir, 'model.safetensors'), tensors, { format: 'pt' }, {
     maxShardBytes: options.maxShardBytes,
     signal: options.signal,
   });
-  return [join(dir, 'config.json'), join(dir, 'tokenizer.json'), join(dir, 'tokenizer_config.json'), ...saved.files];
+  const tokenizerFile = join(dir, model.tokenizer ? 'tokenizer.json' : 'tokenizer.model');
+  return [join(dir, 'config.json'), tokenizerFile, join(dir, 'tokenizer_config.json'), ...saved.files];
+}
+
+/**
+ * A SentencePiece BPE vocabulary of `size` pieces learned from `text`, laid out
+ * as Llama 2's: <unk>, <s>, </s>, the 256 byte pieces <0x00>..<0xFF>, the
+ * text's characters, then merged pieces; a piece's score ranks its merge
+ * (earlier merges score higher), which is what SentencePiece's BPE encoder
+ * and llama.cpp's SPM tokenizer merge by.
+ */
+export function learnSentencePiece(text: string, size: number): SentencePieceModel {
+  const pieces: Piece[] = [
+    { piece: '<unk>', score: 0, type: PIECE_TYPE.UNKNOWN },
+    { piece: '<s>', score: 0, type: PIECE_TYPE.CONTROL },
+    { piece: '</s>', score: 0, type: PIECE_TYPE.CONTROL },
+  ];
+  for (let b = 0; b < 256; b++) pieces.push({ piece: `<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`, score: 0, type: PIECE_TYPE.BYTE });
+  // words as SentencePiece sees them: whitespace becomes U+2581 and starts the word it precedes
+  const normalized = ('\u2581' + text.trim().replace(/\s+/g, ' ')).replaceAll(' ', '\u2581');
+  const words = new Map<string, number>();
+  for (const w of normalized.split(/(?=\u2581)/u)) words.set(w, (words.get(w) ?? 0) + 1);
+  const chars = [...new Set([...normalized])].sort();
+  let list = [...words].map(([w, n]) => ({ pieces: [...w], n }));
+  const known = new Set<string>(chars);
+  const merged: string[] = [];
+  while (pieces.length + chars.length + merged.length < size) {
+    const pairs = new Map<string, number>();
+    for (const { pieces: p, n } of list) for (let i = 0; i + 1 < p.length; i++) pairs.set(`${p[i]}\u0000${p[i + 1]}`, (pairs.get(`${p[i]}\u0000${p[i + 1]}`) ?? 0) + n);
+    let best: string | undefined;
+    let bestN = 0;
+    for (const [k, n] of pairs) if (n > bestN || (n === bestN && best !== undefined && k < best)) [best, bestN] = [k, n];
+    if (!best) break;
+    const [a, b] = best.split('\u0000');
+    list = list.map(({ pieces: p, n }) => {
+      const out: string[] = [];
+      for (let i = 0; i < p.length; i++) {
+        if (i + 1 < p.length && p[i] === a && p[i + 1] === b) {
+          out.push(a + b);
+          i++;
+        } else out.push(p[i]);
+      }
+      return { pieces: out, n };
+    });
+    if (!known.has(a + b)) {
+      known.add(a + b);
+      merged.push(a + b);
+    }
+  }
+  // merged pieces score by rank; single characters below every merge
+  merged.forEach((piece, i) => pieces.push({ piece, score: -i, type: PIECE_TYPE.NORMAL }));
+  chars.forEach((piece, i) => pieces.push({ piece, score: -(merged.length + i), type: PIECE_TYPE.NORMAL }));
+  return { pieces, addDummyPrefix: true };
 }

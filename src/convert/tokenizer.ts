@@ -101,7 +101,7 @@ function hasByteLevel(node: unknown): boolean {
 }
 
 /** convert_hf_to_gguf's does_token_look_special. */
-function looksSpecial(token: string): boolean {
+export function looksSpecial(token: string): boolean {
   return (
     ['<pad>', '<mask>', '<2mass>', '[@BOS@]'].includes(token) ||
     (token.startsWith('<|') && token.endsWith('|>')) ||
@@ -110,7 +110,7 @@ function looksSpecial(token: string): boolean {
   );
 }
 
-interface AddedToken {
+export interface AddedToken {
   id: number;
   content: string;
   special?: boolean;
@@ -244,7 +244,7 @@ function tokenContent(entry: unknown): string | undefined {
 }
 
 /** Special token ids, add_*_token flags and the chat template, as gguf-py's SpecialVocab finds them. */
-function specialTokens(meta: Metadata, files: TokenizerFiles, added: AddedToken[], nVocab: number): void {
+export function specialTokens(meta: Metadata, files: TokenizerFiles, added: AddedToken[], nVocab: number): void {
   const types = ['bos', 'eos', 'unk', 'sep', 'pad', 'cls', 'mask'];
   const ids = new Map<string, number>();
   const add = new Map<string, boolean>();

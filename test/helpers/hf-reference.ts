@@ -6,6 +6,7 @@
 
 import { bf16BitsToF32, f16BitsToF32 } from '../../src/runtime/half.js';
 import type { SyntheticModel } from '../../src/convert/synthetic.js';
+import { PIECE_TYPE, type SentencePieceModel } from '../../src/convert/sentencepiece.js';
 
 type Mat = { rows: number; cols: number; w: Float64Array };
 
@@ -174,4 +175,38 @@ export function referenceGreedy(model: SyntheticModel, prompt: number[], n: numb
     seq.push(argmax(logits[logits.length - 1]));
   }
   return seq.slice(prompt.length);
+}
+
+/**
+ * SentencePiece BPE encoding (what Hugging Face's LlamaTokenizer and llama.cpp's
+ * SPM tokenizer do): spaces become U+2581 with one added in front, characters
+ * merge pairwise, highest-scoring pair that forms a piece first (leftmost on a
+ * tie), and characters without a piece fall back to their UTF-8 byte pieces.
+ */
+export function encodeSentencePiece(model: SentencePieceModel, text: string): number[] {
+  const id = new Map<string, number>();
+  model.pieces.forEach((p, i) => {
+    if (p.type === PIECE_TYPE.NORMAL || p.type === PIECE_TYPE.USER_DEFINED) id.set(p.piece, i);
+  });
+  const score = (s: string) => model.pieces[id.get(s)!].score;
+  const normalized = ((model.addDummyPrefix ? ' ' : '') + text).replaceAll(' ', '\u2581');
+  let symbols = [...normalized];
+  for (;;) {
+    let best = -1;
+    let bestScore = -Infinity;
+    for (let i = 0; i + 1 < symbols.length; i++) {
+      const m = symbols[i] + symbols[i + 1];
+      if (id.has(m) && score(m) > bestScore) [best, bestScore] = [i, score(m)];
+    }
+    if (best < 0) break;
+    symbols = [...symbols.slice(0, best), symbols[best] + symbols[best + 1], ...symbols.slice(best + 2)];
+  }
+  const out: number[] = [];
+  const enc = new TextEncoder();
+  for (const s of symbols) {
+    const t = id.get(s);
+    if (t !== undefined) out.push(t);
+    else for (const b of enc.encode(s)) out.push(model.pieces.findIndex((p) => p.piece === `<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`));
+  }
+  return out;
 }
