@@ -32,3 +32,26 @@ export * from './io/index.js';
 // LoRA (src/lora): PEFT and MLX-LM adapters fused into base weights on the GPU.
 export { LoraAdapter, loadLoraAdapter, fuseLora, loraTransform } from './lora/index.js';
 export type { LoraOptions, LoraModule, LoraFormat, LayerKind } from './lora/index.js';
+// Model conversion and quantization (src/convert, src/quant/presets): the pipeline behind
+// `wgarray convert` / `wgarray quantize`, llama-quantize's presets and per-tensor rules,
+// and the quality measure of the report.
+export { planFromHF, planFromSafetensors, resolveOuttype } from './convert/from-hf.js';
+export type { HFPlanOptions } from './convert/from-hf.js';
+export { planFromGGUF, modelShapeOf } from './convert/from-gguf.js';
+export { runPlan } from './convert/pipeline.js';
+export type {
+  ConversionPlan,
+  PlannedTensor,
+  TensorSource,
+  TensorTransform,
+  TensorReport,
+  RunOptions,
+  RunResult,
+  RunProgress,
+} from './convert/pipeline.js';
+export { syntheticModel, writeSyntheticModel } from './convert/synthetic.js';
+export type { SyntheticModel, SyntheticModelOptions } from './convert/synthetic.js';
+export { QUANT_PRESETS, FTYPE, quantPreset, chooseTensorTypes, allowsQuantization } from './quant/presets.js';
+export type { QuantPreset, ModelShape, TensorInfo, TypeChoiceOptions, TensorTypeChoice, TensorTypeOverride } from './quant/presets.js';
+export { quantizationError } from './kernels/quant-error.js';
+export type { ErrorStats } from './kernels/quant-error.js';

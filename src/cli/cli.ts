@@ -71,7 +71,8 @@ options:
   convert: `usage: wgarray convert HF_DIR [-o OUT.gguf] [--outtype TYPE] [options]
 
 HF_DIR holds config.json (LlamaForCausalLM, MistralForCausalLM or Qwen2ForCausalLM), model.safetensors
-(or shards with model.safetensors.index.json) and tokenizer.json (byte-level BPE) with tokenizer_config.json.
+(or shards with model.safetensors.index.json), tokenizer_config.json, and tokenizer.json (byte-level BPE:
+Llama 3, Qwen2, Mistral Nemo) or tokenizer.model (SentencePiece: Llama 2, Mistral 7B).
 --outtype: auto (the weights' own 16-bit type, default) | f32 | f16 | bf16 | q8_0, as convert_hf_to_gguf.py,
 or any quantize TYPE (Q4_K_M, Q6_K, ...), which quantizes as llama-quantize would the f32 conversion.
 
