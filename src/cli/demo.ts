@@ -78,7 +78,7 @@ export async function demoCommand(a: DemoArgs, io: CommandIO): Promise<QualityRe
       `${formatBytes(f.fileSize)} (${formatDuration(tRead)})`,
   );
   say(`timings: build ${formatDuration(tBuild)}, convert + quantize ${formatDuration(report.timings_ms.total)}, read back ${formatDuration(tRead)}`);
-  say('\nOn your own model (a Hugging Face folder with config.json, *.safetensors and tokenizer.json):');
+  say('\nOn your own model (a Hugging Face folder: config.json, *.safetensors, tokenizer.json or tokenizer.model):');
   say(`  npx wgarray convert path/to/model -o model-${preset.name}.gguf --outtype ${preset.name}`);
   say('or, from a GGUF you already have:');
   say(`  npx wgarray quantize model-f16.gguf model-${preset.name}.gguf ${preset.name}`);
