@@ -25,7 +25,7 @@ import {
   type QuantPreset,
   type TypeChoiceOptions,
 } from '../quant/presets.js';
-import { expectedShape, llama3RopeFactors, mapTensor, modelMetadata, readHparams, type Hparams } from './architecture.js';
+import { expectedShape, llama3RopeFactors, mapTensor, modelMetadata, readHparams } from './architecture.js';
 import { Metadata } from './metadata.js';
 import type { ConversionPlan, PlannedTensor, TensorSource } from './pipeline.js';
 import { parseSentencePieceModel, sentencePieceMetadata, type SentencePieceModel } from './sentencepiece.js';
