@@ -1,12 +1,12 @@
 // Q3_K and Q6_K beyond the golden vectors: the GPU kernels against the CPU
 // reference (itself byte-exact with ggml on the golden input, see
-// quant-golden.test.ts) on the paths the golden input does not reach: float16
-// and bfloat16 sources, views that start mid-block, odd block counts (a pair
+// quant-golden.test.ts) on the paths the golden input does not reach: a float16
+// source, views that start mid-block, odd block counts (a pair
 // kernel's lone last block), groups whose quantized scale rounds to zero, and
 // magnitudes from 1e-14 to 1e8.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { array, close, init, quantize, quantizeHost, type WgArray } from '../src/index.js';
-import { bf16BitsToF32, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits } from '../src/runtime/half.js';
+import { f16BitsToF32, f32ToF16Bits } from '../src/runtime/half.js';
 
 beforeAll(async () => {
   await init();
@@ -82,17 +82,16 @@ describe.each([
     expect(blockDiffs(got, quantizeHost(x, type), typeSize)).toEqual([]);
   });
 
-  test.each([
-    ['float16', (v: number) => f16BitsToF32(f32ToF16Bits(v))],
-    ['bfloat16', (v: number) => bf16BitsToF32(f32ToBf16Bits(v))],
-  ] as const)('%s source', async (dtype, round) => {
+  // One 16-bit source is enough here: the kernels read every source dtype
+  // through quantize_io's load_x (each extra dtype is one more pipeline to compile).
+  test('float16 source', async () => {
     const x = gauss(6 * QK, 0.5, 21);
     const a = array(x, { shape: [6, QK] });
-    const half = a.astype(dtype);
+    const half = a.astype('float16');
     const got = await gpuBytes(half, type);
     a.dispose();
     half.dispose();
-    expect(blockDiffs(got, quantizeHost(x.map(round), type), typeSize)).toEqual([]);
+    expect(blockDiffs(got, quantizeHost(x.map((v) => f16BitsToF32(f32ToF16Bits(v))), type), typeSize)).toEqual([]);
   });
 
   test('views starting anywhere, odd and even block counts', async () => {
