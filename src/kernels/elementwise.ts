@@ -138,8 +138,6 @@ function unravel(shape: readonly number[], index: number): number[] {
   return out;
 }
 
-/** Elements per chunk are multiples of this: whole output words, aligned binding offsets. */
-const GRANULE = 1024;
 
 /**
  * Runs op `op` over `inputs` into a new array of `outShape` and `outDtype`,
@@ -172,6 +170,9 @@ export function elementwise(
       if (typeof plan === 'number') {
         // Operand `plan` spans too much memory per chunk: read it from a row-major copy.
         const v = views[plan]!;
+        if (v.isContiguous) {
+          throw new LimitError(`elementwise ${op}: ${v.describe()} does not fit this device's storage bindings even in the smallest chunks`);
+        }
         const c = contiguous(v);
         owned.push(c);
         views = views.map((x, i) => (i === plan ? c : x));
@@ -218,6 +219,8 @@ function planChunks(device: Device, views: (WgArray | null)[], outShape: Shape, 
   const shape = merged.shape;
   const linear = shape.length === 1 && operands.every((o) => !o || o.strides[0] === 1);
   const perWord = Math.max(outBytes, ...operands.map((o) => o?.bytes ?? 1));
+  // Chunks start on the binding offset alignment of the output (whole words, groups of 4 elements).
+  const GRANULE = Math.max(4, align / outBytes);
   let per = Math.max(GRANULE, Math.floor(limit / perWord / GRANULE) * GRANULE);
   const chunks: ChunkPlan['chunks'] = [];
   for (let start = 0; start < n; ) {

@@ -85,6 +85,7 @@ export function reduceLastDim(device: Device, request: ReduceRequest): ReduceRes
       const result = tryReduce(device, request, input);
       if (result) return result;
       // The inner stride is too large to window a useful segment: read a row-major copy.
+      if (input.isContiguous) throw new LimitError(`reduce: ${input.describe()} does not fit this device's storage bindings`);
       const c = contiguous(input);
       owned.push(c);
       input = c;

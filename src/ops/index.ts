@@ -1,6 +1,6 @@
 // The array operations: views and layout, elementwise math with broadcasting,
-// reductions, seeded random numbers. Each op checks shapes and dtypes here and
-// leaves the kernel choice to src/kernels.
+// reductions, linear algebra, seeded random numbers. Each op checks shapes and
+// dtypes here and leaves the kernel choice to src/kernels.
 
 export * as random from './random.js';
 export * from './layout.js';

@@ -95,3 +95,23 @@ export function roundTo(dtype: DType, v: number): number {
   if (dtype === 'bfloat16') return bf16BitsToF32(f32ToBf16Bits(f));
   return f;
 }
+
+/** The raw element of `dtype` holding value v (integers wrap). */
+export function encodeValue(dtype: DType, v: number): number {
+  switch (dtype) {
+    case 'float16':
+      return f32ToF16Bits(v);
+    case 'bfloat16':
+      return f32ToBf16Bits(v);
+    case 'float32':
+    case 'float64':
+      return v;
+    case 'bool':
+      return v ? 1 : 0;
+    default: {
+      const bits = DTYPES[dtype].bytes * 8;
+      const m = Number(BigInt.asUintN(bits, BigInt(Math.trunc(v))));
+      return DTYPES[dtype].kind === 'int' && m >= 2 ** (bits - 1) ? m - 2 ** bits : m;
+    }
+  }
+}
