@@ -447,7 +447,18 @@ fn decode(g: u32, w: ptr<function, u32>) -> vec3<u32> {
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
-  let e0 = linear_index(wid, nwg, lid) * 4u;
+  let inv = linear_index(wid, nwg, lid);
+  if (LINEAR == 1u && OUT_BYTES == 4u) {
+    // Row-major operands, whole-word output: neighbouring invocations take
+    // neighbouring elements (coalesced on GPUs, vector loads on CPUs).
+    let base = (inv - lid) * 4u + lid;
+    for (var j = 0u; j < 4u; j = j + 1u) {
+      let e = base + j * 256u;
+      if (e < params.n) { dst[e] = element(params.origin.xyz + vec3<u32>(params.first + e)); }
+    }
+    return;
+  }
+  let e0 = inv * 4u;
   if (e0 >= params.n) { return; }
   let g0 = params.first + e0;
   let last = params.ndim - 1u;
