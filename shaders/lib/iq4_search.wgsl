@@ -5,35 +5,54 @@
 // best_index_int8 over kvalues_iq4nl picks level k + 1 over level k exactly when
 // x >= (kvalues[k] + kvalues[k + 1]) / 2: its float comparison
 // `x - val[mu-1] < val[mu] - x` never rounds across a midpoint (checked
-// exhaustively around every midpoint). So the level is a count of midpoints,
-// which vectorises, where ggml's binary search would branch.
+// exhaustively around every midpoint). So the level follows from four comparisons
+// with midpoints, a binary search done with selects, which vectorises where
+// ggml's branches would not.
 
-const IQ4_MIDS = array<f32, 15>(-115.5, -93.5, -74.0, -57.0, -42.0, -28.5, -16.0, -4.5,
-                                7.0, 19.0, 31.5, 45.5, 61.0, 79.0, 101.0);
-// kvalues_iq4nl[k + 1] - kvalues_iq4nl[k]
-const IQ4_STEPS = array<f32, 15>(23.0, 21.0, 18.0, 16.0, 14.0, 13.0, 12.0, 11.0,
-                                 12.0, 12.0, 13.0, 15.0, 16.0, 20.0, 24.0);
 const IQ4_VALUES = array<f32, 16>(-127.0, -104.0, -83.0, -65.0, -49.0, -35.0, -22.0, -10.0,
                                   1.0, 13.0, 25.0, 38.0, 53.0, 69.0, 89.0, 113.0);
 // GROUP_MAX_EPS, 1e-15f, as bits
 const IQ4_EPS_BITS: u32 = 0x26901d7du;
 
+fn pick(a: f32, b: f32, c: vec4<bool>) -> vec4<f32> {
+  return select(vec4<f32>(a), vec4<f32>(b), c);
+}
+
+// The search's four decisions for four values: c1 (x >= midpoint 7), c2, c3, c4;
+// the level index is 8 c1 + 4 c2 + 2 c3 + c4.
+struct Iq4Path {
+  c1: vec4<bool>,
+  c2: vec4<bool>,
+  c3: vec4<bool>,
+  c4: vec4<bool>,
+}
+
+fn iq4_path4(x: vec4<f32>) -> Iq4Path {
+  let c1 = x >= vec4<f32>(-4.5);
+  let c2 = x >= pick(-57.0, 45.5, c1);
+  let c3 = x >= select(pick(-93.5, -28.5, c2), pick(19.0, 79.0, c2), c1);
+  let c4 = x >= select(select(pick(-115.5, -74.0, c3), pick(-42.0, -16.0, c3), c2),
+                       select(pick(7.0, 31.5, c3), pick(61.0, 101.0, c3), c2), c1);
+  return Iq4Path(c1, c2, c3, c4);
+}
+
 // kvalues_iq4nl[best_index_int8(x)] of four values (finite).
 fn iq4_level4(x: vec4<f32>) -> vec4<f32> {
-  var q = vec4<f32>(-127.0);
-  for (var k = 0u; k < 15u; k = k + 1u) {
-    q = q + select(vec4<f32>(0.0), vec4<f32>(IQ4_STEPS[k]), x >= vec4<f32>(IQ4_MIDS[k]));
-  }
-  return q;
+  let p = iq4_path4(x);
+  let lo = select(select(pick(-127.0, -104.0, p.c4), pick(-83.0, -65.0, p.c4), p.c3),
+                  select(pick(-49.0, -35.0, p.c4), pick(-22.0, -10.0, p.c4), p.c3), p.c2);
+  let hi = select(select(pick(1.0, 13.0, p.c4), pick(25.0, 38.0, p.c4), p.c3),
+                  select(pick(53.0, 69.0, p.c4), pick(89.0, 113.0, p.c4), p.c3), p.c2);
+  return select(lo, hi, p.c1);
 }
 
 // best_index_int8(16, kvalues_iq4nl, x) of four values (finite).
 fn iq4_index4(x: vec4<f32>) -> vec4<u32> {
-  var n = vec4<u32>(0u);
-  for (var k = 0u; k < 15u; k = k + 1u) {
-    n = n + select(vec4<u32>(0u), vec4<u32>(1u), x >= vec4<f32>(IQ4_MIDS[k]));
-  }
-  return n;
+  let p = iq4_path4(x);
+  let one = vec4<u32>(1u);
+  let zero = vec4<u32>(0u);
+  return (select(zero, one, p.c1) << vec4<u32>(3u)) | (select(zero, one, p.c2) << vec4<u32>(2u)) |
+         (select(zero, one, p.c3) << one) | select(zero, one, p.c4);
 }
 
 // Running sums of four candidate grids (one per component).
@@ -48,24 +67,6 @@ fn iq4_fit1(f: Fit4, x: f32, ids: vec4<f32>) -> Fit4 {
   let q = iq4_level4(ids * x);
   let wq = (x * x) * q;
   return Fit4(f.sumqx + wq * x, f.sumq2 + wq * q);
-}
-
-fn iq4_fit_vec(f: Fit4, x: vec4<f32>, ids: vec4<f32>) -> Fit4 {
-  return iq4_fit1(iq4_fit1(iq4_fit1(iq4_fit1(f, x.x, ids), x.y, ids), x.z, ids), x.w, ids);
-}
-
-// The least-squares sums of four candidate grids 1 / ids over the block.
-fn iq4_fit4(b: Block32, ids: vec4<f32>) -> Fit4 {
-  var f = Fit4(vec4<f32>(0.0), vec4<f32>(0.0));
-  f = iq4_fit_vec(f, b.x0, ids);
-  f = iq4_fit_vec(f, b.x1, ids);
-  f = iq4_fit_vec(f, b.x2, ids);
-  f = iq4_fit_vec(f, b.x3, ids);
-  f = iq4_fit_vec(f, b.x4, ids);
-  f = iq4_fit_vec(f, b.x5, ids);
-  f = iq4_fit_vec(f, b.x6, ids);
-  f = iq4_fit_vec(f, b.x7, ids);
-  return f;
 }
 
 struct Best {
@@ -87,26 +88,46 @@ fn iq4_better4(r: Best, f: Fit4) -> Best {
   return s;
 }
 
-// quantize_row_iq4_nl_impl's scale for one finite block of 32 whose largest |x| bits are
-// `amax`: the least-squares scale of the best of 16 candidate grids; 0 below GROUP_MAX_EPS.
-fn iq4_scale32(b: Block32, amax: u32) -> f32 {
-  if (amax < IQ4_EPS_BITS) { return 0.0; }
-  let mx = signed_abs_max32(b, amax);
-  var r = Best(0.0, 0.0);
-  // Four grids a pass, in ggml's order: first 1 / (max / 127) (ggml: d = -max / values[0],
-  // id = 1 / d), the starting point; then (itry + values[0]) / max for itry = -7..7.
-  // One call site in a rolled loop keeps the shader small enough to compile quickly.
-  for (var g = 0u; g < opaque(4u); g = g + 1u) {
-    var ids = (vec4<f32>(f32(4u * g)) + vec4<f32>(-135.0, -134.0, -133.0, -132.0)) / mx;
-    if (g == 0u) { ids.x = 1.0 / (-mx / -127.0); }
-    var f = iq4_fit4(b, ids);
-    if (g == 0u) {
-      r.d = select(0.0, f.sumqx.x / f.sumq2.x, f.sumq2.x > 0.0);
-      r.best = r.d * f.sumqx.x;
-      f.sumq2.x = 0.0; // the starting point is not a candidate
+// The block being searched, read by index in a rolled loop: unrolled and inlined,
+// the search makes a shader lavapipe takes seconds to compile.
+var<private> iq4_block: array<vec4<f32>, 8>;
+
+// quantize_row_iq4_nl_impl's scale for one finite block of 32 (`m` its abs_max32):
+// the least-squares scale of the best of 16 candidate grids; 0 below GROUP_MAX_EPS.
+fn iq4_scale32(b: Block32, m: AbsMax) -> f32 {
+  if (m.amax < IQ4_EPS_BITS) { return 0.0; }
+  let mx = m.max;
+  // The grids in ggml's order, four per vector: first 1 / (max / 127) (ggml:
+  // d = -max / values[0], id = 1 / d), the starting point; then the candidates
+  // (itry + values[0]) / max for itry = -7..7.
+  var ids0 = vec4<f32>(-135.0, -134.0, -133.0, -132.0) / mx;
+  ids0.x = 1.0 / (-mx / -127.0);
+  let ids1 = vec4<f32>(-131.0, -130.0, -129.0, -128.0) / mx;
+  let ids2 = vec4<f32>(-127.0, -126.0, -125.0, -124.0) / mx;
+  let ids3 = vec4<f32>(-123.0, -122.0, -121.0, -120.0) / mx;
+  // All 16 sums in one pass over the elements (each sum still in element order):
+  // four independent chains hide the additions' latency.
+  iq4_block = array<vec4<f32>, 8>(b.x0, b.x1, b.x2, b.x3, b.x4, b.x5, b.x6, b.x7);
+  var f0 = Fit4(vec4<f32>(0.0), vec4<f32>(0.0));
+  var f1 = f0;
+  var f2 = f0;
+  var f3 = f0;
+  for (var i = 0u; i < opaque(8u); i = i + 1u) {
+    let v = iq4_block[i];
+    for (var c = 0u; c < 4u; c = c + 1u) {
+      f0 = iq4_fit1(f0, v[c], ids0);
+      f1 = iq4_fit1(f1, v[c], ids1);
+      f2 = iq4_fit1(f2, v[c], ids2);
+      f3 = iq4_fit1(f3, v[c], ids3);
     }
-    r = iq4_better4(r, f);
   }
+  var r = Best(select(0.0, f0.sumqx.x / f0.sumq2.x, f0.sumq2.x > 0.0), 0.0);
+  r.best = r.d * f0.sumqx.x;
+  f0.sumq2.x = 0.0; // the starting point is not a candidate
+  r = iq4_better4(r, f0);
+  r = iq4_better4(r, f1);
+  r = iq4_better4(r, f2);
+  r = iq4_better4(r, f3);
   return r.d;
 }
 

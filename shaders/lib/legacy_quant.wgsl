@@ -7,7 +7,6 @@
 // compares: WGSL lets compilers assume floats are finite.
 // Needs lib/quantize_io.wgsl.
 
-const INT_MIN: i32 = -2147483647 - 1;
 // float16 NaN: the scale of a block whose input holds NaN or ±Inf.
 const F16_NAN: u32 = 0x7e00u;
 
@@ -17,14 +16,12 @@ fn opaque(n: u32) -> u32 {
   return select(n, 0u, qparams.n_blocks == 0xffffffffu);
 }
 
-// Elements i .. i + 3 of the chunk's input, as float32.
-fn load_x4(i: u32) -> vec4<f32> {
-  if (SRC_KIND == 0u) {
-    let e = qparams.src_skip + i;
-    return bitcast<vec4<f32>>(vec4<u32>(src[e], src[e + 1u], src[e + 2u], src[e + 3u]));
-  }
-  return vec4<f32>(load_x(i), load_x(i + 1u), load_x(i + 2u), load_x(i + 3u));
-}
+// The chunk's input as 16-byte vectors: the binding of lib/quantize_io.wgsl's `src`,
+// which these quantize entry points never read (WGSL lets two variables share a
+// binding when no entry point uses both). One vec4 load per lane costs lavapipe
+// about what one u32 load does. src/kernels/dispatch.ts pads windows to whole
+// vectors wherever the buffer has room.
+@group(0) @binding(0) var<storage, read> src4: array<vec4<u32>>;
 
 // 32 consecutive elements, element 4k + c in component c of xk.
 struct Block32 {
@@ -32,9 +29,55 @@ struct Block32 {
   x4: vec4<f32>, x5: vec4<f32>, x6: vec4<f32>, x7: vec4<f32>,
 }
 
+// Four float16/bfloat16 values (two words) as float32.
+fn halves4(v: vec2<u32>) -> vec4<f32> {
+  if (SRC_KIND == 1u) {
+    return vec4<f32>(f16_bits_to_f32(v.x & 0xffffu), f16_bits_to_f32(v.x >> 16u),
+                     f16_bits_to_f32(v.y & 0xffffu), f16_bits_to_f32(v.y >> 16u));
+  }
+  return bitcast<vec4<f32>>(vec4<u32>(v.x << 16u, v.x & 0xffff0000u, v.y << 16u, v.y & 0xffff0000u));
+}
+
+// Element g of the window, one word at a time (inputs that start mid-vector).
+fn src_element(g: u32) -> f32 {
+  if (SRC_KIND == 0u) { return bitcast<f32>(src4[g >> 2u][g & 3u]); }
+  let w = g >> 1u;
+  let h = (src4[w >> 2u][w & 3u] >> ((g & 1u) * 16u)) & 0xffffu;
+  if (SRC_KIND == 1u) { return f16_bits_to_f32(h); }
+  return bf16_bits_to_f32(h);
+}
+
+fn src_elements4(g: u32) -> vec4<f32> {
+  return vec4<f32>(src_element(g), src_element(g + 1u), src_element(g + 2u), src_element(g + 3u));
+}
+
+// Elements e .. e + 31 of the chunk's input as float32 (e a multiple of 32). A
+// window too short to hold them (a buffer without room for the padding) gives NaN,
+// which marks the block invalid rather than quantizing wrong values.
 fn load_block32(e: u32) -> Block32 {
-  return Block32(load_x4(e), load_x4(e + 4u), load_x4(e + 8u), load_x4(e + 12u),
-                 load_x4(e + 16u), load_x4(e + 20u), load_x4(e + 24u), load_x4(e + 28u));
+  let g = qparams.src_skip + e;
+  let per_vec = select(8u, 4u, SRC_KIND == 0u);
+  if ((g + 31u) / per_vec >= arrayLength(&src4)) {
+    // (a runtime value: WGSL constant expressions cannot hold NaN)
+    let nan = vec4<f32>(bitcast<f32>(0x7fc00000u | (g & 0u)));
+    return Block32(nan, nan, nan, nan, nan, nan, nan, nan);
+  }
+  if (SRC_KIND == 0u && (qparams.src_skip & 3u) == 0u) {
+    let k = g >> 2u;
+    return Block32(bitcast<vec4<f32>>(src4[k]), bitcast<vec4<f32>>(src4[k + 1u]),
+                   bitcast<vec4<f32>>(src4[k + 2u]), bitcast<vec4<f32>>(src4[k + 3u]),
+                   bitcast<vec4<f32>>(src4[k + 4u]), bitcast<vec4<f32>>(src4[k + 5u]),
+                   bitcast<vec4<f32>>(src4[k + 6u]), bitcast<vec4<f32>>(src4[k + 7u]));
+  }
+  if (SRC_KIND != 0u && (qparams.src_skip & 7u) == 0u) {
+    let k = g >> 3u;
+    let v0 = src4[k]; let v1 = src4[k + 1u]; let v2 = src4[k + 2u]; let v3 = src4[k + 3u];
+    return Block32(halves4(v0.xy), halves4(v0.zw), halves4(v1.xy), halves4(v1.zw),
+                   halves4(v2.xy), halves4(v2.zw), halves4(v3.xy), halves4(v3.zw));
+  }
+  // A view that starts mid-vector: one element at a time.
+  return Block32(src_elements4(g), src_elements4(g + 4u), src_elements4(g + 8u), src_elements4(g + 12u),
+                 src_elements4(g + 16u), src_elements4(g + 20u), src_elements4(g + 24u), src_elements4(g + 28u));
 }
 
 // |x| as float32 bits: ordered like the magnitudes, Inf 0x7f800000, NaN above.
@@ -74,11 +117,31 @@ fn first_sign32(b: Block32, a: u32) -> u32 {
   return hmin4(k) & 1u;
 }
 
-// ggml's `if (amax < fabsf(v)) { amax = fabsf(v); max = v; }` over a finite block
-// whose largest |x| bits are `amax`: the value of largest magnitude, the first on ties, 0 for a zero block.
-fn signed_abs_max32(b: Block32, amax: u32) -> f32 {
-  if (amax == 0u) { return 0.0; }
-  return bitcast<f32>(amax | (first_sign32(b, amax) << 31u));
+// ggml's `if (amax < fabsf(v)) { amax = fabsf(v); max = v; }` over a block: `amax`, the
+// largest |x| as bits (>= 0x7f800000 when the block holds NaN or ±Inf), and `max`, the
+// value that has it, the first on ties (0 for a zero block). Found with two integer
+// max trees: the largest positive value (signed order of the bits) and the negative
+// value of largest magnitude (unsigned order); only a tie between +amax and -amax
+// needs the elements' order.
+struct AbsMax {
+  amax: u32,
+  max: f32,
+}
+
+fn abs_max32(b: Block32) -> AbsMax {
+  let s0 = bitcast<vec4<i32>>(b.x0); let s1 = bitcast<vec4<i32>>(b.x1); let s2 = bitcast<vec4<i32>>(b.x2); let s3 = bitcast<vec4<i32>>(b.x3);
+  let s4 = bitcast<vec4<i32>>(b.x4); let s5 = bitcast<vec4<i32>>(b.x5); let s6 = bitcast<vec4<i32>>(b.x6); let s7 = bitcast<vec4<i32>>(b.x7);
+  let ps = max(max(max(s0, s1), max(s2, s3)), max(max(s4, s5), max(s6, s7)));
+  let ns = max(max(max(bitcast<vec4<u32>>(s0), bitcast<vec4<u32>>(s1)), max(bitcast<vec4<u32>>(s2), bitcast<vec4<u32>>(s3))),
+               max(max(bitcast<vec4<u32>>(s4), bitcast<vec4<u32>>(s5)), max(bitcast<vec4<u32>>(s6), bitcast<vec4<u32>>(s7))));
+  let top_pos = max(max(ps.x, ps.y), max(ps.z, ps.w));
+  let top_neg = hmax4(ns);
+  let p = u32(max(top_pos, 0)); // |largest positive| (0 if none)
+  let n = select(0u, top_neg & 0x7fffffffu, top_neg >= 0x80000000u); // |most negative| (0 if none)
+  let amax = max(p, n);
+  var sign = select(0u, 1u, n > p);
+  if (p == n && amax != 0u) { sign = first_sign32(b, amax); }
+  return AbsMax(amax, bitcast<f32>(select(amax | (sign << 31u), 0u, amax == 0u)));
 }
 
 // Float32 values as ordered integers (-0 taken as +0, as float compares do).
@@ -115,14 +178,19 @@ fn min_max32(b: Block32) -> MinMax {
   return r;
 }
 
-// C's (int)x on x86-64.
-fn c_int4(x: vec4<f32>) -> vec4<i32> {
-  return select(vec4<i32>(INT_MIN), vec4<i32>(x), abs_bits4(x) < vec4<u32>(0x4f000000u));
+// C's (int)v on x86-64 for the values ggml's quantizers convert: v in [0, 2^22) gives
+// trunc(v); NaN, ±Inf and |v| >= 2^22 give INT_MIN, returned as 0, its low byte
+// (the quantizers below reach no other values). Float arithmetic instead of a
+// conversion: WGSL's float -> int conversions saturate, and lavapipe compiles them
+// to scalar code for every lane.
+fn c_small_int4(v: vec4<f32>) -> vec4<u32> {
+  let t = bitcast<vec4<u32>>(floor(v) + vec4<f32>(8388608.0)) - vec4<u32>(0x4b000000u);
+  return select(vec4<u32>(0u), t, abs_bits4(v) < vec4<u32>(0x4a800000u));
 }
 
-// C's (int8_t)x on x86-64: (int)x, then its low byte, sign-extended.
-fn c_int8_4(x: vec4<f32>) -> vec4<i32> {
-  return (c_int4(x) << vec4<u32>(24u)) >> vec4<u32>(24u);
+// Whether x is ±Inf or NaN (from the bits).
+fn is_inf_or_nan(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) >= 0x7f800000u;
 }
 
 // C's `d ? 1.0f/d : 0.0f`, with d == 0 tested on the bits.
@@ -142,14 +210,17 @@ fn high_bits4(q: vec4<u32>, first: u32) -> u32 {
   return h.x | h.y | h.z | h.w;
 }
 
-// C's (int)lroundf(x) on x86-64: halfway cases away from zero; NaN and |x| >= 2^31 give 0
-// (the low half of LONG_MIN; unreachable for finite blocks, whose |x * id| <= 1 or is infinite).
+// C's (int)lroundf(x) on x86-64 (halfway cases away from zero) for |x| < 2^22; NaN,
+// ±Inf and larger values give 0, the low half of LONG_MIN (ternary blocks reach only
+// |x * id| <= 1, or infinity when the scale is subnormal). Integer from float bits,
+// as c_small_int4.
 fn c_lround4(x: vec4<f32>) -> vec4<i32> {
   let a = abs(x);
   let r = floor(a);
   let up = r + select(vec4<f32>(0.0), vec4<f32>(1.0), a - r >= vec4<f32>(0.5));
-  let v = select(-vec4<i32>(up), vec4<i32>(up), bitcast<vec4<u32>>(x) < vec4<u32>(0x80000000u));
-  return select(vec4<i32>(0), v, abs_bits4(x) < vec4<u32>(0x4f000000u));
+  let n = bitcast<vec4<i32>>(up + vec4<f32>(12582912.0)) - vec4<i32>(0x4b400000);
+  let v = select(-n, n, bitcast<vec4<u32>>(x) < vec4<u32>(0x80000000u));
+  return select(vec4<i32>(0), v, abs_bits4(x) < vec4<u32>(0x4a800000u));
 }
 
 // Writes `word` of a block that starts half a word late: dst[w] gets the previous

@@ -18,9 +18,9 @@ struct IQ4Block {
 
 fn iq4_nl_block(b: u32) -> IQ4Block {
   let x = load_block32(b * QK);
-  let amax = abs_max_bits32(x);
-  if (!is_finite_bits(amax)) { return IQ4Block(F16_NAN, vec4<u32>(0u)); }
-  let scale = iq4_scale32(x, amax);
+  let m = abs_max32(x);
+  if (!is_finite_bits(m.amax)) { return IQ4Block(F16_NAN, vec4<u32>(0u)); }
+  let scale = iq4_scale32(x, m);
   return IQ4Block(f32_to_f16_bits(scale), iq4_qs(x, inverse_or_zero(scale)));
 }
 

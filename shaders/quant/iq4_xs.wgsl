@@ -22,16 +22,18 @@ fn quantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
   let b = workgroup_index(wid, nwg) * 64u + lid;
   if (b >= qparams.n_blocks) { return; }
   let w = b * BLOCK_WORDS;
+  // Loops over the sub-blocks stay rolled (opaque bounds): NIR unrolls loops that index
+  // a local array, and eight copies of the search take lavapipe minutes to compile.
   var scales: array<f32, 8>;
   var finite = true;
   var max_scale = 0.0;
   var amax_scale = 0.0;
-  for (var ib = 0u; ib < 8u; ib = ib + 1u) {
+  for (var ib = 0u; ib < opaque(8u); ib = ib + 1u) {
     let x = load_block32(b * QK + ib * 32u);
-    let amax = abs_max_bits32(x);
-    finite = finite && is_finite_bits(amax);
+    let m = abs_max32(x);
+    finite = finite && is_finite_bits(m.amax);
     var s = 0.0;
-    if (finite) { s = iq4_scale32(x, amax); }
+    if (finite) { s = iq4_scale32(x, m); }
     scales[ib] = s;
     if (abs(s) > amax_scale) {
       amax_scale = abs(s);
@@ -48,7 +50,7 @@ fn quantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
   let id = inverse_or_zero(d);
   var scales_h = 0u;
   var scales_l = 0u;
-  for (var ib = 0u; ib < 8u; ib = ib + 1u) {
+  for (var ib = 0u; ib < opaque(8u); ib = ib + 1u) {
     let l = clamp(nearest_int(id * scales[ib]), -32, 31);
     let qs = iq4_qs(load_block32(b * QK + ib * 32u), inverse_or_zero(d * f32(l)));
     let o = w + 2u + ib * 4u;

@@ -85,12 +85,6 @@ fn mxfp4_block(b: u32) -> MxBlock {
                               mxfp4_word(x.x2, x.x6, d), mxfp4_word(x.x3, x.x7, d)));
 }
 
-// Block b of the invocation's four, or zeros past the last block.
-fn mxfp4_block_or_zero(b: u32) -> MxBlock {
-  if (b < qparams.n_blocks) { return mxfp4_block(b); }
-  return MxBlock(0u, vec4<u32>(0u));
-}
-
 // A block's 17 bytes as words: bytes 0-15 in `lo`, byte 16 in `hi`.
 struct MxBytes {
   lo: vec4<u32>,
@@ -111,10 +105,17 @@ fn quantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
   let quad = workgroup_index(wid, nwg) * 64u + lid;
   let first = quad * 4u;
   if (first >= qparams.n_blocks) { return; }
-  let a = mxfp4_bytes(mxfp4_block(first));
-  let b = mxfp4_bytes(mxfp4_block_or_zero(first + 1u));
-  let c = mxfp4_bytes(mxfp4_block_or_zero(first + 2u));
-  let d = mxfp4_bytes(mxfp4_block_or_zero(first + 3u));
+  // One call site in a rolled loop: inlined four times, the search makes a shader
+  // lavapipe is slow to compile.
+  let nb = min(4u, qparams.n_blocks - first);
+  var a = MxBytes(vec4<u32>(0u), 0u);
+  var b = a;
+  var c = a;
+  var d = a;
+  for (var k = 0u; k < nb; k = k + 1u) {
+    let r = mxfp4_bytes(mxfp4_block(first + k));
+    if (k == 0u) { a = r; } else if (k == 1u) { b = r; } else if (k == 2u) { c = r; } else { d = r; }
+  }
   let words = array<u32, 17>(
     a.lo.x, a.lo.y, a.lo.z, a.lo.w,
     a.hi | (b.lo.x << 8u),
@@ -124,8 +125,18 @@ fn quantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
     (c.lo.w >> 16u) | (c.hi << 16u) | (d.lo.x << 24u),
     (d.lo.x >> 8u) | (d.lo.y << 24u), (d.lo.y >> 8u) | (d.lo.z << 24u), (d.lo.z >> 8u) | (d.lo.w << 24u),
     (d.lo.w >> 8u) | (d.hi << 24u));
-  let n_words = (min(4u, qparams.n_blocks - first) * BLOCK_BYTES + 3u) / 4u;
-  for (var i = 0u; i < n_words; i = i + 1u) { dst[quad * 17u + i] = words[i]; }
+  let w = quad * 17u;
+  if (nb == 4u) {
+    dst[w] = words[0]; dst[w + 1u] = words[1]; dst[w + 2u] = words[2]; dst[w + 3u] = words[3];
+    dst[w + 4u] = words[4]; dst[w + 5u] = words[5]; dst[w + 6u] = words[6]; dst[w + 7u] = words[7];
+    dst[w + 8u] = words[8]; dst[w + 9u] = words[9]; dst[w + 10u] = words[10]; dst[w + 11u] = words[11];
+    dst[w + 12u] = words[12]; dst[w + 13u] = words[13]; dst[w + 14u] = words[14]; dst[w + 15u] = words[15];
+    dst[w + 16u] = words[16];
+  } else {
+    // The last blocks: only the words they cover (the window ends there).
+    let n_words = (nb * BLOCK_BYTES + 3u) / 4u;
+    for (var i = 0u; i < n_words; i = i + 1u) { dst[w + i] = words[i]; }
+  }
 }
 
 // kvalues_mxfp4[q] * 2^(e - 128), built from the bits so that subnormal results are exact.

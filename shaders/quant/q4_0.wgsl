@@ -16,9 +16,9 @@ struct Q4Block {
   qs: vec4<u32>,
 }
 
-// MIN(15, (int8_t)(x * id + 8.5f)), as a byte.
+// MIN(15, (int8_t)(x * id + 8.5f)): the sum is in [0.5, 16.5], or NaN/±Inf (giving 0) when id is.
 fn q4_0_q(x: vec4<f32>, id: f32) -> vec4<u32> {
-  return bitcast<vec4<u32>>(min(vec4<i32>(15), c_int8_4(x * id + 8.5))) & vec4<u32>(0xffu);
+  return min(vec4<u32>(15u), c_small_int4(x * id + 8.5));
 }
 
 // Bytes of elements j..j+3 (low nibbles) and j+16..j+19 (high nibbles), as in ggml's `qs[j] = xi0; qs[j] |= xi1 << 4`.
@@ -28,12 +28,13 @@ fn q4_0_word(lo: vec4<f32>, hi: vec4<f32>, id: f32) -> u32 {
 
 fn q4_0_block(b: u32) -> Q4Block {
   let x = load_block32(b * QK);
-  let amax = abs_max_bits32(x);
-  if (!is_finite_bits(amax)) { return Q4Block(F16_NAN, vec4<u32>(0u)); }
-  let d = signed_abs_max32(x, amax) / -8.0;
+  let m = abs_max32(x);
+  let d = m.max / -8.0;
   let id = inverse_or_zero(d);
-  return Q4Block(f32_to_f16_bits(d), vec4<u32>(q4_0_word(x.x0, x.x4, id), q4_0_word(x.x1, x.x5, id),
-                                                q4_0_word(x.x2, x.x6, id), q4_0_word(x.x3, x.x7, id)));
+  let q = Q4Block(f32_to_f16_bits(d), vec4<u32>(q4_0_word(x.x0, x.x4, id), q4_0_word(x.x1, x.x5, id),
+                                                 q4_0_word(x.x2, x.x6, id), q4_0_word(x.x3, x.x7, id)));
+  if (!is_finite_bits(m.amax)) { return Q4Block(F16_NAN, vec4<u32>(0u)); }
+  return q;
 }
 
 // One invocation writes two blocks: 36 bytes, 9 whole words.

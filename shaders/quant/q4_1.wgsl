@@ -9,9 +9,10 @@
 const QK: u32 = 32u;
 const BLOCK_BYTES: u32 = 20u;
 
-// MIN(15, (int8_t)((x - min) * id + 0.5f)), as a byte.
+// MIN(15, (int8_t)((x - min) * id + 0.5f)): the sum is in [0.5, 15.5], or NaN/±Inf (giving 0)
+// when id or max - min is infinite.
 fn q4_1_q(x: vec4<f32>, mn: f32, id: f32) -> vec4<u32> {
-  return bitcast<vec4<u32>>(min(vec4<i32>(15), c_int8_4((x - mn) * id + 0.5))) & vec4<u32>(0xffu);
+  return min(vec4<u32>(15u), c_small_int4((x - mn) * id + 0.5));
 }
 
 fn q4_1_word(lo: vec4<f32>, hi: vec4<f32>, mn: f32, id: f32) -> u32 {

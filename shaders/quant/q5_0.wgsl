@@ -15,25 +15,25 @@ struct Q5Block {
   qs: vec4<u32>,
 }
 
-// MIN(31, (int8_t)(x * id + 16.5f)), as a byte.
+// MIN(31, (int8_t)(x * id + 16.5f)): the sum is in [0.5, 32.5], or NaN/±Inf (giving 0) when id is.
 fn q5_0_q(x: vec4<f32>, id: f32) -> vec4<u32> {
-  return bitcast<vec4<u32>>(min(vec4<i32>(31), c_int8_4(x * id + 16.5))) & vec4<u32>(0xffu);
+  return min(vec4<u32>(31u), c_small_int4(x * id + 16.5));
 }
 
 fn q5_0_block(b: u32) -> Q5Block {
   let x = load_block32(b * QK);
-  let amax = abs_max_bits32(x);
-  if (!is_finite_bits(amax)) { return Q5Block(F16_NAN, 0u, vec4<u32>(0u)); }
-  let d = signed_abs_max32(x, amax) / -16.0;
+  let m = abs_max32(x);
+  if (!is_finite_bits(m.amax)) { return Q5Block(F16_NAN, 0u, vec4<u32>(0u)); }
+  let d = m.max / -16.0;
   let id = inverse_or_zero(d);
   let q0 = q5_0_q(x.x0, id); let q1 = q5_0_q(x.x1, id); let q2 = q5_0_q(x.x2, id); let q3 = q5_0_q(x.x3, id);
   let q4 = q5_0_q(x.x4, id); let q5 = q5_0_q(x.x5, id); let q6 = q5_0_q(x.x6, id); let q7 = q5_0_q(x.x7, id);
-  let m = vec4<u32>(15u);
+  let lo = vec4<u32>(15u);
   let qh = high_bits4(q0, 0u) | high_bits4(q1, 4u) | high_bits4(q2, 8u) | high_bits4(q3, 12u) |
            high_bits4(q4, 16u) | high_bits4(q5, 20u) | high_bits4(q6, 24u) | high_bits4(q7, 28u);
   return Q5Block(f32_to_f16_bits(d), qh,
-                 vec4<u32>(pack_bytes((q0 & m) | ((q4 & m) << vec4<u32>(4u))), pack_bytes((q1 & m) | ((q5 & m) << vec4<u32>(4u))),
-                           pack_bytes((q2 & m) | ((q6 & m) << vec4<u32>(4u))), pack_bytes((q3 & m) | ((q7 & m) << vec4<u32>(4u)))));
+                 vec4<u32>(pack_bytes((q0 & lo) | ((q4 & lo) << vec4<u32>(4u))), pack_bytes((q1 & lo) | ((q5 & lo) << vec4<u32>(4u))),
+                           pack_bytes((q2 & lo) | ((q6 & lo) << vec4<u32>(4u))), pack_bytes((q3 & lo) | ((q7 & lo) << vec4<u32>(4u)))));
 }
 
 // One invocation writes two blocks: 44 bytes, 11 whole words (the second block starts mid-word).

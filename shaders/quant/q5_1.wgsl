@@ -9,9 +9,10 @@
 const QK: u32 = 32u;
 const BLOCK_BYTES: u32 = 24u;
 
-// (uint8_t)((x - min) * id + 0.5f): no clamp, (max - min) * id rounds to at most 31.
+// (uint8_t)((x - min) * id + 0.5f): no clamp, (max - min) * id rounds to at most 31; NaN/±Inf
+// (when id or max - min is infinite) give 0.
 fn q5_1_q(x: vec4<f32>, mn: f32, id: f32) -> vec4<u32> {
-  return bitcast<vec4<u32>>(c_int4((x - mn) * id + 0.5)) & vec4<u32>(0xffu);
+  return c_small_int4((x - mn) * id + 0.5);
 }
 
 // One invocation writes one block: 6 words.

@@ -18,13 +18,14 @@ var<private> xs: array<vec4<f32>, 64>;
 
 // Loads block b into xs; returns d = max |x| as float32 bits (>= 0x7f800000 if non-finite).
 fn tq_load(b: u32) -> u32 {
-  var m = vec4<u32>(0u);
-  for (var i = 0u; i < 64u; i = i + 1u) {
-    let v = load_x4(b * QK + i * 4u);
-    xs[i] = v;
-    m = max(m, abs_bits4(v));
+  var m = 0u;
+  for (var k = 0u; k < 8u; k = k + 1u) {
+    let x = load_block32(b * QK + k * 32u);
+    xs[8u * k] = x.x0; xs[8u * k + 1u] = x.x1; xs[8u * k + 2u] = x.x2; xs[8u * k + 3u] = x.x3;
+    xs[8u * k + 4u] = x.x4; xs[8u * k + 5u] = x.x5; xs[8u * k + 6u] = x.x6; xs[8u * k + 7u] = x.x7;
+    m = max(m, abs_max_bits32(x));
   }
-  return hmax4(m);
+  return m;
 }
 
 // Trits lroundf(x * id) + 1 of xs[i].

@@ -55,7 +55,8 @@ export function elementChunks(device: Device, n: number, operands: Operand[], gr
   const align = device.limits.minStorageBufferOffsetAlignment;
   const maxBinding = device.limits.maxStorageBufferBindingSize;
   let per = Infinity;
-  for (const op of operands) per = Math.min(per, Math.floor((maxBinding - align - 4) / op.bytes));
+  // Room for the start's alignment slack and the 16-byte padding below.
+  for (const op of operands) per = Math.min(per, Math.floor((maxBinding - align - 16) / op.bytes));
   per = Math.max(granule, Math.floor(per / granule) * granule);
   const chunks: Chunk[] = [];
   for (let start = 0; start < n; start += per) {
@@ -64,7 +65,9 @@ export function elementChunks(device: Device, n: number, operands: Operand[], gr
       const first = (op.elementOffset + start) * op.bytes;
       const offset = Math.floor(first / align) * align;
       const skip = (first - offset) / op.bytes;
-      const size = Math.min(op.buffer.size - offset, Math.ceil(((skip + count) * op.bytes) / 4) * 4);
+      // Whole 16-byte vectors where the buffer has room (pool buffers always do), so a
+      // kernel may bind the window as array<vec4<u32>> and read its last elements.
+      const size = Math.min(op.buffer.size - offset, Math.ceil(((skip + count) * op.bytes) / 16) * 16);
       return { buffer: op.buffer, offset, size, skip };
     });
     chunks.push({ start, count, windows });
