@@ -158,18 +158,22 @@ describe.each([...QUANT_FORMATS.values()].map((f) => ({ name: f.type.name, f }))
     expect(Math.sqrt(err2 / ref2), 'over all shapes').toBeLessThan(bound);
   });
 
-  test('a view that starts mid-block quantizes its own elements', async () => {
-    for (const offset of [1, 3, 6]) {
-      const n = 4 * bs;
-      const all = gaussian(n + offset, 1, 77 + offset);
-      const base = array(all);
-      const view = base.slice([offset, offset + n]).reshape(2, 2 * bs);
-      const q = quantize(view, name);
-      const got = await q.data();
-      q.dispose();
-      base.dispose();
-      view.dispose();
-      expect(blockDiff(f, got, quantizeHost(all.slice(offset), name)), `offset ${offset}`).toBe('equal');
+  test('a view that starts mid-block quantizes its own elements (float32 and float16)', async () => {
+    for (const dtype of ['float32', 'float16'] as const) {
+      for (const offset of [1, 3, 6]) {
+        const n = 4 * bs;
+        const all = gaussian(n + offset, 1, 77 + offset);
+        const bits = Uint16Array.from(all, (v) => f32ToF16Bits(v));
+        const values = dtype === 'float32' ? all : Float32Array.from(bits, (h) => f16BitsToF32(h));
+        const base = dtype === 'float32' ? array(all) : array(bits, { dtype });
+        const view = base.slice([offset, offset + n]).reshape(2, 2 * bs);
+        const q = quantize(view, name);
+        const got = await q.data();
+        q.dispose();
+        base.dispose();
+        view.dispose();
+        expect(blockDiff(f, got, quantizeHost(values.slice(offset), name)), `${dtype}, offset ${offset}`).toBe('equal');
+      }
     }
   });
 
@@ -226,4 +230,25 @@ describe.each([...QUANT_FORMATS.values()].map((f) => ({ name: f.type.name, f }))
       }
     });
   });
+});
+
+test('MXFP4: block maxima just below powers of two get the exponent of a correctly rounded log2f', async () => {
+  // floorf(log2f(amax)) rounds up to the next integer when amax is within a few
+  // float steps of a power of two and that integer is coarse enough in float32.
+  const maxima: number[] = [];
+  const f = new Float32Array(1);
+  const u = new Uint32Array(f.buffer);
+  for (let e = 1; e < 255; e += 3) {
+    for (const j of [1, 2, 3, 5, 11, 12, 22, 23, 44, 45, 88, 89]) {
+      u[0] = ((e << 23) | (0x800000 - j)) >>> 0;
+      maxima.push(f[0]);
+    }
+  }
+  const x = new Float32Array(maxima.length * 32);
+  maxima.forEach((m, b) => {
+    for (let j = 0; j < 32; j++) x[b * 32 + j] = (m * (j - 15.5)) / 16.5;
+    x[b * 32 + (b % 32)] = b % 2 ? -m : m;
+  });
+  const shape = [maxima.length, 32];
+  expect(blockDiff(QUANT_FORMATS.get('mxfp4')!, await gpuQuantize(x, shape, 'mxfp4'), quantizeHost(x, 'mxfp4'))).toBe('equal');
 });
