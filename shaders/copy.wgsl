@@ -81,18 +81,44 @@ fn row_start(r: u32) -> vec2<u32> {
   return vec2<u32>(dpos, spos);
 }
 
-// Source offset of element q of a segment, from the segment's first element.
-fn seg_src(q: u32) -> u32 {
+// Element q of a segment: its index w along the last dim, and the source
+// offset of the other segment dims (from the segment's first element).
+fn seg_decode(q: u32) -> vec2<u32> {
   var rem = q;
   var spos = 0u;
-  for (var d = params.ndim - 1u; d >= params.row_dims; d = d - 1u) {
+  var w = 0u;
+  let last = params.ndim - 1u;
+  for (var d = last; d >= params.row_dims; d = d - 1u) {
     let n = len_at(d);
     let i = rem % n;
     rem = rem / n;
-    spos = spos + src_step(d, i);
+    if (d == last) { w = i; } else { spos = spos + src_step(d, i); }
     if (d == 0u) { break; }
   }
-  return spos;
+  return vec2<u32>(spos, w);
+}
+
+// Walks a segment from element q on: source offsets step along the last dim
+// and are decoded afresh (divisions) only where that dim wraps.
+struct Walker {
+  q: u32,
+  base: u32,
+  w: u32,
+}
+
+fn walk_from(q: u32) -> Walker {
+  let d = seg_decode(q);
+  return Walker(q, d.x, d.y);
+}
+
+fn walk_src(it: Walker) -> u32 {
+  return it.base + src_step(params.ndim - 1u, it.w);
+}
+
+fn walk_next(it: Walker) -> Walker {
+  let n = len_at(params.ndim - 1u);
+  if (it.w + 1u < n) { return Walker(it.q + 1u, it.base, it.w + 1u); }
+  return walk_from(it.q + 1u);
 }
 
 // Bits of one element; 8-bit arithmetic on the width keeps the shift in range for every ELEM_BYTES.
@@ -116,12 +142,18 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let seg = params.seg_len;
   let row = row_start(r);
 
-  if (ELEM_BYTES == 4u) {
-    dst[row.x + k] = src[row.y + seg_src(k)];
-    return;
-  }
-  if (ELEM_BYTES == 8u) {
-    dst[2u * row.x + k] = src[2u * (row.y + seg_src(k >> 1u)) + (k & 1u)];
+  if (ELEM_BYTES >= 4u) {
+    // Up to four elements of this row's segment per invocation.
+    let q0 = k * 4u;
+    var it = walk_from(q0);
+    let words = ELEM_BYTES / 4u;
+    for (var j = 0u; j < 4u; j = j + 1u) {
+      if (q0 + j >= seg) { break; }
+      let s = row.y + walk_src(it);
+      let d = row.x + q0 + j;
+      for (var h = 0u; h < words; h = h + 1u) { dst[d * words + h] = src[s * words + h]; }
+      it = walk_next(it);
+    }
     return;
   }
 
@@ -141,13 +173,16 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let mask = elem_mask();
   var word = 0u;
   var keep = 0u;
+  var it = walk_from(max(p0, row.x) - row.x);
   for (var j = 0u; j < lanes; j = j + 1u) {
     let p = p0 + j;
     let shift = j * width;
     if (p >= row.x && p < seg_end) {
-      word = word | (load_packed(row.y + seg_src(p - row.x)) << shift);
+      word = word | (load_packed(row.y + walk_src(it)) << shift);
+      it = walk_next(it);
     } else if (p >= next.x && p - next.x < seg) {
-      word = word | (load_packed(next.y + seg_src(p - next.x)) << shift);
+      let d = seg_decode(p - next.x);
+      word = word | (load_packed(next.y + d.x + src_step(params.ndim - 1u, d.y)) << shift);
     } else {
       keep = keep | (mask << shift);
     }

@@ -75,7 +75,8 @@ struct Params {
   n: u32,
   first: u32,
   ndim: u32,
-  _pad: u32,
+  // always 0 (see opaque())
+  zero: u32,
   // per operand: its position of output element 0, relative to its bound window
   origin: vec4<u32>,
   // per operand: a scalar operand's bits (in its own dtype)
@@ -148,6 +149,12 @@ fn truthy(raw: u32, kind: u32) -> bool {
   if (kind == 0u) { return (raw & 0x7fffffffu) != 0u; }
   if (kind == 1u || kind == 2u) { return (raw & 0x7fffu) != 0u; }
   return raw != 0u;
+}
+
+// x, hidden from the shader compiler, so that (1 + x) - 1 is not rewritten to x
+// (drivers may apply algebraic float rewrites); XOR with a uniform 0 keeps the value.
+fn opaque(x: f32) -> f32 {
+  return bitcast<f32>(bitcast<u32>(x) ^ params.zero);
 }
 
 fn is_nan(x: f32) -> bool {
@@ -319,7 +326,7 @@ fn unary_f(x: f32) -> f32 {
     case 39u: { return exp(x); }
     case 40u: {
       // Kahan's expm1: exact near 0, where exp(x) - 1 cancels.
-      let u = exp(x);
+      let u = opaque(exp(x));
       if (u == 1.0) { return x; }
       let um1 = u - 1.0;
       if (um1 == -1.0) { return -1.0; }
@@ -328,7 +335,7 @@ fn unary_f(x: f32) -> f32 {
     }
     case 41u: { return log(x); }
     case 42u: {
-      let u = 1.0 + x;
+      let u = opaque(1.0 + x);
       if (u == 1.0) { return x; }
       if (abs(x) > 0.5) { return log(u); }
       return log(u) * x / (u - 1.0);

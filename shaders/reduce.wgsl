@@ -7,8 +7,8 @@
 // values; otherwise the host runs another pass over the [rows, K] partials.
 // MODE 0: one invocation per task walks its segment in order (rows of few
 // elements, strided inner dims). MODE 1: one workgroup per task, 256
-// invocations stride through the segment and combine pairwise in workgroup
-// memory.
+// invocations stride through the segment and combine in workgroup memory,
+// 16 partials at a time.
 //
 // Float sums are compensated (Kahan): each partial carries its rounding
 // error, so long rows keep float32 accuracy instead of losing log2(n) bits.
@@ -53,7 +53,9 @@ struct Params {
   scale: f32,
   nan_bits: u32,
   inf_bits: u32,
-  _pad: vec2<u32>,
+  // always 0 (see opaque())
+  zero: u32,
+  _pad: u32,
   outer_shape: array<vec4<u32>, 4>,
   outer_stride: array<vec4<u32>, 4>,
 }
@@ -117,10 +119,17 @@ fn init() -> Acc {
   return a;
 }
 
+// x, hidden from the shader compiler: drivers may rewrite float arithmetic
+// algebraically ((s + y) - s -> y), which would cancel Kahan's compensation.
+// XOR with a uniform that holds 0 keeps the value and stops the rewrite.
+fn opaque(x: f32) -> f32 {
+  return bitcast<f32>(bitcast<u32>(x) ^ params.zero);
+}
+
 fn kahan(a: Acc, x: f32) -> Acc {
   let s = bitcast<f32>(a.v);
   let y = x - a.c;
-  let t = s + y;
+  let t = opaque(s + y);
   return Acc(bitcast<u32>(t), (t - s) - y, a.idx);
 }
 
@@ -249,17 +258,24 @@ fn per_workgroup(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
   shared_c[lid] = a.c;
   shared_i[lid] = a.idx;
   workgroupBarrier();
-  for (var stride = 128u; stride > 0u; stride = stride >> 1u) {
-    if (lid < stride) {
-      let b = Acc(shared_v[lid + stride], shared_c[lid + stride], shared_i[lid + stride]);
-      let m = merge(Acc(shared_v[lid], shared_c[lid], shared_i[lid]), b);
-      shared_v[lid] = m.v;
-      shared_c[lid] = m.c;
-      shared_i[lid] = m.idx;
+  // Two levels of 16-way merges: few barriers (each is costly on CPU
+  // implementations), and partials combined in index order.
+  if (lid < 16u) {
+    var m = Acc(shared_v[lid * 16u], shared_c[lid * 16u], shared_i[lid * 16u]);
+    for (var j = 1u; j < 16u; j = j + 1u) {
+      let k = lid * 16u + j;
+      m = merge(m, Acc(shared_v[k], shared_c[k], shared_i[k]));
     }
-    workgroupBarrier();
+    shared_v[lid * 16u] = m.v;
+    shared_c[lid * 16u] = m.c;
+    shared_i[lid * 16u] = m.idx;
   }
+  workgroupBarrier();
   if (lid == 0u) {
-    write(local_task, Acc(shared_v[0], shared_c[0], shared_i[0]));
+    var m = Acc(shared_v[0], shared_c[0], shared_i[0]);
+    for (var j = 1u; j < 16u; j = j + 1u) {
+      m = merge(m, Acc(shared_v[j * 16u], shared_c[j * 16u], shared_i[j * 16u]));
+    }
+    write(local_task, m);
   }
 }

@@ -255,7 +255,8 @@ describe('edge cases', () => {
     let naive = 0;
     for (const v of x) naive = Math.fround(naive + v);
     expect(Math.abs(naive - exact)).toBeGreaterThan(0.005);
-    expect(Math.abs(got - exact)).toBeLessThanOrEqual(8 * 2 ** -24 * exact);
+    // Within one unit in the last place: the compensation survives the shader compiler.
+    expect(Math.abs(got - exact)).toBeLessThanOrEqual(2 ** -23 * exact);
   });
 
   test('NaN: max/min propagate it, argmax/argmin return its first index', async () => {

@@ -150,7 +150,8 @@ function shapeOf(plan: CopyPlan, lens: number[]): { rowDims: number; rows: numbe
   let segLen = 1;
   for (let i = rowDims; i < dims.length; i++) segLen *= lens[i];
   const b = plan.bytes;
-  const wpr = b === 4 ? segLen : b === 8 ? 2 * segLen : Math.ceil((segLen * b) / 4) + 1;
+  // 4- and 8-byte elements: four per invocation; packed ones: one word per invocation.
+  const wpr = b >= 4 ? Math.ceil(segLen / 4) : Math.ceil((segLen * b) / 4) + 1;
   return { rowDims, rows, segLen, wpr };
 }
 

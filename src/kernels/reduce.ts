@@ -175,7 +175,7 @@ function chooseSegments(pass: PassInput, rows: number, limitBytes: number): { mo
   // Longest segment whose elements fit one binding window.
   const fit = Math.floor((limitBytes / pass.bytes - 1) / Math.max(1, stride)) + 1;
   if (stride === 1 && inner > 64) {
-    return { mode: 1, seg: Math.min(inner, fit, Math.max(4096, Math.ceil(total / 4096))) };
+    return { mode: 1, seg: Math.min(inner, fit, Math.max(16384, Math.ceil(total / 1024))) };
   }
   return { mode: 0, seg: Math.min(inner, fit, Math.max(64, Math.ceil(total / 65536))) };
 }
