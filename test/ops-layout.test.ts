@@ -31,6 +31,10 @@ import {
   type TypedArray,
   type WgArray,
 } from '../src/index.js';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadGGUF, loadSafetensors, saveGGUF, saveSafetensors } from '../src/index.js';
 import { gather, randomRaw, rng, size, unravel } from './helpers/ops-ref.js';
 
 let small: Device;
@@ -292,6 +296,32 @@ test('astype and quantize-ready reads of views go through one GPU copy', async (
   expect(Array.from(await h.toFloat32())).toEqual([0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11]);
   const i = x.slice(null, '::-1').astype('int8');
   expect(Array.from(await i.data())).toEqual([3, 2, 1, 0, 7, 6, 5, 4, 11, 10, 9, 8]);
+});
+
+test('views saved to GGUF and safetensors are written in row-major order (one GPU copy each)', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'wgarray-views-'));
+  try {
+    const { a, raw } = source('float16', [6, 10]);
+    const t = a.T;
+    const s = slice(a, '::-2', '1:9:3');
+    const want = {
+      t: gather(raw, [6, 10], [10, 6], (i) => [i[1], i[0]]),
+      s: gather(raw, [6, 10], [3, 3], (i) => [5 - 2 * i[0], 1 + 3 * i[1]]),
+    };
+    const g = join(dir, 'views.gguf');
+    await saveGGUF(g, { t, s });
+    const gf = await loadGGUF(g);
+    expect(gf.tensor('t').shape).toEqual([10, 6]);
+    expect(Array.from(new Uint16Array((await gf.readTensorBytes('t')).slice().buffer))).toEqual(Array.from(want.t as Uint16Array));
+    expect(Array.from(new Uint16Array((await gf.readTensorBytes('s')).slice().buffer))).toEqual(Array.from(want.s as Uint16Array));
+    const st = join(dir, 'views.safetensors');
+    await saveSafetensors(st, { t, s });
+    const sf = await loadSafetensors(st);
+    expect(Array.from(new Uint16Array((await sf.readTensorBytes('t')).slice().buffer))).toEqual(Array.from(want.t as Uint16Array));
+    expect(Array.from(new Uint16Array((await sf.readTensorBytes('s')).slice().buffer))).toEqual(Array.from(want.s as Uint16Array));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });
 
 test('take with indices on the GPU: negative ones count from the end, out-of-range ones clamp', async () => {

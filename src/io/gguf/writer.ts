@@ -122,7 +122,7 @@ export function planTensors(tensors: TensorInputs, alignment: number): GGUFTenso
     let type: GGMLType;
     if (input instanceof WgArray) {
       if (input.disposed) throw new DisposedError(`tensor '${name}': ${input.describe()} was disposed`);
-      if (!input.isContiguous) throw new ShapeError(`tensor '${name}': ${input.describe()} is a non-contiguous view; make it contiguous before saving`);
+      // A non-contiguous view is gathered by one GPU copy when it is streamed (io/tensors.ts).
       shape = input.shape;
       type = ggmlTypeForArray(name, input);
     } else if (input instanceof QuantizedArray) {

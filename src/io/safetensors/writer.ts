@@ -87,9 +87,7 @@ function plan(tensors: TensorInputs): Plan[] {
     if ((input instanceof WgArray || input instanceof QuantizedArray) && input.disposed) {
       throw new DisposedError(`tensor '${name}': ${input.describe()} was disposed`);
     }
-    if (input instanceof WgArray && !input.isContiguous) {
-      throw new ShapeError(`tensor '${name}': ${input.describe()} is a non-contiguous view; make it contiguous before saving`);
-    }
+    // A non-contiguous view is gathered by one GPU copy when it is streamed (io/tensors.ts).
     const dtype = dtypeOf(name, input);
     const shape = [...(input as { shape: Shape }).shape];
     const nbytes = checkShape(name, shape) * DTYPES[dtype].bytes;
