@@ -426,16 +426,16 @@ describe('windows: operands cut into 4 KiB bindings', () => {
   });
 });
 
-test('an operand larger than one 128 MiB binding', async () => {
-  const n = 34_000_000;
-  const x = fromBytes(new Float32Array(n).fill(1.5), [n], 'float32');
-  const out = add(x.reshape(2, n / 2), array([[0.25], [0.5]], { dtype: 'float32' }));
+test('operands larger than one 128 MiB binding, dispatched in 2-D (> 65535 workgroups)', async () => {
+  const n = 135_000_000;
+  const x = fromBytes(new Uint8Array(n).fill(200), [n], 'uint8');
+  const out = add(x, x);
   x.dispose();
-  const got = (await out.data()) as Float32Array;
+  const got = (await out.data()) as Uint8Array;
   out.dispose();
   let bad = -1;
   for (let i = 0; i < n; i++) {
-    if (got[i] !== (i < n / 2 ? 1.75 : 2)) {
+    if (got[i] !== 144) {
       bad = i;
       break;
     }

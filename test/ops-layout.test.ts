@@ -355,6 +355,27 @@ test('a copy larger than one 128 MiB binding (int32 transpose, 144 MB)', async (
   expect(bad).toBe(-1);
 });
 
+test('a packed copy dispatched in 2-D (> 65535 workgroups): uint8 columns 1: of [8300, 8300]', async () => {
+  const n = 8300;
+  const bytes = new Uint8Array(n * n);
+  for (let i = 0; i < bytes.length; i++) bytes[i] = i & 255;
+  const x = fromBytes(bytes, [n, n], 'uint8');
+  const c = contiguous(slice(x, null, '1:'));
+  x.dispose();
+  const got = (await c.data()) as Uint8Array;
+  c.dispose();
+  let bad = -1;
+  for (let r = 0; r < n && bad < 0; r++) {
+    for (let k = 0; k < n - 1; k++) {
+      if (got[r * (n - 1) + k] !== ((r * n + k + 1) & 255)) {
+        bad = r * (n - 1) + k;
+        break;
+      }
+    }
+  }
+  expect(bad).toBe(-1);
+});
+
 describe('bad input is a typed error naming the array and the axis', () => {
   const a = () => arange(0, 6).reshape(2, 3);
   const cases: { name: string; run: () => unknown; error: RegExp; code: string }[] = [

@@ -198,6 +198,8 @@ const cases: Case[] = [
   { op: 'argmin', dtype: 'int8', shape: [40, 90], axis: 0, transposed: true, device: 'small' },
   { op: 'max', dtype: 'uint16', shape: [3, 3000], axis: 1, device: 'small' },
   { op: 'var', dtype: 'float32', shape: [30, 200], axis: 1, transposed: true, device: 'small' },
+  // One workgroup per row, 70000 rows: a 2-D dispatch.
+  { op: 'sum', dtype: 'float32', shape: [70000, 65], axis: 1 },
 ];
 
 function name(c: Case): string {
