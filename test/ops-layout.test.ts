@@ -34,7 +34,7 @@ import {
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadGGUF, loadSafetensors, saveGGUF, saveSafetensors } from '../src/index.js';
+import { loadGGUF, loadSafetensors, quantize, saveGGUF, saveSafetensors } from '../src/index.js';
 import { gather, randomRaw, rng, size, unravel } from './helpers/ops-ref.js';
 
 let small: Device;
@@ -296,6 +296,16 @@ test('astype and quantize-ready reads of views go through one GPU copy', async (
   expect(Array.from(await h.toFloat32())).toEqual([0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11]);
   const i = x.slice(null, '::-1').astype('int8');
   expect(Array.from(await i.data())).toEqual([3, 2, 1, 0, 7, 6, 5, 4, 11, 10, 9, 8]);
+});
+
+test('quantizing a view quantizes its elements in row-major order', async () => {
+  const { a } = source('float32', [64, 96]);
+  const view = a.T;
+  const copy = contiguous(view);
+  const fromView = await quantize(view, 'q8_0').data();
+  const fromCopy = await quantize(copy, 'q8_0').data();
+  expect(fromView.length).toBe(96 * 2 * 34);
+  expect(Buffer.from(fromView).equals(Buffer.from(fromCopy))).toBe(true);
 });
 
 test('views saved to GGUF and safetensors are written in row-major order (one GPU copy each)', async () => {

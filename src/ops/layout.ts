@@ -41,10 +41,22 @@ function copyInto(dst: WgArray, src: WgArray, at: readonly number[]): void {
   if (src.size === 0) return;
   const bytes = DTYPES[src.dtype].bytes;
   const device = src.device;
-  if (src.isContiguous && dst.ndim === src.ndim && dst.shape.every((n, i) => n === src.shape[i]) && (src.offset * bytes) % 4 === 0) {
-    // A plain byte range: the copy engine, no binding-size limit.
-    device.commandEncoder().copyBufferToBuffer(src.buffer, src.offset * bytes, dst.buffer, dst.offset * bytes, Math.ceil((src.size * bytes) / 4) * 4);
-    return;
+  if (src.isContiguous) {
+    // The box is one byte range of dst when every dim inside its outermost non-1 dim is whole.
+    const k = src.shape.findIndex((n) => n !== 1);
+    const whole = k < 0 || src.shape.every((n, d) => d <= k || (at[d] === 0 && n === dst.shape[d]));
+    let start = dst.offset;
+    let stride = 1;
+    for (let d = dst.ndim - 1; d >= 0; d--) {
+      start += at[d] * stride;
+      stride *= dst.shape[d];
+    }
+    if (whole && (src.offset * bytes) % 4 === 0 && (start * bytes) % 4 === 0) {
+      // The copy engine, no binding-size limit. A size rounded up to whole words spills at
+      // most 3 bytes into the next box (written after this one) or the buffer's padding.
+      device.commandEncoder().copyBufferToBuffer(src.buffer, src.offset * bytes, dst.buffer, start * bytes, Math.ceil((src.size * bytes) / 4) * 4);
+      return;
+    }
   }
   copyStrided(device, bytes, { buffer: src.buffer, offset: src.offset, strides: src.strides }, src.shape, {
     buffer: dst.buffer,
