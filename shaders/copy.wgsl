@@ -38,6 +38,10 @@ struct Params {
   take_base: u32,
   // take_dim: bits 0-7 the dim (16: none), bit 8 set for signed indices
   take: u32,
+  // the last dim's length and source stride (read per element: kept out of the arrays)
+  last_len: u32,
+  last_stride: u32,
+  _pad: vec2<u32>,
   len: array<vec4<u32>, 4>,
   dstride: array<vec4<u32>, 4>,
   sstride: array<vec4<u32>, 4>,
@@ -112,12 +116,13 @@ fn walk_from(q: u32) -> Walker {
 }
 
 fn walk_src(it: Walker) -> u32 {
-  return it.base + src_step(params.ndim - 1u, it.w);
+  let last = params.ndim - 1u;
+  if (last == (params.take & 0xffu)) { return it.base + src_step(last, it.w); }
+  return it.base + it.w * params.last_stride;
 }
 
 fn walk_next(it: Walker) -> Walker {
-  let n = len_at(params.ndim - 1u);
-  if (it.w + 1u < n) { return Walker(it.q + 1u, it.base, it.w + 1u); }
+  if (it.w + 1u < params.last_len) { return Walker(it.q + 1u, it.base, it.w + 1u); }
   return walk_from(it.q + 1u);
 }
 
@@ -137,10 +142,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         @builtin(local_invocation_index) lid: u32) {
   let inv = linear_index(wid, nwg, lid);
   if (inv >= params.total) { return; }
-  let r = inv / params.wpr;
-  let k = inv % params.wpr;
+  var r = 0u;
+  var k = inv;
+  var row = vec2<u32>(params.dst_origin, params.src_origin);
+  if (params.rows > 1u) {
+    r = inv / params.wpr;
+    k = inv % params.wpr;
+    row = row_start(r);
+  }
   let seg = params.seg_len;
-  let row = row_start(r);
 
   if (ELEM_BYTES >= 4u) {
     // Up to four elements of this row's segment per invocation.
