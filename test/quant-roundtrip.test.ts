@@ -205,6 +205,13 @@ describe.each([...QUANT_FORMATS.values()].map((f) => ({ name: f.type.name, f }))
     });
   });
 
+  test('finite extremes: huge values (float32 sums overflow), tiny and subnormal ones, GPU = CPU', async () => {
+    const scales = [3e38, 1e30, 1e20, 1e-30, 1e-38, 1e-40, 1e-44];
+    const x = new Float32Array(scales.length * 2 * bs);
+    scales.forEach((sc, k) => x.set(gaussian(2 * bs, sc, 300 + k), k * 2 * bs));
+    expect(blockDiff(f, await gpuQuantize(x, [scales.length, 2 * bs], name), quantizeHost(x, name))).toBe('equal');
+  });
+
   test('NaN and ±Inf: GPU = CPU, finite blocks unaffected, the block marked invalid', async () => {
     // Blocks: finite, one NaN, +Inf, finite, -Inf, all NaN, finite, NaN and Inf.
     const poison: (number[] | null)[] = [null, [NaN], [Infinity], null, [-Infinity], null, null, [NaN, Infinity]];

@@ -46,13 +46,26 @@ fn iq4_level4(x: vec4<f32>) -> vec4<f32> {
   return select(lo, hi, p.c1);
 }
 
-// best_index_int8(16, kvalues_iq4nl, x) of four values (finite).
+// best_index_int8(16, kvalues_iq4nl, x) of four values; NaN gives 15, as ggml's search
+// (a NaN 1/scale comes from a NaN scale, when the sums overflowed: |x| > 1.8e19).
 fn iq4_index4(x: vec4<f32>) -> vec4<u32> {
   let p = iq4_path4(x);
   let one = vec4<u32>(1u);
   let zero = vec4<u32>(0u);
-  return (select(zero, one, p.c1) << vec4<u32>(3u)) | (select(zero, one, p.c2) << vec4<u32>(2u)) |
-         (select(zero, one, p.c3) << one) | select(zero, one, p.c4);
+  let i = (select(zero, one, p.c1) << vec4<u32>(3u)) | (select(zero, one, p.c2) << vec4<u32>(2u)) |
+          (select(zero, one, p.c3) << one) | select(zero, one, p.c4);
+  return select(i, vec4<u32>(15u), abs_bits4(x) > vec4<u32>(0x7f800000u));
+}
+
+// float16 bits of a scale the search returned; a NaN one (from inf / inf) as x86-64's
+// default NaN gives it, which is what ggml's x86-64 build stores.
+fn iq4_scale_bits(d: f32) -> u32 {
+  return select(f32_to_f16_bits(d), 0xfe00u, (bitcast<u32>(d) & 0x7fffffffu) > 0x7f800000u);
+}
+
+// ggml's nearest_int, the bit trick itself (NaN gives 0 as there).
+fn nearest_int_c(x: f32) -> i32 {
+  return (bitcast<i32>(x + 12582912.0) & 0x7fffff) - 0x400000;
 }
 
 // Running sums of four candidate grids (one per component).

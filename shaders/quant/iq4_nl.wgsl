@@ -21,7 +21,7 @@ fn iq4_nl_block(b: u32) -> IQ4Block {
   let m = abs_max32(x);
   if (!is_finite_bits(m.amax)) { return IQ4Block(F16_NAN, vec4<u32>(0u)); }
   let scale = iq4_scale32(x, m);
-  return IQ4Block(f32_to_f16_bits(scale), iq4_qs(x, inverse_or_zero(scale)));
+  return IQ4Block(iq4_scale_bits(scale), iq4_qs(x, inverse_or_zero(scale)));
 }
 
 // One invocation writes two blocks: 36 bytes, 9 whole words.

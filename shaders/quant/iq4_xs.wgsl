@@ -7,7 +7,6 @@
 
 //#include lib/quantize_io.wgsl
 //#include lib/dequantize_io.wgsl
-//#include lib/quant_math.wgsl
 //#include lib/legacy_quant.wgsl
 //#include lib/iq4_search.wgsl
 
@@ -51,7 +50,7 @@ fn quantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
   var scales_h = 0u;
   var scales_l = 0u;
   for (var ib = 0u; ib < opaque(8u); ib = ib + 1u) {
-    let l = clamp(nearest_int(id * scales[ib]), -32, 31);
+    let l = clamp(nearest_int_c(id * scales[ib]), -32, 31);
     let qs = iq4_qs(load_block32(b * QK + ib * 32u), inverse_or_zero(d * f32(l)));
     let o = w + 2u + ib * 4u;
     dst[o] = qs.x;

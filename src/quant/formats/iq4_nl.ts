@@ -6,41 +6,51 @@
 import { f16BitsToF32, f32ToF16Bits } from '../../runtime/half.js';
 import type { QuantFormat } from '../format.js';
 import { ggmlType } from '../ggml-types.js';
-import { absMax, allFinite, bestIndexInt8, bytesView, KVALUES_IQ4NL, writeNonFiniteBlock } from './legacy-common.js';
+import { absMax, allFinite, bestIndexInt8, bytesView, inverseOrZero, KVALUES_IQ4NL, writeNonFiniteBlock } from './legacy-common.js';
 
 const QK = 32;
 const BYTES = 18;
 const NTRY = 7;
 const GROUP_MAX_EPS = Math.fround(1e-15);
+/** float16 of x86's default NaN (0xffc00000), what inf/inf gives ggml's x86-64 build. */
+const X86_F16_NAN = 0xfe00;
 const f = Math.fround;
+
+const sums = new Float64Array(2); // [sumqx, sumq2] of the last fit (float32 values)
+
+/**
+ * One candidate grid 1 / id over x[o..o+32): the least-squares sums of the levels
+ * best_index_int8 picks, weights x^2, accumulated in ggml's order into `sums`.
+ */
+function fit(x: Float32Array, o: number, id: number): void {
+  let sumqx = 0;
+  let sumq2 = 0;
+  for (let j = 0; j < QK; j++) {
+    const xj = x[o + j];
+    const q = KVALUES_IQ4NL[bestIndexInt8(KVALUES_IQ4NL, f(id * xj))];
+    const wq = f(f(xj * xj) * q);
+    sumqx = f(sumqx + f(wq * xj));
+    sumq2 = f(sumq2 + f(wq * q));
+  }
+  sums[0] = sumqx;
+  sums[1] = sumq2;
+}
 
 /**
  * quantize_row_iq4_nl_impl's scale for one block of 32 weights x[o..o+32):
- * the least-squares scale (weights x^2) of the best of 2 * NTRY + 2 candidate
- * grids, or 0 for a block whose largest |x| is below GROUP_MAX_EPS.
+ * the least-squares scale of the best of 2 * NTRY + 2 candidate grids, or 0 for
+ * a block whose largest |x| is below GROUP_MAX_EPS.
  */
 export function iq4BlockScale(x: Float32Array, o: number): number {
   const { amax, max } = absMax(x, o, QK);
   if (amax < GROUP_MAX_EPS) return 0;
-  const values = KVALUES_IQ4NL;
-  // One candidate grid (1 / id per level): least-squares fit of the levels it picks.
-  const fit = (id: number): [number, number] => {
-    let sumqx = 0;
-    let sumq2 = 0;
-    for (let j = 0; j < QK; j++) {
-      const xj = x[o + j];
-      const q = values[bestIndexInt8(values, f(id * xj))];
-      const wq = f(f(xj * xj) * q);
-      sumqx = f(sumqx + f(wq * xj));
-      sumq2 = f(sumq2 + f(wq * q));
-    }
-    return [sumqx, sumq2];
-  };
-  let [sumqx, sumq2] = fit(f(1 / f(-max / values[0])));
-  let d = sumq2 > 0 ? f(sumqx / sumq2) : 0;
-  let best = f(d * sumqx);
+  const v0 = KVALUES_IQ4NL[0];
+  fit(x, o, f(1 / f(-max / v0)));
+  let d = sums[1] > 0 ? f(sums[0] / sums[1]) : 0;
+  let best = f(d * sums[0]);
   for (let itry = -NTRY; itry <= NTRY; itry++) {
-    [sumqx, sumq2] = fit(f((itry + values[0]) / max));
+    fit(x, o, f((itry + v0) / max));
+    const [sumqx, sumq2] = sums;
     if (sumq2 > 0 && f(sumqx * sumqx) > f(best * sumq2)) {
       d = f(sumqx / sumq2);
       best = f(d * sumqx);
@@ -72,8 +82,9 @@ export const iq4_nl: QuantFormat = {
         continue;
       }
       const scale = iq4BlockScale(x, b * QK);
-      view.setUint16(b * BYTES, f32ToF16Bits(scale), true);
-      iq4PackBlock(x, b * QK, scale ? f(1 / scale) : 0, out, b * BYTES + 2);
+      // A NaN scale (sums overflowed: |x| > 1.8e19) is stored as x86-64's default NaN, as ggml there.
+      view.setUint16(b * BYTES, Number.isNaN(scale) ? X86_F16_NAN : f32ToF16Bits(scale), true);
+      iq4PackBlock(x, b * QK, inverseOrZero(scale), out, b * BYTES + 2);
     }
   },
 

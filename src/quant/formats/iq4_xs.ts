@@ -9,7 +9,7 @@ import { f16BitsToF32, f32ToF16Bits } from '../../runtime/half.js';
 import type { QuantFormat } from '../format.js';
 import { ggmlType } from '../ggml-types.js';
 import { iq4BlockScale, iq4PackBlock } from './iq4_nl.js';
-import { allFinite, bytesView, cNearestInt, KVALUES_IQ4NL, writeNonFiniteBlock } from './legacy-common.js';
+import { allFinite, bytesView, cNearestInt, inverseOrZero, KVALUES_IQ4NL, writeNonFiniteBlock } from './legacy-common.js';
 
 const QK = 256;
 const SUB = 32;
@@ -44,13 +44,13 @@ export const iq4_xs: QuantFormat = {
       }
       // The super-block scale; each sub-block's is a 6-bit signed multiple of it.
       const d = f(-maxScale / 32);
-      const id = d ? f(1 / d) : 0;
+      const id = inverseOrZero(d);
       view.setUint16(ob, f32ToF16Bits(d), true);
       let scalesH = 0;
       for (let ib = 0; ib < QK / SUB; ib++) {
         const l = Math.max(-32, Math.min(31, cNearestInt(f(id * scales[ib]))));
         const dl = f(d * l);
-        iq4PackBlock(x, o + ib * SUB, dl ? f(1 / dl) : 0, out, ob + 8 + 16 * ib);
+        iq4PackBlock(x, o + ib * SUB, inverseOrZero(dl), out, ob + 8 + 16 * ib);
         const ls = l + 32;
         out[ob + 4 + (ib >> 1)] = ib % 2 === 0 ? ls & 15 : out[ob + 4 + (ib >> 1)] | ((ls & 15) << 4);
         scalesH |= (ls >> 4) << (2 * ib);

@@ -50,6 +50,11 @@ export function cNearestInt(x: number): number {
 }
 const F32 = new Float32Array(1);
 
+/** C's `d ? 1.0f/d : 0.0f` in float32: a NaN d is nonzero in C (but falsy in JS). */
+export function inverseOrZero(d: number): number {
+  return d !== 0 ? Math.fround(1 / d) : 0;
+}
+
 /** float16 NaN: the scale of a block whose input holds NaN or ±Inf. */
 export const F16_NAN = 0x7e00;
 

@@ -5,7 +5,7 @@
 import { f16BitsToF32, f32ToF16Bits } from '../../runtime/half.js';
 import type { QuantFormat } from '../format.js';
 import { ggmlType } from '../ggml-types.js';
-import { absMax, allFinite, bytesView, cInt8, writeNonFiniteBlock } from './legacy-common.js';
+import { absMax, allFinite, bytesView, cInt8, inverseOrZero, writeNonFiniteBlock } from './legacy-common.js';
 
 const QK = 32;
 const BYTES = 18;
@@ -27,7 +27,7 @@ export const q4_0: QuantFormat = {
       }
       const { max } = absMax(x, o, QK);
       const d = f(max / -8);
-      const id = d ? f(1 / d) : 0;
+      const id = inverseOrZero(d);
       view.setUint16(b * BYTES, f32ToF16Bits(d), true);
       for (let j = 0; j < QK / 2; j++) {
         const q0 = Math.min(15, cInt8(f(f(x[o + j] * id) + 8.5)));

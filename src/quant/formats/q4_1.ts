@@ -5,7 +5,7 @@
 import { f16BitsToF32, f32ToF16Bits } from '../../runtime/half.js';
 import type { QuantFormat } from '../format.js';
 import { ggmlType } from '../ggml-types.js';
-import { allFinite, bytesView, cInt8, minMax, writeNonFiniteBlock } from './legacy-common.js';
+import { allFinite, bytesView, cInt8, inverseOrZero, minMax, writeNonFiniteBlock } from './legacy-common.js';
 
 const QK = 32;
 const BYTES = 20;
@@ -27,7 +27,7 @@ export const q4_1: QuantFormat = {
       }
       const { min, max } = minMax(x, o, QK);
       const d = f(f(max - min) / 15);
-      const id = d ? f(1 / d) : 0;
+      const id = inverseOrZero(d);
       view.setUint16(b * BYTES, f32ToF16Bits(d), true);
       view.setUint16(b * BYTES + 2, f32ToF16Bits(min), true);
       for (let j = 0; j < QK / 2; j++) {

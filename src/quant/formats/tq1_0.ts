@@ -9,7 +9,7 @@
 import { f16BitsToF32, f32ToF16Bits } from '../../runtime/half.js';
 import type { QuantFormat } from '../format.js';
 import { ggmlType } from '../ggml-types.js';
-import { allFinite, bytesView, cLroundInt, ternaryAbsMax, writeNonFiniteBlock } from './legacy-common.js';
+import { allFinite, bytesView, cLroundInt, inverseOrZero, ternaryAbsMax, writeNonFiniteBlock } from './legacy-common.js';
 
 const QK = 256;
 const BYTES = 54;
@@ -37,7 +37,7 @@ export const tq1_0: QuantFormat = {
         continue;
       }
       const d = ternaryAbsMax(x, o, QK);
-      const id = d ? f(1 / d) : 0; // NaN is truthy in C too
+      const id = inverseOrZero(d);
       const trit = (i: number) => cLroundInt(f(x[o + i] * id)) + 1;
       for (let m = 0; m < 32; m++) {
         let q = 0;

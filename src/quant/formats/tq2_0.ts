@@ -6,7 +6,7 @@
 import { f16BitsToF32, f32ToF16Bits } from '../../runtime/half.js';
 import type { QuantFormat } from '../format.js';
 import { ggmlType } from '../ggml-types.js';
-import { allFinite, bytesView, cLroundInt, ternaryAbsMax, writeNonFiniteBlock } from './legacy-common.js';
+import { allFinite, bytesView, cLroundInt, inverseOrZero, ternaryAbsMax, writeNonFiniteBlock } from './legacy-common.js';
 
 const QK = 256;
 const BYTES = 66;
@@ -27,7 +27,7 @@ export const tq2_0: QuantFormat = {
         continue;
       }
       const d = ternaryAbsMax(x, o, QK);
-      const id = d ? f(1 / d) : 0; // NaN is truthy in C too
+      const id = inverseOrZero(d);
       for (let half = 0; half < 2; half++) {
         for (let m = 0; m < 32; m++) {
           let q = 0;
