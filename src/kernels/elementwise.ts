@@ -211,7 +211,7 @@ function planChunks(device: Device, views: (WgArray | null)[], outShape: Shape, 
     if (strided !== undefined) return strided;
     throw new LimitError(`elementwise: shape ${formatShape(outShape)} has more than ${MAX_KERNEL_DIMS} dims that cannot be merged`);
   }
-  const operands: (Operand | null)[] = views.map((v) => null);
+  const operands: (Operand | null)[] = views.map(() => null);
   arrays.forEach((i, k) => {
     const v = views[i]!;
     operands[i] = { buffer: v.buffer, bytes: DTYPES[v.dtype].bytes, offset: v.offset, strides: merged.strides[k] };

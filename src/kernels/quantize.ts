@@ -2,7 +2,7 @@
 // kernel for type T is the `quantize` / `dequantize` entry point of the WGSL
 // file its descriptor names (shaders/quant/T.wgsl, via src/quant/registry.ts).
 
-import { DTypeError, ShapeError } from '../errors.js';
+import { DTypeError } from '../errors.js';
 import { WgArray } from '../runtime/array.js';
 import { DTYPES, type DType } from '../runtime/dtype.js';
 import { GpuStorage } from '../runtime/pool.js';

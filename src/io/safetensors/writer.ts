@@ -10,7 +10,7 @@
 // Hugging Face shards models. Every file is written atomically.
 
 import { basename, dirname, join } from 'node:path';
-import { ArgumentError, DTypeError, DisposedError, AbortError, ShapeError } from '../../errors.js';
+import { ArgumentError, DTypeError, DisposedError, AbortError } from '../../errors.js';
 import { WgArray, type Shape } from '../../runtime/array.js';
 import { DTYPES, type DType } from '../../runtime/dtype.js';
 import { QuantizedArray } from '../../runtime/quantized.js';
