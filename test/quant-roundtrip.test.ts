@@ -20,6 +20,7 @@ import {
   quantizeHost,
   type QuantFormat,
 } from '../src/index.js';
+import { bestIndexInt8, iq4nlIndex, KVALUES_IQ4NL } from '../src/quant/formats/legacy-common.js';
 import { firstDiff, ulpDistance } from './helpers/golden.js';
 
 /**
@@ -258,4 +259,29 @@ test('MXFP4: block maxima just below powers of two get the exponent of a correct
   });
   const shape = [maxima.length, 32];
   expect(blockDiff(QUANT_FORMATS.get('mxfp4')!, await gpuQuantize(x, shape, 'mxfp4'), quantizeHost(x, 'mxfp4'))).toBe('equal');
+});
+
+test('IQ4: the midpoint count (CPU and WGSL) equals ggml\'s best_index_int8 for every float near every midpoint', () => {
+  // The kernels and iq4nlIndex pick the level by comparing x with the midpoints
+  // between levels; ggml compares x - val[k] with val[k+1] - x in float32. Every
+  // float32 within 20000 ulps of a midpoint, a level or zero, and NaN.
+  const f = new Float32Array(1);
+  const u = new Uint32Array(f.buffer);
+  const mids = KVALUES_IQ4NL.slice(1).map((v, k) => (v + KVALUES_IQ4NL[k]) / 2);
+  let mismatches = 0;
+  let checked = 0;
+  for (const centre of [...mids, ...KVALUES_IQ4NL, 0].flatMap((c) => [c, -c])) {
+    f[0] = centre;
+    const bits = u[0];
+    for (let d = -20000; d <= 20000; d++) {
+      u[0] = (bits + d) >>> 0;
+      const x = f[0];
+      if (!Number.isFinite(x)) continue;
+      checked++;
+      if (bestIndexInt8(KVALUES_IQ4NL, x) !== iq4nlIndex(x)) mismatches++;
+    }
+  }
+  expect(checked).toBeGreaterThan(1_000_000);
+  expect(mismatches).toBe(0);
+  expect(iq4nlIndex(NaN)).toBe(bestIndexInt8(KVALUES_IQ4NL, NaN));
 });

@@ -6,7 +6,7 @@
 import { f16BitsToF32, f32ToF16Bits } from '../../runtime/half.js';
 import type { QuantFormat } from '../format.js';
 import { ggmlType } from '../ggml-types.js';
-import { absMax, allFinite, bestIndexInt8, bytesView, inverseOrZero, KVALUES_IQ4NL, writeNonFiniteBlock } from './legacy-common.js';
+import { absMax, allFinite, bytesView, inverseOrZero, iq4nlIndex, KVALUES_IQ4NL, writeNonFiniteBlock } from './legacy-common.js';
 
 const QK = 32;
 const BYTES = 18;
@@ -20,14 +20,14 @@ const sums = new Float64Array(2); // [sumqx, sumq2] of the last fit (float32 val
 
 /**
  * One candidate grid 1 / id over x[o..o+32): the least-squares sums of the levels
- * best_index_int8 picks, weights x^2, accumulated in ggml's order into `sums`.
+ * best_index_int8 picks (iq4nlIndex), weights x^2, accumulated in ggml's order into `sums`.
  */
 function fit(x: Float32Array, o: number, id: number): void {
   let sumqx = 0;
   let sumq2 = 0;
   for (let j = 0; j < QK; j++) {
     const xj = x[o + j];
-    const q = KVALUES_IQ4NL[bestIndexInt8(KVALUES_IQ4NL, f(id * xj))];
+    const q = KVALUES_IQ4NL[iq4nlIndex(f(id * xj))];
     const wq = f(f(xj * xj) * q);
     sumqx = f(sumqx + f(wq * xj));
     sumq2 = f(sumq2 + f(wq * q));
@@ -62,8 +62,8 @@ export function iq4BlockScale(x: Float32Array, o: number): number {
 /** Packs the 32 level indices of x[o..o+32) at 1/scale `id` into 16 bytes at out[at..]. */
 export function iq4PackBlock(x: Float32Array, o: number, id: number, out: Uint8Array, at: number): void {
   for (let j = 0; j < QK / 2; j++) {
-    const lo = bestIndexInt8(KVALUES_IQ4NL, f(id * x[o + j]));
-    const hi = bestIndexInt8(KVALUES_IQ4NL, f(id * x[o + QK / 2 + j]));
+    const lo = iq4nlIndex(f(id * x[o + j]));
+    const hi = iq4nlIndex(f(id * x[o + QK / 2 + j]));
     out[at + j] = lo | (hi << 4);
   }
 }
