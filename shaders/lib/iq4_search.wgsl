@@ -9,8 +9,6 @@
 // with midpoints, a binary search done with selects, which vectorises where
 // ggml's branches would not.
 
-const IQ4_VALUES = array<f32, 16>(-127.0, -104.0, -83.0, -65.0, -49.0, -35.0, -22.0, -10.0,
-                                  1.0, 13.0, 25.0, 38.0, 53.0, 69.0, 89.0, 113.0);
 // GROUP_MAX_EPS, 1e-15f, as bits
 const IQ4_EPS_BITS: u32 = 0x26901d7du;
 
@@ -38,7 +36,17 @@ fn iq4_path4(x: vec4<f32>) -> Iq4Path {
 
 // kvalues_iq4nl[best_index_int8(x)] of four values (finite).
 fn iq4_level4(x: vec4<f32>) -> vec4<f32> {
-  let p = iq4_path4(x);
+  return iq4_path_value4(iq4_path4(x));
+}
+
+// kvalues_iq4nl[n] of four 4-bit indices.
+fn iq4_value4(n: vec4<u32>) -> vec4<f32> {
+  let z = vec4<u32>(0u);
+  return iq4_path_value4(Iq4Path((n & vec4<u32>(8u)) != z, (n & vec4<u32>(4u)) != z, (n & vec4<u32>(2u)) != z, (n & vec4<u32>(1u)) != z));
+}
+
+// The level at the end of a search path.
+fn iq4_path_value4(p: Iq4Path) -> vec4<f32> {
   let lo = select(select(pick(-127.0, -104.0, p.c4), pick(-83.0, -65.0, p.c4), p.c3),
                   select(pick(-49.0, -35.0, p.c4), pick(-22.0, -10.0, p.c4), p.c3), p.c2);
   let hi = select(select(pick(1.0, 13.0, p.c4), pick(25.0, 38.0, p.c4), p.c3),

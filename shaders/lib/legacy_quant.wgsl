@@ -229,3 +229,40 @@ fn write_shifted(w: u32, word: u32, carry: u32) -> u32 {
   dst[w] = carry | (word << 16u);
   return word >> 16u;
 }
+
+// ---- dequantize ----
+
+// The chunk's output as 16-byte vectors: the binding of lib/dequantize_io.wgsl's `out`,
+// which these dequantize entry points never write (as src4 above). Block starts are
+// multiples of 32 elements, so each block's outputs are whole vectors.
+@group(0) @binding(1) var<storage, read_write> out4: array<vec4<f32>>;
+
+// The little-endian u32 at byte p of the chunk's blocks (any alignment).
+fn block_u32_at(p: u32) -> u32 {
+  let k = p >> 2u;
+  let s = (p & 3u) * 8u;
+  let lo = blocks[k];
+  if (s == 0u) { return lo; }
+  return (lo >> s) | (blocks[k + 1u] << (32u - s));
+}
+
+// The 16 bytes at byte p of the chunk's blocks (any alignment), as four words.
+fn block_bytes16(p: u32) -> vec4<u32> {
+  let k = p >> 2u;
+  let s = (p & 3u) * 8u;
+  let w = vec4<u32>(blocks[k], blocks[k + 1u], blocks[k + 2u], blocks[k + 3u]);
+  if (s == 0u) { return w; }
+  let next = vec4<u32>(w.yzw, blocks[k + 4u]);
+  return (w >> vec4<u32>(s)) | (next << vec4<u32>(32u - s));
+}
+
+// Low (hi = false) or high nibbles of a word's four bytes.
+fn nibbles4(w: u32, hi: bool) -> vec4<u32> {
+  let v = (vec4<u32>(w) >> vec4<u32>(0u, 8u, 16u, 24u)) & vec4<u32>(0xffu);
+  return select(v & vec4<u32>(15u), v >> vec4<u32>(4u), hi);
+}
+
+// The four bytes of a word.
+fn bytes4(w: u32) -> vec4<u32> {
+  return (vec4<u32>(w) >> vec4<u32>(0u, 8u, 16u, 24u)) & vec4<u32>(0xffu);
+}

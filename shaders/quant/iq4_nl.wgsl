@@ -60,11 +60,11 @@ fn dequantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
               @builtin(local_invocation_index) lid: u32) {
   let b = workgroup_index(wid, nwg) * 64u + lid;
   if (b >= dparams.n_blocks) { return; }
-  let base = b * BLOCK_BYTES;
-  let d = f16_bits_to_f32(block_u16(base));
-  for (var j = 0u; j < QK / 2u; j = j + 1u) {
-    let q = block_byte(base + 2u + j);
-    out[b * QK + j] = d * IQ4_VALUES[q & 15u];
-    out[b * QK + QK / 2u + j] = d * IQ4_VALUES[q >> 4u];
+  let p = b * BLOCK_BYTES;
+  let d = f16_bits_to_f32(block_u32_at(p) & 0xffffu);
+  let qs = block_bytes16(p + 2u);
+  for (var i = 0u; i < 4u; i = i + 1u) {
+    out4[b * 8u + i] = d * iq4_value4(nibbles4(qs[i], false));
+    out4[b * 8u + 4u + i] = d * iq4_value4(nibbles4(qs[i], true));
   }
 }

@@ -77,10 +77,10 @@ fn dequantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
   for (var ib = 0u; ib < 8u; ib = ib + 1u) {
     let ls = ((scales_l >> (4u * ib)) & 15u) | (((scales_h >> (2u * ib)) & 3u) << 4u);
     let dl = d * f32(i32(ls) - 32);
-    for (var j = 0u; j < 16u; j = j + 1u) {
-      let q = block_byte(b * BLOCK_BYTES + 8u + ib * 16u + j);
-      out[b * QK + ib * 32u + j] = dl * IQ4_VALUES[q & 15u];
-      out[b * QK + ib * 32u + 16u + j] = dl * IQ4_VALUES[q >> 4u];
+    for (var i = 0u; i < 4u; i = i + 1u) {
+      let q = blocks[w + 2u + ib * 4u + i];
+      out4[b * 64u + ib * 8u + i] = dl * iq4_value4(nibbles4(q, false));
+      out4[b * 64u + ib * 8u + 4u + i] = dl * iq4_value4(nibbles4(q, true));
     }
   }
 }

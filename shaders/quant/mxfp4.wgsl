@@ -163,11 +163,13 @@ fn dequantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
               @builtin(local_invocation_index) lid: u32) {
   let b = workgroup_index(wid, nwg) * 64u + lid;
   if (b >= dparams.n_blocks) { return; }
-  let base = b * BLOCK_BYTES;
-  let e = block_byte(base);
-  for (var j = 0u; j < QK / 2u; j = j + 1u) {
-    let q = block_byte(base + 1u + j);
-    out[b * QK + j] = mxfp4_value(q & 15u, e);
-    out[b * QK + QK / 2u + j] = mxfp4_value(q >> 4u, e);
+  let p = b * BLOCK_BYTES;
+  let e = block_u32_at(p) & 0xffu;
+  let qs = block_bytes16(p + 1u);
+  for (var i = 0u; i < 4u; i = i + 1u) {
+    let lo = nibbles4(qs[i], false);
+    let hi = nibbles4(qs[i], true);
+    out4[b * 8u + i] = vec4<f32>(mxfp4_value(lo.x, e), mxfp4_value(lo.y, e), mxfp4_value(lo.z, e), mxfp4_value(lo.w, e));
+    out4[b * 8u + 4u + i] = vec4<f32>(mxfp4_value(hi.x, e), mxfp4_value(hi.y, e), mxfp4_value(hi.z, e), mxfp4_value(hi.w, e));
   }
 }

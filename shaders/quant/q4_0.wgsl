@@ -67,11 +67,11 @@ fn dequantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
               @builtin(local_invocation_index) lid: u32) {
   let b = workgroup_index(wid, nwg) * 64u + lid;
   if (b >= dparams.n_blocks) { return; }
-  let base = b * BLOCK_BYTES;
-  let d = f16_bits_to_f32(block_u16(base));
-  for (var j = 0u; j < QK / 2u; j = j + 1u) {
-    let q = block_byte(base + 2u + j);
-    out[b * QK + j] = f32(i32(q & 15u) - 8) * d;
-    out[b * QK + QK / 2u + j] = f32(i32(q >> 4u) - 8) * d;
+  let p = b * BLOCK_BYTES;
+  let d = f16_bits_to_f32(block_u32_at(p) & 0xffffu);
+  let qs = block_bytes16(p + 2u);
+  for (var i = 0u; i < 4u; i = i + 1u) {
+    out4[b * 8u + i] = vec4<f32>(vec4<i32>(nibbles4(qs[i], false)) - vec4<i32>(8)) * d;
+    out4[b * 8u + 4u + i] = vec4<f32>(vec4<i32>(nibbles4(qs[i], true)) - vec4<i32>(8)) * d;
   }
 }

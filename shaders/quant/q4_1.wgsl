@@ -47,12 +47,13 @@ fn dequantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
               @builtin(local_invocation_index) lid: u32) {
   let b = workgroup_index(wid, nwg) * 64u + lid;
   if (b >= dparams.n_blocks) { return; }
-  let base = b * BLOCK_BYTES;
-  let d = f16_bits_to_f32(block_u16(base));
-  let m = f16_bits_to_f32(block_u16(base + 2u));
-  for (var j = 0u; j < QK / 2u; j = j + 1u) {
-    let q = block_byte(base + 4u + j);
-    out[b * QK + j] = f32(q & 15u) * d + m;
-    out[b * QK + QK / 2u + j] = f32(q >> 4u) * d + m;
+  let p = b * BLOCK_BYTES;
+  let dm = blocks[p >> 2u];
+  let d = f16_bits_to_f32(dm & 0xffffu);
+  let m = f16_bits_to_f32(dm >> 16u);
+  let qs = block_bytes16(p + 4u);
+  for (var i = 0u; i < 4u; i = i + 1u) {
+    out4[b * 8u + i] = vec4<f32>(nibbles4(qs[i], false)) * d + m;
+    out4[b * 8u + 4u + i] = vec4<f32>(nibbles4(qs[i], true)) * d + m;
   }
 }

@@ -68,14 +68,14 @@ fn dequantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
               @builtin(local_invocation_index) lid: u32) {
   let b = workgroup_index(wid, nwg) * 64u + lid;
   if (b >= dparams.n_blocks) { return; }
-  let base = b * BLOCK_BYTES;
-  let d = f16_bits_to_f32(block_u16(base));
-  let qh = block_u16(base + 2u) | (block_u16(base + 4u) << 16u);
-  for (var j = 0u; j < QK / 2u; j = j + 1u) {
-    let q = block_byte(base + 6u + j);
-    let lo = (q & 15u) | (((qh >> j) & 1u) << 4u);
-    let hi = (q >> 4u) | (((qh >> (j + 16u)) & 1u) << 4u);
-    out[b * QK + j] = f32(i32(lo) - 16) * d;
-    out[b * QK + QK / 2u + j] = f32(i32(hi) - 16) * d;
+  let p = b * BLOCK_BYTES;
+  let d = f16_bits_to_f32(block_u32_at(p) & 0xffffu);
+  let qh = block_u32_at(p + 2u);
+  let qs = block_bytes16(p + 6u);
+  for (var i = 0u; i < 4u; i = i + 1u) {
+    let lo_h = ((vec4<u32>(qh) >> (vec4<u32>(4u * i) + vec4<u32>(0u, 1u, 2u, 3u))) & vec4<u32>(1u)) << vec4<u32>(4u);
+    let hi_h = ((vec4<u32>(qh) >> (vec4<u32>(4u * i + 16u) + vec4<u32>(0u, 1u, 2u, 3u))) & vec4<u32>(1u)) << vec4<u32>(4u);
+    out4[b * 8u + i] = vec4<f32>(vec4<i32>(nibbles4(qs[i], false) | lo_h) - vec4<i32>(16)) * d;
+    out4[b * 8u + 4u + i] = vec4<f32>(vec4<i32>(nibbles4(qs[i], true) | hi_h) - vec4<i32>(16)) * d;
   }
 }

@@ -50,15 +50,15 @@ fn dequantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
               @builtin(local_invocation_index) lid: u32) {
   let b = workgroup_index(wid, nwg) * 64u + lid;
   if (b >= dparams.n_blocks) { return; }
-  let base = b * BLOCK_BYTES;
-  let d = f16_bits_to_f32(block_u16(base));
-  let m = f16_bits_to_f32(block_u16(base + 2u));
-  let qh = blocks[(base + 4u) >> 2u];
-  for (var j = 0u; j < QK / 2u; j = j + 1u) {
-    let q = block_byte(base + 8u + j);
-    let lo = (q & 15u) | (((qh >> j) & 1u) << 4u);
-    let hi = (q >> 4u) | (((qh >> (j + 16u)) & 1u) << 4u);
-    out[b * QK + j] = f32(lo) * d + m;
-    out[b * QK + QK / 2u + j] = f32(hi) * d + m;
+  let w = b * 6u;
+  let d = f16_bits_to_f32(blocks[w] & 0xffffu);
+  let m = f16_bits_to_f32(blocks[w] >> 16u);
+  let qh = blocks[w + 1u];
+  let qs = vec4<u32>(blocks[w + 2u], blocks[w + 3u], blocks[w + 4u], blocks[w + 5u]);
+  for (var i = 0u; i < 4u; i = i + 1u) {
+    let lo_h = ((vec4<u32>(qh) >> (vec4<u32>(4u * i) + vec4<u32>(0u, 1u, 2u, 3u))) & vec4<u32>(1u)) << vec4<u32>(4u);
+    let hi_h = ((vec4<u32>(qh) >> (vec4<u32>(4u * i + 16u) + vec4<u32>(0u, 1u, 2u, 3u))) & vec4<u32>(1u)) << vec4<u32>(4u);
+    out4[b * 8u + i] = vec4<f32>(nibbles4(qs[i], false) | lo_h) * d + m;
+    out4[b * 8u + 4u + i] = vec4<f32>(nibbles4(qs[i], true) | hi_h) * d + m;
   }
 }

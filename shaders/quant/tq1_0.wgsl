@@ -90,10 +90,10 @@ fn quantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
   }
 }
 
-// Trit n (0..4) of a packed byte, as the weight's sign: -1, 0 or 1.
-fn trit_of(byte: u32, n: u32) -> i32 {
+// Trit n (0..4) of four packed bytes, as the weights' signs -1, 0 or 1.
+fn trits_of4(bytes: vec4<u32>, n: u32) -> vec4<f32> {
   let pow3 = array<u32, 5>(1u, 3u, 9u, 27u, 81u);
-  return i32((((byte * pow3[n]) & 0xffu) * 3u) >> 8u) - 1;
+  return vec4<f32>(vec4<i32>((((bytes * pow3[n]) & vec4<u32>(0xffu)) * 3u) >> vec4<u32>(8u)) - vec4<i32>(1));
 }
 
 @compute @workgroup_size(64)
@@ -101,14 +101,18 @@ fn dequantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
               @builtin(local_invocation_index) lid: u32) {
   let b = workgroup_index(wid, nwg) * 64u + lid;
   if (b >= dparams.n_blocks) { return; }
-  let base = b * BLOCK_BYTES;
-  let o = b * QK;
-  let d = f16_bits_to_f32(block_u16(base + 52u));
-  for (var n = 0u; n < 5u; n = n + 1u) {
-    for (var m = 0u; m < 32u; m = m + 1u) { out[o + n * 32u + m] = f32(trit_of(block_byte(base + m), n)) * d; }
-    for (var m = 0u; m < 16u; m = m + 1u) { out[o + 160u + n * 16u + m] = f32(trit_of(block_byte(base + 32u + m), n)) * d; }
+  let p = b * BLOCK_BYTES;
+  let o = b * 64u;
+  let d = f16_bits_to_f32(block_u32_at(p + 52u) & 0xffffu);
+  // qs bytes 0..31: weights 32n + m; bytes 32..47: 160 + 16n + m; qh: 240 + 4n + j.
+  for (var k = 0u; k < 8u; k = k + 1u) {
+    let q = bytes4(block_u32_at(p + 4u * k));
+    for (var n = 0u; n < 5u; n = n + 1u) { out4[o + 8u * n + k] = trits_of4(q, n) * d; }
   }
-  for (var n = 0u; n < 4u; n = n + 1u) {
-    for (var j = 0u; j < 4u; j = j + 1u) { out[o + 240u + n * 4u + j] = f32(trit_of(block_byte(base + 48u + j), n)) * d; }
+  for (var k = 0u; k < 4u; k = k + 1u) {
+    let q = bytes4(block_u32_at(p + 32u + 4u * k));
+    for (var n = 0u; n < 5u; n = n + 1u) { out4[o + 40u + 4u * n + k] = trits_of4(q, n) * d; }
   }
+  let qh = bytes4(block_u32_at(p + 48u));
+  for (var n = 0u; n < 4u; n = n + 1u) { out4[o + 60u + n] = trits_of4(qh, n) * d; }
 }

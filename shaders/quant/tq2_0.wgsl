@@ -74,13 +74,14 @@ fn dequantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
               @builtin(local_invocation_index) lid: u32) {
   let b = workgroup_index(wid, nwg) * 64u + lid;
   if (b >= dparams.n_blocks) { return; }
-  let base = b * BLOCK_BYTES;
-  let d = f16_bits_to_f32(block_u16(base + 64u));
-  for (var m = 0u; m < 64u; m = m + 1u) {
-    let q = block_byte(base + m);
-    let e = b * QK + (m >> 5u) * 128u + (m & 31u);
+  let p = b * BLOCK_BYTES;
+  let d = f16_bits_to_f32(block_u32_at(p + 64u) & 0xffffu);
+  // Byte m of 32-byte chunk c holds weights 128c + 32l + m in bits 2l, 2l + 1.
+  for (var k = 0u; k < 16u; k = k + 1u) {
+    let q = bytes4(block_u32_at(p + 4u * k));
+    let o = b * 64u + (k >> 3u) * 32u + (k & 7u);
     for (var l = 0u; l < 4u; l = l + 1u) {
-      out[e + l * 32u] = f32(i32((q >> (2u * l)) & 3u) - 1) * d;
+      out4[o + 8u * l] = vec4<f32>(vec4<i32>((q >> vec4<u32>(2u * l)) & vec4<u32>(3u)) - vec4<i32>(1)) * d;
     }
   }
 }
