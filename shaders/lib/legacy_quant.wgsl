@@ -1,11 +1,11 @@
 // Helpers shared by the kernels of Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, IQ4_XS, MXFP4,
 // TQ1_0 and TQ2_0 (shaders/quant/), mirroring src/quant/formats/legacy-common.ts:
-// block loads, ggml's max / min loops, C's float -> int conversions as ggml's
-// x86-64 build performs them (truncation; NaN and |x| >= 2^31 give INT_MIN), and
-// the non-finite rule: a block holding NaN or ±Inf is written with NaN scales
-// and zero quants. Special values are recognised from the bits, never by float
-// compares: WGSL lets compilers assume floats are finite.
-// Needs lib/quantize_io.wgsl.
+// vector loads of 32-element blocks, ggml's max / min loops, C's float -> int
+// conversions as ggml's x86-64 build performs them, the non-finite rule (a block
+// holding NaN or ±Inf is written with NaN scales and zero quants), and word /
+// vector access for the dequantize entry points. Special values are recognised
+// from the bits, never by float compares: WGSL lets compilers assume floats are
+// finite. Needs lib/quantize_io.wgsl and lib/dequantize_io.wgsl.
 
 // float16 NaN: the scale of a block whose input holds NaN or ±Inf.
 const F16_NAN: u32 = 0x7e00u;

@@ -16,6 +16,8 @@
 // |x| >= 2^31 give INT_MIN, whose low byte is 0), as ggml's x86-64 build does.
 
 const f = Math.fround;
+const F32 = new Float32Array(1);
+const U32 = new Uint32Array(F32.buffer);
 
 /** C's `(int)x` for a float on x86-64: truncation; NaN and out-of-range values give INT_MIN. */
 export function cInt(x: number): number {
@@ -48,7 +50,6 @@ export function cNearestInt(x: number): number {
   F32[0] = v;
   return (U32[0] & 0x007fffff) - 0x00400000;
 }
-const F32 = new Float32Array(1);
 
 /** C's `d ? 1.0f/d : 0.0f` in float32: a NaN d is nonzero in C (but falsy in JS). */
 export function inverseOrZero(d: number): number {
@@ -75,7 +76,6 @@ export function writeNonFiniteBlock(out: Uint8Array, at: number, bytes: number, 
     out[at + s + 1] = F16_NAN >> 8;
   }
 }
-const U32 = new Uint32Array(F32.buffer);
 
 /** The largest |x[o..o+n)| and the signed value that has it, as ggml's `if (amax < fabsf(v))` loop finds them (NaN never wins). */
 export function absMax(x: Float32Array, o: number, n: number): { amax: number; max: number } {
