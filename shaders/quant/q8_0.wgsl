@@ -1,49 +1,69 @@
 // Q8_0: blocks of 32 weights as { d: f16, qs: i8[32] } (34 bytes), x = d * q.
-// ggml: quantize_row_q8_0_ref / dequantize_row_q8_0.
+// ggml: quantize_row_q8_0_ref / dequantize_row_q8_0. CPU reference: src/quant/formats/q8_0.ts.
 
 //#include lib/quantize_io.wgsl
 //#include lib/dequantize_io.wgsl
-//#include lib/quant_math.wgsl
+//#include lib/legacy_quant.wgsl
 
 const QK: u32 = 32u;
 const BLOCK_BYTES: u32 = 34u;
 
-// One invocation writes two blocks: 68 bytes, 17 whole words.
-var<private> words: array<u32, 17>;
-
-fn put_byte(pos: u32, v: u32) {
-  words[pos >> 2u] = words[pos >> 2u] | ((v & 0xffu) << ((pos & 3u) * 8u));
+struct Q8Block {
+  // f16 bits of d
+  d: u32,
+  // the 32 bytes of qs as eight words
+  q0: vec4<u32>,
+  q1: vec4<u32>,
 }
 
-fn quantize_block(b: u32, base: u32) {
-  var amax = 0.0;
-  for (var j = 0u; j < QK; j = j + 1u) {
-    amax = max(amax, abs(load_x(b * QK + j)));
-  }
-  let d = amax / 127.0;
-  let id = select(0.0, 1.0 / d, d != 0.0);
-  let dh = f32_to_f16_bits(d);
-  put_byte(base, dh);
-  put_byte(base + 1u, dh >> 8u);
-  for (var j = 0u; j < QK; j = j + 1u) {
-    put_byte(base + 2u + j, bitcast<u32>(i32(roundf(load_x(b * QK + j) * id))));
-  }
+// (int8_t)roundf(x * id) as ggml's x86-64 build computes it: 0 where x * id is not finite.
+fn q8_word(x: vec4<f32>, id: f32) -> u32 {
+  return pack_bytes(bitcast<vec4<u32>>(c_lround4(x * id)));
 }
 
+fn q8_0_block(b: u32) -> Q8Block {
+  let x = load_block32(b * QK);
+  let amax_bits = abs_max_bits32(x);
+  if (!is_finite_bits(amax_bits)) { return Q8Block(F16_NAN, vec4<u32>(0u), vec4<u32>(0u)); }
+  let d = bitcast<f32>(amax_bits) / 127.0;
+  let id = inverse_or_zero(d);
+  return Q8Block(f32_to_f16_bits(d),
+                 vec4<u32>(q8_word(x.x0, id), q8_word(x.x1, id), q8_word(x.x2, id), q8_word(x.x3, id)),
+                 vec4<u32>(q8_word(x.x4, id), q8_word(x.x5, id), q8_word(x.x6, id), q8_word(x.x7, id)));
+}
+
+// One invocation writes two blocks: 68 bytes, 17 whole words. The first block's
+// quants sit half a word late (after d); the second block's start word-aligned.
 @compute @workgroup_size(64)
 fn quantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
             @builtin(local_invocation_index) lid: u32) {
   let pair = workgroup_index(wid, nwg) * 64u + lid;
   let b0 = pair * 2u;
   if (b0 >= qparams.n_blocks) { return; }
-  for (var w = 0u; w < 17u; w = w + 1u) { words[w] = 0u; }
-  quantize_block(b0, 0u);
-  var n_words = 9u; // a lone last block: 34 bytes, padded to 36
+  let w = pair * 17u;
+  let a = q8_0_block(b0);
+  var carry = write_shifted(w, a.q0.x, a.d);
+  carry = write_shifted(w + 1u, a.q0.y, carry);
+  carry = write_shifted(w + 2u, a.q0.z, carry);
+  carry = write_shifted(w + 3u, a.q0.w, carry);
+  carry = write_shifted(w + 4u, a.q1.x, carry);
+  carry = write_shifted(w + 5u, a.q1.y, carry);
+  carry = write_shifted(w + 6u, a.q1.z, carry);
+  carry = write_shifted(w + 7u, a.q1.w, carry);
   if (b0 + 1u < qparams.n_blocks) {
-    quantize_block(b0 + 1u, BLOCK_BYTES);
-    n_words = 17u;
+    let c = q8_0_block(b0 + 1u);
+    dst[w + 8u] = carry | (c.d << 16u);
+    dst[w + 9u] = c.q0.x;
+    dst[w + 10u] = c.q0.y;
+    dst[w + 11u] = c.q0.z;
+    dst[w + 12u] = c.q0.w;
+    dst[w + 13u] = c.q1.x;
+    dst[w + 14u] = c.q1.y;
+    dst[w + 15u] = c.q1.z;
+    dst[w + 16u] = c.q1.w;
+  } else {
+    dst[w + 8u] = carry; // a lone last block: 34 bytes, padded to 36
   }
-  for (var w = 0u; w < n_words; w = w + 1u) { dst[pair * 17u + w] = words[w]; }
 }
 
 @compute @workgroup_size(64)
@@ -51,10 +71,12 @@ fn dequantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
               @builtin(local_invocation_index) lid: u32) {
   let b = workgroup_index(wid, nwg) * 64u + lid;
   if (b >= dparams.n_blocks) { return; }
-  let base = b * BLOCK_BYTES;
-  let d = f16_bits_to_f32(block_u16(base));
-  for (var j = 0u; j < QK; j = j + 1u) {
-    let q = bitcast<i32>(block_byte(base + 2u + j) << 24u) >> 24u;
-    out[b * QK + j] = f32(q) * d;
+  let p = b * BLOCK_BYTES;
+  let d = f16_bits_to_f32(block_u32_at(p) & 0xffffu);
+  let lo = block_bytes16(p + 2u);
+  let hi = block_bytes16(p + 18u);
+  for (var i = 0u; i < 4u; i = i + 1u) {
+    out4[b * 8u + i] = vec4<f32>(bitcast<vec4<i32>>(bytes4(lo[i]) << vec4<u32>(24u)) >> vec4<u32>(24u)) * d;
+    out4[b * 8u + 4u + i] = vec4<f32>(bitcast<vec4<i32>>(bytes4(hi[i]) << vec4<u32>(24u)) >> vec4<u32>(24u)) * d;
   }
 }

@@ -1,10 +1,12 @@
 // Q8_0: blocks of 32 weights as { d: f16, qs: i8[32] }, x = d * q.
 // ggml: quantize_row_q8_0_ref / dequantize_row_q8_0. WGSL: shaders/quant/q8_0.wgsl.
+// A block holding NaN or ±Inf is marked invalid (d = float16 NaN, quants 0), as in
+// legacy-common.ts; finite blocks get ggml's bytes.
 
 import { f16BitsToF32, f32ToF16Bits } from '../../runtime/half.js';
 import type { QuantFormat } from '../format.js';
 import { ggmlType } from '../ggml-types.js';
-import { roundf } from './common.js';
+import { allFinite, cLroundInt, inverseOrZero, writeNonFiniteBlock } from './legacy-common.js';
 
 const QK = 32;
 const BYTES = 34;
@@ -17,14 +19,22 @@ export const q8_0: QuantFormat = {
   dequantizeBlocksPerWorkgroup: 64,
 
   quantizeCpu(x, out) {
-    const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
     for (let b = 0; b < x.length / QK; b++) {
+      const o = b * QK;
+      const at = b * BYTES;
+      if (!allFinite(x, o, QK)) {
+        writeNonFiniteBlock(out, at, BYTES, [0]);
+        continue;
+      }
       let amax = 0;
-      for (let j = 0; j < QK; j++) amax = Math.max(amax, Math.abs(x[b * QK + j]));
+      for (let j = 0; j < QK; j++) amax = Math.max(amax, Math.abs(x[o + j]));
       const d = f(amax / 127);
-      const id = d ? f(1 / d) : 0;
-      view.setUint16(b * BYTES, f32ToF16Bits(d), true);
-      for (let j = 0; j < QK; j++) view.setInt8(b * BYTES + 2 + j, roundf(f(x[b * QK + j] * id)));
+      const id = inverseOrZero(d);
+      const h = f32ToF16Bits(d);
+      out[at] = h & 0xff;
+      out[at + 1] = h >> 8;
+      // roundf, then C's conversion to int8_t (x86-64: 0 where x * id overflowed)
+      for (let j = 0; j < QK; j++) out[at + 2 + j] = cLroundInt(f(x[o + j] * id)) & 0xff;
     }
   },
 
