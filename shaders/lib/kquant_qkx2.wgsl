@@ -3,21 +3,29 @@
 // algorithm in words: src/quant/formats/kquant-qkx2.ts.
 //
 // The including shader defines (WGSL declarations are order-free):
-//   const QKX2_V: u32      sub-block size / 4 (its values sit in vec4s)
+//   const QKX2_V: u32      sub-block size / 4: 4 or 8 vec4s of values
 //   const QKX2_NMAX: f32   highest level (3, 15, 31)
 //   const QKX2_RMIN: f32   first candidate's offset from NMAX (-0.5, -1.0)
 //   const QKX2_NSTEP: u32  candidates after the first: NSTEP + 1 of them
 //   const QKX2_MAD: bool   weigh |error| (true) or error^2 (false)
-// and fills qx_x (values) and qx_w (weights) before calling make_qkx2().
+// and load_x4(i) (lib/kquant_io.wgsl); it fills qx_x and qx_w
+// (qkx2_load, qkx2_set_weights) before calling make_qkx2().
 //
 // Exactness: every float operation is ggml's, in its order, one rounding each
-// (lavapipe does not fuse a*b+c: gallivm lowers ffma). Sums run in element
-// order. Levels use round-half-even, which equals ggml's nearest_int while
-// |t| < 2^22; a candidate whose products could leave that range takes the
-// bit-exact nearest_int instead.
+// (lavapipe does not fuse a*b+c: gallivm lowers ffma; a compiler that fuses
+// would change the chosen scale on ties). Sums run in element order. Levels
+// use round-half-even, which equals ggml's nearest_int while |t| < 2^22; a
+// candidate whose products could leave that range (the offset found so far
+// can sit at the sub-block's max, making the next iscale huge or infinite)
+// takes the bit-exact nearest_int instead. Zero, Inf and NaN are told apart
+// by their bits where it matters, since WGSL lets compilers assume finite
+// floats.
 
-var<private> qx_x: array<vec4<f32>, QKX2_V>;
-var<private> qx_w: array<vec4<f32>, QKX2_V>;
+// The sub-block's values and weights, QKX2_V vec4s of the 8. Only ever indexed
+// with literals (loops written out): lavapipe then keeps them in registers,
+// where any computed index would send the whole array to memory.
+var<private> qx_x: array<vec4<f32>, 8>;
+var<private> qx_w: array<vec4<f32>, 8>;
 
 const QKX2_RDELTA: f32 = 0.1;
 
@@ -40,133 +48,225 @@ fn ggml_nearest_int4(x: vec4<f32>) -> vec4<i32> {
 }
 
 // Levels of t = iscale * (x - min), bit-exact for any t.
-fn qkx2_levels_exact(t: vec4<f32>) -> vec4<f32> {
+fn qkx2_lev_exact(iscale: f32, mn: f32, x: vec4<f32>) -> vec4<f32> {
+  let t = iscale * (x - vec4<f32>(mn));
   return vec4<f32>(clamp(ggml_nearest_int4(t), vec4<i32>(0), vec4<i32>(i32(QKX2_NMAX))));
 }
 
-// The same where |t| < 2^22 is known.
-fn qkx2_levels_fast(t: vec4<f32>) -> vec4<f32> {
+// The same where |t| < 2^22 is known: round-half-even is then nearest_int.
+fn qkx2_lev_fast(iscale: f32, mn: f32, x: vec4<f32>) -> vec4<f32> {
+  let t = iscale * (x - vec4<f32>(mn));
   return clamp(round(t), vec4<f32>(0.0), vec4<f32>(QKX2_NMAX));
 }
 
-fn qkx2_err(diff: vec4<f32>) -> vec4<f32> {
-  if (QKX2_MAD) { return abs(diff); }
-  return diff * diff;
+fn qkx2_levels(iscale: f32, mn: f32, fast: bool) -> array<vec4<f32>, 8> {
+  var l: array<vec4<f32>, 8>;
+  if (fast) {
+    l[0] = qkx2_lev_fast(iscale, mn, qx_x[0]);
+    l[1] = qkx2_lev_fast(iscale, mn, qx_x[1]);
+    l[2] = qkx2_lev_fast(iscale, mn, qx_x[2]);
+    l[3] = qkx2_lev_fast(iscale, mn, qx_x[3]);
+    if (QKX2_V == 8u) {
+      l[4] = qkx2_lev_fast(iscale, mn, qx_x[4]);
+      l[5] = qkx2_lev_fast(iscale, mn, qx_x[5]);
+      l[6] = qkx2_lev_fast(iscale, mn, qx_x[6]);
+      l[7] = qkx2_lev_fast(iscale, mn, qx_x[7]);
+    }
+  } else {
+    l[0] = qkx2_lev_exact(iscale, mn, qx_x[0]);
+    l[1] = qkx2_lev_exact(iscale, mn, qx_x[1]);
+    l[2] = qkx2_lev_exact(iscale, mn, qx_x[2]);
+    l[3] = qkx2_lev_exact(iscale, mn, qx_x[3]);
+    if (QKX2_V == 8u) {
+      l[4] = qkx2_lev_exact(iscale, mn, qx_x[4]);
+      l[5] = qkx2_lev_exact(iscale, mn, qx_x[5]);
+      l[6] = qkx2_lev_exact(iscale, mn, qx_x[6]);
+      l[7] = qkx2_lev_exact(iscale, mn, qx_x[7]);
+    }
+  }
+  return l;
 }
 
-// Weighted error of levels l against x with this scale and offset, summed in order.
-fn qkx2_add_error(acc: f32, scale: f32, min: f32, l: vec4<f32>, x: vec4<f32>, w: vec4<f32>) -> f32 {
-  let e = w * qkx2_err(scale * l + min - x);
+// sum_l, sum_l2, sum_xl over four more elements, in element order.
+fn qkx2_sums4(s: vec3<f32>, l: vec4<f32>, x: vec4<f32>, w: vec4<f32>) -> vec3<f32> {
+  let wl = w * l;
+  let wl2 = wl * l;
+  let wlx = wl * x;
+  return vec3<f32>((((s.x + wl.x) + wl.y) + wl.z) + wl.w,
+                   (((s.y + wl2.x) + wl2.y) + wl2.z) + wl2.w,
+                   (((s.z + wlx.x) + wlx.y) + wlx.z) + wlx.w);
+}
+
+fn qkx2_sums(l: array<vec4<f32>, 8>) -> vec3<f32> {
+  var s = vec3<f32>(0.0);
+  s = qkx2_sums4(s, l[0], qx_x[0], qx_w[0]);
+  s = qkx2_sums4(s, l[1], qx_x[1], qx_w[1]);
+  s = qkx2_sums4(s, l[2], qx_x[2], qx_w[2]);
+  s = qkx2_sums4(s, l[3], qx_x[3], qx_w[3]);
+  if (QKX2_V == 8u) {
+    s = qkx2_sums4(s, l[4], qx_x[4], qx_w[4]);
+    s = qkx2_sums4(s, l[5], qx_x[5], qx_w[5]);
+    s = qkx2_sums4(s, l[6], qx_x[6], qx_w[6]);
+    s = qkx2_sums4(s, l[7], qx_x[7], qx_w[7]);
+  }
+  return s;
+}
+
+// Weighted error (|e| or e^2) of four more elements, added in order.
+fn qkx2_error4(acc: f32, scale: f32, mn: f32, l: vec4<f32>, x: vec4<f32>, w: vec4<f32>) -> f32 {
+  let diff = scale * l + vec4<f32>(mn) - x;
+  var e: vec4<f32>;
+  if (QKX2_MAD) { e = w * abs(diff); } else { e = w * (diff * diff); }
   return (((acc + e.x) + e.y) + e.z) + e.w;
 }
 
-fn make_qkx2() -> Qkx2 {
-  var mn = qx_x[0].x;
-  var mx = mn;
-  let w0 = qx_w[0].x;
-  var sum_w = w0;
-  var sum_x = w0 * mn;
-  for (var k = 0u; k < QKX2_V; k = k + 1u) {
-    let x = qx_x[k];
-    let w = qx_w[k];
-    let wx = w * x;
-    // element 0 seeded the sums; ggml's loop starts at 1
-    if (k != 0u) {
-      mn = select(mn, x.x, x.x < mn);
-      mx = select(mx, x.x, x.x > mx);
-      sum_w = sum_w + w.x;
-      sum_x = sum_x + wx.x;
-    }
-    mn = select(mn, x.y, x.y < mn);
-    mx = select(mx, x.y, x.y > mx);
-    mn = select(mn, x.z, x.z < mn);
-    mx = select(mx, x.z, x.z > mx);
-    mn = select(mn, x.w, x.w < mn);
-    mx = select(mx, x.w, x.w > mx);
-    sum_w = ((sum_w + w.y) + w.z) + w.w;
-    sum_x = ((sum_x + wx.y) + wx.z) + wx.w;
+fn qkx2_error(l: array<vec4<f32>, 8>, scale: f32, mn: f32) -> f32 {
+  var e = 0.0;
+  e = qkx2_error4(e, scale, mn, l[0], qx_x[0], qx_w[0]);
+  e = qkx2_error4(e, scale, mn, l[1], qx_x[1], qx_w[1]);
+  e = qkx2_error4(e, scale, mn, l[2], qx_x[2], qx_w[2]);
+  e = qkx2_error4(e, scale, mn, l[3], qx_x[3], qx_w[3]);
+  if (QKX2_V == 8u) {
+    e = qkx2_error4(e, scale, mn, l[4], qx_x[4], qx_w[4]);
+    e = qkx2_error4(e, scale, mn, l[5], qx_x[5], qx_w[5]);
+    e = qkx2_error4(e, scale, mn, l[6], qx_x[6], qx_w[6]);
+    e = qkx2_error4(e, scale, mn, l[7], qx_x[7], qx_w[7]);
   }
-  let xmin = mn;
-  if (mn > 0.0) { mn = 0.0; }
+  return e;
+}
+
+// min, max, sum_w, sum_x over four more elements (ggml's first loop).
+struct Qkx2Stats { mn: f32, mx: f32, sum_w: f32, sum_x: f32 }
+
+fn qkx2_stats1(s: Qkx2Stats, x: f32, w: f32) -> Qkx2Stats {
+  return Qkx2Stats(select(s.mn, x, x < s.mn), select(s.mx, x, x > s.mx), s.sum_w + w, s.sum_x + w * x);
+}
+
+fn qkx2_stats4(s: Qkx2Stats, x: vec4<f32>, w: vec4<f32>) -> Qkx2Stats {
+  return qkx2_stats1(qkx2_stats1(qkx2_stats1(qkx2_stats1(s, x.x, w.x), x.y, w.y), x.z, w.z), x.w, w.w);
+}
+
+// One candidate scale: the least-squares scale and offset for its levels and
+// their weighted error; ok is ggml's D > 0.
+struct Qkx2Candidate { ok: bool, scale: f32, min: f32, error: f32 }
+
+fn qkx2_candidate(iscale: f32, mn: f32, st: Qkx2Stats, fast: bool) -> Qkx2Candidate {
+  let l = qkx2_levels(iscale, mn, fast);
+  let s = qkx2_sums(l);
+  let sum_l = s.x;
+  let sum_l2 = s.y;
+  let sum_xl = s.z;
+  let D = st.sum_w * sum_l2 - sum_l * sum_l;
+  var this_scale = (st.sum_w * sum_xl - st.sum_x * sum_l) / D;
+  var this_min = (sum_l2 * st.sum_x - sum_l * sum_xl) / D;
+  if (this_min > 0.0) {
+    this_min = 0.0;
+    this_scale = sum_xl / sum_l2;
+  }
+  // computed whatever D is; only used when D > 0
+  return Qkx2Candidate(D > 0.0, this_scale, this_min, qkx2_error(l, this_scale, this_min));
+}
+
+fn make_qkx2() -> Qkx2 {
+  // element 0 seeds the sums; ggml's loop starts at 1
+  let x0 = qx_x[0];
+  let w0 = qx_w[0];
+  var st = Qkx2Stats(x0.x, x0.x, w0.x, w0.x * x0.x);
+  st = qkx2_stats1(qkx2_stats1(qkx2_stats1(st, x0.y, w0.y), x0.z, w0.z), x0.w, w0.w);
+  st = qkx2_stats4(st, qx_x[1], qx_w[1]);
+  st = qkx2_stats4(st, qx_x[2], qx_w[2]);
+  st = qkx2_stats4(st, qx_x[3], qx_w[3]);
+  if (QKX2_V == 8u) {
+    st = qkx2_stats4(st, qx_x[4], qx_w[4]);
+    st = qkx2_stats4(st, qx_x[5], qx_w[5]);
+    st = qkx2_stats4(st, qx_x[6], qx_w[6]);
+    st = qkx2_stats4(st, qx_x[7], qx_w[7]);
+  }
+  let mx = st.mx;
+  let xmin = st.mn;
+  var mn = select(xmin, 0.0, xmin > 0.0);
   if (mx == mn) { return Qkx2(0.0, -mn, 0.0, mn); }
 
   var iscale = QKX2_NMAX / (mx - mn);
-  var scale = 1.0 / iscale;
+  let scale = 1.0 / iscale;
   var r = Qkx2(scale, 0.0, iscale, mn);
-  var best_error = 0.0;
-  for (var k = 0u; k < QKX2_V; k = k + 1u) {
-    let x = qx_x[k];
-    let l = qkx2_levels_exact(iscale * (x - mn));
-    best_error = qkx2_add_error(best_error, scale, mn, l, x, qx_w[k]);
-  }
+  var best_error = qkx2_error(qkx2_levels(iscale, mn, false), scale, mn);
 
   for (var is = 0u; is <= QKX2_NSTEP; is = is + 1u) {
     // mn is the best candidate's offset so far: later candidates scale from it
     iscale = (QKX2_RMIN + QKX2_RDELTA * f32(is) + QKX2_NMAX) / (mx - mn);
     // |x - mn| <= bound for every x of the sub-block, so |t| <= |iscale| * bound
     let bound = abs(iscale) * max(abs(mx - mn), abs(mn - xmin));
-    let fast = (bitcast<u32>(bound) & 0x7fffffffu) < 0x4a800000u; // < 2^22, not NaN
-
-    var sum_l = 0.0;
-    var sum_l2 = 0.0;
-    var sum_xl = 0.0;
-    if (fast) {
-      for (var k = 0u; k < QKX2_V; k = k + 1u) {
-        let x = qx_x[k];
-        let l = qkx2_levels_fast(iscale * (x - mn));
-        let wl = qx_w[k] * l;
-        let wl2 = wl * l;
-        let wlx = wl * x;
-        sum_l = (((sum_l + wl.x) + wl.y) + wl.z) + wl.w;
-        sum_l2 = (((sum_l2 + wl2.x) + wl2.y) + wl2.z) + wl2.w;
-        sum_xl = (((sum_xl + wlx.x) + wlx.y) + wlx.z) + wlx.w;
-      }
+    // Two copies of the candidate, each with its level rule fixed: lavapipe
+    // runs a branch only when a lane takes it, so the exact copy costs nothing
+    // while no lane needs it (a branch around the levels alone would cost
+    // masked writes of all of them).
+    var c: Qkx2Candidate;
+    if ((bitcast<u32>(bound) & 0x7fffffffu) < 0x4a800000u) { // < 2^22, not NaN
+      c = qkx2_candidate(iscale, mn, st, true);
     } else {
-      for (var k = 0u; k < QKX2_V; k = k + 1u) {
-        let x = qx_x[k];
-        let l = qkx2_levels_exact(iscale * (x - mn));
-        let wl = qx_w[k] * l;
-        let wl2 = wl * l;
-        let wlx = wl * x;
-        sum_l = (((sum_l + wl.x) + wl.y) + wl.z) + wl.w;
-        sum_l2 = (((sum_l2 + wl2.x) + wl2.y) + wl2.z) + wl2.w;
-        sum_xl = (((sum_xl + wlx.x) + wlx.y) + wlx.z) + wlx.w;
-      }
+      c = qkx2_candidate(iscale, mn, st, false);
     }
-    let D = sum_w * sum_l2 - sum_l * sum_l;
-    if (D > 0.0) {
-      var this_scale = (sum_w * sum_xl - sum_x * sum_l) / D;
-      var this_min = (sum_l2 * sum_x - sum_l * sum_xl) / D;
-      if (this_min > 0.0) {
-        this_min = 0.0;
-        this_scale = sum_xl / sum_l2;
-      }
-      var cur_error = 0.0;
-      if (fast) {
-        for (var k = 0u; k < QKX2_V; k = k + 1u) {
-          let x = qx_x[k];
-          let l = qkx2_levels_fast(iscale * (x - mn));
-          cur_error = qkx2_add_error(cur_error, this_scale, this_min, l, x, qx_w[k]);
-        }
-      } else {
-        for (var k = 0u; k < QKX2_V; k = k + 1u) {
-          let x = qx_x[k];
-          let l = qkx2_levels_exact(iscale * (x - mn));
-          cur_error = qkx2_add_error(cur_error, this_scale, this_min, l, x, qx_w[k]);
-        }
-      }
-      if (cur_error < best_error) {
-        best_error = cur_error;
-        r = Qkx2(this_scale, 0.0, iscale, mn);
-        mn = this_min;
-      }
+    if (c.ok && c.error < best_error) {
+      best_error = c.error;
+      r = Qkx2(c.scale, 0.0, iscale, mn);
+      mn = c.min;
     }
   }
   r.the_min = -mn;
   return r;
 }
 
-// Level of value x in the sub-block make_qkx2() returned r for (before requantization).
-fn qkx2_level(r: Qkx2, x: f32) -> u32 {
-  return u32(clamp(ggml_nearest_int(r.lscale * (x - r.lmin)), 0, i32(QKX2_NMAX)));
+// Loads the sub-block at element i of the chunk into qx_x.
+fn qkx2_load(i: u32) {
+  qx_x[0] = load_x4(i);
+  qx_x[1] = load_x4(i + 4u);
+  qx_x[2] = load_x4(i + 8u);
+  qx_x[3] = load_x4(i + 12u);
+  if (QKX2_V == 8u) {
+    qx_x[4] = load_x4(i + 16u);
+    qx_x[5] = load_x4(i + 20u);
+    qx_x[6] = load_x4(i + 24u);
+    qx_x[7] = load_x4(i + 28u);
+  }
+}
+
+// Sum of the squares of the sub-block's values, in order.
+fn qkx2_sum_sq() -> f32 {
+  var s = qkx2_add_sq(0.0, qx_x[0]);
+  s = qkx2_add_sq(s, qx_x[1]);
+  s = qkx2_add_sq(s, qx_x[2]);
+  s = qkx2_add_sq(s, qx_x[3]);
+  if (QKX2_V == 8u) {
+    s = qkx2_add_sq(s, qx_x[4]);
+    s = qkx2_add_sq(s, qx_x[5]);
+    s = qkx2_add_sq(s, qx_x[6]);
+    s = qkx2_add_sq(s, qx_x[7]);
+  }
+  return s;
+}
+
+fn qkx2_add_sq(acc: f32, x: vec4<f32>) -> f32 {
+  let q = x * x;
+  return (((acc + q.x) + q.y) + q.z) + q.w;
+}
+
+// Weights base + |x| (ggml: av_x + fabsf(x) for Q4_K/Q5_K, fabsf(x) = 0 + |x| for Q2_K).
+fn qkx2_set_weights(base: f32) {
+  let b = vec4<f32>(base);
+  qx_w[0] = b + abs(qx_x[0]);
+  qx_w[1] = b + abs(qx_x[1]);
+  qx_w[2] = b + abs(qx_x[2]);
+  qx_w[3] = b + abs(qx_x[3]);
+  if (QKX2_V == 8u) {
+    qx_w[4] = b + abs(qx_x[4]);
+    qx_w[5] = b + abs(qx_x[5]);
+    qx_w[6] = b + abs(qx_x[6]);
+    qx_w[7] = b + abs(qx_x[7]);
+  }
+}
+
+// Levels of values x in the sub-block make_qkx2() returned r for (before requantization).
+fn qkx2_levels_of(r: Qkx2, x: vec4<f32>) -> vec4<u32> {
+  return vec4<u32>(qkx2_lev_exact(r.lscale, r.lmin, x));
 }

@@ -1,11 +1,12 @@
 // Q2_K: super-blocks of 256 weights as { scales: u8[16], qs: u8[64], d: f16, dmin: f16 }
 // (84 bytes, 21 words); sixteen sub-blocks of 16 with 4-bit scale and min
 // (one byte each) and 2-bit levels.
-// ggml: quantize_row_q2_K_ref / dequantize_row_q2_K. One invocation per super-block.
+// ggml: quantize_row_q2_K_ref / dequantize_row_q2_K. One invocation per super-block
+// (see lib/kquant_k4.wgsl for why).
 
-//#include lib/quantize_io.wgsl
-//#include lib/dequantize_io.wgsl
+//#include lib/kquant_io.wgsl
 //#include lib/kquant_qkx2.wgsl
+//#include lib/dequantize_io.wgsl
 
 const QKX2_V: u32 = 4u;
 const QKX2_NMAX: f32 = 3.0;
@@ -21,16 +22,15 @@ var<private> q2_r: array<Qkx2, 16>;
 var<private> q2_d: array<f32, 16>;
 var<private> q2_m: array<f32, 16>;
 
-// Levels of four consecutive weights of sub-block j, from element i of the chunk.
-fn q2_levels(j: u32, i: u32) -> vec4<u32> {
-  let x = vec4<f32>(load_x(i), load_x(i + 1u), load_x(i + 2u), load_x(i + 3u));
+// Levels of weights 4c .. 4c + 3 of sub-block j of super-block b: against the
+// rounded scale and min, or make_qkx2's where that scale is 0 (ggml's
+// `if (!d) continue`).
+fn q2_levels(b: u32, j: u32, c: u32) -> vec4<u32> {
+  let x = load_x4(b * 256u + j * 16u + c * 4u);
   let d = q2_d[j];
-  let r = q2_r[j];
-  if (d == 0.0) {
-    return vec4<u32>(qkx2_level(r, x.x), qkx2_level(r, x.y), qkx2_level(r, x.z), qkx2_level(r, x.w));
-  }
-  let l = ggml_nearest_int4((x + vec4<f32>(q2_m[j])) / vec4<f32>(d));
-  return vec4<u32>(clamp(l, vec4<i32>(0), vec4<i32>(3)));
+  var l = vec4<u32>(clamp(ggml_nearest_int4((x + vec4<f32>(q2_m[j])) / vec4<f32>(d)), vec4<i32>(0), vec4<i32>(3)));
+  if (d == 0.0) { l = qkx2_levels_of(q2_r[j], x); }
+  return l;
 }
 
 @compute @workgroup_size(64)
@@ -41,13 +41,8 @@ fn quantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
   var max_scale = 0.0;
   var max_min = 0.0;
   for (var j = 0u; j < 16u; j = j + 1u) {
-    let base = b * 256u + j * 16u;
-    for (var k = 0u; k < 4u; k = k + 1u) {
-      let i = base + k * 4u;
-      let x = vec4<f32>(load_x(i), load_x(i + 1u), load_x(i + 2u), load_x(i + 3u));
-      qx_x[k] = x;
-      qx_w[k] = abs(x);
-    }
+    qkx2_load(b * 256u + j * 16u);
+    qkx2_set_weights(0.0);
     let r = make_qkx2();
     q2_r[j] = r;
     if (r.scale > max_scale) { max_scale = r.scale; }
@@ -82,11 +77,10 @@ fn quantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
   for (var w = 0u; w < 16u; w = w + 1u) {
     let h = w >> 3u;
     let l = (w & 7u) * 4u;
-    let i = b * 256u + h * 128u + l;
     let j = h * 8u + (l >> 4u);
     var v = vec4<u32>(0u);
     for (var k = 0u; k < 4u; k = k + 1u) {
-      v = v | (q2_levels(j + 2u * k, i + 32u * k) << vec4<u32>(2u * k));
+      v = v | (q2_levels(b, j + 2u * k, (l & 15u) >> 2u) << vec4<u32>(2u * k));
     }
     dst[o + 4u + w] = v.x | (v.y << 8u) | (v.z << 16u) | (v.w << 24u);
   }

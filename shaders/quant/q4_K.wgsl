@@ -1,10 +1,9 @@
 // Q4_K: super-blocks of 256 weights as { d: f16, dmin: f16, scales: u8[12], qs: u8[128] }
 // (144 bytes, 36 words); eight sub-blocks of 32 with 6-bit scale and min, 4-bit levels.
-// ggml: quantize_row_q4_K_ref / dequantize_row_q4_K. One invocation per super-block.
+// ggml: quantize_row_q4_K_ref / dequantize_row_q4_K.
 
-//#include lib/quantize_io.wgsl
-//#include lib/dequantize_io.wgsl
 //#include lib/kquant_k4.wgsl
+//#include lib/dequantize_io.wgsl
 
 const QKX2_V: u32 = 8u;
 const QKX2_NMAX: f32 = 15.0;
@@ -14,6 +13,7 @@ const QKX2_MAD: bool = false;
 
 const BLOCK_WORDS: u32 = 36u;
 
+// One invocation per super-block.
 @compute @workgroup_size(64)
 fn quantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
             @builtin(local_invocation_index) lid: u32) {
@@ -28,10 +28,8 @@ fn quantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
   // qs byte 32p + l: level of weight 64p + l (low nibble) and 64p + 32 + l (high)
   for (var w = 0u; w < 32u; w = w + 1u) {
     let p = w >> 3u;
-    let i = b * 256u + p * 64u + (w & 7u) * 4u;
-    let lo = k4_levels(2u * p, i);
-    let hi = k4_levels(2u * p + 1u, i + 32u);
-    dst[o + 4u + w] = bytes4(lo | (hi << vec4<u32>(4u)));
+    let c = w & 7u;
+    dst[o + 4u + w] = k4_levels(b, 2u * p, c) | (k4_levels(b, 2u * p + 1u, c) << 4u);
   }
 }
 

@@ -1,11 +1,10 @@
 // Q5_K: super-blocks of 256 weights as { d: f16, dmin: f16, scales: u8[12], qh: u8[32], qs: u8[128] }
 // (176 bytes, 44 words); eight sub-blocks of 32 with 6-bit scale and min, 5-bit
 // levels (low 4 bits in qs, the fifth in qh).
-// ggml: quantize_row_q5_K_ref / dequantize_row_q5_K. One invocation per super-block.
+// ggml: quantize_row_q5_K_ref / dequantize_row_q5_K.
 
-//#include lib/quantize_io.wgsl
-//#include lib/dequantize_io.wgsl
 //#include lib/kquant_k4.wgsl
+//#include lib/dequantize_io.wgsl
 
 const QKX2_V: u32 = 8u;
 const QKX2_NMAX: f32 = 31.0;
@@ -15,6 +14,7 @@ const QKX2_MAD: bool = false;
 
 const BLOCK_WORDS: u32 = 44u;
 
+// One invocation per super-block.
 @compute @workgroup_size(64)
 fn quantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
             @builtin(local_invocation_index) lid: u32) {
@@ -28,17 +28,16 @@ fn quantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
   dst[o + 3u] = head.w;
   // qs byte 32p + l: low 4 bits of the levels of weights 64p + l and 64p + 32 + l;
   // qh byte l: their fifth bits at bits 2p and 2p + 1
-  var qh = array<u32, 8>();
-  for (var p = 0u; p < 4u; p = p + 1u) {
-    for (var c = 0u; c < 8u; c = c + 1u) {
-      let i = b * 256u + p * 64u + c * 4u;
-      let lo = k4_levels(2u * p, i);
-      let hi = k4_levels(2u * p + 1u, i + 32u);
-      dst[o + 12u + p * 8u + c] = bytes4((lo & vec4<u32>(15u)) | ((hi & vec4<u32>(15u)) << vec4<u32>(4u)));
-      qh[c] = qh[c] | (bytes4((lo >> vec4<u32>(4u)) | ((hi >> vec4<u32>(4u)) << vec4<u32>(1u))) << (2u * p));
+  for (var c = 0u; c < 8u; c = c + 1u) {
+    var qh = 0u;
+    for (var p = 0u; p < 4u; p = p + 1u) {
+      let lo = k4_levels(b, 2u * p, c);
+      let hi = k4_levels(b, 2u * p + 1u, c);
+      dst[o + 12u + p * 8u + c] = (lo & 0x0f0f0f0fu) | ((hi & 0x0f0f0f0fu) << 4u);
+      qh = qh | (((lo >> 4u) & 0x01010101u) << (2u * p)) | (((hi >> 4u) & 0x01010101u) << (2u * p + 1u));
     }
+    dst[o + 4u + c] = qh;
   }
-  for (var c = 0u; c < 8u; c = c + 1u) { dst[o + 4u + c] = qh[c]; }
 }
 
 // One invocation per sub-block of 32: x = d * sc * q - dmin * m.
