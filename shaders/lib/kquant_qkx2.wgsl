@@ -135,11 +135,14 @@ fn qkx2_error(l: array<vec4<f32>, 8>, scale: f32, mn: f32) -> f32 {
   return e;
 }
 
-// min, max, sum_w, sum_x over four more elements (ggml's first loop).
-struct Qkx2Stats { mn: f32, mx: f32, sum_w: f32, sum_x: f32 }
+// min, max, sum_w, sum_x over four more elements (ggml's first loop), and
+// whether every value so far is finite (from the bits: WGSL may assume floats
+// are finite).
+struct Qkx2Stats { mn: f32, mx: f32, sum_w: f32, sum_x: f32, finite: bool }
 
 fn qkx2_stats1(s: Qkx2Stats, x: f32, w: f32) -> Qkx2Stats {
-  return Qkx2Stats(select(s.mn, x, x < s.mn), select(s.mx, x, x > s.mx), s.sum_w + w, s.sum_x + w * x);
+  let finite = s.finite && (bitcast<u32>(x) & 0x7f800000u) != 0x7f800000u;
+  return Qkx2Stats(select(s.mn, x, x < s.mn), select(s.mx, x, x > s.mx), s.sum_w + w, s.sum_x + w * x, finite);
 }
 
 fn qkx2_stats4(s: Qkx2Stats, x: vec4<f32>, w: vec4<f32>) -> Qkx2Stats {
@@ -171,7 +174,7 @@ fn make_qkx2() -> Qkx2 {
   // element 0 seeds the sums; ggml's loop starts at 1
   let x0 = qx_x[0];
   let w0 = qx_w[0];
-  var st = Qkx2Stats(x0.x, x0.x, w0.x, w0.x * x0.x);
+  var st = Qkx2Stats(x0.x, x0.x, w0.x, w0.x * x0.x, (bitcast<u32>(x0.x) & 0x7f800000u) != 0x7f800000u);
   st = qkx2_stats1(qkx2_stats1(qkx2_stats1(st, x0.y, w0.y), x0.z, w0.z), x0.w, w0.w);
   st = qkx2_stats4(st, qx_x[1], qx_w[1]);
   st = qkx2_stats4(st, qx_x[2], qx_w[2]);
@@ -202,7 +205,8 @@ fn make_qkx2() -> Qkx2 {
     // while no lane needs it (a branch around the levels alone would cost
     // masked writes of all of them).
     var c: Qkx2Candidate;
-    if ((bitcast<u32>(bound) & 0x7fffffffu) < 0x4a800000u) { // < 2^22, not NaN
+    // (a NaN among the values escapes the bound: such sub-blocks take the exact copy)
+    if (st.finite && (bitcast<u32>(bound) & 0x7fffffffu) < 0x4a800000u) { // bound < 2^22, not NaN
       c = qkx2_candidate(iscale, mn, st, true);
     } else {
       c = qkx2_candidate(iscale, mn, st, false);
