@@ -11,15 +11,14 @@ const i32 = new Int32Array(f32.buffer);
 
 /**
  * ggml's nearest_int: adds 1.5 * 2^23 in float32 and reads the low mantissa
- * bits. For |x| < 2^22 that is round-half-to-even; past that (and for Inf and
- * NaN) it is whatever those bits say, which is what ggml stores.
+ * bits. For |x| < 2^22 that is round-half-to-even (the float32 sum rounds; the
+ * double sum it is taken from is exact there, or too far from a tie to matter);
+ * past that (and for Inf and NaN) it is whatever those bits say, which is what
+ * ggml stores.
  */
 export function nearestInt(x: number): number {
-  if (Math.abs(x) < 4194304) {
-    const r = Math.round(x); // half up; fix ties to even
-    return r - x === 0.5 && (r & 1) !== 0 ? r - 1 : r;
-  }
-  f32[0] = x + 12582912; // a double sum of two float32s, rounded once: exact
+  if (Math.abs(x) < 4194304) return f(x + 12582912) - 12582912;
+  f32[0] = x + 12582912; // float32(double sum) = the float32 sum here too
   return (i32[0] & 0x007fffff) - 0x00400000;
 }
 
