@@ -102,9 +102,12 @@ fn dequantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
   let dl = d * f32(sc & 15u);
   let ml = dmin * f32(sc >> 4u);
   // sub-block j sits in qs bytes 32 * (j >> 3) + 16 * (j & 1), bits 2 * ((j >> 1) & 3)
-  let q = base + 16u + 32u * (j >> 3u) + 16u * (j & 1u);
+  let q = (base + 16u + 32u * (j >> 3u) + 16u * (j & 1u)) >> 2u;
   let shift = 2u * ((j >> 1u) & 3u);
-  for (var l = 0u; l < 16u; l = l + 1u) {
-    out[s * 16u + l] = dl * f32((block_byte(q + l) >> shift) & 3u) - ml;
+  for (var w = 0u; w < 4u; w = w + 1u) {
+    let v = (blocks[q + w] >> shift) & 0x03030303u;
+    for (var t = 0u; t < 4u; t = t + 1u) {
+      out[s * 16u + w * 4u + t] = dl * f32((v >> (8u * t)) & 0xffu) - ml;
+    }
   }
 }

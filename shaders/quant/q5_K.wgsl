@@ -54,10 +54,15 @@ fn dequantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
   let sm = k4_scale_min(base + 4u, j);
   let dl = d * f32(sm.x);
   let ml = dmin * f32(sm.y);
-  let q = base + 48u + (j >> 1u) * 32u;
+  // the sub-block's levels: nibble (j & 1) of qs bytes 32 (j / 2) .. + 31 and bit j
+  // of qh bytes 0 .. 31, read a word at a time
+  let q = (base + 48u + (j >> 1u) * 32u) >> 2u;
+  let qh = (base + 16u) >> 2u;
   let shift = (j & 1u) * 4u;
-  for (var l = 0u; l < 32u; l = l + 1u) {
-    let v = ((block_byte(q + l) >> shift) & 15u) | (((block_byte(base + 16u + l) >> j) & 1u) << 4u);
-    out[s * 32u + l] = dl * f32(v) - ml;
+  for (var w = 0u; w < 8u; w = w + 1u) {
+    let v = ((blocks[q + w] >> shift) & 0x0f0f0f0fu) | (((blocks[qh + w] >> j) & 0x01010101u) << 4u);
+    for (var t = 0u; t < 4u; t = t + 1u) {
+      out[s * 32u + w * 4u + t] = dl * f32((v >> (8u * t)) & 0xffu) - ml;
+    }
   }
 }
