@@ -13,7 +13,9 @@
 //
 // Exactness: every float operation is ggml's, in its order, one rounding each
 // (lavapipe does not fuse a*b+c: gallivm lowers ffma; a compiler that fuses
-// would change the chosen scale on ties). Sums run in element order. Levels
+// would change the chosen scale on ties). Every product that feeds a sum is a
+// `let` of its own, so that compilers which contract only within one
+// expression (Metal's default, C's FP_CONTRACT ON) leave it rounded. Sums run in element order. Levels
 // use round-half-even, which equals ggml's nearest_int while |t| < 2^22; a
 // candidate whose products could leave that range (the offset found so far
 // can sit at the sub-block's max, making the next iscale huge or infinite)
@@ -114,7 +116,8 @@ fn qkx2_sums(l: array<vec4<f32>, 8>) -> vec3<f32> {
 
 // Weighted error (|e| or e^2) of four more elements, added in order.
 fn qkx2_error4(acc: f32, scale: f32, mn: f32, l: vec4<f32>, x: vec4<f32>, w: vec4<f32>) -> f32 {
-  let diff = scale * l + vec4<f32>(mn) - x;
+  let sl = scale * l;
+  let diff = (sl + vec4<f32>(mn)) - x;
   var e: vec4<f32>;
   if (QKX2_MAD) { e = w * abs(diff); } else { e = w * (diff * diff); }
   return (((acc + e.x) + e.y) + e.z) + e.w;
@@ -142,7 +145,8 @@ struct Qkx2Stats { mn: f32, mx: f32, sum_w: f32, sum_x: f32, finite: bool }
 
 fn qkx2_stats1(s: Qkx2Stats, x: f32, w: f32) -> Qkx2Stats {
   let finite = s.finite && (bitcast<u32>(x) & 0x7f800000u) != 0x7f800000u;
-  return Qkx2Stats(select(s.mn, x, x < s.mn), select(s.mx, x, x > s.mx), s.sum_w + w, s.sum_x + w * x, finite);
+  let wx = w * x;
+  return Qkx2Stats(select(s.mn, x, x < s.mn), select(s.mx, x, x > s.mx), s.sum_w + w, s.sum_x + wx, finite);
 }
 
 fn qkx2_stats4(s: Qkx2Stats, x: vec4<f32>, w: vec4<f32>) -> Qkx2Stats {
@@ -159,9 +163,15 @@ fn qkx2_candidate(iscale: f32, mn: f32, st: Qkx2Stats, fast: bool) -> Qkx2Candid
   let sum_l = s.x;
   let sum_l2 = s.y;
   let sum_xl = s.z;
-  let D = st.sum_w * sum_l2 - sum_l * sum_l;
-  var this_scale = (st.sum_w * sum_xl - st.sum_x * sum_l) / D;
-  var this_min = (sum_l2 * st.sum_x - sum_l * sum_xl) / D;
+  let w_l2 = st.sum_w * sum_l2;
+  let l_l = sum_l * sum_l;
+  let D = w_l2 - l_l;
+  let w_xl = st.sum_w * sum_xl;
+  let x_l = st.sum_x * sum_l;
+  let l2_x = sum_l2 * st.sum_x;
+  let l_xl = sum_l * sum_xl;
+  var this_scale = (w_xl - x_l) / D;
+  var this_min = (l2_x - l_xl) / D;
   if (this_min > 0.0) {
     this_min = 0.0;
     this_scale = sum_xl / sum_l2;
@@ -197,7 +207,8 @@ fn make_qkx2() -> Qkx2 {
 
   for (var is = 0u; is <= QKX2_NSTEP; is = is + 1u) {
     // mn is the best candidate's offset so far: later candidates scale from it
-    iscale = (QKX2_RMIN + QKX2_RDELTA * f32(is) + QKX2_NMAX) / (mx - mn);
+    let step = QKX2_RDELTA * f32(is);
+    iscale = ((QKX2_RMIN + step) + QKX2_NMAX) / (mx - mn);
     // |x - mn| <= bound for every x of the sub-block, so |t| <= |iscale| * bound
     let bound = abs(iscale) * max(abs(mx - mn), abs(mn - xmin));
     // Two copies of the candidate, each with its level rule fixed: lavapipe

@@ -107,7 +107,8 @@ fn dequantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
   for (var w = 0u; w < 4u; w = w + 1u) {
     let v = (blocks[q + w] >> shift) & 0x03030303u;
     for (var t = 0u; t < 4u; t = t + 1u) {
-      out[s * 16u + w * 4u + t] = dl * f32((v >> (8u * t)) & 0xffu) - ml;
+      let y = dl * f32((v >> (8u * t)) & 0xffu); // its own statement: not fused with - ml
+      out[s * 16u + w * 4u + t] = y - ml;
     }
   }
 }
