@@ -29,26 +29,59 @@ struct Block32 {
   x4: vec4<f32>, x5: vec4<f32>, x6: vec4<f32>, x7: vec4<f32>,
 }
 
-// Four float16/bfloat16 values (two words) as float32.
-fn halves4(v: vec2<u32>) -> vec4<f32> {
-  if (SRC_KIND == 1u) {
-    return vec4<f32>(f16_bits_to_f32(v.x & 0xffffu), f16_bits_to_f32(v.x >> 16u),
-                     f16_bits_to_f32(v.y & 0xffffu), f16_bits_to_f32(v.y >> 16u));
-  }
-  return bitcast<vec4<f32>>(vec4<u32>(v.x << 16u, v.x & 0xffff0000u, v.y << 16u, v.y & 0xffff0000u));
+// Four elements' raw bits (float32 bits, or float16/bfloat16 bits in the low
+// half) as float32, for any input dtype. Branch-free vector code: inlined for
+// each of a block's eight vectors, it keeps the pipeline quick to compile
+// (lavapipe compiles every inlined copy) while one pipeline serves all dtypes.
+fn raw_to_f32x4(raw: vec4<u32>) -> vec4<f32> {
+  if (src_kind() == 0u) { return bitcast<vec4<f32>>(raw); }
+  if (src_kind() == 2u) { return bitcast<vec4<f32>>(raw << vec4<u32>(16u)); }
+  // float16: exact, subnormals and Inf/NaN included
+  let sign = (raw & vec4<u32>(0x8000u)) << vec4<u32>(16u);
+  let e = (raw >> vec4<u32>(10u)) & vec4<u32>(0x1fu);
+  let m = raw & vec4<u32>(0x3ffu);
+  let normal = sign | ((e + vec4<u32>(112u)) << vec4<u32>(23u)) | (m << vec4<u32>(13u));
+  let special = sign | vec4<u32>(0x7f800000u) | (m << vec4<u32>(13u));
+  let small = sign | bitcast<vec4<u32>>(vec4<f32>(m) * 5.9604644775390625e-8);
+  return bitcast<vec4<f32>>(select(select(normal, special, e == vec4<u32>(31u)), small, e == vec4<u32>(0u)));
 }
 
-// Element g of the window, one word at a time (inputs that start mid-vector).
-fn src_element(g: u32) -> f32 {
-  if (SRC_KIND == 0u) { return bitcast<f32>(src4[g >> 2u][g & 3u]); }
+// Raw bits of window element g, one word at a time (inputs that start mid-vector).
+fn src_raw(g: u32) -> u32 {
+  if (src_kind() == 0u) { return src4[g >> 2u][g & 3u]; }
   let w = g >> 1u;
-  let h = (src4[w >> 2u][w & 3u] >> ((g & 1u) * 16u)) & 0xffffu;
-  if (SRC_KIND == 1u) { return f16_bits_to_f32(h); }
-  return bf16_bits_to_f32(h);
+  return (src4[w >> 2u][w & 3u] >> ((g & 1u) * 16u)) & 0xffffu;
 }
 
-fn src_elements4(g: u32) -> vec4<f32> {
-  return vec4<f32>(src_element(g), src_element(g + 1u), src_element(g + 2u), src_element(g + 3u));
+fn src_raw4(g: u32) -> vec4<u32> {
+  return vec4<u32>(src_raw(g), src_raw(g + 1u), src_raw(g + 2u), src_raw(g + 3u));
+}
+
+// The four 16-bit values in two words, each in the low half of a component.
+fn halves_raw4(v: vec2<u32>) -> vec4<u32> {
+  return vec4<u32>(v.x & 0xffffu, v.x >> 16u, v.y & 0xffffu, v.y >> 16u);
+}
+
+// 32 elements' raw bits, element 4k + c in component c of xk.
+struct Raw32 {
+  x0: vec4<u32>, x1: vec4<u32>, x2: vec4<u32>, x3: vec4<u32>,
+  x4: vec4<u32>, x5: vec4<u32>, x6: vec4<u32>, x7: vec4<u32>,
+}
+
+fn load_raw32(g: u32) -> Raw32 {
+  if (src_kind() == 0u && (qparams.src_skip & 3u) == 0u) {
+    let k = g >> 2u;
+    return Raw32(src4[k], src4[k + 1u], src4[k + 2u], src4[k + 3u], src4[k + 4u], src4[k + 5u], src4[k + 6u], src4[k + 7u]);
+  }
+  if (src_kind() != 0u && (qparams.src_skip & 7u) == 0u) {
+    let k = g >> 3u;
+    let v0 = src4[k]; let v1 = src4[k + 1u]; let v2 = src4[k + 2u]; let v3 = src4[k + 3u];
+    return Raw32(halves_raw4(v0.xy), halves_raw4(v0.zw), halves_raw4(v1.xy), halves_raw4(v1.zw),
+                 halves_raw4(v2.xy), halves_raw4(v2.zw), halves_raw4(v3.xy), halves_raw4(v3.zw));
+  }
+  // A view that starts mid-vector: one element at a time.
+  return Raw32(src_raw4(g), src_raw4(g + 4u), src_raw4(g + 8u), src_raw4(g + 12u),
+               src_raw4(g + 16u), src_raw4(g + 20u), src_raw4(g + 24u), src_raw4(g + 28u));
 }
 
 // Elements e .. e + 31 of the chunk's input as float32 (e a multiple of 32). A
@@ -56,28 +89,15 @@ fn src_elements4(g: u32) -> vec4<f32> {
 // which marks the block invalid rather than quantizing wrong values.
 fn load_block32(e: u32) -> Block32 {
   let g = qparams.src_skip + e;
-  let per_vec = select(8u, 4u, SRC_KIND == 0u);
+  let per_vec = select(8u, 4u, src_kind() == 0u);
   if ((g + 31u) / per_vec >= arrayLength(&src4)) {
     // (a runtime value: WGSL constant expressions cannot hold NaN)
     let nan = vec4<f32>(bitcast<f32>(0x7fc00000u | (g & 0u)));
     return Block32(nan, nan, nan, nan, nan, nan, nan, nan);
   }
-  if (SRC_KIND == 0u && (qparams.src_skip & 3u) == 0u) {
-    let k = g >> 2u;
-    return Block32(bitcast<vec4<f32>>(src4[k]), bitcast<vec4<f32>>(src4[k + 1u]),
-                   bitcast<vec4<f32>>(src4[k + 2u]), bitcast<vec4<f32>>(src4[k + 3u]),
-                   bitcast<vec4<f32>>(src4[k + 4u]), bitcast<vec4<f32>>(src4[k + 5u]),
-                   bitcast<vec4<f32>>(src4[k + 6u]), bitcast<vec4<f32>>(src4[k + 7u]));
-  }
-  if (SRC_KIND != 0u && (qparams.src_skip & 7u) == 0u) {
-    let k = g >> 3u;
-    let v0 = src4[k]; let v1 = src4[k + 1u]; let v2 = src4[k + 2u]; let v3 = src4[k + 3u];
-    return Block32(halves4(v0.xy), halves4(v0.zw), halves4(v1.xy), halves4(v1.zw),
-                   halves4(v2.xy), halves4(v2.zw), halves4(v3.xy), halves4(v3.zw));
-  }
-  // A view that starts mid-vector: one element at a time.
-  return Block32(src_elements4(g), src_elements4(g + 4u), src_elements4(g + 8u), src_elements4(g + 12u),
-                 src_elements4(g + 16u), src_elements4(g + 20u), src_elements4(g + 24u), src_elements4(g + 28u));
+  let r = load_raw32(g);
+  return Block32(raw_to_f32x4(r.x0), raw_to_f32x4(r.x1), raw_to_f32x4(r.x2), raw_to_f32x4(r.x3),
+                 raw_to_f32x4(r.x4), raw_to_f32x4(r.x5), raw_to_f32x4(r.x6), raw_to_f32x4(r.x7));
 }
 
 // |x| as float32 bits: ordered like the magnitudes, Inf 0x7f800000, NaN above.

@@ -3,26 +3,32 @@
 
 //#include lib/half.wgsl
 
-// Input dtype: 0 float32, 1 float16, 2 bfloat16 (two per word).
-override SRC_KIND: u32 = 0u;
-
 struct QuantParams {
   // blocks in this chunk
   n_blocks: u32,
   // elements between the source window's start and the chunk's first element
   src_skip: u32,
+  // input dtype: 0 float32, 1 float16, 2 bfloat16 (two per word). A uniform, not
+  // an override: one pipeline per format serves all three (pipelines take
+  // lavapipe seconds to compile).
+  src_kind: u32,
+  pad: u32,
 }
 
 @group(0) @binding(0) var<storage, read> src: array<u32>;
 @group(0) @binding(1) var<storage, read_write> dst: array<u32>;
 @group(0) @binding(2) var<uniform> qparams: QuantParams;
 
+fn src_kind() -> u32 {
+  return qparams.src_kind;
+}
+
 // Element i of the chunk's input, as float32.
 fn load_x(i: u32) -> f32 {
   let e = qparams.src_skip + i;
-  if (SRC_KIND == 0u) { return bitcast<f32>(src[e]); }
+  if (src_kind() == 0u) { return bitcast<f32>(src[e]); }
   let half = (src[e >> 1u] >> ((e & 1u) * 16u)) & 0xffffu;
-  if (SRC_KIND == 1u) { return f16_bits_to_f32(half); }
+  if (src_kind() == 1u) { return f16_bits_to_f32(half); }
   return bf16_bits_to_f32(half);
 }
 

@@ -58,7 +58,7 @@ export function quantize(a: WgArray, type: string | GGMLType): QuantizedArray {
   if (nBlocks === 0) return out;
   const srcBytes = DTYPES[a.dtype].bytes;
   const perGroup = format.quantizeBlocksPerWorkgroup;
-  const pipe = pipeline(device, format.shader, { SRC_KIND: kind }, 'quantize');
+  const pipe = pipeline(device, format.shader, {}, 'quantize');
   const chunks = elementChunks(
     device,
     nBlocks,
@@ -71,7 +71,7 @@ export function quantize(a: WgArray, type: string | GGMLType): QuantizedArray {
   );
   for (const { count, windows } of chunks) {
     const [from, to] = windows;
-    const params = device.uniform([count, Math.round(from.skip * t.blockSize)]);
+    const params = device.uniform([count, Math.round(from.skip * t.blockSize), kind, 0]);
     const group = bindGroup(device, pipe, [from, to, params]);
     device.dispatch(pipe, [group], grid(device, Math.ceil(count / perGroup)));
   }

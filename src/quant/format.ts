@@ -9,7 +9,7 @@ export interface QuantFormat {
   readonly type: GGMLType;
   /**
    * shaders/ file with two entry points:
-   *   quantize:   bindings 0 src (array<u32>, float32/float16/bfloat16 per SRC_KIND),
+   *   quantize:   bindings 0 src (array<u32>, float32/float16/bfloat16 per QuantParams.src_kind),
    *               1 dst (array<u32>, blocks), 2 params (QuantParams);
    *               one workgroup writes `quantizeBlocksPerWorkgroup` whole blocks.
    *   dequantize: bindings 0 blocks (array<u32>), 1 out (array<f32>), 2 params;
