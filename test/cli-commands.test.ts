@@ -111,6 +111,23 @@ describe('quantize', () => {
     expect(r.stderr).toMatch(/model-00001-of-00002\.gguf: is shard 1 of 2 of a split model; merge the shards first/);
   });
 
+  test.each([
+    ['a NaN weight', NaN, 'Q4_0', /decodes to 32 NaN or infinite value\(s\) as q4_0/],
+    ['an infinite weight', -Infinity, 'Q4_K_M', /decodes to \d+ NaN or infinite value\(s\) as q4_K/],
+    ['a weight beyond float16', 1e6, 'F16', /decodes to 1 NaN or infinite value\(s\) as f16: its source holds NaN\/Inf or values beyond f16's range/],
+  ])('%s is refused, naming the tensor, and no file is written (as llama-quantize)', async (_, bad, type, message) => {
+    const data = new Float32Array(64 * 256).map((_, i) => Math.sin(i) / 50);
+    data[300] = bad;
+    const src = join(dir, `bad-${type}.gguf`);
+    await saveGGUF(src, { 'blk.0.ffn_up.weight': { shape: [64, 256], type: 'f32', data } }, { 'general.architecture': 'llama' });
+    const out = join(dir, `bad-${type}-out.gguf`);
+    const r = await cli(['quantize', src, out, type, '--pure']);
+    expect(r.code).toBe(EXIT.ERROR);
+    expect(r.stderr).toMatch(/tensor 'blk\.0\.ffn_up\.weight' \(\[64, 256\], f32\)/);
+    expect(r.stderr).toMatch(message);
+    expect(existsSync(out)).toBe(false);
+  });
+
   test('the progress line: on a terminal, not otherwise', async () => {
     const tty = await cli(['quantize', f16, join(dir, 'p1.gguf'), 'Q8_0'], { isTTY: true });
     expect(tty.stderr).toMatch(/\rquantizing [█░]+ +\d+%  \d+\/21 tensors  .*\/s  ETA /);

@@ -8,7 +8,7 @@
 //
 // Without a GPU the same plan runs on the host (src/quant/host.ts).
 
-import { AbortError, ArgumentError } from '../errors.js';
+import { AbortError, ArgumentError, FormatError } from '../errors.js';
 import { saveGGUF, type SaveProgress } from '../io/gguf/writer.js';
 import type { LazyTensor } from '../io/tensors.js';
 import { errorStatsHost, quantizationError, type ErrorStats } from '../kernels/quant-error.js';
@@ -157,6 +157,16 @@ export async function runPlan(plan: ConversionPlan, out: string, options: RunOpt
   };
 
   const report = (t: PlannedTensor, stats: ErrorStats, lossy: boolean) => {
+    // llama-quantize refuses such tensors too (ggml_validate_row_data after quantizing):
+    // a model with NaN or infinite weights runs on garbage.
+    if (stats.nonFinite > 0) {
+      throw new FormatError(
+        t.source.label,
+        undefined,
+        `tensor '${t.name}' (${formatShape(t.shape)}, ${t.from.name}) decodes to ${stats.nonFinite} NaN or infinite value(s) ` +
+          `as ${t.to.name}: its source holds NaN/Inf or values beyond ${t.to.name}'s range; refusing to write it, as llama-quantize does`,
+      );
+    }
     reports.push({
       name: t.name,
       shape: [...t.shape],
