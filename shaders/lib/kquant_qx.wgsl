@@ -15,13 +15,23 @@ const GROUP_MAX_EPS: f32 = 1e-15;
 
 // ggml's nearest_int exactly as its bits compute it: add 1.5 * 2^23 in
 // float32, keep the low 23 bits. Round half to even for |x| <= 4194303;
-// beyond that (or for Inf) the same wrapped integer ggml gets.
+// beyond that (or for Inf) the same wrapped integer ggml gets. A NaN gives 0,
+// what ggml gets from the default NaN of x86-64 and ARM (mantissa 0x400000):
+// GPUs differ in the NaN their arithmetic produces (some give 0x7fffffff), so
+// NaN is told from the bits, and every NaN reads as that one.
 fn nearest_int_bits(x: f32) -> i32 {
-  return (bitcast<i32>(x + 12582912.0) & 0x7fffff) - 0x400000;
+  let b = bitcast<i32>(x + 12582912.0);
+  return select((b & 0x7fffff) - 0x400000, 0, (b & 0x7fffffff) > 0x7f800000);
 }
 
 fn nearest_int_bits4(x: vec4<f32>) -> vec4<i32> {
-  return (bitcast<vec4<i32>>(x + vec4(12582912.0)) & vec4(0x7fffff)) - vec4(0x400000);
+  let b = bitcast<vec4<i32>>(x + vec4(12582912.0));
+  return select((b & vec4(0x7fffff)) - vec4(0x400000), vec4(0), (b & vec4(0x7fffffff)) > vec4(0x7f800000));
+}
+
+// C's int8_t conversion of an int: the low 8 bits, sign-extended.
+fn wrap_i8_4(v: vec4<i32>) -> vec4<i32> {
+  return (v << vec4(24u)) >> vec4(24u);
 }
 
 // The 16 values of four groups (component c: group c) and, after
@@ -42,19 +52,37 @@ fn qx_signed_max4() -> vec4<f32> {
   return max;
 }
 
-struct QxSearch {
-  // the scale ggml returns (0 for an all-zero group)
-  scale: vec4<f32>,
-  // the inverse scale whose quants ggml keeps: L = nmax + clamp(nearest_int(iscale * x));
-  // 0 marks an all-zero group, whose L ggml sets to 0
-  iscale: vec4<f32>,
+// Whether all 16 values of all four groups are finite, from the bits (WGSL
+// lets compilers assume floats are finite).
+fn qx_all_finite() -> bool {
+  var exp_max = vec4(0u);
+  for (var i = 0u; i < 16u; i = i + 1u) {
+    exp_max = max(exp_max, bitcast<vec4<u32>>(qx_x[i]) & vec4(0x7f800000u));
+  }
+  return all(exp_max != vec4(0x7f800000u));
 }
 
-// make_qx_quants(16, nmax, x, L, 1, NULL) for the four groups in qx_x.
-fn make_qx_quants4(nmax: f32) -> QxSearch {
-  let max = qx_signed_max4();
-  let zero = abs(max) < vec4(GROUP_MAX_EPS);
-  let safe_max = select(max, vec4(1.0), zero);
+struct QxSearch {
+  // the scale ggml returns (0 for an all-zero group; NaN where a NaN or an
+  // overflow reached the sums)
+  scale: vec4<f32>,
+  // the inverse scale whose quants ggml keeps: L = nmax + clamp(nearest_int(iscale * x))
+  iscale: vec4<f32>,
+  // all |x| < GROUP_MAX_EPS: ggml sets L = 0
+  zero: vec4<bool>,
+}
+
+// Quants clamp(nearest_int(t), -nmax, nmax - 1) as floats. `exact`: ggml's
+// bit-level nearest_int, for any t; otherwise round-half-even, which is the
+// same while |t| < 2^22 and t is not NaN.
+fn qx_levels4(t: vec4<f32>, nmax: f32, exact: bool) -> vec4<f32> {
+  if (exact) { return vec4<f32>(clamp(nearest_int_bits4(t), vec4(-i32(nmax)), vec4(i32(nmax) - 1))); }
+  return clamp(round(t), vec4(-nmax), vec4(nmax - 1.0));
+}
+
+// make_qx_quants' candidate search: the first pass (c = 0) and is = -9..-1,
+// 1..9, keeping the candidate ggml keeps.
+fn qx_search4(safe_max: vec4<f32>, nmax: f32, exact: bool) -> QxSearch {
   // Per-element constants of the weighted sums: w = x*x and w*x.
   var w: array<vec4<f32>, 16>;
   var wx: array<vec4<f32>, 16>;
@@ -68,30 +96,55 @@ fn make_qx_quants4(nmax: f32) -> QxSearch {
   // Candidate 0 is ggml's first pass; 1..18 are is = -9..-1, 1..9.
   for (var c = 0; c < 19; c = c + 1) {
     let is = select(c - 10, c - 9, c >= 10);
-    var iscale = -(nmax + 0.1 * f32(is)) / safe_max;
+    let step = 0.1 * f32(is);
+    var iscale = -(nmax + step) / safe_max;
     if (c == 0) { iscale = -nmax / safe_max; }
     var sumlx = vec4(0.0);
     var suml2 = vec4(0.0);
     for (var i = 0u; i < 16u; i = i + 1u) {
-      // |iscale * x| <= nmax + 1: round() is nearest_int's round half to even here.
-      let l = clamp(round(iscale * qx_x[i]), vec4(-nmax), vec4(nmax - 1.0));
-      sumlx = sumlx + wx[i] * l;
-      suml2 = suml2 + (w[i] * l) * l;
+      let l = qx_levels4(iscale * qx_x[i], nmax, exact);
+      let wxl = wx[i] * l;
+      let wl = w[i] * l;
+      let wll = wl * l;
+      sumlx = sumlx + wxl;
+      suml2 = suml2 + wll;
     }
     // Division by zero only on paths the selects discard.
     let s = sumlx / suml2;
+    let s_lx = s * sumlx;
     if (c == 0) {
-      scale = select(vec4(0.0), s, suml2 != vec4(0.0));
+      // C's `suml2 ? sumlx / suml2 : 0`: a NaN suml2 divides (told from the bits)
+      scale = select(vec4(0.0), s, (bitcast<vec4<u32>>(suml2) & vec4(0x7fffffffu)) != vec4(0u));
       best = scale * sumlx;
       best_iscale = iscale;
     } else {
-      let better = (suml2 > vec4(0.0)) & (sumlx * sumlx > best * suml2);
+      let lx_lx = sumlx * sumlx;
+      let best_l2 = best * suml2;
+      let better = (suml2 > vec4(0.0)) & (lx_lx > best_l2);
       scale = select(scale, s, better);
-      best = select(best, s * sumlx, better);
+      best = select(best, s_lx, better);
       best_iscale = select(best_iscale, iscale, better);
     }
   }
-  return QxSearch(select(scale, vec4(0.0), zero), select(best_iscale, vec4(0.0), zero));
+  return QxSearch(scale, best_iscale, vec4(false));
+}
+
+// make_qx_quants(16, nmax, x, L, 1, NULL) for the four groups in qx_x.
+fn make_qx_quants4(nmax: f32) -> QxSearch {
+  let max = qx_signed_max4();
+  let zero = abs(max) < vec4(GROUP_MAX_EPS);
+  let safe_max = select(max, vec4(1.0), zero);
+  // Two copies of the search, each with its level rule fixed: a finite value
+  // gives |iscale * x| <= nmax + 1 (max is the largest |x|, and at least
+  // GROUP_MAX_EPS), where round() is nearest_int; an Inf or NaN needs the bit
+  // rule. Lavapipe runs a branch only when a lane takes it.
+  var r: QxSearch;
+  if (qx_all_finite()) {
+    r = qx_search4(safe_max, nmax, false);
+  } else {
+    r = qx_search4(safe_max, nmax, true);
+  }
+  return QxSearch(select(r.scale, vec4(0.0), zero), r.iscale, zero);
 }
 
 // make_q3_quants(16, nmax, x, L, true) for the four groups in qx_x. Returns
@@ -113,21 +166,32 @@ fn make_q3_quants4(nmax: f32) -> vec4<f32> {
     wx[i] = w[i] * qx_x[i];
     let l = clamp(vec4<f32>(nearest_int_bits4(iscale * qx_x[i])), lo, hi);
     qx_q[i] = l;
-    sumlx = sumlx + wx[i] * l;
-    suml2 = suml2 + (w[i] * l) * l;
+    let wxl = wx[i] * l;
+    let wl = w[i] * l;
+    let wll = wl * l;
+    sumlx = sumlx + wxl;
+    suml2 = suml2 + wll;
   }
   // ggml's coordinate descent: up to five passes, stopping after a pass that
-  // changes nothing (a further pass would change nothing either).
+  // changes nothing (a further pass would change nothing either). A NaN or an
+  // overflowed sum fails every compare, as in ggml.
   for (var itry = 0; itry < 5; itry = itry + 1) {
     var changed = vec4(false);
     for (var i = 0u; i < 16u; i = i + 1u) {
       let l = qx_q[i];
-      let slx_without = sumlx - wx[i] * l;
-      let sl2_without = suml2 - (w[i] * l) * l;
+      let wxl = wx[i] * l;
+      let wl = w[i] * l;
+      let wll = wl * l;
+      let slx_without = sumlx - wxl;
+      let sl2_without = suml2 - wll;
       // Garbage where slx_without <= 0; `take` discards it.
-      let nl = clamp(vec4<f32>(nearest_int_bits4(qx_x[i] * sl2_without / slx_without)), lo, hi);
-      let slx = slx_without + wx[i] * nl;
-      let sl2 = sl2_without + (w[i] * nl) * nl;
+      let x_sl2 = qx_x[i] * sl2_without;
+      let nl = clamp(vec4<f32>(nearest_int_bits4(x_sl2 / slx_without)), lo, hi);
+      let wxnl = wx[i] * nl;
+      let wnl = w[i] * nl;
+      let wnll = wnl * nl;
+      let slx = slx_without + wxnl;
+      let sl2 = sl2_without + wnll;
       let take = (slx_without > vec4(0.0)) & (nl != l) & (sl2 > vec4(0.0)) &
                  ((slx * slx) * suml2 > (sumlx * sumlx) * sl2);
       qx_q[i] = select(l, nl, take);

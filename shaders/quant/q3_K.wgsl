@@ -68,7 +68,8 @@ fn quantize_block(blk: u32, first: u32) {
   pair_or(blk, 108u, d_bits);
 
   for (var q = 0u; q < four; q = q + 1u) {
-    let l6 = select(vec4<u32>(clamp(nearest_int_bits4(iscale * quad_scale[q]), vec4(-32), vec4(31)) + vec4(32)),
+    // int8_t l = nearest_int(...), then clamped
+    let l6 = select(vec4<u32>(clamp(wrap_i8_4(nearest_int_bits4(iscale * quad_scale[q])), vec4(-32), vec4(31)) + vec4(32)),
                     vec4(0u), vec4(zero_block));
     quad_l6[q] = l6;
     let d = d_all * vec4<f32>(vec4<i32>(l6) - vec4(32));

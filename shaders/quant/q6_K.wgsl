@@ -25,6 +25,7 @@ fn quad_group(q: u32, c: u32) -> u32 {
 var<private> block_x: array<vec4<f32>, 64>;
 var<private> quad_scale: array<vec4<f32>, 4>;
 var<private> quad_iscale: array<vec4<f32>, 4>;
+var<private> quad_zero: array<vec4<bool>, 4>;
 var<private> quad_sc: array<vec4<i32>, 4>;
 
 fn quantize_block(blk: u32, first: u32) {
@@ -42,6 +43,7 @@ fn quantize_block(blk: u32, first: u32) {
     let r = make_qx_quants4(32.0);
     quad_scale[q] = r.scale;
     quad_iscale[q] = r.iscale;
+    quad_zero[q] = r.zero;
   }
 
   // The block's scale of largest magnitude (the first group's, on ties).
@@ -61,13 +63,14 @@ fn quantize_block(blk: u32, first: u32) {
   pair_or(blk, 208u, d_bits);
 
   for (var q = 0u; q < four; q = q + 1u) {
-    let sc = select(min(vec4(127), nearest_int_bits4(iscale * quad_scale[q])), vec4(0), zero_block);
+    // int8_t scales[g] = MIN(127, nearest_int(...)), read back as int8_t
+    let sc = select(wrap_i8_4(min(vec4(127), nearest_int_bits4(iscale * quad_scale[q]))), vec4(0), zero_block);
     quad_sc[q] = sc;
     let d = d_all * vec4<f32>(sc);
     // Where d is 0, ggml keeps the quants make_qx_quants chose.
     let requant = ((bitcast<vec4<u32>>(d) & vec4(0x7fffffffu)) != vec4(0u)) & !vec4(zero_block);
     let fallback_iscale = quad_iscale[q];
-    let kept_zero = (fallback_iscale == vec4(0.0)) | vec4(zero_block);
+    let kept_zero = quad_zero[q] | vec4(zero_block);
     let h = q >> 1u;
     let k = q & 1u;
     for (var m = 0u; m < four; m = m + 1u) {
@@ -77,7 +80,7 @@ fn quantize_block(blk: u32, first: u32) {
       for (var t = 0u; t < 4u; t = t + 1u) {
         let x = block_x[16u * q + 4u * m + t];
         let requantized = clamp(nearest_int_bits4(x / d), vec4(-32), vec4(31));
-        let kept = select(clamp(vec4<i32>(round(fallback_iscale * x)), vec4(-32), vec4(31)), vec4(-32), kept_zero);
+        let kept = select(clamp(nearest_int_bits4(fallback_iscale * x), vec4(-32), vec4(31)), vec4(-32), kept_zero);
         let L = vec4<u32>(select(kept, requantized, requant) + vec4(32));
         let shift = 8u * t;
         ql_low = ql_low | (((L.x & 15u) | ((L.z & 15u) << 4u)) << shift);

@@ -2,7 +2,15 @@
 // (rmse_type 1, no importance weights) and make_q3_quants (do_rmse), in ggml's
 // float32 order of operations. Every float operation is rounded with
 // Math.fround, so the chosen scale and quants match ggml's bit for bit.
-// WGSL counterpart: shaders/lib/kquant_qx.wgsl.
+//
+// Every input, NaN, ±Inf and sums that overflow float32 included, gives
+// ggml's bytes: these searches convert floats to ints only through
+// nearest_int's bit trick, and compare with MAX/MIN and `>`, so C defines what
+// ggml computes there (IEEE arithmetic on Inf and NaN). What JS does
+// differently is written out: C's truthiness (a NaN is nonzero: `suml2 ?`,
+// `!d`), int8_t stores that wrap. NaN payloads are the one thing C leaves to
+// the compiler; see nearestIntBits. Checked against libggml itself:
+// test/quant-kquant-ggml.test.ts. WGSL counterpart: shaders/lib/kquant_qx.wgsl.
 
 const f = Math.fround;
 
@@ -15,9 +23,14 @@ const scratchI = new Int32Array(scratchF.buffer);
 /**
  * ggml's nearest_int as its bits compute it: adds 1.5 * 2^23 in float32 and
  * reads the low mantissa bits. Round half to even for |x| <= 4194303; beyond
- * that (ggml only asserts in debug builds) the same wrapped value ggml gets.
+ * that (ggml only asserts in debug builds) the same wrapped value ggml gets
+ * (Inf: -4194304). NaN: 0, what the default NaN of x86-64 and ARM (mantissa
+ * 0x400000) gives. Every NaN is read as that one: ggml carries other NaN
+ * payloads through its arithmetic in whatever operand order its compiler
+ * chose, and GPUs do not carry them at all.
  */
 export function nearestIntBits(x: number): number {
+  if (x !== x) return 0;
   scratchF[0] = x + 12582912; // the Float32Array store rounds the sum to float32
   return (scratchI[0] & 0x007fffff) - 0x00400000;
 }
@@ -66,7 +79,7 @@ export function makeQxQuants(n: number, nmax: number, x: Float32Array, off: numb
     sumlx = f(sumlx + f(wx[i] * l));
     suml2 = f(suml2 + f(f(w[i] * l) * l));
   }
-  let scale = suml2 ? f(sumlx / suml2) : 0;
+  let scale = suml2 !== 0 ? f(sumlx / suml2) : 0; // C's truthiness: a NaN suml2 divides
   let best = f(scale * sumlx);
   for (let is = -9; is <= 9; is++) {
     if (is === 0) continue;

@@ -1,6 +1,9 @@
 // Q3_K: super-blocks of 256 weights in 16 groups of 16, x = d * (scale[g] - 32) * q,
 // q in [-4, 4) as 3 bits (qs: low 2 bits, hmask: the high bit), scales as 6
 // bits, d float16 (110 bytes). ggml: quantize_row_q3_K_ref / dequantize_row_q3_K.
+// ggml's bytes for every input, NaN, ±Inf and overflowing float32 sums
+// included (a NaN group gets scale 0; d may be ±Inf, and a group whose d is
+// then NaN or ±Inf requantizes to zeros); see kquant-qx.ts.
 // WGSL: shaders/quant/q3_K.wgsl.
 
 import { f16BitsToF32, f32ToF16Bits } from '../../runtime/half.js';
@@ -48,10 +51,11 @@ export const q3_K: QuantFormat = {
           maxScale = scales[g];
         }
       }
-      if (maxScale) {
+      if (maxScale !== 0) {
         const iscale = f(-32 / maxScale);
         for (let g = 0; g < QK / 16; g++) {
-          const l = Math.max(-32, Math.min(31, nearestIntBits(f(iscale * scales[g])))) + 32;
+          // int8_t l = nearest_int(...): wrapped to 8 bits before the clamp
+          const l = Math.max(-32, Math.min(31, (nearestIntBits(f(iscale * scales[g])) << 24) >> 24)) + 32;
           if (g < 8) y[SCALES + g] = l & 15;
           else y[SCALES + g - 8] |= (l & 15) << 4;
           y[SCALES + 8 + (g & 3)] |= (l >> 4) << (2 * (g >> 2));
@@ -63,7 +67,7 @@ export const q3_K: QuantFormat = {
       const dAll = f16BitsToF32(y[D] | (y[D + 1] << 8));
       for (let g = 0; g < QK / 16; g++) {
         const d = f(dAll * (groupScale(y, g) - 32));
-        if (!d) continue; // keeps the quants make_q3_quants chose
+        if (d === 0) continue; // keeps the quants make_q3_quants chose (C's `!d`: a NaN d requantizes)
         for (let i = 16 * g; i < 16 * g + 16; i++) {
           const l = nearestIntBits(f(xb[i] / d));
           L[i] = Math.max(-4, Math.min(3, l)) + 4;

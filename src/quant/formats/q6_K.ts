@@ -1,7 +1,10 @@
 // Q6_K: super-blocks of 256 weights in 16 groups of 16, x = d * scale[g] * q,
 // q in [-32, 32) as 6 bits (ql: low 4 bits, qh: high 2), scale an int8,
 // d float16 (210 bytes). ggml: quantize_row_q6_K_ref / dequantize_row_q6_K.
-// WGSL: shaders/quant/q6_K.wgsl.
+// ggml's bytes for every input, NaN, ±Inf and overflowing float32 sums
+// included (a group holding NaN gets a NaN scale, so an 8-bit scale of 0 and
+// the quants of make_qx_quants' first pass; d may be ±Inf, |x| >~ 2.7e8);
+// see kquant-qx.ts. WGSL: shaders/quant/q6_K.wgsl.
 
 import { f16BitsToF32, f32ToF16Bits } from '../../runtime/half.js';
 import type { QuantFormat } from '../format.js';
@@ -53,10 +56,11 @@ export const q6_K: QuantFormat = {
       y[D + 1] = dBits >> 8;
       const dAll = f16BitsToF32(dBits);
       for (let g = 0; g < QK / 16; g++) {
-        const sc = Math.min(127, nearestIntBits(f(iscale * scales[g])));
+        // int8_t scales[g] = MIN(127, nearest_int(...)): wrapped to 8 bits
+        const sc = (Math.min(127, nearestIntBits(f(iscale * scales[g]))) << 24) >> 24;
         y[SCALES + g] = sc & 0xff;
         const d = f(dAll * sc);
-        if (!d) continue; // keeps the quants make_qx_quants chose
+        if (d === 0) continue; // keeps the quants make_qx_quants chose (C's `!d`: a NaN d requantizes)
         for (let i = 16 * g; i < 16 * g + 16; i++) {
           const l = nearestIntBits(f(xb[i] / d));
           L[i] = Math.max(-32, Math.min(31, l)) + 32;
