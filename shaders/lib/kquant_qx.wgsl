@@ -9,6 +9,13 @@
 // and an implementation that runs invocations as SIMD lanes keeps them in step.
 // The 16 values live in private arrays indexed only by loops of constant trip
 // count, which compilers unroll into registers.
+//
+// Exact on every input, NaN, ±Inf and overflowing sums included: float
+// operations are ggml's, one rounding each (every product that feeds a sum is
+// a `let` of its own, so compilers that contract only within an expression
+// keep it rounded), Inf and NaN flow through them as IEEE says, and what must
+// not depend on a compiler's view of non-finite floats (C's truthiness of a
+// NaN, which NaN an operation returns) is read from the bits.
 
 // ggml's GROUP_MAX_EPS (1e-15f).
 const GROUP_MAX_EPS: f32 = 1e-15;
