@@ -41,12 +41,15 @@ struct Qkx2 {
 }
 
 // ggml's nearest_int for any float: add 1.5 * 2^23, keep the low mantissa bits.
+// Any NaN gives 0, ggml's result for the default NaN (GPUs differ in the NaN they produce).
 fn ggml_nearest_int(x: f32) -> i32 {
-  return (bitcast<i32>(x + 12582912.0) & 0x007fffff) - 0x00400000;
+  let b = bitcast<i32>(x + 12582912.0);
+  return select((b & 0x007fffff) - 0x00400000, 0, (b & 0x7fffffff) > 0x7f800000);
 }
 
 fn ggml_nearest_int4(x: vec4<f32>) -> vec4<i32> {
-  return (bitcast<vec4<i32>>(x + vec4<f32>(12582912.0)) & vec4<i32>(0x007fffff)) - vec4<i32>(0x00400000);
+  let b = bitcast<vec4<i32>>(x + vec4<f32>(12582912.0));
+  return select((b & vec4<i32>(0x007fffff)) - vec4<i32>(0x00400000), vec4<i32>(0), (b & vec4<i32>(0x7fffffff)) > vec4<i32>(0x7f800000));
 }
 
 // Levels of t = iscale * (x - min), bit-exact for any t.

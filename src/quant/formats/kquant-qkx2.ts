@@ -17,6 +17,7 @@ const i32 = new Int32Array(f32.buffer);
  * ggml stores.
  */
 export function nearestInt(x: number): number {
+  if (x !== x) return 0; // every NaN read as the default one (see kquant-qx.ts nearestIntBits)
   if (Math.abs(x) < 4194304) return f(x + 12582912) - 12582912;
   f32[0] = x + 12582912; // float32(double sum) = the float32 sum here too
   return (i32[0] & 0x007fffff) - 0x00400000;
