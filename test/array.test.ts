@@ -214,7 +214,8 @@ describe('buffer pool', () => {
   });
 });
 
-test('toString names shape and dtype', () => {
+test('toString and toJSON name shape and dtype', () => {
   expect(String(zeros([2, 3], { dtype: 'bfloat16' }))).toBe('WgArray(shape=[2, 3], dtype=bfloat16)');
+  expect(JSON.stringify({ w: zeros([2, 3], { name: 'w' }) })).toBe('{"w":{"shape":[2,3],"dtype":"float32","name":"w"}}');
   expect(zeros([1]) instanceof WgArray).toBe(true);
 });

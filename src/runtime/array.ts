@@ -296,6 +296,14 @@ export class WgArray<D extends DType = DType> {
     return `WgArray(shape=${formatShape(this.shape)}, dtype=${this.dtype}${this.disposed ? ', disposed' : ''})`;
   }
 
+  /**
+   * A plain description for JSON and for serialisers (test reporters) that would
+   * otherwise walk the device and the view getters (`T` makes a new view each time).
+   */
+  toJSON(): { shape: number[]; dtype: D; name?: string } {
+    return { shape: [...this.shape], dtype: this.dtype, ...(this.name ? { name: this.name } : {}) };
+  }
+
   [Symbol.for('nodejs.util.inspect.custom')](): string {
     return this.toString();
   }

@@ -91,6 +91,11 @@ export class QuantizedArray {
     return `QuantizedArray(shape=${formatShape(this.shape)}, type=${this.type.name}${this.disposed ? ', disposed' : ''})`;
   }
 
+  /** A plain description for JSON and for serialisers that would otherwise walk the device. */
+  toJSON(): { shape: number[]; type: string; name?: string } {
+    return { shape: [...this.shape], type: this.type.name, ...(this.name ? { name: this.name } : {}) };
+  }
+
   [Symbol.for('nodejs.util.inspect.custom')](): string {
     return this.toString();
   }
