@@ -375,8 +375,3 @@ export async function closeDevice(): Promise<void> {
     }
   }
 }
-
-/** Opens a device when none is given. */
-export async function resolveDevice(device?: Device): Promise<Device> {
-  return device ?? getDevice();
-}
