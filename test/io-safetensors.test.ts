@@ -135,6 +135,62 @@ describe('round trips', () => {
   });
 });
 
+describe('saving over an earlier save of the same model', () => {
+  const tensors = (n: number, seed = 1): [string, WgArray][] =>
+    Array.from({ length: n }, (_, i) => [`layer.${i}.weight`, fromBytes(bytes(400, seed + i), [100], 'float32')]);
+  const listing = async (d: string) => (await readdir(d)).sort();
+
+  test('the new files replace the old ones: other shard counts, single file <-> shards', async () => {
+    const sub = file('resave');
+    await mkdir(sub);
+    const path = join(sub, 'model.safetensors');
+    const five = tensors(5);
+    await saveSafetensors(path, five, undefined, { maxShardBytes: 1000 });
+    expect(await listing(sub)).toEqual([
+      'model-00001-of-00003.safetensors',
+      'model-00002-of-00003.safetensors',
+      'model-00003-of-00003.safetensors',
+      'model.safetensors.index.json',
+    ]);
+    // five shards: the three-shard files go
+    await saveSafetensors(path, five, undefined, { maxShardBytes: 500 });
+    expect(await listing(sub)).toEqual([
+      ...[1, 2, 3, 4, 5].map((i) => `model-0000${i}-of-00005.safetensors`),
+      'model.safetensors.index.json',
+    ]);
+    // one file: the index and its shards go
+    await saveSafetensors(path, five.slice(0, 2));
+    expect(await listing(sub)).toEqual(['model.safetensors']);
+    expect((await loadSafetensors(sub)).tensorInfos.map((t) => t.name)).toEqual(['layer.0.weight', 'layer.1.weight']);
+    // shards again: the single file goes (loaders would pick it first)
+    await saveSafetensors(path, five, undefined, { maxShardBytes: 1000 });
+    expect(await listing(sub)).toHaveLength(4);
+    expect(await listing(sub)).not.toContain('model.safetensors');
+    expect((await loadSafetensors(sub)).tensorInfos).toHaveLength(5);
+    for (const [, a] of five) a.dispose();
+  });
+
+  test('a sharded save that fails part-way leaves the earlier save whole and no temporary files', async () => {
+    const sub = file('resave-fail');
+    await mkdir(sub);
+    const path = join(sub, 'model.safetensors');
+    const old = tensors(5, 10);
+    await saveSafetensors(path, old, undefined, { maxShardBytes: 1000 });
+    const before = new Map<string, Uint8Array>();
+    for (const name of await listing(sub)) before.set(name, await readFile(join(sub, name)));
+    // the fourth tensor (in the second of five shards) fails to produce its data
+    const failing: [string, unknown][] = tensors(5, 20).map(([name, a], i) =>
+      i === 3
+        ? [name, { shape: [100], dtype: 'float32', produce: async () => { throw new Error('source file vanished'); } }]
+        : [name, a],
+    );
+    await expect(saveSafetensors(path, failing as never, undefined, { maxShardBytes: 500 })).rejects.toThrow(/source file vanished/);
+    expect(await listing(sub)).toEqual([...before.keys()]);
+    for (const [name, data] of before) expect(await readFile(join(sub, name))).toEqual(data);
+    for (const [, a] of [...old, ...failing]) if (a instanceof WgArray) a.dispose();
+  });
+});
+
 describe('load() picks the format by magic, then by name', () => {
   test('a GGUF with any name, a safetensors with any name, and neither', async () => {
     const x = array(new Float32Array([1, 2, 3]));

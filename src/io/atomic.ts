@@ -173,11 +173,12 @@ export class AtomicFile {
     if (n > 0) await this.write(new Uint8Array(n));
   }
 
-  /** Flushes to disk and renames the temporary file over the target; removes stale temporaries of earlier, killed writers. */
-  async commit(): Promise<void> {
+  /** Flushes the bytes to disk and closes the temporary file, without renaming it into place (commit() does). */
+  async flush(): Promise<void> {
     this.checkAbort();
+    if (this.done) throw new FileError(this.target, 'flush of a file that is already closed');
     const h = this.handle;
-    if (!h || this.done) throw new FileError(this.target, 'commit of a file that is already closed');
+    if (!h) return; // flushed already
     try {
       await h.sync();
     } catch (e) {
@@ -189,6 +190,11 @@ export class AtomicFile {
     } catch (e) {
       throw fileError(this.target, e, 'closing the file failed');
     }
+  }
+
+  /** Flushes to disk and renames the temporary file over the target; removes stale temporaries of earlier, killed writers. */
+  async commit(): Promise<void> {
+    await this.flush();
     try {
       await rename(this.tempPath, this.target);
     } catch (e) {
@@ -241,6 +247,33 @@ export async function writeAtomically<T>(
     return result;
   } catch (e) {
     await file.discard();
+    throw e;
+  }
+}
+
+/**
+ * Writes files that only make sense together (a sharded model and its index):
+ * each part's `write` fills its own temporary file, every file is flushed to
+ * disk, and only then are they renamed into place, in the order given (put
+ * the index last). A failure while writing or flushing removes every
+ * temporary file and leaves all the old targets untouched; only a failing
+ * rename (the last, metadata-only step) can leave the set half replaced.
+ */
+export async function writeAtomicallyTogether(
+  parts: { target: string; write: (file: AtomicFile) => Promise<void> }[],
+  options: { signal?: AbortSignal } = {},
+): Promise<void> {
+  const files: AtomicFile[] = [];
+  try {
+    for (const part of parts) {
+      const file = await AtomicFile.create(part.target, options);
+      files.push(file);
+      await part.write(file);
+      await file.flush();
+    }
+    for (const file of files) await file.commit();
+  } catch (e) {
+    for (const file of files) await file.discard();
     throw e;
   }
 }

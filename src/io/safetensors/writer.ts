@@ -7,14 +7,16 @@
 // first (padded with spaces to 8 bytes), then each tensor's bytes streamed
 // from its GPU buffer, with no gaps. With maxShardBytes the tensors are split
 // over <stem>-00001-of-0000N.safetensors files plus <path>.index.json, as
-// Hugging Face shards models. Every file is written atomically.
+// Hugging Face shards models. Every file is written atomically, and a sharded
+// save is all or nothing (every file flushed before any is renamed into place).
 
+import { readFile, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { ArgumentError, DTypeError, DisposedError, AbortError } from '../../errors.js';
 import { WgArray, type Shape } from '../../runtime/array.js';
 import { DTYPES, type DType } from '../../runtime/dtype.js';
 import { QuantizedArray } from '../../runtime/quantized.js';
-import { writeAtomically } from '../atomic.js';
+import { writeAtomically, writeAtomicallyTogether, type AtomicFile } from '../atomic.js';
 import {
   bytesOf,
   checkProduced,
@@ -128,55 +130,51 @@ export function encodeSafetensorsHeader(plans: readonly Plan[], metadata?: Recor
   return buf;
 }
 
-async function writeFile(
+type Progress = { written: number; total: number; index: number; count: number };
+
+/** Writes one safetensors file's header and tensor bytes into `file` (the target `path`). */
+async function writeBody(
+  file: AtomicFile,
   path: string,
   plans: Plan[],
   metadata: Record<string, string> | undefined,
   options: SaveSafetensorsOptions,
-  progress: { written: number; total: number; index: number; count: number },
-): Promise<number> {
-  const header = encodeSafetensorsHeader(plans, metadata);
-  await writeAtomically(
-    path,
-    async (file) => {
-      await file.write(header);
-      for (const p of plans) {
-        file.checkAbort();
-        let produced: TensorData | undefined;
-        try {
-          let data: TensorData;
-          if (isLazy(p.input)) {
-            produced = checkProduced(p.name, await p.input.produce(), p.shape, p.nbytes, p.dtype, (d) => d instanceof WgArray && d.dtype === p.dtype);
-            data = produced;
-          } else if (isHost(p.input)) data = bytesOf(p.input.data);
-          else data = p.input as WgArray;
-          let mine = 0;
-          const index = progress.index;
-          const report = (n: number) => {
-            mine += n;
-            progress.written += n;
-            options.onProgress?.({
-              file: path,
-              tensor: p.name,
-              index,
-              tensorCount: progress.count,
-              tensorBytesWritten: mine,
-              tensorBytes: p.nbytes,
-              bytesWritten: progress.written,
-              totalBytes: progress.total,
-            });
-          };
-          if (p.nbytes === 0) report(0);
-          else await streamTensorData(file, p.name, data, { chunkBytes: options.chunkBytes, onChunk: report });
-        } finally {
-          releaseProduced(produced);
-        }
-        progress.index++;
-      }
-    },
-    { signal: options.signal },
-  );
-  return header.length + plans.reduce((n, p) => n + p.nbytes, 0);
+  progress: Progress,
+): Promise<void> {
+  await file.write(encodeSafetensorsHeader(plans, metadata));
+  for (const p of plans) {
+    file.checkAbort();
+    let produced: TensorData | undefined;
+    try {
+      let data: TensorData;
+      if (isLazy(p.input)) {
+        produced = checkProduced(p.name, await p.input.produce(), p.shape, p.nbytes, p.dtype, (d) => d instanceof WgArray && d.dtype === p.dtype);
+        data = produced;
+      } else if (isHost(p.input)) data = bytesOf(p.input.data);
+      else data = p.input as WgArray;
+      let mine = 0;
+      const index = progress.index;
+      const report = (n: number) => {
+        mine += n;
+        progress.written += n;
+        options.onProgress?.({
+          file: path,
+          tensor: p.name,
+          index,
+          tensorCount: progress.count,
+          tensorBytesWritten: mine,
+          tensorBytes: p.nbytes,
+          bytesWritten: progress.written,
+          totalBytes: progress.total,
+        });
+      };
+      if (p.nbytes === 0) report(0);
+      else await streamTensorData(file, p.name, data, { chunkBytes: options.chunkBytes, onChunk: report });
+    } finally {
+      releaseProduced(produced);
+    }
+    progress.index++;
+  }
 }
 
 /** Saves tensors (and string metadata) as a safetensors file, or as shards plus an index. */
@@ -193,8 +191,17 @@ export async function saveSafetensors(
   const progress = { written: 0, total, index: 0, count: plans.length };
   const max = options.maxShardBytes;
   if (max !== undefined && (!Number.isSafeInteger(max) || max <= 0)) throw new ArgumentError(`maxShardBytes ${max} must be a positive integer`);
+  const stem = basename(path).replace(/\.safetensors$/, '');
+  const dir = dirname(path);
+  const indexPath = `${path}${INDEX_SUFFIX}`;
+  // A save to `path` replaces the model stored under that name, single file or
+  // sharded: what an earlier save left that the new one does not rewrite (its
+  // index and shards, or its single file) is removed once the new files are in
+  // place, so that no loader picks up the old model beside the new one.
+  const oldShards = await shardsOfIndex(indexPath, stem);
   if (max === undefined || total <= max) {
-    await writeFile(path, plans, meta, options, progress);
+    await writeAtomically(path, (file) => writeBody(file, path, plans, meta, options, progress), { signal: options.signal });
+    if (oldShards.length > 0) await removeQuietly([indexPath, ...oldShards.map((name) => join(dir, name))]);
     return { files: [path], bytes: total };
   }
   const shards: Plan[][] = [[]];
@@ -207,17 +214,48 @@ export async function saveSafetensors(
     shards[shards.length - 1].push(p);
     size += p.nbytes;
   }
-  const stem = basename(path).replace(/\.safetensors$/, '');
-  const dir = dirname(path);
   const n = shards.length;
   const names = shards.map((_, i) => `${stem}-${String(i + 1).padStart(5, '0')}-of-${String(n).padStart(5, '0')}.safetensors`);
   const weightMap: Record<string, string> = Object.create(null);
-  for (let i = 0; i < n; i++) {
-    await writeFile(join(dir, names[i]), shards[i], meta, options, progress);
-    for (const p of shards[i]) weightMap[p.name] = names[i];
-  }
-  const indexPath = `${path}${INDEX_SUFFIX}`;
+  shards.forEach((shard, i) => {
+    for (const p of shard) weightMap[p.name] = names[i];
+  });
   const index = JSON.stringify({ metadata: { ...(meta ?? {}), total_size: total }, weight_map: weightMap }, null, 2) + '\n';
-  await writeAtomically(indexPath, async (file) => file.write(Buffer.from(index, 'utf8')), { signal: options.signal });
+  // All shards and the index are flushed to disk before any is renamed into
+  // place: a failure leaves the earlier save whole.
+  await writeAtomicallyTogether(
+    [
+      ...shards.map((shard, i) => {
+        const target = join(dir, names[i]);
+        return { target, write: (file: AtomicFile) => writeBody(file, target, shard, meta, options, progress) };
+      }),
+      { target: indexPath, write: (file: AtomicFile) => file.write(Buffer.from(index, 'utf8')) },
+    ],
+    { signal: options.signal },
+  );
+  const stale = oldShards.filter((name) => !names.includes(name)).map((name) => join(dir, name));
+  await removeQuietly([path, ...stale]);
   return { files: [...names.map((x) => join(dir, x)), indexPath], bytes: total };
+}
+
+/** The shard files an existing index at `indexPath` names in the shard pattern of `stem` (none if it is missing or unreadable). */
+async function shardsOfIndex(indexPath: string, stem: string): Promise<string[]> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(await readFile(indexPath, 'utf8'));
+  } catch {
+    return [];
+  }
+  const map = (parsed as { weight_map?: unknown } | null)?.weight_map;
+  if (!map || typeof map !== 'object') return [];
+  const escaped = stem.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const pattern = new RegExp(`^${escaped}-\\d{5}-of-\\d{5}\\.safetensors$`);
+  return [...new Set(Object.values(map as Record<string, unknown>))].filter(
+    (name): name is string => typeof name === 'string' && pattern.test(name),
+  );
+}
+
+/** Removes files left by an earlier save (missing ones, and failures, are ignored: the new save stands). */
+async function removeQuietly(paths: string[]): Promise<void> {
+  for (const p of paths) await rm(p, { force: true }).catch(() => {});
 }
