@@ -1,15 +1,14 @@
 // Saves are atomic: a writer killed mid-tensor, a full disk, a read-only file
 // system, an abort or a failing tensor leave the old target byte for byte as
 // it was, and the next successful save leaves no stray temporary file.
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { lstat, mkdir, mkdtemp, readFile, readdir, readlink, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { runChild } from './helpers/child.js';
 import { AbortError, array, close, FileError, init, loadGGUF, saveGGUF, saveSafetensors, type WgArray } from '../src/index.js';
 
-const fixtures = fileURLToPath(new URL('./fixtures/io/', import.meta.url));
 let dir: string;
 let small: WgArray;
 beforeAll(async () => {
@@ -25,31 +24,36 @@ afterAll(async () => {
 
 const temps = async (d: string) => (await readdir(d)).filter((n) => n.startsWith('.wgarray-tmp-'));
 
-/** Runs save-child.ts; resolves once it printed MID (mode hang) or exited (mode exit). */
-function runChild(target: string, mode: 'hang' | 'exit'): Promise<{ pid: number; code: number | null; signal: NodeJS.Signals | null; out: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', pathToFileURL(join(fixtures, 'ts-register.mjs')).href, join(fixtures, 'save-child.ts'), target, mode], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: process.env,
-    });
-    let out = '';
-    let err = '';
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`child did not reach the middle of its save in time\nstdout: ${out}\nstderr: ${err}`));
-    }, 60_000);
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (mode === 'hang' && out.includes('MID')) child.kill('SIGKILL');
-    });
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.on('error', reject);
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      if (!out.includes('MID') && mode === 'hang') reject(new Error(`child exited (${code ?? signal}) before MID\nstdout: ${out}\nstderr: ${err}`));
-      else resolve({ pid: child.pid!, code, signal, out });
-    });
-  });
+/**
+ * A process that saves a GGUF and is stopped in the middle of its second
+ * tensor: `hang` prints MID and blocks until killed (as a crash would stop it),
+ * `exit` calls process.exit(3).
+ */
+async function saveInChild(target: string, mode: 'hang' | 'exit') {
+  const r = await runChild(
+    `import { writeSync } from 'node:fs';
+     await WG.init();
+     const a = WG.array(new Float32Array(1 << 20).fill(1));
+     const b = WG.array(new Float32Array(1 << 20).fill(2));
+     await WG.saveGGUF(${JSON.stringify(target)}, { a, b }, { 'general.architecture': 'child' }, {
+       chunkBytes: 256 * 1024,
+       onProgress: (p) => {
+         if (p.index !== 1 || p.tensorBytesWritten === 0 || p.tensorBytesWritten >= p.tensorBytes) return;
+         if (${JSON.stringify(mode)} === 'exit') process.exit(3);
+         writeSync(1, 'MID\\n');
+         Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 60_000);
+       },
+     });
+     writeSync(1, 'DONE\\n');
+     process.exit(0);`,
+    {},
+    60_000,
+    mode === 'hang' ? /MID/ : undefined,
+  );
+  if (r.timedOut || (mode === 'hang' && !r.stdout.includes('MID'))) {
+    throw new Error(`child did not reach the middle of its save\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
+  }
+  return r;
 }
 
 describe('interrupted saves', () => {
@@ -57,9 +61,9 @@ describe('interrupted saves', () => {
     const target = join(dir, 'killed.gguf');
     await saveGGUF(target, { old: small }, { 'general.architecture': 'old' });
     const before = await readFile(target);
-    const child = await runChild(target, 'hang');
+    const child = await saveInChild(target, 'hang');
     expect(child.signal).toBe('SIGKILL');
-    expect(child.out).not.toContain('DONE');
+    expect(child.stdout).not.toContain('DONE');
     expect(await readFile(target)).toEqual(before);
     const left = await temps(dir);
     expect(left).toHaveLength(1);
@@ -76,7 +80,7 @@ describe('interrupted saves', () => {
   test('process.exit() mid-save removes the temporary file on the way out', async () => {
     const target = join(dir, 'exited.gguf');
     await writeFile(target, 'old');
-    const child = await runChild(target, 'exit');
+    const child = await saveInChild(target, 'exit');
     expect(child.code).toBe(3);
     expect(await readFile(target, 'utf8')).toBe('old');
     expect(await temps(dir)).toEqual([]);

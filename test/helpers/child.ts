@@ -11,6 +11,7 @@ export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export const DIST_INDEX = pathToFileURL(join(REPO, 'dist/src/index.js')).href;
 
 export interface ChildResult {
+  pid: number;
   code: number | null;
   signal: NodeJS.Signals | null;
   stdout: string;
@@ -22,9 +23,15 @@ export interface ChildResult {
 
 /**
  * Runs `source` (an ES module; `WG` is imported from the built package) with
- * extra environment variables; kills it after `timeoutMs`.
+ * extra environment variables; kills it after `timeoutMs`, or (SIGKILL, as a
+ * crash would) as soon as its stdout matches `killWhen`.
  */
-export function runChild(source: string, env: Record<string, string | undefined> = {}, timeoutMs = 30_000): Promise<ChildResult> {
+export function runChild(
+  source: string,
+  env: Record<string, string | undefined> = {},
+  timeoutMs = 30_000,
+  killWhen?: RegExp,
+): Promise<ChildResult> {
   const dir = mkdtempSync(join(tmpdir(), 'wgarray-child-'));
   const file = join(dir, 'child.mjs');
   writeFileSync(file, `import * as WG from ${JSON.stringify(DIST_INDEX)};\n${source}\n`);
@@ -33,7 +40,10 @@ export function runChild(source: string, env: Record<string, string | undefined>
     const child = spawn(process.execPath, [file], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d));
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d;
+      if (killWhen?.test(stdout)) child.kill('SIGKILL');
+    });
     child.stderr.on('data', (d: Buffer) => (stderr += d));
     let timedOut = false;
     const timer = setTimeout(() => {
@@ -42,7 +52,7 @@ export function runChild(source: string, env: Record<string, string | undefined>
     }, timeoutMs);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
-      resolvePromise({ code, signal, stdout, stderr, timedOut, ms: performance.now() - t0 });
+      resolvePromise({ pid: child.pid!, code, signal, stdout, stderr, timedOut, ms: performance.now() - t0 });
     });
   });
 }
