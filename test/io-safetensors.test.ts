@@ -170,7 +170,7 @@ describe('saving over an earlier save of the same model', () => {
     for (const [, a] of five) a.dispose();
   });
 
-  test('a sharded save that fails part-way leaves the earlier save whole and no temporary files', async () => {
+  test('a sharded save that fails or is aborted part-way leaves the earlier save whole and no temporary files', async () => {
     const sub = file('resave-fail');
     await mkdir(sub);
     const path = join(sub, 'model.safetensors');
@@ -187,6 +187,14 @@ describe('saving over an earlier save of the same model', () => {
     await expect(saveSafetensors(path, failing as never, undefined, { maxShardBytes: 500 })).rejects.toThrow(/source file vanished/);
     expect(await listing(sub)).toEqual([...before.keys()]);
     for (const [name, data] of before) expect(await readFile(join(sub, name))).toEqual(data);
+    // the same for an abort (Ctrl-C) in the third of five shards
+    const ac = new AbortController();
+    const fresh = tensors(5, 30);
+    const onProgress = (p: { index: number }) => p.index === 2 && ac.abort(new Error('Ctrl-C'));
+    await expect(saveSafetensors(path, fresh, undefined, { maxShardBytes: 500, signal: ac.signal, onProgress })).rejects.toThrow(/aborted/);
+    expect(await listing(sub)).toEqual([...before.keys()]);
+    for (const [name, data] of before) expect(await readFile(join(sub, name))).toEqual(data);
+    for (const [, a] of fresh) a.dispose();
     for (const [, a] of [...old, ...failing]) if (a instanceof WgArray) a.dispose();
   });
 });

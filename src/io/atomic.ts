@@ -173,12 +173,16 @@ export class AtomicFile {
     if (n > 0) await this.write(new Uint8Array(n));
   }
 
-  /** Flushes the bytes to disk and closes the temporary file, without renaming it into place (commit() does). */
+  /**
+   * Flushes the bytes to disk and closes the temporary file, without renaming
+   * it into place (commit() does). Once flushed, an abort no longer stops the
+   * commit: a set of files is then renamed into place whole.
+   */
   async flush(): Promise<void> {
-    this.checkAbort();
     if (this.done) throw new FileError(this.target, 'flush of a file that is already closed');
     const h = this.handle;
     if (!h) return; // flushed already
+    this.checkAbort();
     try {
       await h.sync();
     } catch (e) {
@@ -255,9 +259,9 @@ export async function writeAtomically<T>(
  * Writes files that only make sense together (a sharded model and its index):
  * each part's `write` fills its own temporary file, every file is flushed to
  * disk, and only then are they renamed into place, in the order given (put
- * the index last). A failure while writing or flushing removes every
- * temporary file and leaves all the old targets untouched; only a failing
- * rename (the last, metadata-only step) can leave the set half replaced.
+ * the index last). A failure or an abort while writing or flushing removes
+ * every temporary file and leaves all the old targets untouched; only a
+ * failing rename (the last, metadata-only step) can leave the set half replaced.
  */
 export async function writeAtomicallyTogether(
   parts: { target: string; write: (file: AtomicFile) => Promise<void> }[],
