@@ -5,7 +5,7 @@
 // quantize: one invocation per pair of blocks (220 bytes, 55 whole words),
 // with no workgroup memory or barriers. A block is worked in quads of four
 // groups, one per vec4 component: quad Q holds groups 8h + k + 2c (h = Q >> 1,
-// k = Q & 1, c = 0..3), which are exactly the groups whose quants share the qs
+// k = Q & 1, c = 0..3; lib/kquant_pair.wgsl), which are exactly the groups whose quants share the qs
 // bytes the quad writes (the hmask bytes take bits from two quads).
 
 //#include lib/quantize_io.wgsl
@@ -17,30 +17,17 @@ const QK: u32 = 256u;
 const BLOCK_BYTES: u32 = 110u;
 const PAIR_WORDS: u32 = 55u;
 
-fn quad_group(q: u32, c: u32) -> u32 {
-  return 8u * (q >> 1u) + (q & 1u) + 2u * c;
-}
-
-// The block's values, quad by quad (index 16 * quad + j: element j of the quad's groups).
-var<private> block_x: array<vec4<f32>, 64>;
-var<private> quad_scale: array<vec4<f32>, 4>;
 // make_q3_quants' L (0..7) of each quad, 4 bits per element: elements 0..7, 8..15.
 var<private> quad_kept: array<vec4<u32>, 8>;
 // Each group's 6-bit scale (scale + 32), by quad.
 var<private> quad_l6: array<vec4<u32>, 4>;
 
 fn quantize_block(blk: u32, first: u32) {
-  // Search each quad's four groups (make_q3_quants).
-  // Loop bounds that are uniform but not constants keep the compiler from
-  // unrolling these loops (code size, and so compile time, would explode).
+  // Search each quad's four groups (make_q3_quants); loop bounds as load_quad's.
   let four = select(4u, 0u, qparams.n_blocks == 0u);
   let sixteen = 4u * four;
   for (var q = 0u; q < four; q = q + 1u) {
-    for (var j = 0u; j < sixteen; j = j + 1u) {
-      block_x[16u * q + j] = vec4(load_x(first + 16u * quad_group(q, 0u) + j), load_x(first + 16u * quad_group(q, 1u) + j),
-                                  load_x(first + 16u * quad_group(q, 2u) + j), load_x(first + 16u * quad_group(q, 3u) + j));
-    }
-    for (var j = 0u; j < 16u; j = j + 1u) { qx_x[j] = block_x[16u * q + j]; }
+    load_quad(first, q, sixteen);
     quad_scale[q] = make_q3_quants4(4.0);
     for (var half = 0u; half < 2u; half = half + 1u) {
       var kept = vec4(0u);
@@ -51,15 +38,7 @@ fn quantize_block(blk: u32, first: u32) {
     }
   }
 
-  // The block's scale of largest magnitude (the first group's, on ties).
-  var max_scale = 0.0;
-  var max_abs = 0.0;
-  for (var g = 0u; g < 16u; g = g + 1u) {
-    let s = quad_scale[2u * (g >> 3u) + (g & 1u)][(g & 7u) >> 1u];
-    let more = abs(s) > max_abs;
-    max_abs = select(max_abs, abs(s), more);
-    max_scale = select(max_scale, s, more);
-  }
+  let max_scale = block_max_scale();
   // All scales 0: d = 0 and every 6-bit scale 0.
   let zero_block = (bitcast<u32>(max_scale) & 0x7fffffffu) == 0u;
   let iscale = -32.0 / select(max_scale, 1.0, zero_block);

@@ -5,7 +5,7 @@
 // quantize: one invocation per pair of blocks (420 bytes, 105 whole words),
 // with no workgroup memory or barriers. A block is worked in quads of four
 // groups, one per vec4 component: quad Q holds groups 8h + k + 2c (h = Q >> 1,
-// k = Q & 1, c = 0..3), which are exactly the groups whose quants share the
+// k = Q & 1, c = 0..3; lib/kquant_pair.wgsl), which are exactly the groups whose quants share the
 // ql and qh bytes the quad writes.
 
 //#include lib/quantize_io.wgsl
@@ -17,46 +17,25 @@ const QK: u32 = 256u;
 const BLOCK_BYTES: u32 = 210u;
 const PAIR_WORDS: u32 = 105u;
 
-fn quad_group(q: u32, c: u32) -> u32 {
-  return 8u * (q >> 1u) + (q & 1u) + 2u * c;
-}
-
-// The block's values, quad by quad (index 16 * quad + j: element j of the quad's groups).
-var<private> block_x: array<vec4<f32>, 64>;
-var<private> quad_scale: array<vec4<f32>, 4>;
 var<private> quad_iscale: array<vec4<f32>, 4>;
 var<private> quad_zero: array<vec4<bool>, 4>;
 var<private> quad_sc: array<vec4<i32>, 4>;
 
 fn quantize_block(blk: u32, first: u32) {
-  // Search each quad's four groups (make_qx_quants).
-  // Loop bounds that are uniform but not constants keep the compiler from
-  // unrolling these loops (code size, and so compile time, would explode).
+  // Search each quad's four groups (make_qx_quants); loop bounds as load_quad's.
   let four = select(4u, 0u, qparams.n_blocks == 0u);
   let sixteen = 4u * four;
   for (var q = 0u; q < four; q = q + 1u) {
-    for (var j = 0u; j < sixteen; j = j + 1u) {
-      block_x[16u * q + j] = vec4(load_x(first + 16u * quad_group(q, 0u) + j), load_x(first + 16u * quad_group(q, 1u) + j),
-                                  load_x(first + 16u * quad_group(q, 2u) + j), load_x(first + 16u * quad_group(q, 3u) + j));
-    }
-    for (var j = 0u; j < 16u; j = j + 1u) { qx_x[j] = block_x[16u * q + j]; }
+    load_quad(first, q, sixteen);
     let r = make_qx_quants4(32.0);
     quad_scale[q] = r.scale;
     quad_iscale[q] = r.iscale;
     quad_zero[q] = r.zero;
   }
 
-  // The block's scale of largest magnitude (the first group's, on ties).
-  var max_scale = 0.0;
-  var max_abs = 0.0;
-  for (var g = 0u; g < 16u; g = g + 1u) {
-    let s = quad_scale[2u * (g >> 3u) + (g & 1u)][(g & 7u) >> 1u];
-    let more = abs(s) > max_abs;
-    max_abs = select(max_abs, abs(s), more);
-    max_scale = select(max_scale, s, more);
-  }
+  let max_scale = block_max_scale();
   // A block whose scales are all below GROUP_MAX_EPS is all zero bytes.
-  let zero_block = max_abs < GROUP_MAX_EPS;
+  let zero_block = abs(max_scale) < GROUP_MAX_EPS;
   let iscale = -128.0 / select(max_scale, 1.0, zero_block);
   let d_bits = select(f32_to_f16_bits(1.0 / iscale), 0u, zero_block);
   let d_all = f16_bits_to_f32(d_bits);
