@@ -9,24 +9,11 @@
 //#include lib/quantize_io.wgsl
 //#include lib/dequantize_io.wgsl
 //#include lib/legacy_quant.wgsl
+//#include lib/ternary_quant.wgsl
 
 const QK: u32 = 256u;
+const QS_WORDS: u32 = 13u;
 const BLOCK_BYTES: u32 = 54u;
-
-// The block's 256 inputs, loaded once: element 4i + c in component c of xs[i].
-var<private> xs: array<vec4<f32>, 64>;
-
-// Loads block b into xs; returns d = max |x| as float32 bits (>= 0x7f800000 if non-finite).
-fn tq_load(b: u32) -> u32 {
-  var m = 0u;
-  for (var k = 0u; k < 8u; k = k + 1u) {
-    let x = load_block32(b * QK + k * 32u);
-    xs[8u * k] = x.x0; xs[8u * k + 1u] = x.x1; xs[8u * k + 2u] = x.x2; xs[8u * k + 3u] = x.x3;
-    xs[8u * k + 4u] = x.x4; xs[8u * k + 5u] = x.x5; xs[8u * k + 6u] = x.x6; xs[8u * k + 7u] = x.x7;
-    m = max(m, abs_max_bits32(x));
-  }
-  return m;
-}
 
 // Trits lroundf(x * id) + 1 of xs[i].
 fn trits(i: u32, id: f32) -> vec4<u32> {
@@ -39,7 +26,7 @@ fn pack_trits(q: vec4<u32>) -> vec4<u32> {
 }
 
 // Word k of the block's first 52 bytes (qs, then qh).
-fn tq1_word(k: u32, id: f32) -> u32 {
+fn tq_word(k: u32, id: f32) -> u32 {
   if (k < 8u) {
     // bytes m = 4k..4k+3: weights m + 32n
     var q = vec4<u32>(0u);
@@ -58,36 +45,11 @@ fn tq1_word(k: u32, id: f32) -> u32 {
   return pack_bytes(pack_trits(q * 3u));
 }
 
-// Quantizes block b into dst from word w; with `shifted`, the block starts at the
-// high half of dst[w], whose low half is `lead`. Returns the block's d (float16 bits).
-fn tq1_block(b: u32, w: u32, shifted: bool, lead: u32) -> u32 {
-  let amax = tq_load(b);
-  let finite = is_finite_bits(amax);
-  let id = select(0.0, inverse_or_zero(bitcast<f32>(amax)), finite);
-  let dh = select(F16_NAN, f32_to_f16_bits(bitcast<f32>(amax)), finite);
-  var carry = lead;
-  for (var k = 0u; k < 13u; k = k + 1u) {
-    let word = select(0u, tq1_word(k, id), finite);
-    if (shifted) { carry = write_shifted(w + k, word, carry); } else { dst[w + k] = word; }
-  }
-  if (shifted) { dst[w + 13u] = carry | (dh << 16u); }
-  return dh;
-}
-
-// One invocation writes two blocks: 108 bytes, 27 whole words.
+// One invocation per pair of blocks (lib/ternary_quant.wgsl).
 @compute @workgroup_size(64)
 fn quantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
             @builtin(local_invocation_index) lid: u32) {
-  let pair = workgroup_index(wid, nwg) * 64u + lid;
-  let b0 = pair * 2u;
-  if (b0 >= qparams.n_blocks) { return; }
-  let w = pair * 27u;
-  let da = tq1_block(b0, w, false, 0u);
-  if (b0 + 1u < qparams.n_blocks) {
-    tq1_block(b0 + 1u, w + 13u, true, da);
-  } else {
-    dst[w + 13u] = da;
-  }
+  tq_quantize_pair(workgroup_index(wid, nwg) * 64u + lid);
 }
 
 // Trit n (0..4) of four packed bytes, as the weights' signs -1, 0 or 1.
