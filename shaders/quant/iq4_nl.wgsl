@@ -6,22 +6,22 @@
 //#include lib/quantize_io.wgsl
 //#include lib/dequantize_io.wgsl
 //#include lib/legacy_quant.wgsl
+//#include lib/d16_pair.wgsl
 //#include lib/iq4_search.wgsl
 
 const QK: u32 = 32u;
 const BLOCK_BYTES: u32 = 18u;
 
-struct IQ4Block {
-  d: u32,
-  qs: vec4<u32>,
-}
+const BODY_WORDS: u32 = 4u;
 
-fn iq4_nl_block(b: u32) -> IQ4Block {
+// d, then the 16 bytes of qs as four words.
+fn iq4_nl_block(b: u32) -> D16Block {
   let x = load_block32(b * QK);
   let m = abs_max32(x);
-  if (!is_finite_bits(m.amax)) { return IQ4Block(F16_NAN, vec4<u32>(0u)); }
+  if (!is_finite_bits(m.amax)) { return invalid_d16_block(); }
   let scale = iq4_scale32(x, m);
-  return IQ4Block(iq4_scale_bits(scale), iq4_qs(x, inverse_or_zero(scale)));
+  let qs = iq4_qs(x, inverse_or_zero(scale));
+  return D16Block(iq4_scale_bits(scale), array<u32, 8>(qs.x, qs.y, qs.z, qs.w, 0u, 0u, 0u, 0u));
 }
 
 // One invocation writes two blocks: 36 bytes, 9 whole words.
@@ -32,27 +32,14 @@ fn quantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
   let b0 = pair * 2u;
   if (b0 >= qparams.n_blocks) { return; }
   // One call site in a loop: inlined twice, the search would double the shader.
-  var a: IQ4Block;
-  var c: IQ4Block;
+  var a: D16Block;
+  var c: D16Block;
   let n = min(2u, qparams.n_blocks - b0);
   for (var k = 0u; k < n; k = k + 1u) {
     let r = iq4_nl_block(b0 + k);
     if (k == 0u) { a = r; } else { c = r; }
   }
-  let w = pair * 9u;
-  dst[w] = a.d | (a.qs.x << 16u);
-  dst[w + 1u] = (a.qs.x >> 16u) | (a.qs.y << 16u);
-  dst[w + 2u] = (a.qs.y >> 16u) | (a.qs.z << 16u);
-  dst[w + 3u] = (a.qs.z >> 16u) | (a.qs.w << 16u);
-  if (n == 2u) {
-    dst[w + 4u] = (a.qs.w >> 16u) | (c.d << 16u);
-    dst[w + 5u] = c.qs.x;
-    dst[w + 6u] = c.qs.y;
-    dst[w + 7u] = c.qs.z;
-    dst[w + 8u] = c.qs.w;
-  } else {
-    dst[w + 4u] = a.qs.w >> 16u;
-  }
+  store_d16_pair(pair, a, n == 2u, c);
 }
 
 @compute @workgroup_size(64)

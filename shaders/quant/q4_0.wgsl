@@ -5,16 +5,12 @@
 //#include lib/quantize_io.wgsl
 //#include lib/dequantize_io.wgsl
 //#include lib/legacy_quant.wgsl
+//#include lib/d16_pair.wgsl
 
 const QK: u32 = 32u;
 const BLOCK_BYTES: u32 = 18u;
 
-struct Q4Block {
-  // f16 bits of d
-  d: u32,
-  // the 16 bytes of qs, as four words
-  qs: vec4<u32>,
-}
+const BODY_WORDS: u32 = 4u;
 
 // MIN(15, (int8_t)(x * id + 8.5f)): the sum is in [0.5, 16.5], or NaN/±Inf (giving 0) when id is.
 fn q4_0_q(x: vec4<f32>, id: f32) -> vec4<u32> {
@@ -26,14 +22,15 @@ fn q4_0_word(lo: vec4<f32>, hi: vec4<f32>, id: f32) -> u32 {
   return pack_bytes(q4_0_q(lo, id) | (q4_0_q(hi, id) << vec4<u32>(4u)));
 }
 
-fn q4_0_block(b: u32) -> Q4Block {
+// d, then the 16 bytes of qs as four words.
+fn q4_0_block(b: u32) -> D16Block {
   let x = load_block32(b * QK);
   let m = abs_max32(x);
   let d = m.max / -8.0;
   let id = inverse_or_zero(d);
-  let q = Q4Block(f32_to_f16_bits(d), vec4<u32>(q4_0_word(x.x0, x.x4, id), q4_0_word(x.x1, x.x5, id),
-                                                 q4_0_word(x.x2, x.x6, id), q4_0_word(x.x3, x.x7, id)));
-  if (!is_finite_bits(m.amax)) { return Q4Block(F16_NAN, vec4<u32>(0u)); }
+  let q = D16Block(f32_to_f16_bits(d), array<u32, 8>(q4_0_word(x.x0, x.x4, id), q4_0_word(x.x1, x.x5, id),
+                                                      q4_0_word(x.x2, x.x6, id), q4_0_word(x.x3, x.x7, id), 0u, 0u, 0u, 0u));
+  if (!is_finite_bits(m.amax)) { return invalid_d16_block(); }
   return q;
 }
 
@@ -44,22 +41,10 @@ fn quantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
   let pair = workgroup_index(wid, nwg) * 64u + lid;
   let b0 = pair * 2u;
   if (b0 >= qparams.n_blocks) { return; }
-  let w = pair * 9u;
-  let a = q4_0_block(b0);
-  dst[w] = a.d | (a.qs.x << 16u);
-  dst[w + 1u] = (a.qs.x >> 16u) | (a.qs.y << 16u);
-  dst[w + 2u] = (a.qs.y >> 16u) | (a.qs.z << 16u);
-  dst[w + 3u] = (a.qs.z >> 16u) | (a.qs.w << 16u);
-  if (b0 + 1u < qparams.n_blocks) {
-    let c = q4_0_block(b0 + 1u);
-    dst[w + 4u] = (a.qs.w >> 16u) | (c.d << 16u);
-    dst[w + 5u] = c.qs.x;
-    dst[w + 6u] = c.qs.y;
-    dst[w + 7u] = c.qs.z;
-    dst[w + 8u] = c.qs.w;
-  } else {
-    dst[w + 4u] = a.qs.w >> 16u;
-  }
+  let two = b0 + 1u < qparams.n_blocks;
+  var c: D16Block;
+  if (two) { c = q4_0_block(b0 + 1u); }
+  store_d16_pair(pair, q4_0_block(b0), two, c);
 }
 
 @compute @workgroup_size(64)

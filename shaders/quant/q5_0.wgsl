@@ -5,25 +5,23 @@
 //#include lib/quantize_io.wgsl
 //#include lib/dequantize_io.wgsl
 //#include lib/legacy_quant.wgsl
+//#include lib/d16_pair.wgsl
 
 const QK: u32 = 32u;
 const BLOCK_BYTES: u32 = 22u;
 
-struct Q5Block {
-  d: u32,
-  qh: u32,
-  qs: vec4<u32>,
-}
+const BODY_WORDS: u32 = 5u;
 
 // MIN(31, (int8_t)(x * id + 16.5f)): the sum is in [0.5, 32.5], or NaN/±Inf (giving 0) when id is.
 fn q5_0_q(x: vec4<f32>, id: f32) -> vec4<u32> {
   return min(vec4<u32>(31u), c_small_int4(x * id + 16.5));
 }
 
-fn q5_0_block(b: u32) -> Q5Block {
+// d, then qh and the 16 bytes of qs as four words.
+fn q5_0_block(b: u32) -> D16Block {
   let x = load_block32(b * QK);
   let m = abs_max32(x);
-  if (!is_finite_bits(m.amax)) { return Q5Block(F16_NAN, 0u, vec4<u32>(0u)); }
+  if (!is_finite_bits(m.amax)) { return invalid_d16_block(); }
   let d = m.max / -16.0;
   let id = inverse_or_zero(d);
   let q0 = q5_0_q(x.x0, id); let q1 = q5_0_q(x.x1, id); let q2 = q5_0_q(x.x2, id); let q3 = q5_0_q(x.x3, id);
@@ -31,9 +29,9 @@ fn q5_0_block(b: u32) -> Q5Block {
   let lo = vec4<u32>(15u);
   let qh = high_bits4(q0, 0u) | high_bits4(q1, 4u) | high_bits4(q2, 8u) | high_bits4(q3, 12u) |
            high_bits4(q4, 16u) | high_bits4(q5, 20u) | high_bits4(q6, 24u) | high_bits4(q7, 28u);
-  return Q5Block(f32_to_f16_bits(d), qh,
-                 vec4<u32>(pack_bytes((q0 & lo) | ((q4 & lo) << vec4<u32>(4u))), pack_bytes((q1 & lo) | ((q5 & lo) << vec4<u32>(4u))),
-                           pack_bytes((q2 & lo) | ((q6 & lo) << vec4<u32>(4u))), pack_bytes((q3 & lo) | ((q7 & lo) << vec4<u32>(4u)))));
+  return D16Block(f32_to_f16_bits(d),
+                  array<u32, 8>(qh, pack_bytes((q0 & lo) | ((q4 & lo) << vec4<u32>(4u))), pack_bytes((q1 & lo) | ((q5 & lo) << vec4<u32>(4u))),
+                                pack_bytes((q2 & lo) | ((q6 & lo) << vec4<u32>(4u))), pack_bytes((q3 & lo) | ((q7 & lo) << vec4<u32>(4u))), 0u, 0u, 0u));
 }
 
 // One invocation writes two blocks: 44 bytes, 11 whole words (the second block starts mid-word).
@@ -43,24 +41,10 @@ fn quantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
   let pair = workgroup_index(wid, nwg) * 64u + lid;
   let b0 = pair * 2u;
   if (b0 >= qparams.n_blocks) { return; }
-  let w = pair * 11u;
-  let a = q5_0_block(b0);
-  dst[w] = a.d | (a.qh << 16u);
-  dst[w + 1u] = (a.qh >> 16u) | (a.qs.x << 16u);
-  dst[w + 2u] = (a.qs.x >> 16u) | (a.qs.y << 16u);
-  dst[w + 3u] = (a.qs.y >> 16u) | (a.qs.z << 16u);
-  dst[w + 4u] = (a.qs.z >> 16u) | (a.qs.w << 16u);
-  if (b0 + 1u < qparams.n_blocks) {
-    let c = q5_0_block(b0 + 1u);
-    dst[w + 5u] = (a.qs.w >> 16u) | (c.d << 16u);
-    dst[w + 6u] = c.qh;
-    dst[w + 7u] = c.qs.x;
-    dst[w + 8u] = c.qs.y;
-    dst[w + 9u] = c.qs.z;
-    dst[w + 10u] = c.qs.w;
-  } else {
-    dst[w + 5u] = a.qs.w >> 16u;
-  }
+  let two = b0 + 1u < qparams.n_blocks;
+  var c: D16Block;
+  if (two) { c = q5_0_block(b0 + 1u); }
+  store_d16_pair(pair, q5_0_block(b0), two, c);
 }
 
 @compute @workgroup_size(64)

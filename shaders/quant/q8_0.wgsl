@@ -4,66 +4,41 @@
 //#include lib/quantize_io.wgsl
 //#include lib/dequantize_io.wgsl
 //#include lib/legacy_quant.wgsl
+//#include lib/d16_pair.wgsl
 
 const QK: u32 = 32u;
 const BLOCK_BYTES: u32 = 34u;
 
-struct Q8Block {
-  // f16 bits of d
-  d: u32,
-  // the 32 bytes of qs as eight words
-  q0: vec4<u32>,
-  q1: vec4<u32>,
-}
+const BODY_WORDS: u32 = 8u;
 
 // (int8_t)roundf(x * id) as ggml's x86-64 build computes it: 0 where x * id is not finite.
 fn q8_word(x: vec4<f32>, id: f32) -> u32 {
   return pack_bytes(bitcast<vec4<u32>>(c_lround4(x * id)));
 }
 
-fn q8_0_block(b: u32) -> Q8Block {
+// d, then the 32 bytes of qs as eight words.
+fn q8_0_block(b: u32) -> D16Block {
   let x = load_block32(b * QK);
   let amax_bits = abs_max_bits32(x);
-  if (!is_finite_bits(amax_bits)) { return Q8Block(F16_NAN, vec4<u32>(0u), vec4<u32>(0u)); }
+  if (!is_finite_bits(amax_bits)) { return invalid_d16_block(); }
   let d = bitcast<f32>(amax_bits) / 127.0;
   let id = inverse_or_zero(d);
-  return Q8Block(f32_to_f16_bits(d),
-                 vec4<u32>(q8_word(x.x0, id), q8_word(x.x1, id), q8_word(x.x2, id), q8_word(x.x3, id)),
-                 vec4<u32>(q8_word(x.x4, id), q8_word(x.x5, id), q8_word(x.x6, id), q8_word(x.x7, id)));
+  return D16Block(f32_to_f16_bits(d),
+                  array<u32, 8>(q8_word(x.x0, id), q8_word(x.x1, id), q8_word(x.x2, id), q8_word(x.x3, id),
+                                q8_word(x.x4, id), q8_word(x.x5, id), q8_word(x.x6, id), q8_word(x.x7, id)));
 }
 
-// One invocation writes two blocks: 68 bytes, 17 whole words. The first block's
-// quants sit half a word late (after d); the second block's start word-aligned.
+// One invocation writes two blocks: 68 bytes, 17 whole words.
 @compute @workgroup_size(64)
 fn quantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
             @builtin(local_invocation_index) lid: u32) {
   let pair = workgroup_index(wid, nwg) * 64u + lid;
   let b0 = pair * 2u;
   if (b0 >= qparams.n_blocks) { return; }
-  let w = pair * 17u;
-  let a = q8_0_block(b0);
-  var carry = write_shifted(w, a.q0.x, a.d);
-  carry = write_shifted(w + 1u, a.q0.y, carry);
-  carry = write_shifted(w + 2u, a.q0.z, carry);
-  carry = write_shifted(w + 3u, a.q0.w, carry);
-  carry = write_shifted(w + 4u, a.q1.x, carry);
-  carry = write_shifted(w + 5u, a.q1.y, carry);
-  carry = write_shifted(w + 6u, a.q1.z, carry);
-  carry = write_shifted(w + 7u, a.q1.w, carry);
-  if (b0 + 1u < qparams.n_blocks) {
-    let c = q8_0_block(b0 + 1u);
-    dst[w + 8u] = carry | (c.d << 16u);
-    dst[w + 9u] = c.q0.x;
-    dst[w + 10u] = c.q0.y;
-    dst[w + 11u] = c.q0.z;
-    dst[w + 12u] = c.q0.w;
-    dst[w + 13u] = c.q1.x;
-    dst[w + 14u] = c.q1.y;
-    dst[w + 15u] = c.q1.z;
-    dst[w + 16u] = c.q1.w;
-  } else {
-    dst[w + 8u] = carry; // a lone last block: 34 bytes, padded to 36
-  }
+  let two = b0 + 1u < qparams.n_blocks;
+  var c: D16Block;
+  if (two) { c = q8_0_block(b0 + 1u); }
+  store_d16_pair(pair, q8_0_block(b0), two, c);
 }
 
 @compute @workgroup_size(64)
