@@ -5,6 +5,8 @@
 // Math.fround after every operation, in ggml's order; no fused multiply-add.
 // WGSL twin: shaders/lib/kquant_qkx2.wgsl.
 
+import { f16BitsToF32, f32ToF16Bits } from '../../runtime/half.js';
+
 const f = Math.fround;
 const f32 = new Float32Array(1);
 const i32 = new Int32Array(f32.buffer);
@@ -169,8 +171,6 @@ export function quantizeK4Block(
   view: DataView,
   bo: number,
   L: Uint8Array,
-  f32ToF16: (v: number) => number,
-  f16ToF32: (h: number) => number,
 ): void {
   const { weights, laux, scales, mins, ls, lm } = k4Scratch;
   let maxScale = 0;
@@ -196,10 +196,10 @@ export function quantizeK4Block(
   }
   out.fill(0, bo + 4, bo + 16);
   packScaleMinK4(ls, lm, out, bo + 4);
-  view.setUint16(bo, f32ToF16(f(maxScale / 63)), true);
-  view.setUint16(bo + 2, f32ToF16(f(maxMin / 63)), true);
-  const dAll = f16ToF32(view.getUint16(bo, true));
-  const mAll = f16ToF32(view.getUint16(bo + 2, true));
+  view.setUint16(bo, f32ToF16Bits(f(maxScale / 63)), true);
+  view.setUint16(bo + 2, f32ToF16Bits(f(maxMin / 63)), true);
+  const dAll = f16BitsToF32(view.getUint16(bo, true));
+  const mAll = f16BitsToF32(view.getUint16(bo + 2, true));
   for (let j = 0; j < 8; j++) {
     const [sc, m] = scaleMinK4(j, out, bo + 4);
     const d = f(dAll * sc);

@@ -46,10 +46,11 @@ const scratchQ = new Int32Array(32);
 const clamp = (v: number, lo: number, hi: number): number => (v < lo ? lo : v > hi ? hi : v);
 
 /**
- * make_qx_quants(n, nmax, x + off, L + off, rmse_type = 1, qw = NULL): the
- * scale of one group of `n` values; L[off..off+n) receives quants in [0, 2*nmax).
+ * ggml's `if (fabsf(v) > amax) { amax = fabsf(v); max = v; }` over x[off ..
+ * off+n): the value of largest magnitude (the first, on ties; 0 if all are 0
+ * or NaN) and that magnitude.
  */
-export function makeQxQuants(n: number, nmax: number, x: Float32Array, off: number, L: Int8Array | Uint8Array): number {
+export function largestMagnitude(x: ArrayLike<number>, off: number, n: number): { max: number; amax: number } {
   let max = 0;
   let amax = 0;
   for (let i = 0; i < n; i++) {
@@ -59,6 +60,15 @@ export function makeQxQuants(n: number, nmax: number, x: Float32Array, off: numb
       max = x[off + i];
     }
   }
+  return { max, amax };
+}
+
+/**
+ * make_qx_quants(n, nmax, x + off, L + off, rmse_type = 1, qw = NULL): the
+ * scale of one group of `n` values; L[off..off+n) receives quants in [0, 2*nmax).
+ */
+export function makeQxQuants(n: number, nmax: number, x: Float32Array, off: number, L: Int8Array | Uint8Array): number {
+  const { max, amax } = largestMagnitude(x, off, n);
   if (amax < GROUP_MAX_EPS) {
     for (let i = 0; i < n; i++) L[off + i] = 0;
     return 0;
@@ -108,15 +118,7 @@ export function makeQxQuants(n: number, nmax: number, x: Float32Array, off: numb
  * receives quants in [0, 2*nmax) (all 0 for an all-zero group).
  */
 export function makeQ3Quants(n: number, nmax: number, x: Float32Array, off: number, L: Int8Array | Uint8Array): number {
-  let max = 0;
-  let amax = 0;
-  for (let i = 0; i < n; i++) {
-    const ax = Math.abs(x[off + i]);
-    if (ax > amax) {
-      amax = ax;
-      max = x[off + i];
-    }
-  }
+  const { max, amax } = largestMagnitude(x, off, n);
   if (amax < GROUP_MAX_EPS) {
     for (let i = 0; i < n; i++) L[off + i] = 0;
     return 0;

@@ -9,7 +9,7 @@
 import { f16BitsToF32, f32ToF16Bits } from '../../runtime/half.js';
 import type { QuantFormat } from '../format.js';
 import { ggmlType } from '../ggml-types.js';
-import { makeQ3Quants, nearestIntBits } from './kquant-qx.js';
+import { largestMagnitude, makeQ3Quants, nearestIntBits } from './kquant-qx.js';
 
 const QK = 256;
 const BYTES = 110;
@@ -42,15 +42,8 @@ export const q3_K: QuantFormat = {
       const xb = x.subarray(b * QK, (b + 1) * QK);
       const y = out.subarray(b * BYTES, (b + 1) * BYTES);
       y.fill(0);
-      let maxScale = 0;
-      let amax = 0;
-      for (let g = 0; g < QK / 16; g++) {
-        scales[g] = makeQ3Quants(16, 4, xb, 16 * g, L);
-        if (Math.abs(scales[g]) > amax) {
-          amax = Math.abs(scales[g]);
-          maxScale = scales[g];
-        }
-      }
+      for (let g = 0; g < QK / 16; g++) scales[g] = makeQ3Quants(16, 4, xb, 16 * g, L);
+      const maxScale = largestMagnitude(scales, 0, QK / 16).max;
       if (maxScale !== 0) {
         const iscale = f(-32 / maxScale);
         for (let g = 0; g < QK / 16; g++) {

@@ -3,7 +3,7 @@
 // sc, m and 4-bit q. ggml: quantize_row_q4_K_ref / dequantize_row_q4_K.
 // WGSL: shaders/quant/q4_K.wgsl.
 
-import { f16BitsToF32, f32ToF16Bits } from '../../runtime/half.js';
+import { f16BitsToF32 } from '../../runtime/half.js';
 import type { QuantFormat } from '../format.js';
 import { ggmlType } from '../ggml-types.js';
 import { quantizeK4Block, scaleMinK4 } from './kquant-qkx2.js';
@@ -23,7 +23,7 @@ export const q4_K: QuantFormat = {
     const L = new Uint8Array(QK);
     for (let b = 0; b < x.length / QK; b++) {
       const bo = b * BYTES;
-      quantizeK4Block(x, b * QK, 15, -1, 20, out, view, bo, L, f32ToF16Bits, f16BitsToF32);
+      quantizeK4Block(x, b * QK, 15, -1, 20, out, view, bo, L);
       // qs: 32 bytes per 64 weights, low nibbles the first 32, high nibbles the next
       for (let j = 0; j < QK; j += 64) {
         const q = bo + 16 + j / 2;

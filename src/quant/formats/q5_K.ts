@@ -3,7 +3,7 @@
 // sc, m and 5-bit q (low 4 bits in qs, the fifth in qh).
 // ggml: quantize_row_q5_K_ref / dequantize_row_q5_K. WGSL: shaders/quant/q5_K.wgsl.
 
-import { f16BitsToF32, f32ToF16Bits } from '../../runtime/half.js';
+import { f16BitsToF32 } from '../../runtime/half.js';
 import type { QuantFormat } from '../format.js';
 import { ggmlType } from '../ggml-types.js';
 import { quantizeK4Block, scaleMinK4 } from './kquant-qkx2.js';
@@ -23,7 +23,7 @@ export const q5_K: QuantFormat = {
     const L = new Uint8Array(QK);
     for (let b = 0; b < x.length / QK; b++) {
       const bo = b * BYTES;
-      quantizeK4Block(x, b * QK, 31, -0.5, 15, out, view, bo, L, f32ToF16Bits, f16BitsToF32);
+      quantizeK4Block(x, b * QK, 31, -0.5, 15, out, view, bo, L);
       // qh byte l: bit 2p = fifth bit of weight 64p + l, bit 2p+1 of weight 64p + 32 + l
       out.fill(0, bo + 16, bo + 48);
       for (let p = 0; p < 4; p++) {

@@ -9,7 +9,7 @@
 import { f16BitsToF32, f32ToF16Bits } from '../../runtime/half.js';
 import type { QuantFormat } from '../format.js';
 import { ggmlType } from '../ggml-types.js';
-import { GROUP_MAX_EPS, makeQxQuants, nearestIntBits } from './kquant-qx.js';
+import { GROUP_MAX_EPS, largestMagnitude, makeQxQuants, nearestIntBits } from './kquant-qx.js';
 
 const QK = 256;
 const BYTES = 210;
@@ -39,16 +39,8 @@ export const q6_K: QuantFormat = {
       const xb = x.subarray(b * QK, (b + 1) * QK);
       const y = out.subarray(b * BYTES, (b + 1) * BYTES);
       y.fill(0);
-      let maxScale = 0;
-      let maxAbsScale = 0;
-      for (let g = 0; g < QK / 16; g++) {
-        const scale = makeQxQuants(16, 32, xb, 16 * g, L);
-        scales[g] = scale;
-        if (Math.abs(scale) > maxAbsScale) {
-          maxAbsScale = Math.abs(scale);
-          maxScale = scale;
-        }
-      }
+      for (let g = 0; g < QK / 16; g++) scales[g] = makeQxQuants(16, 32, xb, 16 * g, L);
+      const { max: maxScale, amax: maxAbsScale } = largestMagnitude(scales, 0, QK / 16);
       if (maxAbsScale < GROUP_MAX_EPS) continue; // all zero, d = +0
       const iscale = f(-128 / maxScale);
       const dBits = f32ToF16Bits(f(1 / iscale));
