@@ -9,18 +9,16 @@
 //   exp, expm1, log, log1p, log2, log10, tanh, sigmoid 2^-19 (+ 2^-22 absolute near 0);
 //   sin, cos 2^-19 absolute on |x| <= 10; power 2^-16
 //   float16 / bfloat16 outputs: one unit in the last place of the output dtype on top.
-import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import {
   add,
   array,
   clip,
-  close,
-  Device,
+  type Device,
   divide,
   equal,
   fromBytes,
   greater,
-  init,
   less_equal,
   maximum,
   minimum,
@@ -41,29 +39,11 @@ import {
 } from '../src/index.js';
 import * as ops from '../src/ops/elementwise.js';
 import { encodeValue, randomRaw, rng, roundTo, size, unravel, valuesOf } from './helpers/ops-ref.js';
+import { live, nums, setUpOpsTests, small } from './helpers/ops-setup.js';
 
-let small: Device;
-beforeAll(async () => {
-  await init();
-  small = await Device.open();
-  small.limits.maxStorageBufferBindingSize = 4096;
-});
-afterAll(async () => {
-  small?.close();
-  await close();
-});
-
-// Inputs live until the end of their test (GPU memory is not left to the garbage collector).
-const live: WgArray[] = [];
-afterEach(() => {
-  for (const a of live.splice(0)) a.dispose();
-});
+setUpOpsTests();
 
 const next = rng(77);
-
-async function nums(a: WgArray): Promise<number[]> {
-  return Array.from((await a.data()) as ArrayLike<number>);
-}
 
 interface Input {
   a: WgArray;

@@ -5,18 +5,16 @@
 // 16-bit words shared across rows), the tiled-transpose and general kernels,
 // and, on a device whose binding limit is shrunk to a few KiB, the splitting
 // of copies into windows. One real copy is larger than lavapipe's 128 MiB binding.
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import {
   ALL_DTYPES,
   arange,
   array,
-  close,
   concatenate,
   contiguous,
-  Device,
+  type Device,
   expand_dims,
   fromBytes,
-  init,
   moveaxis,
   reshape,
   slice,
@@ -36,19 +34,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadGGUF, loadSafetensors, quantize, saveGGUF, saveSafetensors } from '../src/index.js';
 import { gather, randomRaw, rng, size, unravel } from './helpers/ops-ref.js';
+import { setUpOpsTests, small } from './helpers/ops-setup.js';
 
-let small: Device;
-
-beforeAll(async () => {
-  await init();
-  // A second device whose kernels must cut every copy into windows of at most 4 KiB.
-  small = await Device.open();
-  small.limits.maxStorageBufferBindingSize = 4096;
-});
-afterAll(async () => {
-  small?.close();
-  await close();
-});
+setUpOpsTests();
 
 const next = rng(1234);
 

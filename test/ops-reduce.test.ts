@@ -6,15 +6,13 @@
 //     loop can be off by n * 2^-24 * sum(|x|)), plus rounding to the output dtype
 //   mean: the same, divided by n; prod: n * 2^-23 relative
 //   var/std: 2^-18 relative + 2^-22 * mean(x^2) absolute
-import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import {
   argmax,
   argmin,
   array,
-  close,
-  Device,
+  type Device,
   fromBytes,
-  init,
   max,
   mean,
   min,
@@ -30,27 +28,11 @@ import {
   type WgArray,
 } from '../src/index.js';
 import { randomRaw, rng, roundTo, size, unravel, valuesOf, encodeValue } from './helpers/ops-ref.js';
+import { live, nums, setUpOpsTests, small } from './helpers/ops-setup.js';
 
-let small: Device;
-beforeAll(async () => {
-  await init();
-  small = await Device.open();
-  small.limits.maxStorageBufferBindingSize = 4096;
-});
-afterAll(async () => {
-  small?.close();
-  await close();
-});
-const live: WgArray[] = [];
-afterEach(() => {
-  for (const a of live.splice(0)) a.dispose();
-});
+setUpOpsTests();
 
 const next = rng(4242);
-
-async function nums(a: WgArray): Promise<number[]> {
-  return Array.from((await a.data()) as ArrayLike<number>);
-}
 
 function input(dtype: DType, shape: number[], device?: Device): { a: WgArray; values: Float64Array } {
   const raw = randomRaw(dtype, size(shape), next, 10);
