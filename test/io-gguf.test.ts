@@ -2,22 +2,18 @@
 // every ggml block type as raw blocks, every metadata value type, standard key
 // typing, alignment, lazy and host tensors; cross-checked with the independent
 // parser @huggingface/gguf and with files built byte by byte from the spec.
-import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { gguf as hfParse } from '@huggingface/gguf';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import {
   ArgumentError,
   array,
-  close,
   DisposedError,
   DTYPES,
   DTypeError,
   fromBytes,
   GGML_TYPES,
   gguf,
-  init,
   loadGGUF,
   QuantizedArray,
   saveGGUF,
@@ -27,33 +23,12 @@ import {
   type GGUFType,
   type SaveProgress,
 } from '../src/index.js';
+import { bytes, dir, file, raw, setUpDeviceAndTempDir } from './helpers/files.js';
 import { build, f32, f64, i32, kvString, kvU32, pad, str, T, u32, u64, u8 } from './fixtures/io/gguf-build.js';
 
-let dir: string;
-beforeAll(async () => {
-  await init();
-  dir = await mkdtemp(join(tmpdir(), 'wgarray-io-gguf-'));
-});
-afterAll(async () => {
-  await close();
-  await rm(dir, { recursive: true, force: true });
-});
+setUpDeviceAndTempDir('wgarray-io-gguf-');
 
-/** Deterministic bytes (xorshift32). */
-function bytes(n: number, seed = 1): Uint8Array {
-  const out = new Uint8Array(n);
-  let x = seed * 2654435761 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
 
-const raw = (a: ArrayBufferView) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
-const file = (name: string) => join(dir, name);
 
 /** Plain JS for comparing with @huggingface/gguf: TypedArrays as lists. */
 function norm(v: unknown): unknown {

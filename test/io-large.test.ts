@@ -1,21 +1,13 @@
 // A tensor larger than one storage binding (128 MiB on lavapipe) streams to a
 // file in bounded chunks and back to the GPU in bounded chunks, every byte in
 // its place.
-import { open, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { open } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, expect, test } from 'vitest';
-import { close, deviceOf, fromBytes, init, loadGGUF, loadSafetensors, saveGGUF, saveSafetensors, WgArray } from '../src/index.js';
+import { expect, test } from 'vitest';
+import { deviceOf, fromBytes, loadGGUF, loadSafetensors, saveGGUF, saveSafetensors, WgArray } from '../src/index.js';
+import { dir, setUpDeviceAndTempDir } from './helpers/files.js';
 
-let dir: string;
-beforeAll(async () => {
-  await init();
-  dir = await mkdtemp(join(tmpdir(), 'wgarray-io-large-'));
-});
-afterAll(async () => {
-  await close();
-  await rm(dir, { recursive: true, force: true });
-});
+setUpDeviceAndTempDir('wgarray-io-large-');
 
 /** Compares bytes [offset, offset + want.length) of a file with `want`, 16 MiB at a time. */
 async function fileMatches(path: string, offset: number, want: Uint8Array): Promise<number> {

@@ -3,22 +3,13 @@
 // (f32, f16 and q8_0 tensors), and refuses the same model when a standard key
 // is forced to a type llama.cpp does not read: the key-type table is the
 // difference between the two.
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, expect, test } from 'vitest';
-import { array, close, gguf, init, quantize, saveGGUF, type TensorInputs } from '../src/index.js';
+import { expect, test } from 'vitest';
+import { array, gguf, quantize, saveGGUF, type TensorInputs } from '../src/index.js';
+import { dir, setUpDeviceAndTempDir } from './helpers/files.js';
 import { runLlama } from './helpers/llama.js';
 
-let dir: string;
-beforeAll(async () => {
-  await init();
-  dir = await mkdtemp(join(tmpdir(), 'wgarray-io-llama-'));
-});
-afterAll(async () => {
-  await close();
-  await rm(dir, { recursive: true, force: true });
-});
+setUpDeviceAndTempDir('wgarray-io-llama-');
 
 const N_EMBD = 64;
 const N_FF = 128;

@@ -2,19 +2,16 @@
 // header is what the format says (checked by parsing it here, by hand), sharded
 // models save and load through their index, broken files are refused with a
 // FormatError naming file and offset, and load() tells the formats apart.
-import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import {
   ALL_DTYPES,
   array,
-  close,
   DTYPES,
   DTypeError,
   FormatError,
   fromBytes,
-  init,
   load,
   loadSafetensors,
   QuantizedArray,
@@ -24,30 +21,10 @@ import {
   WgArray,
   type DType,
 } from '../src/index.js';
+import { bytes, dir, file, raw, setUpDeviceAndTempDir } from './helpers/files.js';
 
-let dir: string;
-beforeAll(async () => {
-  await init();
-  dir = await mkdtemp(join(tmpdir(), 'wgarray-io-st-'));
-});
-afterAll(async () => {
-  await close();
-  await rm(dir, { recursive: true, force: true });
-});
+setUpDeviceAndTempDir('wgarray-io-st-');
 
-function bytes(n: number, seed = 1): Uint8Array {
-  const out = new Uint8Array(n);
-  let x = seed * 2654435761 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
-const raw = (a: ArrayBufferView) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
-const file = (name: string) => join(dir, name);
 
 /** Parses a safetensors header by the format's description: u64 length, JSON. */
 function header(buf: Uint8Array): { n: number; json: Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }> & { __metadata__?: Record<string, string> } } {

@@ -8,11 +8,11 @@
 // Bound per element, as in test/matmul.test.ts, with u the unit roundoff of
 // the weight's dtype: |got - exact| <= ((r + 2) * 2^-24 + u) * (|W| + |scale| * sum_k |l_ik r_kj|).
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { ArgumentError, array, close, DTypeError, FileError, FormatError, init, ShapeError, type WgArray } from '../src/index.js';
+import { describe, expect, test } from 'vitest';
+import { ArgumentError, array, DTypeError, FileError, FormatError, ShapeError, type WgArray } from '../src/index.js';
+import { dir, setUpDeviceAndTempDir } from './helpers/files.js';
 import { runCli } from '../src/cli/cli.js';
 import { encodeBpe } from '../src/convert/bpe.js';
 import { syntheticModel, writeSyntheticModel, type SyntheticModel } from '../src/convert/synthetic.js';
@@ -26,15 +26,7 @@ import { runLlama } from './helpers/llama.js';
 type FloatDType = 'float32' | 'float16' | 'bfloat16';
 const UNIT: Record<FloatDType, number> = { float32: 2 ** -24, float16: 2 ** -11, bfloat16: 2 ** -8 };
 
-let dir: string;
-beforeAll(async () => {
-  await init();
-  dir = await mkdtemp(join(tmpdir(), 'wgarray-lora-'));
-});
-afterAll(async () => {
-  await close();
-  await rm(dir, { recursive: true, force: true });
-});
+setUpDeviceAndTempDir('wgarray-lora-');
 
 /** A host tensor: its exact values (after rounding to dtype) and the bytes a file holds. */
 interface HostT {
