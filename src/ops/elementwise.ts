@@ -152,17 +152,21 @@ function requireArray(op: string, a: unknown): asserts a is WgArray {
   if (!(a instanceof WgArray)) throw new ArgumentError(`${op}: expected an array, got ${String(a)}`);
 }
 
-/** Unary ops that keep integer dtypes. */
-function sameKind<D extends DType>(op: EwOp, a: WgArray<D>): WgArray<D> {
+/** The operand of a unary number op: an array, not bool. */
+function requireNumbers(op: string, a: unknown): asserts a is WgArray {
   requireArray(op, a);
   if (a.dtype === 'bool') throw new DTypeError(`${op}: ${a.describe()} is bool; cast it to a number dtype first`);
+}
+
+/** Unary ops that keep integer dtypes. */
+function sameKind<D extends DType>(op: EwOp, a: WgArray<D>): WgArray<D> {
+  requireNumbers(op, a);
   return run(op, [a], a.dtype, a.dtype, a.dtype) as WgArray<D>;
 }
 
 /** Unary ops with float results: integer inputs give float32. */
 function floating(op: EwOp, a: WgArray): WgArray {
-  requireArray(op, a);
-  if (a.dtype === 'bool') throw new DTypeError(`${op}: ${a.describe()} is bool; cast it to a number dtype first`);
+  requireNumbers(op, a);
   const out = DTYPES[a.dtype].kind === 'float' ? a.dtype : 'float32';
   return run(op, [a], a.dtype, out, out);
 }
@@ -235,7 +239,7 @@ export function clip(a: WgArray, min: Operand | null | undefined, max: Operand |
       if (max != null) lower?.dispose();
     }
   }
-  if (a.dtype === 'bool') throw new DTypeError(`clip: ${a.describe()} is bool; cast it to a number dtype first`);
+  requireNumbers('clip', a);
   const bounds = [min, max].filter((x): x is number | boolean => x != null);
   const t = resultType('clip', [a, ...bounds]);
   const lo = min == null ? -Infinity : Number(min);
