@@ -5,6 +5,7 @@
 import { parseArgs } from 'node:util';
 import { array, close, init, QUANT_FORMATS, quantize, quantizeHost } from '../src/index.js';
 import { machineDescription, median, printTable } from './machine.js';
+import { seededNormals } from '../src/ops/host-random.js';
 
 interface Row {
   type: string;
@@ -12,27 +13,6 @@ interface Row {
   melem_per_s: number;
   gb_per_s: number;
   elements: number;
-}
-
-/** Normal(0, 0.02)-ish weights from a fixed seed (xorshift + Box-Muller). */
-function weights(n: number, seed = 1): Float32Array {
-  let s = seed >>> 0 || 1;
-  const next = () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return (s + 0.5) / 4294967296;
-  };
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i += 2) {
-    const r = Math.sqrt(-2 * Math.log(next()));
-    const t = 2 * Math.PI * next();
-    out[i] = 0.02 * r * Math.cos(t);
-    if (i + 1 < n) out[i + 1] = 0.02 * r * Math.sin(t);
-  }
-  return out;
 }
 
 export default async function run(argv: string[]): Promise<void> {
@@ -51,7 +31,7 @@ export default async function run(argv: string[]): Promise<void> {
   const cpuRows = Math.min(rows, Number(values['cpu-rows']));
   const types = values.types ? values.types.split(',') : ['f16', 'bf16', ...QUANT_FORMATS.keys()];
   const device = await init();
-  const host = weights(rows * cols);
+  const host = seededNormals(rows * cols, 1, 0.02); // weights-like data
   const x = array(host, { shape: [rows, cols] });
   const results: Row[] = [];
   const log = values.json ? () => {} : (s: string) => process.stderr.write(s);

@@ -11,6 +11,7 @@ import { saveSafetensors } from '../io/safetensors/writer.js';
 import { f32ToBf16Bits, f32ToF16Bits } from '../runtime/half.js';
 import { learnBpe, LLAMA3_SPLIT_SOURCE, type BpeVocabulary } from './bpe.js';
 import { encodeSentencePieceModel, PIECE_TYPE, type Piece, type SentencePieceModel } from './sentencepiece.js';
+import { seededNormals } from '../ops/host-random.js';
 
 export interface SyntheticModelOptions {
   seed?: number;
@@ -77,31 +78,6 @@ In the beginning the weights were random, and then the model read the text, and 
 Numbers like 1, 2, 3, 10, 42, 100, 256 and 4096 appear too, as do questions: what is the capital of
 France? Paris is the capital of France. What is two plus two? Two plus two is four.
 `;
-
-/** mulberry32: a small seeded PRNG (uniform floats in [0, 1)). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** Normal(0, std) values from a seed (Box-Muller). */
-function normals(n: number, seed: number, std: number, mean = 0): Float32Array {
-  const u = prng(seed);
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i += 2) {
-    const r = Math.sqrt(-2 * Math.log(1 - u()));
-    const th = 2 * Math.PI * u();
-    out[i] = mean + std * r * Math.cos(th);
-    if (i + 1 < n) out[i + 1] = mean + std * r * Math.sin(th);
-  }
-  return out;
-}
 
 function encode(values: Float32Array, dtype: SyntheticTensor['dtype']): Uint8Array {
   if (dtype === 'float32') return new Uint8Array(values.buffer.slice(values.byteOffset, values.byteOffset + values.byteLength));
@@ -230,7 +206,7 @@ export function syntheticModel(options: SyntheticModelOptions = {}): SyntheticMo
   const tensors: SyntheticTensor[] = [];
   const add = (name: string, shape: number[], std: number, mean = 0) => {
     const n = shape.reduce((a, b) => a * b, 1);
-    const values = () => normals(n, hash(name, seed), std, mean);
+    const values = () => seededNormals(n, hash(name, seed), std, mean);
     tensors.push({ name, shape, dtype, values, bytes: () => encode(values(), dtype) });
   };
   // Scales chosen so the random model's next-token distributions are peaked

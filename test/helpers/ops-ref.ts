@@ -3,16 +3,7 @@
 import { DTYPES, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits, bf16BitsToF32, type DType, type TypedArray } from '../../src/index.js';
 
 /** A small seeded PRNG (mulberry32): the tests' data is the same on every run. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 as rng } from '../../src/ops/host-random.js';
 
 export function size(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1);
