@@ -21,9 +21,26 @@ export function libggmlBasePath(): string | undefined {
   return lib ? join(bins, lib) : undefined;
 }
 
+/**
+ * Whether an oracle test can run: `lib` (node-llama-cpp's prebuilt library)
+ * exists and python3 with ctypes runs. Missing, the tests skip, except where
+ * WGARRAY_REQUIRE_ORACLES=1 (as .ci/run sets it): then this throws, so that CI
+ * cannot pass by skipping them.
+ */
+export function oracleAvailable(what: string, lib: string | undefined): boolean {
+  const missing = !lib
+    ? `node-llama-cpp's prebuilt ${what} for ${process.platform}-${process.arch}`
+    : spawnSync('python3', ['-c', 'import ctypes'], { stdio: 'ignore' }).status !== 0
+      ? 'python3 (with ctypes)'
+      : undefined;
+  if (missing && process.env.WGARRAY_REQUIRE_ORACLES === '1') {
+    throw new Error(`the ${what} oracle tests need ${missing}, and WGARRAY_REQUIRE_ORACLES=1 forbids skipping them`);
+  }
+  return !missing;
+}
+
 export function ggmlQuantizeAvailable(): boolean {
-  if (!libggmlBasePath()) return false;
-  return spawnSync('python3', ['-c', 'import ctypes'], { stdio: 'ignore' }).status === 0;
+  return oracleAvailable('libggml-base', libggmlBasePath());
 }
 
 const SCRIPT = String.raw`

@@ -16,6 +16,7 @@ import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { oracleAvailable } from './ggml-quantize.js';
 
 export interface LlamaRun {
   file: string;
@@ -210,9 +211,7 @@ export interface QuantizeJob {
 
 /** Whether llamaQuantize can run here (python3 with ctypes, and the prebuilt libllama). */
 export function llamaQuantizeAvailable(): boolean {
-  if (!libllamaPath()) return false;
-  const r = spawnSync('python3', ['-c', 'import ctypes'], { stdio: 'ignore' });
-  return r.status === 0;
+  return oracleAvailable('libllama', libllamaPath());
 }
 
 /** llama.cpp's llama_model_quantize for each job, in one python3 process (libllama loads once). */
