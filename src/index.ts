@@ -24,7 +24,7 @@ export { GGML_TYPES, ggmlType, ggmlTypeById, ggmlTypeByName, ggmlTypeOfDType, gg
 export type { GGMLType } from './quant/ggml-types.js';
 export { QUANT_FORMATS, quantFormat, PLAIN_FLOAT_TYPES } from './quant/registry.js';
 export type { QuantFormat } from './quant/format.js';
-export { quantizeHost, dequantizeHost } from './quant/host.js';
+export { quantizeHost, quantizeHostWeighted, dequantizeHost } from './quant/host.js';
 // Array operations (src/ops): views and layout, elementwise, reductions, random.
 export * from './ops/index.js';
 // io (src/io): GGUF and safetensors files, streamed from GPU buffers, written atomically.

@@ -22,6 +22,19 @@ export interface QuantFormat {
   readonly dequantizeBlocksPerWorkgroup: number;
   /** ggml's reference quantizer: x.length is a multiple of blockSize; out holds x.length / blockSize blocks. */
   quantizeCpu(x: Float32Array, out: Uint8Array): void;
+  /**
+   * What ggml_quantize_chunk does with an importance matrix (quant_weights):
+   * 'ignored' (Q8_0, MXFP4, TQ1_0, TQ2_0: the same bytes with or without),
+   * 'optional' (the _impl paths: weighted searches when given, the reference without),
+   * 'required' (the IQ1-IQ3 formats: ggml asserts it is there).
+   */
+  readonly imatrix: 'ignored' | 'optional' | 'required';
+  /**
+   * ggml_quantize_chunk with quant_weights: x holds whole rows of nPerRow
+   * values, weights nPerRow per-column weights (one row's worth; a 3-D
+   * tensor's experts are quantized one call each). Absent where imatrix is 'ignored'.
+   */
+  quantizeWeightedCpu?(x: Float32Array, out: Uint8Array, nPerRow: number, weights: Float32Array): void;
   /** ggml's dequantizer: blocks holds whole blocks; out holds blockSize floats per block. */
   dequantizeCpu(blocks: Uint8Array, out: Float32Array): void;
 }

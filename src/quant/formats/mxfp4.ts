@@ -36,6 +36,7 @@ export const mxfp4: QuantFormat = {
   shader: 'quant/mxfp4.wgsl',
   quantizeBlocksPerWorkgroup: 256,
   dequantizeBlocksPerWorkgroup: 64,
+  imatrix: 'ignored',
 
   quantizeCpu(x, out) {
     for (let b = 0; b < x.length / QK; b++) {

@@ -17,6 +17,7 @@ export const q8_0: QuantFormat = {
   shader: 'quant/q8_0.wgsl',
   quantizeBlocksPerWorkgroup: 128,
   dequantizeBlocksPerWorkgroup: 64,
+  imatrix: 'ignored',
 
   quantizeCpu(x, out) {
     for (let b = 0; b < x.length / QK; b++) {

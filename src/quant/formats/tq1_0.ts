@@ -26,6 +26,7 @@ export const tq1_0: QuantFormat = {
   shader: 'quant/tq1_0.wgsl',
   quantizeBlocksPerWorkgroup: 128,
   dequantizeBlocksPerWorkgroup: 64,
+  imatrix: 'ignored',
 
   quantizeCpu(x, out) {
     const view = bytesView(out);

@@ -17,6 +17,7 @@ export const tq2_0: QuantFormat = {
   shader: 'quant/tq2_0.wgsl',
   quantizeBlocksPerWorkgroup: 128,
   dequantizeBlocksPerWorkgroup: 64,
+  imatrix: 'ignored',
 
   quantizeCpu(x, out) {
     const view = bytesView(out);
