@@ -5,6 +5,7 @@ import { basename, resolve } from 'node:path';
 import { ArgumentError } from '../errors.js';
 import { fileError } from '../io/atomic.js';
 import { detectFormat } from '../io/load.js';
+import { filterImatrix, loadImatrix } from '../io/imatrix.js';
 import { planFromGGUF } from '../convert/from-gguf.js';
 import { isInHFFolder, planFromHF, planFromSafetensors, resolveOuttype } from '../convert/from-hf.js';
 import { runPlan, type ConversionPlan, type RunResult, type TensorTransform } from '../convert/pipeline.js';
@@ -94,6 +95,9 @@ export async function executePlan(o: RunCommandOptions, io: CommandIO): Promise<
 }
 
 export interface QuantizeArgs extends TypeOptionValues {
+  imatrix?: string;
+  'include-weights'?: string[];
+  'exclude-weights'?: string[];
   input: string;
   output: string;
   type: string;
@@ -115,16 +119,27 @@ async function isDirectory(path: string): Promise<boolean> {
 export async function quantizeCommand(a: QuantizeArgs, io: CommandIO): Promise<QualityReport> {
   const preset = quantPreset(a.type);
   const options = typeChoiceOptions(a);
+  if ((a['include-weights']?.length || a['exclude-weights']?.length) && a.imatrix === undefined) {
+    throw new ArgumentError('--include-weights and --exclude-weights select importance-matrix entries: pass --imatrix FILE too');
+  }
+  // read and checked before anything is planned or written
+  const imatrix =
+    a.imatrix === undefined
+      ? undefined
+      : filterImatrix(await loadImatrix(a.imatrix), { include: a['include-weights'], exclude: a['exclude-weights'] });
   if (resolve(a.input) === resolve(a.output)) throw new ArgumentError(`the output ${a.output} is the input; write to another file`);
   const backend = await openBackend({ cpu: a.cpu, stderr: io.stderr, device: io.device });
   try {
     let plan: ConversionPlan;
+    if (imatrix && (await isDirectory(a.input) || (await detectFormat(a.input)) !== 'gguf')) {
+      throw new ArgumentError(`--imatrix needs a GGUF input (convert ${a.input} to GGUF first, then quantize it with the importance matrix)`);
+    }
     if (await isDirectory(a.input)) {
       if (preset.defaultType === null) throw new ArgumentError('COPY keeps a GGUF\'s tensor types; a Hugging Face folder has none to keep (use convert)');
       plan = await planFromHF(a.input, { ...options, device: backend.device, outtype: preset.name, tokenizerPre: a['tokenizer-pre'] });
     } else {
       const format = await detectFormat(a.input);
-      if (format === 'gguf') plan = await planFromGGUF(a.input, preset, { ...options, device: backend.device });
+      if (format === 'gguf') plan = await planFromGGUF(a.input, preset, { ...options, device: backend.device, imatrix });
       else if (format === 'safetensors') {
         if (isInHFFolder(a.input) && preset.defaultType !== null) {
           plan = await planFromHF(resolve(a.input, '..'), { ...options, device: backend.device, outtype: preset.name, tokenizerPre: a['tokenizer-pre'] });

@@ -78,21 +78,25 @@ function num(x: number, digits: number): string {
 
 /** Prints the per-tensor table (unless `brief`) and the summary. */
 export function printReport(r: QualityReport, out: TextSink, brief = false): void {
+  // an imatrix column only when an importance matrix was given (--imatrix)
+  const weighted = r.tensors.filter((t) => t.imatrix).length;
   if (!brief) {
-    const rows: string[][] = [['tensor', 'shape', 'type', 'size', 'RMSE', 'SNR dB', '']];
+    const rows: string[][] = [['tensor', 'shape', 'type', 'size', 'RMSE', 'SNR dB', ...(weighted ? ['imatrix'] : []), '']];
     for (const t of r.tensors) {
       const type = t.from === t.to ? t.to : `${t.from} -> ${t.to}`;
       const rmse = t.lossy ? num(t.rmse, 6) : '-';
       const snr = t.lossy ? (t.snrDb === null ? 'exact' : t.snrDb.toFixed(1)) : 'exact';
-      rows.push([t.name, formatShape(t.shape), type, formatBytes(t.bytes), rmse, snr, t.note ?? '']);
+      const im = weighted ? [t.imatrix ? 'yes' : t.lossy ? 'no' : '-'] : [];
+      rows.push([t.name, formatShape(t.shape), type, formatBytes(t.bytes), rmse, snr, ...im, t.note ?? '']);
     }
-    out.write(table(rows, ['l', 'l', 'l', 'r', 'r', 'r', 'l']) + '\n\n');
+    out.write(table(rows, ['l', 'l', 'l', 'r', 'r', 'r', ...(weighted ? (['l'] as const) : []), 'l']) + '\n\n');
   }
   const s = r.summary;
   out.write(
     `${r.output}: ${s.tensors} tensors, ${(r.parameters / 1e6).toFixed(2)} M parameters, ` +
       `${formatBytes(r.file_bytes)} (${r.bits_per_weight.toFixed(2)} bits per weight), ${r.type}\n`,
   );
+  if (weighted) out.write(`importance matrix: ${weighted} of ${s.tensors} tensors quantized with its weights\n`);
   if (s.lossy > 0 && s.mean_snr_db !== null) {
     out.write(`quality: ${s.lossy} tensors rounded; SNR mean ${s.mean_snr_db.toFixed(1)} dB, worst ${s.worst_snr_db!.toFixed(1)} dB (${s.worst_tensor})\n`);
   } else {

@@ -18,7 +18,8 @@ import type { Device } from '../runtime/device.js';
 import { bf16BitsToF32, f16BitsToF32 } from '../runtime/half.js';
 import { QuantizedArray } from '../runtime/quantized.js';
 import { ggmlBytes, type GGMLType } from '../quant/ggml-types.js';
-import { dequantizeHost, quantizeHost } from '../quant/host.js';
+import { dequantizeHost, quantizeHost, quantizeHostWeighted } from '../quant/host.js';
+import { QUANT_FORMATS } from '../quant/registry.js';
 import type { ModelShape } from '../quant/presets.js';
 import type { Metadata } from './metadata.js';
 import { permuteRows } from './architecture.js';
@@ -53,6 +54,17 @@ export interface PlannedTensor {
   permuteHeads?: number;
   /** The tensor's name in the source (Hugging Face name for convert). */
   sourceName: string;
+  /**
+   * Importance-matrix weights (row length x experts, from --imatrix): the
+   * tensor is quantized as ggml_quantize_chunk with quant_weights does, on the
+   * CPU (the WGSL kernels have no weighted path yet).
+   */
+  imatrix?: Float32Array;
+}
+
+/** Whether `t`'s output type uses its importance weights (the descriptor's imatrix is not 'ignored'). */
+export function usesImatrix(t: PlannedTensor): boolean {
+  return t.imatrix !== undefined && (QUANT_FORMATS.get(t.to.name)?.imatrix ?? 'ignored') !== 'ignored';
 }
 
 export interface ConversionPlan {
@@ -90,6 +102,8 @@ export interface TensorReport {
   snrDb: number;
   maxAbsError: number;
   nonFinite: number;
+  /** Quantized with importance-matrix weights. */
+  imatrix: boolean;
 }
 
 export interface RunProgress {
@@ -146,6 +160,7 @@ export async function runPlan(plan: ConversionPlan, out: string, options: RunOpt
   const { device, transform, signal } = options;
   const quality = options.quality ?? true;
   if (transform && !device) throw new ArgumentError('a tensor transform needs a GPU device');
+  if (transform && plan.tensors.some((t) => t.imatrix)) throw new ArgumentError('an importance matrix cannot be combined with a tensor transform');
   const started = performance.now();
   let readMs = 0;
   let computeMs = 0;
@@ -179,6 +194,7 @@ export async function runPlan(plan: ConversionPlan, out: string, options: RunOpt
       snrDb: stats.snrDb,
       maxAbsError: stats.maxAbsError,
       nonFinite: stats.nonFinite,
+      imatrix: lossy && usesImatrix(t),
     });
   };
 
@@ -243,7 +259,8 @@ export async function runPlan(plan: ConversionPlan, out: string, options: RunOpt
     const c0 = performance.now();
     let x = decodeHost(bytes, t.from, t.source.label);
     if (t.permuteHeads) x = permuteRowsHost(x, t.shape[0], permuteRows(t.shape[0], t.permuteHeads));
-    const q = quantizeHost(x, t.to, `${t.name} (${formatShape(t.shape)})`);
+    const what = `${t.name} (${formatShape(t.shape)})`;
+    const q = usesImatrix(t) ? quantizeHostWeighted(x, t.to, t.shape[t.shape.length - 1], t.imatrix!, what) : quantizeHost(x, t.to, what);
     const lossy = !(t.to.dtype && (t.to.name === 'f32' || t.to === t.from));
     const stats = quality && lossy ? errorStatsHost(x, decodeHost(q, t.to, t.name)) : EXACT;
     computeMs += performance.now() - c0;
@@ -258,7 +275,8 @@ export async function runPlan(plan: ConversionPlan, out: string, options: RunOpt
       type: t.to,
       produce: async () => {
         checkAbort();
-        const data = device ? await produceGpu(t, device) : await produceHost(t);
+        // importance-matrix tensors take the CPU path (exact; no weighted WGSL kernels yet)
+        const data = device && !usesImatrix(t) ? await produceGpu(t, device) : await produceHost(t);
         return data;
       },
     },

@@ -20,7 +20,7 @@
 // whose weights are not finite and non-negative, is a FormatError naming the
 // file, the tensor and what was expected, before anything is quantized.
 
-import { FormatError } from '../errors.js';
+import { ArgumentError, FormatError } from '../errors.js';
 import { loadGGUF } from './gguf/reader.js';
 import { GGUF_MAGIC } from './gguf/constants.js';
 import { openForRead, readExact } from './source.js';
@@ -237,4 +237,23 @@ export function imatrixWeights(imatrix: Imatrix, name: string, rowLength: number
     );
   }
   return w;
+}
+
+/**
+ * llama-quantize's --exclude-weights / --include-weights: drops the entries
+ * whose names contain any `exclude` substring, or keeps only those that contain
+ * an `include` one (the two cannot be combined).
+ */
+export function filterImatrix(imatrix: Imatrix, options: { include?: readonly string[]; exclude?: readonly string[] }): Imatrix {
+  const include = options.include ?? [];
+  const exclude = options.exclude ?? [];
+  if (include.length && exclude.length) {
+    throw new ArgumentError('--include-weights and --exclude-weights cannot be used together');
+  }
+  const entries = new Map(
+    [...imatrix.entries].filter(([name]) =>
+      include.length ? include.some((s) => name.includes(s)) : !exclude.some((s) => name.includes(s)),
+    ),
+  );
+  return { ...imatrix, entries };
 }

@@ -37,6 +37,7 @@ export const FTYPE = {
   MOSTLY_Q5_K_S: 16,
   MOSTLY_Q5_K_M: 17,
   MOSTLY_Q6_K: 18,
+  MOSTLY_Q2_K_S: 21,
   MOSTLY_IQ4_NL: 25,
   MOSTLY_IQ4_XS: 30,
   MOSTLY_BF16: 32,
@@ -55,6 +56,7 @@ export const QUANT_PRESETS: readonly QuantPreset[] = Object.freeze([
   p('TQ1_0', FTYPE.MOSTLY_TQ1_0, 'tq1_0', '1.69 bpw ternarization'),
   p('TQ2_0', FTYPE.MOSTLY_TQ2_0, 'tq2_0', '2.06 bpw ternarization'),
   p('Q2_K', FTYPE.MOSTLY_Q2_K, 'q2_K', '2.96G, +3.5199 ppl @ Llama-3-8B'),
+  p('Q2_K_S', FTYPE.MOSTLY_Q2_K_S, 'q2_K', '2.96G, +3.1836 ppl @ Llama-3-8B'),
   p('Q3_K_S', FTYPE.MOSTLY_Q3_K_S, 'q3_K', '3.41G, +1.6321 ppl @ Llama-3-8B'),
   p('Q3_K_M', FTYPE.MOSTLY_Q3_K_M, 'q3_K', '3.74G, +0.6569 ppl @ Llama-3-8B'),
   p('Q3_K_L', FTYPE.MOSTLY_Q3_K_L, 'q3_K', '4.03G, +0.5562 ppl @ Llama-3-8B'),
@@ -77,14 +79,13 @@ const ALIASES: Record<string, string> = { Q3_K: 'Q3_K_M', Q4_K: 'Q4_K_M', Q5_K: 
 
 /** llama-quantize presets wgarray does not make, and why. */
 const UNSUPPORTED: Record<string, string> = {
-  Q2_K_S: 'it needs an importance matrix',
-  IQ1_S: 'it needs an importance matrix',
-  IQ1_M: 'it needs an importance matrix',
-  IQ2_XXS: 'it needs an importance matrix',
-  IQ2_XS: 'it needs an importance matrix',
-  IQ2_S: 'it needs an importance matrix',
-  IQ2_M: 'it needs an importance matrix',
-  IQ3_XXS: 'it needs an importance matrix',
+  IQ1_S: 'its IQ1_S blocks are not implemented',
+  IQ1_M: 'its IQ1_M blocks are not implemented',
+  IQ2_XXS: 'its IQ2_XXS blocks are not implemented',
+  IQ2_XS: 'its IQ2_XS blocks are not implemented',
+  IQ2_S: 'its IQ2_XS/IQ2_S blocks are not implemented',
+  IQ2_M: 'its IQ2_S blocks are not implemented',
+  IQ3_XXS: 'its IQ3_XXS blocks are not implemented',
   IQ3_XS: 'its IQ3_S blocks are not implemented',
   IQ3_S: 'its IQ3_S blocks are not implemented',
   IQ3_M: 'its IQ3_S blocks are not implemented',
@@ -153,6 +154,8 @@ export interface TypeChoiceOptions {
   tensorTypes?: readonly TensorTypeOverride[];
   /** --allow-requantize: quantized sources may be quantized again. */
   allowRequantize?: boolean;
+  /** An importance matrix is given (llama.cpp's qs.has_imatrix): some mix rules change with it. */
+  hasImatrix?: boolean;
 }
 
 export interface TensorTypeChoice {
@@ -330,6 +333,7 @@ export function chooseTensorTypes(
     } else if (isAttnV(cat)) {
       const i = state.iAttnV;
       if (ftype === FTYPE.MOSTLY_Q2_K) type = nGqa >= 4 ? T('q4_K') : T('q3_K');
+      else if (ftype === FTYPE.MOSTLY_Q2_K_S && nGqa >= 4) type = T('q4_K');
       else if (ftype === FTYPE.MOSTLY_Q3_K_M) type = i < 2 ? T('q5_K') : T('q4_K');
       else if (ftype === FTYPE.MOSTLY_Q3_K_L) type = T('q5_K');
       else if ((ftype === FTYPE.MOSTLY_IQ4_NL || ftype === FTYPE.MOSTLY_IQ4_XS) && nGqa >= 4) type = T('q5_K');
@@ -343,15 +347,21 @@ export function chooseTensorTypes(
     } else if (cat === 'ffn_down') {
       const [i, n] = layerInfo(state.iFfnDown, t.name);
       if (ftype === FTYPE.MOSTLY_Q2_K) type = T('q3_K');
-      else if (ftype === FTYPE.MOSTLY_Q3_K_M) {
+      else if (ftype === FTYPE.MOSTLY_Q2_K_S) {
+        if (i < Math.trunc(n / 8)) type = T('q4_K');
+      } else if (ftype === FTYPE.MOSTLY_Q3_K_M) {
         type = i < Math.trunc(n / 16) ? T('q5_K') : !falcon || useMoreBits(i, n) ? T('q4_K') : T('q3_K');
       } else if (ftype === FTYPE.MOSTLY_Q3_K_L) type = falcon ? T('q4_K') : T('q5_K');
       else if (ftype === FTYPE.MOSTLY_Q4_K_M) {
         if (falcon) type = i < Math.trunc(n / 16) ? T('q6_K') : useMoreBits(i, n) ? T('q5_K') : T('q4_K');
         else if (useMoreBits(i, n)) type = T('q6_K');
-      } else if (i < Math.trunc(n / 8) && (ftype === FTYPE.MOSTLY_IQ4_NL || ftype === FTYPE.MOSTLY_IQ4_XS)) type = T('q5_K');
+      } else if (i < Math.trunc(n / 8) && (ftype === FTYPE.MOSTLY_IQ4_NL || ftype === FTYPE.MOSTLY_IQ4_XS) && !options.hasImatrix) type = T('q5_K');
       else if (ftype === FTYPE.MOSTLY_Q5_K_M && useMoreBits(i, n)) type = T('q6_K');
       else if (ftype === FTYPE.MOSTLY_Q4_K_S && !falcon && i < Math.trunc(n / 8)) type = T('q5_K');
+      else if ((ftype === FTYPE.MOSTLY_Q4_0 || ftype === FTYPE.MOSTLY_Q5_0) && options.hasImatrix && i < Math.trunc(n / 8)) {
+        // llama.cpp guards the first ffn_down layers of Q4_0/Q5_0 only when an imatrix is given
+        type = ftype === FTYPE.MOSTLY_Q4_0 ? T('q4_1') : T('q5_1');
+      }
       state.iFfnDown++;
     } else if (cat === 'attn_output') {
       if (!falcon) {
@@ -473,4 +483,15 @@ export function guessFtype(types: readonly GGMLType[]): number {
   for (const [name, n] of counts) if (n > most) [best, most] = [name, n];
   const preset = QUANT_PRESETS.find((x) => x.defaultType?.name === best && !x.name.endsWith('_S') && !x.name.endsWith('_L'));
   return preset?.ftype ?? FTYPE.ALL_F32;
+}
+
+/**
+ * tensor_requires_imatrix: whether llama-quantize refuses to quantize this
+ * tensor to `to` without importance weights (the IQ1-IQ3 types, and Q2_K in a
+ * Q2_K_S file; never the token embedding or the output tensor).
+ */
+export function requiresImatrix(name: string, to: GGMLType, ftype: number): boolean {
+  if (name === 'token_embd.weight' || name === 'per_layer_token_embd.weight' || name === 'output.weight') return false;
+  if (['iq3_xxs', 'iq2_xxs', 'iq2_xs', 'iq2_s', 'iq1_m', 'iq1_s'].includes(to.name)) return true;
+  return to.name === 'q2_K' && ftype === FTYPE.MOSTLY_Q2_K_S;
 }

@@ -153,6 +153,12 @@ export interface QuantizeParams {
   tensorTypes?: [string, number][];
   allowRequantize?: boolean;
   onlyCopy?: boolean;
+  /**
+   * Importance weights: a JSON file { tensor name: [float32 weights] }, passed
+   * as llama_model_quantize_params.imatrix (llama_model_imatrix_data entries),
+   * the array llama-quantize builds from its --imatrix file.
+   */
+  imatrixJson?: string;
 }
 
 // llama_model_quantize_params of the bundled llama.cpp (include/llama.h).
@@ -169,6 +175,8 @@ class P(ctypes.Structure):
                 ('max_buf_size', ctypes.c_size_t)]
 class TT(ctypes.Structure):
     _fields_ = [('pattern', ctypes.c_char_p), ('type', ctypes.c_int)]
+class IM(ctypes.Structure):
+    _fields_ = [('name', ctypes.c_char_p), ('data', ctypes.POINTER(ctypes.c_float)), ('size', ctypes.c_size_t)]
 lib.llama_model_quantize_default_params.restype = P
 lib.llama_model_quantize.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.POINTER(P)]
 lib.llama_model_quantize.restype = ctypes.c_uint32
@@ -195,6 +203,19 @@ for job in jobs:
         keep[len(tts)].pattern = None
         keep[len(tts)].type = type_count
         p.tt_overrides = ctypes.cast(keep, ctypes.c_void_p)
+    im_keep = None
+    if o.get('imatrixJson'):
+        entries = json.load(open(o['imatrixJson']))
+        im_keep = (IM * (len(entries) + 1))()
+        bufs = []
+        for i, (name, values) in enumerate(entries.items()):
+            buf = (ctypes.c_float * len(values))(*values)
+            bufs.append(buf)
+            im_keep[i].name = name.encode()
+            im_keep[i].data = ctypes.cast(buf, ctypes.POINTER(ctypes.c_float))
+            im_keep[i].size = len(values)
+        im_keep[len(entries)].name = None
+        p.imatrix = ctypes.cast(im_keep, ctypes.c_void_p)
     rc = lib.llama_model_quantize(job['inp'].encode(), job['out'].encode(), ctypes.byref(p))
     if rc != 0:
         print('llama_model_quantize failed for', job['out'], file=sys.stderr)
