@@ -1,9 +1,14 @@
-// `npm run bench -- quantize [--size RxC] [--runs N] [--cpu-rows N] [--types a,b] [--json]`
+// `npm run bench -- quantize [--size RxC] [--runs N] [--cpu-rows N] [--types a,b] [--json] [--imatrix]`
 // Quantization speed of every format: the WebGPU path (time to completion:
 // dispatch + GPU work, measured with device.sync()) and the CPU reference path,
 // in million elements/s and GB/s of float32 input. Median of --runs after a warm-up.
+// --imatrix: instead, every format that uses importance weights, quantized with
+// them (wgarray's path for them, quantizeHostWeighted, on the CPU) side by side
+// with ggml_quantize_chunk(..., quant_weights) on one thread (bench/ggml.ts), on
+// --cpu-rows rows.
 import { parseArgs } from 'node:util';
-import { array, close, init, QUANT_FORMATS, quantize, quantizeHost } from '../src/index.js';
+import { array, close, init, QUANT_FORMATS, quantize, quantizeHost, quantizeHostWeighted } from '../src/index.js';
+import { ggmlQuantizeSeconds } from './ggml.js';
 import { machineDescription, median, printTable } from './machine.js';
 import { seededNormals } from '../src/ops/host-random.js';
 
@@ -24,8 +29,10 @@ export default async function run(argv: string[]): Promise<void> {
       'cpu-rows': { type: 'string', default: '256' },
       types: { type: 'string' },
       json: { type: 'boolean', default: false },
+      imatrix: { type: 'boolean', default: false },
     },
   });
+  if (values.imatrix) return runImatrix(values);
   const [rows, cols] = values.size!.split('x').map(Number);
   const runs = Number(values.runs);
   const cpuRows = Math.min(rows, Number(values['cpu-rows']));
@@ -83,6 +90,42 @@ export default async function run(argv: string[]): Promise<void> {
       ]);
     }
     printTable(table);
+  }
+  await close();
+}
+
+/** --imatrix: weighted quantization, wgarray's CPU path against ggml's one thread, same rows and weights. */
+async function runImatrix(values: { size?: string; runs?: string; 'cpu-rows'?: string; types?: string; json?: boolean }): Promise<void> {
+  const [rows, cols] = values.size!.split('x').map(Number);
+  const runs = Math.max(1, Math.min(Number(values.runs), 3));
+  const n = Math.min(rows, Number(values['cpu-rows'])) * cols;
+  const formats = [...QUANT_FORMATS.values()].filter((f) => f.imatrix !== 'ignored' && (!values.types || values.types.split(',').includes(f.type.name)));
+  const device = await init();
+  const x = seededNormals(n, 1, 0.02);
+  // importance weights like llama-imatrix's: mean squared activations, log-normal across columns
+  const w = seededNormals(cols, 2, 1).map((v) => Math.exp(v));
+  const rowsOut: (string | number)[][] = [['type', 'wgarray cpu Melem/s', 'ggml 1 thread Melem/s', 'wgarray/ggml']];
+  const json: object[] = [];
+  for (const f of formats) {
+    if (!values.json) process.stderr.write(`${f.type.name} `);
+    const times: number[] = [];
+    for (let r = 0; r < runs; r++) {
+      const t0 = performance.now();
+      quantizeHostWeighted(x, f.type, cols, w);
+      times.push(performance.now() - t0);
+    }
+    const ours = n / (median(times) / 1000) / 1e6;
+    const g = ggmlQuantizeSeconds(f.type.id, x, cols, runs, w);
+    const theirs = g === undefined ? NaN : n / g / 1e6;
+    rowsOut.push([f.type.name, ours.toFixed(1), Number.isNaN(theirs) ? 'n/a' : theirs.toFixed(1), Number.isNaN(theirs) ? '-' : `${(ours / theirs).toFixed(2)}x`]);
+    json.push({ type: f.type.name, wgarray_cpu_melem_per_s: +ours.toFixed(2), ggml_melem_per_s: +theirs.toFixed(2) });
+  }
+  if (values.json) console.log(JSON.stringify(json));
+  else {
+    process.stderr.write('\n');
+    console.log(`quantize with an importance matrix: ${n / cols} x ${cols} float32, median of ${runs} runs (wgarray: CPU path, one thread; ggml: ggml_quantize_chunk, one thread)`);
+    console.log(`machine: ${machineDescription(device)}`);
+    printTable(rowsOut);
   }
   await close();
 }

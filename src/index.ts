@@ -20,6 +20,7 @@ export { streamBuffer, readBuffer } from './runtime/readback.js';
 export type { ChunkSink, StreamOptions } from './runtime/readback.js';
 export { QuantizedArray, checkBlockShape } from './runtime/quantized.js';
 export { quantize, dequantize } from './kernels/quantize.js';
+export type { QuantizeOptions } from './kernels/quantize.js';
 export { GGML_TYPES, ggmlType, ggmlTypeById, ggmlTypeByName, ggmlTypeOfDType, ggmlBytes } from './quant/ggml-types.js';
 export type { GGMLType } from './quant/ggml-types.js';
 export { QUANT_FORMATS, quantFormat, PLAIN_FLOAT_TYPES } from './quant/registry.js';

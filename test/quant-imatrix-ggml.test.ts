@@ -6,9 +6,10 @@
 // for those whose descriptor says they ignore them. Inputs: random rows with
 // random weights, odd imatrices (all zero, ratios up to 1e30, one-hot, equal),
 // fp16-tied values (the ties fp16 sources produce), all-zero and tiny blocks,
-// and a 3-D tensor whose experts each get their own slice.
-import { describe, expect, test } from 'vitest';
-import { quantizeHost, quantizeHostWeighted } from '../src/index.js';
+// and a 3-D tensor whose experts each get their own slice. Formats with a
+// weighted WGSL kernel (descriptor weightedKernel) are checked on the GPU too.
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { array, close, init, quantize, quantizeHost, quantizeHostWeighted } from '../src/index.js';
 import { QUANT_FORMATS } from '../src/quant/registry.js';
 import { f16BitsToF32, f32ToF16Bits } from '../src/runtime/half.js';
 import { ggmlQuantizeAvailable, ggmlQuantizeBatch, type GgmlQuantizeJob } from './helpers/ggml-quantize.js';
@@ -59,6 +60,13 @@ function cases(): Case[] {
 
 const run = ggmlQuantizeAvailable();
 
+beforeAll(async () => {
+  await init();
+});
+afterAll(async () => {
+  await close();
+});
+
 describe.runIf(run)('imatrix quantization is byte-identical to ggml_quantize_chunk with quant_weights', () => {
   const formats = [...QUANT_FORMATS.values()];
   const all = cases();
@@ -72,7 +80,7 @@ describe.runIf(run)('imatrix quantization is byte-identical to ggml_quantize_chu
   });
 
   formats.forEach((fmt, fi) => {
-    test(`${fmt.type.name} (${fmt.imatrix})`, () => {
+    test(`${fmt.type.name} (${fmt.imatrix}${fmt.weightedKernel ? ', CPU and WGSL' : ', CPU'})`, async () => {
       all.forEach((c, ci) => {
         const got = quantizeHostWeighted(c.x, fmt.type, N, c.w);
         const want = expected[fi * all.length + ci];
@@ -80,6 +88,18 @@ describe.runIf(run)('imatrix quantization is byte-identical to ggml_quantize_chu
         expect(at, `${fmt.type.name}, ${c.name}: first differing byte (block ${Math.floor(at / fmt.type.typeSize)})`).toBe(-1);
         expect(got.length).toBe(want.length);
       });
+      if (fmt.weightedKernel) {
+        for (const [ci, c] of all.entries()) {
+          const a = array(c.x, { shape: [ROWS, N] });
+          const q = quantize(a, fmt.type, { imatrix: c.w });
+          const got = await q.data();
+          a.dispose();
+          q.dispose();
+          const want = expected[fi * all.length + ci];
+          const at = got.findIndex((b, i) => b !== want[i]);
+          expect(at, `WGSL ${fmt.type.name}, ${c.name}: first differing byte (block ${Math.floor(at / fmt.type.typeSize)})`).toBe(-1);
+        }
+      }
       if (fmt.imatrix === 'ignored') {
         expect(fmt.quantizeWeightedCpu).toBeUndefined();
       } else {
@@ -90,10 +110,10 @@ describe.runIf(run)('imatrix quantization is byte-identical to ggml_quantize_chu
     });
   });
 
-  test('a 3-D tensor: each expert\'s rows get their own slice of the weights', () => {
+  test('a 3-D tensor: each expert\'s rows get their own slice of the weights', async () => {
     const x = gaussian(N * 4, 1, 9);
     const w = Float32Array.from({ length: 2 * N }, (_, i) => (i < N ? 1 + (i % 5) : 1 / (1 + (i % 7))));
-    for (const name of ['q4_K', 'iq4_xs', 'q5_0']) {
+    for (const name of ['q4_K', 'iq4_xs', 'q5_0', ...[...QUANT_FORMATS.values()].filter((f) => f.weightedKernel).map((f) => f.type.name)]) {
       const fmt = QUANT_FORMATS.get(name)!;
       const [a, b] = ggmlQuantizeBatch([
         { type: fmt.type, x: x.subarray(0, 2 * N), nPerRow: N, weights: w.subarray(0, N) },
@@ -101,6 +121,13 @@ describe.runIf(run)('imatrix quantization is byte-identical to ggml_quantize_chu
       ]);
       const got = quantizeHostWeighted(x, fmt.type, N, w);
       expect(Buffer.from(got).equals(Buffer.concat([a, b])), name).toBe(true);
+      if (fmt.weightedKernel) {
+        const arr = array(x, { shape: [2, 2, N] });
+        const q = quantize(arr, fmt.type, { imatrix: w });
+        expect(Buffer.from(await q.data()).equals(Buffer.concat([a, b])), `WGSL ${name}`).toBe(true);
+        arr.dispose();
+        q.dispose();
+      }
     }
     expect(() => quantizeHostWeighted(x, 'q4_K', N, new Float32Array(3 * N))).toThrow(/3 x|1536 importance weights for 4 rows of 512/);
   });

@@ -56,8 +56,8 @@ export interface PlannedTensor {
   sourceName: string;
   /**
    * Importance-matrix weights (row length x experts, from --imatrix): the
-   * tensor is quantized as ggml_quantize_chunk with quant_weights does, on the
-   * CPU (the WGSL kernels have no weighted path yet).
+   * tensor is quantized as ggml_quantize_chunk with quant_weights does (on the
+   * GPU where the format has a weighted kernel, else on the CPU).
    */
   imatrix?: Float32Array;
 }
@@ -233,7 +233,7 @@ export async function runPlan(plan: ConversionPlan, out: string, options: RunOpt
         arr.dispose();
         arr = permuted;
       }
-      const q = quantize(arr, t.to);
+      const q = quantize(arr, t.to, usesImatrix(t) ? { imatrix: t.imatrix } : {});
       let stats = EXACT;
       const lossy = !(t.to.dtype && (t.to.dtype === arr.dtype || t.to.name === 'f32'));
       if (quality && lossy) stats = await quantizationError(arr, q);
@@ -275,8 +275,9 @@ export async function runPlan(plan: ConversionPlan, out: string, options: RunOpt
       type: t.to,
       produce: async () => {
         checkAbort();
-        // importance-matrix tensors take the CPU path (exact; no weighted WGSL kernels yet)
-        const data = device && !usesImatrix(t) ? await produceGpu(t, device) : await produceHost(t);
+        // importance-matrix tensors of a format without a weighted WGSL kernel take the (exact) CPU path
+        const gpu = device && (!usesImatrix(t) || QUANT_FORMATS.get(t.to.name)?.weightedKernel);
+        const data = gpu ? await produceGpu(t, device) : await produceHost(t);
         return data;
       },
     },

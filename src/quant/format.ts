@@ -35,6 +35,13 @@ export interface QuantFormat {
    * tensor's experts are quantized one call each). Absent where imatrix is 'ignored'.
    */
   quantizeWeightedCpu?(x: Float32Array, out: Uint8Array, nPerRow: number, weights: Float32Array): void;
+  /**
+   * The shader also has `quantize_weighted` (the same with importance weights,
+   * built with the override WEIGHTED = true): bindings 3 weights (array<f32>,
+   * row length x experts), 4 WeightParams { blocks_per_row, first_block,
+   * blocks_per_expert, pad }. Absent: quantize() with an imatrix has no GPU path for the format.
+   */
+  readonly weightedKernel?: boolean;
   /** ggml's dequantizer: blocks holds whole blocks; out holds blockSize floats per block. */
   dequantizeCpu(blocks: Uint8Array, out: Float32Array): void;
 }

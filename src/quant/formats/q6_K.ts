@@ -33,6 +33,7 @@ export const q6_K: QuantFormat = {
   dequantizeBlocksPerWorkgroup: 16,
 
   imatrix: 'optional',
+  weightedKernel: true,
 
   quantizeCpu(x, out) {
     quantizeQ6K(x, out);
