@@ -37,6 +37,7 @@ export const q3_K: QuantFormat = {
   dequantizeBlocksPerWorkgroup: 16,
 
   imatrix: 'optional',
+  weightedKernel: true,
 
   // quantize_row_q3_K_impl: per super-block sigma2 = 2 sum x^2 / 256; per group of
   // 16 weights qw * sqrt(sigma2 + x^2) and make_qx_quants(16, 4); the 6-bit scales
