@@ -4,7 +4,7 @@
 // larger than one storage binding.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { COMPUTED_DTYPES, Device, DTYPES, fromBytes, type DType, WgArray, arange } from '../src/index.js';
-import { castBits } from '../src/runtime/convert.js';
+import { castBits } from '../src/runtime/host-cast.js';
 import { f32Bits, f32ToBf16Bits } from '../src/runtime/half.js';
 import { firstDiff, goldenData, goldenInput, manifest } from './helpers/golden.js';
 

@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { runCli } from '../src/cli/cli.js';
-import { close, init } from '../src/runtime/creation.js';
+import { close, init } from '../src/runtime/device.js';
 import type { Device } from '../src/runtime/device.js';
 import { encodeBpe } from '../src/convert/bpe.js';
 import { syntheticModel, writeSyntheticModel, type SyntheticModel } from '../src/convert/synthetic.js';

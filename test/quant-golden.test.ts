@@ -13,7 +13,7 @@ import {
   quantize,
   quantizeHost,
 } from '../src/index.js';
-import { deviceOf } from '../src/runtime/creation.js';
+import { deviceOf } from '../src/runtime/device.js';
 import { firstDiff, goldenData, goldenDequant, goldenInput, manifest, ulpDistance, type GoldenType } from './helpers/golden.js';
 
 const m = manifest();

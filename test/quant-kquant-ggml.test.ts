@@ -13,7 +13,7 @@
 //
 // The legacy, IQ4, MXFP4 and ternary formats get the finite cases only: on NaN
 // and Inf ggml reaches undefined float -> int conversions, and those formats
-// mark such blocks invalid instead (src/quant/formats/legacy-common.ts). Their
+// mark such blocks invalid instead (src/quant/formats/block-helpers.ts). Their
 // finite out-of-range conversions (±3e38, overflowing sums, subnormal scales)
 // follow x86-64's, which ggml's bytes here come from.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';

@@ -3,7 +3,7 @@
 // counts, a view that starts mid-block, float16/bfloat16 inputs), quantize ->
 // dequantize stays within the format's error, zero and constant blocks, and
 // non-finite input (GPU = CPU, finite blocks unaffected; the formats in
-// NON_FINITE_MARKED give such a block NaN scales, see src/quant/formats/legacy-common.ts).
+// NON_FINITE_MARKED give such a block NaN scales, see src/quant/formats/block-helpers.ts).
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import {
   array,
@@ -20,7 +20,7 @@ import {
   quantizeHost,
   type QuantFormat,
 } from '../src/index.js';
-import { bestIndexInt8, iq4nlIndex, KVALUES_IQ4NL } from '../src/quant/formats/legacy-common.js';
+import { bestIndexInt8, iq4nlIndex, KVALUES_IQ4NL } from '../src/quant/formats/block-helpers.js';
 import { firstDiff, ulpDistance } from './helpers/golden.js';
 
 /**

@@ -1,7 +1,7 @@
 // astype(): element conversion between computed dtypes, shaders/cast.wgsl.
 
 import { DTypeError } from '../errors.js';
-import { contiguous } from '../ops/layout.js';
+import { contiguous } from './copy.js';
 import { WgArray } from '../runtime/array.js';
 import { DTYPES, requireComputed, type DType } from '../runtime/dtype.js';
 import { elementChunks, grid, WORKGROUP_SIZE } from './dispatch.js';

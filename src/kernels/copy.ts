@@ -10,7 +10,9 @@
 // contributing most to an over-size window is cut until they do.
 
 import { LimitError } from '../errors.js';
+import { WgArray } from '../runtime/array.js';
 import type { Device } from '../runtime/device.js';
+import { DTYPES, type DType } from '../runtime/dtype.js';
 import { grid, WORKGROUP_SIZE } from './dispatch.js';
 import { bindGroup, pipeline } from './shader.js';
 
@@ -59,6 +61,48 @@ export function dummyBuffer(device: Device, use: 'read' | 'write' = 'read'): GPU
     m.set(use, b);
   }
   return b;
+}
+
+/**
+ * A copy of `a` in row-major order (one strided-copy kernel); `a` itself (as
+ * a new view, which the caller disposes) when it already is.
+ */
+export function contiguous<D extends DType>(a: WgArray<D>): WgArray<D> {
+  a.device.check();
+  if (a.isContiguous) return a.view(a.shape, { strides: a.strides, offset: a.offset });
+  const out = WgArray.empty(a.device, a.shape, a.dtype, a.name);
+  copyInto(out, a, new Array<number>(a.ndim).fill(0));
+  return out;
+}
+
+/** Writes `src`'s elements into the box of contiguous `dst` starting at `at` (same ndim, same dtype). */
+export function copyInto(dst: WgArray, src: WgArray, at: readonly number[]): void {
+  if (src.size === 0) return;
+  const bytes = DTYPES[src.dtype].bytes;
+  const device = src.device;
+  if (src.isContiguous) {
+    // The box is one byte range of dst when every dim inside its outermost non-1 dim is whole.
+    const k = src.shape.findIndex((n) => n !== 1);
+    const whole = k < 0 || src.shape.every((n, d) => d <= k || (at[d] === 0 && n === dst.shape[d]));
+    let start = dst.offset;
+    let stride = 1;
+    for (let d = dst.ndim - 1; d >= 0; d--) {
+      start += at[d] * stride;
+      stride *= dst.shape[d];
+    }
+    if (whole && (src.offset * bytes) % 4 === 0 && (start * bytes) % 4 === 0) {
+      // The copy engine, no binding-size limit. A size rounded up to whole words spills at
+      // most 3 bytes into the next box (written after this one) or the buffer's padding.
+      device.commandEncoder().copyBufferToBuffer(src.buffer, src.offset * bytes, dst.buffer, start * bytes, Math.ceil((src.size * bytes) / 4) * 4);
+      return;
+    }
+  }
+  copyStrided(device, bytes, { buffer: src.buffer, offset: src.offset, strides: src.strides }, src.shape, {
+    buffer: dst.buffer,
+    offset: dst.offset,
+    shape: dst.shape,
+    at,
+  });
 }
 
 /** Values of up to 16 dims as 16 u32 words (two's complement for negatives). */

@@ -21,7 +21,7 @@ export function grid(device: Device, groups: number): [number, number] {
 }
 
 /** One operand of an element-wise kernel: where its elements sit in its buffer. */
-export interface Operand {
+export interface ChunkedOperand {
   buffer: GPUBuffer;
   /** Bytes per element (or per block, for kernels that walk blocks). */
   bytes: number;
@@ -30,7 +30,7 @@ export interface Operand {
 }
 
 /** A binding window of one operand for one chunk. */
-export interface Window {
+export interface ChunkWindow {
   buffer: GPUBuffer;
   offset: number;
   size: number;
@@ -42,7 +42,7 @@ export interface Chunk {
   /** First element of the chunk and how many it covers. */
   start: number;
   count: number;
-  windows: Window[];
+  windows: ChunkWindow[];
 }
 
 /**
@@ -51,7 +51,7 @@ export interface Chunk {
  * multiples of `granule` elements, so packed outputs (several elements per
  * 32-bit word) never share a word across chunks.
  */
-export function elementChunks(device: Device, n: number, operands: Operand[], granule = 1024): Chunk[] {
+export function elementChunks(device: Device, n: number, operands: ChunkedOperand[], granule = 1024): Chunk[] {
   const align = device.limits.minStorageBufferOffsetAlignment;
   const maxBinding = device.limits.maxStorageBufferBindingSize;
   let per = Infinity;
@@ -61,7 +61,7 @@ export function elementChunks(device: Device, n: number, operands: Operand[], gr
   const chunks: Chunk[] = [];
   for (let start = 0; start < n; start += per) {
     const count = Math.min(per, n - start);
-    const windows = operands.map((op): Window => {
+    const windows = operands.map((op): ChunkWindow => {
       const first = (op.elementOffset + start) * op.bytes;
       const offset = Math.floor(first / align) * align;
       const skip = (first - offset) / op.bytes;

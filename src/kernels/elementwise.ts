@@ -8,7 +8,7 @@
 // contiguous by the strided copy, then read row-major.
 
 import { LimitError } from '../errors.js';
-import { contiguous } from '../ops/layout.js';
+import { contiguous } from './copy.js';
 import { formatShape, shapeSize, WgArray, type Shape } from '../runtime/array.js';
 import type { Device } from '../runtime/device.js';
 import { DTYPES, type DType } from '../runtime/dtype.js';
@@ -77,7 +77,7 @@ export function computeCode(dtype: DType): number {
   return k === 'float' ? 0 : k === 'int' ? 1 : 2;
 }
 
-interface Operand {
+interface StridedOperand {
   buffer: GPUBuffer;
   bytes: number;
   offset: number;
@@ -191,7 +191,7 @@ export function elementwise(
 
 interface ChunkPlan {
   shape: number[];
-  operands: (Operand | null)[];
+  operands: (StridedOperand | null)[];
   chunks: { start: number; count: number; windows: ({ buffer: GPUBuffer; offset: number; size: number } | null)[] }[];
   linear: boolean;
 }
@@ -211,7 +211,7 @@ function planChunks(device: Device, views: (WgArray | null)[], outShape: Shape, 
     if (strided !== undefined) return strided;
     throw new LimitError(`elementwise: shape ${formatShape(outShape)} has more than ${MAX_KERNEL_DIMS} dims that cannot be merged`);
   }
-  const operands: (Operand | null)[] = views.map(() => null);
+  const operands: (StridedOperand | null)[] = views.map(() => null);
   arrays.forEach((i, k) => {
     const v = views[i]!;
     operands[i] = { buffer: v.buffer, bytes: DTYPES[v.dtype].bytes, offset: v.offset, strides: merged.strides[k] };

@@ -94,7 +94,7 @@ function mergeBatchDims(shape: Shape, layouts: Layout[]): { shape: number[]; str
 }
 
 /** A binding window of one operand for one chunk of work. */
-interface Window {
+interface MatmulWindow {
   offset: number;
   size: number;
   /** Element index (in the buffer) of the window's first element. */
@@ -102,7 +102,7 @@ interface Window {
 }
 
 /** The aligned window covering elements offset + sum(i_d * s_d) for i_d in [0, n_d). */
-function windowOf(device: Device, buffer: GPUBuffer, bytes: number, offset: number, extents: [number, number][]): Window {
+function windowOf(device: Device, buffer: GPUBuffer, bytes: number, offset: number, extents: [number, number][]): MatmulWindow {
   const align = device.limits.minStorageBufferOffsetAlignment;
   let lo = offset;
   let hi = offset;

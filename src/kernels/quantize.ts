@@ -10,7 +10,7 @@ import { checkBlockShape, QuantizedArray } from '../runtime/quantized.js';
 import { ggmlType, type GGMLType } from '../quant/ggml-types.js';
 import { quantFormat } from '../quant/registry.js';
 import { castArray } from './cast.js';
-import { contiguous } from '../ops/layout.js';
+import { contiguous } from './copy.js';
 import { elementChunks, grid } from './dispatch.js';
 import { bindGroup, pipeline } from './shader.js';
 
@@ -45,7 +45,7 @@ export function quantize(a: WgArray, type: string | GGMLType): QuantizedArray {
     if (t.dtype !== 'float32' && t.dtype !== 'float16' && t.dtype !== 'bfloat16') {
       throw new DTypeError(`quantize: ${t.name} is not a float format`);
     }
-    const cast = a.astype(t.dtype);
+    const cast = t.dtype === a.dtype ? a.view(a.shape, { offset: a.offset }) : castArray(a, t.dtype);
     const q = new QuantizedArray(cast.storage.retain(), a.shape, t, a.name);
     cast.dispose();
     return q;

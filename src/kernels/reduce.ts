@@ -8,7 +8,7 @@
 // too large to window at all is made contiguous first.
 
 import { LimitError } from '../errors.js';
-import { contiguous } from '../ops/layout.js';
+import { contiguous } from './copy.js';
 import { WgArray } from '../runtime/array.js';
 import type { Device } from '../runtime/device.js';
 import { DTYPES, type DType } from '../runtime/dtype.js';
@@ -139,11 +139,12 @@ function tryReduce(device: Device, request: ReduceRequest, input: WgArray): Redu
       temps.length = 0;
       first = false;
       if (k === 1) {
-        const v = values.reshape(keptShape);
+        // Fresh row-major arrays: dropping the trailing 1 is a view.
+        const v = values.view(keptShape);
         values.dispose();
         let idx: WgArray<'uint32'> | undefined;
         if (indices) {
-          idx = indices.reshape(keptShape);
+          idx = indices.view(keptShape);
           indices.dispose();
         }
         return { values: v, indices: idx };

@@ -9,7 +9,7 @@ import { f16BitsToF32, f32ToF16Bits } from '../../runtime/half.js';
 import type { QuantFormat } from '../format.js';
 import { ggmlType } from '../ggml-types.js';
 import { iq4BlockScale, iq4PackBlock } from './iq4_nl.js';
-import { allFinite, bytesView, cNearestInt, inverseOrZero, KVALUES_IQ4NL, writeNonFiniteBlock } from './legacy-common.js';
+import { allFinite, bytesView, cNearestInt, inverseOrZero, KVALUES_IQ4NL, writeNonFiniteBlock } from './block-helpers.js';
 
 const QK = 256;
 const SUB = 32;

@@ -5,7 +5,7 @@
 
 import type { QuantFormat } from '../format.js';
 import { ggmlType } from '../ggml-types.js';
-import { allFinite, cUint8, e8m0ToF32Half, KVALUES_MXFP4 } from './legacy-common.js';
+import { allFinite, cUint8, e8m0ToF32Half, KVALUES_MXFP4 } from './block-helpers.js';
 
 const QK = 32;
 const BYTES = 17;

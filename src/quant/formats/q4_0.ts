@@ -5,7 +5,7 @@
 import { f16BitsToF32, f32ToF16Bits } from '../../runtime/half.js';
 import type { QuantFormat } from '../format.js';
 import { ggmlType } from '../ggml-types.js';
-import { absMax, allFinite, bytesView, cInt8, inverseOrZero, writeNonFiniteBlock } from './legacy-common.js';
+import { absMax, allFinite, bytesView, cInt8, inverseOrZero, writeNonFiniteBlock } from './block-helpers.js';
 
 const QK = 32;
 const BYTES = 18;

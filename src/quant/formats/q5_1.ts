@@ -5,7 +5,7 @@
 import { f16BitsToF32, f32ToF16Bits } from '../../runtime/half.js';
 import type { QuantFormat } from '../format.js';
 import { ggmlType } from '../ggml-types.js';
-import { allFinite, bytesView, cUint8, inverseOrZero, minMax, writeNonFiniteBlock } from './legacy-common.js';
+import { allFinite, bytesView, cUint8, inverseOrZero, minMax, writeNonFiniteBlock } from './block-helpers.js';
 
 const QK = 32;
 const BYTES = 24;
