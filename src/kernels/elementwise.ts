@@ -14,50 +14,10 @@ import type { Device } from '../runtime/device.js';
 import { DTYPES, type DType } from '../runtime/dtype.js';
 import { dimWords, dummyBuffer, MAX_KERNEL_DIMS, window } from './copy.js';
 import { grid, WORKGROUP_SIZE } from './dispatch.js';
+import { EW, type EwOp } from './elementwise-ops.js';
 import { bindGroup, pipeline } from './shader.js';
 
-/** Op codes of shaders/elementwise.wgsl. */
-export const EW = {
-  add: 0,
-  subtract: 1,
-  multiply: 2,
-  divide: 3,
-  maximum: 4,
-  minimum: 5,
-  power: 6,
-  floor_divide: 7,
-  remainder: 8,
-  equal: 16,
-  not_equal: 17,
-  less: 18,
-  less_equal: 19,
-  greater: 20,
-  greater_equal: 21,
-  negative: 32,
-  abs: 33,
-  sign: 34,
-  square: 35,
-  sqrt: 36,
-  rsqrt: 37,
-  reciprocal: 38,
-  exp: 39,
-  expm1: 40,
-  log: 41,
-  log1p: 42,
-  log2: 43,
-  log10: 44,
-  sin: 45,
-  cos: 46,
-  tanh: 47,
-  sigmoid: 48,
-  floor: 49,
-  ceil: 50,
-  round: 51,
-  clip: 52,
-  where: 64,
-} as const;
-
-export type EwOp = keyof typeof EW;
+export { EW, type EwOp };
 
 /** An input: an array view broadcast to the output shape, or a scalar's raw bits in `dtype`. */
 export type EwInput = { array: WgArray } | { scalar: number; dtype: DType };

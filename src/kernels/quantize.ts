@@ -1,6 +1,8 @@
 // quantize() and dequantize(): the GPU path of every ggml block format. The
-// kernel for type T is the `quantize` / `dequantize` entry point of the WGSL
-// file its descriptor names (shaders/quant/T.wgsl, via src/quant/registry.ts).
+// kernel for type T is the `quantize` / `dequantize` entry point
+// (shaders/lib/quant_entry.wgsl) of the WGSL file its descriptor names
+// (shaders/quant/T.wgsl, via src/quant/registry.ts), specialised with the
+// descriptor's dispatch geometry as override constants.
 
 import { DTypeError } from '../errors.js';
 import { WgArray } from '../runtime/array.js';
@@ -8,6 +10,7 @@ import { DTYPES, type DType } from '../runtime/dtype.js';
 import { GpuStorage } from '../runtime/pool.js';
 import { checkBlockShape, QuantizedArray } from '../runtime/quantized.js';
 import { ggmlType, type GGMLType } from '../quant/ggml-types.js';
+import { dequantizeBlocksPerWorkgroup, quantizeBlocksPerWorkgroup } from '../quant/format.js';
 import { quantFormat } from '../quant/registry.js';
 import { castArray } from './cast.js';
 import { contiguous } from './copy.js';
@@ -57,8 +60,13 @@ export function quantize(a: WgArray, type: string | GGMLType): QuantizedArray {
   const out = new QuantizedArray(storage, a.shape, t, a.name);
   if (nBlocks === 0) return out;
   const srcBytes = DTYPES[a.dtype].bytes;
-  const perGroup = format.quantizeBlocksPerWorkgroup;
-  const pipe = pipeline(device, format.shader, {}, 'quantize');
+  const perGroup = quantizeBlocksPerWorkgroup(format);
+  const pipe = pipeline(
+    device,
+    format.shader,
+    { QUANTIZE_WORKGROUP_SIZE: format.quantize.workgroupSize, QUANTIZE_BLOCKS_PER_INVOCATION: format.quantize.blocksPerInvocation },
+    'quantize',
+  );
   const chunks = elementChunks(
     device,
     nBlocks,
@@ -97,8 +105,13 @@ export function dequantize<D extends DType = 'float32'>(q: QuantizedArray, dtype
   const f32 = WgArray.empty(device, q.shape, 'float32', q.name);
   const nBlocks = q.blocks;
   if (nBlocks > 0) {
-    const perGroup = format.dequantizeBlocksPerWorkgroup;
-    const pipe = pipeline(device, format.shader, {}, 'dequantize');
+    const perGroup = dequantizeBlocksPerWorkgroup(format);
+    const pipe = pipeline(
+      device,
+      format.shader,
+      { DEQUANTIZE_WORKGROUP_SIZE: format.dequantize.workgroupSize, DEQUANTIZE_INVOCATIONS_PER_BLOCK: format.dequantize.invocationsPerBlock },
+      'dequantize',
+    );
     const chunks = elementChunks(
       device,
       nBlocks,

@@ -8,15 +8,17 @@ import type { QuantFormat } from '../format.js';
 import { ggmlType } from '../ggml-types.js';
 import { allFinite, cLroundInt, inverseOrZero, writeNonFiniteBlock } from './block-helpers.js';
 
-const QK = 32;
-const BYTES = 34;
+const TYPE = ggmlType('q8_0');
+const { blockSize: QK, typeSize: BYTES } = TYPE;
 const f = Math.fround;
 
 export const q8_0: QuantFormat = {
-  type: ggmlType('q8_0'),
+  type: TYPE,
   shader: 'quant/q8_0.wgsl',
-  quantizeBlocksPerWorkgroup: 128,
-  dequantizeBlocksPerWorkgroup: 64,
+  quantize: { workgroupSize: 64, blocksPerInvocation: 2 },
+  dequantize: { workgroupSize: 64, invocationsPerBlock: 1 },
+  nonFinite: 'marked',
+  imatrix: 'ignored',
 
   quantizeCpu(x, out) {
     for (let b = 0; b < x.length / QK; b++) {
