@@ -1,4 +1,4 @@
-// Every quantization format against ggml's own output (../shared/golden), on
+// Every quantization format against ggml's own output (test/fixtures/golden), on
 // the GPU and on the CPU: quantized bytes equal, dequantized floats within 1 ulp.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import {
