@@ -13,11 +13,12 @@ import { ggmlType, type GGMLType } from '../quant/ggml-types.js';
 import { dequantizeBlocksPerWorkgroup, quantizeBlocksPerWorkgroup } from '../quant/format.js';
 import { quantFormat } from '../quant/registry.js';
 import { castArray } from './cast.js';
-import { contiguous } from './copy.js';
+import { withContiguous } from './copy.js';
 import { elementChunks, grid } from './dispatch.js';
 import { bindGroup, pipeline } from './shader.js';
 
-const SRC_KIND: Partial<Record<DType, number>> = { float32: 0, float16: 1, bfloat16: 2 };
+/** The source dtypes quantize() reads (shaders/lib/quantize_io.wgsl's src_kind: their shaderKind). */
+const FLOAT_SOURCES: readonly DType[] = ['float32', 'float16', 'bfloat16'];
 
 /**
  * Quantizes a float32/float16/bfloat16 array to ggml type `type` ('q4_K',
@@ -28,20 +29,13 @@ export function quantize(a: WgArray, type: string | GGMLType): QuantizedArray {
   const device = a.device;
   device.check();
   const t = typeof type === 'string' ? ggmlType(type) : type;
-  const kind = SRC_KIND[a.dtype];
-  if (kind === undefined) {
+  const kind = DTYPES[a.dtype].shaderKind;
+  if (!FLOAT_SOURCES.includes(a.dtype)) {
     throw new DTypeError(`quantize: ${a.describe()} must be float32, float16 or bfloat16`);
   }
   checkBlockShape(a.shape, t, `quantize ${a.describe()} to ${t.name}`);
-  if (!a.isContiguous) {
-    // A view is gathered into row-major order by one strided copy, then quantized.
-    const c = contiguous(a);
-    try {
-      return quantize(c, type);
-    } finally {
-      c.dispose();
-    }
-  }
+  // A view is gathered into row-major order by one strided copy, then quantized.
+  if (!a.isContiguous) return withContiguous(a, (c) => quantize(c, type));
 
   if (t.dtype) {
     // A plain float type: the blocks are the elements.
