@@ -1,5 +1,5 @@
 // astype() on the GPU: ggml's golden float16/bfloat16 bytes, every pair of
-// computed dtypes against the CPU oracle (src/runtime/convert.ts castBits) on
+// computed dtypes against the CPU oracle (src/runtime/host-cast.ts castBits) on
 // edge values and random bits, with and without shader-f16, and an array
 // larger than one storage binding.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
