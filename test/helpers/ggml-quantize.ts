@@ -1,7 +1,7 @@
 // ggml's own quantizer on arbitrary float32 input: ggml_quantize_chunk from the
 // libggml-base that node-llama-cpp ships prebuilt (the library llama.cpp runs),
 // called through python3's ctypes. Without an importance matrix: the reference
-// quantizers, the same path that made ../shared/golden; with one (quant_weights,
+// quantizers, the same path that made test/fixtures/golden; with one (quant_weights,
 // one row's worth of per-column weights), the _impl paths llama-quantize takes.
 
 import { spawnSync } from 'node:child_process';

@@ -7,17 +7,19 @@ import type { QuantFormat } from '../format.js';
 import { ggmlType } from '../ggml-types.js';
 import { makeQxQuants } from './kquant-qx.js';
 import { imatrixBlockWeights, sumSquares } from './kquant-weighted.js';
-import { absMax, allFinite, bytesView, cInt8, inverseOrZero, writeNonFiniteBlock } from './legacy-common.js';
+import { absMax, allFinite, bytesView, cInt8, inverseOrZero, writeNonFiniteBlock } from './block-helpers.js';
 
-const QK = 32;
-const BYTES = 18;
+const TYPE = ggmlType('q4_0');
+const { blockSize: QK, typeSize: BYTES } = TYPE;
 const f = Math.fround;
 
 export const q4_0: QuantFormat = {
-  type: ggmlType('q4_0'),
+  type: TYPE,
   shader: 'quant/q4_0.wgsl',
-  quantizeBlocksPerWorkgroup: 128,
-  dequantizeBlocksPerWorkgroup: 64,
+  quantize: { workgroupSize: 64, blocksPerInvocation: 2 },
+  dequantize: { workgroupSize: 64, invocationsPerBlock: 1 },
+  nonFinite: 'marked',
+  imatrix: 'optional',
 
   quantizeCpu(x, out) {
     const view = bytesView(out);
@@ -38,8 +40,6 @@ export const q4_0: QuantFormat = {
       }
     }
   },
-
-  imatrix: 'optional',
 
   // quantize_row_q4_0_impl: per row sigma2 = sum x^2 / n_per_row, per block
   // weights qw * sqrt(sigma2 + x^2) and make_qx_quants(32, 8, rmse_type 1).

@@ -7,17 +7,19 @@ import type { QuantFormat } from '../format.js';
 import { ggmlType } from '../ggml-types.js';
 import { makeQkx2Quants } from './kquant-qkx2.js';
 import { imatrixBlockWeights, QKX3_RDELTA, QKX3_RMIN, sumSquares } from './kquant-weighted.js';
-import { allFinite, bytesView, cUint8, inverseOrZero, minMax, writeNonFiniteBlock } from './legacy-common.js';
+import { allFinite, bytesView, cUint8, inverseOrZero, minMax, writeNonFiniteBlock } from './block-helpers.js';
 
-const QK = 32;
-const BYTES = 24;
+const TYPE = ggmlType('q5_1');
+const { blockSize: QK, typeSize: BYTES } = TYPE;
 const f = Math.fround;
 
 export const q5_1: QuantFormat = {
-  type: ggmlType('q5_1'),
+  type: TYPE,
   shader: 'quant/q5_1.wgsl',
-  quantizeBlocksPerWorkgroup: 64,
-  dequantizeBlocksPerWorkgroup: 64,
+  quantize: { workgroupSize: 64, blocksPerInvocation: 1 },
+  dequantize: { workgroupSize: 64, invocationsPerBlock: 1 },
+  nonFinite: 'marked',
+  imatrix: 'optional',
 
   quantizeCpu(x, out) {
     const view = bytesView(out);
@@ -44,8 +46,6 @@ export const q5_1: QuantFormat = {
       view.setUint32(b * BYTES + 4, qh >>> 0, true);
     }
   },
-
-  imatrix: 'optional',
 
   // quantize_row_q5_1_impl: per row sigma2 = sum x^2 / n_per_row, per block
   // weights qw * sqrt(sigma2 + x^2) and make_qkx3_quants(32, 31, -0.9f, 0.05f, 36).
