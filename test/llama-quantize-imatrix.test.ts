@@ -18,7 +18,7 @@ import { loadGGUF } from '../src/io/gguf/reader.js';
 import { saveGGUF } from '../src/io/index.js';
 import { filterImatrix, loadImatrix } from '../src/io/imatrix.js';
 import { quantPreset } from '../src/quant/presets.js';
-import { llamaQuantize, llamaQuantizeAvailable } from './helpers/llama.js';
+import { llamaQuantize, llamaQuantizeAvailable, runLlama } from './helpers/llama.js';
 
 const device = await init();
 
@@ -120,6 +120,12 @@ describe.skipIf(!ORACLE)('wgarray quantize --imatrix = llama_model_quantize with
       expect(a.metadata['general.file_type']).toBe(b.metadata['general.file_type']);
     }, 60_000);
   }
+
+  test('llama.cpp loads and runs the new preset\'s output (Q2_K_S)', async () => {
+    const [run] = await runLlama([join(dir, 'ours-Q2_K_S.gguf')], { prompt: 'ab', nTokens: 4 });
+    expect(run.generated.length).toBe(4);
+    expect(run.nVocab).toBe(320);
+  }, 60_000);
 
   test('without weights the bytes differ (the test sees whether they are used)', async () => {
     const plain = join(dir, 'plain-Q4_K_M.gguf');
