@@ -6,8 +6,7 @@
 // (Math.fround), no fused multiply-add, as in the other CPU references.
 // Checked against ggml_quantize_chunk(..., quant_weights): test/quant-imatrix-ggml.test.ts.
 
-import { nearestInt } from './kquant-qkx2.js';
-import { GROUP_MAX_EPS } from './kquant-qx.js';
+import { GROUP_MAX_EPS, nearestIntBits as nearestInt } from './kquant-qx.js';
 
 const f = Math.fround;
 
