@@ -82,7 +82,8 @@ interface Case {
 }
 
 const CASES: Case[] = [
-  ...['Q2_K_S', 'Q2_K', 'Q3_K_M', 'Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'Q4_K_M', 'Q5_K_S', 'Q6_K', 'IQ4_NL', 'IQ4_XS', 'Q8_0'].map((preset) => ({ preset })),
+  // Q5_0 and Q4_0 also write Q5_1 / Q4_1 (their first ffn_down layer with an imatrix), Q3_K_M also Q5_K
+  ...['Q2_K_S', 'Q2_K', 'Q3_K_M', 'Q4_0', 'Q4_1', 'Q5_0', 'Q4_K_M', 'Q6_K', 'IQ4_NL', 'IQ4_XS'].map((preset) => ({ preset })),
   { preset: 'Q4_K_M', args: ['--exclude-weights', 'ffn_down'], filter: { exclude: ['ffn_down'] } },
   { preset: 'Q3_K_S', args: ['--include-weights', 'attn', '--include-weights', 'output'], filter: { include: ['attn', 'output'] } },
 ];
@@ -113,6 +114,9 @@ describe.skipIf(!ORACLE)('wgarray quantize --imatrix = llama_model_quantize with
       const typesA = Object.fromEntries(a.tensorInfos.map((t) => [t.name, t.type.name]));
       const typesB = Object.fromEntries(b.tensorInfos.map((t) => [t.name, t.type.name]));
       expect(typesA).toEqual(typesB);
+      // the rules that change with an imatrix are exercised (Q4_0/Q5_0's first ffn_down layer)
+      if (c.preset === 'Q5_0') expect(typesA['blk.0.ffn_down.weight']).toBe('q5_1');
+      if (c.preset === 'Q4_0') expect(typesA['blk.0.ffn_down.weight']).toBe('q4_1');
       for (const t of b.tensorInfos) {
         const [x, y] = [await a.readTensorBytes(t.name), await b.readTensorBytes(t.name)];
         expect(Buffer.compare(Buffer.from(x), Buffer.from(y)), `${t.name} (${t.type.name}) bytes`).toBe(0);
