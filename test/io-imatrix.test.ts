@@ -31,6 +31,8 @@ async function writeImatrixGGUF(
     const nmat = counts.length;
     tensors.push([`${name}.in_sum2`, { shape: [nmat, sums.length / nmat], dtype: 'float32', data: sums }]);
     tensors.push([`${name}.counts`, { shape: [nmat, 1], dtype: 'float32', data: new Float32Array(counts) }]);
+    // newer llama-imatrix also writes the activations' sums; quantization does not use them
+    tensors.push([`${name}.in_sum`, { shape: [nmat, sums.length / nmat], dtype: 'float32', data: sums.map((v) => -v) }]);
   }
   await saveGGUF(path, tensors, meta as never);
 }

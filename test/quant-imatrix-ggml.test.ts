@@ -131,4 +131,15 @@ describe.runIf(run)('imatrix quantization is byte-identical to ggml_quantize_chu
     }
     expect(() => quantizeHostWeighted(x, 'q4_K', N, new Float32Array(3 * N))).toThrow(/3 x|1536 importance weights for 4 rows of 512/);
   });
+
+  test('quantize() with an imatrix refuses a wrong weight count, and formats without a weighted kernel', () => {
+    const a = array(new Float32Array(2 * N), { shape: [2, N] });
+    expect(() => quantize(a, 'q6_K', { imatrix: new Float32Array(N - 1) })).toThrow(/511 importance weights; expected 512 \(the row length\)/);
+    const without = [...QUANT_FORMATS.values()].find((f) => f.imatrix === 'optional' && !f.weightedKernel);
+    if (without) expect(() => quantize(a, without.type, { imatrix: new Float32Array(N) })).toThrow(/no WGSL kernel for it yet \(quantizeHostWeighted/);
+    // formats that ignore the weights take them and give the reference bytes
+    quantize(a, 'q8_0', { imatrix: new Float32Array(N) }).dispose();
+    a.dispose();
+  });
 });
+
