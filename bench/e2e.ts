@@ -18,6 +18,9 @@ import { parseArgs } from 'node:util';
 import { syntheticModel, writeSyntheticModel } from '../src/convert/synthetic.js';
 import { init, close } from '../src/runtime/creation.js';
 import { machineDescription, printTable } from './machine.js';
+import { profileRows } from '../src/cli/report.js';
+import { table } from '../src/cli/format.js';
+import type { ProfileSummary } from '../src/runtime/profile.js';
 
 function parseSize(s: string): number {
   const m = /^(\d+(?:\.\d+)?)([kmg]?)i?b?$/i.exec(s.trim());
@@ -114,7 +117,7 @@ export default async function run(argv: string[]): Promise<void> {
     console.log(`generated the Hugging Face folder in ${((performance.now() - g0) / 1000).toFixed(1)} s (${hf})`);
   } else console.log(`reusing ${hf}`);
 
-  const args = ['convert', hf, '-o', out, '--outtype', values.type!, '--report', reportPath, '--quiet'];
+  const args = ['convert', hf, '-o', out, '--outtype', values.type!, '--report', reportPath, '--quiet', '--profile'];
   if (values.cpu) args.push('--cpu');
   const r = await runChild(args);
   if (r.code !== 0) throw new Error(`wgarray ${args.join(' ')} exited ${r.code}:\n${r.stderr.slice(-4000)}`);
@@ -124,6 +127,7 @@ export default async function run(argv: string[]): Promise<void> {
     device: string;
     timings_ms: { total: number; read: number; compute: number; write: number };
     summary: { mean_snr_db: number | null };
+    profile: ProfileSummary;
   };
   const budget = 2 * largest + 300 * MB;
   const t = report.timings_ms;
@@ -137,6 +141,7 @@ export default async function run(argv: string[]): Promise<void> {
     ['pipeline total', s(t.total), rate(t.total)],
     ['process wall time', s(r.wallMs), rate(r.wallMs)],
   ]);
+  console.log(table(profileRows(report.profile, t.total), ['l', 'r', 'r', 'r', 'r']));
   console.log(
     `output: ${(report.file_bytes / MB).toFixed(0)} MiB, ${report.bits_per_weight.toFixed(2)} bits per weight, mean SNR ${report.summary.mean_snr_db?.toFixed(1)} dB, on ${report.device}`,
   );

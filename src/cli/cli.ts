@@ -27,6 +27,8 @@ const TYPE_OPTIONS = {
 
 const COMMON = {
   report: { type: 'string' },
+  'no-report': { type: 'boolean' },
+  profile: { type: 'boolean' },
   quiet: { type: 'boolean', short: 'q' },
   cpu: { type: 'boolean' },
   'tokenizer-pre': { type: 'string' },
@@ -65,6 +67,8 @@ options:
   --tensor-type PATTERN=T       tensors whose name matches the regex get T (repeatable; first match wins)
   --allow-requantize            allow quantizing tensors that are already quantized
   --report FILE                 save the quality report (per tensor type, RMSE, SNR) as JSON
+  --no-report                   skip the RMSE / SNR pass (one GPU pass per tensor fewer; the table shows no errors)
+  --profile                     time each stage (read, upload, quantize, stats, readback, write) and print a table
   --tokenizer-pre NAME          tokenizer.ggml.pre for a Hugging Face input (default: recognised)
   --cpu                         use the CPU path even where a GPU exists
   -q, --quiet                   no progress line, no per-tensor table`,
@@ -81,6 +85,8 @@ options:
   --outtype TYPE                see above
   --name NAME                   general.name (default: the folder's name)
   --report FILE                 save the quality report as JSON
+  --no-report                   skip the RMSE / SNR pass (one GPU pass per tensor fewer; the table shows no errors)
+  --profile                     time each stage (read, upload, quantize, stats, readback, write) and print a table
   --tokenizer-pre NAME          tokenizer.ggml.pre (default: recognised from tokenizer.json)
   --lora ADAPTER_DIR            fuse a LoRA adapter first (PEFT: adapter_config.json + adapter_model.safetensors;
                                 MLX-LM: adapter_config.json + adapters.safetensors): W + scale * B @ A on the GPU

@@ -23,6 +23,7 @@ import type { ModelShape } from '../quant/presets.js';
 import type { Metadata } from './metadata.js';
 import { permuteRows } from './architecture.js';
 import { permuteRowsGpu, permuteRowsHost } from './permute.js';
+import { Profile, type ProfileSummary } from '../runtime/profile.js';
 
 /** Where one input tensor's bytes come from. */
 export interface TensorSource {
@@ -109,6 +110,8 @@ export interface RunOptions {
   onProgress?: (p: RunProgress) => void;
   /** Compute RMSE / SNR per tensor (default true). */
   quality?: boolean;
+  /** Time each stage (read, upload, quantize, stats, readback, write): RunResult.profile. */
+  profile?: boolean;
 }
 
 export interface RunResult {
@@ -118,11 +121,15 @@ export interface RunResult {
   /** Milliseconds: reading sources, computing (permute, quantize, quality), writing; and the whole run. */
   timings: { readMs: number; computeMs: number; writeMs: number; totalMs: number };
   backend: 'gpu' | 'cpu';
+  /** Per-stage figures, with `profile: true`. */
+  profile?: ProfileSummary;
 }
 
 const READBACK_CHUNK_BYTES = 16 * 2 ** 20;
 
 const EXACT: ErrorStats = { count: 0, rmse: 0, snrDb: Infinity, maxAbsError: 0, nonFinite: 0 };
+/** A lossy tensor whose error was not computed (quality: false). */
+const NOT_MEASURED: ErrorStats = { count: 0, rmse: NaN, snrDb: NaN, maxAbsError: NaN, nonFinite: 0 };
 
 function decodeHost(bytes: Uint8Array, type: GGMLType, what: string): Float32Array {
   if (type.name === 'f32') {
@@ -147,6 +154,9 @@ export async function runPlan(plan: ConversionPlan, out: string, options: RunOpt
   const quality = options.quality ?? true;
   if (transform && !device) throw new ArgumentError('a tensor transform needs a GPU device');
   const started = performance.now();
+  const profile = options.profile ? (device ? device.startProfile() : new Profile()) : null;
+  // Without timestamp queries a GPU stage is timed by waiting for the queue after it.
+  const waitToTime = profile !== null && device !== undefined && !device.timesGpu;
   let readMs = 0;
   let computeMs = 0;
   const reports: TensorReport[] = [];
@@ -190,6 +200,7 @@ export async function runPlan(plan: ConversionPlan, out: string, options: RunOpt
       const r0 = performance.now();
       const bytes = await t.source.read();
       readMs += performance.now() - r0;
+      profile?.add('read', performance.now() - r0, bytes.length);
       report(t, EXACT, false);
       return bytes;
     }
@@ -200,8 +211,9 @@ export async function runPlan(plan: ConversionPlan, out: string, options: RunOpt
     const c0 = performance.now();
     let arr: WgArray | undefined;
     try {
+      const q0 = performance.now();
       if (loaded instanceof QuantizedArray) {
-        arr = dequantize(loaded, 'float32');
+        arr = d.gpuStage('quantize', () => dequantize(loaded, 'float32'));
         loaded.dispose();
       } else arr = loaded;
       if (transforms) {
@@ -213,15 +225,25 @@ export async function runPlan(plan: ConversionPlan, out: string, options: RunOpt
       }
       if (t.permuteHeads) {
         const perm = permuteRows(t.shape[0], t.permuteHeads);
-        const permuted = permuteRowsGpu(arr, perm);
+        const src = arr;
+        const permuted = d.gpuStage('quantize', () => permuteRowsGpu(src, perm));
         arr.dispose();
         arr = permuted;
       }
-      const q = quantize(arr, t.to);
-      let stats = EXACT;
+      const src = arr;
+      const q = d.gpuStage('quantize', () => quantize(src, t.to));
+      if (waitToTime) await d.sync();
+      profile?.add('quantize', performance.now() - q0);
+      let stats = quality ? EXACT : NOT_MEASURED;
       const lossy = !(t.to.dtype && (t.to.dtype === arr.dtype || t.to.name === 'f32'));
-      if (quality && lossy) stats = await quantizationError(arr, q);
-      else await d.sync();
+      const s0 = performance.now();
+      if (quality && lossy) {
+        stats = await d.gpuStage('stats', () => quantizationError(src, q));
+        profile?.add('stats', performance.now() - s0);
+      } else {
+        if (!lossy) stats = EXACT;
+        await d.sync();
+      }
       computeMs += performance.now() - c0;
       report(t, stats, lossy);
       return q;
@@ -235,6 +257,7 @@ export async function runPlan(plan: ConversionPlan, out: string, options: RunOpt
     const r0 = performance.now();
     const bytes = await t.source.read();
     readMs += performance.now() - r0;
+    profile?.add('read', performance.now() - r0, bytes.length);
     if (t.from === t.to && !t.permuteHeads) {
       report(t, EXACT, false);
       return bytes;
@@ -245,7 +268,10 @@ export async function runPlan(plan: ConversionPlan, out: string, options: RunOpt
     if (t.permuteHeads) x = permuteRowsHost(x, t.shape[0], permuteRows(t.shape[0], t.permuteHeads));
     const q = quantizeHost(x, t.to, `${t.name} (${formatShape(t.shape)})`);
     const lossy = !(t.to.dtype && (t.to.name === 'f32' || t.to === t.from));
-    const stats = quality && lossy ? errorStatsHost(x, decodeHost(q, t.to, t.name)) : EXACT;
+    const s0 = performance.now();
+    profile?.add('quantize', s0 - c0);
+    const stats = !lossy ? EXACT : quality ? errorStatsHost(x, decodeHost(q, t.to, t.name)) : NOT_MEASURED;
+    profile?.add('stats', performance.now() - s0);
     computeMs += performance.now() - c0;
     report(t, stats, lossy);
     return q;
@@ -268,6 +294,7 @@ export async function runPlan(plan: ConversionPlan, out: string, options: RunOpt
     signal,
     // readback staging: two chunks in flight; small chunks keep memory flat at no cost in speed
     chunkBytes: READBACK_CHUNK_BYTES,
+    profile,
     onProgress: (p: SaveProgress) => {
       done = p.index + (p.tensorBytesWritten === p.tensorBytes ? 1 : 0);
       options.onProgress?.({
@@ -280,11 +307,13 @@ export async function runPlan(plan: ConversionPlan, out: string, options: RunOpt
     },
   });
   const totalMs = performance.now() - started;
+  const summary = device ? (await device.stopProfile())?.summary() : profile?.summary();
   return {
     path: saved.path,
     bytes: saved.bytes,
     tensors: reports,
     timings: { readMs, computeMs, writeMs: Math.max(0, totalMs - readMs - computeMs), totalMs },
     backend: device ? 'gpu' : 'cpu',
+    ...(summary ? { profile: summary } : {}),
   };
 }
