@@ -123,6 +123,12 @@ export function profileRows(p: ProfileSummary, totalMs: number): string[][] {
     const mib = f.bytes / 2 ** 20;
     rows.push([s, ms.toFixed(0), f.bytes ? mib.toFixed(0) : '', f.bytes && ms > 0 ? (mib / (ms / 1000)).toFixed(0) : '', `${((100 * ms) / totalMs).toFixed(0)}%`]);
   }
+  if (p.gpuTimestamps) {
+    // one queue runs both: together they are one stage
+    const gpu = stageMs(p.stages.quantize) + stageMs(p.stages.stats);
+    slowest = Math.max(slowest, gpu);
+    rows.push(['GPU (quantize + stats)', gpu.toFixed(0), '', '', `${((100 * gpu) / totalMs).toFixed(0)}%`]);
+  }
   rows.push(['total', totalMs.toFixed(0), '', '', '100%']);
   rows.push(['total / slowest stage', slowest > 0 ? `${(totalMs / slowest).toFixed(2)}x` : '-', '', '', '']);
   return rows;

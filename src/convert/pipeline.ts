@@ -112,6 +112,17 @@ export interface RunOptions {
   quality?: boolean;
   /** Time each stage (read, upload, quantize, stats, readback, write): RunResult.profile. */
   profile?: boolean;
+  /**
+   * Tensors worked on ahead of the one being written (default 8; 0 = strictly
+   * serial: read, compute, read back, write, then the next tensor).
+   */
+  lookahead?: number;
+  /**
+   * Bytes the tensors in flight may hold at once (sources, float32
+   * intermediates, outputs and their host copies); default twice the largest
+   * source tensor, at least 64 MiB. A tensor larger than this still runs, alone.
+   */
+  maxInFlightBytes?: number;
 }
 
 export interface RunResult {
@@ -123,6 +134,8 @@ export interface RunResult {
   backend: 'gpu' | 'cpu';
   /** Per-stage figures, with `profile: true`. */
   profile?: ProfileSummary;
+  /** The in-flight bound used, the most bytes held in flight at once, and the most tensors in flight at once. */
+  inFlight: { limitBytes: number; peakBytes: number; peakTensors: number };
 }
 
 const READBACK_CHUNK_BYTES = 16 * 2 ** 20;
@@ -148,7 +161,61 @@ function decodeHost(bytes: Uint8Array, type: GGMLType, what: string): Float32Arr
   throw new ArgumentError(`${what}: ${type.name} tensors cannot be converted to floats`);
 }
 
-/** Runs `plan` into a GGUF file at `out` (atomically: an error or abort leaves no partial file). */
+/** One tensor's output bytes on the host, ready for the writer, and what to free once written. */
+interface Produced {
+  data: Uint8Array;
+  release(): void;
+}
+
+/** Admits tensors while their reserved bytes fit under a limit (one tensor always fits). */
+class InFlightBudget {
+  used = 0;
+  tensors = 0;
+  peakBytes = 0;
+  peakTensors = 0;
+  private waiters: (() => void)[] = [];
+  constructor(readonly limit: number) {}
+
+  fits(bytes: number): boolean {
+    return this.tensors === 0 || this.used + bytes <= this.limit;
+  }
+
+  async acquire(bytes: number, stopped: () => boolean): Promise<void> {
+    while (!this.fits(bytes) && !stopped()) await new Promise<void>((r) => this.waiters.push(r));
+    this.used += bytes;
+    this.tensors++;
+    this.peakBytes = Math.max(this.peakBytes, this.used);
+    this.peakTensors = Math.max(this.peakTensors, this.tensors);
+  }
+
+  /** Gives back `bytes` (a tensor shrinking to its host copy); `done` when the tensor leaves. */
+  release(bytes: number, done: boolean): void {
+    this.used -= bytes;
+    if (done) this.tensors--;
+    this.wake();
+  }
+
+  wake(): void {
+    const w = this.waiters;
+    this.waiters = [];
+    for (const r of w) r();
+  }
+}
+
+const MIN_IN_FLIGHT_BYTES = 64 * 2 ** 20;
+const DEFAULT_LOOKAHEAD = 8;
+
+const elementsOf = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
+
+/**
+ * Runs `plan` into a GGUF file at `out` (atomically: an error or abort leaves no partial file).
+ *
+ * Pipelined: while the writer writes tensor i, the tensors after it are read,
+ * uploaded, quantized and read back (up to `lookahead` of them, within
+ * `maxInFlightBytes`). Each tensor's output is copied into a host-mapped
+ * buffer right after its dispatches, so the writer never waits on a later
+ * tensor's GPU work; it writes in plan order into the same atomic file.
+ */
 export async function runPlan(plan: ConversionPlan, out: string, options: RunOptions = {}): Promise<RunResult> {
   const { device, transform, signal } = options;
   const quality = options.quality ?? true;
@@ -160,13 +227,12 @@ export async function runPlan(plan: ConversionPlan, out: string, options: RunOpt
   let readMs = 0;
   let computeMs = 0;
   const reports: TensorReport[] = [];
-  let done = 0;
 
   const checkAbort = () => {
     if (signal?.aborted) throw new AbortError(`writing ${out} was aborted; nothing was written`);
   };
 
-  const report = (t: PlannedTensor, stats: ErrorStats, lossy: boolean) => {
+  const makeReport = (t: PlannedTensor, stats: ErrorStats, lossy: boolean): TensorReport => {
     // llama-quantize refuses such tensors too (ggml_validate_row_data after quantizing):
     // a model with NaN or infinite weights runs on garbage.
     if (stats.nonFinite > 0) {
@@ -177,46 +243,104 @@ export async function runPlan(plan: ConversionPlan, out: string, options: RunOpt
           `as ${t.to.name}: its source holds NaN/Inf or values beyond ${t.to.name}'s range; refusing to write it, as llama-quantize does`,
       );
     }
-    reports.push({
+    return {
       name: t.name,
       shape: [...t.shape],
       from: t.from.name,
       to: t.to.name,
       ...(t.note ? { note: t.note } : {}),
-      bytes: ggmlBytes(t.to, t.shape.reduce((a, b) => a * b, 1)),
+      bytes: ggmlBytes(t.to, elementsOf(t.shape)),
       lossy,
       rmse: stats.rmse,
       snrDb: stats.snrDb,
       maxAbsError: stats.maxAbsError,
       nonFinite: stats.nonFinite,
-    });
+    };
   };
 
-  const produceGpu = async (t: PlannedTensor, d: Device): Promise<WgArray | QuantizedArray | Uint8Array> => {
-    const transforms = transform !== undefined && (transform.applies?.(t) ?? true);
-    const untouched = t.from === t.to && !t.permuteHeads && !transforms;
-    if (untouched) {
-      // copied as stored: no need to go through the GPU
+  const transforms = (t: PlannedTensor) => transform !== undefined && (transform.applies?.(t) ?? true);
+  const untouched = (t: PlannedTensor) => t.from === t.to && !t.permuteHeads && !transforms(t);
+
+  /** Bytes tensor `t` holds while in flight, and after its output reached the host. */
+  const footprint = (t: PlannedTensor): { working: number; held: number } => {
+    const n = elementsOf(t.shape);
+    const source = ggmlBytes(t.from, n);
+    if (untouched(t) || !device) return { working: source + (device ? 0 : n * 8), held: ggmlBytes(t.to, n) };
+    const float32 = t.from.blockSize > 1 || t.permuteHeads || transforms(t) ? n * 4 : 0;
+    const output = ggmlBytes(t.to, n);
+    return { working: source + float32 + 2 * output, held: output };
+  };
+
+  /** Copies `q`'s bytes into a mappable buffer and maps it: the writer's bytes, without another GPU wait. */
+  const readBack = async (d: Device, q: QuantizedArray): Promise<Produced> => {
+    const size = Math.ceil(q.nbytes / 4) * 4;
+    if (size === 0) return { data: new Uint8Array(0), release: () => {} };
+    const staging = d.createBuffer(size, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, `${q.name ?? 'tensor'} readback`);
+    // the GPU work before the copy: done when this settles (profile only, to time the copy alone)
+    const before = profile ? d.gpuDevice.queue.onSubmittedWorkDone().then(() => performance.now()) : undefined;
+    d.commandEncoder().copyBufferToBuffer(q.buffer, 0, staging, 0, size);
+    d.flush();
+    try {
+      await staging.mapAsync(GPUMapMode.READ, 0, size);
+    } catch (e) {
+      staging.destroy();
+      d.check();
+      throw e;
+    }
+    if (before) {
+      const mapped = performance.now();
+      profile!.add('readback', Math.max(0, mapped - (await before)), q.nbytes);
+    }
+    return {
+      data: new Uint8Array(staging.getMappedRange(0, size), 0, q.nbytes),
+      release: () => {
+        staging.unmap();
+        staging.destroy();
+      },
+    };
+  };
+
+  /**
+   * One tensor's whole work, from its source to host bytes ready for the
+   * writer: read, upload, [dequantize], [transform], [q/k permutation],
+   * quantize, quality, read back. Everything per tensor happens here.
+   */
+  const processTensor = async (t: PlannedTensor): Promise<{ produced: Produced; report: TensorReport }> => {
+    checkAbort();
+    if (!device || untouched(t)) {
       const r0 = performance.now();
       const bytes = await t.source.read();
       readMs += performance.now() - r0;
       profile?.add('read', performance.now() - r0, bytes.length);
-      report(t, EXACT, false);
-      return bytes;
+      if (untouched(t)) return { produced: { data: bytes, release: () => {} }, report: makeReport(t, EXACT, false) };
+      checkAbort();
+      // the CPU path (no GPU)
+      const c0 = performance.now();
+      let x = decodeHost(bytes, t.from, t.source.label);
+      if (t.permuteHeads) x = permuteRowsHost(x, t.shape[0], permuteRows(t.shape[0], t.permuteHeads));
+      const q = quantizeHost(x, t.to, `${t.name} (${formatShape(t.shape)})`);
+      const lossy = !(t.to.dtype && (t.to.name === 'f32' || t.to === t.from));
+      const s0 = performance.now();
+      profile?.add('quantize', s0 - c0);
+      const stats = !lossy ? EXACT : quality ? errorStatsHost(x, decodeHost(q, t.to, t.name)) : NOT_MEASURED;
+      profile?.add('stats', performance.now() - s0);
+      computeMs += performance.now() - c0;
+      return { produced: { data: q, release: () => {} }, report: makeReport(t, stats, lossy) };
     }
+    const d = device;
     const r0 = performance.now();
     const loaded = await t.source.load(d);
     readMs += performance.now() - r0;
-    checkAbort();
     const c0 = performance.now();
     let arr: WgArray | undefined;
+    let q: QuantizedArray | undefined;
     try {
-      const q0 = performance.now();
+      checkAbort();
       if (loaded instanceof QuantizedArray) {
         arr = d.gpuStage('quantize', () => dequantize(loaded, 'float32'));
         loaded.dispose();
       } else arr = loaded;
-      if (transforms) {
+      if (transforms(t)) {
         const next = await transform!(t, arr);
         if (next !== arr) {
           arr.dispose();
@@ -231,89 +355,156 @@ export async function runPlan(plan: ConversionPlan, out: string, options: RunOpt
         arr = permuted;
       }
       const src = arr;
-      const q = d.gpuStage('quantize', () => quantize(src, t.to));
+      const q0 = performance.now();
+      q = d.gpuStage('quantize', () => quantize(src, t.to));
       if (waitToTime) await d.sync();
       profile?.add('quantize', performance.now() - q0);
-      let stats = quality ? EXACT : NOT_MEASURED;
       const lossy = !(t.to.dtype && (t.to.dtype === arr.dtype || t.to.name === 'f32'));
+      // The quality pass is recorded now and read back later: nothing here waits for the GPU.
       const s0 = performance.now();
-      if (quality && lossy) {
-        stats = await d.gpuStage('stats', () => quantizationError(src, q));
-        profile?.add('stats', performance.now() - s0);
-      } else {
-        if (!lossy) stats = EXACT;
-        await d.sync();
+      const statsPromise = !lossy ? Promise.resolve(EXACT) : quality ? d.gpuStage('stats', () => quantizationError(src, q!)) : Promise.resolve(NOT_MEASURED);
+      statsPromise.catch(() => {});
+      if (waitToTime && lossy && quality) await d.sync();
+      if (lossy && quality) profile?.add('stats', performance.now() - s0);
+      // Free the source before waiting: the next tensor's upload may reuse its memory.
+      arr.dispose();
+      arr = undefined;
+      const produced = await readBack(d, q);
+      try {
+        const stats = await statsPromise;
+        computeMs += performance.now() - c0;
+        return { produced, report: makeReport(t, stats, lossy) };
+      } catch (e) {
+        produced.release();
+        throw e;
       }
-      computeMs += performance.now() - c0;
-      report(t, stats, lossy);
-      return q;
     } finally {
       if (!loaded.disposed) loaded.dispose();
       arr?.dispose();
+      q?.dispose();
     }
   };
 
-  const produceHost = async (t: PlannedTensor): Promise<Uint8Array> => {
-    const r0 = performance.now();
-    const bytes = await t.source.read();
-    readMs += performance.now() - r0;
-    profile?.add('read', performance.now() - r0, bytes.length);
-    if (t.from === t.to && !t.permuteHeads) {
-      report(t, EXACT, false);
-      return bytes;
-    }
-    checkAbort();
-    const c0 = performance.now();
-    let x = decodeHost(bytes, t.from, t.source.label);
-    if (t.permuteHeads) x = permuteRowsHost(x, t.shape[0], permuteRows(t.shape[0], t.permuteHeads));
-    const q = quantizeHost(x, t.to, `${t.name} (${formatShape(t.shape)})`);
-    const lossy = !(t.to.dtype && (t.to.name === 'f32' || t.to === t.from));
-    const s0 = performance.now();
-    profile?.add('quantize', s0 - c0);
-    const stats = !lossy ? EXACT : quality ? errorStatsHost(x, decodeHost(q, t.to, t.name)) : NOT_MEASURED;
-    profile?.add('stats', performance.now() - s0);
-    computeMs += performance.now() - c0;
-    report(t, stats, lossy);
-    return q;
+  // The pipeline: a feeder starts tensors ahead of the writer within the budget; the writer takes them in order.
+  const n = plan.tensors.length;
+  const lookahead = Math.max(0, Math.floor(options.lookahead ?? DEFAULT_LOOKAHEAD));
+  const largestSource = plan.tensors.reduce((m, t) => Math.max(m, ggmlBytes(t.from, elementsOf(t.shape))), 0);
+  const budget = new InFlightBudget(options.maxInFlightBytes ?? Math.max(MIN_IN_FLIGHT_BYTES, 2 * largestSource));
+  type Slot = { promise: Promise<Produced>; produced?: Produced; held: number; released: boolean };
+  const slots: (Slot | undefined)[] = new Array(n);
+  let writerAt = -1; // the tensor the writer asked for last
+  let stopped = false;
+  let wakeFeeder: (() => void) | null = null;
+  const feederWait = () => new Promise<void>((r) => (wakeFeeder = r));
+  const nudge = () => {
+    const w = wakeFeeder;
+    wakeFeeder = null;
+    w?.();
+    budget.wake();
+  };
+  const slotReady: (() => void)[] = [];
+  const slotStarted = new Array<Promise<void>>(n);
+  for (let i = 0; i < n; i++) slotStarted[i] = new Promise<void>((r) => (slotReady[i] = r));
+
+  const releaseSlot = (i: number) => {
+    const s = slots[i];
+    if (!s || s.released) return;
+    s.released = true;
+    s.produced?.release();
+    budget.release(s.held, true);
   };
 
-  const tensors: [string, LazyTensor][] = plan.tensors.map((t) => [
+  const feeder = (async () => {
+    for (let i = 0; i < n && !stopped; i++) {
+      while (!stopped && i > writerAt + lookahead) await feederWait();
+      const t = plan.tensors[i];
+      const { working, held } = footprint(t);
+      await budget.acquire(working, () => stopped);
+      if (stopped) {
+        budget.release(working, true);
+        break;
+      }
+      const slot: Slot = { promise: undefined as unknown as Promise<Produced>, held: working, released: false };
+      slot.promise = processTensor(t).then(
+        ({ produced, report }) => {
+          reports[i] = report;
+          slot.produced = produced;
+          if (slot.released) produced.release();
+          else {
+            // down to the host copy the writer needs
+            budget.release(working - held, false);
+            slot.held = held;
+          }
+          return produced;
+        },
+        (e: unknown) => {
+          stopped = true; // nothing after a failed tensor is started
+          throw e;
+        },
+      );
+      slot.promise.catch(() => {});
+      slots[i] = slot;
+      slotReady[i]();
+    }
+  })();
+
+  const tensors: [string, LazyTensor][] = plan.tensors.map((t, i) => [
     t.name,
     {
       shape: t.shape,
       type: t.to,
       produce: async () => {
+        // the writer is past tensor i - 1: its host copy can go
+        if (i > 0) releaseSlot(i - 1);
+        writerAt = i;
+        nudge();
         checkAbort();
-        const data = device ? await produceGpu(t, device) : await produceHost(t);
-        return data;
+        await Promise.race([slotStarted[i], feeder]);
+        const slot = slots[i];
+        if (!slot) {
+          checkAbort();
+          throw new Error(`internal: tensor '${t.name}' was never started`);
+        }
+        return (await slot.promise).data;
       },
     },
   ]);
 
-  const saved = await saveGGUF(out, tensors, plan.metadata.entries, {
-    signal,
-    // readback staging: two chunks in flight; small chunks keep memory flat at no cost in speed
-    chunkBytes: READBACK_CHUNK_BYTES,
-    profile,
-    onProgress: (p: SaveProgress) => {
-      done = p.index + (p.tensorBytesWritten === p.tensorBytes ? 1 : 0);
-      options.onProgress?.({
-        tensorsDone: done,
-        tensorCount: p.tensorCount,
-        tensor: p.tensor,
-        bytesWritten: p.bytesWritten,
-        totalBytes: p.totalBytes,
-      });
-    },
-  });
+  let saved: Awaited<ReturnType<typeof saveGGUF>>;
+  try {
+    saved = await saveGGUF(out, tensors, plan.metadata.entries, {
+      signal,
+      // host bytes: written in chunks of this size
+      chunkBytes: READBACK_CHUNK_BYTES,
+      profile,
+      onProgress: (p: SaveProgress) => {
+        options.onProgress?.({
+          tensorsDone: p.index + (p.tensorBytesWritten === p.tensorBytes ? 1 : 0),
+          tensorCount: p.tensorCount,
+          tensor: p.tensor,
+          bytesWritten: p.bytesWritten,
+          totalBytes: p.totalBytes,
+        });
+      },
+    });
+  } finally {
+    // Stop the feeder, let every started tensor settle (its GPU work may still be queued), free their bytes.
+    stopped = true;
+    nudge();
+    await feeder.catch(() => {});
+    await Promise.allSettled(slots.map((s) => s?.promise));
+    for (let i = 0; i < n; i++) releaseSlot(i);
+    if (device && profile) await device.stopProfile().catch(() => null);
+  }
   const totalMs = performance.now() - started;
-  const summary = device ? (await device.stopProfile())?.summary() : profile?.summary();
+  const summary = profile?.summary();
   return {
     path: saved.path,
     bytes: saved.bytes,
-    tensors: reports,
+    tensors: reports.filter((r) => r !== undefined),
     timings: { readMs, computeMs, writeMs: Math.max(0, totalMs - readMs - computeMs), totalMs },
     backend: device ? 'gpu' : 'cpu',
     ...(summary ? { profile: summary } : {}),
+    inFlight: { limitBytes: budget.limit, peakBytes: budget.peakBytes, peakTensors: budget.peakTensors },
   };
 }
