@@ -1,4 +1,5 @@
 // `npm run bench -- e2e [--size 1g] [--type Q4_K_M] [--dir DIR] [--keep] [--cpu]`
+// `npm run bench -- e2e --vs-llama [--types Q4_K_M,Q6_K,Q8_0] [--runs N]`: see vs-llama.ts
 //
 // The main job end to end: a generated llama-architecture Hugging Face folder
 // of ~SIZE of bf16 weights is converted and quantized by the real CLI
@@ -46,7 +47,7 @@ function shapeFor(bytes: number) {
   return { hidden, heads, kvHeads, ff, vocab, layers };
 }
 
-interface ChildResult {
+export interface ChildResult {
   code: number;
   maxRssBytes: number;
   wallMs: number;
@@ -54,7 +55,7 @@ interface ChildResult {
 }
 
 /** Runs `wgarray ARGS` in a child node process and returns its exit code, peak RSS and wall time. */
-function runChild(args: string[]): Promise<ChildResult> {
+export function runChild(args: string[]): Promise<ChildResult> {
   const here = dirname(fileURLToPath(import.meta.url));
   const cli = pathToFileURL(join(here, '..', 'src', 'cli', 'cli.js')).href;
   const script =
@@ -82,6 +83,10 @@ function runChild(args: string[]): Promise<ChildResult> {
 }
 
 export default async function run(argv: string[]): Promise<void> {
+  if (argv.includes('--vs-llama')) {
+    const { vsLlama } = await import('./vs-llama.js');
+    return vsLlama(argv, runChild, tmpdir());
+  }
   const { values } = parseArgs({
     args: argv,
     options: {
