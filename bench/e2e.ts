@@ -55,9 +55,9 @@ export interface ChildResult {
 }
 
 /** Runs `wgarray ARGS` in a child node process and returns its exit code, peak RSS and wall time. */
-export function runChild(args: string[]): Promise<ChildResult> {
+export function runChild(args: string[], cliPath?: string): Promise<ChildResult> {
   const here = dirname(fileURLToPath(import.meta.url));
-  const cli = pathToFileURL(join(here, '..', 'src', 'cli', 'cli.js')).href;
+  const cli = pathToFileURL(cliPath ?? join(here, '..', 'src', 'cli', 'cli.js')).href;
   const script =
     `const { runCli } = await import(${JSON.stringify(cli)});` +
     `const code = await runCli(JSON.parse(process.argv[1]), { isTTY: false });` +

@@ -1,4 +1,4 @@
-// `npm run bench -- e2e --vs-llama [--types Q4_K_M,Q6_K,Q8_0] [--runs 1] [--dir DIR] [--keep]`
+// `npm run bench -- e2e --vs-llama [--types Q4_K_M,Q6_K,Q8_0] [--runs 1] [--dir DIR] [--keep] [--baseline CHECKOUT]`
 //
 // `wgarray quantize` against llama.cpp's own `llama_model_quantize`
 // (node-llama-cpp's prebuilt libllama through python3's ctypes, as the tests'
@@ -6,7 +6,9 @@
 // F16 GGUF, in the same run, interleaved: whole-process wall time of each, the
 // ratio, whether the two files hold the same tensors (names, types, bytes;
 // the metadata's order differs), and wgarray's per-stage
-// profile (--profile) of its last run per type.
+// profile (--profile) of its last run per type. --baseline CHECKOUT also runs
+// another built wgarray checkout's CLI (its dist/src/cli/cli.js) in the same
+// interleaving: before/after figures for a change.
 
 import { cpus } from 'node:os';
 import { existsSync } from 'node:fs';
@@ -40,7 +42,7 @@ async function sameTensors(a: string, b: string): Promise<boolean> {
   return true;
 }
 
-export async function vsLlama(argv: string[], runChild: (args: string[]) => Promise<ChildResult>, tmp: string): Promise<void> {
+export async function vsLlama(argv: string[], runChild: (args: string[], cliPath?: string) => Promise<ChildResult>, tmp: string): Promise<void> {
   const { values } = parseArgs({
     args: argv,
     options: {
@@ -50,8 +52,11 @@ export async function vsLlama(argv: string[], runChild: (args: string[]) => Prom
       dir: { type: 'string' },
       keep: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
+      baseline: { type: 'string' },
     },
   });
+  const baselineCli = values.baseline ? join(values.baseline, 'dist', 'src', 'cli', 'cli.js') : undefined;
+  if (baselineCli && !existsSync(baselineCli)) throw new Error(`--baseline: ${baselineCli} does not exist (build that checkout first)`);
   if (!llamaQuantizeAvailable()) throw new Error('--vs-llama needs python3 and node-llama-cpp\'s prebuilt libllama for this platform');
   const types = values.types!.split(',').map((t) => quantPreset(t.trim()));
   const runs = Math.max(1, Number(values.runs));
@@ -77,24 +82,34 @@ export async function vsLlama(argv: string[], runChild: (args: string[]) => Prom
   console.log(`e2e --vs-llama: wgarray quantize vs llama_model_quantize (${threads} threads) on ${machineDescription(device)}`);
   await close();
 
-  const rows: (string | number)[][] = [['type', 'wgarray s', 'llama.cpp s', 'llama.cpp / wgarray', 'same tensors']];
+  const rows: (string | number)[][] = [
+    ['type', 'wgarray s', 'llama.cpp s', 'llama.cpp / wgarray', 'same tensors', ...(baselineCli ? ['baseline s', 'baseline / wgarray'] : [])],
+  ];
   const profiles: [string, ProfileSummary, number][] = [];
   const json: { type: string; wgarray_s: number; llama_s: number; ratio: number; same_tensors: boolean; gpu_ms: number; total_ms: number }[] = [];
   for (const preset of types) {
     const wg: number[] = [];
     const ll: number[] = [];
+    const base: number[] = [];
     let identical = true;
     const ours = join(dir, `wgarray-${preset.name}.gguf`);
     const theirs = join(dir, `llama-${preset.name}.gguf`);
     const report = join(dir, `report-${preset.name}.json`);
     for (let r = 0; r < runs; r++) {
       // interleaved, the order alternating between runs
-      const order = r % 2 === 0 ? ['wgarray', 'llama'] : ['llama', 'wgarray'];
+      const order = baselineCli
+        ? (['wgarray', 'baseline', 'llama'] as const).map((_, k, a) => a[(k + r) % 3])
+        : r % 2 === 0 ? (['wgarray', 'llama'] as const) : (['llama', 'wgarray'] as const);
       for (const who of order) {
         if (who === 'wgarray') {
           const c = await runChild(['quantize', f16, ours, preset.name, '--quiet', '--profile', '--report', report]);
           if (c.code !== 0) throw new Error(`wgarray quantize ${preset.name} failed:\n${c.stderr.slice(-3000)}`);
           wg.push(c.wallMs);
+        } else if (who === 'baseline') {
+          const c = await runChild(['quantize', f16, join(dir, 'baseline.gguf'), preset.name, '--quiet'], baselineCli);
+          if (c.code !== 0) throw new Error(`baseline quantize ${preset.name} failed:\n${c.stderr.slice(-3000)}`);
+          base.push(c.wallMs);
+          await rm(join(dir, 'baseline.gguf'), { force: true });
         } else {
           const t0 = performance.now();
           await llamaQuantize([{ inp: f16, out: theirs, ftype: preset.ftype, params: { nthread: threads } }]);
@@ -109,7 +124,15 @@ export async function vsLlama(argv: string[], runChild: (args: string[]) => Prom
     const l = median(ll);
     const gpuMs = (rep.profile.stages.quantize.gpuMs ?? rep.profile.stages.quantize.wallMs) + (rep.profile.stages.stats.gpuMs ?? rep.profile.stages.stats.wallMs);
     json.push({ type: preset.name, wgarray_s: w / 1000, llama_s: l / 1000, ratio: l / w, same_tensors: identical, gpu_ms: gpuMs, total_ms: rep.timings_ms.total });
-    rows.push([preset.name, (w / 1000).toFixed(2), (l / 1000).toFixed(2), `${(l / w).toFixed(2)}x`, identical ? 'yes' : 'NO']);
+    const b = base.length ? median(base) : 0;
+    rows.push([
+      preset.name,
+      (w / 1000).toFixed(2),
+      (l / 1000).toFixed(2),
+      `${(l / w).toFixed(2)}x`,
+      identical ? 'yes' : 'NO',
+      ...(baselineCli ? [(b / 1000).toFixed(2), `${(b / w).toFixed(2)}x`] : []),
+    ]);
     await rm(ours, { force: true });
     await rm(theirs, { force: true });
   }

@@ -266,9 +266,11 @@ export async function runPlan(plan: ConversionPlan, out: string, options: RunOpt
     const n = elementsOf(t.shape);
     const source = ggmlBytes(t.from, n);
     if (untouched(t) || !device) return { working: source + (device ? 0 : n * 8), held: ggmlBytes(t.to, n) };
-    const float32 = t.from.blockSize > 1 || t.permuteHeads || transforms(t) ? n * 4 : 0;
+    // dequantized or transformed: a float32 copy; permuted: a copy in the source's own dtype
+    const float32 = t.from.blockSize > 1 || transforms(t) ? n * 4 : 0;
+    const permuted = t.permuteHeads ? Math.max(float32, source) : 0;
     const output = ggmlBytes(t.to, n);
-    return { working: source + float32 + 2 * output, held: output };
+    return { working: source + float32 + permuted + 2 * output, held: output };
   };
 
   /** Copies `q`'s bytes into a mappable buffer and maps it: the writer's bytes, without another GPU wait. */
