@@ -107,7 +107,7 @@ export function printReport(r: QualityReport, out: TextSink, brief = false): voi
   }
   const t = r.timings_ms;
   out.write(
-    `time: ${formatDuration(t.total)} (read ${formatDuration(t.read)}, quantize ${formatDuration(t.compute)}, write ${formatDuration(t.write)}) ` +
+    `time: ${formatDuration(t.total)} (read ${formatDuration(t.read)}, quantize ${formatDuration(t.compute)}, write ${formatDuration(t.write)}; pipelined, they overlap) ` +
       `on ${r.device}\n`,
   );
 }

@@ -120,7 +120,7 @@ export interface RunOptions {
   /**
    * Bytes the tensors in flight may hold at once (sources, float32
    * intermediates, outputs and their host copies); default twice the largest
-   * source tensor, at least 64 MiB. A tensor larger than this still runs, alone.
+   * source tensor. A tensor larger than this still runs, alone.
    */
   maxInFlightBytes?: number;
 }
@@ -129,7 +129,10 @@ export interface RunResult {
   path: string;
   bytes: number;
   tensors: TensorReport[];
-  /** Milliseconds: reading sources, computing (permute, quantize, quality), writing; and the whole run. */
+  /**
+   * Milliseconds: reading sources, computing (permute, quantize, quality, readback), the writer's
+   * own time; and the whole run. Pipelined, the three overlap: their sum exceeds the total.
+   */
   timings: { readMs: number; computeMs: number; writeMs: number; totalMs: number };
   backend: 'gpu' | 'cpu';
   /** Per-stage figures, with `profile: true`. */
@@ -202,7 +205,6 @@ class InFlightBudget {
   }
 }
 
-const MIN_IN_FLIGHT_BYTES = 64 * 2 ** 20;
 const DEFAULT_LOOKAHEAD = 8;
 
 const elementsOf = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
@@ -391,10 +393,13 @@ export async function runPlan(plan: ConversionPlan, out: string, options: RunOpt
   const n = plan.tensors.length;
   const lookahead = Math.max(0, Math.floor(options.lookahead ?? DEFAULT_LOOKAHEAD));
   const largestSource = plan.tensors.reduce((m, t) => Math.max(m, ggmlBytes(t.from, elementsOf(t.shape))), 0);
-  const budget = new InFlightBudget(options.maxInFlightBytes ?? Math.max(MIN_IN_FLIGHT_BYTES, 2 * largestSource));
+  const budget = new InFlightBudget(options.maxInFlightBytes ?? 2 * largestSource);
   type Slot = { promise: Promise<Produced>; produced?: Produced; held: number; released: boolean };
   const slots: (Slot | undefined)[] = new Array(n);
   let writerAt = -1; // the tensor the writer asked for last
+  // the writer's own time: from handing it a tensor's bytes to its next request (or the end)
+  let writeMs = 0;
+  let writing: number | undefined;
   let stopped = false;
   let wakeFeeder: (() => void) | null = null;
   const feederWait = () => new Promise<void>((r) => (wakeFeeder = r));
@@ -458,6 +463,8 @@ export async function runPlan(plan: ConversionPlan, out: string, options: RunOpt
       produce: async () => {
         // the writer is past tensor i - 1: its host copy can go
         if (i > 0) releaseSlot(i - 1);
+        if (writing !== undefined) writeMs += performance.now() - writing;
+        writing = undefined;
         writerAt = i;
         nudge();
         checkAbort();
@@ -467,7 +474,9 @@ export async function runPlan(plan: ConversionPlan, out: string, options: RunOpt
           checkAbort();
           throw new Error(`internal: tensor '${t.name}' was never started`);
         }
-        return (await slot.promise).data;
+        const data = (await slot.promise).data;
+        writing = performance.now();
+        return data;
       },
     },
   ]);
@@ -489,6 +498,7 @@ export async function runPlan(plan: ConversionPlan, out: string, options: RunOpt
         });
       },
     });
+    if (writing !== undefined) writeMs += performance.now() - writing;
   } finally {
     // Stop the feeder, let every started tensor settle (its GPU work may still be queued), free their bytes.
     stopped = true;
@@ -504,7 +514,7 @@ export async function runPlan(plan: ConversionPlan, out: string, options: RunOpt
     path: saved.path,
     bytes: saved.bytes,
     tensors: reports.filter((r) => r !== undefined),
-    timings: { readMs, computeMs, writeMs: Math.max(0, totalMs - readMs - computeMs), totalMs },
+    timings: { readMs, computeMs, writeMs, totalMs },
     backend: device ? 'gpu' : 'cpu',
     ...(summary ? { profile: summary } : {}),
     inFlight: { limitBytes: budget.limit, peakBytes: budget.peakBytes, peakTensors: budget.peakTensors },
