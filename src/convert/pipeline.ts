@@ -23,6 +23,7 @@ import type { ModelShape } from '../quant/presets.js';
 import type { Metadata } from './metadata.js';
 import { permuteRows } from './architecture.js';
 import { permuteRowsGpu, permuteRowsHost } from './permute.js';
+import { UPLOAD_CHUNK_BYTES } from '../io/source.js';
 import { Profile, type ProfileSummary } from '../runtime/profile.js';
 
 /** Where one input tensor's bytes come from. */
@@ -113,14 +114,15 @@ export interface RunOptions {
   /** Time each stage (read, upload, quantize, stats, readback, write): RunResult.profile. */
   profile?: boolean;
   /**
-   * Tensors worked on ahead of the one being written (default 8; 0 = strictly
+   * Tensors worked on ahead of the one being written (default 1; 0 = strictly
    * serial: read, compute, read back, write, then the next tensor).
    */
   lookahead?: number;
   /**
    * Bytes the tensors in flight may hold at once (sources, float32
-   * intermediates, outputs and their host copies); default twice the largest
-   * source tensor. A tensor larger than this still runs, alone.
+   * intermediates, upload chunks, outputs and their host copies); default the
+   * largest tensor's working set plus the largest output: one tensor worked on
+   * while earlier ones are written. A tensor larger than this still runs, alone.
    */
   maxInFlightBytes?: number;
 }
@@ -205,14 +207,16 @@ class InFlightBudget {
   }
 }
 
-const DEFAULT_LOOKAHEAD = 8;
+// One tensor worked on while the previous one is written: on the e2e bench (256 MiB llama) a
+// lookahead of 8 ran no faster under load and took the peak RSS 25-35 MiB over its budget.
+const DEFAULT_LOOKAHEAD = 1;
 
 const elementsOf = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
 
 /**
  * Runs `plan` into a GGUF file at `out` (atomically: an error or abort leaves no partial file).
  *
- * Pipelined: while the writer writes tensor i, the tensors after it are read,
+ * Pipelined: while the writer writes tensor i, the next one is read,
  * uploaded, quantized and read back (up to `lookahead` of them, within
  * `maxInFlightBytes`). Each tensor's output is copied into a host-mapped
  * buffer right after its dispatches, so the writer never waits on a later
@@ -272,7 +276,10 @@ export async function runPlan(plan: ConversionPlan, out: string, options: RunOpt
     const float32 = t.from.blockSize > 1 || transforms(t) ? n * 4 : 0;
     const permuted = t.permuteHeads ? Math.max(float32, source) : 0;
     const output = ggmlBytes(t.to, n);
-    return { working: source + float32 + permuted + 2 * output, held: output };
+    // the upload's host chunk (io/source.ts) and the driver's staging copy of the source, which
+    // lives until the queue reaches the copy (behind the previous tensor's kernels when pipelined)
+    const uploadChunk = Math.min(source, UPLOAD_CHUNK_BYTES);
+    return { working: 2 * source + uploadChunk + float32 + permuted + 2 * output, held: output };
   };
 
   /** Copies `q`'s bytes into a mappable buffer and maps it: the writer's bytes, without another GPU wait. */
@@ -392,8 +399,13 @@ export async function runPlan(plan: ConversionPlan, out: string, options: RunOpt
   // The pipeline: a feeder starts tensors ahead of the writer within the budget; the writer takes them in order.
   const n = plan.tensors.length;
   const lookahead = Math.max(0, Math.floor(options.lookahead ?? DEFAULT_LOOKAHEAD));
-  const largestSource = plan.tensors.reduce((m, t) => Math.max(m, ggmlBytes(t.from, elementsOf(t.shape))), 0);
-  const budget = new InFlightBudget(options.maxInFlightBytes ?? 2 * largestSource);
+  // By default: the largest tensor's working set plus the largest output waiting for the writer,
+  // so that one tensor is worked on while the previous one is written (the e2e bench's RSS budget,
+  // 2 x the largest tensor + 300 MB over a process that already holds ~300 MB, leaves no more).
+  const sets = plan.tensors.map(footprint);
+  const budget = new InFlightBudget(
+    options.maxInFlightBytes ?? Math.max(0, ...sets.map((f) => f.working)) + Math.max(0, ...sets.map((f) => f.held)),
+  );
   type Slot = { promise: Promise<Produced>; produced?: Produced; held: number; released: boolean };
   const slots: (Slot | undefined)[] = new Array(n);
   let writerAt = -1; // the tensor the writer asked for last
