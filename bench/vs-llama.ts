@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { syntheticModel, writeSyntheticModel } from '../src/convert/synthetic.js';
 import { quantPreset } from '../src/quant/presets.js';
-import { close, init } from '../src/runtime/creation.js';
+import { close, init } from '../src/runtime/device.js';
 import type { ProfileSummary } from '../src/runtime/profile.js';
 import { profileRows } from '../src/cli/report.js';
 import { table } from '../src/cli/format.js';
