@@ -16,6 +16,7 @@ import { ggmlBytes, ggmlType } from '../src/quant/ggml-types.js';
 import { seededNormals } from '../src/runtime/host-random.js';
 import { saveGGUF } from '../src/io/gguf/writer.js';
 import { loadGGUF } from '../src/io/gguf/reader.js';
+import { runCli } from '../src/cli/cli.js';
 import { dir, file, setUpDeviceAndTempDir } from './helpers/files.js';
 
 setUpDeviceAndTempDir('wgarray-pipeline-');
@@ -211,5 +212,30 @@ describe('profile', () => {
     expect(q.profile!.stages.stats.count).toBe(0);
     expect(q.tensors.filter((t) => t.lossy).every((t) => Number.isNaN(t.rmse))).toBe(true);
     expect((await readFile(file('no-report.gguf'))).equals(await readFile(file('unprofiled.gguf')))).toBe(true);
+  });
+});
+
+describe('command line', () => {
+  test('--profile prints the stage table; --no-report skips the error figures and writes the same file', async () => {
+    const device = await getDevice();
+    await filePlan(12);
+    const src = file('source-12.gguf');
+    const run = async (out: string, flags: string[]) => {
+      let text = '';
+      const stdout = { write: (s: string) => void (text += s) };
+      const code = await runCli(['quantize', src, file(out), 'Q8_0', '--pure', ...flags], { stdout, stderr: stdout, isTTY: false, device, columns: 200 });
+      return { code, text };
+    };
+    const a = await run('cli-profile.gguf', ['--profile']);
+    expect(a.code).toBe(0);
+    for (const stage of ['read', 'upload', 'quantize', 'stats', 'readback', 'write', 'total / slowest stage']) {
+      expect(a.text).toMatch(new RegExp(`^${stage.replace(/[/]/g, '\\/')}\\s+\\d`, 'm'));
+    }
+    expect(a.text).toMatch(/quality: \d+ tensors rounded/);
+    const b = await run('cli-no-report.gguf', ['--no-report']);
+    expect(b.code).toBe(0);
+    expect(b.text).toMatch(/quality: not measured \(--no-report\)/);
+    expect(b.text).not.toMatch(/^stage /m);
+    expect((await readFile(file('cli-no-report.gguf'))).equals(await readFile(file('cli-profile.gguf')))).toBe(true);
   });
 });
