@@ -121,8 +121,8 @@ export interface RunOptions {
   /**
    * Bytes the tensors in flight may hold at once (sources, float32
    * intermediates, upload chunks, outputs and their host copies); default the
-   * largest tensor's working set plus the largest output: one tensor worked on
-   * while earlier ones are written. A tensor larger than this still runs, alone.
+   * largest tensor's working set, which the serial run needs anyway: smaller
+   * tensors overlap, the largest runs alone. A tensor larger than this still runs, alone.
    */
   maxInFlightBytes?: number;
 }
@@ -399,13 +399,12 @@ export async function runPlan(plan: ConversionPlan, out: string, options: RunOpt
   // The pipeline: a feeder starts tensors ahead of the writer within the budget; the writer takes them in order.
   const n = plan.tensors.length;
   const lookahead = Math.max(0, Math.floor(options.lookahead ?? DEFAULT_LOOKAHEAD));
-  // By default: the largest tensor's working set plus the largest output waiting for the writer,
-  // so that one tensor is worked on while the previous one is written (the e2e bench's RSS budget,
-  // 2 x the largest tensor + 300 MB over a process that already holds ~300 MB, leaves no more).
+  // By default: the largest tensor's working set, what the serial run needs anyway. Smaller
+  // tensors overlap; the largest runs alone. (The e2e bench's RSS budget, 2 x the largest tensor
+  // + 300 MB over a process that already holds ~300 MB, leaves no more: with one largest output
+  // more in flight, its 1 GiB model peaked 100 MiB over it.)
   const sets = plan.tensors.map(footprint);
-  const budget = new InFlightBudget(
-    options.maxInFlightBytes ?? Math.max(0, ...sets.map((f) => f.working)) + Math.max(0, ...sets.map((f) => f.held)),
-  );
+  const budget = new InFlightBudget(options.maxInFlightBytes ?? Math.max(0, ...sets.map((f) => f.working)));
   type Slot = { promise: Promise<Produced>; produced?: Produced; held: number; released: boolean };
   const slots: (Slot | undefined)[] = new Array(n);
   let writerAt = -1; // the tensor the writer asked for last
