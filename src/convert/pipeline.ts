@@ -1,10 +1,14 @@
 // The one pipeline behind `wgarray convert` and `wgarray quantize`: a plan
 // (every output tensor's name, shape, type and source, and the output
-// metadata) is run tensor by tensor into saveGGUF's lazy tensors, so one
-// tensor at a time is in memory:
+// metadata) is run tensor by tensor into saveGGUF's lazy tensors, each
+// tensor's whole work in processTensor:
 //
 //   source file -> GPU buffer -> [transform] -> [q/k permutation] -> quantize
-//               -> quality (RMSE / SNR on the GPU) -> mapped range -> file
+//               -> quality (RMSE / SNR on the GPU) -> mapped buffer -> file
+//
+// Pipelined: the next tensor is read, uploaded and quantized while the writer
+// writes the previous one, in order, into the same atomic file; the tensors in
+// flight stay within a memory bound (the largest tensor's working set).
 //
 // Without a GPU the same plan runs on the host (src/quant/host.ts).
 
