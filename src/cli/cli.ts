@@ -33,6 +33,8 @@ const IMATRIX_OPTIONS = {
 
 const COMMON = {
   report: { type: 'string' },
+  'no-report': { type: 'boolean' },
+  profile: { type: 'boolean' },
   quiet: { type: 'boolean', short: 'q' },
   cpu: { type: 'boolean' },
   'tokenizer-pre': { type: 'string' },
@@ -75,6 +77,8 @@ options:
   --include-weights NAME        use importance weights only for tensors whose name contains NAME (repeatable)
   --exclude-weights NAME        use none for tensors whose name contains NAME (repeatable; not with --include-weights)
   --report FILE                 save the quality report (per tensor type, RMSE, SNR) as JSON
+  --no-report                   skip the RMSE / SNR pass (one GPU pass per tensor fewer; the table shows no errors)
+  --profile                     time each stage (read, upload, quantize, stats, readback, write) and print a table
   --tokenizer-pre NAME          tokenizer.ggml.pre for a Hugging Face input (default: recognised)
   --cpu                         use the CPU path even where a GPU exists
   -q, --quiet                   no progress line, no per-tensor table`,
@@ -91,6 +95,8 @@ options:
   --outtype TYPE                see above
   --name NAME                   general.name (default: the folder's name)
   --report FILE                 save the quality report as JSON
+  --no-report                   skip the RMSE / SNR pass (one GPU pass per tensor fewer; the table shows no errors)
+  --profile                     time each stage (read, upload, quantize, stats, readback, write) and print a table
   --tokenizer-pre NAME          tokenizer.ggml.pre (default: recognised from tokenizer.json)
   --lora ADAPTER_DIR            fuse a LoRA adapter first (PEFT: adapter_config.json + adapter_model.safetensors;
                                 MLX-LM: adapter_config.json + adapters.safetensors): W + scale * B @ A on the GPU

@@ -13,7 +13,7 @@ import { parseTensorType, quantPreset, type TypeChoiceOptions } from '../quant/p
 import type { Device } from '../runtime/device.js';
 import { openBackend, type Backend } from './backend.js';
 import { ProgressLine, type TextSink } from './progress.js';
-import { buildReport, printReport, type QualityReport } from './report.js';
+import { buildReport, printProfile, printReport, type QualityReport } from './report.js';
 import { loadLoraAdapter, loraTransform } from '../lora/index.js';
 
 export interface CommandIO {
@@ -66,6 +66,10 @@ export interface RunCommandOptions {
   transform?: TensorTransform;
   backend: Backend;
   plan: ConversionPlan;
+  /** --profile: time each stage and print the table. */
+  profile?: boolean;
+  /** --no-report: skip the RMSE / SNR pass. */
+  noReport?: boolean;
 }
 
 /** Runs a plan into `output` with the progress line, prints and (with reportPath) saves the report. */
@@ -77,6 +81,8 @@ export async function executePlan(o: RunCommandOptions, io: CommandIO): Promise<
       device: o.backend.device,
       transform: o.transform,
       signal: io.signal,
+      profile: o.profile,
+      quality: !o.noReport,
       onProgress: (p) => progress.update(p, p.tensorsDone === p.tensorCount && p.bytesWritten === p.totalBytes),
     });
   } finally {
@@ -84,6 +90,7 @@ export async function executePlan(o: RunCommandOptions, io: CommandIO): Promise<
   }
   const report = buildReport(o.command, o.input, o.plan.description, o.type, o.fileType, o.backend.label, result);
   printReport(report, io.stdout, o.quiet);
+  if (report.profile) printProfile(report.profile, result.timings.totalMs, io.stdout);
   if (o.reportPath) {
     try {
       await writeFile(o.reportPath, JSON.stringify(report, null, 2) + '\n');
@@ -105,6 +112,8 @@ export interface QuantizeArgs extends TypeOptionValues {
   quiet?: boolean;
   cpu?: boolean;
   'tokenizer-pre'?: string;
+  profile?: boolean;
+  'no-report'?: boolean;
 }
 
 async function isDirectory(path: string): Promise<boolean> {
@@ -148,7 +157,7 @@ export async function quantizeCommand(a: QuantizeArgs, io: CommandIO): Promise<Q
     }
     const fileType = Number(plan.metadata.get('general.file_type')?.value ?? preset.ftype);
     const { report } = await executePlan(
-      { command: 'quantize', input: a.input, output: a.output, type: preset.name, fileType, reportPath: a.report, quiet: a.quiet, backend, plan },
+      { command: 'quantize', input: a.input, output: a.output, type: preset.name, fileType, reportPath: a.report, quiet: a.quiet, backend, plan, profile: a.profile, noReport: a['no-report'] },
       io,
     );
     return report;
@@ -164,6 +173,8 @@ export interface ConvertArgs extends TypeOptionValues {
   report?: string;
   quiet?: boolean;
   cpu?: boolean;
+  profile?: boolean;
+  'no-report'?: boolean;
   name?: string;
   'tokenizer-pre'?: string;
   /** A LoRA adapter folder to fuse into the weights. */
@@ -217,7 +228,7 @@ export async function convertCommand(a: ConvertArgs, io: CommandIO, transform?: 
       transform = await loraStep(a, plan, io);
     }
     const { report } = await executePlan(
-      { command: 'convert', input: a.input, output, type, fileType, reportPath: a.report, quiet: a.quiet, backend, plan, transform },
+      { command: 'convert', input: a.input, output, type, fileType, reportPath: a.report, quiet: a.quiet, backend, plan, transform, profile: a.profile, noReport: a['no-report'] },
       io,
     );
     return report;

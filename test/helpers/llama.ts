@@ -82,7 +82,10 @@ process.stdout.write('\n@@RESULT@@' + JSON.stringify(out) + '\n');
 `;
 
 function projectRoot(): string {
-  return join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+  // test/helpers/ in the tests, dist/test/helpers/ when a bench imports the compiled copy
+  let dir = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+  while (!existsSync(join(dir, 'node_modules')) && dirname(dir) !== dir) dir = dirname(dir);
+  return dir;
 }
 
 /** Runs `files` through llama.cpp in one child process; rejects with llama.cpp's last words if it fails. */
@@ -159,6 +162,8 @@ export interface QuantizeParams {
    * the array llama-quantize builds from its --imatrix file.
    */
   imatrixJson?: string;
+  /** Threads (default 2). */
+  nthread?: number;
 }
 
 // llama_model_quantize_params of the bundled llama.cpp (include/llama.h).
@@ -184,7 +189,7 @@ lib.llama_backend_init()
 for job in jobs:
     p = lib.llama_model_quantize_default_params()
     type_count = p.output_tensor_type  # GGML_TYPE_COUNT: 'unset'
-    p.nthread = 2
+    p.nthread = job['params'].get('nthread') or 2
     p.ftype = job['ftype']
     o = job['params']
     if o.get('pure'): p.pure = True
