@@ -85,6 +85,31 @@ const VARIANTS: Variant[] = [
     model: syntheticModel({ seed: 11, arch: 'qwen2', layers: 2, ff: 512, heads: 4, kvHeads: 2, tied: true }),
     outtypes: ['f32', 'f16'],
   },
+  {
+    name: 'qwen3 (per-head q/k norms, head_dim unlike hidden / heads)',
+    model: syntheticModel({ seed: 17, arch: 'qwen3', layers: 2, hidden: 64, heads: 4, kvHeads: 2, headDim: 24, ff: 128 }),
+    outtypes: ['f32', 'f16'],
+  },
+  {
+    name: 'smollm3 (4 layers, the 4th without rope)',
+    model: syntheticModel({ seed: 19, arch: 'smollm3', layers: 4, hidden: 64, heads: 4, kvHeads: 2, ff: 128 }),
+    outtypes: ['f32'],
+  },
+  {
+    name: 'qwen3moe (8 experts, 2 used, stacked into 3-D tensors)',
+    model: syntheticModel({ seed: 23, arch: 'qwen3moe', layers: 2, hidden: 64, heads: 4, kvHeads: 2, headDim: 16, ff: 128, experts: 8, expertFf: 32 }),
+    outtypes: ['f32', 'f16'],
+  },
+  {
+    name: 'qwen3moe with transformers v5 fused gate_up_proj experts',
+    model: syntheticModel({ seed: 29, arch: 'qwen3moe', layers: 2, hidden: 64, heads: 4, kvHeads: 2, ff: 128, experts: 4, expertFf: 32, fusedExperts: true }),
+    outtypes: ['f32'],
+  },
+  {
+    name: 'mixtral (4 experts, 2 used, permuted q/k)',
+    model: syntheticModel({ seed: 31, arch: 'mixtral', layers: 2, hidden: 64, heads: 4, kvHeads: 2, ff: 64, experts: 4 }),
+    outtypes: ['f32', 'f16'],
+  },
 ];
 
 beforeAll(async () => {

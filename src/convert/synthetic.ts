@@ -15,8 +15,20 @@ import { seededNormals } from '../ops/host-random.js';
 
 export interface SyntheticModelOptions {
   seed?: number;
-  /** 'llama' (LlamaForCausalLM) or 'qwen2' (Qwen2ForCausalLM: q/k/v biases, no q/k permutation). */
-  arch?: 'llama' | 'qwen2';
+  /**
+   * 'llama' (LlamaForCausalLM), 'qwen2' (Qwen2ForCausalLM: q/k/v biases, no q/k permutation),
+   * 'qwen3' (per-head q/k norms), 'smollm3' (every 4th layer without rope),
+   * 'qwen3moe' and 'mixtral' (mixtures of experts).
+   */
+  arch?: SyntheticArch;
+  /** config.json head_dim (default hidden / heads, not written). */
+  headDim?: number;
+  /** Experts (MoE archs; default 8), used per token (default 2), and one expert's feed-forward size (default ff). */
+  experts?: number;
+  expertsUsed?: number;
+  expertFf?: number;
+  /** Experts stored as transformers v5 does: fused 3-D mlp.experts.gate_up_proj and down_proj. */
+  fusedExperts?: boolean;
   hidden?: number;
   layers?: number;
   heads?: number;
@@ -34,6 +46,17 @@ export interface SyntheticModelOptions {
   ropeScaling?: Record<string, unknown>;
   maxPositions?: number;
 }
+
+export type SyntheticArch = 'llama' | 'qwen2' | 'qwen3' | 'smollm3' | 'qwen3moe' | 'mixtral';
+
+const HF_CLASS: Record<SyntheticArch, [string, string]> = {
+  llama: ['LlamaForCausalLM', 'llama'],
+  qwen2: ['Qwen2ForCausalLM', 'qwen2'],
+  qwen3: ['Qwen3ForCausalLM', 'qwen3'],
+  smollm3: ['SmolLM3ForCausalLM', 'smollm3'],
+  qwen3moe: ['Qwen3MoeForCausalLM', 'qwen3_moe'],
+  mixtral: ['MixtralForCausalLM', 'mixtral'],
+};
 
 export interface SyntheticTensor {
   name: string;
@@ -108,7 +131,10 @@ export function syntheticModel(options: SyntheticModelOptions = {}): SyntheticMo
   const ff = options.ff ?? 768;
   const vocab = options.vocab ?? 512;
   const dtype = options.dtype ?? 'bfloat16';
-  const headDim = hidden / heads;
+  const headDim = options.headDim ?? hidden / heads;
+  const moe = arch === 'qwen3moe' || arch === 'mixtral';
+  const experts = moe ? (options.experts ?? 8) : 0;
+  const expertFf = options.expertFf ?? ff;
 
   const tokenizerVocab = Math.min(options.tokenizerVocab ?? vocab, vocab);
   const bpe = learnBpe(DEMO_CORPUS, Math.max(0, tokenizerVocab - 256 - 2));
@@ -183,8 +209,8 @@ export function syntheticModel(options: SyntheticModelOptions = {}): SyntheticMo
     chat_template: "{% for m in messages %}{{ '<|begin_of_text|>' + m['role'] + ': ' + m['content'] + '\\n' }}{% endfor %}",
       };
   const config: Record<string, unknown> = {
-    architectures: [arch === 'llama' ? 'LlamaForCausalLM' : 'Qwen2ForCausalLM'],
-    model_type: arch,
+    architectures: [HF_CLASS[arch][0]],
+    model_type: HF_CLASS[arch][1],
     hidden_size: hidden,
     intermediate_size: ff,
     num_hidden_layers: layers,
@@ -202,6 +228,15 @@ export function syntheticModel(options: SyntheticModelOptions = {}): SyntheticMo
     attention_bias: arch === 'qwen2',
   };
   if (options.ropeScaling) config.rope_scaling = options.ropeScaling;
+  if (options.headDim !== undefined) config.head_dim = options.headDim;
+  if (arch === 'smollm3') {
+    config.no_rope_layer_interval = 4;
+    config.no_rope_layers = Array.from({ length: layers }, (_, i) => ((i + 1) % 4 !== 0 ? 1 : 0));
+  }
+  if (arch === 'qwen3moe') {
+    Object.assign(config, { num_experts: experts, num_experts_per_tok: options.expertsUsed ?? 2, moe_intermediate_size: expertFf, norm_topk_prob: true, decoder_sparse_step: 1, mlp_only_layers: [] });
+  }
+  if (arch === 'mixtral') Object.assign(config, { num_local_experts: experts, num_experts_per_tok: options.expertsUsed ?? 2 });
 
   const tensors: SyntheticTensor[] = [];
   const add = (name: string, shape: number[], std: number, mean = 0) => {
@@ -225,10 +260,31 @@ export function syntheticModel(options: SyntheticModelOptions = {}): SyntheticMo
       add(`${p}.self_attn.v_proj.bias`, [kvHeads * headDim], 0.1);
     }
     add(`${p}.self_attn.o_proj.weight`, [hidden, heads * headDim], 0.5 / Math.sqrt(heads * headDim));
+    if (arch === 'qwen3' || arch === 'qwen3moe') {
+      add(`${p}.self_attn.q_norm.weight`, [headDim], 0.05, 1);
+      add(`${p}.self_attn.k_norm.weight`, [headDim], 0.05, 1);
+    }
     add(`${p}.post_attention_layernorm.weight`, [hidden], 0.05, 1);
-    add(`${p}.mlp.gate_proj.weight`, [ff, hidden], 1 / Math.sqrt(hidden));
-    add(`${p}.mlp.up_proj.weight`, [ff, hidden], 1 / Math.sqrt(hidden));
-    add(`${p}.mlp.down_proj.weight`, [hidden, ff], 0.5 / Math.sqrt(ff));
+    if (!moe) {
+      add(`${p}.mlp.gate_proj.weight`, [ff, hidden], 1 / Math.sqrt(hidden));
+      add(`${p}.mlp.up_proj.weight`, [ff, hidden], 1 / Math.sqrt(hidden));
+      add(`${p}.mlp.down_proj.weight`, [hidden, ff], 0.5 / Math.sqrt(ff));
+      continue;
+    }
+    const m = arch === 'mixtral' ? `${p}.block_sparse_moe` : `${p}.mlp`;
+    // a router that prefers a few experts per token clearly (so float32 and float64 pick the same ones)
+    add(`${m}.gate.weight`, [experts, hidden], 3 / Math.sqrt(hidden));
+    if (options.fusedExperts) {
+      add(`${m}.experts.gate_up_proj`, [experts, 2 * expertFf, hidden], 1 / Math.sqrt(hidden));
+      add(`${m}.experts.down_proj`, [experts, hidden, expertFf], 0.5 / Math.sqrt(expertFf));
+      continue;
+    }
+    const [gate, up, down] = arch === 'mixtral' ? ['w1', 'w3', 'w2'] : ['gate_proj', 'up_proj', 'down_proj'];
+    for (let e = 0; e < experts; e++) {
+      add(`${m}.experts.${e}.${gate}.weight`, [expertFf, hidden], 1 / Math.sqrt(hidden));
+      add(`${m}.experts.${e}.${up}.weight`, [expertFf, hidden], 1 / Math.sqrt(hidden));
+      add(`${m}.experts.${e}.${down}.weight`, [hidden, expertFf], 0.5 / Math.sqrt(expertFf));
+    }
   }
   add('model.norm.weight', [hidden], 0.05, 1);
   if (!options.tied) add('lm_head.weight', [vocab, hidden], 4 / Math.sqrt(hidden));

@@ -1,6 +1,9 @@
-// A Hugging Face Llama / Qwen2 forward pass on the CPU, in float64, from the
-// weights as the safetensors file holds them (Hugging Face's rotate-half rope
-// on unpermuted q/k). It is the independent reference for `convert`: llama.cpp
+// A Hugging Face Llama / Qwen2 / Qwen3 / SmolLM3 / Qwen3-MoE / Mixtral forward
+// pass on the CPU, in float64, from the weights as the safetensors file holds
+// them (Hugging Face's rotate-half rope on unpermuted q/k; per-head q/k RMS
+// norms; SmolLM3's no-rope layers; softmax top-k routing over experts,
+// renormalised, as transformers' Qwen3MoeSparseMoeBlock with norm_topk_prob
+// and MixtralSparseMoeBlock do). It is the independent reference for `convert`: llama.cpp
 // running the converted GGUF must predict the same next tokens, which checks
 // the tensor renaming, the q/k permutation and the hyperparameters at once.
 
@@ -36,6 +39,49 @@ function mat(model: SyntheticModel, name: string): Mat {
   return { rows: t.shape[0], cols: t.shape[1], w: values(model, name) };
 }
 
+/** Rows [from, from + rows) of matrix `e` of a 3-D [n, R, C] tensor. */
+function slab(model: SyntheticModel, name: string, e: number, from: number, rows: number): Mat {
+  const t = model.tensors.find((x) => x.name === name)!;
+  const [, R, C] = t.shape;
+  const start = (e * R + from) * C;
+  return { rows, cols: C, w: values(model, name).subarray(start, start + rows * C) };
+}
+
+interface Expert {
+  gate: Mat;
+  up: Mat;
+  down: Mat;
+}
+
+/** The experts of layer `p` in whichever layout the model stores them. */
+function experts(model: SyntheticModel, p: string, n: number): Expert[] {
+  const has = (name: string) => model.tensors.some((x) => x.name === name);
+  if (has(`${p}.mlp.experts.gate_up_proj`)) {
+    const ff = model.tensors.find((x) => x.name === `${p}.mlp.experts.gate_up_proj`)!.shape[1] / 2;
+    const hidden = model.tensors.find((x) => x.name === `${p}.mlp.experts.down_proj`)!.shape[1];
+    return Array.from({ length: n }, (_, e) => ({
+      gate: slab(model, `${p}.mlp.experts.gate_up_proj`, e, 0, ff),
+      up: slab(model, `${p}.mlp.experts.gate_up_proj`, e, ff, ff),
+      down: slab(model, `${p}.mlp.experts.down_proj`, e, 0, hidden),
+    }));
+  }
+  const mixtral = has(`${p}.block_sparse_moe.gate.weight`);
+  const base = mixtral ? `${p}.block_sparse_moe.experts` : `${p}.mlp.experts`;
+  const [g, u, d] = mixtral ? ['w1', 'w3', 'w2'] : ['gate_proj', 'up_proj', 'down_proj'];
+  return Array.from({ length: n }, (_, e) => ({
+    gate: mat(model, `${base}.${e}.${g}.weight`),
+    up: mat(model, `${base}.${e}.${u}.weight`),
+    down: mat(model, `${base}.${e}.${d}.weight`),
+  }));
+}
+
+/** SwiGLU feed-forward: down(silu(gate x) * up x). */
+function swiglu(gate: Mat, up: Mat, down: Mat, x: Float64Array): Float64Array {
+  const g = matvec(gate, x);
+  const u = matvec(up, x);
+  return matvec(down, g.map((v, i) => (v / (1 + Math.exp(-v))) * u[i]));
+}
+
 /** y = W x (+ b). */
 function matvec(m: Mat, x: Float64Array, bias?: Float64Array): Float64Array {
   const y = new Float64Array(m.rows);
@@ -64,8 +110,12 @@ export function referenceLogits(model: SyntheticModel, tokens: number[]): Float6
   const layers = c.num_hidden_layers as number;
   const eps = c.rms_norm_eps as number;
   const theta = c.rope_theta as number;
-  const hd = hidden / nHead;
+  const hd = typeof c.head_dim === 'number' ? c.head_dim : hidden / nHead;
   const qwen = c.model_type === 'qwen2';
+  const qkNorm = c.model_type === 'qwen3' || c.model_type === 'qwen3_moe';
+  const nExpert = (c.num_experts ?? c.num_local_experts ?? 0) as number;
+  const nUsed = (c.num_experts_per_tok ?? 0) as number;
+  const noRope = (c.no_rope_layers ?? []) as unknown as number[];
   const embed = mat(model, 'model.embed_tokens.weight');
   const head = c.tie_word_embeddings ? embed : mat(model, 'lm_head.weight');
   const L = Array.from({ length: layers }, (_, i) => {
@@ -79,12 +129,35 @@ export function referenceLogits(model: SyntheticModel, tokens: number[]): Float6
       kb: qwen ? values(model, `${p}.self_attn.k_proj.bias`) : undefined,
       vb: qwen ? values(model, `${p}.self_attn.v_proj.bias`) : undefined,
       o: mat(model, `${p}.self_attn.o_proj.weight`),
+      qNorm: qkNorm ? values(model, `${p}.self_attn.q_norm.weight`) : undefined,
+      kNorm: qkNorm ? values(model, `${p}.self_attn.k_norm.weight`) : undefined,
+      rope: noRope[i] !== 0,
       postNorm: values(model, `${p}.post_attention_layernorm.weight`),
-      gate: mat(model, `${p}.mlp.gate_proj.weight`),
-      up: mat(model, `${p}.mlp.up_proj.weight`),
-      down: mat(model, `${p}.mlp.down_proj.weight`),
+      router: nExpert ? mat(model, c.model_type === 'mixtral' ? `${p}.block_sparse_moe.gate.weight` : `${p}.mlp.gate.weight`) : undefined,
+      experts: nExpert ? experts(model, p, nExpert) : undefined,
+      gate: nExpert ? undefined : mat(model, `${p}.mlp.gate_proj.weight`),
+      up: nExpert ? undefined : mat(model, `${p}.mlp.up_proj.weight`),
+      down: nExpert ? undefined : mat(model, `${p}.mlp.down_proj.weight`),
     };
   });
+  /** RMS norm of each head's slice of `x`, in place. */
+  const headNorm = (x: Float64Array, heads: number, w: Float64Array) => {
+    for (let h = 0; h < heads; h++) x.set(rmsnorm(x.subarray(h * hd, (h + 1) * hd), w, eps), h * hd);
+  };
+  /** Softmax over the router's logits, the top nUsed experts, their weights renormalised to sum 1. */
+  const moe = (router: Mat, list: Expert[], x: Float64Array): Float64Array => {
+    const logits = matvec(router, x);
+    const max = Math.max(...logits);
+    const p = logits.map((v) => Math.exp(v - max));
+    const top = [...p.keys()].sort((a, b) => p[b] - p[a]).slice(0, nUsed);
+    const sum = top.reduce((s, e) => s + p[e], 0);
+    const out = new Float64Array(hidden);
+    for (const e of top) {
+      const y = swiglu(list[e].gate, list[e].up, list[e].down, x);
+      for (let i = 0; i < hidden; i++) out[i] += (p[e] / sum) * y[i];
+    }
+    return out;
+  };
   const finalNorm = values(model, 'model.norm.weight');
 
   const rope = (x: Float64Array, heads: number, pos: number) => {
@@ -110,8 +183,12 @@ export function referenceLogits(model: SyntheticModel, tokens: number[]): Float6
       const h = rmsnorm(x, l.inNorm, eps);
       const q = matvec(l.q, h, l.qb);
       const k = matvec(l.k, h, l.kb);
-      rope(q, nHead, pos);
-      rope(k, nKv, pos);
+      if (l.qNorm) headNorm(q, nHead, l.qNorm);
+      if (l.kNorm) headNorm(k, nKv, l.kNorm);
+      if (l.rope) {
+        rope(q, nHead, pos);
+        rope(k, nKv, pos);
+      }
       qs.push(q);
       ks.push(k);
       vs.push(matvec(l.v, h, l.vb));
@@ -140,10 +217,7 @@ export function referenceLogits(model: SyntheticModel, tokens: number[]): Float6
     });
     for (const x of xs) {
       const h = rmsnorm(x, l.postNorm, eps);
-      const g = matvec(l.gate, h);
-      const u = matvec(l.up, h);
-      const a = g.map((v, i) => (v / (1 + Math.exp(-v))) * u[i]);
-      const d = matvec(l.down, a);
+      const d = l.router ? moe(l.router, l.experts!, h) : swiglu(l.gate!, l.up!, l.down!, h);
       for (let i = 0; i < hidden; i++) x[i] += d[i];
     }
   }
