@@ -17,7 +17,7 @@ import { loadGGUF } from '../src/io/gguf/reader.js';
 import { saveSafetensors } from '../src/io/safetensors/writer.js';
 import { close, init } from '../src/runtime/creation.js';
 import type { Device } from '../src/runtime/device.js';
-import { bf16BitsToF32 } from '../src/runtime/half.js';
+import { bf16BitsToF32, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits } from '../src/runtime/half.js';
 
 let dir: string;
 let device: Device;
@@ -205,6 +205,39 @@ describe('the GGUF convert writes', () => {
     expect('qwen2.rope.dimension_count' in f.metadata).toBe(false);
   });
 
+  test('qwen3moe: expert keys, 3-D expert tensors (ne = n_embd, n_ff, n_expert), router and q/k norms F32', async () => {
+    const m = syntheticModel({ seed: 9, arch: 'qwen3moe', layers: 2, hidden: 64, heads: 4, kvHeads: 2, headDim: 24, ff: 128, experts: 8, expertFf: 32 });
+    const d = join(dir, 'qwen3moe');
+    await writeSyntheticModel(d, m);
+    const out = join(dir, 'qwen3moe.gguf');
+    await convert(d, out, '--outtype', 'f16');
+    const { typedMetadata: md, tensorInfos } = await gguf(out, { allowLocalFile: true, typedMetadata: true });
+    const t = (k: string) => [md[k]?.type, md[k]?.value];
+    const U32 = GGUFValueType.UINT32;
+    expect(t('general.architecture')).toEqual([GGUFValueType.STRING, 'qwen3moe']);
+    expect(t('qwen3moe.expert_count')).toEqual([U32, 8]);
+    expect(t('qwen3moe.expert_used_count')).toEqual([U32, 2]);
+    expect(t('qwen3moe.expert_feed_forward_length')).toEqual([U32, 32]);
+    expect(t('qwen3moe.feed_forward_length')).toEqual([U32, 128]);
+    expect(t('qwen3moe.attention.key_length')).toEqual([U32, 24]);
+    expect(t('qwen3moe.attention.value_length')).toEqual([U32, 24]);
+    const info = Object.fromEntries(tensorInfos.map((x) => [x.name, x]));
+    expect(info['blk.1.ffn_gate_exps.weight'].shape).toEqual([64n, 32n, 8n]);
+    expect(info['blk.1.ffn_up_exps.weight'].shape).toEqual([64n, 32n, 8n]);
+    expect(info['blk.1.ffn_down_exps.weight'].shape).toEqual([32n, 64n, 8n]);
+    expect(info['blk.1.ffn_gate_exps.weight'].dtype).toBe(1); // F16
+    expect(info['blk.1.ffn_gate_inp.weight'].shape).toEqual([64n, 8n]);
+    expect(info['blk.1.ffn_gate_inp.weight'].dtype).toBe(0); // F32, as convert_hf_to_gguf keeps the router
+    expect(info['blk.0.attn_q_norm.weight'].shape).toEqual([24n]);
+    expect(info['blk.0.attn_q.weight'].shape).toEqual([64n, 96n]);
+    // expert 5 of layer 1 is slab 5 of the stacked tensor, as stored (no permutation for qwen)
+    const f = await loadGGUF(out);
+    const stacked = await f.readTensorBytes('blk.1.ffn_down_exps.weight');
+    const e5 = m.tensors.find((x) => x.name === 'model.layers.1.mlp.experts.5.down_proj.weight')!.values();
+    const slab = new Uint16Array(stacked.slice(5 * 64 * 32 * 2, 6 * 64 * 32 * 2).buffer);
+    expect(Array.from(slab.slice(0, 8), (b) => Math.fround(f16BitsToF32(b)))).toEqual(Array.from(e5.slice(0, 8), (v) => f16BitsToF32(f32ToF16Bits(bf16BitsToF32(f32ToBf16Bits(v))))));
+  });
+
   test.each(['f16', 'Q4_K_M', 'Q6_K'])('the CPU path writes the same bytes as the GPU (%s)', async (outtype) => {
     const gpu = join(dir, `gpu-${outtype}.gguf`);
     const cpu = join(dir, `cpu-${outtype}.gguf`);
@@ -234,7 +267,7 @@ const BAD: [string, (d: string) => Promise<void> | void, RegExp][] = [
   [
     'an architecture it does not convert',
     (d) => patchJson(join(d, 'config.json'), (j) => ((j.architectures = ['GPTNeoXForCausalLM']), (j.model_type = 'gpt_neox'))),
-    /config\.json: architecture GPTNeoXForCausalLM \(model_type gpt_neox\); wgarray converts LlamaForCausalLM/,
+    /config\.json: architecture GPTNeoXForCausalLM \(model_type gpt_neox\); wgarray converts LlamaForCausalLM, .*MixtralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, Qwen3MoeForCausalLM, SmolLM3ForCausalLM/,
   ],
   ['no head count', (d) => patchJson(join(d, 'config.json'), (j) => delete j.num_attention_heads), /config\.json: has no "num_attention_heads"/],
   [
@@ -310,6 +343,67 @@ describe('folders it does not understand', () => {
     expect(r.stderr).toMatch(message);
     expect(existsSync(out)).toBe(false);
     expect(readdirSync(join(dir, 'bad')).filter((n) => n.startsWith('.wgarray-tmp')).length).toBe(0);
+  });
+
+  const qwen3 = syntheticModel({ seed: 5, arch: 'qwen3', layers: 1, hidden: 64, heads: 4, kvHeads: 2, headDim: 24, ff: 128 });
+  const moe = syntheticModel({ seed: 5, arch: 'qwen3moe', layers: 2, hidden: 64, heads: 4, kvHeads: 2, ff: 128, experts: 4, expertFf: 32 });
+  const without = (m: SyntheticModel, drop: (name: string) => boolean): SyntheticModel => ({ ...m, tensors: m.tensors.filter((t) => !drop(t.name)) });
+  const reshaped = (m: SyntheticModel, name: string, shape: number[]): SyntheticModel => ({
+    ...m,
+    tensors: m.tensors.map((t) => {
+      if (t.name !== name) return t;
+      const values = () => new Float32Array(shape.reduce((a, b) => a * b, 1)).fill(1);
+      return { ...t, shape, values, bytes: () => new Uint8Array(Uint16Array.from(values(), f32ToBf16Bits).buffer) };
+    }),
+  });
+  const ARCH_BAD: [string, SyntheticModel, (d: string) => Promise<void> | void, RegExp][] = [
+    [
+      'a missing expert',
+      without(moe, (n) => n.startsWith('model.layers.1.mlp.experts.3.')),
+      () => {},
+      /is missing expert 3 of blk\.1\.ffn_(gate|up|down)_exps\.weight \(config\.json has 4 experts; model\.layers\.1\.mlp\.experts\.3\.(gate|up|down)_proj\.weight expected, shape \[(32, 64|64, 32)\]\)/,
+    ],
+    [
+      'more experts in config.json than in the weights',
+      moe,
+      (d) => patchJson(join(d, 'config.json'), (j) => (j.num_experts = 6)),
+      /is missing expert 4 of blk\.0\.ffn_(gate|up|down)_exps\.weight \(config\.json has 6 experts/,
+    ],
+    [
+      'an expert of the wrong shape',
+      reshaped(moe, 'model.layers.0.mlp.experts.2.up_proj.weight', [16, 64]),
+      () => {},
+      /model\.safetensors: model\.layers\.0\.mlp\.experts\.2\.up_proj\.weight: shape \[16, 64\] of model\.layers\.0\.mlp\.experts\.2\.up_proj\.weight does not match config\.json \(expected \[32, 64\] for expert 2 of blk\.0\.ffn_up_exps\.weight\)/,
+    ],
+    [
+      'a wrong head_dim',
+      qwen3,
+      (d) => patchJson(join(d, 'config.json'), (j) => (j.head_dim = 16)),
+      /model\.safetensors: model\.layers\.0\.self_attn\.\w+\.weight: shape \[\d+(, 64)?\] of model\.layers\.0\.self_attn\.\w+\.weight does not match config\.json \(expected \[(16|64|32)(, \d+)?\] for blk\.0\.attn_\w+\.weight\)/,
+    ],
+    [
+      'a q/k norm of the wrong length',
+      reshaped(qwen3, 'model.layers.0.self_attn.k_norm.weight', [23]),
+      () => {},
+      /model\.safetensors: model\.layers\.0\.self_attn\.k_norm\.weight: shape \[23\] of model\.layers\.0\.self_attn\.k_norm\.weight does not match config\.json \(expected \[24\] for blk\.0\.attn_k_norm\.weight\)/,
+    ],
+    [
+      'a tokenizer larger than the embedding',
+      qwen3,
+      (d) =>
+        patchJson(join(d, 'tokenizer.json'), (j) =>
+          (j.added_tokens as unknown[]).push({ id: 600, content: '<|extra|>', single_word: false, lstrip: false, rstrip: false, normalized: false, special: true }),
+        ),
+      /tokenizer\.json: has token id 600, but config\.json's vocab_size is 512/,
+    ],
+  ];
+  test.each(ARCH_BAD)('%s: an error naming the file, the tensor and the shape expected; nothing written', async (name, m, edit, message) => {
+    const d = await folder(name.replace(/\W+/g, '-'), edit, m);
+    const out = join(dir, 'bad', `${name.replace(/\W+/g, '-')}.gguf`);
+    const r = await cli(['convert', d, '-o', out, '-q']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(message);
+    expect(existsSync(out)).toBe(false);
   });
 
   test('--tokenizer-pre names the pre-tokenizer when it is not recognised', async () => {

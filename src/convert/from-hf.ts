@@ -159,7 +159,7 @@ function hostSource(label: string, shape: number[], type: GGMLType, read: () => 
 /** Experts e = 0..n-1, each [rows, cols], stacked into one [n, rows, cols] tensor (torch.stack(dim=0)). */
 function stackedSource(pieces: TensorSource[], shape: number[]): TensorSource {
   const first = pieces[0];
-  return hostSource(first.label.replace(/\.0\./, '.*.'), shape, first.type, async () => {
+  return hostSource(first.label.replace(/\.experts\.0\./, '.experts.*.'), shape, first.type, async () => {
     const parts = [];
     for (const p of pieces) parts.push(await p.read());
     const out = new Uint8Array(parts.reduce((n, b) => n + b.byteLength, 0));
@@ -276,7 +276,7 @@ function mapTensors(folder: HFFolder): { tensors: MappedTensor[]; vocabRows: num
     for (let e = 0; e < h.nExpert; e++) {
       if (!list[e]) {
         const some = list.find((x) => x)!.hfName;
-        throw new FormatError(root, undefined, `is missing expert ${e} of ${name} (config.json has ${h.nExpert} experts; ${some.replace(/\.\d+\./, `.${e}.`)} expected, shape [${want.slice(1).join(', ')}])`);
+        throw new FormatError(root, undefined, `is missing expert ${e} of ${name} (config.json has ${h.nExpert} experts; ${some.replace(/\.experts\.\d+\./, `.experts.${e}.`)} expected, shape [${want.slice(1).join(', ')}])`);
       }
       const piece = list[e];
       if (!sameShape(piece.source.shape, want.slice(1))) {
@@ -287,7 +287,7 @@ function mapTensors(folder: HFFolder): { tensors: MappedTensor[]; vocabRows: num
       }
     }
     claim(name, list[0].hfName, root);
-    mapped.push({ name, hfName: list[0].hfName.replace(/\.0\./, '.*.'), shape: want, source: stackedSource(list.map((x) => x.source), want) });
+    mapped.push({ name, hfName: list[0].hfName.replace(/\.experts\.0\./, '.experts.*.'), shape: want, source: stackedSource(list.map((x) => x.source), want) });
   }
   const embd = mapped.find((t) => t.name === 'token_embd.weight');
   if (!embd) throw new FormatError(root, undefined, 'has no model.embed_tokens.weight (the token embedding)');
