@@ -238,6 +238,45 @@ describe('the GGUF convert writes', () => {
     expect(Array.from(slab.slice(0, 8), (b) => Math.fround(f16BitsToF32(b)))).toEqual(Array.from(e5.slice(0, 8), (v) => f16BitsToF32(f32ToF16Bits(bf16BitsToF32(f32ToBf16Bits(v))))));
   });
 
+  test('gemma3 and phi3: their keys, norms + 1, embedding trimmed to the tokenizer, fused tensors, longrope factors', async () => {
+    const g = syntheticModel({ seed: 9, arch: 'gemma3', layers: 6, hidden: 64, heads: 4, kvHeads: 2, headDim: 16, ff: 128, tokenizerVocab: 500 });
+    const gd = join(dir, 'gemma3');
+    await writeSyntheticModel(gd, g);
+    const gOut = join(dir, 'gemma3.gguf');
+    await convert(gd, gOut, '--outtype', 'f32');
+    const gf = await loadGGUF(gOut);
+    const m = gf.metadata;
+    expect(m['general.architecture']).toBe('gemma3');
+    expect(m['gemma3.rope.freq_base']).toBe(100000);
+    expect(m['gemma3.rope.freq_base_swa']).toBe(1000);
+    expect(m['gemma3.rope.scaling.type']).toBe('linear');
+    expect(m['gemma3.rope.scaling.factor']).toBe(2);
+    expect(m['gemma3.attention.sliding_window']).toBe(4);
+    expect(m['gemma3.attention.key_length']).toBe(16);
+    expect(gf.metadataTypes['gemma3.attention.sliding_window']).toBe('u32');
+    expect(gf.tensorInfos.some((t) => t.name === 'output.weight')).toBe(false);
+    expect(gf.tensor('token_embd.weight').shape).toEqual([500, 64]);
+    expect((m['tokenizer.ggml.tokens'] as string[]).length).toBe(500);
+    for (const [hfName, name] of [['model.layers.2.post_feedforward_layernorm.weight', 'blk.2.post_ffw_norm.weight'], ['model.layers.0.self_attn.k_norm.weight', 'blk.0.attn_k_norm.weight']]) {
+      const want = g.tensors.find((t) => t.name === hfName)!.values().map((v) => bf16BitsToF32(f32ToBf16Bits(v)) + 1);
+      expect(new Float32Array((await gf.readTensorBytes(name)).slice().buffer)).toEqual(Float32Array.from(want));
+    }
+    const ph = syntheticModel({ seed: 9, arch: 'phi3', layers: 1, hidden: 64, heads: 4, kvHeads: 2, ff: 128, tokenizer: 'spm', maxPositions: 8192, ropeScaling: { type: 'longrope', short_factor: [1, 1, 1, 1, 2, 2, 2, 2], long_factor: [4, 4, 4, 4, 8, 8, 8, 8] } });
+    const pd = join(dir, 'phi3');
+    await writeSyntheticModel(pd, ph);
+    const pOut = join(dir, 'phi3.gguf');
+    await convert(pd, pOut, '--outtype', 'Q8_0');
+    const pf = await loadGGUF(pOut);
+    expect(pf.metadata['phi3.rope.scaling.original_context_length']).toBe(2048);
+    expect(pf.metadata['phi3.rope.dimension_count']).toBe(16);
+    expect(pf.metadata['phi3.attention.sliding_window']).toBe(0);
+    expect(pf.metadata['phi3.rope.scaling.attn_factor']).toBeCloseTo(Math.sqrt(1 + Math.log(4) / Math.log(2048)), 6);
+    expect(pf.tensor('blk.0.attn_qkv.weight').shape).toEqual([128, 64]);
+    expect(pf.tensor('blk.0.ffn_up.weight').shape).toEqual([256, 64]);
+    expect(new Float32Array((await pf.readTensorBytes('rope_factors_long.weight')).slice().buffer)).toEqual(Float32Array.from([4, 4, 4, 4, 8, 8, 8, 8]));
+    expect(pf.tensor('rope_factors_short.weight').type.name).toBe('f32');
+  });
+
   test.each(['f16', 'Q4_K_M', 'Q6_K'])('the CPU path writes the same bytes as the GPU (%s)', async (outtype) => {
     const gpu = join(dir, `gpu-${outtype}.gguf`);
     const cpu = join(dir, `cpu-${outtype}.gguf`);

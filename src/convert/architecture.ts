@@ -41,6 +41,16 @@ export interface ArchitectureSpec {
   permuteQK: boolean;
   /** Mixture of experts: config.json must give the expert counts. */
   moe?: boolean;
+  /** Keys written before general.file_type, where the architecture replaces TextModel's list (Gemma 2, Phi-3). */
+  baseKeys?: readonly KeySpec[];
+  /** Added to every `*norm.weight` (Gemma's RMSNorm scales by 1 + w; llama.cpp's by w). */
+  normShift?: number;
+  /** token_embd cut to the tokenizer's real vocabulary (Gemma 3's embedding has padding rows). */
+  trimEmbedding?: boolean;
+  /** lm_head.weight skipped: the output is the embedding (Gemma 2). */
+  dropOutput?: boolean;
+  /** Shapes that differ from the llama layer's (fused tensors), by GGUF part. */
+  shapes?: (h: Hparams) => Record<string, number[]>;
 }
 
 // ---- the tables -----------------------------------------------------------------------------------
@@ -76,6 +86,7 @@ const TEXT_MODEL_KEYS: readonly KeySpec[] = [
   { key: 'rope.scaling.yarn_beta_fast', type: 'f32', value: (h) => yarn(h, 'beta_fast') },
   { key: 'rope.scaling.yarn_beta_slow', type: 'f32', value: (h) => yarn(h, 'beta_slow') },
   { key: 'rope.freq_base', type: 'f32', value: (h) => h.ropeTheta },
+  { key: 'rope.freq_base_swa', type: 'f32', value: (h) => h.ropeThetaSwa },
   { key: 'attention.layer_norm_rms_epsilon', type: 'f32', value: (h) => h.rmsEps },
   { key: 'expert_count', type: 'u32', value: (h) => (h.nExpert > 0 ? h.nExpert : undefined) },
   { key: 'expert_used_count', type: 'u32', value: (h) => (h.nExpert > 0 ? h.nExpertUsed : undefined) },
@@ -93,6 +104,80 @@ const LLAMA_KEYS: readonly KeySpec[] = [
 const QWEN_MOE_KEYS: readonly KeySpec[] = [
   { key: 'expert_feed_forward_length', type: 'u32', value: (h) => (typeof h.config.moe_intermediate_size === 'number' ? h.config.moe_intermediate_size : undefined) },
 ];
+
+const cfg = (h: Hparams, key: string) => (typeof h.config[key] === 'number' ? (h.config[key] as number) : undefined);
+
+/** Gemma2Model.set_gguf_parameters (its own list, not TextModel's). */
+const GEMMA2_BASE_KEYS: readonly KeySpec[] = [
+  { key: 'context_length', type: 'u32', value: (h) => h.nCtx },
+  { key: 'embedding_length', type: 'u32', value: (h) => h.nEmbd },
+  { key: 'block_count', type: 'u32', value: (h) => h.nLayer },
+  { key: 'feed_forward_length', type: 'u32', value: (h) => h.nFf },
+  { key: 'attention.head_count', type: 'u32', value: (h) => h.nHead },
+  { key: 'attention.head_count_kv', type: 'u32', value: (h) => h.nHeadKv },
+  { key: 'attention.layer_norm_rms_epsilon', type: 'f32', value: (h) => h.rmsEps },
+  { key: 'attention.key_length', type: 'u32', value: (h) => h.headDim },
+  { key: 'attention.value_length', type: 'u32', value: (h) => h.headDim },
+];
+const GEMMA2_KEYS: readonly KeySpec[] = [
+  { key: 'attn_logit_softcapping', type: 'f32', value: (h) => cfg(h, 'attn_logit_softcapping') },
+  { key: 'final_logit_softcapping', type: 'f32', value: (h) => cfg(h, 'final_logit_softcapping') },
+  { key: 'attention.sliding_window', type: 'u32', value: (h) => cfg(h, 'sliding_window') },
+];
+/** Gemma3Model's additions (TextModel's keys first; the repeated ones keep their place, take these values). */
+const GEMMA3_KEYS: readonly KeySpec[] = [
+  { key: 'context_length', type: 'u32', value: (h) => h.nCtx ?? 131072 },
+  { key: 'attention.head_count', type: 'u32', value: (h) => h.nHead },
+  { key: 'attention.layer_norm_rms_epsilon', type: 'f32', value: (h) => h.rmsEps ?? 1e-6 },
+  { key: 'attention.key_length', type: 'u32', value: (h) => h.headDim },
+  { key: 'attention.value_length', type: 'u32', value: (h) => h.headDim },
+  { key: 'rope.freq_base', type: 'f32', value: (h) => h.ropeTheta ?? 1_000_000 },
+  { key: 'final_logit_softcapping', type: 'f32', value: (h) => cfg(h, 'final_logit_softcapping') || undefined },
+  { key: 'attention.sliding_window', type: 'u32', value: (h) => (h.config.sliding_window_pattern !== 1 ? cfg(h, 'sliding_window') : undefined) },
+  { key: 'attention.head_count_kv', type: 'u32', value: (h) => h.nHeadKv },
+];
+
+/** Phi-3's rotary dimensions: partial_rotary_factor of the head. */
+const phi3RopeDims = (h: Hparams) => Math.trunc(((ropeNum(h, 'partial_rotary_factor') ?? cfg(h, 'partial_rotary_factor') ?? 1) * h.nEmbd) / h.nHead);
+const origCtx = (h: Hparams) => ropeNum(h, 'original_max_position_embeddings') ?? cfg(h, 'original_max_position_embeddings');
+/** Phi3MiniModel.set_gguf_parameters. */
+const PHI3_BASE_KEYS: readonly KeySpec[] = [
+  { key: 'context_length', type: 'u32', value: (h) => h.nCtx },
+  { key: 'rope.scaling.original_context_length', type: 'u32', value: origCtx },
+  { key: 'embedding_length', type: 'u32', value: (h) => h.nEmbd },
+  { key: 'feed_forward_length', type: 'u32', value: (h) => h.nFf },
+  { key: 'block_count', type: 'u32', value: (h) => h.nLayer },
+  { key: 'attention.head_count', type: 'u32', value: (h) => h.nHead },
+  { key: 'attention.head_count_kv', type: 'u32', value: (h) => h.nHeadKv },
+  { key: 'attention.layer_norm_rms_epsilon', type: 'f32', value: (h) => h.rmsEps },
+  { key: 'rope.dimension_count', type: 'u32', value: phi3RopeDims },
+  { key: 'rope.freq_base', type: 'f32', value: (h) => h.ropeTheta ?? 10000 },
+];
+const PHI3_KEYS: readonly KeySpec[] = [
+  { key: 'attention.sliding_window', type: 'u32', value: (h) => cfg(h, 'sliding_window') ?? 0 },
+  { key: 'rope.scaling.attn_factor', type: 'f32', value: (h) => longrope(h)?.attnFactor },
+];
+
+/** Phi-3's long-context rope (su / longrope / yarn with long_factor): the factor tensors and the attention factor. */
+export function longrope(h: Hparams): { long: Float32Array; short: Float32Array; attnFactor: number } | undefined {
+  const long = h.rope.long_factor;
+  const short = h.rope.short_factor;
+  if (!Array.isArray(long) || long.length === 0) return undefined;
+  const orig = origCtx(h);
+  const where = 'config.json rope_scaling';
+  if (orig === undefined || h.nCtx === undefined) throw new FormatError(where, undefined, 'long_factor needs max_position_embeddings and original_max_position_embeddings');
+  const scale = h.nCtx / orig;
+  const type = ropeType(h) ?? '';
+  let attnFactor: number;
+  if (type === 'su' || type === 'longrope') attnFactor = scale > 1 ? Math.sqrt(1 + Math.log(scale) / Math.log(orig)) : 1;
+  else if (type === 'yarn') attnFactor = scale > 1 ? 0.1 * Math.log(scale) + 1 : 1;
+  else throw new FormatError(where, undefined, `rope type ${JSON.stringify(h.rope.rope_type)} with long_factor is not supported (longrope, su or yarn)`);
+  const half = phi3RopeDims(h) / 2;
+  if (!Array.isArray(short) || short.length !== long.length || long.length !== half) {
+    throw new FormatError(where, undefined, `long_factor and short_factor must both have ${half} values (rotary dimensions / 2); they have ${long.length} and ${Array.isArray(short) ? short.length : 'no'}`);
+  }
+  return { long: Float32Array.from(long as number[]), short: Float32Array.from(short as number[]), attnFactor };
+}
 
 /** gguf-py's tensor_mapping for the llama-style decoder layer. */
 const DENSE: Readonly<Record<string, TensorRule>> = {
@@ -113,6 +198,24 @@ const { 'mlp.gate_proj': _g, 'mlp.up_proj': _u, 'mlp.down_proj': _d, ...ATTENTIO
 const QK_NORM: Readonly<Record<string, TensorRule>> = {
   'self_attn.q_norm': { to: 'attn_q_norm' },
   'self_attn.k_norm': { to: 'attn_k_norm' },
+};
+
+/** Gemma 2/3's four norms per layer. */
+const GEMMA: Readonly<Record<string, TensorRule>> = {
+  ...DENSE,
+  post_attention_layernorm: { to: 'post_attention_norm' },
+  pre_feedforward_layernorm: { to: 'ffn_norm' },
+  post_feedforward_layernorm: { to: 'post_ffw_norm' },
+};
+
+/** Phi-3's fused projections, kept fused (llama.cpp splits them at run time). */
+const PHI3: Readonly<Record<string, TensorRule>> = {
+  input_layernorm: { to: 'attn_norm' },
+  'self_attn.qkv_proj': { to: 'attn_qkv' },
+  'self_attn.o_proj': { to: 'attn_output' },
+  post_attention_layernorm: { to: 'ffn_norm' },
+  'mlp.gate_up_proj': { to: 'ffn_up' },
+  'mlp.down_proj': { to: 'ffn_down' },
 };
 
 /** Experts as transformers writes them: one matrix per expert, or (v5) fused 3-D tensors. */
@@ -141,6 +244,34 @@ export const ARCHITECTURES: readonly ArchitectureSpec[] = [
   { hfNames: ['Qwen3ForCausalLM'], arch: 'qwen3', keys: [], tensors: { ...DENSE, ...QK_NORM }, permuteQK: false },
   { hfNames: ['Qwen3MoeForCausalLM'], arch: 'qwen3moe', keys: QWEN_MOE_KEYS, tensors: { ...ATTENTION, ...QK_NORM, ...MOE_MLP }, permuteQK: false, moe: true },
   { hfNames: ['SmolLM3ForCausalLM'], arch: 'smollm3', keys: LLAMA_KEYS, tensors: DENSE, permuteQK: true },
+  {
+    hfNames: ['Gemma2ForCausalLM'],
+    arch: 'gemma2',
+    baseKeys: GEMMA2_BASE_KEYS,
+    keys: GEMMA2_KEYS,
+    tensors: GEMMA,
+    permuteQK: false,
+    normShift: 1,
+    dropOutput: true,
+  },
+  {
+    hfNames: ['Gemma3ForCausalLM'],
+    arch: 'gemma3',
+    keys: GEMMA3_KEYS,
+    tensors: { ...GEMMA, ...QK_NORM },
+    permuteQK: false,
+    normShift: 1,
+    trimEmbedding: true,
+  },
+  {
+    hfNames: ['Phi3ForCausalLM'],
+    arch: 'phi3',
+    baseKeys: PHI3_BASE_KEYS,
+    keys: PHI3_KEYS,
+    tensors: PHI3,
+    permuteQK: false,
+    shapes: (h) => ({ attn_qkv: [(h.nHead + 2 * h.nHeadKv) * h.headDim, h.nEmbd], ffn_up: [2 * h.nFf, h.nEmbd] }),
+  },
 ];
 
 // ---- reading config.json ----------------------------------------------------------------------------
@@ -163,6 +294,8 @@ export interface Hparams {
   vocabSize: number | undefined;
   rmsEps: number | undefined;
   ropeTheta: number | undefined;
+  /** rope theta of the sliding-window layers (Gemma 3's rope_local_base_freq). */
+  ropeThetaSwa: number | undefined;
   tiedEmbeddings: boolean;
   /** rope_scaling / rope_parameters, normalised. */
   rope: Json;
@@ -233,8 +366,13 @@ export function readHparams(rawConfig: Json, where: string): Hparams {
       throw new FormatError(where, undefined, `expert counts must be positive and num_experts_per_tok at most the experts (experts ${nExpert}, used ${nExpertUsed}, expert ffn ${nFfExp})`);
     }
   }
-  const rope: Json = { ...((config.rope_parameters ?? config.rope_scaling ?? {}) as Json) };
+  // transformers v5 nests rope_parameters per attention kind (full_attention / sliding_attention)
+  const ropeAll = (config.rope_parameters ?? config.rope_scaling ?? {}) as Json;
+  const rope: Json = { ...((ropeAll.full_attention ?? ropeAll) as Json) };
   const ropeTheta = num(config, ['rope_theta', 'rotary_emb_base'], where) ?? num(rope, ['rope_theta'], where);
+  const ropeThetaSwa =
+    num((ropeAll.sliding_attention ?? {}) as Json, ['rope_theta'], where) ??
+    num(config, ['local_rope_theta', 'rope_local_theta', 'rope_theta_local', 'swa_rope_theta', 'rope_local_base_freq'], where);
   if (rope.rope_type === undefined && rope.type !== undefined) rope.rope_type = rope.type;
   return {
     arch: spec,
@@ -252,6 +390,7 @@ export function readHparams(rawConfig: Json, where: string): Hparams {
     vocabSize: int(config, ['vocab_size'], where, true),
     rmsEps: num(config, ['rms_norm_eps', 'norm_eps'], where),
     ropeTheta,
+    ropeThetaSwa,
     tiedEmbeddings: config.tie_word_embeddings === true,
     rope,
     config,
@@ -301,11 +440,24 @@ export function modelMetadata(h: Hparams, options: ModelMetadataOptions): Metada
   m.string('general.type', 'model');
   m.string('general.name', options.name);
   if (options.parameterCount > 0) m.string('general.size_label', sizeLabel(options.parameterCount));
-  writeKeys(m, a, TEXT_MODEL_KEYS, h);
+  writeKeys(m, a, h.arch.baseKeys ?? TEXT_MODEL_KEYS, h);
   m.u32('general.file_type', options.ftype);
   writeKeys(m, a, h.arch.keys, h);
   m.u32('general.quantization_version', 2);
   return m;
+}
+
+/** The tensors convert_hf_to_gguf.py computes rather than reads: rope_freqs (llama3 scaling), rope_factors_long/short (Phi-3 longrope). */
+export function generatedTensors(h: Hparams): { name: string; values: Float32Array; why: string }[] {
+  const out = [];
+  const freqs = llama3RopeFactors(h);
+  if (freqs) out.push({ name: 'rope_freqs.weight', values: freqs, why: 'llama3 rope scaling' });
+  const lr = h.arch.arch === 'phi3' ? longrope(h) : undefined;
+  if (lr) {
+    out.push({ name: 'rope_factors_long.weight', values: lr.long, why: 'longrope long_factor' });
+    out.push({ name: 'rope_factors_short.weight', values: lr.short, why: 'longrope short_factor' });
+  }
+  return out;
 }
 
 /** llama3 rope scaling: the rope_freqs.weight factors convert_hf_to_gguf.py generates. */
@@ -380,6 +532,7 @@ export function mapTensor(hfName: string, h: Hparams, where: string): TensorMapp
   const m = /^(.*)\.(weight|bias)$/.exec(hfName) ?? (/\.experts\.(gate_up_proj|down_proj)$/.test(hfName) ? [hfName, hfName, 'weight'] : null);
   if (m) {
     const [, base, suffix] = m;
+    if (base === 'lm_head' && h.arch.dropOutput) return null;
     const global = GLOBAL_TENSORS[base];
     if (global) return { name: `${global}.${suffix}` };
     const layer = /^model\.layers\.(\d+)\.(.+)$/.exec(base);
@@ -429,6 +582,8 @@ export function expectedShape(ggufName: string, h: Hparams, vocab: number): numb
     attn_output: bias ? [h.nEmbd] : [h.nEmbd, q],
     attn_q_norm: [h.headDim],
     attn_k_norm: [h.headDim],
+    post_attention_norm: [h.nEmbd],
+    post_ffw_norm: [h.nEmbd],
     ffn_gate: [h.nFf, h.nEmbd],
     ffn_up: [h.nFf, h.nEmbd],
     ffn_down: [h.nEmbd, h.nFf],
@@ -436,8 +591,9 @@ export function expectedShape(ggufName: string, h: Hparams, vocab: number): numb
     ffn_gate_exps: [h.nExpert, h.nFfExp, h.nEmbd],
     ffn_up_exps: [h.nExpert, h.nFfExp, h.nEmbd],
     ffn_down_exps: [h.nExpert, h.nEmbd, h.nFfExp],
+    ...h.arch.shapes?.(h),
   };
-  return table[part];
+  return bias && h.arch.shapes?.(h)[part] ? [table[part][0]] : table[part];
 }
 
 /** The GGUF weights every model of this architecture must have. */

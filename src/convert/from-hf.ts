@@ -15,6 +15,7 @@ import { fileError } from '../io/atomic.js';
 import { gguf } from '../io/gguf/metadata.js';
 import { loadSafetensors, type SafetensorsFile } from '../io/safetensors/reader.js';
 import { fromBytes } from '../runtime/creation.js';
+import { bf16BitsToF32, f16BitsToF32 } from '../runtime/half.js';
 import type { Device } from '../runtime/device.js';
 import { ggmlBytes, ggmlType, ggmlTypeOfDType, type GGMLType } from '../quant/ggml-types.js';
 import {
@@ -25,7 +26,7 @@ import {
   type QuantPreset,
   type TypeChoiceOptions,
 } from '../quant/presets.js';
-import { expectedShape, llama3RopeFactors, mapTensor, modelMetadata, readHparams, requiredTensors, type Hparams } from './architecture.js';
+import { expectedShape, generatedTensors, mapTensor, modelMetadata, readHparams, requiredTensors, type Hparams } from './architecture.js';
 import { Metadata } from './metadata.js';
 import type { ConversionPlan, PlannedTensor, TensorSource } from './pipeline.js';
 import { parseSentencePieceModel, sentencePieceMetadata, type SentencePieceModel } from './sentencepiece.js';
@@ -188,6 +189,30 @@ function halfSource(whole: TensorSource, half: 0 | 1): TensorSource {
   });
 }
 
+/** The first `rows` rows of a 2-D tensor (Gemma 3's embedding cut to the real vocabulary). */
+function leadingRowsSource(whole: TensorSource, rows: number): TensorSource {
+  const cols = whole.shape[1];
+  return hostSource(`${whole.label} (first ${rows} rows)`, [rows, cols], whole.type, async () => (await whole.read()).slice(0, rows * ggmlBytes(whole.type, cols)));
+}
+
+/** A float tensor plus `shift`, as F32 (Gemma's norms: llama.cpp multiplies by w where Gemma multiplies by 1 + w). */
+function shiftedSource(whole: TensorSource, shift: number): TensorSource {
+  const f32 = ggmlType('f32');
+  return hostSource(`${whole.label} (+${shift})`, [...whole.shape], f32, async () => {
+    const bytes = await whole.read();
+    const n = whole.shape.reduce((a, b) => a * b, 1);
+    const out = new Float32Array(n);
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const type = whole.type.name;
+    for (let i = 0; i < n; i++) {
+      const v =
+        type === 'f32' ? view.getFloat32(i * 4, true) : type === 'f16' ? f16BitsToF32(view.getUint16(i * 2, true)) : bf16BitsToF32(view.getUint16(i * 2, true));
+      out[i] = v + shift;
+    }
+    return new Uint8Array(out.buffer);
+  });
+}
+
 /** What `read` finds in a Hugging Face folder. */
 interface HFFolder {
   root: string;
@@ -195,6 +220,54 @@ interface HFFolder {
   configPath: string;
   h: Hparams;
   weights: SafetensorsFile;
+  tokenizer: TokenizerFiles;
+}
+
+/** The tokenizer files of a folder, parsed. */
+interface TokenizerFiles {
+  tokPath: string;
+  spmPath: string;
+  tokenizer: Json | undefined;
+  tokenizerConfig: Json | undefined;
+  chatTemplateFile: string | undefined;
+  spm: SentencePieceModel | undefined;
+  addedTokens: Json | undefined;
+}
+
+async function readTokenizerFiles(root: string, names: string[]): Promise<TokenizerFiles> {
+  const tokPath = join(root, 'tokenizer.json');
+  const spmPath = join(root, 'tokenizer.model');
+  if (!names.includes('tokenizer.json') && !names.includes('tokenizer.model')) {
+    throw new FormatError(root, undefined, `has no tokenizer (tokenizer.json or tokenizer.model); ${summarise(names)}`);
+  }
+  const tokenizer = names.includes('tokenizer.json') ? await readJson(tokPath) : undefined;
+  const tokenizerConfig = names.includes('tokenizer_config.json') ? await readJson(join(root, 'tokenizer_config.json')) : undefined;
+  let chatTemplateFile: string | undefined;
+  if (names.includes('chat_template.jinja')) chatTemplateFile = await readFile(join(root, 'chat_template.jinja'), 'utf8');
+  else if (names.includes('chat_template.json')) {
+    const t = (await readJson(join(root, 'chat_template.json'))).chat_template;
+    if (typeof t === 'string') chatTemplateFile = t;
+  }
+  let spm: SentencePieceModel | undefined;
+  if (names.includes('tokenizer.model')) {
+    let bytes: Uint8Array;
+    try {
+      bytes = await readFile(spmPath);
+    } catch (e) {
+      throw fileError(spmPath, e, 'cannot read the file');
+    }
+    spm = parseSentencePieceModel(bytes, spmPath);
+  }
+  const addedTokens = names.includes('added_tokens.json') ? await readJson(join(root, 'added_tokens.json')) : undefined;
+  return { tokPath, spmPath, tokenizer, tokenizerConfig, chatTemplateFile, spm, addedTokens };
+}
+
+/** The tokenizer's own vocabulary size, as Gemma3Model.modify_tensors counts it. */
+function realVocabulary(t: TokenizerFiles, h: Hparams): number {
+  if (t.spm) return h.vocabSize ?? t.spm.pieces.length;
+  const vocab = (t.tokenizer?.model as Json | undefined)?.vocab;
+  const added = t.tokenizer?.added_tokens;
+  return (vocab && typeof vocab === 'object' ? Object.keys(vocab).length : 0) + (Array.isArray(added) ? added.length : 0);
 }
 
 /** One GGUF tensor as mapped from the folder (before its type is chosen). */
@@ -223,7 +296,8 @@ async function readFolder(dir: string, options: HFPlanOptions): Promise<HFFolder
   const configPath = join(root, 'config.json');
   const h = readHparams(await readJson(configPath), configPath);
   const weights = await loadSafetensors(await weightsPath(root, names), { device: options.device });
-  return { root, names, configPath, h, weights };
+  const tokenizer = await readTokenizerFiles(root, names);
+  return { root, names, configPath, h, weights, tokenizer };
 }
 
 const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
@@ -268,7 +342,8 @@ function mapTensors(folder: HFFolder): { tensors: MappedTensor[]; vocabRows: num
       });
     } else {
       claim(m.name, info.name, info.file);
-      mapped.push({ name: m.name, hfName: info.name, shape: info.shape, source, ...(m.permuteHeads ? { permuteHeads: m.permuteHeads } : {}) });
+      const shifted = h.arch.normShift && m.name.endsWith('norm.weight') ? shiftedSource(source, h.arch.normShift) : source;
+      mapped.push({ name: m.name, hfName: info.name, shape: info.shape, source: shifted, ...(m.permuteHeads ? { permuteHeads: m.permuteHeads } : {}) });
     }
   }
   for (const [name, list] of experts) {
@@ -291,10 +366,20 @@ function mapTensors(folder: HFFolder): { tensors: MappedTensor[]; vocabRows: num
   }
   const embd = mapped.find((t) => t.name === 'token_embd.weight');
   if (!embd) throw new FormatError(root, undefined, 'has no model.embed_tokens.weight (the token embedding)');
-  const vocabRows = embd.shape[0];
-  if (h.vocabSize !== undefined && h.vocabSize !== vocabRows) {
-    throw new FormatError(configPath, undefined, `vocab_size is ${h.vocabSize}, but model.embed_tokens.weight has ${vocabRows} rows`);
+  if (h.vocabSize !== undefined && h.vocabSize !== embd.shape[0]) {
+    throw new FormatError(configPath, undefined, `vocab_size is ${h.vocabSize}, but model.embed_tokens.weight has ${embd.shape[0]} rows`);
   }
+  if (h.arch.trimEmbedding) {
+    const real = realVocabulary(folder.tokenizer, h);
+    if (real > embd.shape[0]) {
+      throw new FormatError(folder.tokenizer.spm ? folder.tokenizer.spmPath : folder.tokenizer.tokPath, undefined, `has ${real} tokens, but model.embed_tokens.weight has only ${embd.shape[0]} rows`);
+    }
+    if (real < embd.shape[0]) {
+      embd.source = leadingRowsSource(embd.source, real);
+      embd.shape = [real, embd.shape[1]];
+    }
+  }
+  const vocabRows = embd.shape[0];
   for (const t of mapped) {
     const want = expectedShape(t.name, h, vocabRows);
     if (want && !sameShape(want, t.shape)) {
@@ -309,8 +394,7 @@ function mapTensors(folder: HFFolder): { tensors: MappedTensor[]; vocabRows: num
   if (missing.length) {
     throw new FormatError(root, undefined, `is missing ${missing.length} tensor(s) a ${h.hfArch} needs: ${missing.slice(0, 6).join(', ')}${missing.length > 6 ? ', ...' : ''}`);
   }
-  const rope = llama3RopeFactors(h);
-  if (rope) mapped.push({ name: 'rope_freqs.weight', hfName: 'rope_freqs.weight', shape: [rope.length], source: generatedSource('rope_freqs.weight (llama3 rope scaling)', rope) });
+  for (const g of generatedTensors(h)) mapped.push({ name: g.name, hfName: g.name, shape: [g.values.length], source: generatedSource(`${g.name} (${g.why})`, g.values) });
   mapped.sort((a, b) => byLayer(a.name, b.name));
   return { tensors: mapped, vocabRows };
 }
@@ -353,33 +437,10 @@ function chooseTypes(
 
 /** Step 4, metadata: the model's keys, then the tokenizer's (tokenizer.model first, as convert_hf_to_gguf tries it, else tokenizer.json). */
 async function folderMetadata(folder: HFFolder, mapped: MappedTensor[], vocabRows: number, ftype: number, options: HFPlanOptions): Promise<Metadata> {
-  const { root, names, h } = folder;
-  const tokPath = join(root, 'tokenizer.json');
-  const spmPath = join(root, 'tokenizer.model');
-  if (!names.includes('tokenizer.json') && !names.includes('tokenizer.model')) {
-    throw new FormatError(root, undefined, `has no tokenizer (tokenizer.json or tokenizer.model); ${summarise(names)}`);
-  }
-  const tokenizer = names.includes('tokenizer.json') ? await readJson(tokPath) : undefined;
-  const tokenizerConfig = names.includes('tokenizer_config.json') ? await readJson(join(root, 'tokenizer_config.json')) : undefined;
-  let chatTemplateFile: string | undefined;
-  if (names.includes('chat_template.jinja')) chatTemplateFile = await readFile(join(root, 'chat_template.jinja'), 'utf8');
-  else if (names.includes('chat_template.json')) {
-    const t = (await readJson(join(root, 'chat_template.json'))).chat_template;
-    if (typeof t === 'string') chatTemplateFile = t;
-  }
-  let spm: SentencePieceModel | undefined;
-  if (names.includes('tokenizer.model')) {
-    let bytes: Uint8Array;
-    try {
-      bytes = await readFile(spmPath);
-    } catch (e) {
-      throw fileError(spmPath, e, 'cannot read the file');
-    }
-    spm = parseSentencePieceModel(bytes, spmPath);
-  }
-  const addedTokens = names.includes('added_tokens.json') ? await readJson(join(root, 'added_tokens.json')) : undefined;
-
-  const parameterCount = mapped.filter((t) => t.name !== 'rope_freqs.weight').reduce((n, t) => n + t.shape.reduce((a, b) => a * b, 1), 0);
+  const { root, h } = folder;
+  const { tokPath, spmPath, tokenizer, tokenizerConfig, chatTemplateFile, spm, addedTokens } = folder.tokenizer;
+  const generated = new Set(generatedTensors(h).map((g) => g.name));
+  const parameterCount = mapped.filter((t) => !generated.has(t.name)).reduce((n, t) => n + t.shape.reduce((a, b) => a * b, 1), 0);
   const meta = modelMetadata(h, { name: options.name ?? basename(root), ftype, parameterCount });
   const tokMeta = spm
     ? sentencePieceMetadata({ model: spm, modelPath: spmPath, tokenizer, tokenizerConfig, config: h.config, chatTemplateFile, addedTokens }, vocabRows)

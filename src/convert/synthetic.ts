@@ -18,7 +18,8 @@ export interface SyntheticModelOptions {
   /**
    * 'llama' (LlamaForCausalLM), 'qwen2' (Qwen2ForCausalLM: q/k/v biases, no q/k permutation),
    * 'qwen3' (per-head q/k norms), 'smollm3' (every 4th layer without rope),
-   * 'qwen3moe' and 'mixtral' (mixtures of experts).
+   * 'qwen3moe' and 'mixtral' (mixtures of experts), 'gemma2' / 'gemma3' (norms as 1 + w,
+   * post-norms, soft-capping, sliding windows, tied output), 'phi3' (fused qkv and gate_up).
    */
   arch?: SyntheticArch;
   /** config.json head_dim (default hidden / heads, not written). */
@@ -47,7 +48,7 @@ export interface SyntheticModelOptions {
   maxPositions?: number;
 }
 
-export type SyntheticArch = 'llama' | 'qwen2' | 'qwen3' | 'smollm3' | 'qwen3moe' | 'mixtral';
+export type SyntheticArch = 'llama' | 'qwen2' | 'qwen3' | 'smollm3' | 'qwen3moe' | 'mixtral' | 'gemma2' | 'gemma3' | 'phi3';
 
 const HF_CLASS: Record<SyntheticArch, [string, string]> = {
   llama: ['LlamaForCausalLM', 'llama'],
@@ -56,6 +57,9 @@ const HF_CLASS: Record<SyntheticArch, [string, string]> = {
   smollm3: ['SmolLM3ForCausalLM', 'smollm3'],
   qwen3moe: ['Qwen3MoeForCausalLM', 'qwen3_moe'],
   mixtral: ['MixtralForCausalLM', 'mixtral'],
+  gemma2: ['Gemma2ForCausalLM', 'gemma2'],
+  gemma3: ['Gemma3ForCausalLM', 'gemma3_text'],
+  phi3: ['Phi3ForCausalLM', 'phi3'],
 };
 
 export interface SyntheticTensor {
@@ -221,7 +225,7 @@ export function syntheticModel(options: SyntheticModelOptions = {}): SyntheticMo
     rope_theta: 10000.0,
     vocab_size: vocab,
     hidden_act: 'silu',
-    tie_word_embeddings: options.tied ?? false,
+    tie_word_embeddings: options.tied ?? (arch === 'gemma2' || arch === 'gemma3'),
     bos_token_id: bosId,
     eos_token_id: eosId,
     torch_dtype: dtype,
@@ -237,6 +241,25 @@ export function syntheticModel(options: SyntheticModelOptions = {}): SyntheticMo
     Object.assign(config, { num_experts: experts, num_experts_per_tok: options.expertsUsed ?? 2, moe_intermediate_size: expertFf, norm_topk_prob: true, decoder_sparse_step: 1, mlp_only_layers: [] });
   }
   if (arch === 'mixtral') Object.assign(config, { num_local_experts: experts, num_experts_per_tok: options.expertsUsed ?? 2 });
+  const gemma = arch === 'gemma2' || arch === 'gemma3';
+  if (gemma) {
+    // small windows so that the tests' prompts reach past them
+    Object.assign(config, { head_dim: headDim, query_pre_attn_scalar: headDim, sliding_window: 4, hidden_activation: 'gelu_pytorch_tanh', rms_norm_eps: 1e-6, tie_word_embeddings: true });
+    delete config.hidden_act;
+  }
+  if (arch === 'gemma2') Object.assign(config, { attn_logit_softcapping: 50, final_logit_softcapping: 30 });
+  if (arch === 'gemma3') {
+    Object.assign(config, {
+      rope_theta: 100000,
+      rope_local_base_freq: 1000,
+      rope_scaling: { rope_type: 'linear', factor: 2 },
+      sliding_window_pattern: 6,
+      layer_types: Array.from({ length: layers }, (_, i) => ((i + 1) % 6 !== 0 ? 'sliding_attention' : 'full_attention')),
+      final_logit_softcapping: null,
+      attn_logit_softcapping: null,
+    });
+  }
+  if (arch === 'phi3') Object.assign(config, { original_max_position_embeddings: 2048, sliding_window: null });
 
   const tensors: SyntheticTensor[] = [];
   const add = (name: string, shape: number[], std: number, mean = 0) => {
@@ -247,10 +270,22 @@ export function syntheticModel(options: SyntheticModelOptions = {}): SyntheticMo
   // Scales chosen so the random model's next-token distributions are peaked
   // (logits with a standard deviation of ~4): greedy decoding is then stable
   // under small perturbations, and quantization error shows as rare flips.
-  add('model.embed_tokens.weight', [vocab, hidden], 1);
+  const gemmaModel = arch === 'gemma2' || arch === 'gemma3';
+  // Gemma scales the embedding by sqrt(hidden) (kept at unit size here, so that the layers, not the
+  // tied embedding alone, decide the next token) and its norms by 1 + w: stored weights centred on 0
+  const normMean = gemmaModel ? 0 : 1;
+  add('model.embed_tokens.weight', [vocab, hidden], gemmaModel ? 1 / Math.sqrt(hidden) : 1);
   for (let i = 0; i < layers; i++) {
     const p = `model.layers.${i}`;
-    add(`${p}.input_layernorm.weight`, [hidden], 0.05, 1);
+    add(`${p}.input_layernorm.weight`, [hidden], 0.05, normMean);
+    if (arch === 'phi3') {
+      add(`${p}.self_attn.qkv_proj.weight`, [(heads + 2 * kvHeads) * headDim, hidden], 1 / Math.sqrt(hidden));
+      add(`${p}.self_attn.o_proj.weight`, [hidden, heads * headDim], 0.5 / Math.sqrt(heads * headDim));
+      add(`${p}.post_attention_layernorm.weight`, [hidden], 0.05, 1);
+      add(`${p}.mlp.gate_up_proj.weight`, [2 * ff, hidden], 1 / Math.sqrt(hidden));
+      add(`${p}.mlp.down_proj.weight`, [hidden, ff], 0.5 / Math.sqrt(ff));
+      continue;
+    }
     add(`${p}.self_attn.q_proj.weight`, [heads * headDim, hidden], 1 / Math.sqrt(hidden));
     add(`${p}.self_attn.k_proj.weight`, [kvHeads * headDim, hidden], 1 / Math.sqrt(hidden));
     add(`${p}.self_attn.v_proj.weight`, [kvHeads * headDim, hidden], 0.5 / Math.sqrt(hidden));
@@ -260,11 +295,15 @@ export function syntheticModel(options: SyntheticModelOptions = {}): SyntheticMo
       add(`${p}.self_attn.v_proj.bias`, [kvHeads * headDim], 0.1);
     }
     add(`${p}.self_attn.o_proj.weight`, [hidden, heads * headDim], 0.5 / Math.sqrt(heads * headDim));
-    if (arch === 'qwen3' || arch === 'qwen3moe') {
-      add(`${p}.self_attn.q_norm.weight`, [headDim], 0.05, 1);
-      add(`${p}.self_attn.k_norm.weight`, [headDim], 0.05, 1);
+    if (arch === 'qwen3' || arch === 'qwen3moe' || arch === 'gemma3') {
+      add(`${p}.self_attn.q_norm.weight`, [headDim], 0.05, normMean);
+      add(`${p}.self_attn.k_norm.weight`, [headDim], 0.05, normMean);
     }
-    add(`${p}.post_attention_layernorm.weight`, [hidden], 0.05, 1);
+    add(`${p}.post_attention_layernorm.weight`, [hidden], 0.05, normMean);
+    if (gemmaModel) {
+      add(`${p}.pre_feedforward_layernorm.weight`, [hidden], 0.05, 0);
+      add(`${p}.post_feedforward_layernorm.weight`, [hidden], 0.05, 0);
+    }
     if (!moe) {
       add(`${p}.mlp.gate_proj.weight`, [ff, hidden], 1 / Math.sqrt(hidden));
       add(`${p}.mlp.up_proj.weight`, [ff, hidden], 1 / Math.sqrt(hidden));
@@ -286,8 +325,9 @@ export function syntheticModel(options: SyntheticModelOptions = {}): SyntheticMo
       add(`${m}.experts.${e}.${down}.weight`, [hidden, expertFf], 0.5 / Math.sqrt(expertFf));
     }
   }
-  add('model.norm.weight', [hidden], 0.05, 1);
-  if (!options.tied) add('lm_head.weight', [vocab, hidden], 4 / Math.sqrt(hidden));
+  // Gemma's final norm at 1 + 3: logits as peaked as the untied models' (standard deviation ~4)
+  add('model.norm.weight', [hidden], 0.05, gemmaModel ? 3 : 1);
+  if (!config.tie_word_embeddings) add('lm_head.weight', [vocab, hidden], 4 / Math.sqrt(hidden));
   const parameterCount = tensors.reduce((n, t) => n + t.shape.reduce((a, b) => a * b, 1), 0);
   return { config, tokenizer: spm ? undefined : tokenizer, sentencePiece: spm, tokenizerConfig, bpe, tensors, parameterCount };
 }
