@@ -104,6 +104,16 @@ const ARCH_MODELS = [
     model: syntheticModel({ seed: 53, arch: 'smollm3', layers: 4, hidden: 128, heads: 4, kvHeads: 1, ff: 256, vocab: 320 }),
     presets: ['Q2_K', 'Q4_K_M'],
   },
+  {
+    name: 'gemma3 (tied, trimmed embedding)',
+    model: syntheticModel({ seed: 59, arch: 'gemma3', layers: 6, hidden: 256, heads: 4, kvHeads: 2, headDim: 64, ff: 256, vocab: 320, tokenizerVocab: 300 }),
+    presets: ['Q3_K_M', 'Q4_K_M'],
+  },
+  {
+    name: 'phi3 (fused attn_qkv counted as attn_v)',
+    model: syntheticModel({ seed: 61, arch: 'phi3', layers: 3, hidden: 256, heads: 4, kvHeads: 4, ff: 256, vocab: 320 }),
+    presets: ['Q3_K_M', 'Q4_K_M', 'Q5_K_M'],
+  },
 ].map((m) => ({ ...m, presets: m.presets.filter((preset) => missingFormats({ preset }).length === 0) }));
 const archFiles = new Map<string, string>();
 for (const [i, m] of ARCH_MODELS.entries()) {
