@@ -28,6 +28,23 @@ import { runLlama, top1Agreement, type LlamaRun } from './helpers/llama.js';
 
 const PROMPT = 'The quick brown fox jumps over the lazy dog. What is the capital of France?';
 const N_TOKENS = 8;
+/** Varied text for the SentencePiece tokenizers: code, whitespace runs, digits, emoji, CJK, RTL scripts, contractions. */
+const CORPUS = [
+  'The quick brown fox jumps over the lazy dog.',
+  "She'll say it's the best, isn't it? We'd've known.",
+  'def quantize(x):\n    return [round(v * 127) for v in x]  # int8',
+  'tabs\tand   three spaces,\n\nnew lines',
+  'Numbers: 1, 42, 256, 4096, 3.14159 and 1,000,000.',
+  'Emoji 🦊🚀 and accents: café, naïve, Ångström.',
+  '日本語のテキストと中文字符',
+  'مرحبا بالعالم and שלום עולם',
+  'Quantization stores the weights of a language model in fewer bits.',
+  'ALL CAPS and MixedCase and snake_case and kebab-case',
+  '   leading spaces and trailing   ',
+  'url: https://example.com/path?q=1&r=2',
+  'What is the capital of France? Paris is the capital of France.',
+  'jumps jumped jumping jumper',
+];
 /** Reference positions whose top-2 logits differ by less than this are not judged (float32 vs float64 may swap them). */
 const CLEAR_MARGIN = 0.05;
 
@@ -82,6 +99,11 @@ const VARIANTS: Variant[] = [
   {
     name: 'llama with a SentencePiece tokenizer.model (Llama 2 style)',
     model: syntheticModel({ seed: 13, layers: 2, ff: 512, tokenizer: 'spm' }),
+    outtypes: ['f32'],
+  },
+  {
+    name: 'llama with only a tokenizer.json (SentencePiece BPE, Llama 2 / Mistral 7B style)',
+    model: syntheticModel({ seed: 67, layers: 2, hidden: 64, heads: 4, kvHeads: 2, ff: 128, tokenizer: 'spm-json' }),
     outtypes: ['f32'],
   },
   {
@@ -166,7 +188,7 @@ beforeAll(async () => {
     const sp = v.model.sentencePiece;
     v.prompt = [bos, ...(sp ? encodeSentencePiece(sp, PROMPT) : encodeBpe(v.model.bpe, PROMPT))];
     v.forced = [...v.prompt, ...referenceGreedy(v.model, v.prompt, N_TOKENS, v.nVocab)];
-    const runs = await runLlama(files, { prompt: PROMPT, nTokens: N_TOKENS, forced: v.forced });
+    const runs = await runLlama(files, { prompt: PROMPT, nTokens: N_TOKENS, forced: v.forced, texts: sp ? CORPUS : undefined });
     v.runs = new Map(names.map((t, k) => [t, runs[k]]));
   }
 }, 240_000);
@@ -182,6 +204,9 @@ describe.each(VARIANTS)('$name', (v) => {
     expect(f32.nVocab).toBe(v.nVocab ?? v.model.config.vocab_size);
     expect(f32.vocabularyType).toBe(v.model.sentencePiece ? 'spm' : 'bpe');
     expect(f32.promptTokens).toEqual(v.prompt);
+    // SentencePiece vocabularies (tokenizer.model, or tokenizer.json only): the corpus as SentencePiece's BPE encodes it
+    const sp = v.model.sentencePiece;
+    if (sp) CORPUS.forEach((text, i) => expect(f32.textTokens[i], text).toEqual(encodeSentencePiece(sp, text)));
   });
 
   test('F32: llama.cpp predicts what the Hugging Face model predicts', () => {

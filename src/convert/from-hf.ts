@@ -29,7 +29,7 @@ import {
 import { expectedShape, generatedTensors, mapTensor, modelMetadata, readHparams, requiredTensors, type Hparams } from './architecture.js';
 import { Metadata } from './metadata.js';
 import type { ConversionPlan, PlannedTensor, TensorSource } from './pipeline.js';
-import { parseSentencePieceModel, sentencePieceMetadata, type SentencePieceModel } from './sentencepiece.js';
+import { parseSentencePieceModel, sentencePieceFromTokenizerJson, sentencePieceMetadata, type SentencePieceModel } from './sentencepiece.js';
 import { gpt2TokenizerMetadata } from './tokenizer.js';
 
 type Json = Record<string, unknown>;
@@ -442,8 +442,12 @@ async function folderMetadata(folder: HFFolder, mapped: MappedTensor[], vocabRow
   const generated = new Set(generatedTensors(h).map((g) => g.name));
   const parameterCount = mapped.filter((t) => !generated.has(t.name)).reduce((n, t) => n + t.shape.reduce((a, b) => a * b, 1), 0);
   const meta = modelMetadata(h, { name: options.name ?? basename(root), ftype, parameterCount });
+  // a tokenizer.json-only SentencePiece BPE (Llama 2 / Mistral 7B saved without tokenizer.model) is written as one too
+  const spmJson = !spm && tokenizer ? sentencePieceFromTokenizerJson(tokenizer, tokPath) : undefined;
   const tokMeta = spm
     ? sentencePieceMetadata({ model: spm, modelPath: spmPath, tokenizer, tokenizerConfig, config: h.config, chatTemplateFile, addedTokens }, vocabRows)
+    : spmJson
+      ? sentencePieceMetadata({ model: spmJson, modelPath: tokPath, tokenizer, tokenizerConfig, config: h.config, chatTemplateFile, addedTokens }, vocabRows)
     : gpt2TokenizerMetadata({ tokenizer: tokenizer!, tokenizerPath: tokPath, tokenizerConfig, config: h.config, chatTemplateFile }, vocabRows, {
         pre: options.tokenizerPre,
       });

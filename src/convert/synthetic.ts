@@ -39,8 +39,12 @@ export interface SyntheticModelOptions {
   vocab?: number;
   /** Tokens the tokenizer itself has (default: vocab); fewer leaves [PAD] ids. */
   tokenizerVocab?: number;
-  /** 'bpe': a byte-level BPE tokenizer.json (Llama 3 style, default); 'spm': a SentencePiece tokenizer.model (Llama 2 style). */
-  tokenizer?: 'bpe' | 'spm';
+  /**
+   * 'bpe': a byte-level BPE tokenizer.json (Llama 3 style, default); 'spm': a SentencePiece tokenizer.model
+   * (Llama 2 style); 'spm-json': the same SentencePiece vocabulary as a tokenizer.json only (Hugging Face's
+   * LlamaConverter layout: byte fallback, merges ordered by piece score), as Llama 2 / Mistral folders ship it.
+   */
+  tokenizer?: 'bpe' | 'spm' | 'spm-json';
   tied?: boolean;
   dtype?: 'bfloat16' | 'float16' | 'float32';
   /** config.json rope_scaling. */
@@ -76,8 +80,10 @@ export interface SyntheticModel {
   config: Record<string, unknown>;
   /** tokenizer.json, or undefined for a SentencePiece model. */
   tokenizer: Record<string, unknown> | undefined;
-  /** tokenizer.model of a SentencePiece tokenizer. */
+  /** The SentencePiece vocabulary of an 'spm' or 'spm-json' tokenizer. */
   sentencePiece?: SentencePieceModel;
+  /** Written as tokenizer.model (else as tokenizer.json only). */
+  sentencePieceFile?: boolean;
   tokenizerConfig: Record<string, unknown>;
   bpe: BpeVocabulary;
   tensors: SyntheticTensor[];
@@ -142,7 +148,7 @@ export function syntheticModel(options: SyntheticModelOptions = {}): SyntheticMo
 
   const tokenizerVocab = Math.min(options.tokenizerVocab ?? vocab, vocab);
   const bpe = learnBpe(DEMO_CORPUS, Math.max(0, tokenizerVocab - 256 - 2));
-  const spm = options.tokenizer === 'spm' ? learnSentencePiece(DEMO_CORPUS, tokenizerVocab) : undefined;
+  const spm = options.tokenizer === 'spm' || options.tokenizer === 'spm-json' ? learnSentencePiece(DEMO_CORPUS, tokenizerVocab) : undefined;
   const bosId = spm ? 1 : bpe.vocab.size;
   const eosId = spm ? 2 : bosId + 1;
 
@@ -329,7 +335,8 @@ export function syntheticModel(options: SyntheticModelOptions = {}): SyntheticMo
   add('model.norm.weight', [hidden], 0.05, gemmaModel ? 3 : 1);
   if (!config.tie_word_embeddings) add('lm_head.weight', [vocab, hidden], 4 / Math.sqrt(hidden));
   const parameterCount = tensors.reduce((n, t) => n + t.shape.reduce((a, b) => a * b, 1), 0);
-  return { config, tokenizer: spm ? undefined : tokenizer, sentencePiece: spm, tokenizerConfig, bpe, tensors, parameterCount };
+  const json = options.tokenizer === 'spm-json' ? sentencePieceTokenizerJson(spm!) : spm ? undefined : tokenizer;
+  return { config, tokenizer: json, sentencePiece: spm, sentencePieceFile: options.tokenizer === 'spm', tokenizerConfig, bpe, tensors, parameterCount };
 }
 
 /** Writes `model` as a Hugging Face folder: config.json, tokenizer files and (sharded past maxShardBytes) safetensors. */
@@ -342,14 +349,14 @@ export async function writeSyntheticModel(
   const json = (name: string, value: unknown) => writeFile(join(dir, name), JSON.stringify(value, null, 2) + '\n');
   await json('config.json', model.config);
   if (model.tokenizer) await json('tokenizer.json', model.tokenizer);
-  if (model.sentencePiece) await writeFile(join(dir, 'tokenizer.model'), encodeSentencePieceModel(model.sentencePiece));
+  if (model.sentencePiece && model.sentencePieceFile !== false) await writeFile(join(dir, 'tokenizer.model'), encodeSentencePieceModel(model.sentencePiece));
   await json('tokenizer_config.json', model.tokenizerConfig);
   const tensors = model.tensors.map((t) => [t.name, { shape: t.shape, dtype: t.dtype, produce: () => t.bytes() }] as const);
   const saved = await saveSafetensors(join(dir, 'model.safetensors'), tensors, { format: 'pt' }, {
     maxShardBytes: options.maxShardBytes,
     signal: options.signal,
   });
-  const tokenizerFile = join(dir, model.tokenizer ? 'tokenizer.json' : 'tokenizer.model');
+  const tokenizerFile = join(dir, model.sentencePiece && model.sentencePieceFile !== false ? 'tokenizer.model' : 'tokenizer.json');
   return [join(dir, 'config.json'), tokenizerFile, join(dir, 'tokenizer_config.json'), ...saved.files];
 }
 
@@ -402,4 +409,63 @@ export function learnSentencePiece(text: string, size: number): SentencePieceMod
   merged.forEach((piece, i) => pieces.push({ piece, score: -i, type: PIECE_TYPE.NORMAL }));
   chars.forEach((piece, i) => pieces.push({ piece, score: -(merged.length + i), type: PIECE_TYPE.NORMAL }));
   return { pieces, addDummyPrefix: true };
+}
+
+/**
+ * A SentencePiece BPE vocabulary as transformers' LlamaConverter writes it to
+ * tokenizer.json: the pieces as a BPE vocab with byte fallback, U+2581 for
+ * spaces with one prepended, and merges of every split of a piece into two
+ * pieces, ordered by the merged piece's score (best first).
+ */
+export function sentencePieceTokenizerJson(spm: SentencePieceModel): Record<string, unknown> {
+  const vocab: Record<string, number> = {};
+  spm.pieces.forEach((p, id) => (vocab[p.piece] = id));
+  const merges: { pair: [string, string]; score: number; ids: [number, number] }[] = [];
+  spm.pieces.forEach((p) => {
+    if (p.type !== PIECE_TYPE.NORMAL) return;
+    const chars = [...p.piece];
+    for (let k = 1; k < chars.length; k++) {
+      const a = chars.slice(0, k).join('');
+      const b = chars.slice(k).join('');
+      if (vocab[a] !== undefined && vocab[b] !== undefined) merges.push({ pair: [a, b], score: p.score, ids: [vocab[a], vocab[b]] });
+    }
+  });
+  merges.sort((x, y) => y.score - x.score || x.ids[0] - y.ids[0] || x.ids[1] - y.ids[1]);
+  const special = (id: number, content: string) => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true });
+  return {
+    version: '1.0',
+    truncation: null,
+    padding: null,
+    added_tokens: [special(0, '<unk>'), special(1, '<s>'), special(2, '</s>')],
+    normalizer: {
+      type: 'Sequence',
+      normalizers: [
+        { type: 'Prepend', prepend: '\u2581' },
+        { type: 'Replace', pattern: { String: ' ' }, content: '\u2581' },
+      ],
+    },
+    pre_tokenizer: null,
+    post_processor: {
+      type: 'TemplateProcessing',
+      single: [{ SpecialToken: { id: '<s>', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }],
+      pair: [{ SpecialToken: { id: '<s>', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }, { SpecialToken: { id: '<s>', type_id: 1 } }, { Sequence: { id: 'B', type_id: 1 } }],
+      special_tokens: { '<s>': { id: '<s>', ids: [1], tokens: ['<s>'] } },
+    },
+    decoder: {
+      type: 'Sequence',
+      decoders: [{ type: 'Replace', pattern: { String: '\u2581' }, content: ' ' }, { type: 'ByteFallback' }, { type: 'Fuse' }, { type: 'Strip', content: ' ', start: 1, stop: 0 }],
+    },
+    model: {
+      type: 'BPE',
+      dropout: null,
+      unk_token: '<unk>',
+      continuing_subword_prefix: null,
+      end_of_word_suffix: null,
+      fuse_unk: true,
+      byte_fallback: true,
+      ignore_merges: false,
+      vocab,
+      merges: merges.map((m) => m.pair),
+    },
+  };
 }
