@@ -261,6 +261,17 @@ describe('the GGUF convert writes', () => {
       const want = g.tensors.find((t) => t.name === hfName)!.values().map((v) => bf16BitsToF32(f32ToBf16Bits(v)) + 1);
       expect(new Float32Array((await gf.readTensorBytes(name)).slice().buffer)).toEqual(Float32Array.from(want));
     }
+    // Gemma's SentencePiece tokenizer.model: no space prefix
+    const gs = syntheticModel({ seed: 9, arch: 'gemma2', layers: 1, hidden: 64, heads: 4, kvHeads: 2, headDim: 16, ff: 128, tokenizer: 'spm' });
+    const gsd = join(dir, 'gemma2-spm');
+    await writeSyntheticModel(gsd, gs);
+    await convert(gsd, join(dir, 'gemma2-spm.gguf'), '--outtype', 'f16');
+    const gsf = await loadGGUF(join(dir, 'gemma2-spm.gguf'));
+    expect(gsf.metadata['tokenizer.ggml.model']).toBe('llama');
+    expect(gsf.metadata['tokenizer.ggml.add_space_prefix']).toBe(false);
+    expect(gsf.metadata['gemma2.attn_logit_softcapping']).toBe(50);
+    expect(gsf.metadata['gemma2.final_logit_softcapping']).toBe(30);
+    expect(gsf.tensorInfos.some((t) => t.name === 'output.weight')).toBe(false);
     const ph = syntheticModel({ seed: 9, arch: 'phi3', layers: 1, hidden: 64, heads: 4, kvHeads: 2, ff: 128, tokenizer: 'spm', maxPositions: 8192, ropeScaling: { type: 'longrope', short_factor: [1, 1, 1, 1, 2, 2, 2, 2], long_factor: [4, 4, 4, 4, 8, 8, 8, 8] } });
     const pd = join(dir, 'phi3');
     await writeSyntheticModel(pd, ph);

@@ -49,6 +49,8 @@ export interface ArchitectureSpec {
   trimEmbedding?: boolean;
   /** lm_head.weight skipped: the output is the embedding (Gemma 2). */
   dropOutput?: boolean;
+  /** tokenizer.ggml.add_space_prefix written for a SentencePiece tokenizer (Gemma: false). */
+  spmAddSpacePrefix?: boolean;
   /** Shapes that differ from the llama layer's (fused tensors), by GGUF part. */
   shapes?: (h: Hparams) => Record<string, number[]>;
 }
@@ -253,6 +255,7 @@ export const ARCHITECTURES: readonly ArchitectureSpec[] = [
     permuteQK: false,
     normShift: 1,
     dropOutput: true,
+    spmAddSpacePrefix: false,
   },
   {
     hfNames: ['Gemma3ForCausalLM'],
@@ -262,6 +265,7 @@ export const ARCHITECTURES: readonly ArchitectureSpec[] = [
     permuteQK: false,
     normShift: 1,
     trimEmbedding: true,
+    spmAddSpacePrefix: false,
   },
   {
     hfNames: ['Phi3ForCausalLM'],

@@ -452,6 +452,7 @@ async function folderMetadata(folder: HFFolder, mapped: MappedTensor[], vocabRow
         pre: options.tokenizerPre,
       });
   meta.merge(tokMeta);
+  if (spm && h.arch.spmAddSpacePrefix !== undefined) meta.bool('tokenizer.ggml.add_space_prefix', h.arch.spmAddSpacePrefix);
   // keep general.file_type / quantization_version where modelMetadata put them
   meta.set('general.file_type', gguf.u32(ftype));
   return meta;
