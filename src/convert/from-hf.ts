@@ -14,6 +14,7 @@ import { ArgumentError, FileError, FormatError } from '../errors.js';
 import { fileError } from '../io/atomic.js';
 import { gguf } from '../io/gguf/metadata.js';
 import { loadSafetensors, type SafetensorsFile } from '../io/safetensors/reader.js';
+import { WgArray } from '../runtime/array.js';
 import { fromBytes } from '../runtime/creation.js';
 import { bf16BitsToF32, f16BitsToF32 } from '../runtime/half.js';
 import type { Device } from '../runtime/device.js';
@@ -157,20 +158,32 @@ function hostSource(label: string, shape: number[], type: GGMLType, read: () => 
   };
 }
 
-/** Experts e = 0..n-1, each [rows, cols], stacked into one [n, rows, cols] tensor (torch.stack(dim=0)). */
+/**
+ * Experts e = 0..n-1, each [rows, cols], stacked into one [n, rows, cols]
+ * tensor (torch.stack(dim=0)). Each expert is read and uploaded on its own,
+ * so the host never holds more than one expert's bytes on the GPU path.
+ */
 function stackedSource(pieces: TensorSource[], shape: number[]): TensorSource {
   const first = pieces[0];
-  return hostSource(first.label.replace(/\.experts\.0\./, '.experts.*.'), shape, first.type, async () => {
-    const parts = [];
-    for (const p of pieces) parts.push(await p.read());
-    const out = new Uint8Array(parts.reduce((n, b) => n + b.byteLength, 0));
-    let at = 0;
-    for (const b of parts) {
-      out.set(b, at);
-      at += b.byteLength;
-    }
+  const pieceBytes = ggmlBytes(first.type, shape[1] * shape[2]);
+  const label = first.label.replace(/\.experts\.0\./, '.experts.*.');
+  const read = async () => {
+    const out = new Uint8Array(pieces.length * pieceBytes);
+    for (const [e, p] of pieces.entries()) out.set(await p.read(), e * pieceBytes);
     return out;
-  });
+  };
+  return {
+    label,
+    shape,
+    type: first.type,
+    read,
+    load: async (device) => {
+      if (pieceBytes % 4 !== 0) return fromBytes(await read(), shape, first.type.dtype!, device, label);
+      const out = WgArray.empty(device, shape, first.type.dtype!, label);
+      for (const [e, p] of pieces.entries()) device.writeBuffer(out.buffer, e * pieceBytes, await p.read());
+      return out;
+    },
+  };
 }
 
 /** Half `half` (0: first rows, 1: last rows) of each expert's rows of a fused [n, 2 * rows, cols] tensor. */
