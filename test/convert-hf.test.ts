@@ -295,6 +295,20 @@ describe('the GGUF convert writes', () => {
     await convert(hf, cpu, '--outtype', outtype, '--cpu');
     expect(Buffer.compare(await readFile(gpu), await readFile(cpu))).toBe(0);
   });
+
+  test.each([
+    ['qwen3moe, fused v5 experts', { seed: 3, arch: 'qwen3moe', layers: 1, hidden: 64, heads: 4, kvHeads: 2, ff: 128, experts: 4, expertFf: 64, fusedExperts: true }],
+    ['gemma3', { seed: 3, arch: 'gemma3', layers: 1, hidden: 64, heads: 4, kvHeads: 2, headDim: 16, ff: 128, tokenizerVocab: 500 }],
+    ['phi3', { seed: 3, arch: 'phi3', layers: 1, hidden: 64, heads: 4, kvHeads: 2, ff: 128 }],
+  ] as const)('%s: the CPU path writes the same bytes as the GPU (Q4_K_M)', async (name, options) => {
+    const d = join(dir, `cpu-gpu-${name.replace(/\W+/g, '-')}`);
+    await writeSyntheticModel(d, syntheticModel(options));
+    const gpu = join(d, 'gpu.gguf');
+    const cpu = join(d, 'cpu.gguf');
+    await convert(d, gpu, '--outtype', 'Q4_K_M');
+    await convert(d, cpu, '--outtype', 'Q4_K_M', '--cpu');
+    expect(Buffer.compare(await readFile(gpu), await readFile(cpu))).toBe(0);
+  });
 });
 
 // ---- folders convert does not understand -------------------------------------------------------
