@@ -59,7 +59,7 @@ beforeAll(async () => {
   for (const [i, c] of CASES.entries()) {
     const hf = join(dir, `hf${i}`);
     // tied embeddings: one vocabulary-sized matrix
-    await writeSyntheticModel(hf, syntheticModel({ seed: 71 + i, arch: c.arch, layers: 1, hidden: 64, heads: 4, kvHeads: 2, ff: 128, vocab: c.vocab, tokenizerVocab: 512, tied: true }));
+    await writeSyntheticModel(hf, syntheticModel({ seed: 71 + i, arch: c.arch, layers: 1, hidden: 32, heads: 2, kvHeads: 1, ff: 64, vocab: c.vocab, tokenizerVocab: 512, tied: true }));
     const models = dirname(require.resolve(`${c.pkg}/models/tokenizer.json`));
     copyFileSync(join(models, 'tokenizer.json'), join(hf, 'tokenizer.json'));
     copyFileSync(join(models, 'tokenizer_config.json'), join(hf, 'tokenizer_config.json'));
