@@ -296,6 +296,31 @@ describe('the GGUF convert writes', () => {
     expect(Buffer.compare(await readFile(gpu), await readFile(cpu))).toBe(0);
   });
 
+  test('a tokenizer.json-only SentencePiece BPE: a llama vocabulary scored by merge rank; no Prepend, no space prefix', async () => {
+    const m = syntheticModel({ seed: 5, layers: 1, hidden: 64, heads: 4, kvHeads: 2, ff: 128, tokenizer: 'spm-json' });
+    const d = join(dir, 'spm-json');
+    await writeSyntheticModel(d, m);
+    expect(existsSync(join(d, 'tokenizer.model'))).toBe(false);
+    await convert(d, join(d, 'a.gguf'), '--outtype', 'f16');
+    const a = await loadGGUF(join(d, 'a.gguf'));
+    expect(a.metadata['tokenizer.ggml.model']).toBe('llama');
+    expect('tokenizer.ggml.add_space_prefix' in a.metadata).toBe(false);
+    const tokens = a.metadata['tokenizer.ggml.tokens'] as string[];
+    const scores = a.metadata['tokenizer.ggml.scores'] as Float32Array;
+    const types = a.metadata['tokenizer.ggml.token_type'] as Int32Array;
+    // the first merge's piece scores 0 - 0, the next ones lower
+    const merges = (m.tokenizer!.model as { merges: [string, string][] }).merges;
+    expect(scores[tokens.indexOf(merges[0].join(''))]).toBe(-0);
+    expect(scores[tokens.indexOf(merges[1].join(''))]).toBeLessThan(0);
+    expect(types[tokens.indexOf('<0x41>')]).toBe(TOKEN_TYPE.BYTE);
+    expect(types[1]).toBe(TOKEN_TYPE.CONTROL);
+    expect(types[0]).toBe(TOKEN_TYPE.UNKNOWN);
+    // Gemma 3's tokenizer.json replaces spaces but prepends nothing
+    await patchJson(join(d, 'tokenizer.json'), (j) => ((j.normalizer as { normalizers: unknown[] }).normalizers.shift()));
+    await convert(d, join(d, 'b.gguf'), '--outtype', 'f16');
+    expect((await loadGGUF(join(d, 'b.gguf'))).metadata['tokenizer.ggml.add_space_prefix']).toBe(false);
+  });
+
   test.each([
     ['qwen3moe, fused v5 experts', { seed: 3, arch: 'qwen3moe', layers: 1, hidden: 64, heads: 4, kvHeads: 2, ff: 128, experts: 4, expertFf: 64, fusedExperts: true }],
     ['gemma3', { seed: 3, arch: 'gemma3', layers: 1, hidden: 64, heads: 4, kvHeads: 2, headDim: 16, ff: 128, tokenizerVocab: 500 }],

@@ -466,6 +466,8 @@ async function folderMetadata(folder: HFFolder, mapped: MappedTensor[], vocabRow
       });
   meta.merge(tokMeta);
   if (spm && h.arch.spmAddSpacePrefix !== undefined) meta.bool('tokenizer.ggml.add_space_prefix', h.arch.spmAddSpacePrefix);
+  // llama.cpp's SentencePiece tokenizer adds the space prefix unless told not to
+  if (spmJson && !spmJson.addDummyPrefix) meta.bool('tokenizer.ggml.add_space_prefix', false);
   // keep general.file_type / quantization_version where modelMetadata put them
   meta.set('general.file_type', gguf.u32(ftype));
   return meta;

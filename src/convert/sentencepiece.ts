@@ -284,5 +284,18 @@ export function sentencePieceFromTokenizerJson(tj: TokenizerJson, where: string)
     if (typeof t.id !== 'number' || t.id < 0 || t.id >= n || typeof t.content !== 'string') continue;
     if (t.special === true && pieces[t.id].type !== PIECE_TYPE.UNKNOWN) pieces[t.id] = { piece: t.content, score: 0, type: PIECE_TYPE.CONTROL };
   }
-  return { pieces, addDummyPrefix: true };
+  return { pieces, addDummyPrefix: prependsSpace(tj.normalizer) || prependsSpace(tj.pre_tokenizer) };
+}
+
+/** Whether the normalizer / pre-tokenizer puts a U+2581 in front of the text (SentencePiece's add_dummy_prefix). */
+function prependsSpace(node: unknown): boolean {
+  if (!node || typeof node !== 'object') return false;
+  const n = node as TokenizerJson;
+  if (n.type === 'Prepend') return n.prepend === '\u2581';
+  if (n.type === 'Metaspace') return n.add_prefix_space !== false && n.prepend_scheme !== 'never';
+  for (const key of ['normalizers', 'pretokenizers']) {
+    const list = n[key];
+    if (Array.isArray(list) && list.some(prependsSpace)) return true;
+  }
+  return false;
 }
