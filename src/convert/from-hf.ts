@@ -15,7 +15,7 @@ import { fileError } from '../io/atomic.js';
 import { gguf } from '../io/gguf/metadata.js';
 import { loadSafetensors, type SafetensorsFile } from '../io/safetensors/reader.js';
 import { WgArray } from '../runtime/array.js';
-import { fromBytes } from '../runtime/creation.js';
+import { fromBytes } from '../ops/creation.js';
 import { bf16BitsToF32, f16BitsToF32 } from '../runtime/half.js';
 import type { Device } from '../runtime/device.js';
 import { ggmlBytes, ggmlType, ggmlTypeOfDType, type GGMLType } from '../quant/ggml-types.js';
