@@ -296,6 +296,27 @@ describe('the GGUF convert writes', () => {
     expect(Buffer.compare(await readFile(gpu), await readFile(cpu))).toBe(0);
   });
 
+  test('rope scaling keys: yarn (qwen3), linear (gemma3 above), llama3 rope_freqs (smollm3)', async () => {
+    const yarn = syntheticModel({ seed: 5, arch: 'qwen3', layers: 1, hidden: 64, heads: 4, kvHeads: 2, headDim: 16, ff: 128, ropeScaling: { rope_type: 'yarn', factor: 4, original_max_position_embeddings: 4096, beta_fast: 32, beta_slow: 1 } });
+    const d = join(dir, 'yarn');
+    await writeSyntheticModel(d, yarn);
+    await convert(d, join(d, 'y.gguf'), '--outtype', 'f16');
+    const y = await loadGGUF(join(d, 'y.gguf'));
+    expect(y.metadata['qwen3.rope.scaling.type']).toBe('yarn');
+    expect(y.metadata['qwen3.rope.scaling.factor']).toBe(4);
+    expect([y.metadata['qwen3.rope.scaling.original_context_length'], y.metadataTypes['qwen3.rope.scaling.original_context_length']]).toEqual([4096, 'u32']);
+    expect([y.metadata['qwen3.rope.scaling.yarn_beta_fast'], y.metadataTypes['qwen3.rope.scaling.yarn_beta_fast']]).toEqual([32, 'f32']);
+    expect(y.metadata['qwen3.rope.scaling.yarn_beta_slow']).toBe(1);
+    const l3 = syntheticModel({ seed: 5, arch: 'smollm3', layers: 1, hidden: 64, heads: 4, kvHeads: 2, ff: 128, ropeScaling: { rope_type: 'llama3', factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 8192 } });
+    const d3 = join(dir, 'smollm3-llama3');
+    await writeSyntheticModel(d3, l3);
+    await convert(d3, join(d3, 's.gguf'), '--outtype', 'f16');
+    const sm = await loadGGUF(join(d3, 's.gguf'));
+    expect(sm.metadata['general.architecture']).toBe('smollm3');
+    expect(sm.tensor('rope_freqs.weight').shape).toEqual([8]);
+    expect(sm.metadata['smollm3.rope.dimension_count']).toBe(16);
+  });
+
   test('a tokenizer.json-only SentencePiece BPE: a llama vocabulary scored by merge rank; no Prepend, no space prefix', async () => {
     const m = syntheticModel({ seed: 5, layers: 1, hidden: 64, heads: 4, kvHeads: 2, ff: 128, tokenizer: 'spm-json' });
     const d = join(dir, 'spm-json');
