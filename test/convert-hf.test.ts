@@ -507,6 +507,15 @@ describe('folders it does not understand', () => {
       /tokenizer\.json: has token id 600, but config\.json's vocab_size is 512/,
     ],
   ];
+  ARCH_BAD.push([
+    'a Gemma 3 tokenizer larger than the embedding',
+    syntheticModel({ seed: 5, arch: 'gemma3', layers: 1, hidden: 64, heads: 4, kvHeads: 2, headDim: 16, ff: 128 }),
+    (d) =>
+      patchJson(join(d, 'tokenizer.json'), (j) => {
+        for (let id = 512; id < 520; id++) (j.added_tokens as unknown[]).push({ id, content: `<extra${id}>`, special: true });
+      }),
+    /tokenizer\.json: has 520 tokens, but model\.embed_tokens\.weight has only 512 rows/,
+  ]);
   test.each(ARCH_BAD)('%s: an error naming the file, the tensor and the shape expected; nothing written', async (name, m, edit, message) => {
     const d = await folder(name.replace(/\W+/g, '-'), edit, m);
     const out = join(dir, 'bad', `${name.replace(/\W+/g, '-')}.gguf`);
