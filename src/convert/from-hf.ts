@@ -1,8 +1,11 @@
-// `wgarray convert HF_DIR`: the plan for a Hugging Face llama-family folder
-// (config.json, safetensors weights, tokenizer.json or a SentencePiece
-// tokenizer.model) as convert_hf_to_gguf.py
-// does it, then, for a llama-quantize preset, llama-quantize's per-tensor
-// types on top (as if the f32 GGUF were quantized).
+// `wgarray convert HF_DIR`: the plan for a Hugging Face folder (config.json,
+// safetensors weights, tokenizer.json or a SentencePiece tokenizer.model) as
+// convert_hf_to_gguf.py does it, in four steps: read (config.json against the
+// architecture table in architecture.ts, the weights' index, the tokenizer
+// files), map (tensors renamed, experts stacked, fused halves split, norms
+// shifted, shapes checked), choose (convert_hf_to_gguf's types, or for a
+// llama-quantize preset its per-tensor types, as if the f32 GGUF were
+// quantized) and metadata.
 //
 // Also the plan for a bare .safetensors file without config.json (its tensor
 // names kept as they are): `wgarray quantize weights.safetensors out.gguf Q8_0`.
