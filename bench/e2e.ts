@@ -1,7 +1,9 @@
-// `npm run bench -- e2e [--size 1g] [--type Q4_K_M] [--dir DIR] [--keep] [--cpu]`
+// `npm run bench -- e2e [--size 1g] [--type Q4_K_M] [--arch llama|qwen3moe] [--dir DIR] [--keep] [--cpu]`
 // `npm run bench -- e2e --vs-llama [--types Q4_K_M,Q6_K,Q8_0] [--runs N]`: see vs-llama.ts
 //
-// The main job end to end: a generated llama-architecture Hugging Face folder
+// The main job end to end: a generated llama-architecture (or, with --arch
+// qwen3moe, an 8-expert Qwen3-MoE: its largest tensors are the stacked 3-D
+// expert tensors) Hugging Face folder
 // of ~SIZE of bf16 weights is converted and quantized by the real CLI
 // (`wgarray convert DIR --outtype TYPE`) in a child process, and this prints
 // its wall time, its peak resident memory (the child's own maxRSS: on lavapipe
@@ -45,6 +47,21 @@ function shapeFor(bytes: number) {
   const fixed = 2 * vocab * hidden + hidden;
   const layers = Math.max(1, Math.round((bytes / 2 - fixed) / perLayer));
   return { hidden, heads, kvHeads, ff, vocab, layers };
+}
+
+/** A Qwen3-MoE shape (8 experts, 2 used) whose bf16 weights come to about `bytes`. */
+function moeShapeFor(bytes: number) {
+  const hidden = 1024;
+  const heads = 8;
+  const kvHeads = 4;
+  const experts = 8;
+  const expertFf = bytes >= 512 * MB ? 2816 : 1408;
+  const vocab = 16000;
+  const headDim = hidden / heads;
+  const perLayer = 2 * hidden * hidden + 2 * kvHeads * headDim * hidden + experts * 3 * expertFf * hidden + experts * hidden + 2 * hidden + 2 * headDim;
+  const fixed = 2 * vocab * hidden + hidden;
+  const layers = Math.max(1, Math.round((bytes / 2 - fixed) / perLayer));
+  return { arch: 'qwen3moe' as const, hidden, heads, kvHeads, ff: expertFf, experts, expertFf, vocab, layers };
 }
 
 export interface ChildResult {
@@ -96,14 +113,17 @@ export default async function run(argv: string[]): Promise<void> {
       keep: { type: 'boolean', default: false },
       cpu: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
+      arch: { type: 'string', default: 'llama' },
     },
   });
   const target = parseSize(values.size!);
   const dir = values.dir ?? join(tmpdir(), 'wgarray-bench-e2e');
-  const shape = shapeFor(target);
+  if (values.arch !== 'llama' && values.arch !== 'qwen3moe') throw new Error(`--arch ${values.arch}: llama or qwen3moe`);
+  const moe = values.arch === 'qwen3moe' ? moeShapeFor(target) : undefined;
+  const shape = moe ?? shapeFor(target);
   const model = syntheticModel({ seed: 42, ...shape, tokenizerVocab: 512, maxPositions: 4096 });
-  const hf = join(dir, `llama-${values.size}`);
-  const out = join(dir, `llama-${values.size}-${values.type}.gguf`);
+  const hf = join(dir, `${values.arch}-${values.size}`);
+  const out = join(dir, `${values.arch}-${values.size}-${values.type}.gguf`);
   const reportPath = join(dir, 'report.json');
 
   const device = values.cpu ? undefined : await init().catch(() => undefined);
@@ -111,9 +131,11 @@ export default async function run(argv: string[]): Promise<void> {
   await close();
 
   const weightBytes = model.tensors.reduce((n, t) => n + t.shape.reduce((a, b) => a * b, 1) * 2, 0);
-  const largest = model.tensors.reduce((m, t) => Math.max(m, t.shape.reduce((a, b) => a * b, 1) * 2), 0);
+  // the largest output tensor: a stacked expert tensor is n_expert source matrices
+  const stacked = moe ? moe.experts * moe.expertFf * moe.hidden * 2 : 0;
+  const largest = Math.max(stacked, model.tensors.reduce((m, t) => Math.max(m, t.shape.reduce((a, b) => a * b, 1) * 2), 0));
   console.log(
-    `model: llama, ${shape.layers} layers, hidden ${shape.hidden}, ffn ${shape.ff}, ${shape.heads}/${shape.kvHeads} heads, vocab ${shape.vocab}: ` +
+    `model: ${values.arch}${moe ? ` (${moe.experts} experts of ffn ${moe.expertFf})` : ''}, ${shape.layers} layers, hidden ${shape.hidden}, ffn ${shape.ff}, ${shape.heads}/${shape.kvHeads} heads, vocab ${shape.vocab}: ` +
       `${(model.parameterCount / 1e6).toFixed(0)} M parameters, ${(weightBytes / MB).toFixed(0)} MiB of bf16; largest tensor ${(largest / MB).toFixed(0)} MiB`,
   );
   if (!existsSync(join(hf, 'config.json'))) {

@@ -33,6 +33,8 @@ export interface LlamaRun {
   nVocab: number;
   /** llama.cpp's tokenizer kind ('bpe', 'spm', ...). */
   vocabularyType: string;
+  /** With `texts`: llama.cpp's tokens of each (no BOS). */
+  textTokens: number[][];
 }
 
 export interface LlamaOptions {
@@ -40,6 +42,8 @@ export interface LlamaOptions {
   nTokens: number;
   /** A token sequence to evaluate with teacher forcing; top1[i] is the prediction after forced[0..i]. */
   forced?: number[];
+  /** Texts to tokenize (textTokens). */
+  texts?: string[];
   timeoutMs?: number;
 }
 
@@ -73,7 +77,8 @@ for (const file of job.files) {
       top1Prob.push(first ? first[1] : 0);
     }
   }
-  out.push({ file, promptTokens, generated, text: model.detokenize(generated), top1, top1Prob, nVocab: model.fileInfo?.metadata?.tokenizer?.ggml?.tokens?.length ?? 0, vocabularyType: String(model.vocabularyType) });
+  const textTokens = (job.texts ?? []).map((t) => [...model.tokenize(t)]);
+  out.push({ file, promptTokens, generated, text: model.detokenize(generated), top1, top1Prob, textTokens, nVocab: model.fileInfo?.metadata?.tokenizer?.ggml?.tokens?.length ?? 0, vocabularyType: String(model.vocabularyType) });
   await context.dispose();
   await model.dispose();
 }
@@ -101,7 +106,7 @@ function childScriptPath(): string {
 }
 
 export function runLlama(files: string[], options: LlamaOptions): Promise<LlamaRun[]> {
-  const job = JSON.stringify({ files, prompt: options.prompt, nTokens: options.nTokens, forced: options.forced });
+  const job = JSON.stringify({ files, prompt: options.prompt, nTokens: options.nTokens, forced: options.forced, texts: options.texts });
   const script = childScriptPath();
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [script, job], {
