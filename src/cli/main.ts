@@ -28,15 +28,25 @@ for (const stream of [process.stdout, process.stderr]) {
 }
 
 const controller = new AbortController();
+// SIGINT (Ctrl-C), SIGTERM (kill, timeout, docker stop) and SIGHUP (a closed terminal)
+// all abort the work: the temporary file is removed and the exit code is 128 + n.
+// A second signal exits at once (the exit hook in io/atomic.ts still removes it).
+const SIGNALS = { SIGINT: 2, SIGTERM: 15, SIGHUP: 1 } as const;
 let interrupts = 0;
-process.on('SIGINT', () => {
-  interrupts++;
-  if (interrupts > 1) process.exit(EXIT.INTERRUPTED);
-  process.stderr.write('\nwgarray: stopping (Ctrl-C again to quit at once)\n');
-  controller.abort(new Error('interrupted (Ctrl-C)'));
-});
+let signalExit: number = EXIT.INTERRUPTED;
+for (const [name, n] of Object.entries(SIGNALS) as [keyof typeof SIGNALS, number][]) {
+  process.on(name, () => {
+    interrupts++;
+    if (interrupts > 1) process.exit(128 + n);
+    signalExit = 128 + n;
+    const why = name === 'SIGINT' ? 'interrupted (Ctrl-C)' : `${name} received`;
+    if (name !== 'SIGHUP') process.stderr.write(`\nwgarray: stopping: ${why}${name === 'SIGINT' ? ' (Ctrl-C again to quit at once)' : ''}\n`);
+    controller.abort(new Error(why));
+  });
+}
 
-const code = await runCli(process.argv.slice(2), { signal: controller.signal });
+const result = await runCli(process.argv.slice(2), { signal: controller.signal });
+const code = result === EXIT.INTERRUPTED ? signalExit : result;
 process.exitCode = code;
 // Dawn's threads can keep the event loop alive after the device is closed.
 setTimeout(() => process.exit(code), 200).unref();

@@ -8,10 +8,11 @@
 // names kept as they are): `wgarray quantize weights.safetensors out.gguf Q8_0`.
 
 import { existsSync } from 'node:fs';
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { ArgumentError, FileError, FormatError } from '../errors.js';
 import { fileError } from '../io/atomic.js';
+import { readRegularFile } from '../io/source.js';
 import { gguf } from '../io/gguf/metadata.js';
 import { loadSafetensors, type SafetensorsFile } from '../io/safetensors/reader.js';
 import { fromBytes } from '../runtime/creation.js';
@@ -27,6 +28,7 @@ import {
 } from '../quant/presets.js';
 import { expectedShape, llama3RopeFactors, mapTensor, modelMetadata, readHparams } from './architecture.js';
 import { Metadata } from './metadata.js';
+import { checkConfigJson, checkLayersAgainstTensors, checkTokenizerConfigJson, checkTokenizerJson } from './hf-schema.js';
 import type { ConversionPlan, PlannedTensor, TensorSource } from './pipeline.js';
 import { parseSentencePieceModel, sentencePieceMetadata, type SentencePieceModel } from './sentencepiece.js';
 import { gpt2TokenizerMetadata } from './tokenizer.js';
@@ -53,12 +55,7 @@ export interface HFPlanOptions extends TypeChoiceOptions {
 }
 
 async function readJson(path: string): Promise<Json> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (e) {
-    throw fileError(path, e, 'cannot read the file');
-  }
+  const text = await readRegularFile(path, 'utf8');
   try {
     const v = JSON.parse(text) as unknown;
     if (!v || typeof v !== 'object' || Array.isArray(v)) throw new Error('not a JSON object');
@@ -161,8 +158,10 @@ export async function planFromHF(dir: string, options: HFPlanOptions = {}): Prom
   }
   const configPath = join(root, 'config.json');
   const config = await readJson(configPath);
+  checkConfigJson(config, configPath);
   const h = readHparams(config, configPath);
   const weights = await loadSafetensors(await weightsPath(root, names), { device: options.device });
+  checkLayersAgainstTensors(configPath, h.nLayer, weights.tensorInfos.map((t) => t.name));
 
   // Tokenizer: SentencePiece (tokenizer.model) first, as convert_hf_to_gguf.py tries it, else a byte-level BPE tokenizer.json.
   const tokPath = join(root, 'tokenizer.json');
@@ -171,22 +170,18 @@ export async function planFromHF(dir: string, options: HFPlanOptions = {}): Prom
     throw new FormatError(root, undefined, `has no tokenizer (tokenizer.json or tokenizer.model); ${summarise(names)}`);
   }
   const tokenizer = names.includes('tokenizer.json') ? await readJson(tokPath) : undefined;
+  if (tokenizer) checkTokenizerJson(tokenizer, tokPath);
   const tokenizerConfig = names.includes('tokenizer_config.json') ? await readJson(join(root, 'tokenizer_config.json')) : undefined;
+  if (tokenizerConfig) checkTokenizerConfigJson(tokenizerConfig, join(root, 'tokenizer_config.json'));
   let chatTemplateFile: string | undefined;
-  if (names.includes('chat_template.jinja')) chatTemplateFile = await readFile(join(root, 'chat_template.jinja'), 'utf8');
+  if (names.includes('chat_template.jinja')) chatTemplateFile = await readRegularFile(join(root, 'chat_template.jinja'), 'utf8');
   else if (names.includes('chat_template.json')) {
     const t = (await readJson(join(root, 'chat_template.json'))).chat_template;
     if (typeof t === 'string') chatTemplateFile = t;
   }
   let spm: SentencePieceModel | undefined;
   if (names.includes('tokenizer.model')) {
-    let bytes: Uint8Array;
-    try {
-      bytes = await readFile(spmPath);
-    } catch (e) {
-      throw fileError(spmPath, e, 'cannot read the file');
-    }
-    spm = parseSentencePieceModel(bytes, spmPath);
+    spm = parseSentencePieceModel(await readRegularFile(spmPath), spmPath);
   }
   const addedTokens = names.includes('added_tokens.json') ? await readJson(join(root, 'added_tokens.json')) : undefined;
 

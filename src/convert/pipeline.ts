@@ -23,6 +23,7 @@ import type { ModelShape } from '../quant/presets.js';
 import type { Metadata } from './metadata.js';
 import { permuteRows } from './architecture.js';
 import { permuteRowsGpu, permuteRowsHost } from './permute.js';
+import { checkFiniteBytes, checkFiniteValues } from './finite.js';
 
 /** Where one input tensor's bytes come from. */
 export interface TensorSource {
@@ -109,6 +110,8 @@ export interface RunOptions {
   onProgress?: (p: RunProgress) => void;
   /** Compute RMSE / SNR per tensor (default true). */
   quality?: boolean;
+  /** Write tensors holding NaN / ±Inf instead of refusing them (default false). */
+  allowNonFinite?: boolean;
 }
 
 export interface RunResult {
@@ -144,6 +147,7 @@ function decodeHost(bytes: Uint8Array, type: GGMLType, what: string): Float32Arr
 /** Runs `plan` into a GGUF file at `out` (atomically: an error or abort leaves no partial file). */
 export async function runPlan(plan: ConversionPlan, out: string, options: RunOptions = {}): Promise<RunResult> {
   const { device, transform, signal } = options;
+  const allowNonFinite = options.allowNonFinite ?? false;
   const quality = options.quality ?? true;
   if (transform && !device) throw new ArgumentError('a tensor transform needs a GPU device');
   const started = performance.now();
@@ -159,7 +163,7 @@ export async function runPlan(plan: ConversionPlan, out: string, options: RunOpt
   const report = (t: PlannedTensor, stats: ErrorStats, lossy: boolean) => {
     // llama-quantize refuses such tensors too (ggml_validate_row_data after quantizing):
     // a model with NaN or infinite weights runs on garbage.
-    if (stats.nonFinite > 0) {
+    if (stats.nonFinite > 0 && !allowNonFinite) {
       throw new FormatError(
         t.source.label,
         undefined,
@@ -190,6 +194,7 @@ export async function runPlan(plan: ConversionPlan, out: string, options: RunOpt
       const r0 = performance.now();
       const bytes = await t.source.read();
       readMs += performance.now() - r0;
+      if (!allowNonFinite) checkFiniteBytes(bytes, t.from, t.source.label, t.name, t.shape);
       report(t, EXACT, false);
       return bytes;
     }
@@ -220,8 +225,11 @@ export async function runPlan(plan: ConversionPlan, out: string, options: RunOpt
       const q = quantize(arr, t.to);
       let stats = EXACT;
       const lossy = !(t.to.dtype && (t.to.dtype === arr.dtype || t.to.name === 'f32'));
-      if (quality && lossy) stats = await quantizationError(arr, q);
+      // without the quality pass, the same pass still counts NaN / Inf (unless they are allowed)
+      if ((quality && lossy) || !allowNonFinite) stats = await quantizationError(arr, q);
       else await d.sync();
+      if (stats.nonFinite > 0 && !allowNonFinite) checkFiniteValues(await arr.toFloat32(), t.source.label, t.name, t.shape);
+      if (!(quality && lossy)) stats = { ...EXACT, nonFinite: stats.nonFinite };
       computeMs += performance.now() - c0;
       report(t, stats, lossy);
       return q;
@@ -236,12 +244,14 @@ export async function runPlan(plan: ConversionPlan, out: string, options: RunOpt
     const bytes = await t.source.read();
     readMs += performance.now() - r0;
     if (t.from === t.to && !t.permuteHeads) {
+      if (!allowNonFinite) checkFiniteBytes(bytes, t.from, t.source.label, t.name, t.shape);
       report(t, EXACT, false);
       return bytes;
     }
     checkAbort();
     const c0 = performance.now();
     let x = decodeHost(bytes, t.from, t.source.label);
+    if (!allowNonFinite) checkFiniteValues(x, t.source.label, t.name, t.shape);
     if (t.permuteHeads) x = permuteRowsHost(x, t.shape[0], permuteRows(t.shape[0], t.permuteHeads));
     const q = quantizeHost(x, t.to, `${t.name} (${formatShape(t.shape)})`);
     const lossy = !(t.to.dtype && (t.to.name === 'f32' || t.to === t.from));

@@ -130,6 +130,8 @@ export class AtomicFile {
       if (e instanceof WgArrayError) throw e;
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw fileError(abs, e, 'cannot write the file');
     }
+    // temporaries of this target left by a killed writer go now, not only after a successful save
+    await removeStaleTemps(abs);
     const temp = tempName(abs);
     let handle: FileHandle;
     try {

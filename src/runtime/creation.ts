@@ -33,6 +33,17 @@ export function deviceOf(device?: Device): Device {
   return d;
 }
 
+/**
+ * The device an async entry point (load, upload, save, quantize pipelines)
+ * runs on: the one given, else the default one, opened on first use as MLX
+ * users expect. Synchronous ops keep deviceOf's clear DEVICE_CLOSED error.
+ */
+export async function deviceOrDefault(device?: Device): Promise<Device> {
+  if (device) return deviceOf(device);
+  if (current && !current.isClosed) return current;
+  return init();
+}
+
 export interface CreateOptions<D extends DType = DType> {
   shape?: Shape;
   dtype?: D;
