@@ -70,12 +70,12 @@ export function elementIndex(i: number, shape: readonly number[]): string {
 }
 
 /** The refusal: names the tensor, where it comes from, the first bad element and its value. */
-export function nonFiniteError(where: string, tensor: string, shape: readonly number[], index: number, value: number | undefined): FormatError {
+export function nonFiniteError(where: string, tensor: string, shape: readonly number[], type: string, index: number, value: number | undefined): FormatError {
   const what = value === undefined ? 'NaN or infinite' : Number.isNaN(value) ? 'NaN' : value > 0 ? '+Inf' : '-Inf';
   return new FormatError(
     where,
     undefined,
-    `tensor ${quoteName(tensor)} holds a ${what} value at element ${index} ${elementIndex(index, shape)}; ` +
+    `tensor ${quoteName(tensor)} ([${shape.join(', ')}], ${type}) holds a ${what} value at element ${index} ${elementIndex(index, shape)}; ` +
       'refusing to write NaN/Inf weights (--allow-nonfinite writes them anyway)',
   );
 }
@@ -93,11 +93,11 @@ export function checkFiniteBytes(bytes: Uint8Array, type: GGMLType, where: strin
     const mantissa = bits & (type.name === 'f16' ? 0x3ff : 0x7f);
     value = mantissa ? NaN : bits & 0x8000 ? -Infinity : Infinity;
   }
-  throw nonFiniteError(where, tensor, shape, i, value);
+  throw nonFiniteError(where, tensor, shape, type.name, i, value);
 }
 
 /** Throws nonFiniteError when `values` hold NaN / ±Inf. */
-export function checkFiniteValues(values: Float32Array, where: string, tensor: string, shape: readonly number[]): void {
+export function checkFiniteValues(values: Float32Array, where: string, tensor: string, shape: readonly number[], type: string): void {
   const i = firstNonFiniteFloat(values);
-  if (i >= 0) throw nonFiniteError(where, tensor, shape, i, values[i]);
+  if (i >= 0) throw nonFiniteError(where, tensor, shape, type, i, values[i]);
 }

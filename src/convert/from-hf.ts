@@ -161,7 +161,6 @@ export async function planFromHF(dir: string, options: HFPlanOptions = {}): Prom
   checkConfigJson(config, configPath);
   const h = readHparams(config, configPath);
   const weights = await loadSafetensors(await weightsPath(root, names), { device: options.device });
-  checkLayersAgainstTensors(configPath, h.nLayer, weights.tensorInfos.map((t) => t.name));
 
   // Tokenizer: SentencePiece (tokenizer.model) first, as convert_hf_to_gguf.py tries it, else a byte-level BPE tokenizer.json.
   const tokPath = join(root, 'tokenizer.json');
@@ -222,6 +221,8 @@ export async function planFromHF(dir: string, options: HFPlanOptions = {}): Prom
       );
     }
   }
+  // before anything is sized by the layer count (a config may claim 2^53 layers)
+  checkLayersAgainstTensors(configPath, h.nLayer, weights.tensorInfos.map((t) => t.name));
   const required = ['token_embd.weight', 'output_norm.weight'];
   for (let i = 0; i < h.nLayer; i++) {
     for (const p of ['attn_norm', 'attn_q', 'attn_k', 'attn_v', 'attn_output', 'ffn_norm', 'ffn_gate', 'ffn_up', 'ffn_down']) required.push(`blk.${i}.${p}.weight`);

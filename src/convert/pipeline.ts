@@ -228,7 +228,7 @@ export async function runPlan(plan: ConversionPlan, out: string, options: RunOpt
       // without the quality pass, the same pass still counts NaN / Inf (unless they are allowed)
       if ((quality && lossy) || !allowNonFinite) stats = await quantizationError(arr, q);
       else await d.sync();
-      if (stats.nonFinite > 0 && !allowNonFinite) checkFiniteValues(await arr.toFloat32(), t.source.label, t.name, t.shape);
+      if (stats.nonFinite > 0 && !allowNonFinite) checkFiniteValues(await arr.toFloat32(), t.source.label, t.name, t.shape, t.from.name);
       if (!(quality && lossy)) stats = { ...EXACT, nonFinite: stats.nonFinite };
       computeMs += performance.now() - c0;
       report(t, stats, lossy);
@@ -251,7 +251,7 @@ export async function runPlan(plan: ConversionPlan, out: string, options: RunOpt
     checkAbort();
     const c0 = performance.now();
     let x = decodeHost(bytes, t.from, t.source.label);
-    if (!allowNonFinite) checkFiniteValues(x, t.source.label, t.name, t.shape);
+    if (!allowNonFinite) checkFiniteValues(x, t.source.label, t.name, t.shape, t.from.name);
     if (t.permuteHeads) x = permuteRowsHost(x, t.shape[0], permuteRows(t.shape[0], t.permuteHeads));
     const q = quantizeHost(x, t.to, `${t.name} (${formatShape(t.shape)})`);
     const lossy = !(t.to.dtype && (t.to.name === 'f32' || t.to === t.from));

@@ -37,12 +37,8 @@ async function writeTarget(path: string): Promise<{ path: string; st: Stats } | 
 /** Every regular file an input names: the file itself, or each file of a folder (one level, as the converter reads it). */
 async function inputFiles(path: string): Promise<{ path: string; st: Stats }[]> {
   const abs = resolve(path);
-  let st: Stats;
-  try {
-    st = await stat(abs);
-  } catch (e) {
-    throw fileError(abs, e, 'cannot read the input');
-  }
+  const st = await statOrUndefined(abs);
+  if (!st) return []; // the reader says why it cannot read it
   if (!st.isDirectory()) return [{ path: abs, st }];
   let names: string[];
   try {
