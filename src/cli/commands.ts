@@ -100,7 +100,7 @@ export async function executePlan(o: RunCommandOptions, io: CommandIO): Promise<
       await writeAtomically(o.reportPath, (f) => f.write(text), { signal: io.signal });
     } catch (e) {
       const err = fileError(o.reportPath, e, 'cannot write the report');
-      io.stderr.write(`wgarray: warning: ${oneLine(err.message)}; the model ${o.output} was written and is complete\n`);
+      io.stderr.write(`wgarray: warning: the report ${o.reportPath} was not written (${oneLine(err.message)}); the model ${o.output} was written and is complete\n`);
     }
   }
   return { report, result };

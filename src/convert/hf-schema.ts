@@ -25,6 +25,7 @@ function fieldPath(parent: string, key: string | number): string {
 
 /** A JSON value in a few words, for messages (never the whole value). */
 export function describeJson(v: unknown): string {
+  if (v === undefined) return 'missing';
   if (v === null) return 'null';
   if (Array.isArray(v)) return `a list of ${v.length}`;
   if (typeof v === 'object') return 'an object';
