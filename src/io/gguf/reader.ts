@@ -90,10 +90,10 @@ class NeedMore {
 }
 
 /**
- * What the parser allocates per metadata value, in bytes (measured on V8: a
- * GGUFValue with its list and its plain() copy; a string's slot in two lists
- * plus its characters), so the memory a header takes is known before it is
- * taken. A header may cost at most HEADER_MEMORY_BASE + HEADER_MEMORY_PER_BYTE
+ * What the parser allocates per metadata value, in bytes, rounded up from V8
+ * measurements (a nested array, as a GGUFValue with its list and its plain()
+ * copy, retains ~260 bytes; a string ~16 bytes plus its characters), so the
+ * memory a header takes is known before it is taken. A header may cost at most HEADER_MEMORY_BASE + HEADER_MEMORY_PER_BYTE
  * times the file's size: no file of N bytes makes the reader hold more than a
  * small multiple of N (8 million empty nested arrays in 96 MB would need 4 GB).
  */
