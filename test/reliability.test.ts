@@ -266,6 +266,12 @@ describe('4. writing over an input is refused (device + inode after symlinks)', 
     const r = await cli(['convert', hf, '-o', link, '-q']);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/is the input file .*tiny\/model\.safetensors/);
+    // a .safetensors file of a Hugging Face folder is read with its folder: its config.json is an input too
+    const cfg = readFileSync(join(hf, 'config.json'));
+    const sib = await cli(['quantize', join(hf, 'model.safetensors'), join(hf, 'config.json'), 'Q8_0', '-q']);
+    expect(sib.code).toBe(1);
+    expect(sib.stderr).toMatch(/the output .*config\.json is the input file .*tiny\/config\.json/);
+    expect(readFileSync(join(hf, 'config.json')).equals(cfg)).toBe(true);
     const rep = await cli(['quantize', src, join(dir, 'rep-out.gguf'), 'Q8_0', '-q', '--report', src]);
     expect(rep.code).toBe(1);
     expect(rep.stderr).toMatch(/the --report file .*in\.gguf is the input file/);

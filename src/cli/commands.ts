@@ -1,7 +1,7 @@
 // `wgarray quantize` and `wgarray convert`: plan, run with progress, report.
 
 import { stat } from 'node:fs/promises';
-import { basename, resolve } from 'node:path';
+import { basename, dirname, resolve } from 'node:path';
 import { ArgumentError, oneLine } from '../errors.js';
 import { fileError, writeAtomically } from '../io/atomic.js';
 import { refuseOverwritingInputs } from '../io/identity.js';
@@ -134,7 +134,9 @@ export async function quantizeCommand(a: QuantizeArgs, io: CommandIO): Promise<Q
   const preset = quantPreset(a.type);
   const options = typeChoiceOptions(a);
   if (resolve(a.input) === resolve(a.output)) throw new ArgumentError(`the output ${a.output} is the input; write to another file`);
-  await refuseOverwritingInputs([a.input], outputsOf(a.output, a.report));
+  // a file of a Hugging Face folder (or a shard index) is read with the rest of its folder
+  const readsFolder = !(await isDirectory(a.input)) && (isInHFFolder(a.input) || a.input.endsWith('.json'));
+  await refuseOverwritingInputs(readsFolder ? [a.input, dirname(resolve(a.input))] : [a.input], outputsOf(a.output, a.report));
   const backend = await openBackend({ cpu: a.cpu, stderr: io.stderr, device: io.device });
   try {
     let plan: ConversionPlan;
