@@ -225,11 +225,23 @@ export async function runPlan(plan: ConversionPlan, out: string, options: RunOpt
       const q = quantize(arr, t.to);
       let stats = EXACT;
       const lossy = !(t.to.dtype && (t.to.dtype === arr.dtype || t.to.name === 'f32'));
-      // without the quality pass, the same pass still counts NaN / Inf (unless they are allowed)
-      if ((quality && lossy) || !allowNonFinite) stats = await quantizationError(arr, q);
+      if (quality && lossy) stats = await quantizationError(arr, q);
       else await d.sync();
-      if (stats.nonFinite > 0 && !allowNonFinite) checkFiniteValues(await arr.toFloat32(), t.source.label, t.name, t.shape, t.from.name);
-      if (!(quality && lossy)) stats = { ...EXACT, nonFinite: stats.nonFinite };
+      if (!allowNonFinite) {
+        // the quality pass counts NaN / Inf; a source value is then named with its index
+        if (stats.nonFinite > 0) checkFiniteValues(await arr.toFloat32(), t.source.label, t.name, t.shape, t.from.name);
+        else if (!(quality && lossy)) {
+          if (transforms) {
+            // a transform makes new values: count them on the GPU
+            const counted = await quantizationError(arr, q);
+            if (counted.nonFinite > 0) checkFiniteValues(await arr.toFloat32(), t.source.label, t.name, t.shape, t.from.name);
+            stats = { ...EXACT, nonFinite: counted.nonFinite };
+          } else {
+            // a lossless re-type or permutation: the source's bytes decide (a CPU scan is cheaper than a GPU pass on lavapipe)
+            checkFiniteBytes(await t.source.read(), t.from, t.source.label, t.name, t.source.shape);
+          }
+        }
+      }
       computeMs += performance.now() - c0;
       report(t, stats, lossy);
       return q;
