@@ -197,18 +197,39 @@ class Cursor {
     }
   }
 
-  string(what: string): string {
+  string(what: string | (() => string)): string {
     const at = this.pos;
-    const n = this.count(`length of ${what}`, 1);
-    this.charge(PARSER_COST.string + PARSER_COST.stringByte * n, what);
+    // fast path (millions of vocabulary strings): the length read without BigInt, the message built only on failure
+    if (at + 8 <= this.buf.length) {
+      const lo = this.dv.getUint32(at, true);
+      const hi = this.dv.getUint32(at + 4, true);
+      if (hi === 0 && at + 8 + lo <= this.buf.length) {
+        this.spent += PARSER_COST.string + PARSER_COST.stringByte * lo;
+        if (this.spent > this.budget) this.charge(0, typeof what === 'string' ? what : what());
+        this.pos = at + 8 + lo;
+        if (lo === 0) return '';
+        const bytes = this.buf.subarray(at + 8, at + 8 + lo);
+        let ascii = lo <= 64;
+        for (let i = 0; ascii && i < lo; i++) ascii = bytes[i] < 0x80;
+        if (ascii) return String.fromCharCode.apply(null, bytes as unknown as number[]);
+        try {
+          return strictUtf8.decode(bytes);
+        } catch {
+          return this.fail(at + 8, `${typeof what === 'string' ? what : what()} is not valid UTF-8`);
+        }
+      }
+    }
+    const name = typeof what === 'string' ? what : what();
+    const n = this.count(`length of ${name}`, 1);
+    this.charge(PARSER_COST.string + PARSER_COST.stringByte * n, name);
     if (n === 0) return '';
-    this.need(n, what);
+    this.need(n, name);
     const bytes = this.buf.subarray(this.pos, this.pos + n);
     this.pos += n;
     try {
       return strictUtf8.decode(bytes);
     } catch {
-      return this.fail(at + 8, `${what} is not valid UTF-8`);
+      return this.fail(at + 8, `${name} is not valid UTF-8`);
     }
   }
 
@@ -237,9 +258,11 @@ function readValue(c: Cursor, id: number, at: number, what: string, depth: numbe
   const elId = c.u32(`element type of ${what}`);
   const el = valueType(c, elId, elAt, `an element of ${what}`);
   const n = c.count(`element count of ${what}`, minEncodedBytes(el));
+  // ask for the least the elements take now: one re-read of the header for a big array, not one per doubling
+  c.need(n * minEncodedBytes(el), what);
   if (el === 'string') {
     const out: string[] = new Array(n);
-    for (let i = 0; i < n; i++) out[i] = c.string(`${what}[${i}]`);
+    for (let i = 0; i < n; i++) out[i] = c.string(() => `${what}[${i}]`);
     return new GGUFValue('array<string>', out);
   }
   c.charge(PARSER_COST.value, what);
