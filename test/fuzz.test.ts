@@ -1,5 +1,5 @@
 // A seeded property-based fuzz test over what wgarray reads from files:
-// mutated GGUF and safetensors files and mutated Hugging Face JSON
+// mutated GGUF, safetensors and SentencePiece tokenizer.model files and mutated Hugging Face JSON
 // (config.json, tokenizer.json, tokenizer_config.json). The property: every
 // input ends in a result or in a WgArrayError — never another error, never a
 // stack trace printed by the CLI — and memory stays bounded. Seeded, so a
@@ -12,7 +12,8 @@ import { afterAll, beforeAll, expect, test } from 'vitest';
 import { runCli } from '../src/cli/cli.js';
 import { planFromGGUF } from '../src/convert/from-gguf.js';
 import { planFromHF } from '../src/convert/from-hf.js';
-import { syntheticModel, writeSyntheticModel } from '../src/convert/synthetic.js';
+import { encodeSentencePieceModel, parseSentencePieceModel } from '../src/convert/sentencepiece.js';
+import { learnSentencePiece, syntheticModel, writeSyntheticModel } from '../src/convert/synthetic.js';
 import { WgArrayError } from '../src/errors.js';
 import { gguf } from '../src/io/gguf/metadata.js';
 import { loadGGUF } from '../src/io/gguf/reader.js';
@@ -27,6 +28,7 @@ const SEED = 0x5eed10;
 const GGUF_CASES = 1500;
 const SAFETENSORS_CASES = 800;
 const JSON_CASES = 900;
+const SPM_CASES = 600;
 /** Most the process's resident memory may grow over the whole run. */
 const MEMORY_BOUND = 512 * 2 ** 20;
 
@@ -284,6 +286,19 @@ test(`${JSON_CASES} mutated config.json / tokenizer.json / tokenizer_config.json
   expect(peakRss - start).toBeLessThan(MEMORY_BOUND);
   expectBothOutcomes(JSON_CASES);
 }, 60_000);
+
+test(`${SPM_CASES} mutated SentencePiece tokenizer.model files: parsed or a WgArrayError`, async () => {
+  const r = mulberry32(SEED + 4);
+  const base = encodeSentencePieceModel(learnSentencePiece('the quick brown fox jumps over the lazy dog. '.repeat(4), 300));
+  const failures: string[] = [];
+  for (let i = 0; i < SPM_CASES && failures.length < 5; i++) {
+    const bytes = mutateBytes(base, r, base.length);
+    const bad = await wgOnly(`spm case ${i} (seed ${SEED + 4})`, async () => parseSentencePieceModel(bytes, 'tokenizer.model'));
+    if (bad) failures.push(bad);
+  }
+  expect(failures).toEqual([]);
+  expectBothOutcomes(SPM_CASES);
+});
 
 test('the CLI on mutated inputs: exit 0 or one `wgarray: error:` line, never a stack trace', async () => {
   const r = mulberry32(SEED + 3);
