@@ -19,6 +19,7 @@ import { gguf } from '../src/io/gguf/metadata.js';
 import { loadGGUF } from '../src/io/gguf/reader.js';
 import { saveGGUF } from '../src/io/gguf/writer.js';
 import { loadSafetensors } from '../src/io/safetensors/reader.js';
+import { saveSafetensors } from '../src/io/safetensors/writer.js';
 import { ggmlType } from '../src/quant/ggml-types.js';
 import { close, init } from '../src/runtime/creation.js';
 import type { Device } from '../src/runtime/device.js';
@@ -161,6 +162,23 @@ describe('3. NaN / Inf are refused wherever they would be written', () => {
     const ok = await cli(['convert', d, '-o', out, '--outtype', outtype, '-q', '--allow-nonfinite']);
     expect(ok.code, ok.stderr).toBe(0);
     expect(existsSync(out)).toBe(true);
+  });
+
+  test('values a --lora transform makes are counted too', async () => {
+    const adapter = join(dir, 'nan-lora');
+    mkdirSync(adapter);
+    writeFileSync(join(adapter, 'adapter_config.json'), JSON.stringify({ peft_type: 'LORA', r: 2, lora_alpha: 2, target_modules: ['up_proj'] }));
+    const b = new Float32Array(128 * 2).fill(0.01);
+    b[2 * 7] = Infinity; // row 7 of B: the fused row 7 becomes infinite
+    await saveSafetensors(join(adapter, 'adapter_model.safetensors'), {
+      'base_model.model.model.layers.0.mlp.up_proj.lora_A.weight': { shape: [2, 64], dtype: 'float32', data: new Float32Array(2 * 64).fill(0.01) },
+      'base_model.model.model.layers.0.mlp.up_proj.lora_B.weight': { shape: [128, 2], dtype: 'float32', data: b },
+    });
+    const out = join(dir, 'nan-lora.gguf');
+    const r = await cli(['convert', hf, '-o', out, '--outtype', 'f32', '--lora', adapter, '-q']);
+    expect(r.code).toBe(1);
+    expectOneErrorLine(r.stderr, /tensor 'blk\.0\.ffn_up\.weight' \(\[128, 64\], f16\) holds a \+Inf value at element 448 \[7, 0\]/);
+    expect(existsSync(out)).toBe(false);
   });
 
   test('the CPU path refuses too', async () => {
