@@ -64,7 +64,7 @@ const sameFile = (a: Stats, b: Stats) => a.dev === b.dev && a.ino === b.ino;
  */
 export async function refuseOverwritingInputs(inputs: string[], outputs: { path: string; what: string }[]): Promise<void> {
   const files = (await Promise.all(inputs.map(inputFiles))).flat();
-  const seen: { path: string; what: string; st: Stats }[] = [];
+  const seen: { path: string; what: string; st?: Stats }[] = [];
   for (const o of outputs) {
     const target = await writeTarget(o.path);
     if (!target) {
@@ -72,7 +72,7 @@ export async function refuseOverwritingInputs(inputs: string[], outputs: { path:
       const abs = join(await realpath(dirname(resolve(o.path))).catch(() => dirname(resolve(o.path))), basename(o.path));
       const twin = seen.find((s) => s.path === abs);
       if (twin) throw new ArgumentError(`${o.what} ${o.path} is the same file as ${twin.what} ${twin.path}; write them to different files`);
-      seen.push({ path: abs, what: o.what, st: undefined as unknown as Stats });
+      seen.push({ path: abs, what: o.what });
       continue;
     }
     if (target.st.isDirectory()) continue; // the writer refuses a folder with its own message
@@ -81,7 +81,7 @@ export async function refuseOverwritingInputs(inputs: string[], outputs: { path:
       const via = target.path !== resolve(o.path) ? ` (it resolves to ${target.path})` : '';
       throw new ArgumentError(`${o.what} ${o.path}${via} is the input file ${input.path}: writing it would destroy the input; write to another file`);
     }
-    const twin = seen.find((s) => s.st && sameFile(s.st, target.st));
+    const twin = seen.find((s) => s.st !== undefined && sameFile(s.st, target.st));
     if (twin) throw new ArgumentError(`${o.what} ${o.path} is the same file as ${twin.what} ${twin.path}; write them to different files`);
     seen.push({ path: target.path, what: o.what, st: target.st });
   }
