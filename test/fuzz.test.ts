@@ -22,13 +22,15 @@ import { loadSafetensors } from '../src/io/safetensors/reader.js';
 import { saveSafetensors } from '../src/io/safetensors/writer.js';
 import { mulberry32 } from '../src/ops/host-random.js';
 import { quantPreset } from '../src/quant/presets.js';
+import { loadLoraAdapter } from '../src/lora/index.js';
 import { REPO } from './helpers/child.js';
 
 const SEED = 0x5eed10;
 const GGUF_CASES = 1500;
 const SAFETENSORS_CASES = 800;
-const JSON_CASES = 900;
+const JSON_CASES = 600;
 const SPM_CASES = 600;
+const LORA_CASES = 300;
 /** Most the process's resident memory may grow over the whole run. */
 const MEMORY_BOUND = 512 * 2 ** 20;
 
@@ -298,6 +300,28 @@ test(`${SPM_CASES} mutated SentencePiece tokenizer.model files: parsed or a WgAr
   }
   expect(failures).toEqual([]);
   expectBothOutcomes(SPM_CASES);
+});
+
+test(`${LORA_CASES} mutated adapter_config.json files (--lora): an adapter or a WgArrayError`, async () => {
+  const r = mulberry32(SEED + 5);
+  const folder = join(dir, 'lora');
+  mkdirSync(folder);
+  await saveSafetensors(join(folder, 'adapter_model.safetensors'), {
+    'base_model.model.model.layers.0.mlp.up_proj.lora_A.weight': { shape: [2, 8], dtype: 'float32', data: new Float32Array(16) },
+    'base_model.model.model.layers.0.mlp.up_proj.lora_B.weight': { shape: [8, 2], dtype: 'float32', data: new Float32Array(16) },
+  });
+  const base = { peft_type: 'LORA', r: 2, lora_alpha: 4, target_modules: ['up_proj'], use_rslora: false, rank_pattern: {}, alpha_pattern: {}, fan_in_fan_out: false, use_dora: false, layers_to_transform: null, modules_to_save: null };
+  const keys = [...Object.keys(base), 'lora_parameters', 'fine_tune_type', 'scale', 'rank', 'keys', 'num_layers'];
+  const failures: string[] = [];
+  for (let i = 0; i < LORA_CASES && failures.length < 5; i++) {
+    const config: Record<string, unknown> = { ...base };
+    for (let k = 1 + int(r, 2); k > 0; k--) config[keys[int(r, keys.length)]] = hostileValue(r);
+    writeFileSync(join(folder, 'adapter_config.json'), JSON.stringify(config));
+    const bad = await wgOnly(`lora case ${i} (seed ${SEED + 5})`, () => loadLoraAdapter(folder));
+    if (bad) failures.push(bad);
+  }
+  expect(failures).toEqual([]);
+  expectBothOutcomes(LORA_CASES);
 });
 
 test('the CLI on mutated inputs: exit 0 or one `wgarray: error:` line, never a stack trace', async () => {
