@@ -20,7 +20,7 @@ import { loadGGUF } from '../src/io/gguf/reader.js';
 import { saveGGUF } from '../src/io/gguf/writer.js';
 import { loadSafetensors } from '../src/io/safetensors/reader.js';
 import { saveSafetensors } from '../src/io/safetensors/writer.js';
-import { mulberry32 } from '../src/ops/host-random.js';
+import { mulberry32 } from '../src/runtime/host-random.js';
 import { quantPreset } from '../src/quant/presets.js';
 import { loadLoraAdapter } from '../src/lora/index.js';
 import { REPO } from './helpers/child.js';
