@@ -450,6 +450,16 @@ describe('8. names from files are escaped and cut; empty names and keys are refu
     expectOneErrorLine(r.stderr, /tensor 'a\\n\\x1b\[31mred' appears twice/);
   });
 
+  test('inspect shows names from the file with control characters escaped', async () => {
+    const path = join(dir, 'escape-ok.gguf');
+    writeFileSync(path, ggufWithTensorNames(['t\x1b[2Jx'], ['k\x1b]0;title\x07']));
+    const r = await cli(['inspect', path]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f]/);
+    expect(r.stdout).toContain('t\\x1b[2Jx');
+    expect(r.stdout).toContain('k\\x1b]0;title\\x07');
+  });
+
   test('a 5,000-byte duplicated key makes a short line', async () => {
     const path = join(dir, 'long-key.gguf');
     const key = 'k'.repeat(5000);
