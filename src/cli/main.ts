@@ -19,15 +19,19 @@ if (process.platform === 'linux' && !process.env.XDG_RUNTIME_DIR) {
   }
 }
 
-// `wgarray inspect model.gguf | head`: a closed pipe ends the output, not in a stack trace
+const controller = new AbortController();
+
+// `wgarray inspect model.gguf | head`: a closed pipe ends the output, not in a stack trace.
+// Once a signal is stopping the work (a closed terminal sends SIGHUP, then writes fail
+// with EIO), output errors are ignored so that the abort can remove the temporary file.
 for (const stream of [process.stdout, process.stderr]) {
   stream.on('error', (e: NodeJS.ErrnoException) => {
+    if (controller.signal.aborted) return;
     if (e.code === 'EPIPE') process.exit(0);
     throw e;
   });
 }
 
-const controller = new AbortController();
 // SIGINT (Ctrl-C), SIGTERM (kill, timeout, docker stop) and SIGHUP (a closed terminal)
 // all abort the work: the temporary file is removed and the exit code is 128 + n.
 // A second signal exits at once (the exit hook in io/atomic.ts still removes it).
