@@ -494,6 +494,15 @@ describe('8. names from files are escaped and cut; empty names and keys are refu
     expect(r.stderr).not.toMatch(/gguf\.array\(/);
   });
 
+  test('a safetensors __metadata__ string under a numeric standard key names the file and key', async () => {
+    const src = join(dir, 'meta.safetensors');
+    await saveSafetensors(src, { 'blk.0.ffn_up.weight': { shape: [32, 64], dtype: 'float32', data: new Float32Array(32 * 64) } }, { 'llama.block_count': 'abc' });
+    const r = await cli(['quantize', src, join(dir, 'meta-out.gguf'), 'Q8_0', '-q']);
+    expect(r.code).toBe(1);
+    expectOneErrorLine(r.stderr, /meta\.safetensors: __metadata__ 'llama\.block_count' is the string 'abc', but llama\.cpp reads 'llama\.block_count' as u32/);
+    expect(r.stderr).not.toMatch(/gguf\.u32\(/);
+  });
+
   test('the report names the type --outtype auto picked, not AUTO', async () => {
     const r = await cli(['convert', hf, '-o', join(dir, 'auto.gguf')]);
     expect(r.code, r.stderr).toBe(0);

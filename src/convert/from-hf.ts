@@ -10,7 +10,8 @@
 import { existsSync } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { ArgumentError, FileError, FormatError } from '../errors.js';
+import { ArgumentError, FileError, FormatError, quoteName } from '../errors.js';
+import { standardKeyTypes } from '../io/gguf/keys.js';
 import { fileError } from '../io/atomic.js';
 import { readRegularFile } from '../io/source.js';
 import { gguf } from '../io/gguf/metadata.js';
@@ -316,7 +317,14 @@ export async function planFromSafetensors(path: string, preset: QuantPreset, opt
   const model: ModelShape = { arch: '', nLayer: maxLayer + 1, nHead: 0, nHeadKv: 0, nExpert: 0 };
   const choices = chooseTensorTypes(infos, preset, model, options);
   const meta = new Metadata();
-  for (const [k, v] of Object.entries(f.metadata)) meta.string(k, v);
+  for (const [k, v] of Object.entries(f.metadata)) {
+    // safetensors metadata values are strings: a standard GGUF key of another type is the file's fault, named here
+    const standard = standardKeyTypes(k);
+    if (standard && !standard.includes('string')) {
+      throw new FormatError(path, undefined, `__metadata__ ${quoteName(k)} is the string ${quoteName(v, 40)}, but llama.cpp reads ${quoteName(k)} as ${standard.join(' or ')}`);
+    }
+    meta.string(k, v);
+  }
   meta.u32('general.quantization_version', 2);
   meta.u32('general.file_type', preset.defaultType === null ? FTYPE.ALL_F32 : preset.ftype);
   const tensors: PlannedTensor[] = infos.map((t, i) => ({
