@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { runCli } from '../src/cli/cli.js';
 import { planFromGGUF } from '../src/convert/from-gguf.js';
-import { planFromHF } from '../src/convert/from-hf.js';
+import { planFromHF, planFromSafetensors } from '../src/convert/from-hf.js';
 import { encodeSentencePieceModel, parseSentencePieceModel } from '../src/convert/sentencepiece.js';
 import { learnSentencePiece, syntheticModel, writeSyntheticModel } from '../src/convert/synthetic.js';
 import { WgArrayError } from '../src/errors.js';
@@ -69,7 +69,7 @@ beforeAll(async () => {
       'model.layers.0.mlp.up_proj.weight': { shape: [2, 8], dtype: 'float32', data: new Float32Array(16).fill(0.5) },
       'model.norm.weight': { shape: [8], dtype: 'float16', data: new Uint16Array(8).fill(0x3c00) },
     },
-    { format: 'pt' },
+    { format: 'pt', 'general.name': 'fuzz' },
   );
   stBase = readFileSync(s);
   hf = join(dir, 'hf');
@@ -234,7 +234,7 @@ test(`${GGUF_CASES} mutated GGUF files: loadGGUF, readTensorBytes, planFromGGUF 
   expectBothOutcomes(GGUF_CASES);
 }, 60_000);
 
-test(`${SAFETENSORS_CASES} mutated safetensors files: loadSafetensors and readTensorBytes end in a result or a WgArrayError`, async () => {
+test(`${SAFETENSORS_CASES} mutated safetensors files: loadSafetensors, readTensorBytes, planFromSafetensors end in a result or a WgArrayError`, async () => {
   const r = mulberry32(SEED + 1);
   const start = process.memoryUsage().rss;
   const headerEnd = 8 + Number(new DataView(stBase.buffer, stBase.byteOffset).getBigUint64(0, true));
@@ -252,6 +252,8 @@ test(`${SAFETENSORS_CASES} mutated safetensors files: loadSafetensors and readTe
     const bad = await wgOnly(`safetensors case ${i} (seed ${SEED + 1})`, async () => {
       const f = await loadSafetensors(path);
       for (const t of f.tensorInfos) await f.readTensorBytes(t.name);
+      const plan = await planFromSafetensors(path, quantPreset('Q8_0'));
+      await saveGGUF(join(dir, 'st-meta.gguf'), {}, plan.metadata.entries);
     });
     if (bad) failures.push(bad);
     if (i % 50 === 0) sampleRss();
