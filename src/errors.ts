@@ -90,3 +90,38 @@ export class AbortError extends WgArrayError {
     super('ABORTED', message);
   }
 }
+
+/** Longest name (from a file) shown in a message before it is cut. */
+const NAME_SHOWN = 96;
+
+/**
+ * A name read from a file (tensor, key, token), quoted for a one-line message:
+ * control characters and terminal escapes written as \n, \x1b, ..., and a
+ * long name cut with its length, so no file can break or colour a message.
+ */
+export function quoteName(name: string, max = NAME_SHOWN): string {
+  const cut = name.length > max ? name.slice(0, max) : name;
+  const escaped = escapeControls(cut).replaceAll("'", "\\'");
+  return `'${escaped}'${name.length > max ? `… (${name.length} characters)` : ''}`;
+}
+
+/** Control characters (C0, DEL, C1, line and paragraph separators) as escapes. */
+export function escapeControls(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (ch) => {
+    if (ch === '\n') return '\\n';
+    if (ch === '\r') return '\\r';
+    if (ch === '\t') return '\\t';
+    const code = ch.charCodeAt(0);
+    return code < 0x100 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
+  });
+}
+
+/** Longest error line the command line prints. */
+const LINE_SHOWN = 2000;
+
+/** A message as one printable line (the command line's last guard; names are quoted where they are put in). */
+export function oneLine(message: string, max = LINE_SHOWN): string {
+  const s = escapeControls(message);
+  return s.length > max ? `${s.slice(0, max)}… (${s.length} characters)` : s;
+}

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { AbortError, ArgumentError, WgArrayError } from '../errors.js';
+import { AbortError, ArgumentError, oneLine, WgArrayError } from '../errors.js';
 import { QUANT_PRESETS } from '../quant/presets.js';
 import { convertCommand, quantizeCommand, type CommandIO } from './commands.js';
 import { demoCommand } from './demo.js';
@@ -23,6 +23,7 @@ const TYPE_OPTIONS = {
   'leave-output-tensor': { type: 'boolean' },
   'tensor-type': { type: 'string', multiple: true },
   'allow-requantize': { type: 'boolean' },
+  'allow-nonfinite': { type: 'boolean' },
 } as const;
 
 const IMATRIX_OPTIONS = {
@@ -76,6 +77,7 @@ options:
                                 as llama-quantize --imatrix (GGUF input; runs those tensors on the CPU, exact)
   --include-weights NAME        use importance weights only for tensors whose name contains NAME (repeatable)
   --exclude-weights NAME        use none for tensors whose name contains NAME (repeatable; not with --include-weights)
+  --allow-nonfinite             write NaN / Inf weights instead of refusing them (refused by default)
   --report FILE                 save the quality report (per tensor type, RMSE, SNR) as JSON
   --no-report                   skip the RMSE / SNR pass (one GPU pass per tensor fewer; the table shows no errors)
   --profile                     time each stage (read, upload, quantize, stats, readback, write) and print a table
@@ -103,6 +105,7 @@ options:
   --lora-scale X                multiply the adapter's scale by X (default 1)
   --pure, --output-tensor-type, --token-embedding-type, --leave-output-tensor, --tensor-type
                                 as for quantize (with a quantization TYPE)
+  --allow-nonfinite             write NaN / Inf weights instead of refusing them (refused by default)
   --cpu                         use the CPU path
   -q, --quiet                   no progress line, no per-tensor table`,
   inspect: `usage: wgarray inspect FILE [--json [--full]]
@@ -260,11 +263,11 @@ export async function runCli(argv: string[], options: CliOptions = {}): Promise<
       return EXIT.USAGE;
     }
     if (e instanceof AbortError || options.signal?.aborted) {
-      stderr.write(`wgarray: interrupted; ${e instanceof WgArrayError ? e.message : 'stopped'}\n`);
+      stderr.write(`wgarray: interrupted; ${e instanceof WgArrayError ? oneLine(e.message) : 'stopped'}\n`);
       return EXIT.INTERRUPTED;
     }
     if (e instanceof WgArrayError) {
-      stderr.write(`wgarray: error: ${e.message}\n`);
+      stderr.write(`wgarray: error: ${oneLine(e.message)}\n`);
       return EXIT.ERROR;
     }
     stderr.write(`wgarray: internal error: ${(e as Error)?.stack ?? String(e)}\n`);

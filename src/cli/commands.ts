@@ -1,15 +1,16 @@
 // `wgarray quantize` and `wgarray convert`: plan, run with progress, report.
 
-import { stat, writeFile } from 'node:fs/promises';
-import { basename, resolve } from 'node:path';
-import { ArgumentError } from '../errors.js';
-import { fileError } from '../io/atomic.js';
+import { stat } from 'node:fs/promises';
+import { basename, dirname, resolve } from 'node:path';
+import { ArgumentError, oneLine } from '../errors.js';
+import { fileError, writeAtomically } from '../io/atomic.js';
+import { refuseOverwritingInputs } from '../io/identity.js';
 import { detectFormat } from '../io/load.js';
 import { filterImatrix, loadImatrix } from '../io/imatrix.js';
 import { planFromGGUF } from '../convert/from-gguf.js';
 import { isInHFFolder, planFromHF, planFromSafetensors, resolveOuttype } from '../convert/from-hf.js';
 import { runPlan, type ConversionPlan, type RunResult, type TensorTransform } from '../convert/pipeline.js';
-import { parseTensorType, quantPreset, type TypeChoiceOptions } from '../quant/presets.js';
+import { FTYPE, parseTensorType, quantPreset, type TypeChoiceOptions } from '../quant/presets.js';
 import type { Device } from '../runtime/device.js';
 import { openBackend, type Backend } from './backend.js';
 import { ProgressLine, type TextSink } from './progress.js';
@@ -25,6 +26,12 @@ export interface CommandIO {
   signal?: AbortSignal;
   /** A device to run on instead of opening (and closing) the default one. */
   device?: Device;
+}
+
+/** Options every writing command takes. */
+export interface WriteOptionValues {
+  /** Write NaN / ±Inf weights instead of refusing them. */
+  'allow-nonfinite'?: boolean;
 }
 
 export interface TypeOptionValues {
@@ -70,6 +77,7 @@ export interface RunCommandOptions {
   profile?: boolean;
   /** --no-report: skip the RMSE / SNR pass. */
   noReport?: boolean;
+  allowNonFinite?: boolean;
 }
 
 /** Runs a plan into `output` with the progress line, prints and (with reportPath) saves the report. */
@@ -83,6 +91,7 @@ export async function executePlan(o: RunCommandOptions, io: CommandIO): Promise<
       signal: io.signal,
       profile: o.profile,
       quality: !o.noReport,
+      allowNonFinite: o.allowNonFinite,
       onProgress: (p) => progress.update(p, p.tensorsDone === p.tensorCount && p.bytesWritten === p.totalBytes),
     });
   } finally {
@@ -92,16 +101,20 @@ export async function executePlan(o: RunCommandOptions, io: CommandIO): Promise<
   printReport(report, io.stdout, o.quiet);
   if (report.profile) printProfile(report.profile, result.timings.totalMs, io.stdout);
   if (o.reportPath) {
+    // atomically, like the model: a failure leaves the old report whole. The model is
+    // already in place by now, and stays: say so, and do not fail the run for the report.
+    const text = new TextEncoder().encode(JSON.stringify(report, null, 2) + '\n');
     try {
-      await writeFile(o.reportPath, JSON.stringify(report, null, 2) + '\n');
+      await writeAtomically(o.reportPath, (f) => f.write(text), { signal: io.signal });
     } catch (e) {
-      throw fileError(o.reportPath, e, 'cannot write the report');
+      const err = fileError(o.reportPath, e, 'cannot write the report');
+      io.stderr.write(`wgarray: warning: the report ${o.reportPath} was not written (${oneLine(err.message)}); the model ${o.output} was written and is complete\n`);
     }
   }
   return { report, result };
 }
 
-export interface QuantizeArgs extends TypeOptionValues {
+export interface QuantizeArgs extends TypeOptionValues, WriteOptionValues {
   imatrix?: string;
   'include-weights'?: string[];
   'exclude-weights'?: string[];
@@ -114,6 +127,11 @@ export interface QuantizeArgs extends TypeOptionValues {
   'tokenizer-pre'?: string;
   profile?: boolean;
   'no-report'?: boolean;
+}
+
+/** The files a command writes, for refuseOverwritingInputs. */
+function outputsOf(output: string, report: string | undefined): { path: string; what: string }[] {
+  return report === undefined ? [{ path: output, what: 'the output' }] : [{ path: output, what: 'the output' }, { path: report, what: 'the --report file' }];
 }
 
 async function isDirectory(path: string): Promise<boolean> {
@@ -137,6 +155,9 @@ export async function quantizeCommand(a: QuantizeArgs, io: CommandIO): Promise<Q
       ? undefined
       : filterImatrix(await loadImatrix(a.imatrix), { include: a['include-weights'], exclude: a['exclude-weights'] });
   if (resolve(a.input) === resolve(a.output)) throw new ArgumentError(`the output ${a.output} is the input; write to another file`);
+  // a file of a Hugging Face folder (or a shard index) is read with the rest of its folder
+  const readsFolder = !(await isDirectory(a.input)) && (isInHFFolder(a.input) || a.input.endsWith('.json'));
+  await refuseOverwritingInputs(readsFolder ? [a.input, dirname(resolve(a.input))] : [a.input], outputsOf(a.output, a.report));
   const backend = await openBackend({ cpu: a.cpu, stderr: io.stderr, device: io.device });
   try {
     let plan: ConversionPlan;
@@ -157,7 +178,7 @@ export async function quantizeCommand(a: QuantizeArgs, io: CommandIO): Promise<Q
     }
     const fileType = Number(plan.metadata.get('general.file_type')?.value ?? preset.ftype);
     const { report } = await executePlan(
-      { command: 'quantize', input: a.input, output: a.output, type: preset.name, fileType, reportPath: a.report, quiet: a.quiet, backend, plan, profile: a.profile, noReport: a['no-report'] },
+      { command: 'quantize', input: a.input, output: a.output, type: preset.name, fileType, reportPath: a.report, quiet: a.quiet, backend, plan, profile: a.profile, noReport: a['no-report'], allowNonFinite: a['allow-nonfinite'] },
       io,
     );
     return report;
@@ -166,7 +187,7 @@ export async function quantizeCommand(a: QuantizeArgs, io: CommandIO): Promise<Q
   }
 }
 
-export interface ConvertArgs extends TypeOptionValues {
+export interface ConvertArgs extends TypeOptionValues, WriteOptionValues {
   input: string;
   output?: string;
   outtype?: string;
@@ -211,6 +232,7 @@ export async function convertCommand(a: ConvertArgs, io: CommandIO, transform?: 
     throw new ArgumentError(`--pure, --tensor-type, --output-tensor-type, --token-embedding-type and --leave-output-tensor apply to quantization presets (e.g. --outtype Q4_K_M), not to --outtype ${outtype}`);
   }
   const output = a.output ?? `${basename(resolve(a.input))}-${outtype.toUpperCase()}.gguf`;
+  await refuseOverwritingInputs(a.lora === undefined ? [a.input] : [a.input, a.lora], outputsOf(output, a.report));
   const backend = await openBackend({ cpu: a.cpu, stderr: io.stderr, device: io.device });
   try {
     const plan = await planFromHF(a.input, {
@@ -221,14 +243,16 @@ export async function convertCommand(a: ConvertArgs, io: CommandIO, transform?: 
       name: a.name,
     });
     const fileType = Number(plan.metadata.get('general.file_type')?.value);
-    const type = 'preset' in resolved ? resolved.preset.name : outtype.toUpperCase();
+    // --outtype auto is the weights' own 16-bit type: report that type, not 'AUTO'
+    const type =
+      'preset' in resolved ? resolved.preset.name : resolved.convert === 'auto' ? (fileType === FTYPE.MOSTLY_BF16 ? 'BF16' : 'F16') : outtype.toUpperCase();
     if (a.lora !== undefined) {
       if (transform) throw new ArgumentError('--lora cannot be combined with another tensor transform');
       if (!backend.device) throw new ArgumentError('--lora fuses the adapter on the GPU, and this run has no WebGPU device (--cpu, or none was found)');
       transform = await loraStep(a, plan, io);
     }
     const { report } = await executePlan(
-      { command: 'convert', input: a.input, output, type, fileType, reportPath: a.report, quiet: a.quiet, backend, plan, transform, profile: a.profile, noReport: a['no-report'] },
+      { command: 'convert', input: a.input, output, type, fileType, reportPath: a.report, quiet: a.quiet, backend, plan, transform, profile: a.profile, noReport: a['no-report'], allowNonFinite: a['allow-nonfinite'] },
       io,
     );
     return report;

@@ -2,7 +2,7 @@
 // metadata (long arrays and strings summarised) and tensor table (name,
 // shape, type, bytes), like gguf-dump. Reads headers only.
 
-import { ArgumentError } from '../errors.js';
+import { ArgumentError, escapeControls } from '../errors.js';
 import { loadGGUF } from '../io/gguf/reader.js';
 import { detectFormat } from '../io/load.js';
 import { loadSafetensors } from '../io/safetensors/reader.js';
@@ -78,9 +78,10 @@ export async function inspect(path: string, options: { json?: boolean; full?: bo
     }
     out.write(`${path}: GGUF v${f.version}, ${f.tensorInfos.length} tensors, ${Object.keys(f.metadata).length} metadata keys, ${formatBytes(f.fileSize)}\n`);
     out.write(`alignment ${f.alignment}, tensor data at byte ${f.dataOffset}\n\n`);
-    const meta = Object.keys(f.metadata).map((k) => [k, f.metadataTypes[k], text(f.metadata[k], 60, f.metadataTypes[k])]);
+    // names from the file are shown with control characters escaped: no file can move the cursor or colour the terminal
+    const meta = Object.keys(f.metadata).map((k) => [escapeControls(k), f.metadataTypes[k], text(f.metadata[k], 60, f.metadataTypes[k])]);
     out.write(table([['key', 'type', 'value'], ...meta], ['l', 'l', 'l']) + '\n\n');
-    const rows = f.tensorInfos.map((t, i) => [String(i), t.name, formatShape(t.shape), t.type.name, formatBytes(t.nbytes)]);
+    const rows = f.tensorInfos.map((t, i) => [String(i), escapeControls(t.name), formatShape(t.shape), t.type.name, formatBytes(t.nbytes)]);
     out.write(table([['#', 'tensor', 'shape', 'type', 'size'], ...rows], ['r', 'l', 'l', 'l', 'r']) + '\n\n');
     out.write(`${formatCount(params)} parameters, ${formatBytes(tensorBytes)} of tensor data (${params ? ((tensorBytes * 8) / params).toFixed(2) : '0'} bits per weight)\n`);
     return;
@@ -103,9 +104,9 @@ export async function inspect(path: string, options: { json?: boolean; full?: bo
       return;
     }
     out.write(`${path}: safetensors, ${f.tensorInfos.length} tensors in ${f.files.length} file(s)\n\n`);
-    const meta = Object.entries(f.metadata).map(([k, v]) => [k, text(v)]);
+    const meta = Object.entries(f.metadata).map(([k, v]) => [escapeControls(k), text(v)]);
     if (meta.length) out.write(table([['key', 'value'], ...meta], ['l', 'l']) + '\n\n');
-    const rows = f.tensorInfos.map((t, i) => [String(i), t.name, formatShape(t.shape), t.fileDtype, formatBytes(t.nbytes)]);
+    const rows = f.tensorInfos.map((t, i) => [String(i), escapeControls(t.name), formatShape(t.shape), t.fileDtype, formatBytes(t.nbytes)]);
     out.write(table([['#', 'tensor', 'shape', 'dtype', 'size'], ...rows], ['r', 'l', 'l', 'l', 'r']) + '\n\n');
     out.write(`${formatCount(params)} parameters, ${formatBytes(tensorBytes)} of tensor data\n`);
     return;

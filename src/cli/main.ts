@@ -19,24 +19,38 @@ if (process.platform === 'linux' && !process.env.XDG_RUNTIME_DIR) {
   }
 }
 
-// `wgarray inspect model.gguf | head`: a closed pipe ends the output, not in a stack trace
+const controller = new AbortController();
+
+// `wgarray inspect model.gguf | head`: a closed pipe ends the output, not in a stack trace.
+// Once a signal is stopping the work (a closed terminal sends SIGHUP, then writes fail
+// with EIO), output errors are ignored so that the abort can remove the temporary file.
 for (const stream of [process.stdout, process.stderr]) {
   stream.on('error', (e: NodeJS.ErrnoException) => {
+    if (controller.signal.aborted) return;
     if (e.code === 'EPIPE') process.exit(0);
     throw e;
   });
 }
 
-const controller = new AbortController();
+// SIGINT (Ctrl-C), SIGTERM (kill, timeout, docker stop) and SIGHUP (a closed terminal)
+// all abort the work: the temporary file is removed and the exit code is 128 + n.
+// A second signal exits at once (the exit hook in io/atomic.ts still removes it).
+const SIGNALS = { SIGINT: 2, SIGTERM: 15, SIGHUP: 1 } as const;
 let interrupts = 0;
-process.on('SIGINT', () => {
-  interrupts++;
-  if (interrupts > 1) process.exit(EXIT.INTERRUPTED);
-  process.stderr.write('\nwgarray: stopping (Ctrl-C again to quit at once)\n');
-  controller.abort(new Error('interrupted (Ctrl-C)'));
-});
+let signalExit: number = EXIT.INTERRUPTED;
+for (const [name, n] of Object.entries(SIGNALS) as [keyof typeof SIGNALS, number][]) {
+  process.on(name, () => {
+    interrupts++;
+    if (interrupts > 1) process.exit(128 + n);
+    signalExit = 128 + n;
+    const why = name === 'SIGINT' ? 'interrupted (Ctrl-C)' : `${name} received`;
+    if (name !== 'SIGHUP') process.stderr.write(`\nwgarray: stopping: ${why}${name === 'SIGINT' ? ' (Ctrl-C again to quit at once)' : ''}\n`);
+    controller.abort(new Error(why));
+  });
+}
 
-const code = await runCli(process.argv.slice(2), { signal: controller.signal });
+const result = await runCli(process.argv.slice(2), { signal: controller.signal });
+const code = result === EXIT.INTERRUPTED ? signalExit : result;
 process.exitCode = code;
 // Dawn's threads can keep the event loop alive after the device is closed.
 setTimeout(() => process.exit(code), 200).unref();

@@ -3,10 +3,11 @@
 // except general.file_type and general.quantization_version (and split keys,
 // which describe the input's shards).
 
-import { ArgumentError, FormatError } from '../errors.js';
+import { ArgumentError, FormatError, quoteName } from '../errors.js';
 import { imatrixWeights, type Imatrix } from '../io/imatrix.js';
 import { loadGGUF, type GGUFFile } from '../io/gguf/reader.js';
 import { gguf } from '../io/gguf/metadata.js';
+import { standardKeyTypes } from '../io/gguf/keys.js';
 import type { Device } from '../runtime/device.js';
 import type { GGMLType } from '../quant/ggml-types.js';
 import {
@@ -115,6 +116,11 @@ export async function planFromGGUF(path: string, preset: QuantPreset, options: G
   const meta = new Metadata();
   for (const [k, v] of Object.entries(f.typedMetadata)) {
     if (k === 'split.no' || k === 'split.count' || k === 'split.tensors.count') continue;
+    // a standard key of a type llama.cpp rejects is the input's fault: say so here, naming the file and key
+    const standard = standardKeyTypes(k);
+    if (standard && !standard.includes(v.type) && !(standard[0] === 'array<i32>' && v.type === 'array<u32>')) {
+      throw new FormatError(path, undefined, `metadata ${quoteName(k)} is ${v.type}, but llama.cpp reads it as ${standard.join(' or ')}; the quantized model would not load`);
+    }
     meta.set(k, v);
   }
   meta.set('general.quantization_version', gguf.u32(2));

@@ -11,10 +11,12 @@
 // names kept as they are): `wgarray quantize weights.safetensors out.gguf Q8_0`.
 
 import { existsSync } from 'node:fs';
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { ArgumentError, FileError, FormatError } from '../errors.js';
+import { ArgumentError, FileError, FormatError, quoteName } from '../errors.js';
+import { standardKeyTypes } from '../io/gguf/keys.js';
 import { fileError } from '../io/atomic.js';
+import { readRegularFile } from '../io/source.js';
 import { gguf } from '../io/gguf/metadata.js';
 import { loadSafetensors, type SafetensorsFile } from '../io/safetensors/reader.js';
 import { WgArray } from '../runtime/array.js';
@@ -32,6 +34,7 @@ import {
 } from '../quant/presets.js';
 import { expectedShape, generatedTensors, mapTensor, modelMetadata, readHparams, requiredTensors, type Hparams } from './architecture.js';
 import { Metadata } from './metadata.js';
+import { checkConfigJson, checkLayersAgainstTensors, checkTokenizerConfigJson, checkTokenizerJson } from './hf-schema.js';
 import type { ConversionPlan, PlannedTensor, TensorSource } from './pipeline.js';
 import { parseSentencePieceModel, sentencePieceFromTokenizerJson, sentencePieceMetadata, type SentencePieceModel } from './sentencepiece.js';
 import { gpt2TokenizerMetadata } from './tokenizer.js';
@@ -58,12 +61,7 @@ export interface HFPlanOptions extends TypeChoiceOptions {
 }
 
 async function readJson(path: string): Promise<Json> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (e) {
-    throw fileError(path, e, 'cannot read the file');
-  }
+  const text = await readRegularFile(path, 'utf8');
   try {
     const v = JSON.parse(text) as unknown;
     if (!v || typeof v !== 'object' || Array.isArray(v)) throw new Error('not a JSON object');
@@ -257,22 +255,18 @@ async function readTokenizerFiles(root: string, names: string[]): Promise<Tokeni
     throw new FormatError(root, undefined, `has no tokenizer (tokenizer.json or tokenizer.model); ${summarise(names)}`);
   }
   const tokenizer = names.includes('tokenizer.json') ? await readJson(tokPath) : undefined;
+  if (tokenizer) checkTokenizerJson(tokenizer, tokPath);
   const tokenizerConfig = names.includes('tokenizer_config.json') ? await readJson(join(root, 'tokenizer_config.json')) : undefined;
+  if (tokenizerConfig) checkTokenizerConfigJson(tokenizerConfig, join(root, 'tokenizer_config.json'));
   let chatTemplateFile: string | undefined;
-  if (names.includes('chat_template.jinja')) chatTemplateFile = await readFile(join(root, 'chat_template.jinja'), 'utf8');
+  if (names.includes('chat_template.jinja')) chatTemplateFile = await readRegularFile(join(root, 'chat_template.jinja'), 'utf8');
   else if (names.includes('chat_template.json')) {
     const t = (await readJson(join(root, 'chat_template.json'))).chat_template;
     if (typeof t === 'string') chatTemplateFile = t;
   }
   let spm: SentencePieceModel | undefined;
   if (names.includes('tokenizer.model')) {
-    let bytes: Uint8Array;
-    try {
-      bytes = await readFile(spmPath);
-    } catch (e) {
-      throw fileError(spmPath, e, 'cannot read the file');
-    }
-    spm = parseSentencePieceModel(bytes, spmPath);
+    spm = parseSentencePieceModel(await readRegularFile(spmPath), spmPath);
   }
   const addedTokens = names.includes('added_tokens.json') ? await readJson(join(root, 'added_tokens.json')) : undefined;
   return { tokPath, spmPath, tokenizer, tokenizerConfig, chatTemplateFile, spm, addedTokens };
@@ -310,8 +304,12 @@ async function readFolder(dir: string, options: HFPlanOptions): Promise<HFFolder
     throw new FormatError(root, undefined, `is not a Hugging Face model folder: no config.json; ${summarise(names)}`);
   }
   const configPath = join(root, 'config.json');
-  const h = readHparams(await readJson(configPath), configPath);
+  const config = await readJson(configPath);
+  checkConfigJson(config, configPath);
+  const h = readHparams(config, configPath);
   const weights = await loadSafetensors(await weightsPath(root, names), { device: options.device });
+  // before anything is sized by the layer count (a config may claim 2^53 layers)
+  checkLayersAgainstTensors(configPath, h.nLayer, weights.tensorInfos.map((t) => t.name));
   const tokenizer = await readTokenizerFiles(root, names);
   return { root, names, configPath, h, weights, tokenizer };
 }
@@ -517,7 +515,14 @@ export async function planFromSafetensors(path: string, preset: QuantPreset, opt
   const model: ModelShape = { arch: '', nLayer: maxLayer + 1, nHead: 0, nHeadKv: 0, nExpert: 0 };
   const choices = chooseTensorTypes(infos, preset, model, options);
   const meta = new Metadata();
-  for (const [k, v] of Object.entries(f.metadata)) meta.string(k, v);
+  for (const [k, v] of Object.entries(f.metadata)) {
+    // safetensors metadata values are strings: a standard GGUF key of another type is the file's fault, named here
+    const standard = standardKeyTypes(k);
+    if (standard && !standard.includes('string')) {
+      throw new FormatError(path, undefined, `__metadata__ ${quoteName(k)} is the string ${quoteName(v, 40)}, but llama.cpp reads ${quoteName(k)} as ${standard.join(' or ')}`);
+    }
+    meta.string(k, v);
+  }
   meta.u32('general.quantization_version', 2);
   meta.u32('general.file_type', preset.defaultType === null ? FTYPE.ALL_F32 : preset.ftype);
   const tensors: PlannedTensor[] = infos.map((t, i) => ({

@@ -30,6 +30,7 @@ import { permuteRows } from './architecture.js';
 import { permuteRowsGpu, permuteRowsHost } from './permute.js';
 import { UPLOAD_CHUNK_BYTES } from '../io/source.js';
 import { Profile, type ProfileSummary } from '../runtime/profile.js';
+import { checkFiniteBytes, checkFiniteValues } from './finite.js';
 
 /** Where one input tensor's bytes come from. */
 export interface TensorSource {
@@ -143,6 +144,8 @@ export interface RunOptions {
    * tensors overlap, the largest runs alone. A tensor larger than this still runs, alone.
    */
   maxInFlightBytes?: number;
+  /** Write tensors holding NaN / ±Inf instead of refusing them (default false). */
+  allowNonFinite?: boolean;
 }
 
 export interface RunResult {
@@ -242,6 +245,7 @@ const elementsOf = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1
  */
 export async function runPlan(plan: ConversionPlan, out: string, options: RunOptions = {}): Promise<RunResult> {
   const { device, transform, signal } = options;
+  const allowNonFinite = options.allowNonFinite ?? false;
   const quality = options.quality ?? true;
   if (transform && !device) throw new ArgumentError('a tensor transform needs a GPU device');
   if (transform && plan.tensors.some((t) => t.imatrix)) throw new ArgumentError('an importance matrix cannot be combined with a tensor transform');
@@ -260,7 +264,7 @@ export async function runPlan(plan: ConversionPlan, out: string, options: RunOpt
   const makeReport = (t: PlannedTensor, stats: ErrorStats, lossy: boolean): TensorReport => {
     // llama-quantize refuses such tensors too (ggml_validate_row_data after quantizing):
     // a model with NaN or infinite weights runs on garbage.
-    if (stats.nonFinite > 0) {
+    if (stats.nonFinite > 0 && !allowNonFinite) {
       throw new FormatError(
         t.source.label,
         undefined,
@@ -345,11 +349,15 @@ export async function runPlan(plan: ConversionPlan, out: string, options: RunOpt
       const bytes = await t.source.read();
       readMs += performance.now() - r0;
       profile?.add('read', performance.now() - r0, bytes.length);
-      if (untouched(t)) return { produced: { data: bytes, release: () => {} }, report: makeReport(t, EXACT, false) };
+      if (untouched(t)) {
+        if (!allowNonFinite) checkFiniteBytes(bytes, t.from, t.source.label, t.name, t.shape);
+        return { produced: { data: bytes, release: () => {} }, report: makeReport(t, EXACT, false) };
+      }
       checkAbort();
       // the CPU path (no GPU, or an importance matrix for a format without a weighted kernel)
       const c0 = performance.now();
       let x = decodeHost(bytes, t.from, t.source.label);
+      if (!allowNonFinite) checkFiniteValues(x, t.source.label, t.name, t.shape, t.from.name);
       if (t.permuteHeads) x = permuteRowsHost(x, t.shape[0], permuteRows(t.shape[0], t.permuteHeads));
       const what = `${t.name} (${formatShape(t.shape)})`;
       const q = usesImatrix(t) ? quantizeHostWeighted(x, t.to, t.shape[t.shape.length - 1], t.imatrix!, what) : quantizeHost(x, t.to, what);
@@ -394,18 +402,27 @@ export async function runPlan(plan: ConversionPlan, out: string, options: RunOpt
       if (waitToTime) await d.sync();
       profile?.add('quantize', performance.now() - q0);
       const lossy = !(t.to.dtype && (t.to.dtype === arr.dtype || t.to.name === 'f32'));
+      const measured = lossy && quality;
+      // NaN / Inf: the quality pass counts them; without it, the new values of a transform are counted on the GPU
+      const counted = measured || (!allowNonFinite && transforms(t));
+      const unmeasured = lossy ? NOT_MEASURED : EXACT;
       // The quality pass is recorded now and read back later: nothing here waits for the GPU.
       const s0 = performance.now();
-      const statsPromise = !lossy ? Promise.resolve(EXACT) : quality ? d.gpuStage('stats', () => quantizationError(src, q!)) : Promise.resolve(NOT_MEASURED);
+      const statsPromise = counted
+        ? d.gpuStage('stats', () => quantizationError(src, q!)).then((s) => (measured ? s : { ...unmeasured, nonFinite: s.nonFinite }))
+        : Promise.resolve(unmeasured);
       statsPromise.catch(() => {});
-      if (waitToTime && lossy && quality) await d.sync();
-      if (lossy && quality) profile?.add('stats', performance.now() - s0);
-      // Free the source before waiting: the next tensor's upload may reuse its memory.
-      arr.dispose();
-      arr = undefined;
+      if (waitToTime && counted) await d.sync();
+      if (counted) profile?.add('stats', performance.now() - s0);
       const produced = await readBack(d, q);
       try {
         const stats = await statsPromise;
+        if (!allowNonFinite) {
+          // name the first bad element: in the values quantized, or (a lossless re-type or
+          // permutation, not counted on the GPU) in the source's bytes, a CPU scan
+          if (stats.nonFinite > 0) checkFiniteValues(await src.toFloat32(), t.source.label, t.name, t.shape, t.from.name);
+          else if (!counted) checkFiniteBytes(await t.source.read(), t.from, t.source.label, t.name, t.source.shape);
+        }
         computeMs += performance.now() - c0;
         return { produced, report: makeReport(t, stats, lossy) };
       } catch (e) {

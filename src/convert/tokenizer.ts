@@ -55,13 +55,18 @@ const PRE_TOKENIZERS: readonly [string[], string][] = [
 /** The pre-tokenizer's regexes in order, as a signature (a ByteLevel step with use_regex adds GPT-2's). */
 export function preTokenizerSignature(pre: unknown): string[] {
   const out: string[] = [];
-  const walk = (node: unknown) => {
-    if (!node || typeof node !== 'object') return;
+  // iterative, in document order (tokenizer.json is checked by hf-schema.ts, but this never recurses either)
+  const stack: unknown[] = [pre];
+  while (stack.length) {
+    const node = stack.pop();
+    if (!node || typeof node !== 'object') continue;
     const n = node as Json;
     switch (n.type) {
-      case 'Sequence':
-        for (const p of (n.pretokenizers as unknown[]) ?? []) walk(p);
+      case 'Sequence': {
+        const list = Array.isArray(n.pretokenizers) ? (n.pretokenizers as unknown[]) : [];
+        for (let i = list.length - 1; i >= 0; i--) stack.push(list[i]);
         break;
+      }
       case 'Split': {
         const pattern = n.pattern as Json | undefined;
         if (typeof pattern?.Regex === 'string') out.push(pattern.Regex);
@@ -75,10 +80,9 @@ export function preTokenizerSignature(pre: unknown): string[] {
         if (n.use_regex !== false) out.push(GPT2_REGEX);
         break;
       default:
-        out.push(`${String(n.type)}`);
+        out.push(typeof n.type === 'string' ? n.type : 'a step without a type');
     }
-  };
-  walk(pre);
+  }
   return out;
 }
 
@@ -89,13 +93,17 @@ export function recognisePreTokenizer(pre: unknown): string | undefined {
   return found?.[1];
 }
 
-function hasByteLevel(node: unknown): boolean {
-  if (!node || typeof node !== 'object') return false;
-  const n = node as Json;
-  if (n.type === 'ByteLevel') return true;
-  for (const key of ['pretokenizers', 'decoders', 'processors']) {
-    const list = n[key];
-    if (Array.isArray(list) && list.some(hasByteLevel)) return true;
+function hasByteLevel(root: unknown): boolean {
+  const stack: unknown[] = [root];
+  while (stack.length) {
+    const node = stack.pop();
+    if (!node || typeof node !== 'object') continue;
+    const n = node as Json;
+    if (n.type === 'ByteLevel') return true;
+    for (const key of ['pretokenizers', 'decoders', 'processors']) {
+      const list = n[key];
+      if (Array.isArray(list)) for (const child of list) stack.push(child);
+    }
   }
   return false;
 }

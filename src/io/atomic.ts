@@ -2,8 +2,9 @@
 // fsynced, and the temporary file is renamed over the target only after the
 // last byte is on disk. Any failure (an exception, an abort, disk full)
 // removes the temporary file and leaves the old target untouched. A process
-// killed mid-write leaves its temporary file behind; the next successful save
-// of the same target removes temporaries whose writer process is gone.
+// killed mid-write leaves its temporary file behind; the next save of the same
+// target removes temporaries whose writer process is gone, when it starts (and
+// again after its commit).
 
 import { constants as fsc } from 'node:fs';
 import { lstat, open, readdir, realpath, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
@@ -130,6 +131,8 @@ export class AtomicFile {
       if (e instanceof WgArrayError) throw e;
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw fileError(abs, e, 'cannot write the file');
     }
+    // temporaries of this target left by a killed writer go now, not only after a successful save
+    await removeStaleTemps(abs);
     const temp = tempName(abs);
     let handle: FileHandle;
     try {

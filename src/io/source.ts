@@ -3,7 +3,8 @@
 // not change between parsing its header and reading a tensor, and the upload
 // of a byte range into a GPU buffer in bounded chunks.
 
-import { open, stat, type FileHandle } from 'node:fs/promises';
+import { open, readFile, stat, type FileHandle } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
 import { FileError, FormatError } from '../errors.js';
 import type { Device } from '../runtime/device.js';
 import { fileError } from './atomic.js';
@@ -15,8 +16,57 @@ export interface FileStamp {
   mtimeMs: number;
 }
 
+/** What a path is, in words, when it is not a regular file. */
+function kindOf(st: Stats): string {
+  if (st.isDirectory()) return 'a folder';
+  if (st.isFIFO()) return 'a FIFO (named pipe)';
+  if (st.isSocket()) return 'a socket';
+  if (st.isCharacterDevice()) return 'a character device';
+  if (st.isBlockDevice()) return 'a block device';
+  return 'not a regular file';
+}
+
+/**
+ * Refuses a path that is not a regular file (after following symlinks) before
+ * it is opened: opening a FIFO blocks until a writer comes, a device never ends.
+ */
+export async function requireRegularFile(path: string): Promise<Stats> {
+  let st: Stats;
+  try {
+    st = await stat(path);
+  } catch (e) {
+    throw fileError(path, e, 'cannot read the file');
+  }
+  if (!st.isFile()) throw new FileError(path, `expected a file, found ${kindOf(st)}`);
+  return st;
+}
+
+/** Like requireRegularFile, but a path that cannot be stat'ed is left to the caller's own read (and its message). */
+export async function refuseNonRegular(path: string): Promise<void> {
+  let st: Stats;
+  try {
+    st = await stat(path);
+  } catch {
+    return;
+  }
+  if (!st.isFile()) throw new FileError(path, `expected a file, found ${kindOf(st)}`);
+}
+
+/** A whole regular file's bytes (utf8 text with `encoding`), with the FileErrors above. */
+export async function readRegularFile(path: string): Promise<Buffer>;
+export async function readRegularFile(path: string, encoding: 'utf8'): Promise<string>;
+export async function readRegularFile(path: string, encoding?: 'utf8'): Promise<Buffer | string> {
+  await requireRegularFile(path);
+  try {
+    return encoding ? await readFile(path, encoding) : await readFile(path);
+  } catch (e) {
+    throw fileError(path, e, 'cannot read the file');
+  }
+}
+
 export async function openForRead(path: string): Promise<{ handle: FileHandle; stamp: FileStamp }> {
   let handle: FileHandle;
+  await refuseNonRegular(path);
   try {
     handle = await open(path, 'r');
   } catch (e) {

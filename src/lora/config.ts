@@ -24,6 +24,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FileError, FormatError } from '../errors.js';
+import { refuseNonRegular } from '../io/source.js';
 
 export type LoraFormat = 'peft' | 'mlx';
 
@@ -142,6 +143,7 @@ export async function locateAdapter(dir: string, format?: LoraFormat): Promise<A
   }
   const configFile = join(dir, 'adapter_config.json');
   let text: string;
+  await refuseNonRegular(configFile);
   try {
     text = await readFile(configFile, 'utf8');
   } catch (e) {

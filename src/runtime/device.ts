@@ -450,3 +450,14 @@ export function deviceOf(device?: Device): Device {
   }
   return d;
 }
+
+/**
+ * The device an async entry point (load, upload, save, quantize pipelines)
+ * runs on: the one given, else the default one, opened on first use as MLX
+ * users expect. Synchronous ops keep deviceOf's clear DEVICE_CLOSED error.
+ */
+export async function deviceOrDefault(device?: Device): Promise<Device> {
+  if (device) return deviceOf(device);
+  if (opened && !opened.isClosed) return opened;
+  return init();
+}

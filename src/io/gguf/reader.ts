@@ -15,9 +15,9 @@
 // read only when asked for. Quantized tensors come back as QuantizedArrays of
 // raw blocks, so loadGGUF -> saveGGUF reproduces every tensor byte.
 
-import { ArgumentError, FormatError } from '../../errors.js';
+import { ArgumentError, FormatError, LimitError, quoteName } from '../../errors.js';
 import { WgArray } from '../../runtime/array.js';
-import { deviceOf } from '../../runtime/device.js';
+import { deviceOrDefault } from '../../runtime/device.js';
 import type { Device } from '../../runtime/device.js';
 import { GpuStorage } from '../../runtime/pool.js';
 import { QuantizedArray } from '../../runtime/quantized.js';
@@ -89,15 +89,43 @@ class NeedMore {
   constructor(readonly upTo: number) {}
 }
 
+/**
+ * What the parser allocates per metadata value, in bytes, rounded up from V8
+ * measurements (a nested array, as a GGUFValue with its list and its plain()
+ * copy, retains ~260 bytes; a string ~16 bytes plus its characters), so the
+ * memory a header takes is known before it is taken. A header may cost at most HEADER_MEMORY_BASE + HEADER_MEMORY_PER_BYTE
+ * times the file's size: no file of N bytes makes the reader hold more than a
+ * small multiple of N (8 million empty nested arrays in 96 MB would need 4 GB).
+ */
+export const PARSER_COST = { value: 512, string: 32, stringByte: 2, bool: 16, numericArray: 64 } as const;
+export const HEADER_MEMORY_BASE = 64 * 2 ** 20;
+export const HEADER_MEMORY_PER_BYTE = 4;
+
 class Cursor {
   pos = 0;
   private readonly dv: DataView;
+  /** Estimated bytes the parsed values take (PARSER_COST), and the most they may. */
+  spent = 0;
+  readonly budget: number;
   constructor(
     readonly buf: Uint8Array,
     readonly fileSize: number,
     readonly file: string,
   ) {
     this.dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    this.budget = HEADER_MEMORY_BASE + HEADER_MEMORY_PER_BYTE * fileSize;
+  }
+
+  /** Counts `bytes` of parser memory for `what`; a LimitError past the budget. */
+  charge(bytes: number, what: string): void {
+    this.spent += bytes;
+    if (this.spent > this.budget) {
+      const mib = (x: number) => `${Math.round(x / 2 ** 20)} MiB`;
+      throw new LimitError(
+        `${this.file} at byte ${this.pos}: ${what} takes the header's metadata past ${mib(this.budget)} of memory ` +
+          `(64 MiB + ${HEADER_MEMORY_PER_BYTE} x the file's ${this.fileSize} bytes); a GGUF header this dense is refused rather than read`,
+      );
+    }
   }
 
   fail(at: number, msg: string): never {
@@ -169,16 +197,39 @@ class Cursor {
     }
   }
 
-  string(what: string): string {
+  string(what: string | (() => string)): string {
     const at = this.pos;
-    const n = this.count(`length of ${what}`, 1);
-    this.need(n, what);
+    // fast path (millions of vocabulary strings): the length read without BigInt, the message built only on failure
+    if (at + 8 <= this.buf.length) {
+      const lo = this.dv.getUint32(at, true);
+      const hi = this.dv.getUint32(at + 4, true);
+      if (hi === 0 && at + 8 + lo <= this.buf.length) {
+        this.spent += PARSER_COST.string + PARSER_COST.stringByte * lo;
+        if (this.spent > this.budget) this.charge(0, typeof what === 'string' ? what : what());
+        this.pos = at + 8 + lo;
+        if (lo === 0) return '';
+        const bytes = this.buf.subarray(at + 8, at + 8 + lo);
+        let ascii = lo <= 64;
+        for (let i = 0; ascii && i < lo; i++) ascii = bytes[i] < 0x80;
+        if (ascii) return String.fromCharCode.apply(null, bytes as unknown as number[]);
+        try {
+          return strictUtf8.decode(bytes);
+        } catch {
+          return this.fail(at + 8, `${typeof what === 'string' ? what : what()} is not valid UTF-8`);
+        }
+      }
+    }
+    const name = typeof what === 'string' ? what : what();
+    const n = this.count(`length of ${name}`, 1);
+    this.charge(PARSER_COST.string + PARSER_COST.stringByte * n, name);
+    if (n === 0) return '';
+    this.need(n, name);
     const bytes = this.buf.subarray(this.pos, this.pos + n);
     this.pos += n;
     try {
       return strictUtf8.decode(bytes);
     } catch {
-      return this.fail(at + 8, `${what} is not valid UTF-8`);
+      return this.fail(at + 8, `${name} is not valid UTF-8`);
     }
   }
 
@@ -207,12 +258,16 @@ function readValue(c: Cursor, id: number, at: number, what: string, depth: numbe
   const elId = c.u32(`element type of ${what}`);
   const el = valueType(c, elId, elAt, `an element of ${what}`);
   const n = c.count(`element count of ${what}`, minEncodedBytes(el));
+  // ask for the least the elements take now: one re-read of the header for a big array, not one per doubling
+  c.need(n * minEncodedBytes(el), what);
   if (el === 'string') {
     const out: string[] = new Array(n);
-    for (let i = 0; i < n; i++) out[i] = c.string(`${what}[${i}]`);
+    for (let i = 0; i < n; i++) out[i] = c.string(() => `${what}[${i}]`);
     return new GGUFValue('array<string>', out);
   }
+  c.charge(PARSER_COST.value, what);
   if (el === 'bool') {
+    c.charge(PARSER_COST.bool * n, what);
     const out: boolean[] = new Array(n);
     for (let i = 0; i < n; i++) out[i] = c.scalar('bool', `${what}[${i}]`) as boolean;
     return new GGUFValue('array<bool>', out);
@@ -225,6 +280,7 @@ function readValue(c: Cursor, id: number, at: number, what: string, depth: numbe
   }
   if (!isNumericType(el)) throw new Error('unreachable');
   const Container = containerOf(el);
+  c.charge(PARSER_COST.numericArray + n * GGUF_SCALAR_BYTES[el], what);
   const raw = c.copy(n * GGUF_SCALAR_BYTES[el], what);
   return new GGUFValue(`array<${el}>`, new Container(raw) as never);
 }
@@ -263,12 +319,13 @@ function parseHeader(buf: Uint8Array, fileSize: number, file: string): ParsedHea
   for (let i = 0; i < nKV; i++) {
     const at = c.pos;
     const key = c.string(`metadata key #${i}`);
-    if (keys.has(key)) c.fail(at, `metadata key '${key}' appears twice`);
+    if (key === '') c.fail(at, `metadata key #${i} is empty; keys are non-empty names such as general.architecture`);
+    if (keys.has(key)) c.fail(at, `metadata key ${quoteName(key)} appears twice`);
     keys.add(key);
     const typeAt = c.pos;
     valueAt.set(key, typeAt);
-    const id = c.u32(`the type of metadata '${key}'`);
-    meta.push([key, readValue(c, id, typeAt, `metadata '${key}'`, 0)]);
+    const id = c.u32(`the type of metadata ${quoteName(key)}`);
+    meta.push([key, readValue(c, id, typeAt, `metadata ${quoteName(key)}`, 0)]);
   }
 
   let alignment = GGUF_DEFAULT_ALIGNMENT;
@@ -288,35 +345,36 @@ function parseHeader(buf: Uint8Array, fileSize: number, file: string): ParsedHea
     const at = c.pos;
     const name = c.string(`the name of tensor #${i}`);
     const nameBytes = c.pos - at - 8;
-    if (nameBytes >= GGML_MAX_NAME) c.fail(at, `tensor name '${name}' is ${nameBytes} bytes; llama.cpp allows at most ${GGML_MAX_NAME - 1}`);
-    if (names.has(name)) c.fail(at, `tensor '${name}' appears twice`);
+    if (nameBytes === 0) c.fail(at, `tensor #${i} has an empty name`);
+    if (nameBytes >= GGML_MAX_NAME) c.fail(at, `tensor name ${quoteName(name)} is ${nameBytes} bytes; llama.cpp allows at most ${GGML_MAX_NAME - 1}`);
+    if (names.has(name)) c.fail(at, `tensor ${quoteName(name)} appears twice`);
     names.add(name);
     const dimsAt = c.pos;
-    const nDims = c.u32(`the dimension count of tensor '${name}'`);
-    if (nDims > GGML_MAX_DIMS) c.fail(dimsAt, `tensor '${name}' has ${nDims} dimensions; GGUF tensors have at most ${GGML_MAX_DIMS}`);
+    const nDims = c.u32(`the dimension count of tensor ${quoteName(name)}`);
+    if (nDims > GGML_MAX_DIMS) c.fail(dimsAt, `tensor ${quoteName(name)} has ${nDims} dimensions; GGUF tensors have at most ${GGML_MAX_DIMS}`);
     const ne: number[] = [];
     let elements = 1n;
     for (let d = 0; d < nDims; d++) {
       const neAt = c.pos;
-      const x = c.u64(`ne[${d}] of tensor '${name}'`);
-      if (x >= 2n ** 63n) c.fail(neAt, `tensor '${name}' has ne[${d}] = ${x}, which is negative as ggml's int64`);
+      const x = c.u64(`ne[${d}] of tensor ${quoteName(name)}`);
+      if (x >= 2n ** 63n) c.fail(neAt, `tensor ${quoteName(name)} has ne[${d}] = ${x}, which is negative as ggml's int64`);
       elements *= x;
-      if (elements > BigInt(Number.MAX_SAFE_INTEGER)) c.fail(neAt, `tensor '${name}' has ${elements}+ elements; no file holds that many`);
+      if (elements > BigInt(Number.MAX_SAFE_INTEGER)) c.fail(neAt, `tensor ${quoteName(name)} has ${elements}+ elements; no file holds that many`);
       ne.push(Number(x));
     }
     const typeAt = c.pos;
-    const typeId = c.u32(`the type of tensor '${name}'`);
+    const typeId = c.u32(`the type of tensor ${quoteName(name)}`);
     const type = ggmlTypeById(typeId);
-    if (!type) c.fail(typeAt, `tensor '${name}' has ggml type ${typeId}, which is not a ggml type wgarray knows (removed or newer than this version)`);
+    if (!type) c.fail(typeAt, `tensor ${quoteName(name)} has ggml type ${typeId}, which is not a ggml type wgarray knows (removed or newer than this version)`);
     const row = nDims ? ne[0] : 1;
     if (row % type.blockSize !== 0) {
-      c.fail(dimsAt, `tensor '${name}' has ne[0] = ${row}, not a multiple of ${type.name}'s block size ${type.blockSize}`);
+      c.fail(dimsAt, `tensor ${quoteName(name)} has ne[0] = ${row}, not a multiple of ${type.name}'s block size ${type.blockSize}`);
     }
     const offAt = c.pos;
-    const off = c.u64(`the offset of tensor '${name}'`);
-    if (off > BigInt(fileSize)) c.fail(offAt, `tensor '${name}' has data offset ${off}, past the end of the file (${fileSize} bytes)`);
+    const off = c.u64(`the offset of tensor ${quoteName(name)}`);
+    if (off > BigInt(fileSize)) c.fail(offAt, `tensor ${quoteName(name)} has data offset ${off}, past the end of the file (${fileSize} bytes)`);
     const offset = Number(off);
-    if (offset % alignment !== 0) c.fail(offAt, `tensor '${name}' has data offset ${offset}, not a multiple of the alignment ${alignment}`);
+    if (offset % alignment !== 0) c.fail(offAt, `tensor ${quoteName(name)} has data offset ${offset}, not a multiple of the alignment ${alignment}`);
     const nbytes = (Number(elements) / type.blockSize) * type.typeSize;
     tensors.push({ name, shape: [...ne].reverse(), ne, type, offset, fileOffset: 0, nbytes });
     infoAt.push(at);
@@ -331,7 +389,7 @@ function parseHeader(buf: Uint8Array, fileSize: number, file: string): ParsedHea
     t.fileOffset = dataOffset + t.offset;
     const end = t.fileOffset + t.nbytes;
     if (end > fileSize) {
-      c.fail(infoAt[i], `tensor '${t.name}' (${t.type.name}, ne [${t.ne.join(', ')}]) occupies bytes ${t.fileOffset} to ${end}, past the end of the file (${fileSize} bytes)`);
+      c.fail(infoAt[i], `tensor ${quoteName(t.name)} (${t.type.name}, ne [${t.ne.join(', ')}]) occupies bytes ${t.fileOffset} to ${end}, past the end of the file (${fileSize} bytes)`);
     }
   }
   const byStart = tensors.map((t, i) => i).sort((a, b) => tensors[a].fileOffset - tensors[b].fileOffset);
@@ -339,7 +397,7 @@ function parseHeader(buf: Uint8Array, fileSize: number, file: string): ParsedHea
     const prev = tensors[byStart[k - 1]];
     const cur = tensors[byStart[k]];
     if (prev.nbytes > 0 && cur.nbytes > 0 && cur.fileOffset < prev.fileOffset + prev.nbytes) {
-      c.fail(infoAt[byStart[k]], `tensor '${cur.name}' (bytes ${cur.fileOffset} to ${cur.fileOffset + cur.nbytes}) overlaps tensor '${prev.name}' (bytes ${prev.fileOffset} to ${prev.fileOffset + prev.nbytes})`);
+      c.fail(infoAt[byStart[k]], `tensor ${quoteName(cur.name)} (bytes ${cur.fileOffset} to ${cur.fileOffset + cur.nbytes}) overlaps tensor ${quoteName(prev.name)} (bytes ${prev.fileOffset} to ${prev.fileOffset + prev.nbytes})`);
     }
   }
   return { version, meta, tensors, alignment, dataOffset };
@@ -380,7 +438,7 @@ function allocateFor(device: Device, t: GGUFTensorInfo): WgArray | QuantizedArra
 export async function uploadTensor(device: Device, stamp: FileStamp, t: GGUFTensorInfo): Promise<WgArray | QuantizedArray> {
   const out = allocateFor(device, t);
   try {
-    await uploadFromFile(device, stamp, t.fileOffset, t.nbytes, out.storage.buffer, `tensor '${t.name}'`);
+    await uploadFromFile(device, stamp, t.fileOffset, t.nbytes, out.storage.buffer, `tensor ${quoteName(t.name)}`);
   } catch (e) {
     out.dispose();
     throw e;
@@ -402,11 +460,11 @@ export async function loadGGUF(path: string, options: LoadGGUFOptions = {}): Pro
   const byName = new Map(header.tensors.map((t) => [t.name, t]));
   const info = (name: string): GGUFTensorInfo => {
     const t = byName.get(name);
-    if (!t) throw new ArgumentError(`${path}: no tensor named '${name}' (the file has ${byName.size} tensors)`);
+    if (!t) throw new ArgumentError(`${path}: no tensor named ${quoteName(name)} (the file has ${byName.size} tensors)`);
     return t;
   };
   const arrays: Record<string, () => Promise<WgArray | QuantizedArray>> = Object.create(null);
-  for (const t of header.tensors) arrays[t.name] = () => uploadTensor(deviceOf(options.device), stamp, t);
+  for (const t of header.tensors) arrays[t.name] = async () => uploadTensor(await deviceOrDefault(options.device), stamp, t);
   return {
     path,
     version: header.version,
@@ -421,12 +479,13 @@ export async function loadGGUF(path: string, options: LoadGGUFOptions = {}): Pro
     tensor: info,
     readTensorBytes: (name) => {
       const t = info(name);
-      return readRange(stamp, t.fileOffset, t.nbytes, `tensor '${t.name}'`);
+      return readRange(stamp, t.fileOffset, t.nbytes, `tensor ${quoteName(t.name)}`);
     },
     async loadAll() {
       const out: Record<string, WgArray | QuantizedArray> = Object.create(null);
+      const device = await deviceOrDefault(options.device);
       try {
-        for (const t of header.tensors) out[t.name] = await uploadTensor(deviceOf(options.device), stamp, t);
+        for (const t of header.tensors) out[t.name] = await uploadTensor(device, stamp, t);
       } catch (e) {
         for (const a of Object.values(out)) a.dispose();
         throw e;

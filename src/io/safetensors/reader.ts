@@ -12,13 +12,13 @@
 
 import { readFile, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, normalize, resolve, sep } from 'node:path';
-import { ArgumentError, FileError, FormatError } from '../../errors.js';
+import { ArgumentError, FileError, FormatError, quoteName } from '../../errors.js';
 import { shapeSize, WgArray } from '../../runtime/array.js';
-import { deviceOf } from '../../runtime/device.js';
+import { deviceOrDefault } from '../../runtime/device.js';
 import type { Device } from '../../runtime/device.js';
 import { DTYPES, type DType } from '../../runtime/dtype.js';
 import { fileError } from '../atomic.js';
-import { openForRead, readExact, readRange, uploadFromFile, type FileStamp } from '../source.js';
+import { openForRead, readExact, refuseNonRegular, readRange, uploadFromFile, type FileStamp } from '../source.js';
 import { strictUtf8 } from '../text.js';
 import { INDEX_SUFFIX, MAX_HEADER_BYTES, METADATA_KEY, SAFETENSORS_TO_DTYPE } from './format.js';
 
@@ -131,7 +131,7 @@ async function parseFile(path: string): Promise<ParsedFile> {
   }
   const positions = new Map<string, number>();
   for (const { key, at } of topLevelKeys(json)) {
-    if (positions.has(key)) throw new FormatError(path, byteAt(at), `'${key}' appears twice in the header`);
+    if (positions.has(key)) throw new FormatError(path, byteAt(at), `${quoteName(key)} appears twice in the header`);
     positions.set(key, at);
   }
   const at = (key: string) => byteAt(positions.get(key) ?? 0);
@@ -143,34 +143,35 @@ async function parseFile(path: string): Promise<ParsedFile> {
     if (name === METADATA_KEY) {
       if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new FormatError(path, at(name), `${METADATA_KEY} is not an object`);
       for (const [k, v] of Object.entries(value)) {
-        if (typeof v !== 'string') throw new FormatError(path, at(name), `${METADATA_KEY}['${k}'] is ${typeof v}; metadata values are strings`);
+        if (typeof v !== 'string') throw new FormatError(path, at(name), `${METADATA_KEY}[${quoteName(k)}] is ${typeof v}; metadata values are strings`);
         metadata[k] = v;
       }
       continue;
     }
+    if (name === '') throw new FormatError(path, at(name), 'a tensor has an empty name');
     const e = value as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
-    if (typeof e !== 'object' || e === null) throw new FormatError(path, at(name), `tensor '${name}' is not an object with dtype, shape and data_offsets`);
+    if (typeof e !== 'object' || e === null) throw new FormatError(path, at(name), `tensor ${quoteName(name)} is not an object with dtype, shape and data_offsets`);
     const dtype = typeof e.dtype === 'string' ? SAFETENSORS_TO_DTYPE[e.dtype] : undefined;
     if (!dtype) {
-      throw new FormatError(path, at(name), `tensor '${name}' has dtype ${JSON.stringify(e.dtype)}; expected one of ${Object.keys(SAFETENSORS_TO_DTYPE).join(' ')}`);
+      throw new FormatError(path, at(name), `tensor ${quoteName(name)} has dtype ${JSON.stringify(e.dtype)}; expected one of ${Object.keys(SAFETENSORS_TO_DTYPE).join(' ')}`);
     }
-    if (!isDims(e.shape)) throw new FormatError(path, at(name), `tensor '${name}' has shape ${JSON.stringify(e.shape)}; expected a list of integers >= 0`);
+    if (!isDims(e.shape)) throw new FormatError(path, at(name), `tensor ${quoteName(name)} has shape ${JSON.stringify(e.shape)}; expected a list of integers >= 0`);
     const offs = e.data_offsets;
     if (!isDims(offs) || offs.length !== 2 || offs[0] > offs[1]) {
-      throw new FormatError(path, at(name), `tensor '${name}' has data_offsets ${JSON.stringify(offs)}; expected [begin, end] with 0 <= begin <= end`);
+      throw new FormatError(path, at(name), `tensor ${quoteName(name)} has data_offsets ${JSON.stringify(offs)}; expected [begin, end] with 0 <= begin <= end`);
     }
     let elements: number;
     try {
-      elements = shapeSize(e.shape, `tensor '${name}'`);
+      elements = shapeSize(e.shape, `tensor ${quoteName(name)}`);
     } catch {
-      throw new FormatError(path, at(name), `tensor '${name}' has shape ${JSON.stringify(e.shape)} with too many elements`);
+      throw new FormatError(path, at(name), `tensor ${quoteName(name)} has shape ${JSON.stringify(e.shape)} with too many elements`);
     }
     const nbytes = elements * DTYPES[dtype].bytes;
     if (offs[1] - offs[0] !== nbytes) {
       throw new FormatError(
         path,
         at(name),
-        `tensor '${name}' (${e.dtype} ${JSON.stringify(e.shape)}) needs ${nbytes} bytes, but its data_offsets [${offs[0]}, ${offs[1]}] span ${offs[1] - offs[0]}`,
+        `tensor ${quoteName(name)} (${e.dtype} ${JSON.stringify(e.shape)}) needs ${nbytes} bytes, but its data_offsets [${offs[0]}, ${offs[1]}] span ${offs[1] - offs[0]}`,
       );
     }
     entries.push({
@@ -184,8 +185,8 @@ async function parseFile(path: string): Promise<ParsedFile> {
   let prev: string | undefined;
   for (const s of sorted) {
     if (s.begin !== expect) {
-      const what = s.begin < expect ? `overlaps ${prev ? `tensor '${prev}'` : 'the previous tensor'}` : `leaves a gap of ${s.begin - expect} bytes after ${prev ? `tensor '${prev}'` : 'the header'}`;
-      throw new FormatError(path, at(s.info.name), `tensor '${s.info.name}' starts at data offset ${s.begin} and ${what}; tensors must be contiguous`);
+      const what = s.begin < expect ? `overlaps ${prev ? `tensor ${quoteName(prev)}` : 'the previous tensor'}` : `leaves a gap of ${s.begin - expect} bytes after ${prev ? `tensor ${quoteName(prev)}` : 'the header'}`;
+      throw new FormatError(path, at(s.info.name), `tensor ${quoteName(s.info.name)} starts at data offset ${s.begin} and ${what}; tensors must be contiguous`);
     }
     expect = s.end;
     prev = s.info.name;
@@ -221,6 +222,7 @@ async function locate(path: string): Promise<{ index?: string; file?: string }> 
 
 async function readIndex(index: string): Promise<{ weightMap: Map<string, string>; metadata?: Record<string, unknown> }> {
   let text: string;
+  await refuseNonRegular(index);
   try {
     text = strictUtf8.decode(await readFile(index));
   } catch (e) {
@@ -238,7 +240,7 @@ async function readIndex(index: string): Promise<{ weightMap: Map<string, string
   const weightMap = new Map<string, string>();
   for (const [name, file] of Object.entries(wm)) {
     if (typeof file !== 'string' || file.length === 0 || isAbsolute(file) || normalize(file).split(sep).includes('..')) {
-      throw new FormatError(index, 0, `weight_map['${name}'] is ${JSON.stringify(file)}; expected a file name beside the index`);
+      throw new FormatError(index, 0, `weight_map[${quoteName(name)}] is ${JSON.stringify(file)}; expected a file name beside the index`);
     }
     weightMap.set(name, file);
   }
@@ -262,7 +264,7 @@ export async function loadSafetensors(path: string, options: LoadSafetensorsOpti
     const have = new Map<string, Set<string>>();
     parsed.forEach((p, i) => have.set(shardNames[i], new Set(p.tensors.map((t) => t.name))));
     for (const [name, file] of weightMap) {
-      if (!have.get(file)!.has(name)) throw new FormatError(index, undefined, `weight_map puts tensor '${name}' in ${file}, which does not hold it`);
+      if (!have.get(file)!.has(name)) throw new FormatError(index, undefined, `weight_map puts tensor ${quoteName(name)} in ${file}, which does not hold it`);
     }
   }
   const byName = new Map<string, SafetensorsTensorInfo>();
@@ -279,13 +281,13 @@ export async function loadSafetensors(path: string, options: LoadSafetensorsOpti
   }
   const info = (name: string): SafetensorsTensorInfo => {
     const t = byName.get(name);
-    if (!t) throw new ArgumentError(`${path}: no tensor named '${name}' (there are ${byName.size})`);
+    if (!t) throw new ArgumentError(`${path}: no tensor named ${quoteName(name)} (there are ${byName.size})`);
     return t;
   };
   const upload = async (t: SafetensorsTensorInfo): Promise<WgArray> => {
-    const out = WgArray.empty(deviceOf(options.device), t.shape, t.dtype, t.name);
+    const out = WgArray.empty(await deviceOrDefault(options.device), t.shape, t.dtype, t.name);
     try {
-      await uploadFromFile(out.device, stampOf.get(t)!, t.fileOffset, t.nbytes, out.storage.buffer, `tensor '${t.name}'`);
+      await uploadFromFile(out.device, stampOf.get(t)!, t.fileOffset, t.nbytes, out.storage.buffer, `tensor ${quoteName(t.name)}`);
     } catch (e) {
       out.dispose();
       throw e;
