@@ -80,8 +80,11 @@ export function nonFiniteError(where: string, tensor: string, shape: readonly nu
   );
 }
 
-/** Throws nonFiniteError when bytes of `type` hold NaN / ±Inf. */
-export function checkFiniteBytes(bytes: Uint8Array, type: GGMLType, where: string, tensor: string, shape: readonly number[]): void {
+/**
+ * Throws nonFiniteError when bytes of `type` hold NaN / ±Inf; the message names
+ * the tensor as `typeName` (the source's type when `bytes` are a lossless re-type of it).
+ */
+export function checkFiniteBytes(bytes: Uint8Array, type: GGMLType, where: string, tensor: string, shape: readonly number[], typeName = type.name): void {
   const i = firstNonFinite(bytes, type);
   if (i < 0) return;
   let value: number | undefined;
@@ -93,7 +96,7 @@ export function checkFiniteBytes(bytes: Uint8Array, type: GGMLType, where: strin
     const mantissa = bits & (type.name === 'f16' ? 0x3ff : 0x7f);
     value = mantissa ? NaN : bits & 0x8000 ? -Infinity : Infinity;
   }
-  throw nonFiniteError(where, tensor, shape, type.name, i, value);
+  throw nonFiniteError(where, tensor, shape, typeName, i, value);
 }
 
 /** Throws nonFiniteError when `values` hold NaN / ±Inf. */

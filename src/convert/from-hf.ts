@@ -308,8 +308,6 @@ async function readFolder(dir: string, options: HFPlanOptions): Promise<HFFolder
   checkConfigJson(config, configPath);
   const h = readHparams(config, configPath);
   const weights = await loadSafetensors(await weightsPath(root, names), { device: options.device });
-  // before anything is sized by the layer count (a config may claim 2^53 layers)
-  checkLayersAgainstTensors(configPath, h.nLayer, weights.tensorInfos.map((t) => t.name));
   const tokenizer = await readTokenizerFiles(root, names);
   return { root, names, configPath, h, weights, tokenizer };
 }
@@ -404,6 +402,8 @@ function mapTensors(folder: HFFolder): { tensors: MappedTensor[]; vocabRows: num
       );
     }
   }
+  // before anything is sized by the layer count (a config may claim 2^53 layers)
+  checkLayersAgainstTensors(configPath, h.nLayer, weights.tensorInfos.map((t) => t.name));
   const missing = requiredTensors(h).filter((n) => !seen.has(n));
   if (missing.length) {
     throw new FormatError(root, undefined, `is missing ${missing.length} tensor(s) a ${h.hfArch} needs: ${missing.slice(0, 6).join(', ')}${missing.length > 6 ? ', ...' : ''}`);

@@ -418,9 +418,11 @@ export async function runPlan(plan: ConversionPlan, out: string, options: RunOpt
       try {
         const stats = await statsPromise;
         if (!allowNonFinite) {
-          // name the first bad element: in the values quantized, or (a lossless re-type or
-          // permutation, not counted on the GPU) in the source's bytes, a CPU scan
+          // name the first bad element: in the values quantized; when nothing was counted on the GPU,
+          // by a CPU scan of the output read back (a lossless re-type or permutation holds the
+          // source's values) or, under --no-report, of the source's bytes
           if (stats.nonFinite > 0) checkFiniteValues(await src.toFloat32(), t.source.label, t.name, t.shape, t.from.name);
+          else if (!counted && !lossy) checkFiniteBytes(produced.data, t.to, t.source.label, t.name, t.shape, t.from.name);
           else if (!counted) checkFiniteBytes(await t.source.read(), t.from, t.source.label, t.name, t.source.shape);
         }
         computeMs += performance.now() - c0;
