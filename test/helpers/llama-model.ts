@@ -1,0 +1,59 @@
+// llama.cpp's own view of a GGUF, for the tests of the forward pass and the
+// tokenizer (src/model/): node-llama-cpp 3.21.1's prebuilt libllama (CPU) in a
+// child process (llama.cpp aborts the process on some bad input, and an abort
+// must fail the test, not kill the runner).
+//
+//   llamaTokenize(file, texts, parseSpecial)  model.tokenize(text) for each
+//     text: llama_tokenize with add_special = false.
+
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { REPO } from './child.js';
+
+const CHILD = String.raw`
+import { getLlama, LlamaLogLevel } from '@NODE_LLAMA_CPP@';
+const job = JSON.parse(await new Promise((res) => { let s = ''; process.stdin.on('data', (d) => (s += d)); process.stdin.on('end', () => res(s)); }));
+const llama = await getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error, progressLogs: false });
+const model = await llama.loadModel({ modelPath: job.file, gpuLayers: 0 });
+const out = { tokens: job.texts.map((t) => model.tokenize(t, job.parseSpecial)) };
+await model.dispose();
+await llama.dispose();
+process.stdout.write('\n@@RESULT@@' + JSON.stringify(out) + '\n');
+`;
+
+let script: string | undefined;
+function childScript(): string {
+  if (!script) {
+    const entry = pathToFileURL(join(REPO, 'node_modules', 'node-llama-cpp', 'dist', 'index.js')).href;
+    script = join(mkdtempSync(join(tmpdir(), 'wgarray-llama-model-')), 'child.mjs');
+    writeFileSync(script, CHILD.replace('@NODE_LLAMA_CPP@', entry));
+  }
+  return script;
+}
+
+function runJob<T>(job: object, what: string, timeoutMs = 120_000): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [childScript()], { cwd: REPO, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      const at = stdout.lastIndexOf('@@RESULT@@');
+      if (code === 0 && at >= 0) resolve(JSON.parse(stdout.slice(at + 10)) as T);
+      else reject(new Error(`llama.cpp failed on ${what} (exit ${code ?? signal}):\n${(stderr + stdout).trim().split('\n').slice(-15).join('\n')}`));
+    });
+    child.stdin.end(JSON.stringify(job));
+  });
+}
+
+/** llama.cpp's tokens for each text (node-llama-cpp model.tokenize: no BOS; control tokens parsed with parseSpecial). */
+export async function llamaTokenize(file: string, texts: string[], parseSpecial = false): Promise<number[][]> {
+  const r = await runJob<{ tokens: number[][] }>({ file, texts, parseSpecial }, file);
+  return r.tokens;
+}
