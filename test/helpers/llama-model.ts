@@ -5,6 +5,9 @@
 //
 //   llamaTokenize(file, texts, parseSpecial)  model.tokenize(text) for each
 //     text: llama_tokenize with add_special = false.
+//   llamaProbabilities(file, sequences)  the next-token distribution at every
+//     position (controlledEvaluate with probabilities, greedy sampler: the
+//     softmax of the raw logits over the whole vocabulary).
 
 import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -17,9 +20,26 @@ const CHILD = String.raw`
 import { getLlama, LlamaLogLevel } from '@NODE_LLAMA_CPP@';
 const job = JSON.parse(await new Promise((res) => { let s = ''; process.stdin.on('data', (d) => (s += d)); process.stdin.on('end', () => res(s)); }));
 const llama = await getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error, progressLogs: false });
-const model = await llama.loadModel({ modelPath: job.file, gpuLayers: 0 });
-const out = { tokens: job.texts.map((t) => model.tokenize(t, job.parseSpecial)) };
-await model.dispose();
+const out = { tokens: [], probs: [] };
+for (const file of job.files) {
+  const model = await llama.loadModel({ modelPath: file, gpuLayers: 0 });
+  out.tokens.push((job.texts ?? []).map((t) => model.tokenize(t, job.parseSpecial)));
+  const probs = [];
+  for (const seq of job.sequences ?? []) {
+    const context = await model.createContext({ contextSize: Math.max(256, seq.length), batchSize: Math.max(256, seq.length), threads: 2 });
+    const items = seq.map((t) => [t, { generateNext: { probabilities: true, options: { temperature: 0 } } }]);
+    const res = await context.getSequence().controlledEvaluate(items);
+    const n = Number(model.fileInfo.tensorInfo.find((t) => t.name === 'token_embd.weight').dimensions[1]);
+    probs.push(res.map((r) => {
+      const dense = new Array(n).fill(0);
+      for (const [tok, p] of r.next.probabilities) dense[tok] = p;
+      return dense;
+    }));
+    await context.dispose();
+  }
+  out.probs.push(probs);
+  await model.dispose();
+}
 await llama.dispose();
 process.stdout.write('\n@@RESULT@@' + JSON.stringify(out) + '\n');
 `;
@@ -52,8 +72,18 @@ function runJob<T>(job: object, what: string, timeoutMs = 120_000): Promise<T> {
   });
 }
 
+/**
+ * llama.cpp's next-token probabilities (softmax of its logits, float32) after
+ * every prefix of each sequence: probs[file][seq][i][token], files loaded in one process, sequences evaluated from
+ * position 0 in a fresh context (F16 KV cache, node-llama-cpp's defaults).
+ */
+export async function llamaProbabilities(files: string[], sequences: number[][]): Promise<number[][][][]> {
+  const r = await runJob<{ probs: number[][][][] }>({ files, sequences }, files.join(', '), 240_000);
+  return r.probs;
+}
+
 /** llama.cpp's tokens for each text (node-llama-cpp model.tokenize: no BOS; control tokens parsed with parseSpecial). */
 export async function llamaTokenize(file: string, texts: string[], parseSpecial = false): Promise<number[][]> {
-  const r = await runJob<{ tokens: number[][] }>({ file, texts, parseSpecial }, file);
-  return r.tokens;
+  const r = await runJob<{ tokens: number[][][] }>({ files: [file], texts, parseSpecial }, file);
+  return r.tokens[0];
 }
