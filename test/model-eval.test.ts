@@ -142,8 +142,8 @@ describe('imatrix', () => {
       for (let j = 0; j < r.length; j++) worst = Math.max(worst, Math.abs(e.sums[j] - r[j]) / r[j]);
     }
     console.log(`imatrix: largest relative difference from the float64 reference ${worst.toExponential(2)}`);
-    // float32 activations through two layers and float32 row sums of 128 terms: a few 1e-6 relative
-    expect(worst).toBeLessThan(1e-4);
+    // float32 activations through two layers and float32 row sums (measured 8.6e-7 relative; a 1e-4 scaling error fails)
+    expect(worst).toBeLessThan(1e-5);
 
     const out = join(dir, 'imatrix.gguf');
     await saveImatrix(out, result, ['calib.txt']);

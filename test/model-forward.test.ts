@@ -147,3 +147,17 @@ describe.each(VARIANTS)('$name', (v) => {
     expect(meanDiff).toBeLessThan(LOGPROB_TOL[type] / 10);
   });
 });
+
+test('sequences run together equal sequences run alone; lastOnly is the last row', async () => {
+  const model = await loadModel(VARIANTS[0].files.get('f16')!, { device });
+  const a = model.tokenize('The quick brown fox jumps over the lazy dog.');
+  const b = model.tokenize('Paris is the capital of France. What is two plus two?');
+  const [la, lb] = await model.logits([a, b]);
+  expect(la.length).toBe(a.length * model.config.vocab);
+  expect([...(await model.logits(a))[0]]).toEqual([...la]);
+  expect([...(await model.logits(b))[0]]).toEqual([...lb]);
+  const [last] = await model.logits(b, { lastOnly: true });
+  expect([...last]).toEqual([...lb.subarray((b.length - 1) * model.config.vocab)]);
+  await expect(model.logits([a, []])).rejects.toThrow(/a token sequence is empty/);
+  await expect(model.logits([model.config.vocab])).rejects.toThrow(/token id 512 is outside the vocabulary \(0\.\.511\)/);
+});

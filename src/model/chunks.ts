@@ -41,6 +41,14 @@ export function textChunks(model: Model, text: string, options: ChunkOptions = {
   return out;
 }
 
+/** Chunks run together through the forward pass (one weight load per layer for all of them), as llama.cpp's n_batch / n_ctx = 2048 / 512. */
+export const CHUNKS_PER_PASS = 4;
+
+/** The chunks in groups of CHUNKS_PER_PASS, with the index of each group's first chunk. */
+export function* chunkGroups(chunks: number[][]): Generator<[number, number[][]]> {
+  for (let g = 0; g < chunks.length; g += CHUNKS_PER_PASS) yield [g, chunks.slice(g, g + CHUNKS_PER_PASS)];
+}
+
 /** First scored position of a chunk: the logits at positions first .. ctx-2 predict tokens first+1 .. ctx-1. */
 export function firstScored(ctx: number): number {
   return Math.floor(ctx / 2);

@@ -11,7 +11,7 @@
 // roundings.
 
 import { ArgumentError } from '../errors.js';
-import { firstScored, logSoftmax, textChunks, type ChunkOptions } from './chunks.js';
+import { chunkGroups, firstScored, logSoftmax, textChunks, type ChunkOptions } from './chunks.js';
 import type { Model } from './model.js';
 
 export interface EvalOptions extends ChunkOptions {
@@ -113,32 +113,37 @@ export async function evaluate(base: Model, quant: Model, text: string, options:
   let sumDp2 = 0;
   let sumKld = 0;
   const klds: number[] = [];
-  for (const [c, chunk] of chunks.entries()) {
-    const [lb] = await base.logits(chunk);
-    const [lq] = await quant.logits(chunk);
-    for (let i = first; i < ctx - 1; i++) {
-      const pb = logSoftmax(lb.subarray(i * vocab, (i + 1) * vocab));
-      const pq = logSoftmax(lq.subarray(i * vocab, (i + 1) * vocab));
-      const tok = chunk[i + 1];
-      nllBase -= pb[tok];
-      nllQuant -= pq[tok];
-      let kld = 0;
-      let topB = 0;
-      let topQ = 0;
-      for (let j = 0; j < vocab; j++) {
-        kld += Math.exp(pb[j]) * (pb[j] - pq[j]);
-        if (pb[j] > pb[topB]) topB = j;
-        if (pq[j] > pq[topQ]) topQ = j;
+  for (const [g, group] of chunkGroups(chunks)) {
+    const lbs = await base.logits(group);
+    const lqs = await quant.logits(group);
+    for (const [k, chunk] of group.entries()) {
+      const c = g + k;
+      const lb = lbs[k];
+      const lq = lqs[k];
+      for (let i = first; i < ctx - 1; i++) {
+        const pb = logSoftmax(lb.subarray(i * vocab, (i + 1) * vocab));
+        const pq = logSoftmax(lq.subarray(i * vocab, (i + 1) * vocab));
+        const tok = chunk[i + 1];
+        nllBase -= pb[tok];
+        nllQuant -= pq[tok];
+        let kld = 0;
+        let topB = 0;
+        let topQ = 0;
+        for (let j = 0; j < vocab; j++) {
+          kld += Math.exp(pb[j]) * (pb[j] - pq[j]);
+          if (pb[j] > pb[topB]) topB = j;
+          if (pq[j] > pq[topQ]) topQ = j;
+        }
+        klds.push(kld);
+        sumKld += kld;
+        if (topB === topQ) same++;
+        const dp = Math.exp(pq[tok]) - Math.exp(pb[tok]);
+        sumDp += dp;
+        sumDp2 += dp * dp;
+        count++;
       }
-      klds.push(kld);
-      sumKld += kld;
-      if (topB === topQ) same++;
-      const dp = Math.exp(pq[tok]) - Math.exp(pb[tok]);
-      sumDp += dp;
-      sumDp2 += dp * dp;
-      count++;
+      options.onChunk?.(c + 1, chunks.length, Math.exp(nllBase / count), Math.exp(nllQuant / count));
     }
-    options.onChunk?.(c + 1, chunks.length, Math.exp(nllBase / count), Math.exp(nllQuant / count));
   }
   const pplBase = Math.exp(nllBase / count);
   const pplQuant = Math.exp(nllQuant / count);
@@ -165,11 +170,13 @@ export async function perplexity(model: Model, text: string, options: ChunkOptio
   const vocab = model.config.vocab;
   let nll = 0;
   let count = 0;
-  for (const chunk of chunks) {
-    const [l] = await model.logits(chunk);
-    for (let i = firstScored(ctx); i < ctx - 1; i++) {
-      nll -= logSoftmax(l.subarray(i * vocab, (i + 1) * vocab))[chunk[i + 1]];
-      count++;
+  for (const [, group] of chunkGroups(chunks)) {
+    const ls = await model.logits(group);
+    for (const [k, chunk] of group.entries()) {
+      for (let i = firstScored(ctx); i < ctx - 1; i++) {
+        nll -= logSoftmax(ls[k].subarray(i * vocab, (i + 1) * vocab))[chunk[i + 1]];
+        count++;
+      }
     }
   }
   return { ppl: Math.exp(nll / count), tokens: count, chunks: chunks.length };

@@ -16,7 +16,7 @@ import { gguf } from '../io/gguf/metadata.js';
 import { multiply } from '../ops/elementwise.js';
 import { sum } from '../ops/reduce.js';
 import type { WgArray } from '../runtime/array.js';
-import { firstScored, logSoftmax, textChunks, type ChunkOptions } from './chunks.js';
+import { chunkGroups, firstScored, logSoftmax, textChunks, type ChunkOptions } from './chunks.js';
 import type { Model } from './model.js';
 
 export interface ImatrixEntry {
@@ -65,13 +65,15 @@ export async function computeImatrix(model: Model, text: string, options: Imatri
   };
   let nll = 0;
   let count = 0;
-  for (const [c, chunk] of chunks.entries()) {
-    const [l] = await model.logits(chunk, { onMatmulInput: collect });
-    for (let i = firstScored(ctx); i < ctx - 1; i++) {
-      nll -= logSoftmax(l.subarray(i * vocab, (i + 1) * vocab))[chunk[i + 1]];
-      count++;
+  for (const [g, group] of chunkGroups(chunks)) {
+    const ls = await model.logits(group, { onMatmulInput: collect });
+    for (const [k, chunk] of group.entries()) {
+      for (let i = firstScored(ctx); i < ctx - 1; i++) {
+        nll -= logSoftmax(ls[k].subarray(i * vocab, (i + 1) * vocab))[chunk[i + 1]];
+        count++;
+      }
+      options.onChunk?.(g + k + 1, chunks.length, Math.exp(nll / count));
     }
-    options.onChunk?.(c + 1, chunks.length, Math.exp(nll / count));
   }
   return { entries, chunks: chunks.length, ctx, ppl: Math.exp(nll / count) };
 }

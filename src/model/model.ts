@@ -52,6 +52,8 @@ export interface LogitsOptions {
    * do gate/up), before the products: what llama-imatrix collects.
    */
   onMatmulInput?: (weights: readonly string[], input: WgArray<'float32'>) => void | Promise<void>;
+  /** Only the last position's logits (what prompt processing needs): [1, vocab] per sequence. */
+  lastOnly?: boolean;
 }
 
 function num(meta: Record<string, GGUFPlainValue>, key: string, file: string, fallback?: number): number {
@@ -136,8 +138,13 @@ export class Model {
     }
   }
 
-  /** A weight as a float32 GPU array (dequantized or cast on the GPU), or undefined when the file lacks it. */
-  private async weight(name: string, required = true): Promise<WgArray<'float32'> | undefined> {
+  /**
+   * A weight as a float GPU array, or undefined when the file lacks it: ggml
+   * blocks dequantized to float32 on the GPU; F16/BF16 kept as stored for the
+   * matrix products (which read them exactly and accumulate in float32) unless
+   * `f32` asks for float32 (norm weights, biases, rope factors).
+   */
+  private async weight(name: string, required = true, f32 = true): Promise<WgArray | undefined> {
     if (!this.file.tensorInfos.some((t) => t.name === name)) {
       if (!required) return undefined;
       throw new FormatError(this.file.path, undefined, `tensor '${name}' is missing; the ${this.config.arch} forward pass needs it`);
@@ -145,7 +152,7 @@ export class Model {
     const raw = await this.file.arrays[name]();
     try {
       if (raw instanceof QuantizedArray) return dequantize(raw, 'float32');
-      if (raw.dtype === 'float32') return raw.view(raw.shape) as WgArray<'float32'>;
+      if (raw.dtype === 'float32' || !f32) return raw.view(raw.shape);
       return castArray(raw, 'float32');
     } finally {
       raw.dispose();
@@ -183,8 +190,9 @@ export class Model {
   }
 
   /**
-   * Logits ([tokens, vocab], row i predicting token i + 1) of each token sequence,
-   * each attending causally from position 0.
+   * Logits ([tokens, vocab], row i predicting token i + 1; with lastOnly the
+   * last row alone) of each token sequence, each attending causally from
+   * position 0. Sequences given together share each layer's weight load.
    */
   async logits(sequences: readonly number[] | readonly (readonly number[])[], options: LogitsOptions = {}): Promise<Float32Array[]> {
     const seqs = (typeof sequences[0] === 'number' ? [sequences] : sequences) as readonly (readonly number[])[];
@@ -205,10 +213,10 @@ export class Model {
       for (let l = 0; l < c.layers; l++) {
         const p = `blk.${l}.`;
         const names = ['attn_norm', 'attn_q', 'attn_k', 'attn_v', 'attn_output', 'ffn_norm', 'ffn_gate', 'ffn_up', 'ffn_down'];
-        const w: Record<string, WgArray<'float32'>> = {};
-        const b: Record<string, WgArray<'float32'> | undefined> = {};
+        const w: Record<string, WgArray> = {};
+        const b: Record<string, WgArray | undefined> = {};
         try {
-          for (const n of names) w[n] = (await this.weight(`${p}${n}.weight`))!;
+          for (const n of names) w[n] = (await this.weight(`${p}${n}.weight`, true, n.endsWith('_norm')))!;
           for (const n of ['attn_q', 'attn_k', 'attn_v']) b[n] = await this.weight(`${p}${n}.bias`, this.architecture.qkvBias);
           const next: WgArray<'float32'>[] = [];
           for (const x of xs) {
@@ -252,12 +260,15 @@ export class Model {
         }
       }
       const norm = (await this.weight('output_norm.weight'))!;
-      const out = (await this.weight('output.weight', false)) ?? (await this.weight('token_embd.weight'))!;
+      const out = (await this.weight('output.weight', false, false)) ?? (await this.weight('token_embd.weight', true, false))!;
       try {
         const result: Float32Array[] = [];
         for (const x of xs) {
           const h = rmsNorm(x, norm, c.rmsEps);
-          const logits = this.project(h, out);
+          // the last row, read in place by the product (a view)
+          const rows = options.lastOnly ? h.view([1, c.embedding], { offset: (h.shape[0] - 1) * c.embedding }) : h;
+          const logits = this.project(rows, out);
+          if (rows !== h) rows.dispose();
           h.dispose();
           result.push((await logits.data()) as Float32Array);
           logits.dispose();
