@@ -3,8 +3,8 @@
 // child process (llama.cpp aborts the process on some bad input, and an abort
 // must fail the test, not kill the runner).
 //
-//   llamaTokenize(file, texts, parseSpecial)  model.tokenize(text) for each
-//     text: llama_tokenize with add_special = false.
+//   llamaTokenize(files, texts, specialTexts)  model.tokenize(text) for each
+//     text and file: llama_tokenize with add_special = false.
 //   llamaProbabilities(file, sequences)  the next-token distribution at every
 //     position (controlledEvaluate with probabilities, greedy sampler: the
 //     softmax of the raw logits over the whole vocabulary).
@@ -23,7 +23,7 @@ const llama = await getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLev
 const out = { tokens: [], probs: [] };
 for (const file of job.files) {
   const model = await llama.loadModel({ modelPath: file, gpuLayers: 0 });
-  out.tokens.push((job.texts ?? []).map((t) => model.tokenize(t, job.parseSpecial)));
+  out.tokens.push([...(job.texts ?? []).map((t) => model.tokenize(t, false)), ...(job.specialTexts ?? []).map((t) => model.tokenize(t, true))]);
   const probs = [];
   for (const seq of job.sequences ?? []) {
     const context = await model.createContext({ contextSize: Math.max(256, seq.length), batchSize: Math.max(256, seq.length), threads: 2 });
@@ -82,8 +82,11 @@ export async function llamaProbabilities(files: string[], sequences: number[][])
   return r.probs;
 }
 
-/** llama.cpp's tokens for each text (node-llama-cpp model.tokenize: no BOS; control tokens parsed with parseSpecial). */
-export async function llamaTokenize(file: string, texts: string[], parseSpecial = false): Promise<number[][]> {
-  const r = await runJob<{ tokens: number[][][] }>({ files: [file], texts, parseSpecial }, file);
-  return r.tokens[0];
+/**
+ * llama.cpp's tokens (node-llama-cpp model.tokenize: no BOS) for each file:
+ * the plain texts, then the specialTexts with control tokens parsed; all files in one process.
+ */
+export async function llamaTokenize(files: string[], texts: string[], specialTexts: string[] = []): Promise<number[][][]> {
+  const r = await runJob<{ tokens: number[][][] }>({ files, texts, specialTexts }, files.join(', '));
+  return r.tokens;
 }
