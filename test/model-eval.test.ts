@@ -7,6 +7,8 @@
 //     (test/helpers/hf-reference.ts collecting the matmul inputs);
 //   - the imatrix file has llama-imatrix's layout, read by an independent
 //     parser (@huggingface/gguf): keys, types, tensor names, shapes, order;
+//     and llama.cpp's own imatrix loader (compiled from node-llama-cpp's
+//     llama.cpp source) reads back the same entries, counts and sums;
 //   - bad input gets one-line typed errors.
 import { gguf as hfParse, GGUFValueType } from '@huggingface/gguf';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -27,6 +29,7 @@ import { close, init } from '../src/runtime/creation.js';
 import type { Device } from '../src/runtime/device.js';
 import { referenceLogits } from './helpers/hf-reference.js';
 import { llamaProbabilities } from './helpers/llama-model.js';
+import { imatrixLoaderAvailable, readImatrixWithLlama } from './helpers/llama-imatrix-loader.js';
 
 const CTX = 64;
 const TEXT = DEMO_CORPUS.repeat(2);
@@ -163,7 +166,20 @@ describe('imatrix', () => {
     const back = await loadGGUF(out);
     const counts = new Float32Array((await back.readTensorBytes('blk.0.attn_q.weight.counts')).slice().buffer);
     expect([...counts]).toEqual([2 * CTX]);
-  }, 120_000);
+
+    // llama.cpp's own reader (common_imatrix_load, what llama-quantize --imatrix calls) reads it back
+    if (imatrixLoaderAvailable()) {
+      const l = readImatrixWithLlama(out);
+      expect(l.legacy).toBe(0);
+      expect([l.chunk_count, l.chunk_size, l.datasets]).toEqual([2, CTX, ['calib.txt']]);
+      expect(Object.keys(l.entries)).toEqual(names);
+      for (const n of names) {
+        expect(l.entries[n].counts).toEqual([2 * CTX]);
+        // printed with 9 significant digits: exact for float32
+        expect(l.entries[n].sums.map(Math.fround)).toEqual([...Float32Array.from(result.entries.get(n)!.sums)]);
+      }
+    }
+  }, 180_000);
 
   test('wgarray imatrix writes the file and prints the running perplexity', async () => {
     const out = join(dir, 'cli-imatrix.gguf');
