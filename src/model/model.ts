@@ -127,13 +127,20 @@ export class Model {
     return this.tokenizer.encode(text, options);
   }
 
-  /** A clear error, with the numbers, when the largest weight in float32 cannot be one GPU buffer. */
+  /**
+   * A clear error, with the numbers, when a weight cannot be one GPU buffer as
+   * the forward pass holds it: ggml blocks dequantized to float32, F16/BF16/F32
+   * as stored (token_embd is read row by row on the host unless it is also the output).
+   */
   private checkMemory(): void {
     const limit = this.device.limits.maxBufferSize;
+    const tied = !this.file.tensorInfos.some((t) => t.name === 'output.weight');
     for (const t of this.file.tensorInfos) {
-      const bytes = t.shape.reduce((a, b) => a * b, 1) * 4;
+      if (t.name === 'token_embd.weight' && !tied) continue;
+      const elements = t.shape.reduce((a, b) => a * b, 1);
+      const bytes = t.type.dtype ? t.nbytes : elements * 4;
       if (bytes > limit) {
-        throw new LimitError(`${this.file.path}: tensor '${t.name}' takes ${bytes} bytes as float32 on the GPU, more than this device's largest buffer (${limit} bytes); the model is too big for this GPU`);
+        throw new LimitError(`${this.file.path}: tensor '${t.name}' takes ${bytes} bytes on the GPU${t.type.dtype ? '' : ' dequantized to float32'}, more than this device's largest buffer (${limit} bytes); the model is too big for this GPU`);
       }
     }
   }
