@@ -1,7 +1,8 @@
 // The forward pass (src/model/) against llama.cpp itself (node-llama-cpp
 // 3.21.1, CPU) on the same GGUF and the same token ids: small seeded models
 // converted by `wgarray convert` to F32, F16, Q8_0, Q4_K_M and IQ4_XS (llama
-// with GQA 8/2) and F32/Q4_K_M (qwen2: q/k/v biases, NEOX rope),
+// with GQA 8/2), F32 with Llama 3.1's rope factors (rope_freqs.weight: a run
+// that ignores them fails) and F32/Q4_K_M (qwen2: q/k/v biases, NEOX rope),
 // over a sequence longer than the attention kernel's 128-key tile.
 //
 // Judged at every position and over the whole vocabulary:
@@ -71,6 +72,14 @@ interface Variant {
 const VARIANTS: Variant[] = [
   { name: 'llama (GQA 8/2, untied)', model: syntheticModel({ seed: 7, layers: 2, ff: 512 }), outtypes: ['f32', 'f16', 'Q8_0', 'Q4_K_M', 'IQ4_XS'], files: new Map(), runs: new Map() },
   // untied: a tied random model's logits are so sharp that llama.cpp's float32 probabilities underflow to 0 off the top token
+  // Llama 3.1's rope scaling: rope_freqs.weight divides the frequencies (short original context so most factors differ from 1)
+  {
+    name: 'llama with llama3 rope factors',
+    model: syntheticModel({ seed: 9, layers: 1, ff: 256, ropeScaling: { rope_type: 'llama3', factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 64 } }),
+    outtypes: ['f32'],
+    files: new Map(),
+    runs: new Map(),
+  },
   { name: 'qwen2 (biases, NEOX rope)', model: syntheticModel({ seed: 11, arch: 'qwen2', layers: 2, ff: 512, heads: 4, kvHeads: 2, tied: false }), outtypes: ['f32', 'Q4_K_M'], files: new Map(), runs: new Map() },
 ];
 
