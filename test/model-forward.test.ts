@@ -2,7 +2,7 @@
 // 3.21.1, CPU) on the same GGUF and the same token ids: small seeded models
 // converted by `wgarray convert` to F32, F16, Q8_0, Q4_K_M and IQ4_XS (llama
 // with GQA 8/2), F32 with Llama 3.1's rope factors (rope_freqs.weight: a run
-// that ignores them fails) and F32/Q4_K_M (qwen2: q/k/v biases, NEOX rope),
+// that ignores them fails) and with linear rope scaling, and F32/Q4_K_M (qwen2: q/k/v biases, NEOX rope),
 // over a sequence longer than the attention kernel's 128-key tile.
 //
 // Judged at every position and over the whole vocabulary:
@@ -76,6 +76,13 @@ const VARIANTS: Variant[] = [
   {
     name: 'llama with llama3 rope factors',
     model: syntheticModel({ seed: 9, layers: 1, ff: 256, ropeScaling: { rope_type: 'llama3', factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 64 } }),
+    outtypes: ['f32'],
+    files: new Map(),
+    runs: new Map(),
+  },
+  {
+    name: 'llama with linear rope scaling',
+    model: syntheticModel({ seed: 10, layers: 1, ff: 256, ropeScaling: { rope_type: 'linear', factor: 4 } }),
     outtypes: ['f32'],
     files: new Map(),
     runs: new Map(),
