@@ -16,7 +16,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { syntheticModel, writeSyntheticModel } from '../src/convert/synthetic.js';
-import { init, close } from '../src/runtime/creation.js';
+import { init, close } from '../src/runtime/device.js';
 import { machineDescription, printTable } from './machine.js';
 
 function parseSize(s: string): number {

@@ -18,7 +18,7 @@ import { parseArgs } from 'node:util';
 import { runCli } from '../src/cli/cli.js';
 import { DEMO_CORPUS, syntheticModel, writeSyntheticModel } from '../src/convert/synthetic.js';
 import { loadModel } from '../src/model/model.js';
-import { close, init } from '../src/runtime/creation.js';
+import { close, init } from '../src/runtime/device.js';
 import { machineDescription, median, printTable } from './machine.js';
 
 const LLAMA_CHILD = String.raw`

@@ -25,7 +25,7 @@ import { textChunks } from '../src/model/chunks.js';
 import { evaluate, perplexity } from '../src/model/eval.js';
 import { computeImatrix, saveImatrix } from '../src/model/imatrix.js';
 import { loadModel, Model } from '../src/model/model.js';
-import { close, init } from '../src/runtime/creation.js';
+import { close, init } from '../src/runtime/device.js';
 import type { Device } from '../src/runtime/device.js';
 import { referenceLogits } from './helpers/hf-reference.js';
 import { llamaProbabilities } from './helpers/llama-model.js';

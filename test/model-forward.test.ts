@@ -21,7 +21,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { runCli } from '../src/cli/cli.js';
 import { DEMO_CORPUS, syntheticModel, writeSyntheticModel } from '../src/convert/synthetic.js';
 import { loadModel } from '../src/model/model.js';
-import { close, init } from '../src/runtime/creation.js';
+import { close, init } from '../src/runtime/device.js';
 import type { Device } from '../src/runtime/device.js';
 import { llamaProbabilities } from './helpers/llama-model.js';
 

@@ -14,7 +14,7 @@ import { syntheticModel, writeSyntheticModel, DEMO_CORPUS } from '../src/convert
 import { loadGGUF } from '../src/io/gguf/reader.js';
 import { Tokenizer } from '../src/model/tokenizer.js';
 import { FormatError } from '../src/errors.js';
-import { close, init } from '../src/runtime/creation.js';
+import { close, init } from '../src/runtime/device.js';
 import type { Device } from '../src/runtime/device.js';
 import { llamaTokenize } from './helpers/llama-model.js';
 

@@ -7,7 +7,7 @@
 import { LimitError, ShapeError } from '../errors.js';
 import { WgArray } from '../runtime/array.js';
 import type { Device } from '../runtime/device.js';
-import { grid, WORKGROUP_SIZE } from './dispatch.js';
+import { dummyBuffer, grid, WORKGROUP_SIZE } from './dispatch.js';
 import { bindGroup, pipeline } from './shader.js';
 
 function requireF32(a: WgArray, what: string): void {
@@ -68,23 +68,12 @@ export function ropeInPlace(x: WgArray, settings: RopeSettings, pos0 = 0): void 
   }
   const pairs = tokens * heads * (settings.nRot / 2);
   if (pairs === 0) return;
-  const factors = settings.factors ?? x;
   if (settings.factors) requireF32(settings.factors, 'rope factors');
   const params = words([pairs, heads, headDim, settings.nRot, settings.neox ? 1 : 0, pos0, settings.factors ? 1 : 0, { f32: settings.freqBase }, { f32: settings.freqScale }]);
   const pipe = pipeline(device, 'transformer/rope.wgsl');
-  // without factors the binding still needs a buffer; x's own is never read then (a second, read-only view of it is not allowed)
-  const dummy = settings.factors ? factors.buffer : scratch(device);
-  device.dispatch(pipe, [bindGroup(device, pipe, [x.buffer, dummy, device.uniform(params)])], grid(device, Math.ceil(pairs / WORKGROUP_SIZE)));
-}
-
-const scratchBuffers = new WeakMap<Device, WgArray>();
-function scratch(device: Device): GPUBuffer {
-  let a = scratchBuffers.get(device);
-  if (!a || a.disposed) {
-    a = WgArray.empty(device, [4], 'float32', 'rope: no factors');
-    scratchBuffers.set(device, a);
-  }
-  return a.buffer;
+  // without factors the binding still needs a buffer (never read then); x's own cannot be bound twice
+  const factors = settings.factors ? settings.factors.buffer : dummyBuffer(device, 'read');
+  device.dispatch(pipe, [bindGroup(device, pipe, [x.buffer, factors, device.uniform(params)])], grid(device, Math.ceil(pairs / WORKGROUP_SIZE)));
 }
 
 /** Largest head dimension the attention kernel handles (two dims per invocation of 128). */

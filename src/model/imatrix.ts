@@ -15,6 +15,7 @@ import { saveGGUF } from '../io/gguf/writer.js';
 import { gguf } from '../io/gguf/metadata.js';
 import { multiply } from '../ops/elementwise.js';
 import { sum } from '../ops/reduce.js';
+import '../ops/methods.js'; // WgArray's data()
 import type { WgArray } from '../runtime/array.js';
 import { chunkGroups, firstScored, logSoftmax, textChunks, type ChunkOptions } from './chunks.js';
 import type { Model } from './model.js';

@@ -18,10 +18,12 @@ import { castArray } from '../kernels/cast.js';
 import { dequantize } from '../kernels/quantize.js';
 import { causalAttention, MAX_HEAD_DIM, rmsNorm, ropeInPlace, swiglu, type RopeSettings } from '../kernels/transformer.js';
 import { add } from '../ops/elementwise.js';
+import '../ops/methods.js'; // WgArray's reshape/data/view methods
 import { matmul, matrixTranspose } from '../ops/linalg.js';
 import { dequantizeHost } from '../quant/host.js';
 import { WgArray } from '../runtime/array.js';
-import { fromBytes, deviceOf } from '../runtime/creation.js';
+import { deviceOf } from '../runtime/device.js';
+import { fromBytes } from '../runtime/upload.js';
 import type { Device } from '../runtime/device.js';
 import { QuantizedArray } from '../runtime/quantized.js';
 import { MODEL_ARCHITECTURES, type ModelArchitecture } from './architectures.js';
