@@ -56,3 +56,17 @@ export { QUANT_PRESETS, FTYPE, quantPreset, chooseTensorTypes, allowsQuantizatio
 export type { QuantPreset, ModelShape, TensorInfo, TypeChoiceOptions, TensorTypeChoice, TensorTypeOverride } from './quant/presets.js';
 export { quantizationError } from './kernels/quant-error.js';
 export type { ErrorStats } from './kernels/quant-error.js';
+
+// The forward pass: tokenizer, logits, perplexity / KL divergence, importance matrix
+export { loadModel, Model, modelConfig } from './model/model.js';
+export type { ModelConfig, LoadModelOptions, LogitsOptions } from './model/model.js';
+export { Tokenizer, SUPPORTED_PRE_TOKENIZERS } from './model/tokenizer.js';
+export type { TokenizeOptions } from './model/tokenizer.js';
+export { MODEL_ARCHITECTURES } from './model/architectures.js';
+export type { ModelArchitecture } from './model/architectures.js';
+export { textChunks } from './model/chunks.js';
+export type { ChunkOptions } from './model/chunks.js';
+export { evaluate, perplexity, requireSameVocabulary } from './model/eval.js';
+export type { EvalOptions, EvalResult, Percentiles } from './model/eval.js';
+export { computeImatrix, saveImatrix } from './model/imatrix.js';
+export type { ImatrixEntry, ImatrixResult, ImatrixOptions } from './model/imatrix.js';

@@ -10,6 +10,7 @@ import { AbortError, ArgumentError, oneLine, WgArrayError } from '../errors.js';
 import { QUANT_PRESETS } from '../quant/presets.js';
 import { convertCommand, quantizeCommand, type CommandIO } from './commands.js';
 import { demoCommand } from './demo.js';
+import { evalCommand, imatrixCommand } from './model-commands.js';
 import { inspect } from './inspect.js';
 import type { Device } from '../runtime/device.js';
 import type { TextSink } from './progress.js';
@@ -55,6 +56,8 @@ commands:
   convert HF_DIR -o OUT.gguf  a Hugging Face llama/mistral/qwen2 folder to GGUF (--outtype f16, Q4_K_M, ...)
   inspect FILE                metadata and tensor table of a GGUF or safetensors file (--json)
   demo                        build a small llama from a seed, convert + quantize it to Q4_K_M, report
+  imatrix MODEL -f TEXT       llama-imatrix's importance matrix of a GGUF model over a text (GPU)
+  eval BASE QUANT -f TEXT     PPL, KL divergence, same-top %, RMS Δp of QUANT against BASE (GPU)
 
 wgarray <command> --help shows a command's options. Environment: WGARRAY_BACKEND (vulkan, metal, ...),
 WGARRAY_ADAPTER (adapter name) choose the GPU; without a WebGPU adapter the CPU does the work.`,
@@ -119,6 +122,34 @@ Builds a small llama model from a fixed seed (4 layers, byte-level BPE vocabular
 writes it as a Hugging Face folder, converts and quantizes it (default Q4_K_M), reads the result back
 and prints the quality report and timings. Files go to DIR (default: <tmp>/wgarray-demo).`,
 };
+
+HELP.imatrix = `usage: wgarray imatrix MODEL.gguf -f TEXT [-o imatrix.gguf] [-c 512] [--chunks N]
+
+Runs MODEL (llama, mistral, qwen2; any weight type) on the GPU over TEXT cut into chunks of -c tokens, and
+writes llama-imatrix's importance matrix (per blk.* weight: the per-column sum of squared inputs and the
+row count) in llama-imatrix's GGUF format, which llama-quantize --imatrix reads. Prints the running
+perplexity per chunk on stderr, as llama-imatrix does.
+
+options:
+  -f, --file TEXT               calibration text (at least two chunks of tokens)
+  -o, --output FILE             output path (default imatrix.gguf)
+  -c, --ctx N                   tokens per chunk (default 512)
+  --chunks N                    use at most N chunks
+  -q, --quiet                   no progress`;
+
+HELP.eval = `usage: wgarray eval BASE.gguf QUANT.gguf -f TEXT [-c 512] [--chunks N] [--json]
+
+Runs both models on the GPU over the same chunks of TEXT and reports, as llama-perplexity
+--kl-divergence does (second half of each chunk scored): PPL of each and their ratio, KL divergence of
+QUANT from BASE (mean, percentiles), Δp of the correct token (mean, RMS) and how often the top token
+is the same. No logits file is written.
+
+options:
+  -f, --file TEXT               evaluation text (at least two chunks of tokens)
+  -c, --ctx N                   tokens per chunk (default 512)
+  --chunks N                    use at most N chunks
+  --json                        the figures as JSON on stdout
+  -q, --quiet                   no progress`;
 
 function version(): string {
   try {
@@ -252,6 +283,32 @@ export async function runCli(argv: string[], options: CliOptions = {}): Promise<
           if (!Number.isSafeInteger(seed) || seed < 0) throw new ArgumentError(`--seed ${values.seed}: expected a non-negative integer`);
         }
         await demoCommand({ out: values.out, type: values.type, quiet: values.quiet, cpu: values.cpu, seed }, io(values.quiet));
+        return EXIT.OK;
+      }
+      case 'imatrix':
+      case 'eval': {
+        const { values, positionals: p } = parse(
+          rest,
+          {
+            file: { type: 'string', short: 'f' },
+            output: { type: 'string', short: 'o' },
+            ctx: { type: 'string', short: 'c' },
+            chunks: { type: 'string' },
+            json: { type: 'boolean' },
+            quiet: { type: 'boolean', short: 'q' },
+            help: { type: 'boolean', short: 'h' },
+          },
+          command,
+        );
+        if (values.help) return help(stdout, command);
+        if (!values.file) throw new UsageError(`${command} needs the text: -f FILE\n\n${HELP[command]}`);
+        if (command === 'imatrix') {
+          positionals(p, 1, 'imatrix', 'MODEL');
+          await imatrixCommand({ ...values, text: values.file, model: p[0] }, io(values.quiet));
+        } else {
+          positionals(p, 2, 'eval', 'BASE QUANT');
+          await evalCommand({ ...values, text: values.file, base: p[0], quant: p[1] }, io(values.quiet));
+        }
         return EXIT.OK;
       }
       default:

@@ -113,8 +113,16 @@ function rmsnorm(x: Float64Array, w: Float64Array, eps: number): Float64Array {
   return x.map((v, i) => v * scale * w[i]);
 }
 
-/** Logits after each position of `tokens` (float64). */
-export function referenceLogits(model: SyntheticModel, tokens: number[]): Float64Array[] {
+/**
+ * Logits after each position of `tokens` (float64). `onMatmulInput`, when
+ * given, sees the input vector of every layer's matrix products with the GGUF
+ * names of the weights that multiply it (what llama-imatrix collects).
+ */
+export function referenceLogits(
+  model: SyntheticModel,
+  tokens: number[],
+  onMatmulInput?: (weights: string[], x: Float64Array) => void,
+): Float64Array[] {
   const c = model.config as Record<string, number | boolean | string>;
   const hidden = c.hidden_size as number;
   const nHead = c.num_attention_heads as number;
@@ -217,12 +225,14 @@ export function referenceLogits(model: SyntheticModel, tokens: number[]): Float6
   };
 
   const xs = tokens.map((t) => embed.w.slice(t * hidden, (t + 1) * hidden).map((v) => (gemma ? v * Math.sqrt(hidden) : v)));
-  for (const l of L) {
+  for (const [li, l] of L.entries()) {
+    const names = (...ws: string[]) => ws.map((w) => `blk.${li}.${w}.weight`);
     const ks: Float64Array[] = [];
     const vs: Float64Array[] = [];
     const qs: Float64Array[] = [];
     xs.forEach((x, pos) => {
       const h = rmsnorm(x, l.inNorm, eps);
+      onMatmulInput?.(names('attn_q', 'attn_k', 'attn_v'), h);
       const q = matvec(l.q, h, l.qb);
       const k = matvec(l.k, h, l.kb);
       if (l.qNorm) headNorm(q, nHead, l.qNorm);
@@ -258,6 +268,7 @@ export function referenceLogits(model: SyntheticModel, tokens: number[]): Float6
           for (let d = 0; d < hd; d++) att[h * hd + d] += p * vs[j][kvh * hd + d];
         }
       }
+      onMatmulInput?.(names('attn_output'), att);
       let o = matvec(l.o, att);
       if (gemma) o = rmsnorm(o, l.postNorm, eps);
       for (let i = 0; i < hidden; i++) x[i] += o[i];
@@ -269,9 +280,17 @@ export function referenceLogits(model: SyntheticModel, tokens: number[]): Float6
         const g = matvec(l.gate!, h);
         const u = matvec(l.up!, h);
         d = rmsnorm(matvec(l.down!, g.map((v, i) => geluTanh(v) * u[i])), l.postFfnNorm!, eps);
+      } else if (l.router) {
+        d = moe(l.router, l.experts!, rmsnorm(x, l.postNorm, eps));
       } else {
+        // SwiGLU, with the inputs of its matrix products reported (imatrix reference)
         const h = rmsnorm(x, l.postNorm, eps);
-        d = l.router ? moe(l.router, l.experts!, h) : swiglu(l.gate!, l.up!, l.down!, h);
+        onMatmulInput?.(names('ffn_gate', 'ffn_up'), h);
+        const g = matvec(l.gate!, h);
+        const u = matvec(l.up!, h);
+        const a = g.map((v, i) => (v / (1 + Math.exp(-v))) * u[i]);
+        onMatmulInput?.(names('ffn_down'), a);
+        d = matvec(l.down!, a);
       }
       for (let i = 0; i < hidden; i++) x[i] += d[i];
     }

@@ -1,0 +1,96 @@
+// Causal grouped-query attention, one workgroup per (query token, head):
+// softmax(q . k_s * scale, s <= pos(t)) . v, in tiles of 128 keys with a
+// running maximum and sum (online softmax), so any context length fits in
+// 1 KiB of workgroup memory. q: [tokens, heads, dim]; k, v: [tokens, kv_heads,
+// dim]; head h reads kv head h / (heads / kv_heads). Run by src/kernels/transformer.ts.
+
+struct Params {
+  tokens: u32,
+  heads: u32,
+  kv_heads: u32,
+  head_dim: u32,
+  scale: f32,
+}
+
+@group(0) @binding(0) var<storage, read> q: array<f32>;
+@group(0) @binding(1) var<storage, read> k: array<f32>;
+@group(0) @binding(2) var<storage, read> v: array<f32>;
+@group(0) @binding(3) var<storage, read_write> o: array<f32>;
+@group(0) @binding(4) var<uniform> params: Params;
+
+const TILE = 128u;
+const MAX_DIM = 256u;
+var<workgroup> scores: array<f32, 128>;
+var<workgroup> red: array<f32, 128>;
+var<workgroup> qv: array<f32, 256>;
+
+@compute @workgroup_size(128)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+  let item = wid.y * nwg.x + wid.x;
+  let t = item / params.heads;
+  let h = item % params.heads;
+  let valid = t < params.tokens;   // uniform per workgroup: every invocation reaches the barriers
+  let dim = params.head_dim;
+  let kvh = h / (params.heads / params.kv_heads);
+  let qbase = (t * params.heads + h) * dim;
+  if (valid) {
+    for (var d = lid; d < dim; d += TILE) { qv[d] = q[qbase + d]; }
+  }
+  workgroupBarrier();
+  var m = -3.0e38;
+  var l = 0.0;
+  var acc0 = 0.0;
+  var acc1 = 0.0;
+  let kstride = params.kv_heads * dim;
+  var n_keys = 0u;
+  if (valid) { n_keys = t + 1u; }
+  let n_tiles = (params.tokens + TILE - 1u) / TILE;
+  for (var tile = 0u; tile < n_tiles; tile++) {
+    let s0 = tile * TILE;
+    let s = s0 + lid;
+    var score = -3.0e38;
+    if (s < n_keys) {
+      let kb = s * kstride + kvh * dim;
+      var dot = 0.0;
+      for (var d = 0u; d < dim; d++) { dot += qv[d] * k[kb + d]; }
+      score = dot * params.scale;
+    }
+    red[lid] = score;
+    workgroupBarrier();
+    for (var step = 64u; step > 0u; step >>= 1u) {
+      if (lid < step) { red[lid] = max(red[lid], red[lid + step]); }
+      workgroupBarrier();
+    }
+    let tile_max = red[0];
+    workgroupBarrier();
+    let m_new = max(m, tile_max);
+    var p = 0.0;
+    if (s < n_keys) { p = exp(score - m_new); }
+    scores[lid] = p;
+    red[lid] = p;
+    workgroupBarrier();
+    for (var step = 64u; step > 0u; step >>= 1u) {
+      if (lid < step) { red[lid] += red[lid + step]; }
+      workgroupBarrier();
+    }
+    if (s0 < n_keys) {
+      let correction = exp(m - m_new);
+      l = l * correction + red[0];
+      acc0 *= correction;
+      acc1 *= correction;
+      m = m_new;
+      let last = min(TILE, n_keys - s0);
+      for (var j = 0u; j < last; j++) {
+        let vb = (s0 + j) * kstride + kvh * dim;
+        if (lid < dim) { acc0 += scores[j] * v[vb + lid]; }
+        if (lid + TILE < dim) { acc1 += scores[j] * v[vb + lid + TILE]; }
+      }
+    }
+    workgroupBarrier();
+  }
+  if (valid) {
+    if (lid < dim) { o[qbase + lid] = acc0 / l; }
+    if (lid + TILE < dim) { o[qbase + lid + TILE] = acc1 / l; }
+  }
+}
