@@ -25,7 +25,8 @@ import {
   type QuantPreset,
   type TypeChoiceOptions,
 } from '../quant/presets.js';
-import { expectedShape, llama3RopeFactors, mapTensor, modelMetadata, readHparams } from './architecture.js';
+import { expectedShape, llama3RopeFactors, mapTensor, modelMetadata, permuteRows, readHparams } from './architecture.js';
+import { mlxModules, readMlxQuantization, type MlxModuleSource } from '../mlx/read.js';
 import { Metadata } from './metadata.js';
 import type { ConversionPlan, PlannedTensor, TensorSource } from './pipeline.js';
 import { parseSentencePieceModel, sentencePieceMetadata, type SentencePieceModel } from './sentencepiece.js';
@@ -163,6 +164,12 @@ export async function planFromHF(dir: string, options: HFPlanOptions = {}): Prom
   const config = await readJson(configPath);
   const h = readHparams(config, configPath);
   const weights = await loadSafetensors(await weightsPath(root, names), { device: options.device });
+  const out = resolveOuttype(options.outtype ?? 'auto');
+  // An MLX-LM quantized folder: its packed modules repacked exactly under --outtype auto, else decoded and requantized.
+  const mlxQuant = readMlxQuantization(config, configPath);
+  const mlx = mlxQuant ? mlxModules(weights, mlxQuant, options.device) : undefined;
+  const mlxRepack = 'convert' in out && out.convert === 'auto';
+  if (mlx) for (const m of mlx.byWeight.values()) await m.decide();
 
   // Tokenizer: SentencePiece (tokenizer.model) first, as convert_hf_to_gguf.py tries it, else a byte-level BPE tokenizer.json.
   const tokPath = join(root, 'tokenizer.json');
@@ -197,13 +204,28 @@ export async function planFromHF(dir: string, options: HFPlanOptions = {}): Prom
     shape: number[];
     source: TensorSource;
     permuteHeads?: number;
+    mlx?: MlxModuleSource;
   }
   const mapped: Mapped[] = [];
   const seen = new Map<string, string>();
   let vocabRows: number | undefined;
   for (const info of weights.tensorInfos) {
+    if (mlx?.companions.has(info.name)) continue;
     const m = mapTensor(info.name, h, basename(info.file));
     if (!m) continue;
+    const mq = mlx?.byWeight.get(info.name);
+    if (mq) {
+      const other = seen.get(m.name);
+      if (other) throw new FormatError(info.file, undefined, `tensors ${other} and ${info.name} both map to ${m.name}`);
+      seen.set(m.name, info.name);
+      if (m.name === 'token_embd.weight') vocabRows = mq.shape[0];
+      // a repacked tensor's rows are permuted in its packed form; a decoded one's by the pipeline
+      const repacked = mlxRepack && mq.exact !== undefined;
+      const permute = repacked && m.permuteHeads ? permuteRows(mq.shape[0], m.permuteHeads) : undefined;
+      const source = mq.source({ repack: mlxRepack, permute });
+      mapped.push({ name: m.name, hfName: info.name, shape: mq.shape, source, mlx: mq, ...(m.permuteHeads && !repacked ? { permuteHeads: m.permuteHeads } : {}) });
+      continue;
+    }
     if (!FLOAT_DTYPES.has(info.dtype)) {
       throw new FormatError(info.file, info.fileOffset, `tensor ${info.name} is ${info.fileDtype}; wgarray converts F32, F16 and BF16 weights`);
     }
@@ -240,7 +262,6 @@ export async function planFromHF(dir: string, options: HFPlanOptions = {}): Prom
   mapped.sort((a, b) => byLayer(a.name, b.name));
 
   // Types: convert_hf_to_gguf's rules for its own outtypes; for a preset, its rules over the f32 conversion.
-  const out = resolveOuttype(options.outtype ?? 'auto');
   const f32 = ggmlType('f32');
   const isFloatKeeper = (t: Mapped) => t.shape.length <= 1 || t.name.endsWith('_norm.weight') || !t.name.endsWith('.weight');
   let types: { to: GGMLType; note?: string }[];
@@ -249,14 +270,15 @@ export async function planFromHF(dir: string, options: HFPlanOptions = {}): Prom
   if ('convert' in out) {
     let rule = out.convert;
     if (rule === 'auto') {
-      const first = mapped.find((t) => t.shape.length >= 2);
-      const dt = first?.source.type.name;
+      const first = mapped.find((t) => t.shape.length >= 2 && !t.mlx);
+      const dt = first?.source.type.name ?? (mlx ? weights.tensorInfos.find((t) => t.name.endsWith('.scales'))?.dtype.replace('bfloat16', 'bf16') : undefined);
       rule = dt === 'bf16' ? CONVERT_OUTTYPES.bf16 : CONVERT_OUTTYPES.f16;
     }
     const r = rule as { type: string; ftype: number };
     ftype = r.ftype;
     outName = r.type.toUpperCase();
     types = mapped.map((t) => {
+      if (t.mlx) return mlxType(t.mlx, out.convert === 'auto' ? undefined : ggmlType(r.type), t.shape);
       if (isFloatKeeper(t)) return { to: f32 };
       const want = ggmlType(r.type);
       if (t.shape[t.shape.length - 1] % want.blockSize !== 0) return { to: ggmlType('f16'), note: `row length not a multiple of ${want.blockSize}: F16` };
@@ -273,7 +295,11 @@ export async function planFromHF(dir: string, options: HFPlanOptions = {}): Prom
       model,
       options,
     );
-    types = choices.map((c) => ({ to: c.to, ...(c.note ? { note: c.note } : {}) }));
+    types = choices.map((c, i) => {
+      const m = mapped[i].mlx;
+      const note = m ? `MLX ${mlxLabel(m)}: dequantized, requantized` : c.note;
+      return { to: c.to, ...(note ? { note } : {}) };
+    });
   }
 
   const parameterCount = mapped.filter((t) => t.name !== 'rope_freqs.weight').reduce((n, t) => n + t.shape.reduce((a, b) => a * b, 1), 0);
@@ -303,6 +329,23 @@ export async function planFromHF(dir: string, options: HFPlanOptions = {}): Prom
     tensors,
     model: { arch: h.arch.arch, nLayer: h.nLayer, nHead: h.nHead, nHeadKv: h.nHeadKv, nExpert: 0 },
   };
+}
+
+function mlxLabel(m: MlxModuleSource): string {
+  return m.spec.mode === 'mxfp4' ? 'mxfp4' : `affine ${m.spec.bits}-bit g${m.spec.groupSize}`;
+}
+
+/**
+ * The output type of an MLX-quantized tensor: under --outtype auto its exact ggml
+ * type, else (no exact type) Q8_0; under another outtype, that type (dequantized first).
+ */
+function mlxType(m: MlxModuleSource, requested: GGMLType | undefined, shape: readonly number[]): { to: GGMLType; note: string } {
+  if (!requested && m.exact) return { to: m.exact, note: `MLX ${mlxLabel(m)}: repacked exactly` };
+  const row = shape[shape.length - 1];
+  let to = requested ?? ggmlType('q8_0');
+  if (row % to.blockSize !== 0) to = ggmlType('f16');
+  const why = requested ? `--outtype ${requested.name}` : m.why;
+  return { to, note: `MLX ${mlxLabel(m)}: dequantized, requantized (${why})` };
 }
 
 /** Plans a bare .safetensors file (no config.json beside it): tensor names kept, a llama-quantize preset applied. */
