@@ -230,6 +230,13 @@ const GLOBAL_TENSORS: Record<string, string> = {
   'lm_head': 'output',
 };
 
+/** Every Hugging Face tensor name the table knows for `nLayer` layers (weights and biases), for mapping back from GGUF. */
+export function hfTensorNames(nLayer: number): string[] {
+  const bases = [...Object.keys(GLOBAL_TENSORS)];
+  for (let i = 0; i < nLayer; i++) for (const part of Object.keys(LAYER_TENSORS)) bases.push(`model.layers.${i}.${part}`);
+  return bases.flatMap((b) => [`${b}.weight`, `${b}.bias`]);
+}
+
 /**
  * The GGUF name of Hugging Face tensor `hfName` (model.layers.3.self_attn.q_proj.weight
  * -> blk.3.attn_q.weight), null for tensors the converter drops (rotary inv_freq),

@@ -1,0 +1,115 @@
+// GGUF -> MLX-LM folder (`wgarray convert model.gguf --to mlx`): Q4_0 / Q4_1 / Q8_0
+// GGUFs go to MLX and back to GGUF with the same tensors, byte for byte (and the same
+// vocabulary); other types are quantized with MLX's affine rule, bit for bit what the
+// independent model of MLX's CPU algorithm gives on the GGUF's values; shards past
+// the size limit; the folder is complete or absent.
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { runCli } from '../src/cli/cli.js';
+import { f16BitsToF32, f32ToF16Bits, init, close, loadGGUF, loadSafetensors, planFromHF, runPlan, type Device } from '../src/index.js';
+import { syntheticModel, writeSyntheticModel } from '../src/convert/synthetic.js';
+import { permuteRows } from '../src/convert/architecture.js';
+import { writeMlxFromGGUF } from '../src/mlx/write.js';
+import { dequantizeHost } from '../src/quant/host.js';
+import { refAffineQuantize } from './helpers/mlx-reference.js';
+
+let dir: string;
+let device: Device;
+
+function sink() {
+  let text = '';
+  return { write: (s: string) => (text += s), get text() { return text; } };
+}
+
+async function cli(args: string[]): Promise<string> {
+  const stdout = sink();
+  const stderr = sink();
+  const code = await runCli(args, { stdout, stderr, isTTY: false, device });
+  if (code !== 0) throw new Error(`wgarray ${args.join(' ')} failed (${code}): ${stderr.text}`);
+  return stdout.text;
+}
+
+beforeAll(async () => {
+  device = await init();
+  dir = mkdtempSync(join(tmpdir(), 'wgarray-mlx-export-'));
+  await writeSyntheticModel(join(dir, 'hf'), syntheticModel({ seed: 3, layers: 2, ff: 256, vocab: 384 }));
+  await cli(['convert', join(dir, 'hf'), '-o', join(dir, 'f32.gguf'), '--outtype', 'f32', '-q']);
+}, 60_000);
+afterAll(async () => {
+  if (dir) rmSync(dir, { recursive: true, force: true });
+  await close();
+});
+
+describe('GGUF -> MLX -> GGUF keeps Q4_0, Q4_1 and Q8_0 tensors', () => {
+  for (const type of ['Q4_0', 'Q4_1', 'Q8_0']) {
+    test(type, async () => {
+      const src = join(dir, `${type}.gguf`);
+      await cli(['quantize', join(dir, 'f32.gguf'), src, type, '--pure', '-q']);
+      const mlx = join(dir, `${type}-mlx`);
+      const text = await cli(['convert', src, '--to', 'mlx', '-o', mlx, '-q']);
+      expect(text).toMatch(/16 tensors mapped exactly, 0 requantized/);
+      const config = JSON.parse(readFileSync(join(mlx, 'config.json'), 'utf8'));
+      expect(config.quantization.mode).toBe('affine');
+      expect(config.quantization['model.layers.0.self_attn.q_proj']).toEqual({ group_size: 32, bits: type === 'Q8_0' ? 8 : 4 });
+      expect(existsSync(join(mlx, 'tokenizer.json')) && existsSync(join(mlx, 'tokenizer_config.json'))).toBe(true);
+      const back = join(dir, `${type}-back.gguf`);
+      await runPlan(await planFromHF(mlx, { device }), back, { device });
+      const a = await loadGGUF(src);
+      const b = await loadGGUF(back);
+      expect(b.tensorInfos.map((t) => t.name).sort()).toEqual(a.tensorInfos.map((t) => t.name).sort());
+      for (const t of a.tensorInfos) {
+        expect(b.tensor(t.name).type.name, t.name).toBe(t.type.name);
+        expect(Buffer.from(await b.readTensorBytes(t.name)).equals(Buffer.from(await a.readTensorBytes(t.name))), t.name).toBe(true);
+      }
+      for (const k of ['tokenizer.ggml.tokens', 'tokenizer.ggml.merges', 'tokenizer.ggml.pre', 'tokenizer.ggml.bos_token_id', 'llama.attention.head_count_kv', 'llama.rope.freq_base']) {
+        expect(b.metadata[k], k).toEqual(a.metadata[k]);
+      }
+      expect(Array.from(b.metadata['tokenizer.ggml.token_type'] as Int32Array)).toEqual(Array.from(a.metadata['tokenizer.ggml.token_type'] as Int32Array));
+    }, 60_000);
+  }
+});
+
+describe('other types are quantized with MLX affine rule', () => {
+  test('a Q6_K GGUF to 3-bit group 32: bit for bit the MLX CPU algorithm on the decoded (float16) values, rows back in Hugging Face order', async () => {
+    const src = join(dir, 'q6k.gguf');
+    await cli(['quantize', join(dir, 'f32.gguf'), src, 'Q6_K', '--pure', '-q']);
+    const mlx = join(dir, 'q6k-mlx');
+    const text = await cli(['convert', src, '--to', 'mlx', '-o', mlx, '--q-bits', '3', '--q-group-size', '32']);
+    expect(text).toMatch(/model\.layers\.0\.self_attn\.q_proj\.weight\s+q6_K\s+3-bit g32 requantized, RMSE/);
+    const g = await loadGGUF(src);
+    const st = await loadSafetensors(join(mlx, 'model.safetensors'));
+    for (const [gguf, hf, heads] of [['blk.0.attn_q.weight', 'model.layers.0.self_attn.q_proj', 8], ['blk.1.ffn_down.weight', 'model.layers.1.mlp.down_proj', 0]] as const) {
+      const info = g.tensor(gguf);
+      let x = dequantizeHost(await g.readTensorBytes(gguf), info.type, gguf);
+      if (heads) {
+        const perm = permuteRows(info.shape[0], heads);
+        const cols = info.shape[1];
+        const hfRows = new Float32Array(x.length);
+        for (let j = 0; j < perm.length; j++) hfRows.set(x.subarray(j * cols, (j + 1) * cols), perm[j] * cols);
+        x = hfRows;
+      }
+      const half = Float32Array.from(x, (v) => f16BitsToF32(f32ToF16Bits(v)));
+      const ref = refAffineQuantize(half, 32, 3);
+      expect(Buffer.from(await st.readTensorBytes(`${hf}.weight`)).equals(Buffer.from(ref.bytes)), hf).toBe(true);
+      expect(st.tensor(`${hf}.scales`).dtype).toBe('float16');
+      const scales = new Uint16Array((await st.readTensorBytes(`${hf}.scales`)).slice().buffer);
+      expect(Array.from(scales)).toEqual(ref.scales.map(f32ToF16Bits));
+    }
+    // the CPU path writes the same bytes
+    const cpu = join(dir, 'q6k-mlx-cpu');
+    await writeMlxFromGGUF(src, cpu, { bits: 3, groupSize: 32 });
+    expect(readFileSync(join(cpu, 'model.safetensors')).equals(readFileSync(join(mlx, 'model.safetensors')))).toBe(true);
+  }, 60_000);
+
+  test('shards past the size limit, readable back; an existing output folder is refused', async () => {
+    const out = join(dir, 'sharded');
+    const res = await writeMlxFromGGUF(join(dir, 'f32.gguf'), out, { device, maxShardBytes: 200_000 });
+    expect(res.files.filter((f) => /model-\d+-of-\d+\.safetensors$/.test(f)).length).toBeGreaterThan(1);
+    expect(existsSync(join(out, 'model.safetensors.index.json'))).toBe(true);
+    const plan = await planFromHF(out, { device });
+    expect(plan.tensors.length).toBeGreaterThan(10);
+    await expect(writeMlxFromGGUF(join(dir, 'f32.gguf'), out, { device })).rejects.toThrow(/output folder exists/);
+  }, 60_000);
+});
