@@ -1,4 +1,8 @@
-// `npm run bench -- e2e [--size 1g] [--type Q4_K_M] [--dir DIR] [--keep] [--cpu]`
+// `npm run bench -- e2e [--size 1g] [--type Q4_K_M] [--dir DIR] [--keep] [--cpu] [--mlx]`
+//
+// --mlx: the same model MLX-quantized first (affine 4-bit, group 64, by
+// wgarray's MLX quantize, written as an MLX-LM folder), then `wgarray convert
+// MLX_DIR` (read + exact repack to Q4_1 + write) timed the same way.
 //
 // The main job end to end: a generated llama-architecture Hugging Face folder
 // of ~SIZE of bf16 weights is converted and quantized by the real CLI
@@ -17,6 +21,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { syntheticModel, writeSyntheticModel } from '../src/convert/synthetic.js';
 import { init, close } from '../src/runtime/creation.js';
+import { writeMlxSynthetic } from '../src/mlx/synthetic.js';
 import { machineDescription, printTable } from './machine.js';
 
 function parseSize(s: string): number {
@@ -88,18 +93,29 @@ export default async function run(argv: string[]): Promise<void> {
       keep: { type: 'boolean', default: false },
       cpu: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
+      mlx: { type: 'boolean', default: false },
     },
   });
   const target = parseSize(values.size!);
   const dir = values.dir ?? join(tmpdir(), 'wgarray-bench-e2e');
   const shape = shapeFor(target);
   const model = syntheticModel({ seed: 42, ...shape, tokenizerVocab: 512, maxPositions: 4096 });
-  const hf = join(dir, `llama-${values.size}`);
-  const out = join(dir, `llama-${values.size}-${values.type}.gguf`);
+  const hf = join(dir, values.mlx ? `llama-${values.size}-mlx4` : `llama-${values.size}`);
+  const out = join(dir, values.mlx ? `llama-${values.size}-mlx4.gguf` : `llama-${values.size}-${values.type}.gguf`);
   const reportPath = join(dir, 'report.json');
 
   const device = values.cpu ? undefined : await init().catch(() => undefined);
-  console.log(`e2e: wgarray convert + ${values.type} on ${machineDescription(device)}`);
+  console.log(
+    values.mlx
+      ? `e2e: wgarray convert of an MLX-LM 4-bit (group 64) folder (exact repack) on ${machineDescription(device)}`
+      : `e2e: wgarray convert + ${values.type} on ${machineDescription(device)}`,
+  );
+  if (values.mlx && !existsSync(join(hf, 'config.json'))) {
+    if (!device) throw new Error('--mlx makes its MLX folder with the GPU quantize: it needs a WebGPU device');
+    const g0 = performance.now();
+    await writeMlxSynthetic(hf, model, 4, 64);
+    console.log(`generated the MLX-LM folder in ${((performance.now() - g0) / 1000).toFixed(1)} s (${hf})`);
+  }
   await close();
 
   const weightBytes = model.tensors.reduce((n, t) => n + t.shape.reduce((a, b) => a * b, 1) * 2, 0);
@@ -114,7 +130,7 @@ export default async function run(argv: string[]): Promise<void> {
     console.log(`generated the Hugging Face folder in ${((performance.now() - g0) / 1000).toFixed(1)} s (${hf})`);
   } else console.log(`reusing ${hf}`);
 
-  const args = ['convert', hf, '-o', out, '--outtype', values.type!, '--report', reportPath, '--quiet'];
+  const args = values.mlx ? ['convert', hf, '-o', out, '--report', reportPath, '--quiet'] : ['convert', hf, '-o', out, '--outtype', values.type!, '--report', reportPath, '--quiet'];
   if (values.cpu) args.push('--cpu');
   const r = await runChild(args);
   if (r.code !== 0) throw new Error(`wgarray ${args.join(' ')} exited ${r.code}:\n${r.stderr.slice(-4000)}`);
@@ -131,8 +147,8 @@ export default async function run(argv: string[]): Promise<void> {
   const rate = (ms: number) => (ms > 0 ? ((weightBytes / MB) / (ms / 1000)).toFixed(0) : '-');
   printTable([
     ['phase', 'seconds', 'MiB/s of bf16 in'],
-    ['read (file -> GPU)', s(t.read), rate(t.read)],
-    ['quantize (+ RMSE/SNR)', s(t.compute), rate(t.compute)],
+    [values.mlx ? 'read + exact repack (file -> GPU -> blocks)' : 'read (file -> GPU)', s(t.read), rate(t.read)],
+    [values.mlx ? 'quantize (tensors not repacked)' : 'quantize (+ RMSE/SNR)', s(t.compute), rate(t.compute)],
     ['write (GPU -> file)', s(t.write), rate(t.write)],
     ['pipeline total', s(t.total), rate(t.total)],
     ['process wall time', s(r.wallMs), rate(r.wallMs)],

@@ -259,3 +259,30 @@ describe('llama.cpp runs the GGUF of an MLX 4-bit model', () => {
     expect(agree).toBe(judged);
   }, 180_000);
 });
+
+describe('stacked switch_mlp experts (3-D packed modules)', () => {
+  test('are read with their batch dimension and repack exactly', async () => {
+    const { array, quantize, saveSafetensors } = await import('../src/index.js');
+    const { mlxModules, readMlxQuantization } = await import('../src/mlx/read.js');
+    const { seededNormals } = await import('../src/ops/host-random.js');
+    const x = seededNormals(4 * 32 * 128, 9, 0.02);
+    const w = array(Uint16Array.from(x, f32ToBf16Bits), { shape: [4, 32, 128], dtype: 'bfloat16' });
+    const q = quantize(w, { mode: 'affine', groupSize: 64, bits: 4 });
+    const name = 'model.layers.0.mlp.switch_mlp.gate_proj';
+    const path = join(dir, 'experts.safetensors');
+    await saveSafetensors(path, { [`${name}.weight`]: q.wq, [`${name}.scales`]: q.scales, [`${name}.biases`]: q.biases! });
+    const st = await loadSafetensors(path);
+    const mods = mlxModules(st, readMlxQuantization({ quantization: { group_size: 64, bits: 4 } }, 'config.json')!, device);
+    const m = mods.byWeight.get(`${name}.weight`)!;
+    expect(m.shape).toEqual([4, 32, 128]);
+    expect([...mods.companions].sort()).toEqual([`${name}.biases`, `${name}.scales`]);
+    await m.decide();
+    expect(m.exact?.name).toBe('q4_1');
+    const blocks = await m.source({ repack: true }).read();
+    const scales = toFloats(await st.readTensorBytes(`${name}.scales`), 'bfloat16');
+    const biases = toFloats(await st.readTensorBytes(`${name}.biases`), 'bfloat16');
+    const want = refAffineDequantize(await st.readTensorBytes(`${name}.weight`), scales, biases, 64, 4);
+    expect(sameBits(refGgmlDequantize('q4_1', blocks, f16BitsToF32), want)).toBe(-1);
+    for (const a of [w, q.wq, q.scales, q.biases!]) a.dispose();
+  });
+});
