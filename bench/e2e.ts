@@ -94,6 +94,8 @@ export default async function run(argv: string[]): Promise<void> {
       cpu: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
       mlx: { type: 'boolean', default: false },
+      // with --mlx: convert with --outtype TYPE instead (dequantize + requantize, the route without repacking)
+      requantize: { type: 'string' },
     },
   });
   const target = parseSize(values.size!);
@@ -130,7 +132,9 @@ export default async function run(argv: string[]): Promise<void> {
     console.log(`generated the Hugging Face folder in ${((performance.now() - g0) / 1000).toFixed(1)} s (${hf})`);
   } else console.log(`reusing ${hf}`);
 
-  const args = values.mlx ? ['convert', hf, '-o', out, '--report', reportPath, '--quiet'] : ['convert', hf, '-o', out, '--outtype', values.type!, '--report', reportPath, '--quiet'];
+  const args = values.mlx
+    ? ['convert', hf, '-o', out, '--report', reportPath, '--quiet', ...(values.requantize ? ['--outtype', values.requantize] : [])]
+    : ['convert', hf, '-o', out, '--outtype', values.type!, '--report', reportPath, '--quiet'];
   if (values.cpu) args.push('--cpu');
   const r = await runChild(args);
   if (r.code !== 0) throw new Error(`wgarray ${args.join(' ')} exited ${r.code}:\n${r.stderr.slice(-4000)}`);
@@ -147,14 +151,14 @@ export default async function run(argv: string[]): Promise<void> {
   const rate = (ms: number) => (ms > 0 ? ((weightBytes / MB) / (ms / 1000)).toFixed(0) : '-');
   printTable([
     ['phase', 'seconds', 'MiB/s of bf16 in'],
-    [values.mlx ? 'read + exact repack (file -> GPU -> blocks)' : 'read (file -> GPU)', s(t.read), rate(t.read)],
-    [values.mlx ? 'quantize (tensors not repacked)' : 'quantize (+ RMSE/SNR)', s(t.compute), rate(t.compute)],
+    [values.mlx && !values.requantize ? 'read + exact repack (file -> GPU -> blocks)' : 'read (file -> GPU)', s(t.read), rate(t.read)],
+    [values.mlx && !values.requantize ? 'quantize (tensors not repacked)' : 'quantize (+ RMSE/SNR)', s(t.compute), rate(t.compute)],
     ['write (GPU -> file)', s(t.write), rate(t.write)],
     ['pipeline total', s(t.total), rate(t.total)],
     ['process wall time', s(r.wallMs), rate(r.wallMs)],
   ]);
   console.log(
-    `output: ${(report.file_bytes / MB).toFixed(0)} MiB, ${report.bits_per_weight.toFixed(2)} bits per weight, mean SNR ${report.summary.mean_snr_db?.toFixed(1)} dB, on ${report.device}`,
+    `output: ${(report.file_bytes / MB).toFixed(0)} MiB, ${report.bits_per_weight.toFixed(2)} bits per weight, mean SNR ${report.summary.mean_snr_db?.toFixed(1) ?? 'n/a (lossless)'} dB, on ${report.device}`,
   );
   console.log(
     `peak RSS: ${(r.maxRssBytes / MB).toFixed(0)} MiB; budget 2 x largest tensor + 300 MiB = ${(budget / MB).toFixed(0)} MiB: ` +
