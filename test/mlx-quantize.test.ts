@@ -108,6 +108,22 @@ describe('affine quantize / dequantize = MLX CPU', () => {
     });
   }
 
+  test('views (a transpose, rows from an offset) quantize as their row-major copies', async () => {
+    const { slice, transpose } = await import('../src/index.js');
+    const x = weights(128, 128, 64, 5, 'bfloat16');
+    const a = upload(x, [128, 128], 'bfloat16');
+    for (const v of [transpose(a), slice(a, [3, 9])]) {
+      const want = refAffineQuantize(await floats(v), 64, 4);
+      const q = quantize(v, { mode: 'affine', groupSize: 64, bits: 4 });
+      const wq = (await q.wq.data()) as Uint32Array;
+      expect(Buffer.from(wq.buffer, wq.byteOffset, wq.byteLength).equals(Buffer.from(want.bytes))).toBe(true);
+      const back = dequantize({ wq: q.wq, scales: q.scales, biases: q.biases }, { groupSize: 64, bits: 4 });
+      expect(same((await back.data()) as Float32Array, refAffineDequantize(want.bytes, want.scales.map(ROUND.bfloat16), want.biases.map(ROUND.bfloat16), 64, 4))).toBe(true);
+      for (const t of [v, q.wq, q.scales, q.biases!, back]) t.dispose();
+    }
+    a.dispose();
+  });
+
   test('bad specs and shapes are refused with what was expected', () => {
     const a = array(new Float32Array(96), { shape: [96] });
     expect(() => quantize(a, { mode: 'affine', groupSize: 64, bits: 4 })).toThrow(/row length 96 .* group size 64/);

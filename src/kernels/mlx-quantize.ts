@@ -11,7 +11,6 @@ import { QuantizedArray } from '../runtime/quantized.js';
 import { ggmlType } from '../quant/ggml-types.js';
 import type { Device } from '../runtime/device.js';
 import { castArray } from './cast.js';
-import { contiguous } from '../ops/layout.js';
 import { elementChunks, grid, type Operand } from './dispatch.js';
 import { pipeline } from './shader.js';
 
@@ -43,7 +42,8 @@ function run(device: Device, entry: string, nGroups: number, bindings: Binding[]
 
 function floatInput(a: WgArray, groupSize: number, what: string): WgArray {
   if (SRC_KIND[a.dtype] === undefined) throw new DTypeError(`${what}: ${a.describe()} must be float32, float16 or bfloat16`);
-  return a.isContiguous ? a : contiguous(a);
+  // a view is gathered into a fresh row-major array by the cast kernel
+  return a.isContiguous ? a : castArray(a, a.dtype);
 }
 
 function packedShape(shape: readonly number[], bits: number): number[] {
@@ -91,24 +91,13 @@ export function mlxAffineQuantizeGpu(a: WgArray, groupSize: number, bits: number
   }
 }
 
+/** `a` as a row-major float32 / uint32 array from element 0 (a new reference, or a converted copy). */
 function asF32(a: WgArray): WgArray<'float32'> {
-  const c = a.isContiguous && a.offset === 0 ? a : contiguous(a);
-  if (c.dtype === 'float32') return c === a ? (a.view(a.shape) as WgArray<'float32'>) : (c as WgArray<'float32'>);
-  try {
-    return castArray(c, 'float32');
-  } finally {
-    if (c !== a) c.dispose();
-  }
+  return a.dtype === 'float32' && a.isContiguous && a.offset === 0 ? (a.view(a.shape) as WgArray<'float32'>) : castArray(a, 'float32');
 }
 
 function asU32(a: WgArray): WgArray<'uint32'> {
-  const c = a.isContiguous && a.offset === 0 ? a : contiguous(a);
-  if (c.dtype === 'uint32') return c === a ? (a.view(a.shape) as WgArray<'uint32'>) : (c as WgArray<'uint32'>);
-  try {
-    return castArray(c, 'uint32');
-  } finally {
-    if (c !== a) c.dispose();
-  }
+  return a.dtype === 'uint32' && a.isContiguous && a.offset === 0 ? (a.view(a.shape) as WgArray<'uint32'>) : castArray(a, 'uint32');
 }
 
 /** MLX affine decoding, in float32: scale * q + bias. */
