@@ -20,7 +20,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { syntheticModel, writeSyntheticModel } from '../src/convert/synthetic.js';
-import { init, close } from '../src/runtime/creation.js';
+import { init, close } from '../src/runtime/device.js';
 import { writeMlxSynthetic } from '../src/mlx/synthetic.js';
 import { machineDescription, printTable } from './machine.js';
 

@@ -5,7 +5,7 @@
 import { parseArgs } from 'node:util';
 import { array, close, init, QUANT_FORMATS, quantize, quantizeHost } from '../src/index.js';
 import { machineDescription, median, printTable } from './machine.js';
-import { seededNormals } from '../src/ops/host-random.js';
+import { seededNormals } from '../src/runtime/host-random.js';
 
 interface Row {
   type: string;

@@ -32,43 +32,11 @@ override OUT_BYTES: u32 = 4u;
 override LINEAR: u32 = 0u;
 
 // Op codes (src/kernels/elementwise.ts mirrors them).
-const ADD = 0u;
-const SUB = 1u;
-const MUL = 2u;
-const DIV = 3u;
-const MAX = 4u;
-const MIN = 5u;
-const POW = 6u;
-const FLOOR_DIV = 7u;
-const REM = 8u;
-const EQ = 16u;
-const NE = 17u;
-const LT = 18u;
-const LE = 19u;
-const GT = 20u;
-const GE = 21u;
-const NEG = 32u;
-const ABS = 33u;
-const SIGN = 34u;
-const SQUARE = 35u;
-const SQRT = 36u;
-const RSQRT = 37u;
-const RECIP = 38u;
-const EXP = 39u;
-const EXPM1 = 40u;
-const LOG = 41u;
-const LOG1P = 42u;
-const LOG2 = 43u;
-const LOG10 = 44u;
-const SIN = 45u;
-const COS = 46u;
-const TANH = 47u;
-const SIGMOID = 48u;
-const FLOOR = 49u;
-const CEIL = 50u;
-const ROUND = 51u;
-const CLIP = 52u;
-const WHERE = 64u;
+// Op codes, generated from the op table (src/kernels/elementwise-ops.ts):
+// OP_ADD, OP_SUBTRACT, ..., OP_WHERE.
+//#include gen/elementwise_ops.wgsl
+// Codes below OP_EQUAL are binary arithmetic, below OP_NEGATIVE comparisons,
+// below OP_WHERE unary.
 
 struct Params {
   // elements in this chunk, and the chunk's first element in the whole output
@@ -189,23 +157,23 @@ fn pow_f(x: f32, y: f32) -> f32 {
 
 fn binary_f(x: f32, y: f32) -> f32 {
   switch (OP) {
-    case 0u: { return x + y; }
-    case 1u: { return x - y; }
-    case 2u: { return x * y; }
-    case 3u: { return x / y; }
-    case 4u: {
+    case OP_ADD: { return x + y; }
+    case OP_SUBTRACT: { return x - y; }
+    case OP_MULTIPLY: { return x * y; }
+    case OP_DIVIDE: { return x / y; }
+    case OP_MAXIMUM: {
       if (is_nan(x)) { return x; }
       if (is_nan(y)) { return y; }
       return max(x, y);
     }
-    case 5u: {
+    case OP_MINIMUM: {
       if (is_nan(x)) { return x; }
       if (is_nan(y)) { return y; }
       return min(x, y);
     }
-    case 6u: { return pow_f(x, y); }
-    case 7u: { return floor(x / y); }
-    case 8u: {
+    case OP_POWER: { return pow_f(x, y); }
+    case OP_FLOOR_DIVIDE: { return floor(x / y); }
+    case OP_REMAINDER: {
       // Python's modulo: the sign of the divisor.
       let r = x - y * trunc(x / y);
       if (r != 0.0 && ((r < 0.0) != (y < 0.0))) { return r + y; }
@@ -232,12 +200,12 @@ fn binary_i(xb: u32, yb: u32) -> u32 {
   let x = bitcast<i32>(xb);
   let y = bitcast<i32>(yb);
   switch (OP) {
-    case 0u: { return xb + yb; }
-    case 1u: { return xb - yb; }
-    case 2u: { return xb * yb; }
-    case 4u: { return bitcast<u32>(max(x, y)); }
-    case 5u: { return bitcast<u32>(min(x, y)); }
-    case 6u: {
+    case OP_ADD: { return xb + yb; }
+    case OP_SUBTRACT: { return xb - yb; }
+    case OP_MULTIPLY: { return xb * yb; }
+    case OP_MAXIMUM: { return bitcast<u32>(max(x, y)); }
+    case OP_MINIMUM: { return bitcast<u32>(min(x, y)); }
+    case OP_POWER: {
       // Negative exponents: 1 and -1 keep their powers, every other base truncates to 0.
       if (y < 0) {
         if (x == 1) { return 1u; }
@@ -246,13 +214,13 @@ fn binary_i(xb: u32, yb: u32) -> u32 {
       }
       return ipow(xb, yb);
     }
-    case 7u: {
+    case OP_FLOOR_DIVIDE: {
       if (y == 0) { return 0u; }
       var q = x / y;
       if (q * y != x && ((x < 0) != (y < 0))) { q = q - 1; }
       return bitcast<u32>(q);
     }
-    case 8u: {
+    case OP_REMAINDER: {
       if (y == 0) { return 0u; }
       var r = x % y;
       if (r != 0 && ((r < 0) != (y < 0))) { r = r + y; }
@@ -264,67 +232,67 @@ fn binary_i(xb: u32, yb: u32) -> u32 {
 
 fn binary_u(x: u32, y: u32) -> u32 {
   switch (OP) {
-    case 0u: { return x + y; }
-    case 1u: { return x - y; }
-    case 2u: { return x * y; }
-    case 4u: { return max(x, y); }
-    case 5u: { return min(x, y); }
-    case 6u: { return ipow(x, y); }
-    case 7u: { return select(x / y, 0u, y == 0u); }
-    case 8u: { return select(x % y, 0u, y == 0u); }
+    case OP_ADD: { return x + y; }
+    case OP_SUBTRACT: { return x - y; }
+    case OP_MULTIPLY: { return x * y; }
+    case OP_MAXIMUM: { return max(x, y); }
+    case OP_MINIMUM: { return min(x, y); }
+    case OP_POWER: { return ipow(x, y); }
+    case OP_FLOOR_DIVIDE: { return select(x / y, 0u, y == 0u); }
+    case OP_REMAINDER: { return select(x % y, 0u, y == 0u); }
     default: { return 0u; }
   }
 }
 
 fn compare_f(x: f32, y: f32) -> bool {
   // Every comparison with NaN is false, except !=.
-  if (is_nan(x) || is_nan(y)) { return OP == NE; }
+  if (is_nan(x) || is_nan(y)) { return OP == OP_NOT_EQUAL; }
   switch (OP) {
-    case 16u: { return x == y; }
-    case 17u: { return x != y; }
-    case 18u: { return x < y; }
-    case 19u: { return x <= y; }
-    case 20u: { return x > y; }
+    case OP_EQUAL: { return x == y; }
+    case OP_NOT_EQUAL: { return x != y; }
+    case OP_LESS: { return x < y; }
+    case OP_LESS_EQUAL: { return x <= y; }
+    case OP_GREATER: { return x > y; }
     default: { return x >= y; }
   }
 }
 
 fn compare_i(x: i32, y: i32) -> bool {
   switch (OP) {
-    case 16u: { return x == y; }
-    case 17u: { return x != y; }
-    case 18u: { return x < y; }
-    case 19u: { return x <= y; }
-    case 20u: { return x > y; }
+    case OP_EQUAL: { return x == y; }
+    case OP_NOT_EQUAL: { return x != y; }
+    case OP_LESS: { return x < y; }
+    case OP_LESS_EQUAL: { return x <= y; }
+    case OP_GREATER: { return x > y; }
     default: { return x >= y; }
   }
 }
 
 fn compare_u(x: u32, y: u32) -> bool {
   switch (OP) {
-    case 16u: { return x == y; }
-    case 17u: { return x != y; }
-    case 18u: { return x < y; }
-    case 19u: { return x <= y; }
-    case 20u: { return x > y; }
+    case OP_EQUAL: { return x == y; }
+    case OP_NOT_EQUAL: { return x != y; }
+    case OP_LESS: { return x < y; }
+    case OP_LESS_EQUAL: { return x <= y; }
+    case OP_GREATER: { return x > y; }
     default: { return x >= y; }
   }
 }
 
 fn unary_f(x: f32) -> f32 {
   switch (OP) {
-    case 32u: { return -x; }
-    case 33u: { return abs(x); }
-    case 34u: {
+    case OP_NEGATIVE: { return -x; }
+    case OP_ABS: { return abs(x); }
+    case OP_SIGN: {
       if (is_nan(x)) { return x; }
       return select(select(0.0, -1.0, x < 0.0), 1.0, x > 0.0);
     }
-    case 35u: { return x * x; }
-    case 36u: { return sqrt(x); }
-    case 37u: { return 1.0 / sqrt(x); }
-    case 38u: { return 1.0 / x; }
-    case 39u: { return exp(x); }
-    case 40u: {
+    case OP_SQUARE: { return x * x; }
+    case OP_SQRT: { return sqrt(x); }
+    case OP_RSQRT: { return 1.0 / sqrt(x); }
+    case OP_RECIPROCAL: { return 1.0 / x; }
+    case OP_EXP: { return exp(x); }
+    case OP_EXPM1: {
       // Kahan's expm1: exact near 0, where exp(x) - 1 cancels.
       let u = opaque(exp(x));
       if (u == 1.0) { return x; }
@@ -333,18 +301,18 @@ fn unary_f(x: f32) -> f32 {
       if (abs(x) > 1.0) { return um1; }
       return um1 * x / log(u);
     }
-    case 41u: { return log(x); }
-    case 42u: {
+    case OP_LOG: { return log(x); }
+    case OP_LOG1P: {
       let u = opaque(1.0 + x);
       if (u == 1.0) { return x; }
       if (abs(x) > 0.5) { return log(u); }
       return log(u) * x / (u - 1.0);
     }
-    case 43u: { return log2(x); }
-    case 44u: { return log2(x) * 0.30102999566398120; }
-    case 45u: { return sin(x); }
-    case 46u: { return cos(x); }
-    case 47u: {
+    case OP_LOG2: { return log2(x); }
+    case OP_LOG10: { return log2(x) * 0.30102999566398120; }
+    case OP_SIN: { return sin(x); }
+    case OP_COS: { return cos(x); }
+    case OP_TANH: {
       // From exp(-2|x|), which cannot overflow.
       if (is_nan(x)) { return x; }
       let t = exp(-2.0 * abs(x));
@@ -352,15 +320,15 @@ fn unary_f(x: f32) -> f32 {
       if (abs(x) < 0.0004) { return x; }
       return select(r, -r, x < 0.0);
     }
-    case 48u: {
+    case OP_SIGMOID: {
       if (x >= 0.0) { return 1.0 / (1.0 + exp(-x)); }
       let e = exp(x);
       return e / (1.0 + e);
     }
-    case 49u: { return floor(x); }
-    case 50u: { return ceil(x); }
-    case 51u: { return round(x); }
-    case 52u: {
+    case OP_FLOOR: { return floor(x); }
+    case OP_CEIL: { return ceil(x); }
+    case OP_ROUND: { return round(x); }
+    case OP_CLIP: {
       if (is_nan(x)) { return x; }
       return min(max(x, bitcast<f32>(params.lo)), bitcast<f32>(params.hi));
     }
@@ -371,21 +339,21 @@ fn unary_f(x: f32) -> f32 {
 fn unary_i(xb: u32) -> u32 {
   let x = bitcast<i32>(xb);
   switch (OP) {
-    case 32u: { return 0u - xb; }
-    case 33u: { return select(xb, 0u - xb, x < 0); }
-    case 34u: { return bitcast<u32>(select(select(0, -1, x < 0), 1, x > 0)); }
-    case 35u: { return xb * xb; }
-    case 52u: { return bitcast<u32>(min(max(x, bitcast<i32>(params.lo)), bitcast<i32>(params.hi))); }
+    case OP_NEGATIVE: { return 0u - xb; }
+    case OP_ABS: { return select(xb, 0u - xb, x < 0); }
+    case OP_SIGN: { return bitcast<u32>(select(select(0, -1, x < 0), 1, x > 0)); }
+    case OP_SQUARE: { return xb * xb; }
+    case OP_CLIP: { return bitcast<u32>(min(max(x, bitcast<i32>(params.lo)), bitcast<i32>(params.hi))); }
     default: { return xb; }
   }
 }
 
 fn unary_u(x: u32) -> u32 {
   switch (OP) {
-    case 32u: { return 0u - x; }
-    case 34u: { return select(0u, 1u, x > 0u); }
-    case 35u: { return x * x; }
-    case 52u: { return min(max(x, params.lo), params.hi); }
+    case OP_NEGATIVE: { return 0u - x; }
+    case OP_SIGN: { return select(0u, 1u, x > 0u); }
+    case OP_SQUARE: { return x * x; }
+    case OP_CLIP: { return min(max(x, params.lo), params.hi); }
     default: { return x; }
   }
 }
@@ -405,7 +373,7 @@ fn out_int(v: u32) -> u32 {
 
 // The output bits (zero-extended) of the element whose operands sit at positions p.
 fn element(p: vec3<u32>) -> u32 {
-  if (OP == WHERE) {
+  if (OP == OP_WHERE) {
     let c = truthy(raw0(p.x), K0);
     if (CK == 0u) {
       let v = select(as_f32(raw2(p.z), K2, B2), as_f32(raw1(p.y), K1, B1), c);
@@ -413,12 +381,12 @@ fn element(p: vec3<u32>) -> u32 {
     }
     return out_int(select(as_int(raw2(p.z), K2, B2), as_int(raw1(p.y), K1, B1), c));
   }
-  if (OP >= 32u) {
+  if (OP >= OP_NEGATIVE) {
     if (CK == 0u) { return out_float(unary_f(as_f32(raw0(p.x), K0, B0))); }
     if (CK == 1u) { return out_int(unary_i(as_int(raw0(p.x), K0, B0))); }
     return out_int(unary_u(as_int(raw0(p.x), K0, B0)));
   }
-  if (OP >= 16u) {
+  if (OP >= OP_EQUAL) {
     var t: bool;
     if (CK == 0u) { t = compare_f(as_f32(raw0(p.x), K0, B0), as_f32(raw1(p.y), K1, B1)); }
     else if (CK == 1u) { t = compare_i(bitcast<i32>(as_int(raw0(p.x), K0, B0)), bitcast<i32>(as_int(raw1(p.y), K1, B1))); }

@@ -2,14 +2,14 @@
 // streamed to GGUF and safetensors files.
 
 export * from './errors.js';
-export { Device, getDevice, closeDevice, configureDevice } from './runtime/device.js';
+export { Device, getDevice, closeDevice, configureDevice, init, close, deviceOf } from './runtime/device.js';
 export type { DeviceOptions, DeviceLimits, DeviceFeatures, AdapterDescription } from './runtime/device.js';
 export { WgArray, shapeSize, contiguousStrides, formatShape } from './runtime/array.js';
 export type { Shape } from './runtime/array.js';
 export { DTYPES, ALL_DTYPES, COMPUTED_DTYPES, dtypeInfo, isDType } from './runtime/dtype.js';
 export type { DType, DTypeInfo, ReadbackTypes, TypedArray } from './runtime/dtype.js';
-export { init, close, array, fromBytes, zeros, ones, full, arange, deviceOf } from './runtime/creation.js';
-export type { CreateOptions } from './runtime/creation.js';
+export { array, fromBytes, zeros, ones, full, arange } from './ops/creation.js';
+export type { CreateOptions } from './ops/creation.js';
 export {
   f32ToF16Bits,
   f16BitsToF32,

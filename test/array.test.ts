@@ -19,7 +19,7 @@ import {
   type Device,
   type DType,
 } from '../src/index.js';
-import { encodeValues } from '../src/runtime/convert.js';
+import { encodeValues } from '../src/runtime/host-cast.js';
 import { sizeClass } from '../src/runtime/pool.js';
 
 let device: Device;

@@ -1,10 +1,10 @@
 // astype() on the GPU: ggml's golden float16/bfloat16 bytes, every pair of
-// computed dtypes against the CPU oracle (src/runtime/convert.ts castBits) on
+// computed dtypes against the CPU oracle (src/runtime/host-cast.ts castBits) on
 // edge values and random bits, with and without shader-f16, and an array
 // larger than one storage binding.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { COMPUTED_DTYPES, Device, DTYPES, fromBytes, type DType, WgArray, arange } from '../src/index.js';
-import { castBits } from '../src/runtime/convert.js';
+import { castBits } from '../src/runtime/host-cast.js';
 import { f32Bits, f32ToBf16Bits } from '../src/runtime/half.js';
 import { firstDiff, goldenData, goldenInput, manifest } from './helpers/golden.js';
 

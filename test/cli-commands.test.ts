@@ -12,7 +12,7 @@ import { syntheticModel, writeSyntheticModel } from '../src/convert/synthetic.js
 import { loadGGUF } from '../src/io/gguf/reader.js';
 import { gguf } from '../src/io/gguf/metadata.js';
 import { saveGGUF } from '../src/io/gguf/writer.js';
-import { close, init } from '../src/runtime/creation.js';
+import { close, init } from '../src/runtime/device.js';
 import type { Device } from '../src/runtime/device.js';
 
 let dir: string;

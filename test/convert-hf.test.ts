@@ -15,7 +15,7 @@ import { syntheticModel, writeSyntheticModel, type SyntheticModel } from '../src
 import { TOKEN_TYPE } from '../src/convert/tokenizer.js';
 import { loadGGUF } from '../src/io/gguf/reader.js';
 import { saveSafetensors } from '../src/io/safetensors/writer.js';
-import { close, init } from '../src/runtime/creation.js';
+import { close, init } from '../src/runtime/device.js';
 import type { Device } from '../src/runtime/device.js';
 import { bf16BitsToF32 } from '../src/runtime/half.js';
 

@@ -6,7 +6,7 @@
 // both signs of the scale; and mxfp4.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { array, bf16BitsToF32, close, dequantize, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits, init, quantize } from '../src/index.js';
-import { seededNormals } from '../src/ops/host-random.js';
+import { seededNormals } from '../src/runtime/host-random.js';
 import {
   MLX_AFFINE_BITS,
   MLX_GROUP_SIZES,

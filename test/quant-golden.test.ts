@@ -1,4 +1,4 @@
-// Every quantization format against ggml's own output (../shared/golden), on
+// Every quantization format against ggml's own output (test/fixtures/golden), on
 // the GPU and on the CPU: quantized bytes equal, dequantized floats within 1 ulp.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import {
@@ -13,7 +13,7 @@ import {
   quantize,
   quantizeHost,
 } from '../src/index.js';
-import { deviceOf } from '../src/runtime/creation.js';
+import { deviceOf } from '../src/runtime/device.js';
 import { firstDiff, goldenData, goldenDequant, goldenInput, manifest, ulpDistance, type GoldenType } from './helpers/golden.js';
 
 const m = manifest();

@@ -13,11 +13,11 @@
 //
 // The legacy, IQ4, MXFP4 and ternary formats get the finite cases only: on NaN
 // and Inf ggml reaches undefined float -> int conversions, and those formats
-// mark such blocks invalid instead (src/quant/formats/legacy-common.ts). Their
+// mark such blocks invalid instead (src/quant/formats/block-helpers.ts). Their
 // finite out-of-range conversions (±3e38, overflowing sums, subnormal scales)
 // follow x86-64's, which ggml's bytes here come from.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { array, close, init, quantize, quantizeHost } from '../src/index.js';
+import { array, close, init, QUANT_FORMATS, quantize, quantizeHost } from '../src/index.js';
 import { ggmlType } from '../src/quant/ggml-types.js';
 import { ggmlQuantize, ggmlQuantizeAvailable } from './helpers/ggml-quantize.js';
 
@@ -101,13 +101,14 @@ const CASES: [string, Float32Array][] = [
 
 const isFinite = (x: Float32Array) => x.every(Number.isFinite);
 
-/** Formats and the cases they must match ggml on: the K-quants every case, the others the finite ones. */
-const FORMATS: [string, (x: Float32Array) => boolean][] = [
-  ...['q2_K', 'q3_K', 'q4_K', 'q5_K', 'q6_K'].map((n): [string, (x: Float32Array) => boolean] => [n, () => true]),
-  ...['q8_0', 'q4_0', 'q4_1', 'q5_0', 'q5_1', 'iq4_nl', 'iq4_xs', 'mxfp4', 'tq1_0', 'tq2_0'].map(
-    (n): [string, (x: Float32Array) => boolean] => [n, isFinite],
-  ),
-];
+/**
+ * Formats and the cases they must match ggml on: those whose non-finite bytes are
+ * ggml's (the K-quants) every case, those that mark non-finite blocks the finite ones.
+ */
+const FORMATS: [string, (x: Float32Array) => boolean][] = [...QUANT_FORMATS.values()].map((f) => [
+  f.type.name,
+  f.nonFinite === 'as-ggml' ? () => true : isFinite,
+]);
 
 const available = ggmlQuantizeAvailable();
 

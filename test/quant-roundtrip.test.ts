@@ -2,8 +2,8 @@
 // vectors: GPU bytes equal the CPU reference's on several shapes (odd block
 // counts, a view that starts mid-block, float16/bfloat16 inputs), quantize ->
 // dequantize stays within the format's error, zero and constant blocks, and
-// non-finite input (GPU = CPU, finite blocks unaffected; the formats in
-// NON_FINITE_MARKED give such a block NaN scales, see src/quant/formats/legacy-common.ts).
+// non-finite input (GPU = CPU, finite blocks unaffected; the formats whose
+// descriptor says nonFinite: 'marked' give such a block NaN scales, see src/quant/formats/block-helpers.ts).
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import {
   array,
@@ -20,7 +20,7 @@ import {
   quantizeHost,
   type QuantFormat,
 } from '../src/index.js';
-import { bestIndexInt8, iq4nlIndex, KVALUES_IQ4NL } from '../src/quant/formats/legacy-common.js';
+import { bestIndexInt8, iq4nlIndex, KVALUES_IQ4NL } from '../src/quant/formats/block-helpers.js';
 import { firstDiff, ulpDistance } from './helpers/golden.js';
 
 /**
@@ -57,7 +57,7 @@ const constantBound = (name: string) => (name === 'mxfp4' ? 0.25 : Math.max(0.05
  * Formats whose blocks with NaN or ±Inf input get NaN scales and zero quants
  * (MXFP4: exponent 0xff, the OCP NaN code), dequantizing to NaN (MXFP4 in ggml: zeros).
  */
-const NON_FINITE_MARKED = new Set(['q8_0', 'q4_0', 'q4_1', 'q5_0', 'q5_1', 'iq4_nl', 'iq4_xs', 'mxfp4', 'tq1_0', 'tq2_0']);
+const NON_FINITE_MARKED = new Set([...QUANT_FORMATS.values()].filter((f) => f.nonFinite === 'marked').map((f) => f.type.name));
 
 /** Shapes as [rows, blocks per row]: 3 x 512 and 1 x 8192 for 32-weight blocks, odd block counts, one block. */
 const SHAPES: [number, number][] = [

@@ -1,5 +1,5 @@
 // Helpers shared by the kernels of Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, IQ4_XS, MXFP4,
-// TQ1_0 and TQ2_0 (shaders/quant/), mirroring src/quant/formats/legacy-common.ts:
+// TQ1_0 and TQ2_0 (shaders/quant/), mirroring src/quant/formats/block-helpers.ts:
 // vector loads of 32-element blocks, ggml's max / min loops, C's float -> int
 // conversions as ggml's x86-64 build performs them, the non-finite rule (a block
 // holding NaN or ±Inf is written with NaN scales and zero quants), and word /

@@ -3,14 +3,12 @@
 // ggml: quantize_iq4_nl (quantize_row_iq4_nl_impl, no importance matrix, ntry 7) /
 // dequantize_row_iq4_nl.
 
+//#include lib/quant_entry.wgsl
 //#include lib/quantize_io.wgsl
-//#include lib/dequantize_io.wgsl
 //#include lib/legacy_quant.wgsl
 //#include lib/d16_pair.wgsl
 //#include lib/iq4_search.wgsl
 
-const QK: u32 = 32u;
-const BLOCK_BYTES: u32 = 18u;
 
 const BODY_WORDS: u32 = 4u;
 
@@ -25,11 +23,7 @@ fn iq4_nl_block(b: u32) -> D16Block {
 }
 
 // One invocation writes two blocks: 36 bytes, 9 whole words.
-@compute @workgroup_size(64)
-fn quantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-            @builtin(local_invocation_index) lid: u32) {
-  let pair = workgroup_index(wid, nwg) * 64u + lid;
-  let b0 = pair * 2u;
+fn quantize_blocks(pair: u32, b0: u32) {
   if (b0 >= qparams.n_blocks) { return; }
   // One call site in a loop: inlined twice, the search would double the shader.
   var a: D16Block;
@@ -42,11 +36,7 @@ fn quantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
   store_d16_pair(pair, a, n == 2u, c);
 }
 
-@compute @workgroup_size(64)
-fn dequantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-              @builtin(local_invocation_index) lid: u32) {
-  let b = workgroup_index(wid, nwg) * 64u + lid;
-  if (b >= dparams.n_blocks) { return; }
+fn dequantize_part(b: u32, part: u32) {
   let p = b * BLOCK_BYTES;
   let d = f16_bits_to_f32(block_u32_at(p) & 0xffffu);
   let qs = block_bytes16(p + 2u);

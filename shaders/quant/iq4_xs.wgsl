@@ -5,20 +5,14 @@
 // ggml: quantize_iq4_xs (quantize_row_iq4_nl_impl, no importance matrix, ntry 7) /
 // dequantize_row_iq4_xs.
 
+//#include lib/quant_entry.wgsl
 //#include lib/quantize_io.wgsl
-//#include lib/dequantize_io.wgsl
 //#include lib/legacy_quant.wgsl
 //#include lib/iq4_search.wgsl
 
-const QK: u32 = 256u;
-const BLOCK_BYTES: u32 = 136u;
-const BLOCK_WORDS: u32 = 34u;
 
 // One invocation writes one block: 34 words.
-@compute @workgroup_size(64)
-fn quantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-            @builtin(local_invocation_index) lid: u32) {
-  let b = workgroup_index(wid, nwg) * 64u + lid;
+fn quantize_blocks(inv: u32, b: u32) {
   if (b >= qparams.n_blocks) { return; }
   let w = b * BLOCK_WORDS;
   // Loops over the sub-blocks stay rolled (opaque bounds): NIR unrolls loops that index
@@ -65,11 +59,7 @@ fn quantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
   dst[w + 1u] = scales_l;
 }
 
-@compute @workgroup_size(64)
-fn dequantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-              @builtin(local_invocation_index) lid: u32) {
-  let b = workgroup_index(wid, nwg) * 64u + lid;
-  if (b >= dparams.n_blocks) { return; }
+fn dequantize_part(b: u32, part: u32) {
   let w = b * BLOCK_WORDS;
   let d = f16_bits_to_f32(blocks[w] & 0xffffu);
   let scales_h = blocks[w] >> 16u;

@@ -3,12 +3,10 @@
 // byte j holds element j in its low nibble and element j + 16 in its high one.
 // ggml: quantize_row_mxfp4_ref / dequantize_row_mxfp4.
 
+//#include lib/quant_entry.wgsl
 //#include lib/quantize_io.wgsl
-//#include lib/dequantize_io.wgsl
 //#include lib/legacy_quant.wgsl
 
-const QK: u32 = 32u;
-const BLOCK_BYTES: u32 = 17u;
 
 // floor(log2f(a)) for a finite a > 0 given as bits, log2f correctly rounded as glibc's:
 // just below a power of two it rounds up to the next integer when that integer's
@@ -99,11 +97,7 @@ fn mxfp4_bytes(b: MxBlock) -> MxBytes {
 
 // One invocation writes four blocks: 68 bytes, 17 whole words; block k starts at byte 17k
 // (word 4k, shifted up 8k bits).
-@compute @workgroup_size(64)
-fn quantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-            @builtin(local_invocation_index) lid: u32) {
-  let quad = workgroup_index(wid, nwg) * 64u + lid;
-  let first = quad * 4u;
+fn quantize_blocks(quad: u32, first: u32) {
   if (first >= qparams.n_blocks) { return; }
   // One call site in a rolled loop: inlined four times, the search makes a shader
   // lavapipe is slow to compile.
@@ -158,11 +152,7 @@ fn mxfp4_value(q: u32, e: u32) -> f32 {
   return bitcast<f32>(bits | select(0u, 0x80000000u, q >= 8u));
 }
 
-@compute @workgroup_size(64)
-fn dequantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-              @builtin(local_invocation_index) lid: u32) {
-  let b = workgroup_index(wid, nwg) * 64u + lid;
-  if (b >= dparams.n_blocks) { return; }
+fn dequantize_part(b: u32, part: u32) {
   let p = b * BLOCK_BYTES;
   let e = block_u32_at(p) & 0xffu;
   let qs = block_bytes16(p + 1u);

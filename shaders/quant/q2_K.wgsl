@@ -4,9 +4,9 @@
 // ggml: quantize_row_q2_K_ref / dequantize_row_q2_K. One invocation per super-block
 // (see lib/kquant_k4.wgsl for why).
 
+//#include lib/quant_entry.wgsl
 //#include lib/kquant_io.wgsl
 //#include lib/kquant_qkx2.wgsl
-//#include lib/dequantize_io.wgsl
 
 const QKX2_V: u32 = 4u;
 const QKX2_NMAX: f32 = 3.0;
@@ -14,7 +14,6 @@ const QKX2_RMIN: f32 = -0.5;
 const QKX2_NSTEP: u32 = 15u;
 const QKX2_MAD: bool = true;
 
-const BLOCK_WORDS: u32 = 21u;
 
 // Per sub-block: make_qkx2's result, and the requantization scale and offset
 // (a zero scale keeps make_qkx2's levels, as ggml's `if (!d) continue`).
@@ -33,10 +32,7 @@ fn q2_levels(b: u32, j: u32, c: u32) -> vec4<u32> {
   return l;
 }
 
-@compute @workgroup_size(64)
-fn quantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-            @builtin(local_invocation_index) lid: u32) {
-  let b = workgroup_index(wid, nwg) * 64u + lid;
+fn quantize_blocks(inv: u32, b: u32) {
   if (b >= qparams.n_blocks) { return; }
   var max_scale = 0.0;
   var max_min = 0.0;
@@ -88,13 +84,8 @@ fn quantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
 }
 
 // One invocation per sub-block of 16: x = d * sc * q - dmin * m.
-@compute @workgroup_size(256)
-fn dequantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-              @builtin(local_invocation_index) lid: u32) {
-  let s = workgroup_index(wid, nwg) * 256u + lid;
-  let b = s >> 4u;
-  if (b >= dparams.n_blocks) { return; }
-  let j = s & 15u;
+fn dequantize_part(b: u32, j: u32) {
+  let s = b * 16u + j;
   let base = b * BLOCK_WORDS * 4u;
   let d = f16_bits_to_f32(block_u16(base + 80u));
   let dmin = f16_bits_to_f32(block_u16(base + 82u));

@@ -8,14 +8,12 @@
 // k = Q & 1, c = 0..3; lib/kquant_pair.wgsl), which are exactly the groups whose quants share the qs
 // bytes the quad writes (the hmask bytes take bits from two quads).
 
+//#include lib/quant_entry.wgsl
 //#include lib/quantize_io.wgsl
-//#include lib/dequantize_io.wgsl
 //#include lib/kquant_qx.wgsl
 //#include lib/kquant_pair.wgsl
 
-const QK: u32 = 256u;
-const BLOCK_BYTES: u32 = 110u;
-const PAIR_WORDS: u32 = 55u;
+const PAIR_WORDS: u32 = 2u * BLOCK_BYTES / 4u;
 
 // make_q3_quants' L (0..7) of each quad, 4 bits per element: elements 0..7, 8..15.
 var<private> quad_kept: array<vec4<u32>, 8>;
@@ -98,11 +96,7 @@ fn group_l6(g: u32) -> u32 {
   return quad_l6[2u * (g >> 3u) + (g & 1u)][(g & 7u) >> 1u];
 }
 
-@compute @workgroup_size(64)
-fn quantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-            @builtin(local_invocation_index) lid: u32) {
-  let pair = workgroup_index(wid, nwg) * 64u + lid;
-  let first_block = 2u * pair;
+fn quantize_blocks(pair: u32, first_block: u32) {
   if (first_block >= qparams.n_blocks) { return; }
   let n_blocks = min(2u, qparams.n_blocks - first_block);
   pair_clear();
@@ -113,12 +107,7 @@ fn quantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
 }
 
 // One invocation per group of 16 outputs; a workgroup decodes 16 blocks.
-@compute @workgroup_size(256)
-fn dequantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-              @builtin(local_invocation_index) lid: u32) {
-  let b = workgroup_index(wid, nwg) * 16u + (lid >> 4u);
-  if (b >= dparams.n_blocks) { return; }
-  let g = lid & 15u;
+fn dequantize_part(b: u32, g: u32) {
   let base = b * BLOCK_BYTES;
   let d_all = f16_bits_to_f32(block_u16(base + 108u));
   let low = select(block_byte(base + 88u + g) >> 4u, block_byte(base + 96u + g) & 15u, g < 8u);

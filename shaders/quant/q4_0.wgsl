@@ -2,13 +2,11 @@
 // byte j holds element j in its low nibble and element j + 16 in its high one.
 // ggml: quantize_row_q4_0_ref / dequantize_row_q4_0.
 
+//#include lib/quant_entry.wgsl
 //#include lib/quantize_io.wgsl
-//#include lib/dequantize_io.wgsl
 //#include lib/legacy_quant.wgsl
 //#include lib/d16_pair.wgsl
 
-const QK: u32 = 32u;
-const BLOCK_BYTES: u32 = 18u;
 
 const BODY_WORDS: u32 = 4u;
 
@@ -35,11 +33,7 @@ fn q4_0_block(b: u32) -> D16Block {
 }
 
 // One invocation writes two blocks: 36 bytes, 9 whole words.
-@compute @workgroup_size(64)
-fn quantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-            @builtin(local_invocation_index) lid: u32) {
-  let pair = workgroup_index(wid, nwg) * 64u + lid;
-  let b0 = pair * 2u;
+fn quantize_blocks(pair: u32, b0: u32) {
   if (b0 >= qparams.n_blocks) { return; }
   let two = b0 + 1u < qparams.n_blocks;
   var c: D16Block;
@@ -47,11 +41,7 @@ fn quantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
   store_d16_pair(pair, q4_0_block(b0), two, c);
 }
 
-@compute @workgroup_size(64)
-fn dequantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-              @builtin(local_invocation_index) lid: u32) {
-  let b = workgroup_index(wid, nwg) * 64u + lid;
-  if (b >= dparams.n_blocks) { return; }
+fn dequantize_part(b: u32, part: u32) {
   let p = b * BLOCK_BYTES;
   let d = f16_bits_to_f32(block_u32_at(p) & 0xffffu);
   let qs = block_bytes16(p + 2u);

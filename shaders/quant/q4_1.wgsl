@@ -2,12 +2,10 @@
 // byte j holds element j in its low nibble and element j + 16 in its high one.
 // ggml: quantize_row_q4_1_ref / dequantize_row_q4_1.
 
+//#include lib/quant_entry.wgsl
 //#include lib/quantize_io.wgsl
-//#include lib/dequantize_io.wgsl
 //#include lib/legacy_quant.wgsl
 
-const QK: u32 = 32u;
-const BLOCK_BYTES: u32 = 20u;
 
 // MIN(15, (int8_t)((x - min) * id + 0.5f)): the sum is in [0.5, 15.5], or NaN/±Inf (giving 0)
 // when id or max - min is infinite.
@@ -20,10 +18,7 @@ fn q4_1_word(lo: vec4<f32>, hi: vec4<f32>, mn: f32, id: f32) -> u32 {
 }
 
 // One invocation writes one block: 5 words.
-@compute @workgroup_size(64)
-fn quantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-            @builtin(local_invocation_index) lid: u32) {
-  let b = workgroup_index(wid, nwg) * 64u + lid;
+fn quantize_blocks(inv: u32, b: u32) {
   if (b >= qparams.n_blocks) { return; }
   let w = b * 5u;
   let x = load_block32(b * QK);
@@ -42,11 +37,7 @@ fn quantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
   dst[w + 4u] = q4_1_word(x.x3, x.x7, mm.min, id);
 }
 
-@compute @workgroup_size(64)
-fn dequantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-              @builtin(local_invocation_index) lid: u32) {
-  let b = workgroup_index(wid, nwg) * 64u + lid;
-  if (b >= dparams.n_blocks) { return; }
+fn dequantize_part(b: u32, part: u32) {
   let p = b * BLOCK_BYTES;
   let dm = blocks[p >> 2u];
   let d = f16_bits_to_f32(dm & 0xffffu);

@@ -2,8 +2,8 @@
 // (144 bytes, 36 words); eight sub-blocks of 32 with 6-bit scale and min, 4-bit levels.
 // ggml: quantize_row_q4_K_ref / dequantize_row_q4_K.
 
+//#include lib/quant_entry.wgsl
 //#include lib/kquant_k4.wgsl
-//#include lib/dequantize_io.wgsl
 
 const QKX2_V: u32 = 8u;
 const QKX2_NMAX: f32 = 15.0;
@@ -11,13 +11,9 @@ const QKX2_RMIN: f32 = -1.0;
 const QKX2_NSTEP: u32 = 20u;
 const QKX2_MAD: bool = false;
 
-const BLOCK_WORDS: u32 = 36u;
 
 // One invocation per super-block.
-@compute @workgroup_size(64)
-fn quantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-            @builtin(local_invocation_index) lid: u32) {
-  let b = workgroup_index(wid, nwg) * 64u + lid;
+fn quantize_blocks(inv: u32, b: u32) {
   if (b >= qparams.n_blocks) { return; }
   let head = k4_quantize_block(b);
   let o = b * BLOCK_WORDS;
@@ -34,13 +30,8 @@ fn quantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
 }
 
 // One invocation per sub-block of 32: x = d * sc * q - dmin * m.
-@compute @workgroup_size(256)
-fn dequantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-              @builtin(local_invocation_index) lid: u32) {
-  let s = workgroup_index(wid, nwg) * 256u + lid;
-  let b = s >> 3u;
-  if (b >= dparams.n_blocks) { return; }
-  let j = s & 7u;
+fn dequantize_part(b: u32, j: u32) {
+  let s = b * 8u + j;
   let base = b * BLOCK_WORDS * 4u;
   let d = f16_bits_to_f32(block_u16(base));
   let dmin = f16_bits_to_f32(block_u16(base + 2u));

@@ -2,13 +2,11 @@
 // the low 4 bits of q as in Q4_0, bit 4 of element j in bit j of qh.
 // ggml: quantize_row_q5_0_ref / dequantize_row_q5_0.
 
+//#include lib/quant_entry.wgsl
 //#include lib/quantize_io.wgsl
-//#include lib/dequantize_io.wgsl
 //#include lib/legacy_quant.wgsl
 //#include lib/d16_pair.wgsl
 
-const QK: u32 = 32u;
-const BLOCK_BYTES: u32 = 22u;
 
 const BODY_WORDS: u32 = 5u;
 
@@ -35,11 +33,7 @@ fn q5_0_block(b: u32) -> D16Block {
 }
 
 // One invocation writes two blocks: 44 bytes, 11 whole words (the second block starts mid-word).
-@compute @workgroup_size(64)
-fn quantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-            @builtin(local_invocation_index) lid: u32) {
-  let pair = workgroup_index(wid, nwg) * 64u + lid;
-  let b0 = pair * 2u;
+fn quantize_blocks(pair: u32, b0: u32) {
   if (b0 >= qparams.n_blocks) { return; }
   let two = b0 + 1u < qparams.n_blocks;
   var c: D16Block;
@@ -47,11 +41,7 @@ fn quantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
   store_d16_pair(pair, q5_0_block(b0), two, c);
 }
 
-@compute @workgroup_size(64)
-fn dequantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-              @builtin(local_invocation_index) lid: u32) {
-  let b = workgroup_index(wid, nwg) * 64u + lid;
-  if (b >= dparams.n_blocks) { return; }
+fn dequantize_part(b: u32, part: u32) {
   let p = b * BLOCK_BYTES;
   let d = f16_bits_to_f32(block_u32_at(p) & 0xffffu);
   let qh = block_u32_at(p + 2u);

@@ -2,12 +2,10 @@
 // the low 4 bits of q as in Q4_1, bit 4 of element j in bit j of qh.
 // ggml: quantize_row_q5_1_ref / dequantize_row_q5_1.
 
+//#include lib/quant_entry.wgsl
 //#include lib/quantize_io.wgsl
-//#include lib/dequantize_io.wgsl
 //#include lib/legacy_quant.wgsl
 
-const QK: u32 = 32u;
-const BLOCK_BYTES: u32 = 24u;
 
 // (uint8_t)((x - min) * id + 0.5f): no clamp, (max - min) * id rounds to at most 31; NaN/±Inf
 // (when id or max - min is infinite) give 0.
@@ -16,10 +14,7 @@ fn q5_1_q(x: vec4<f32>, mn: f32, id: f32) -> vec4<u32> {
 }
 
 // One invocation writes one block: 6 words.
-@compute @workgroup_size(64)
-fn quantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-            @builtin(local_invocation_index) lid: u32) {
-  let b = workgroup_index(wid, nwg) * 64u + lid;
+fn quantize_blocks(inv: u32, b: u32) {
   if (b >= qparams.n_blocks) { return; }
   let w = b * 6u;
   let x = load_block32(b * QK);
@@ -45,11 +40,7 @@ fn quantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
   dst[w + 5u] = pack_bytes((q3 & m) | ((q7 & m) << vec4<u32>(4u)));
 }
 
-@compute @workgroup_size(64)
-fn dequantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-              @builtin(local_invocation_index) lid: u32) {
-  let b = workgroup_index(wid, nwg) * 64u + lid;
-  if (b >= dparams.n_blocks) { return; }
+fn dequantize_part(b: u32, part: u32) {
   let w = b * 6u;
   let d = f16_bits_to_f32(blocks[w] & 0xffffu);
   let m = f16_bits_to_f32(blocks[w] >> 16u);

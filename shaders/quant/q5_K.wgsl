@@ -3,8 +3,8 @@
 // levels (low 4 bits in qs, the fifth in qh).
 // ggml: quantize_row_q5_K_ref / dequantize_row_q5_K.
 
+//#include lib/quant_entry.wgsl
 //#include lib/kquant_k4.wgsl
-//#include lib/dequantize_io.wgsl
 
 const QKX2_V: u32 = 8u;
 const QKX2_NMAX: f32 = 31.0;
@@ -12,13 +12,9 @@ const QKX2_RMIN: f32 = -0.5;
 const QKX2_NSTEP: u32 = 15u;
 const QKX2_MAD: bool = false;
 
-const BLOCK_WORDS: u32 = 44u;
 
 // One invocation per super-block.
-@compute @workgroup_size(64)
-fn quantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-            @builtin(local_invocation_index) lid: u32) {
-  let b = workgroup_index(wid, nwg) * 64u + lid;
+fn quantize_blocks(inv: u32, b: u32) {
   if (b >= qparams.n_blocks) { return; }
   let head = k4_quantize_block(b);
   let o = b * BLOCK_WORDS;
@@ -41,13 +37,8 @@ fn quantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
 }
 
 // One invocation per sub-block of 32: x = d * sc * q - dmin * m.
-@compute @workgroup_size(256)
-fn dequantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-              @builtin(local_invocation_index) lid: u32) {
-  let s = workgroup_index(wid, nwg) * 256u + lid;
-  let b = s >> 3u;
-  if (b >= dparams.n_blocks) { return; }
-  let j = s & 7u;
+fn dequantize_part(b: u32, j: u32) {
+  let s = b * 8u + j;
   let base = b * BLOCK_WORDS * 4u;
   let d = f16_bits_to_f32(block_u16(base));
   let dmin = f16_bits_to_f32(block_u16(base + 2u));

@@ -8,14 +8,12 @@
 // k = Q & 1, c = 0..3; lib/kquant_pair.wgsl), which are exactly the groups whose quants share the
 // ql and qh bytes the quad writes.
 
+//#include lib/quant_entry.wgsl
 //#include lib/quantize_io.wgsl
-//#include lib/dequantize_io.wgsl
 //#include lib/kquant_qx.wgsl
 //#include lib/kquant_pair.wgsl
 
-const QK: u32 = 256u;
-const BLOCK_BYTES: u32 = 210u;
-const PAIR_WORDS: u32 = 105u;
+const PAIR_WORDS: u32 = 2u * BLOCK_BYTES / 4u;
 
 var<private> quad_iscale: array<vec4<f32>, 4>;
 var<private> quad_zero: array<vec4<bool>, 4>;
@@ -83,11 +81,7 @@ fn quantize_block(blk: u32, first: u32) {
   }
 }
 
-@compute @workgroup_size(64)
-fn quantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-            @builtin(local_invocation_index) lid: u32) {
-  let pair = workgroup_index(wid, nwg) * 64u + lid;
-  let first_block = 2u * pair;
+fn quantize_blocks(pair: u32, first_block: u32) {
   // Control flow stays uniform up to the store (a block past the end is
   // computed from whatever the robust loads return, and not stored): a SIMD
   // implementation then needs no per-lane masks in the loops.
@@ -102,12 +96,7 @@ fn quantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
 }
 
 // One invocation per group of 16 outputs; a workgroup decodes 16 blocks.
-@compute @workgroup_size(256)
-fn dequantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-              @builtin(local_invocation_index) lid: u32) {
-  let b = workgroup_index(wid, nwg) * 16u + (lid >> 4u);
-  if (b >= dparams.n_blocks) { return; }
-  let g = lid & 15u;
+fn dequantize_part(b: u32, g: u32) {
   let base = b * BLOCK_BYTES;
   let d = f16_bits_to_f32(block_u16(base + 208u));
   let sc = f32(bitcast<i32>(block_byte(base + 192u + g) << 24u) >> 24u);

@@ -1,13 +1,11 @@
 // Q8_0: blocks of 32 weights as { d: f16, qs: i8[32] } (34 bytes), x = d * q.
 // ggml: quantize_row_q8_0_ref / dequantize_row_q8_0. CPU reference: src/quant/formats/q8_0.ts.
 
+//#include lib/quant_entry.wgsl
 //#include lib/quantize_io.wgsl
-//#include lib/dequantize_io.wgsl
 //#include lib/legacy_quant.wgsl
 //#include lib/d16_pair.wgsl
 
-const QK: u32 = 32u;
-const BLOCK_BYTES: u32 = 34u;
 
 const BODY_WORDS: u32 = 8u;
 
@@ -29,11 +27,7 @@ fn q8_0_block(b: u32) -> D16Block {
 }
 
 // One invocation writes two blocks: 68 bytes, 17 whole words.
-@compute @workgroup_size(64)
-fn quantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-            @builtin(local_invocation_index) lid: u32) {
-  let pair = workgroup_index(wid, nwg) * 64u + lid;
-  let b0 = pair * 2u;
+fn quantize_blocks(pair: u32, b0: u32) {
   if (b0 >= qparams.n_blocks) { return; }
   let two = b0 + 1u < qparams.n_blocks;
   var c: D16Block;
@@ -41,11 +35,7 @@ fn quantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
   store_d16_pair(pair, q8_0_block(b0), two, c);
 }
 
-@compute @workgroup_size(64)
-fn dequantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-              @builtin(local_invocation_index) lid: u32) {
-  let b = workgroup_index(wid, nwg) * 64u + lid;
-  if (b >= dparams.n_blocks) { return; }
+fn dequantize_part(b: u32, part: u32) {
   let p = b * BLOCK_BYTES;
   let d = f16_bits_to_f32(block_u32_at(p) & 0xffffu);
   let lo = block_bytes16(p + 2u);

@@ -6,14 +6,12 @@
 // up one) weights 240 + j + 4n.
 // ggml: quantize_row_tq1_0_ref / dequantize_row_tq1_0.
 
+//#include lib/quant_entry.wgsl
 //#include lib/quantize_io.wgsl
-//#include lib/dequantize_io.wgsl
 //#include lib/legacy_quant.wgsl
 //#include lib/ternary_quant.wgsl
 
-const QK: u32 = 256u;
 const QS_WORDS: u32 = 13u;
-const BLOCK_BYTES: u32 = 54u;
 
 // Trits lroundf(x * id) + 1 of xs[i].
 fn trits(i: u32, id: f32) -> vec4<u32> {
@@ -46,10 +44,8 @@ fn tq_word(k: u32, id: f32) -> u32 {
 }
 
 // One invocation per pair of blocks (lib/ternary_quant.wgsl).
-@compute @workgroup_size(64)
-fn quantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-            @builtin(local_invocation_index) lid: u32) {
-  tq_quantize_pair(workgroup_index(wid, nwg) * 64u + lid);
+fn quantize_blocks(pair: u32, first: u32) {
+  tq_quantize_pair(pair);
 }
 
 // Trit n (0..4) of four packed bytes, as the weights' signs -1, 0 or 1.
@@ -58,11 +54,7 @@ fn trits_of4(bytes: vec4<u32>, n: u32) -> vec4<f32> {
   return vec4<f32>(vec4<i32>((((bytes * pow3[n]) & vec4<u32>(0xffu)) * 3u) >> vec4<u32>(8u)) - vec4<i32>(1));
 }
 
-@compute @workgroup_size(64)
-fn dequantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-              @builtin(local_invocation_index) lid: u32) {
-  let b = workgroup_index(wid, nwg) * 64u + lid;
-  if (b >= dparams.n_blocks) { return; }
+fn dequantize_part(b: u32, part: u32) {
   let p = b * BLOCK_BYTES;
   let o = b * 64u;
   let d = f16_bits_to_f32(block_u32_at(p + 52u) & 0xffffu);

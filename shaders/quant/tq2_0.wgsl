@@ -3,14 +3,12 @@
 // weights m, m + 32, m + 64, m + 96 in bits 0-1, 2-3, 4-5, 6-7.
 // ggml: quantize_row_tq2_0_ref / dequantize_row_tq2_0.
 
+//#include lib/quant_entry.wgsl
 //#include lib/quantize_io.wgsl
-//#include lib/dequantize_io.wgsl
 //#include lib/legacy_quant.wgsl
 //#include lib/ternary_quant.wgsl
 
-const QK: u32 = 256u;
 const QS_WORDS: u32 = 16u;
-const BLOCK_BYTES: u32 = 66u;
 
 // The 2-bit codes (lroundf(x * id) + 1) & 3 of xs[i].
 fn tq2_codes(i: u32, id: f32) -> vec4<u32> {
@@ -25,17 +23,11 @@ fn tq_word(k: u32, id: f32) -> u32 {
 }
 
 // One invocation per pair of blocks (lib/ternary_quant.wgsl).
-@compute @workgroup_size(64)
-fn quantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-            @builtin(local_invocation_index) lid: u32) {
-  tq_quantize_pair(workgroup_index(wid, nwg) * 64u + lid);
+fn quantize_blocks(pair: u32, first: u32) {
+  tq_quantize_pair(pair);
 }
 
-@compute @workgroup_size(64)
-fn dequantize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-              @builtin(local_invocation_index) lid: u32) {
-  let b = workgroup_index(wid, nwg) * 64u + lid;
-  if (b >= dparams.n_blocks) { return; }
+fn dequantize_part(b: u32, part: u32) {
   let p = b * BLOCK_BYTES;
   let d = f16_bits_to_f32(block_u32_at(p + 64u) & 0xffffu);
   // Byte m of 32-byte chunk c holds weights 128c + 32l + m in bits 2l, 2l + 1.

@@ -2,7 +2,7 @@
 // the CPU path (src/quant/host.ts) with a one-line notice.
 
 import { DeviceError } from '../errors.js';
-import { close, init } from '../runtime/creation.js';
+import { close, init } from '../runtime/device.js';
 import type { Device } from '../runtime/device.js';
 import type { TextSink } from './progress.js';
 

@@ -14,7 +14,7 @@ import { ArgumentError, FileError, FormatError } from '../errors.js';
 import { fileError } from '../io/atomic.js';
 import { gguf } from '../io/gguf/metadata.js';
 import { loadSafetensors, type SafetensorsFile } from '../io/safetensors/reader.js';
-import { fromBytes } from '../runtime/creation.js';
+import { fromBytes } from '../ops/creation.js';
 import type { Device } from '../runtime/device.js';
 import { ggmlType, ggmlTypeOfDType, type GGMLType } from '../quant/ggml-types.js';
 import {

@@ -11,7 +11,7 @@ import { saveSafetensors } from '../io/safetensors/writer.js';
 import { f32ToBf16Bits, f32ToF16Bits } from '../runtime/half.js';
 import { learnBpe, LLAMA3_SPLIT_SOURCE, type BpeVocabulary } from './bpe.js';
 import { encodeSentencePieceModel, PIECE_TYPE, type Piece, type SentencePieceModel } from './sentencepiece.js';
-import { seededNormals } from '../ops/host-random.js';
+import { seededNormals } from '../runtime/host-random.js';
 
 export interface SyntheticModelOptions {
   seed?: number;

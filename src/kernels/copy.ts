@@ -10,12 +10,12 @@
 // contributing most to an over-size window is cut until they do.
 
 import { LimitError } from '../errors.js';
+import { contiguousStrides, WgArray } from '../runtime/array.js';
 import type { Device } from '../runtime/device.js';
-import { grid, WORKGROUP_SIZE } from './dispatch.js';
+import { DTYPES, type DType } from '../runtime/dtype.js';
+import { bindingWindow, dimWords, dummyBuffer, grid, MAX_KERNEL_DIMS, u32, WORKGROUP_SIZE } from './dispatch.js';
 import { bindGroup, pipeline } from './shader.js';
 
-/** Dims a strided kernel accepts after merging; NumPy allows 32, real tensors use few. */
-export const MAX_KERNEL_DIMS = 16;
 
 /** Where the elements of a strided operand sit: buffer, first element, strides (elements, signed). */
 export interface StridedSource {
@@ -44,40 +44,63 @@ interface Dim {
   take: boolean;
 }
 
-const dummies = new WeakMap<Device, Map<string, GPUBuffer>>();
 
 /**
- * A tiny storage buffer bound where a kernel's optional binding is unused.
- * Read and written bindings get different ones: one buffer may not be both in one dispatch.
+ * A copy of `a` in row-major order (one strided-copy kernel); `a` itself (as
+ * a new view, which the caller disposes) when it already is.
  */
-export function dummyBuffer(device: Device, use: 'read' | 'write' = 'read'): GPUBuffer {
-  let m = dummies.get(device);
-  if (!m) dummies.set(device, (m = new Map()));
-  let b = m.get(use);
-  if (!b) {
-    b = device.createBuffer(16, GPUBufferUsage.STORAGE, `unused ${use} binding`);
-    m.set(use, b);
-  }
-  return b;
-}
-
-/** Values of up to 16 dims as 16 u32 words (two's complement for negatives). */
-export function dimWords(values: readonly number[]): number[] {
-  const out = new Array<number>(MAX_KERNEL_DIMS).fill(0);
-  values.forEach((v, i) => (out[i] = Number(BigInt.asUintN(32, BigInt(v)))));
+export function contiguous<D extends DType>(a: WgArray<D>): WgArray<D> {
+  a.device.check();
+  if (a.isContiguous) return a.view(a.shape, { strides: a.strides, offset: a.offset });
+  const out = WgArray.empty(a.device, a.shape, a.dtype, a.name);
+  copyInto(out, a, new Array<number>(a.ndim).fill(0));
   return out;
 }
 
-/** Row-major strides of `shape`. */
-function rowMajor(shape: readonly number[]): number[] {
-  const s = new Array<number>(shape.length);
-  let acc = 1;
-  for (let i = shape.length - 1; i >= 0; i--) {
-    s[i] = acc;
-    acc *= shape[i];
+/**
+ * `body` applied to a row-major copy of `a` (one strided copy), disposed after:
+ * how kernels that need contiguous input take a view.
+ */
+export function withContiguous<T>(a: WgArray, body: (c: WgArray) => T): T {
+  const c = contiguous(a);
+  try {
+    return body(c);
+  } finally {
+    c.dispose();
   }
-  return s;
 }
+
+/** Writes `src`'s elements into the box of contiguous `dst` starting at `at` (same ndim, same dtype). */
+export function copyInto(dst: WgArray, src: WgArray, at: readonly number[]): void {
+  if (src.size === 0) return;
+  const bytes = DTYPES[src.dtype].bytes;
+  const device = src.device;
+  if (src.isContiguous) {
+    // The box is one byte range of dst when every dim inside its outermost non-1 dim is whole.
+    const k = src.shape.findIndex((n) => n !== 1);
+    const whole = k < 0 || src.shape.every((n, d) => d <= k || (at[d] === 0 && n === dst.shape[d]));
+    let start = dst.offset;
+    let stride = 1;
+    for (let d = dst.ndim - 1; d >= 0; d--) {
+      start += at[d] * stride;
+      stride *= dst.shape[d];
+    }
+    if (whole && (src.offset * bytes) % 4 === 0 && (start * bytes) % 4 === 0) {
+      // The copy engine, no binding-size limit. A size rounded up to whole words spills at
+      // most 3 bytes into the next box (written after this one) or the buffer's padding.
+      device.commandEncoder().copyBufferToBuffer(src.buffer, src.offset * bytes, dst.buffer, start * bytes, Math.ceil((src.size * bytes) / 4) * 4);
+      return;
+    }
+  }
+  copyStrided(device, bytes, { buffer: src.buffer, offset: src.offset, strides: src.strides }, src.shape, {
+    buffer: dst.buffer,
+    offset: dst.offset,
+    shape: dst.shape,
+    at,
+  });
+}
+
+
 
 /**
  * Copies a box of `lengths` elements of `bytes` bytes each from `src` into the
@@ -94,7 +117,7 @@ export function copyStrided(
 ): void {
   device.check();
   if (lengths.some((n) => n === 0)) return;
-  const dstStrides = rowMajor(dst.shape);
+  const dstStrides = contiguousStrides(dst.shape);
   let dstBase = dst.offset;
   let srcBase = src.offset;
   // Merge dims (innermost first) and drop length-1 ones, so the kernel decodes few.
@@ -222,8 +245,8 @@ function dispatchBox(plan: CopyPlan, lens: number[], starts: number[], dstBase: 
     if (reach < 0) srcLow += reach;
     else srcHigh += reach;
   }
-  const dstWin = window(plan.dst.buffer, dstOrigin * bytes, (dstOrigin + dstLast + 1) * bytes, align);
-  const srcWin = window(plan.src.buffer, (srcOrigin + srcLow) * bytes, (srcOrigin + srcHigh + 1) * bytes, align);
+  const dstWin = bindingWindow(plan.dst.buffer, dstOrigin * bytes, (dstOrigin + dstLast + 1) * bytes, align);
+  const srcWin = bindingWindow(plan.src.buffer, (srcOrigin + srcLow) * bytes, (srcOrigin + srcHigh + 1) * bytes, align);
   if (!take && transposeTiles(plan, lens, dstOrigin - dstWin.offset / bytes, srcOrigin - srcWin.offset / bytes, srcWin, dstWin)) return;
   const { rowDims, rows, segLen, wpr } = shapeOf(plan, lens);
   let takeWords = [0xffffffff, 0, 0];
@@ -231,8 +254,8 @@ function dispatchBox(plan: CopyPlan, lens: number[], starts: number[], dstBase: 
   if (take) {
     const ti = dims.findIndex((d) => d.take);
     const first = take.indexOffset + starts[ti];
-    indexWin = window(take.indices, first * 4, (first + lens[ti]) * 4, align);
-    takeWords = [take.axisLength, Number(BigInt.asUintN(32, BigInt(take.axisStride))), first - indexWin.offset / 4];
+    indexWin = bindingWindow(take.indices, first * 4, (first + lens[ti]) * 4, align);
+    takeWords = [take.axisLength, u32(take.axisStride), first - indexWin.offset / 4];
   }
   const takeDim = take ? dims.findIndex((d) => d.take) : 16;
   const pipe = pipeline(device, 'copy.wgsl', { ELEM_BYTES: bytes });
@@ -248,7 +271,7 @@ function dispatchBox(plan: CopyPlan, lens: number[], starts: number[], dstBase: 
     ...takeWords,
     takeDim | (take?.signed === false ? 0 : 0x100),
     lens[lens.length - 1],
-    Number(BigInt.asUintN(32, BigInt(dims[dims.length - 1].sstride))),
+    u32(dims[dims.length - 1].sstride),
     0,
     0,
     ...dimWords(lens),
@@ -299,8 +322,8 @@ function transposeTiles(
     tilesN,
     tiles,
     dstOrigin,
-    Number(BigInt.asUintN(32, BigInt(srcOrigin))),
-    Number(BigInt.asUintN(32, BigInt(inner.sstride))),
+    u32(srcOrigin),
+    u32(inner.sstride),
     outer.dstride,
     0,
     0,
@@ -312,9 +335,3 @@ function transposeTiles(
   return true;
 }
 
-/** The aligned binding window of `buffer` covering bytes [from, to). */
-export function window(buffer: GPUBuffer, from: number, to: number, align: number): { buffer: GPUBuffer; offset: number; size: number } {
-  const offset = Math.floor(from / align) * align;
-  const size = Math.min(buffer.size - offset, Math.ceil((to - offset) / 4) * 4);
-  return { buffer, offset, size };
-}

@@ -8,68 +8,18 @@
 // contiguous by the strided copy, then read row-major.
 
 import { LimitError } from '../errors.js';
-import { contiguous } from '../ops/layout.js';
+import { contiguous } from './copy.js';
 import { formatShape, shapeSize, WgArray, type Shape } from '../runtime/array.js';
 import type { Device } from '../runtime/device.js';
 import { DTYPES, type DType } from '../runtime/dtype.js';
-import { dimWords, dummyBuffer, MAX_KERNEL_DIMS, window } from './copy.js';
-import { grid, WORKGROUP_SIZE } from './dispatch.js';
+import { bindingWindow, dimWords, dummyBuffer, grid, MAX_KERNEL_DIMS, mergeDims, u32, WORKGROUP_SIZE } from './dispatch.js';
+import { EW, type EwOp } from './elementwise-ops.js';
 import { bindGroup, pipeline } from './shader.js';
 
-/** Op codes of shaders/elementwise.wgsl. */
-export const EW = {
-  add: 0,
-  subtract: 1,
-  multiply: 2,
-  divide: 3,
-  maximum: 4,
-  minimum: 5,
-  power: 6,
-  floor_divide: 7,
-  remainder: 8,
-  equal: 16,
-  not_equal: 17,
-  less: 18,
-  less_equal: 19,
-  greater: 20,
-  greater_equal: 21,
-  negative: 32,
-  abs: 33,
-  sign: 34,
-  square: 35,
-  sqrt: 36,
-  rsqrt: 37,
-  reciprocal: 38,
-  exp: 39,
-  expm1: 40,
-  log: 41,
-  log1p: 42,
-  log2: 43,
-  log10: 44,
-  sin: 45,
-  cos: 46,
-  tanh: 47,
-  sigmoid: 48,
-  floor: 49,
-  ceil: 50,
-  round: 51,
-  clip: 52,
-  where: 64,
-} as const;
-
-export type EwOp = keyof typeof EW;
+export { EW, type EwOp };
 
 /** An input: an array view broadcast to the output shape, or a scalar's raw bits in `dtype`. */
 export type EwInput = { array: WgArray } | { scalar: number; dtype: DType };
-
-/** The kind code the shader uses for a dtype. */
-export function kindCode(dtype: DType): number {
-  if (dtype === 'float32') return 0;
-  if (dtype === 'float16') return 1;
-  if (dtype === 'bfloat16') return 2;
-  const k = DTYPES[dtype].kind;
-  return k === 'int' ? 3 : k === 'uint' ? 4 : 5;
-}
 
 /** The compute type code of a dtype: 0 float32, 1 int32, 2 uint32. */
 export function computeCode(dtype: DType): number {
@@ -77,33 +27,11 @@ export function computeCode(dtype: DType): number {
   return k === 'float' ? 0 : k === 'int' ? 1 : 2;
 }
 
-interface Operand {
+interface StridedOperand {
   buffer: GPUBuffer;
   bytes: number;
   offset: number;
   strides: number[];
-}
-
-/** Merges adjacent dims that every operand walks as one, and drops length-1 dims. */
-function mergeDims(shape: Shape, strides: number[][]): { shape: number[]; strides: number[][] } {
-  const outShape: number[] = [];
-  const outStrides: number[][] = strides.map(() => []);
-  for (let d = shape.length - 1; d >= 0; d--) {
-    const n = shape[d];
-    if (n === 1) continue;
-    const k = outShape.length;
-    if (k > 0 && strides.every((s, i) => s[d] === outStrides[i][0] * outShape[0])) {
-      outShape[0] *= n;
-    } else {
-      outShape.unshift(n);
-      strides.forEach((s, i) => outStrides[i].unshift(s[d]));
-    }
-  }
-  if (outShape.length === 0) {
-    outShape.push(1);
-    outStrides.forEach((s) => s.push(1));
-  }
-  return { shape: outShape, strides: outStrides };
 }
 
 /** Positions an operand reaches for output elements [first, last]: a conservative [low, high]. */
@@ -191,7 +119,7 @@ export function elementwise(
 
 interface ChunkPlan {
   shape: number[];
-  operands: (Operand | null)[];
+  operands: (StridedOperand | null)[];
   chunks: { start: number; count: number; windows: ({ buffer: GPUBuffer; offset: number; size: number } | null)[] }[];
   linear: boolean;
 }
@@ -203,15 +131,20 @@ function planChunks(device: Device, views: (WgArray | null)[], outShape: Shape, 
   const arrays = views.map((v, i) => (v ? i : -1)).filter((i) => i >= 0);
   const merged = mergeDims(
     outShape,
-    arrays.map((i) => [...views[i]!.strides]),
+    arrays.map((i) => views[i]!.strides),
   );
+  if (merged.shape.length === 0) {
+    // A single element: one dim of length 1, walked with stride 1 (so a linear chunk).
+    merged.shape.push(1);
+    merged.strides.forEach((s) => s.push(1));
+  }
   if (merged.shape.length > MAX_KERNEL_DIMS) {
     // Too many dims that cannot be merged: copy the first strided operand, which makes it row-major.
     const strided = arrays.find((i) => !views[i]!.isContiguous);
     if (strided !== undefined) return strided;
     throw new LimitError(`elementwise: shape ${formatShape(outShape)} has more than ${MAX_KERNEL_DIMS} dims that cannot be merged`);
   }
-  const operands: (Operand | null)[] = views.map(() => null);
+  const operands: (StridedOperand | null)[] = views.map(() => null);
   arrays.forEach((i, k) => {
     const v = views[i]!;
     operands[i] = { buffer: v.buffer, bytes: DTYPES[v.dtype].bytes, offset: v.offset, strides: merged.strides[k] };
@@ -239,7 +172,7 @@ function planChunks(device: Device, views: (WgArray | null)[], outShape: Shape, 
     const windows = operands.map((o) => {
       if (!o) return null;
       const [low, high] = reach(shape, o.strides, o.offset, start, start + count - 1);
-      return window(o.buffer, low * o.bytes, (high + 1) * o.bytes, align);
+      return bindingWindow(o.buffer, low * o.bytes, (high + 1) * o.bytes, align);
     });
     chunks.push({ start, count, windows });
     start += count;
@@ -260,17 +193,17 @@ function run(
   const constants: Record<string, number> = {
     OP: EW[op],
     CK: computeCode(computeDtype),
-    OUT_KIND: kindCode(out.dtype),
+    OUT_KIND: DTYPES[out.dtype].shaderKind,
     OUT_BYTES: DTYPES[out.dtype].bytes,
     LINEAR: plan.linear ? 1 : 0,
   };
   const scalars = [0, 0, 0, 0];
   inputs.forEach((x, i) => {
     const dtype = 'array' in x ? views[i]!.dtype : x.dtype;
-    constants[`K${i}`] = kindCode(dtype);
+    constants[`K${i}`] = DTYPES[dtype].shaderKind;
     constants[`B${i}`] = DTYPES[dtype].bytes;
     constants[`S${i}`] = 'array' in x ? 0 : 1;
-    if (!('array' in x)) scalars[i] = x.scalar >>> 0;
+    if (!('array' in x)) scalars[i] = u32(x.scalar);
   });
   const pipe = pipeline(device, 'elementwise.wgsl', constants);
   const outBytes = DTYPES[out.dtype].bytes;
@@ -282,9 +215,9 @@ function run(
       const o = plan.operands[i];
       const w = windows[i];
       if (!o || !w) return 0;
-      return Number(BigInt.asUintN(32, BigInt(o.offset - w.offset / o.bytes)));
+      return u32(o.offset - w.offset / o.bytes);
     });
-    const outWin = window(out.buffer, start * outBytes, (start + count) * outBytes, align);
+    const outWin = bindingWindow(out.buffer, start * outBytes, (start + count) * outBytes, align);
     const params = device.uniform([
       count,
       start,
@@ -292,8 +225,8 @@ function run(
       0,
       ...origins,
       ...scalars,
-      clip[0] >>> 0,
-      clip[1] >>> 0,
+      u32(clip[0]),
+      u32(clip[1]),
       0x7fc00000,
       0x7f800000,
       ...dimWords(plan.shape),

@@ -1,7 +1,9 @@
 // full() and arange() on the GPU: shaders/fill.wgsl and shaders/arange.wgsl.
 
-import { WgArray } from '../runtime/array.js';
-import { DTYPES } from '../runtime/dtype.js';
+import { WgArray, type Shape } from '../runtime/array.js';
+import type { Device } from '../runtime/device.js';
+import { DTYPES, type DType } from '../runtime/dtype.js';
+import { encodeValues } from '../runtime/host-cast.js';
 import { elementChunks, grid, WORKGROUP_SIZE } from './dispatch.js';
 import { bindGroup, pipeline } from './shader.js';
 
@@ -19,6 +21,14 @@ export function fillPattern(out: WgArray, element: Uint8Array): void {
     const params = device.uniform([count, start & 1, p0, p1]);
     device.dispatch(pipe, [bindGroup(device, pipe, [windows[0], params])], grid(device, Math.ceil(count / WORKGROUP_SIZE)));
   }
+}
+
+/** A new array of `shape` with every element `value` (converted as array() converts numbers). */
+export function filled<D extends DType>(device: Device, shape: Shape, value: number | bigint | boolean, dtype: D, name?: string): WgArray<D> {
+  const out = WgArray.empty(device, shape, dtype, name);
+  const element = encodeValues([value], dtype);
+  fillPattern(out, new Uint8Array(element.buffer, element.byteOffset, element.byteLength));
+  return out;
 }
 
 /**

@@ -13,11 +13,11 @@ import { formatShape, WgArray, type Shape } from '../runtime/array.js';
 import type { Device } from '../runtime/device.js';
 import { DTYPES } from '../runtime/dtype.js';
 import { castArray } from './cast.js';
+import { bindingWindow, mergeDims, u32 } from './dispatch.js';
 import { bindGroup, pipeline } from './shader.js';
 
 export type MatmulDType = 'float32' | 'float16' | 'bfloat16';
 
-const KIND: Record<MatmulDType, number> = { float32: 0, float16: 1, bfloat16: 2 };
 
 /**
  * Workgroup tile: WG_X x WG_Y invocations, each computing 8 x 8 outputs, over
@@ -63,38 +63,9 @@ export interface MatmulSpec {
   bindingBytes?: number;
 }
 
-const U32 = 2 ** 32;
-/** A (possibly negative) integer as the u32 the shader's wrapping arithmetic expects. */
-const wrap = (x: number): number => ((x % U32) + U32) % U32;
-
-/** Per-operand strides after merging batch dimensions: [outer..., row, col]. */
-interface Layout {
-  offset: number;
-  batch: number[];
-  row: number;
-  col: number;
-}
-
-/** Drops size-1 batch dimensions and merges neighbours that every operand walks as one. */
-function mergeBatchDims(shape: Shape, layouts: Layout[]): { shape: number[]; strides: number[][] } {
-  const dims: number[] = [];
-  const strides: number[][] = layouts.map(() => []);
-  shape.forEach((size, d) => {
-    if (size === 1) return;
-    const last = dims.length - 1;
-    if (last >= 0 && layouts.every((l, i) => strides[i][last] === l.batch[d] * size)) {
-      dims[last] *= size;
-      layouts.forEach((l, i) => (strides[i][last] = l.batch[d]));
-      return;
-    }
-    dims.push(size);
-    layouts.forEach((l, i) => strides[i].push(l.batch[d]));
-  });
-  return { shape: dims, strides };
-}
 
 /** A binding window of one operand for one chunk of work. */
-interface Window {
+interface MatmulWindow {
   offset: number;
   size: number;
   /** Element index (in the buffer) of the window's first element. */
@@ -102,8 +73,7 @@ interface Window {
 }
 
 /** The aligned window covering elements offset + sum(i_d * s_d) for i_d in [0, n_d). */
-function windowOf(device: Device, buffer: GPUBuffer, bytes: number, offset: number, extents: [number, number][]): Window {
-  const align = device.limits.minStorageBufferOffsetAlignment;
+function windowOf(device: Device, buffer: GPUBuffer, bytes: number, offset: number, extents: [number, number][]): MatmulWindow {
   let lo = offset;
   let hi = offset;
   let empty = false;
@@ -114,16 +84,28 @@ function windowOf(device: Device, buffer: GPUBuffer, bytes: number, offset: numb
     else hi += far;
   }
   if (empty) return { offset: 0, size: Math.min(buffer.size, 4), first: 0 };
-  const start = Math.floor((lo * bytes) / align) * align;
-  const end = Math.ceil(((hi + 1) * bytes) / 4) * 4;
-  return { offset: start, size: Math.min(buffer.size - start, end - start), first: start / bytes };
+  const w = bindingWindow(buffer, lo * bytes, (hi + 1) * bytes, device.limits.minStorageBufferOffsetAlignment);
+  return { offset: w.offset, size: w.size, first: w.offset / bytes };
 }
 
-interface Plan {
+/** Which operand of the product a window belongs to. */
+type OperandRole = 'a' | 'b' | 'c' | 'out';
+
+/** How a product is cut into dispatches: planMatmul's result, dispatchMatmul's input. */
+interface MatmulPlan {
+  outShape: number[];
+  /** a, b and c when given. */
+  inputs: MatmulInput[];
+  batchCount: number;
+  /** The batch dims merged; strides per input, then the output's. */
+  merged: { shape: number[]; strides: number[][] };
   /** All batches in the kernel's own indexing (else one dispatch per batch). */
   together: boolean;
+  /** Output rows and depth per dispatch. */
   mStep: number;
   kStep: number;
+  /** The [stride, count] extents an operand's window spans for a chunk of mc rows and kc depth. */
+  extentsOf: (which: OperandRole, x: MatmulInput | null, together: boolean, mc: number, kc: number) => [number, number][];
 }
 
 function halve(x: number, tile: number): number {
@@ -137,11 +119,33 @@ function halve(x: number, tile: number): number {
  */
 export function matmulKernel(device: Device, spec: MatmulSpec): WgArray<MatmulDType> {
   device.check();
+  const { m, n } = spec;
+  const out = WgArray.empty(device, [...spec.batchShape, m, n], spec.outDType, spec.name);
+  if (out.size === 0) return out;
+  const plan = planMatmul(device, spec);
+  // Depth chunks accumulate into the output; a 16-bit output would round
+  // between chunks, so it accumulates in a float32 array cast at the end.
+  if (plan.kStep < spec.k && spec.outDType !== 'float32') {
+    out.dispose();
+    const wide = matmulKernel(device, { ...spec, outDType: 'float32' });
+    try {
+      return castArray(wide, spec.outDType);
+    } finally {
+      wide.dispose();
+    }
+  }
+  dispatchMatmul(device, spec, plan, out);
+  return out;
+}
+
+/**
+ * Cuts the product into dispatches whose binding windows each fit one storage
+ * binding: batches together or one at a time, then fewer output rows, then less
+ * depth per dispatch. Throws LimitError when even one row does not fit.
+ */
+export function planMatmul(device: Device, spec: MatmulSpec): MatmulPlan {
   const { m, n, k, a, b, c } = spec;
   const outShape = [...spec.batchShape, m, n];
-  const out = WgArray.empty(device, outShape, spec.outDType, spec.name);
-  if (out.size === 0) return out;
-
   const limits = device.limits;
   const maxBinding = Math.min(limits.maxStorageBufferBindingSize, spec.bindingBytes ?? Infinity);
   const align = limits.minStorageBufferOffsetAlignment;
@@ -158,13 +162,10 @@ export function matmulKernel(device: Device, spec: MatmulSpec): WgArray<MatmulDT
     outBatchStrides[d] = s;
     s *= spec.batchShape[d];
   }
-  const merged = mergeBatchDims(spec.batchShape, [
-    ...inputs.map((x) => ({ offset: x.offset, batch: [...x.batchStrides], row: x.rowStride, col: x.colStride })),
-    { offset: 0, batch: outBatchStrides, row: n, col: 1 },
-  ]);
+  const merged = mergeDims(spec.batchShape, [...inputs.map((x) => x.batchStrides), outBatchStrides]);
 
   // Which chunk extents each operand's window spans.
-  const extentsOf = (which: 'a' | 'b' | 'c' | 'out', x: MatmulInput | null, together: boolean, mc: number, kc: number) => {
+  const extentsOf = (which: OperandRole, x: MatmulInput | null, together: boolean, mc: number, kc: number) => {
     const i = which === 'a' ? 0 : which === 'b' ? 1 : which === 'c' ? 2 : inputs.length;
     const batch: [number, number][] = together ? merged.shape.map((size, d) => [merged.strides[i][d], size]) : [];
     if (which === 'a') return [...batch, [x!.rowStride, mc], [x!.colStride, kc]] as [number, number][];
@@ -172,7 +173,7 @@ export function matmulKernel(device: Device, spec: MatmulSpec): WgArray<MatmulDT
     if (which === 'c') return [...batch, [x!.rowStride, mc], [x!.colStride, n]] as [number, number][];
     return [...batch, [n, mc], [1, n]] as [number, number][];
   };
-  const span = (x: MatmulInput | null, bytes: number, extents: [number, number][]): number => {
+  const span = (bytes: number, extents: [number, number][]): number => {
     let lo = 0;
     let hi = 0;
     for (const [stride, count] of extents) {
@@ -184,13 +185,13 @@ export function matmulKernel(device: Device, spec: MatmulSpec): WgArray<MatmulDT
   };
 
   // Shrink the chunks until every window fits one binding.
-  const plan: Plan = { together: merged.shape.length <= KERNEL_BATCH_DIMS, mStep: m, kStep: k };
+  const plan: MatmulPlan = { outShape, inputs, batchCount, merged, together: merged.shape.length <= KERNEL_BATCH_DIMS, mStep: m, kStep: k, extentsOf };
   for (;;) {
-    const over = (which: 'a' | 'b' | 'c' | 'out'): boolean => {
+    const over = (which: OperandRole): boolean => {
       const x = which === 'a' ? a : which === 'b' ? b : which === 'c' ? (c ?? null) : null;
       if (which === 'c' && !c) return false;
       const bytes = x ? DTYPES[x.dtype].bytes : outBytes;
-      return span(x, bytes, extentsOf(which, x, plan.together, plan.mStep, plan.kStep)) > maxBinding;
+      return span(bytes, extentsOf(which, x, plan.together, plan.mStep, plan.kStep)) > maxBinding;
     };
     const [oa, ob, oc, oo] = [over('a'), over('b'), over('c'), over('out')];
     if (!oa && !ob && !oc && !oo && Math.ceil(plan.mStep / BM) <= maxGroups) break;
@@ -208,21 +209,18 @@ export function matmulKernel(device: Device, spec: MatmulSpec): WgArray<MatmulDT
       );
     }
   }
+  return plan;
+}
 
-  // Depth chunks accumulate into the output; a 16-bit output would round
-  // between chunks, so it accumulates in a float32 array cast at the end.
-  if (plan.kStep < k && spec.outDType !== 'float32') {
-    out.dispose();
-    const wide = matmulKernel(device, { ...spec, outDType: 'float32' });
-    try {
-      return castArray(wide, spec.outDType);
-    } finally {
-      wide.dispose();
-    }
-  }
-
+/** Records the dispatches of `plan` (shaders/matmul.wgsl), writing into `out`. */
+export function dispatchMatmul(device: Device, spec: MatmulSpec, plan: MatmulPlan, out: WgArray<MatmulDType>): void {
+  const { m, n, k, a, b, c } = spec;
+  const { inputs, merged, batchCount, outShape, extentsOf } = plan;
+  const limits = device.limits;
+  const maxGroups = limits.maxComputeWorkgroupsPerDimension;
+  const outBytes = DTYPES[spec.outDType].bytes;
   const scale = new Uint32Array(new Float32Array([spec.alpha, spec.beta]).buffer);
-  const pipe = pipeline(device, 'matmul.wgsl', { A_KIND: KIND[a.dtype], B_KIND: KIND[b.dtype], WG_X, WG_Y, BK });
+  const pipe = pipeline(device, 'matmul.wgsl', { A_KIND: DTYPES[a.dtype].shaderKind, B_KIND: DTYPES[b.dtype].shaderKind, WG_X, WG_Y, BK });
 
   // Batch groups: [first global batch, count, per-operand element offset of that batch when dispatched alone].
   const groups: { first: number; count: number; offsets: number[] }[] = [];
@@ -248,7 +246,7 @@ export function matmulKernel(device: Device, spec: MatmulSpec): WgArray<MatmulDT
     const pad = KERNEL_BATCH_DIMS - merged.shape.length;
     merged.shape.forEach((size, d) => {
       batchShape4[pad + d] = size;
-      merged.strides.forEach((s, i) => (batchStrides4[i][pad + d] = wrap(s[d])));
+      merged.strides.forEach((s, i) => (batchStrides4[i][pad + d] = u32(s[d])));
     });
   }
   const outIndex = inputs.length;
@@ -266,7 +264,7 @@ export function matmulKernel(device: Device, spec: MatmulSpec): WgArray<MatmulDT
         const operand = (x: MatmulInput, i: number, which: 'a' | 'b' | 'c', rowOrigin: number, colOrigin: number) => {
           const origin = x.offset + pointOffset(i) + rowOrigin * x.rowStride + colOrigin * x.colStride;
           const w = windowOf(device, x.buffer, DTYPES[x.dtype].bytes, origin, extentsOf(which, x, plan.together, mc, kc));
-          return { w, base: wrap(origin - w.first), buffer: x.buffer };
+          return { w, base: u32(origin - w.first), buffer: x.buffer };
         };
         const wa = operand(a, 0, 'a', m0, k0);
         const wb = operand(b, 1, 'b', k0, 0);
@@ -284,15 +282,15 @@ export function matmulKernel(device: Device, spec: MatmulSpec): WgArray<MatmulDT
         const params = device.uniform([
           mc, n, kc, plan.together ? group.first : 0,
           ...batchShape4,
-          wa.base, wrap(a.rowStride), wrap(a.colStride), 0,
-          wb.base, wrap(b.rowStride), wrap(b.colStride), 0,
-          wc.base, wrap(c ? c.rowStride : 0), wrap(c ? c.colStride : 0), 0,
+          wa.base, u32(a.rowStride), u32(a.colStride), 0,
+          wb.base, u32(b.rowStride), u32(b.colStride), 0,
+          wc.base, u32(c ? c.rowStride : 0), u32(c ? c.colStride : 0), 0,
           outOrigin - wo.first, n, m * n, 0,
           ...batchStrides4[0],
           ...batchStrides4[1],
           ...(c ? batchStrides4[2] : [0, 0, 0, 0]),
           scale[0], scale[1], 0, 0,
-          0, 0, KIND[(c ?? a).dtype], KIND[spec.outDType],
+          0, 0, DTYPES[(c ?? a).dtype].shaderKind, DTYPES[spec.outDType].shaderKind,
           mode, spec.outDType !== 'float32' && n % 2 === 0 && (outOrigin - wo.first) % 2 === 0 ? 1 : 0, 0, 0,
         ]);
         const bind = bindGroup(device, pipe, [
@@ -307,5 +305,4 @@ export function matmulKernel(device: Device, spec: MatmulSpec): WgArray<MatmulDT
       }
     }
   }
-  return out;
 }

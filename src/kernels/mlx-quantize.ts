@@ -11,7 +11,7 @@ import { QuantizedArray } from '../runtime/quantized.js';
 import { ggmlType } from '../quant/ggml-types.js';
 import type { Device } from '../runtime/device.js';
 import { castArray } from './cast.js';
-import { elementChunks, grid, type Operand } from './dispatch.js';
+import { elementChunks, grid, type ChunkedOperand } from './dispatch.js';
 import { pipeline } from './shader.js';
 
 const SHADER = 'mlx_quantize.wgsl';
@@ -19,7 +19,7 @@ const SRC_KIND: Partial<Record<DType, number>> = { float32: 0, float16: 1, bfloa
 
 interface Binding {
   binding: number;
-  operand: Operand;
+  operand: ChunkedOperand;
 }
 
 /** Runs `entry` over `nGroups` groups, `perThread` groups per invocation. */

@@ -58,7 +58,8 @@ export function errorStatsHost(ref: Float32Array, approx: Float32Array): ErrorSt
   return errorStatsFromSums(ref.length, err2, ref2, worst, bad);
 }
 
-const SRC_KIND: Record<string, number> = { float32: 0, float16: 1, bfloat16: 2 };
+/** The reference dtypes it reads (shaders/quant_error.wgsl's SRC_KIND: their shaderKind). */
+const FLOAT_SOURCES: readonly string[] = ['float32', 'float16', 'bfloat16'];
 /** Elements decoded per chunk (8 MiB of float32). */
 const CHUNK_ELEMENTS = 2 * 2 ** 20;
 /** Most workgroups per chunk; each writes one vec4 partial. */
@@ -75,8 +76,8 @@ const SLOT_BYTES = MAX_GROUPS * 16;
 export async function quantizationError(ref: WgArray, q: QuantizedArray, options: { chunkElements?: number } = {}): Promise<ErrorStats> {
   const device = ref.device;
   device.check();
-  const kind = SRC_KIND[ref.dtype];
-  if (kind === undefined) throw new ShapeError(`quantizationError: ${ref.describe()} must be float32, float16 or bfloat16`);
+  const kind = DTYPES[ref.dtype].shaderKind;
+  if (!FLOAT_SOURCES.includes(ref.dtype)) throw new ShapeError(`quantizationError: ${ref.describe()} must be float32, float16 or bfloat16`);
   if (ref.size !== q.size) throw new ShapeError(`quantizationError: ${ref.describe()} and ${q.describe()} differ in size`);
   if (!ref.isContiguous) throw new ShapeError(`quantizationError: ${ref.describe()} is not contiguous`);
   if (ref.size === 0) return errorStatsFromSums(0, 0, 0, 0, 0);

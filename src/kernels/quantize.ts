@@ -1,6 +1,8 @@
 // quantize() and dequantize(): the GPU path of every ggml block format. The
-// kernel for type T is the `quantize` / `dequantize` entry point of the WGSL
-// file its descriptor names (shaders/quant/T.wgsl, via src/quant/registry.ts).
+// kernel for type T is the `quantize` / `dequantize` entry point
+// (shaders/lib/quant_entry.wgsl) of the WGSL file its descriptor names
+// (shaders/quant/T.wgsl, via src/quant/registry.ts), specialised with the
+// descriptor's dispatch geometry as override constants.
 
 import { DTypeError } from '../errors.js';
 import { WgArray } from '../runtime/array.js';
@@ -8,13 +10,15 @@ import { DTYPES, type DType } from '../runtime/dtype.js';
 import { GpuStorage } from '../runtime/pool.js';
 import { checkBlockShape, QuantizedArray } from '../runtime/quantized.js';
 import { ggmlType, type GGMLType } from '../quant/ggml-types.js';
+import { dequantizeBlocksPerWorkgroup, quantizeBlocksPerWorkgroup } from '../quant/format.js';
 import { quantFormat } from '../quant/registry.js';
 import { castArray } from './cast.js';
-import { contiguous } from '../ops/layout.js';
+import { withContiguous } from './copy.js';
 import { elementChunks, grid } from './dispatch.js';
 import { bindGroup, pipeline } from './shader.js';
 
-const SRC_KIND: Partial<Record<DType, number>> = { float32: 0, float16: 1, bfloat16: 2 };
+/** The source dtypes quantize() reads (shaders/lib/quantize_io.wgsl's src_kind: their shaderKind). */
+const FLOAT_SOURCES: readonly DType[] = ['float32', 'float16', 'bfloat16'];
 
 /**
  * Quantizes a float32/float16/bfloat16 array to ggml type `type` ('q4_K',
@@ -25,27 +29,20 @@ export function quantize(a: WgArray, type: string | GGMLType): QuantizedArray {
   const device = a.device;
   device.check();
   const t = typeof type === 'string' ? ggmlType(type) : type;
-  const kind = SRC_KIND[a.dtype];
-  if (kind === undefined) {
+  const kind = DTYPES[a.dtype].shaderKind;
+  if (!FLOAT_SOURCES.includes(a.dtype)) {
     throw new DTypeError(`quantize: ${a.describe()} must be float32, float16 or bfloat16`);
   }
   checkBlockShape(a.shape, t, `quantize ${a.describe()} to ${t.name}`);
-  if (!a.isContiguous) {
-    // A view is gathered into row-major order by one strided copy, then quantized.
-    const c = contiguous(a);
-    try {
-      return quantize(c, type);
-    } finally {
-      c.dispose();
-    }
-  }
+  // A view is gathered into row-major order by one strided copy, then quantized.
+  if (!a.isContiguous) return withContiguous(a, (c) => quantize(c, type));
 
   if (t.dtype) {
     // A plain float type: the blocks are the elements.
     if (t.dtype !== 'float32' && t.dtype !== 'float16' && t.dtype !== 'bfloat16') {
       throw new DTypeError(`quantize: ${t.name} is not a float format`);
     }
-    const cast = a.astype(t.dtype);
+    const cast = t.dtype === a.dtype ? a.view(a.shape, { offset: a.offset }) : castArray(a, t.dtype);
     const q = new QuantizedArray(cast.storage.retain(), a.shape, t, a.name);
     cast.dispose();
     return q;
@@ -57,8 +54,13 @@ export function quantize(a: WgArray, type: string | GGMLType): QuantizedArray {
   const out = new QuantizedArray(storage, a.shape, t, a.name);
   if (nBlocks === 0) return out;
   const srcBytes = DTYPES[a.dtype].bytes;
-  const perGroup = format.quantizeBlocksPerWorkgroup;
-  const pipe = pipeline(device, format.shader, {}, 'quantize');
+  const perGroup = quantizeBlocksPerWorkgroup(format);
+  const pipe = pipeline(
+    device,
+    format.shader,
+    { QUANTIZE_WORKGROUP_SIZE: format.quantize.workgroupSize, QUANTIZE_BLOCKS_PER_INVOCATION: format.quantize.blocksPerInvocation },
+    'quantize',
+  );
   const chunks = elementChunks(
     device,
     nBlocks,
@@ -97,8 +99,13 @@ export function dequantize<D extends DType = 'float32'>(q: QuantizedArray, dtype
   const f32 = WgArray.empty(device, q.shape, 'float32', q.name);
   const nBlocks = q.blocks;
   if (nBlocks > 0) {
-    const perGroup = format.dequantizeBlocksPerWorkgroup;
-    const pipe = pipeline(device, format.shader, {}, 'dequantize');
+    const perGroup = dequantizeBlocksPerWorkgroup(format);
+    const pipe = pipeline(
+      device,
+      format.shader,
+      { DEQUANTIZE_WORKGROUP_SIZE: format.dequantize.workgroupSize, DEQUANTIZE_INVOCATIONS_PER_BLOCK: format.dequantize.invocationsPerBlock },
+      'dequantize',
+    );
     const chunks = elementChunks(
       device,
       nBlocks,

@@ -2,7 +2,7 @@
 
 import type { WgArray } from '../runtime/array.js';
 import { DTYPES } from '../runtime/dtype.js';
-import { elementChunks, grid, WORKGROUP_SIZE } from './dispatch.js';
+import { elementChunks, grid, u32, WORKGROUP_SIZE } from './dispatch.js';
 import { bindGroup, pipeline } from './shader.js';
 
 /** Which numbers the kernel makes; see shaders/random.wgsl. */
@@ -19,7 +19,9 @@ export function fillRandom(out: WgArray, dist: RandomDistribution, key: readonly
   device.check();
   if (out.size === 0) return;
   const bytes = DTYPES[out.dtype].bytes;
-  const kind = out.dtype === 'float32' ? 0 : out.dtype === 'float16' ? 1 : out.dtype === 'bfloat16' ? 2 : 3;
+  // shaders/random.wgsl's OUT_KIND: the float kinds as every shader codes them, 3 for integer bits.
+  const shaderKind = DTYPES[out.dtype].shaderKind;
+  const kind = shaderKind >= 0 && shaderKind <= 2 ? shaderKind : 3;
   const pipe = pipeline(device, 'random.wgsl', { DIST: DIST_CODE[dist], OUT_KIND: kind, OUT_BYTES: bytes });
   const blocks = Math.ceil(out.size / 4);
   // Counted in counter blocks of four elements: a chunk's window starts on a whole word.
@@ -27,17 +29,17 @@ export function fillRandom(out: WgArray, dist: RandomDistribution, key: readonly
   for (const { start, count, windows } of chunks) {
     const [w] = windows;
     const params = device.uniform([
-      start >>> 0,
+      u32(start),
       Math.floor(start / 2 ** 32),
       count,
       Math.min(out.size - start * 4, 2 ** 32 - 1),
-      key[0] >>> 0,
-      key[1] >>> 0,
+      u32(key[0]),
+      u32(key[1]),
       Math.round(w.skip * bytes),
       0,
-      words[0] >>> 0,
-      words[1] >>> 0,
-      words[2] >>> 0,
+      u32(words[0]),
+      u32(words[1]),
+      u32(words[2]),
       0,
     ]);
     device.dispatch(pipe, [bindGroup(device, pipe, [w, params])], grid(device, Math.ceil(count / WORKGROUP_SIZE)));

@@ -8,13 +8,12 @@
 // too large to window at all is made contiguous first.
 
 import { LimitError } from '../errors.js';
-import { contiguous } from '../ops/layout.js';
+import { contiguous } from './copy.js';
 import { WgArray } from '../runtime/array.js';
 import type { Device } from '../runtime/device.js';
 import { DTYPES, type DType } from '../runtime/dtype.js';
-import { dimWords, dummyBuffer, MAX_KERNEL_DIMS, window } from './copy.js';
-import { grid, WORKGROUP_SIZE } from './dispatch.js';
-import { kindCode, reach } from './elementwise.js';
+import { bindingWindow, dimWords, dummyBuffer, grid, MAX_KERNEL_DIMS, mergeDims, u32, WORKGROUP_SIZE } from './dispatch.js';
+import { reach } from './elementwise.js';
 import { bindGroup, pipeline } from './shader.js';
 
 export type ReduceKernelOp = 'sum' | 'max' | 'min' | 'argmax' | 'argmin' | 'sqdev' | 'prod';
@@ -54,25 +53,13 @@ interface PassInput {
   index?: GPUBuffer;
 }
 
-const ACC_KIND: Record<AccDType, number> = { float32: 0, int32: 3, uint32: 4 };
 const ACC_CODE: Record<AccDType, number> = { float32: 0, int32: 1, uint32: 2 };
 
+/** The kept dims merged; one dim of length 1 (stride 0) when none is left. */
 function mergeOuter(shape: readonly number[], strides: readonly number[]): { shape: number[]; strides: number[] } {
-  const s: number[] = [];
-  const st: number[] = [];
-  for (let d = shape.length - 1; d >= 0; d--) {
-    if (shape[d] === 1) continue;
-    if (s.length && strides[d] === st[0] * s[0]) s[0] *= shape[d];
-    else {
-      s.unshift(shape[d]);
-      st.unshift(strides[d]);
-    }
-  }
-  if (!s.length) {
-    s.push(1);
-    st.push(0);
-  }
-  return { shape: s, strides: st };
+  const merged = mergeDims(shape, [strides]);
+  if (merged.shape.length === 0) return { shape: [1], strides: [0] };
+  return { shape: merged.shape, strides: merged.strides[0] };
 }
 
 /** Reduces the last dim of `request.input`. */
@@ -113,7 +100,7 @@ function tryReduce(device: Device, request: ReduceRequest, input: WgArray): Redu
   let pass: PassInput = {
     buffer: input.buffer,
     bytes: DTYPES[input.dtype].bytes,
-    kind: kindCode(input.dtype),
+    kind: DTYPES[input.dtype].shaderKind,
     offset: input.offset,
     outerShape: outer.shape,
     outerStrides: outer.strides,
@@ -139,11 +126,12 @@ function tryReduce(device: Device, request: ReduceRequest, input: WgArray): Redu
       temps.length = 0;
       first = false;
       if (k === 1) {
-        const v = values.reshape(keptShape);
+        // Fresh row-major arrays: dropping the trailing 1 is a view.
+        const v = values.view(keptShape);
         values.dispose();
         let idx: WgArray<'uint32'> | undefined;
         if (indices) {
-          idx = indices.reshape(keptShape);
+          idx = indices.view(keptShape);
           indices.dispose();
         }
         return { values: v, indices: idx };
@@ -153,7 +141,7 @@ function tryReduce(device: Device, request: ReduceRequest, input: WgArray): Redu
       pass = {
         buffer: values.buffer,
         bytes: 4,
-        kind: ACC_KIND[acc],
+        kind: DTYPES[acc].shaderKind,
         offset: 0,
         outerShape: [Math.max(rows, 1)],
         outerStrides: [k],
@@ -225,22 +213,21 @@ function runPass(
       per = count;
       span = inputReach(pass, k, seg, t0, count);
     }
-    const inWin = window(pass.buffer, span[0] * pass.bytes, (span[1] + 1) * pass.bytes, align);
+    const inWin = bindingWindow(pass.buffer, span[0] * pass.bytes, (span[1] + 1) * pass.bytes, align);
     const inElem = inWin.offset / pass.bytes;
     let indexWin = { buffer: dummy, offset: 0, size: 16 };
-    if (!first && pass.index) indexWin = window(pass.index, span[0] * 4, (span[1] + 1) * 4, align);
-    const outWin = window(values.buffer, t0 * 4, (t0 + count) * 4, align);
-    const outIdxWin = indices ? window(indices.buffer, t0 * 4, (t0 + count) * 4, align) : { buffer: dummyBuffer(device, 'write'), offset: 0, size: 16 };
+    if (!first && pass.index) indexWin = bindingWindow(pass.index, span[0] * 4, (span[1] + 1) * 4, align);
+    const outWin = bindingWindow(values.buffer, t0 * 4, (t0 + count) * 4, align);
+    const outIdxWin = indices ? bindingWindow(indices.buffer, t0 * 4, (t0 + count) * 4, align) : { buffer: dummyBuffer(device, 'write'), offset: 0, size: 16 };
     let centerWin = { buffer: dummy, offset: 0, size: 16 };
     let centerOrigin = 0;
     if (first && op === 'sqdev' && request.center) {
       const c = request.center;
       const r0 = Math.floor(t0 / k);
       const r1 = Math.floor((t0 + count - 1) / k);
-      centerWin = window(c.buffer, (c.offset + r0) * 4, (c.offset + r1 + 1) * 4, align);
+      centerWin = bindingWindow(c.buffer, (c.offset + r0) * 4, (c.offset + r1 + 1) * 4, align);
       centerOrigin = c.offset - centerWin.offset / 4;
     }
-    const u32 = (v: number) => Number(BigInt.asUintN(32, BigInt(v)));
     const scale = new Float32Array([final?.scale ?? 1]);
     const params = device.uniform([
       count,

@@ -3,7 +3,8 @@
 // WGSL has no preprocessor; shaders share code through one directive,
 // a comment line `//#include lib/name.wgsl`, replaced by that file once.
 // `lib/half.wgsl` is virtual: it resolves to lib/half_native.wgsl on devices
-// with shader-f16 and to lib/half_soft.wgsl elsewhere. `enable` directives are
+// with shader-f16 and to lib/half_soft.wgsl elsewhere; `gen/*.wgsl` files are
+// generated from the TypeScript tables (src/kernels/wgsl-gen.ts). `enable` directives are
 // hoisted to the top, where WGSL requires them. Numeric specialisation uses
 // WGSL `override` constants, passed as `constants`.
 
@@ -11,6 +12,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Device } from '../runtime/device.js';
+import { generatedWgsl } from './wgsl-gen.js';
 
 function findShaderDir(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
@@ -47,7 +49,9 @@ export function shaderSource(name: string, f16: boolean): string {
     if (seen.has(resolved)) return '';
     seen.add(resolved);
     const out: string[] = [];
-    for (const line of readShaderFile(resolved).split('\n')) {
+    const text = resolved.startsWith('gen/') ? generatedWgsl(resolved, name) : readShaderFile(resolved);
+    if (text === undefined) throw new Error(`wgarray: shaders/${name} includes ${resolved}, which is not generated`);
+    for (const line of text.split('\n')) {
       const inc = INCLUDE.exec(line);
       if (inc) out.push(expand(inc[1]));
       else if (ENABLE.test(line)) enables.add(line.trim());

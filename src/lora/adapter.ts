@@ -12,7 +12,7 @@
 import { ArgumentError, DTypeError, FormatError, ShapeError } from '../errors.js';
 import { loadSafetensors, type SafetensorsFile, type SafetensorsTensorInfo } from '../io/safetensors/reader.js';
 import { formatShape, WgArray, type Shape } from '../runtime/array.js';
-import { fromBytes } from '../runtime/creation.js';
+import { fromBytes } from '../ops/creation.js';
 import { addmm, matrixTranspose } from '../ops/linalg.js';
 import {
   locateAdapter,

@@ -16,7 +16,7 @@
 
 import { FormatError } from '../errors.js';
 import type { SafetensorsFile, SafetensorsTensorInfo } from '../io/safetensors/reader.js';
-import { fromBytes } from '../runtime/creation.js';
+import { fromBytes } from '../runtime/upload.js';
 import type { Device } from '../runtime/device.js';
 import { bf16BitsToF32, f16BitsToF32, f32ToF16Bits } from '../runtime/half.js';
 import { QuantizedArray } from '../runtime/quantized.js';

@@ -6,10 +6,10 @@
 
 import { ArgumentError, DTypeError } from '../errors.js';
 import { elementwise, type EwInput, type EwOp } from '../kernels/elementwise.js';
-import { encodeNumber } from '../runtime/convert.js';
+import { encodeNumber } from '../runtime/host-cast.js';
 import { bf16BitsToF32, f16BitsToF32 } from '../runtime/half.js';
 import { WgArray } from '../runtime/array.js';
-import { deviceOf } from '../runtime/creation.js';
+import { deviceOf } from '../runtime/device.js';
 import type { Device } from '../runtime/device.js';
 import { DTYPES, type DType } from '../runtime/dtype.js';
 import { broadcast_to, broadcastShapes } from './layout.js';

@@ -2,6 +2,7 @@
 // reductions, linear algebra, seeded random numbers. Each op checks shapes and
 // dtypes here and leaves the kernel choice to src/kernels.
 
+import './methods.js';
 export * as random from './random.js';
 export * from './layout.js';
 export * from './promote.js';

@@ -4,10 +4,10 @@
 // with one strided-copy kernel (src/kernels/copy.ts), never through the CPU.
 
 import { ArgumentError, DTypeError, ShapeError } from '../errors.js';
-import { copyStrided } from '../kernels/copy.js';
+import { contiguous, copyInto, copyStrided } from '../kernels/copy.js';
 import { formatShape, inferShape, shapeSize, WgArray, type Shape } from '../runtime/array.js';
 import { DTYPES, isTypedArray, type DType, type TypedArray } from '../runtime/dtype.js';
-import { fromBytes } from '../runtime/creation.js';
+import { fromBytes } from '../runtime/upload.js';
 
 /** Axis `axis` of an `ndim`-dim array, negative counting from the end; ArgumentError names `what` when out of range. */
 export function normalizeAxis(axis: number, ndim: number, what: string): number {
@@ -24,47 +24,9 @@ export function normalizeAxes(axes: readonly number[], ndim: number, what: strin
   return out;
 }
 
-/**
- * A copy of `a` in row-major order (one strided-copy kernel); `a` itself (as
- * a new view, which the caller disposes) when it already is.
- */
-export function contiguous<D extends DType>(a: WgArray<D>): WgArray<D> {
-  a.device.check();
-  if (a.isContiguous) return a.view(a.shape, { strides: a.strides, offset: a.offset });
-  const out = WgArray.empty(a.device, a.shape, a.dtype, a.name);
-  copyInto(out, a, new Array<number>(a.ndim).fill(0));
-  return out;
-}
-
-/** Writes `src`'s elements into the box of contiguous `dst` starting at `at` (same ndim, same dtype). */
-function copyInto(dst: WgArray, src: WgArray, at: readonly number[]): void {
-  if (src.size === 0) return;
-  const bytes = DTYPES[src.dtype].bytes;
-  const device = src.device;
-  if (src.isContiguous) {
-    // The box is one byte range of dst when every dim inside its outermost non-1 dim is whole.
-    const k = src.shape.findIndex((n) => n !== 1);
-    const whole = k < 0 || src.shape.every((n, d) => d <= k || (at[d] === 0 && n === dst.shape[d]));
-    let start = dst.offset;
-    let stride = 1;
-    for (let d = dst.ndim - 1; d >= 0; d--) {
-      start += at[d] * stride;
-      stride *= dst.shape[d];
-    }
-    if (whole && (src.offset * bytes) % 4 === 0 && (start * bytes) % 4 === 0) {
-      // The copy engine, no binding-size limit. A size rounded up to whole words spills at
-      // most 3 bytes into the next box (written after this one) or the buffer's padding.
-      device.commandEncoder().copyBufferToBuffer(src.buffer, src.offset * bytes, dst.buffer, start * bytes, Math.ceil((src.size * bytes) / 4) * 4);
-      return;
-    }
-  }
-  copyStrided(device, bytes, { buffer: src.buffer, offset: src.offset, strides: src.strides }, src.shape, {
-    buffer: dst.buffer,
-    offset: dst.offset,
-    shape: dst.shape,
-    at,
-  });
-}
+// contiguous() and copyInto() live beside the strided-copy kernel (src/kernels/copy.ts)
+// so that kernels and WgArray's methods reach them without importing ops.
+export { contiguous };
 
 /** The same elements in a new shape (one dim may be -1): a view when `a` is contiguous, else a copy. */
 export function reshape<D extends DType>(a: WgArray<D>, shape: readonly number[]): WgArray<D> {

@@ -13,11 +13,11 @@
 import { ArgumentError, DTypeError } from '../errors.js';
 import { fillRandom } from '../kernels/random.js';
 import { formatShape, WgArray, type Shape } from '../runtime/array.js';
-import { deviceOf } from '../runtime/creation.js';
+import { deviceOf } from '../runtime/device.js';
 import type { Device } from '../runtime/device.js';
 import { DTYPES, dtypeInfo, type DType } from '../runtime/dtype.js';
 import { f32Bits } from '../runtime/half.js';
-import { intRange, decodeBits, encodeNumber } from '../runtime/convert.js';
+import { intRange, decodeBits, encodeNumber } from '../runtime/host-cast.js';
 
 /** A seed: an integer in [0, 2^64), as a number (up to 2^53) or a bigint. */
 export type Seed = number | bigint;

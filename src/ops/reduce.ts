@@ -16,7 +16,7 @@ import { ArgumentError, DTypeError } from '../errors.js';
 import { castArray } from '../kernels/cast.js';
 import { accumulatorOf, reduceLastDim, type AccDType, type ReduceKernelOp } from '../kernels/reduce.js';
 import { formatShape, WgArray } from '../runtime/array.js';
-import { full } from '../runtime/creation.js';
+import { filled } from '../kernels/fill.js';
 import { DTYPES, type DType } from '../runtime/dtype.js';
 import { contiguous, normalizeAxes, normalizeAxis, transpose } from './layout.js';
 
@@ -106,7 +106,7 @@ function reduceWith<D extends DType>(
       if (p.count === 0 && size > 0 && empty === null) {
         throw new ArgumentError(`${op} of ${a.describe()}: the reduced axes are empty and ${op} has no identity`);
       }
-      return full(p.outShape, empty ?? 0, { dtype: outDtype, device: a.device, name: a.name }) as WgArray<D>;
+      return filled(a.device, p.outShape, empty ?? 0, outDtype, a.name);
     }
     const { values, indices } = reduceLastDim(a.device, { op: kernelOp, input: p.view, acc, final, center });
     if (indices) {

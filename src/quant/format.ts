@@ -1,27 +1,63 @@
 // The descriptor of one quantization format: its ggml geometry, its WGSL
 // kernels and its CPU reference. src/quant/registry.ts lists them; the
-// kernels, the GGUF io and the tests all draw from that list.
+// kernels, the GGUF io and the tests all draw from that list. A descriptor is
+// the one source of its format's facts: block size and bytes come from the
+// ggml type table (src/quant/ggml-types.ts, also generated into the WGSL as
+// QK / BLOCK_BYTES / BLOCK_WORDS), dispatch geometry reaches the WGSL as
+// `override` constants.
 
 import type { GGMLType } from './ggml-types.js';
+
+/**
+ * What a block holding NaN or ±Inf becomes.
+ *   'marked':      every scale field NaN and every quant 0 (MXFP4: exponent 0xff),
+ *                  see src/quant/formats/block-helpers.ts; ggml's own bytes are
+ *                  undefined there (float -> int conversions of NaN/Inf).
+ *   'as-ggml':     ggml's bytes, which are defined (the K-quants convert floats
+ *                  to ints only through nearest_int's bit trick).
+ */
+export type NonFiniteRule = 'marked' | 'as-ggml';
+
+/**
+ * How ggml's quantizer uses an importance matrix (per-column weights from
+ * llama-imatrix) for this type: 'ignored' (ggml drops it), 'optional' (used
+ * when given), 'required' (ggml refuses to quantize without one).
+ */
+export type ImatrixUse = 'ignored' | 'optional' | 'required';
 
 export interface QuantFormat {
   /** Geometry and id, from the ggml type table. */
   readonly type: GGMLType;
   /**
-   * shaders/ file with two entry points:
-   *   quantize:   bindings 0 src (array<u32>, float32/float16/bfloat16 per QuantParams.src_kind),
-   *               1 dst (array<u32>, blocks), 2 params (QuantParams);
-   *               one workgroup writes `quantizeBlocksPerWorkgroup` whole blocks.
-   *   dequantize: bindings 0 blocks (array<u32>), 1 out (array<f32>), 2 params;
-   *               one workgroup reads `dequantizeBlocksPerWorkgroup` blocks.
+   * shaders/ file supplying the block functions that the shared entry points
+   * of shaders/lib/quant_entry.wgsl call:
+   *   fn quantize_blocks(inv: u32, first: u32): invocation `inv` writes blocks
+   *     first .. first + blocksPerInvocation - 1 (those below qparams.n_blocks);
+   *   fn dequantize_part(b: u32, part: u32): part `part` (of invocationsPerBlock)
+   *     of block b.
    * See shaders/lib/quantize_io.wgsl and shaders/lib/dequantize_io.wgsl.
    */
   readonly shader: string;
-  /** Blocks one quantize workgroup writes; blocks x typeSize must fill whole 32-bit words per invocation. */
-  readonly quantizeBlocksPerWorkgroup: number;
-  readonly dequantizeBlocksPerWorkgroup: number;
+  /** The quantize dispatch: blocks x typeSize per invocation must fill whole 32-bit words. */
+  readonly quantize: { readonly workgroupSize: number; readonly blocksPerInvocation: number };
+  /** The dequantize dispatch: invocationsPerBlock divides workgroupSize. */
+  readonly dequantize: { readonly workgroupSize: number; readonly invocationsPerBlock: number };
+  /** What a block with NaN or ±Inf input becomes (GPU and CPU alike). */
+  readonly nonFinite: NonFiniteRule;
+  /** How ggml's quantizer for this type uses an importance matrix. wgarray quantizes without one today. */
+  readonly imatrix: ImatrixUse;
   /** ggml's reference quantizer: x.length is a multiple of blockSize; out holds x.length / blockSize blocks. */
   quantizeCpu(x: Float32Array, out: Uint8Array): void;
   /** ggml's dequantizer: blocks holds whole blocks; out holds blockSize floats per block. */
   dequantizeCpu(blocks: Uint8Array, out: Float32Array): void;
+}
+
+/** Blocks one quantize workgroup writes. */
+export function quantizeBlocksPerWorkgroup(f: QuantFormat): number {
+  return f.quantize.workgroupSize * f.quantize.blocksPerInvocation;
+}
+
+/** Blocks one dequantize workgroup reads. */
+export function dequantizeBlocksPerWorkgroup(f: QuantFormat): number {
+  return f.dequantize.workgroupSize / f.dequantize.invocationsPerBlock;
 }

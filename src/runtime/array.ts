@@ -1,15 +1,13 @@
 // The array type: a shape, a dtype and a window of a GPU buffer. Ops record
 // GPU commands and return new arrays at once; only reading data back is async.
+// This class holds what needs no kernel; the methods that run kernels or ops
+// (data, astype, reshape, add, sum, ...) are attached by src/ops/methods.ts, so
+// that runtime/ imports nothing above it.
 
 import { DisposedError, LimitError, ShapeError } from '../errors.js';
-import { castArray } from '../kernels/cast.js';
 import type { Device } from './device.js';
-import { DTYPES, dtypeInfo, type DType, type ReadbackTypes } from './dtype.js';
+import { DTYPES, dtypeInfo, type DType } from './dtype.js';
 import { GpuStorage } from './pool.js';
-import { readBuffer } from './readback.js';
-import * as layout from '../ops/layout.js';
-import * as ew from '../ops/elementwise.js';
-import * as red from '../ops/reduce.js';
 
 export type Shape = readonly number[];
 
@@ -135,59 +133,6 @@ export class WgArray<D extends DType = DType> {
     return new WgArray(this.storage.retain(), shape, (dtype ?? this.dtype) as E, { name: this.name, ...init });
   }
 
-  /** The same elements in a new shape; one dimension may be -1. A view when the array is contiguous. */
-  reshape(...shape: number[] | [readonly number[]]): WgArray<D> {
-    const dims = (Array.isArray(shape[0]) ? shape[0] : shape) as number[];
-    const target = inferShape(dims, this.size, this.describe());
-    // A non-contiguous array is copied into row-major order first (one kernel).
-    if (!this.isContiguous) return layout.reshape(this, target);
-    return this.view(target, { offset: this.offset });
-  }
-
-  /** A copy converted to `dtype` (see the cast rules in README.md). Same dtype: a view. */
-  astype<E extends DType>(dtype: E): WgArray<E> {
-    dtypeInfo(dtype);
-    if ((dtype as DType) === this.dtype) return this.view(this.shape, { strides: this.strides, offset: this.offset }) as unknown as WgArray<E>;
-    return castArray(this, dtype);
-  }
-
-  /** Reads the elements back: float16/bfloat16 as their raw Uint16 bits, bool as Uint8. */
-  async data(): Promise<ReadbackTypes[D]> {
-    this.device.check();
-    if (!this.isContiguous) {
-      // Gathered into row-major order on the GPU, then read.
-      const c = layout.contiguous(this);
-      try {
-        return await c.data();
-      } finally {
-        c.dispose();
-      }
-    }
-    const info = DTYPES[this.dtype];
-    const bytes = await readBuffer(this.device, this.storage.buffer, this.offset * info.bytes, this.nbytes);
-    return new info.container(bytes.buffer, 0, this.size) as ReadbackTypes[D];
-  }
-
-  /**
-   * Reads the elements back as float32. Computed dtypes convert on the GPU
-   * (exactly, for float16/bfloat16); storage-only dtypes convert on the CPU.
-   */
-  async toFloat32(): Promise<Float32Array> {
-    if (this.dtype === 'float32') return (await this.data()) as Float32Array;
-    if (DTYPES[this.dtype].computed) {
-      const f = this.astype('float32');
-      try {
-        return await f.data();
-      } finally {
-        f.dispose();
-      }
-    }
-    const raw = await this.data();
-    const out = new Float32Array(this.size);
-    for (let i = 0; i < out.length; i++) out[i] = Number(raw[i]);
-    return out;
-  }
-
   /** Releases the array's GPU memory now (views keep theirs). Idempotent. */
   dispose(): void {
     const s = this.#storage;
@@ -195,101 +140,6 @@ export class WgArray<D extends DType = DType> {
     this.#storage = null;
     finalizer.unregister(this);
     s.release();
-  }
-
-  // ---- Array operations as methods (thin wrappers over src/ops) ----
-
-  /** This array in row-major order: a view when it already is, else one strided copy. */
-  contiguous(): WgArray<D> {
-    return layout.contiguous(this);
-  }
-
-  /** Dims permuted (default: reversed). A view. */
-  transpose(...axes: number[] | [readonly number[]]): WgArray<D> {
-    const list = (Array.isArray(axes[0]) ? axes[0] : axes) as number[];
-    return layout.transpose(this, list.length ? list : undefined);
-  }
-
-  /** Dims reversed. A view. */
-  get T(): WgArray<D> {
-    return layout.transpose(this);
-  }
-
-  swapaxes(axis1: number, axis2: number): WgArray<D> {
-    return layout.swapaxes(this, axis1, axis2);
-  }
-
-  moveaxis(source: number | readonly number[], destination: number | readonly number[]): WgArray<D> {
-    return layout.moveaxis(this, source, destination);
-  }
-
-  expand_dims(axis: number | readonly number[]): WgArray<D> {
-    return layout.expand_dims(this, axis);
-  }
-
-  squeeze(axis?: number | readonly number[]): WgArray<D> {
-    return layout.squeeze(this, axis);
-  }
-
-  /** NumPy basic indexing: one spec per leading axis (index, [start, stop, step], 'start:stop:step', null). A view. */
-  slice(...specs: layout.SliceSpec[]): WgArray<D> {
-    return layout.slice(this, ...specs);
-  }
-
-  take(indices: Parameters<typeof layout.take>[1], axis?: number): WgArray<D> {
-    return layout.take(this, indices, axis);
-  }
-
-  broadcast_to(shape: Shape): WgArray<D> {
-    return layout.broadcast_to(this, shape);
-  }
-
-  flatten(): WgArray<D> {
-    return layout.flatten(this);
-  }
-
-  split(sections: number | readonly number[], axis = 0): WgArray<D>[] {
-    return layout.split(this, sections, axis);
-  }
-
-  add(other: ew.Operand): WgArray {
-    return ew.add(this, other);
-  }
-
-  subtract(other: ew.Operand): WgArray {
-    return ew.subtract(this, other);
-  }
-
-  multiply(other: ew.Operand): WgArray {
-    return ew.multiply(this, other);
-  }
-
-  divide(other: ew.Operand): WgArray {
-    return ew.divide(this, other);
-  }
-
-  sum(axis?: red.Axes, options?: red.ReduceOptions): WgArray {
-    return red.sum(this, axis, options);
-  }
-
-  mean(axis?: red.Axes, options?: red.ReduceOptions): WgArray {
-    return red.mean(this, axis, options);
-  }
-
-  max(axis?: red.Axes, options?: red.ReduceOptions): WgArray<D> {
-    return red.max(this, axis, options);
-  }
-
-  min(axis?: red.Axes, options?: red.ReduceOptions): WgArray<D> {
-    return red.min(this, axis, options);
-  }
-
-  argmax(axis?: number, options?: red.ReduceOptions): WgArray<'uint32'> {
-    return red.argmax(this, axis, options);
-  }
-
-  argmin(axis?: number, options?: red.ReduceOptions): WgArray<'uint32'> {
-    return red.argmin(this, axis, options);
   }
 
   toString(): string {

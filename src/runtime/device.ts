@@ -335,7 +335,13 @@ export class Device {
   }
 }
 
+/**
+ * The process-wide default device: the one state behind getDevice(), init(),
+ * deviceOf() and close(). `opened` is the device once its open has resolved,
+ * so ops can find it synchronously.
+ */
 let defaultDevice: Promise<Device> | null = null;
+let opened: Device | null = null;
 let defaultOptions: DeviceOptions = {};
 
 /** Sets the options the default device will open with; closes it if it is open. */
@@ -349,6 +355,7 @@ export function getDevice(): Promise<Device> {
   if (defaultDevice) {
     return defaultDevice.then((d) => {
       if (d.isClosed) {
+        if (opened === d) opened = null;
         defaultDevice = null;
         return getDevice();
       }
@@ -357,9 +364,14 @@ export function getDevice(): Promise<Device> {
   }
   const opening = Device.open(defaultOptions);
   defaultDevice = opening;
-  opening.catch(() => {
-    if (defaultDevice === opening) defaultDevice = null;
-  });
+  opening.then(
+    (d) => {
+      if (defaultDevice === opening) opened = d;
+    },
+    () => {
+      if (defaultDevice === opening) defaultDevice = null;
+    },
+  );
   return opening;
 }
 
@@ -367,6 +379,7 @@ export function getDevice(): Promise<Device> {
 export async function closeDevice(): Promise<void> {
   const d = defaultDevice;
   defaultDevice = null;
+  opened = null;
   if (d) {
     try {
       (await d).close();
@@ -374,4 +387,26 @@ export async function closeDevice(): Promise<void> {
       // it never opened: nothing to close
     }
   }
+}
+
+/** Opens the default device (once); ops on arrays made without `device` use it. */
+export async function init(options?: DeviceOptions): Promise<Device> {
+  if (options) await configureDevice(options);
+  const d = await getDevice();
+  opened = d;
+  return d;
+}
+
+/** Closes the default device; the process can exit afterwards. */
+export async function close(): Promise<void> {
+  await closeDevice();
+}
+
+/** The device an op runs on: the one given, else the default one opened by init(). */
+export function deviceOf(device?: Device): Device {
+  const d = device ?? opened;
+  if (!d || d.isClosed) {
+    throw new DeviceError('DEVICE_CLOSED', 'no device is open: call `await init()` first (or pass { device })');
+  }
+  return d;
 }

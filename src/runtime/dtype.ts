@@ -61,6 +61,12 @@ export interface DTypeInfo {
   readonly computed: boolean;
   /** The TypedArray holding its raw little-endian elements. */
   readonly container: TypedArrayConstructor;
+  /**
+   * How shaders read it (their `*_KIND` constants): 0 float32, 1 float16,
+   * 2 bfloat16, 3 signed integer, 4 unsigned integer, 5 bool; -1 for float64,
+   * which no kernel reads.
+   */
+  readonly shaderKind: -1 | 0 | 1 | 2 | 3 | 4 | 5;
 }
 
 const info = (
@@ -69,22 +75,23 @@ const info = (
   kind: DTypeInfo['kind'],
   computed: boolean,
   container: TypedArrayConstructor,
-): DTypeInfo => ({ name, bytes, kind, computed, container });
+  shaderKind: DTypeInfo['shaderKind'],
+): DTypeInfo => ({ name, bytes, kind, computed, container, shaderKind });
 
 export const DTYPES: Readonly<Record<DType, DTypeInfo>> = {
-  float32: info('float32', 4, 'float', true, Float32Array),
-  float16: info('float16', 2, 'float', true, Uint16Array),
-  bfloat16: info('bfloat16', 2, 'float', true, Uint16Array),
-  int8: info('int8', 1, 'int', true, Int8Array),
-  uint8: info('uint8', 1, 'uint', true, Uint8Array),
-  int16: info('int16', 2, 'int', true, Int16Array),
-  uint16: info('uint16', 2, 'uint', true, Uint16Array),
-  int32: info('int32', 4, 'int', true, Int32Array),
-  uint32: info('uint32', 4, 'uint', true, Uint32Array),
-  int64: info('int64', 8, 'int', false, BigInt64Array as unknown as TypedArrayConstructor),
-  uint64: info('uint64', 8, 'uint', false, BigUint64Array as unknown as TypedArrayConstructor),
-  float64: info('float64', 8, 'float', false, Float64Array),
-  bool: info('bool', 1, 'bool', false, Uint8Array),
+  float32: info('float32', 4, 'float', true, Float32Array, 0),
+  float16: info('float16', 2, 'float', true, Uint16Array, 1),
+  bfloat16: info('bfloat16', 2, 'float', true, Uint16Array, 2),
+  int8: info('int8', 1, 'int', true, Int8Array, 3),
+  uint8: info('uint8', 1, 'uint', true, Uint8Array, 4),
+  int16: info('int16', 2, 'int', true, Int16Array, 3),
+  uint16: info('uint16', 2, 'uint', true, Uint16Array, 4),
+  int32: info('int32', 4, 'int', true, Int32Array, 3),
+  uint32: info('uint32', 4, 'uint', true, Uint32Array, 4),
+  int64: info('int64', 8, 'int', false, BigInt64Array as unknown as TypedArrayConstructor, 3),
+  uint64: info('uint64', 8, 'uint', false, BigUint64Array as unknown as TypedArrayConstructor, 4),
+  float64: info('float64', 8, 'float', false, Float64Array, -1),
+  bool: info('bool', 1, 'bool', false, Uint8Array, 5),
 };
 
 export const ALL_DTYPES = Object.keys(DTYPES) as DType[];

@@ -1,7 +1,7 @@
 // ggml's own quantizer on arbitrary float32 input: ggml_quantize_chunk from the
 // libggml-base that node-llama-cpp ships prebuilt (the library llama.cpp runs),
 // called through python3's ctypes. No importance matrix: the reference
-// quantizers, the same path that made ../shared/golden.
+// quantizers, the same path that made test/fixtures/golden.
 
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';

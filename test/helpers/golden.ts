@@ -1,20 +1,13 @@
-// Reads ggml's golden vectors (../shared/golden/ggml-v1, see its README).
+// Reads ggml's golden vectors (test/fixtures/golden/ggml-v1, see its README:
+// what they are and where they come from). They live in the repository so that
+// a clone alone runs the tests.
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
-const repo = resolve(here, '../..');
-const candidates = [
-  process.env.WGARRAY_GOLDEN,
-  resolve(repo, '../shared/golden/ggml-v1'), // the steering repo's shared/ beside this checkout
-  resolve(repo, 'shared/golden/ggml-v1'),
-  '/work/shared/golden/ggml-v1',
-].filter((x): x is string => !!x);
-
-/** The golden folder: WGARRAY_GOLDEN, else shared/golden/ggml-v1 beside (or inside) the checkout. */
-export const GOLDEN_DIR = candidates.find((d) => existsSync(join(d, 'manifest.json'))) ?? candidates[0] ?? candidates[1];
+export const GOLDEN_DIR = resolve(here, '../fixtures/golden/ggml-v1');
 
 export interface GoldenType {
   name: string;
@@ -39,7 +32,7 @@ export function goldenAvailable(): boolean {
 
 export function manifest(): GoldenManifest {
   if (!goldenAvailable()) {
-    throw new Error(`ggml's golden vectors are missing: looked in ${candidates.join(', ')}; set WGARRAY_GOLDEN to the ggml-v1 folder`);
+    throw new Error(`ggml's golden vectors are missing: expected ${join(GOLDEN_DIR, 'manifest.json')} (they are committed with the tests)`);
   }
   return JSON.parse(readFileSync(join(GOLDEN_DIR, 'manifest.json'), 'utf8')) as GoldenManifest;
 }

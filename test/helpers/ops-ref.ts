@@ -3,7 +3,7 @@
 import { DTYPES, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits, bf16BitsToF32, type DType, type TypedArray } from '../../src/index.js';
 
 /** A small seeded PRNG (mulberry32): the tests' data is the same on every run. */
-export { mulberry32 as rng } from '../../src/ops/host-random.js';
+export { mulberry32 as rng } from '../../src/runtime/host-random.js';
 
 export function size(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1);

@@ -17,7 +17,7 @@
 
 import { ArgumentError, FormatError } from '../../errors.js';
 import { WgArray } from '../../runtime/array.js';
-import { deviceOf } from '../../runtime/creation.js';
+import { deviceOf } from '../../runtime/device.js';
 import type { Device } from '../../runtime/device.js';
 import { GpuStorage } from '../../runtime/pool.js';
 import { QuantizedArray } from '../../runtime/quantized.js';

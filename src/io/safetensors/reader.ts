@@ -14,7 +14,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, normalize, resolve, sep } from 'node:path';
 import { ArgumentError, FileError, FormatError } from '../../errors.js';
 import { shapeSize, WgArray } from '../../runtime/array.js';
-import { deviceOf } from '../../runtime/creation.js';
+import { deviceOf } from '../../runtime/device.js';
 import type { Device } from '../../runtime/device.js';
 import { DTYPES, type DType } from '../../runtime/dtype.js';
 import { fileError } from '../atomic.js';

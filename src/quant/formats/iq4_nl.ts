@@ -6,10 +6,10 @@
 import { f16BitsToF32, f32ToF16Bits } from '../../runtime/half.js';
 import type { QuantFormat } from '../format.js';
 import { ggmlType } from '../ggml-types.js';
-import { absMax, allFinite, bytesView, inverseOrZero, iq4nlIndex, KVALUES_IQ4NL, writeNonFiniteBlock } from './legacy-common.js';
+import { absMax, allFinite, bytesView, inverseOrZero, iq4nlIndex, KVALUES_IQ4NL, writeNonFiniteBlock } from './block-helpers.js';
 
-const QK = 32;
-const BYTES = 18;
+const TYPE = ggmlType('iq4_nl');
+const { blockSize: QK, typeSize: BYTES } = TYPE;
 const NTRY = 7;
 const GROUP_MAX_EPS = Math.fround(1e-15);
 /** float16 of x86's default NaN (0xffc00000), what inf/inf gives ggml's x86-64 build. */
@@ -69,10 +69,12 @@ export function iq4PackBlock(x: Float32Array, o: number, id: number, out: Uint8A
 }
 
 export const iq4_nl: QuantFormat = {
-  type: ggmlType('iq4_nl'),
+  type: TYPE,
   shader: 'quant/iq4_nl.wgsl',
-  quantizeBlocksPerWorkgroup: 128,
-  dequantizeBlocksPerWorkgroup: 64,
+  quantize: { workgroupSize: 64, blocksPerInvocation: 2 },
+  dequantize: { workgroupSize: 64, invocationsPerBlock: 1 },
+  nonFinite: 'marked',
+  imatrix: 'optional',
 
   quantizeCpu(x, out) {
     const view = bytesView(out);

@@ -9,18 +9,20 @@ import { f16BitsToF32, f32ToF16Bits } from '../../runtime/half.js';
 import type { QuantFormat } from '../format.js';
 import { ggmlType } from '../ggml-types.js';
 import { iq4BlockScale, iq4PackBlock } from './iq4_nl.js';
-import { allFinite, bytesView, cNearestInt, inverseOrZero, KVALUES_IQ4NL, writeNonFiniteBlock } from './legacy-common.js';
+import { allFinite, bytesView, cNearestInt, inverseOrZero, KVALUES_IQ4NL, writeNonFiniteBlock } from './block-helpers.js';
 
-const QK = 256;
 const SUB = 32;
-const BYTES = 136;
+const TYPE = ggmlType('iq4_xs');
+const { blockSize: QK, typeSize: BYTES } = TYPE;
 const f = Math.fround;
 
 export const iq4_xs: QuantFormat = {
-  type: ggmlType('iq4_xs'),
+  type: TYPE,
   shader: 'quant/iq4_xs.wgsl',
-  quantizeBlocksPerWorkgroup: 64,
-  dequantizeBlocksPerWorkgroup: 64,
+  quantize: { workgroupSize: 64, blocksPerInvocation: 1 },
+  dequantize: { workgroupSize: 64, invocationsPerBlock: 1 },
+  nonFinite: 'marked',
+  imatrix: 'optional',
 
   quantizeCpu(x, out) {
     const view = bytesView(out);

@@ -5,10 +5,10 @@
 
 import type { QuantFormat } from '../format.js';
 import { ggmlType } from '../ggml-types.js';
-import { allFinite, cUint8, e8m0ToF32Half, KVALUES_MXFP4 } from './legacy-common.js';
+import { allFinite, cUint8, e8m0ToF32Half, KVALUES_MXFP4 } from './block-helpers.js';
 
-const QK = 32;
-const BYTES = 17;
+const TYPE = ggmlType('mxfp4');
+const { blockSize: QK, typeSize: BYTES } = TYPE;
 const f = Math.fround;
 
 /** ggml's best_index_mxfp4: the first level with the smallest |level * e - x| in float32 (NaN gives 0). */
@@ -32,10 +32,12 @@ export function mxfp4Exponent(amax: number): number {
 }
 
 export const mxfp4: QuantFormat = {
-  type: ggmlType('mxfp4'),
+  type: TYPE,
   shader: 'quant/mxfp4.wgsl',
-  quantizeBlocksPerWorkgroup: 256,
-  dequantizeBlocksPerWorkgroup: 64,
+  quantize: { workgroupSize: 64, blocksPerInvocation: 4 },
+  dequantize: { workgroupSize: 64, invocationsPerBlock: 1 },
+  nonFinite: 'marked',
+  imatrix: 'ignored',
 
   quantizeCpu(x, out) {
     for (let b = 0; b < x.length / QK; b++) {

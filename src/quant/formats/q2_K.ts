@@ -8,8 +8,8 @@ import type { QuantFormat } from '../format.js';
 import { ggmlType } from '../ggml-types.js';
 import { makeQkx2Quants, nearestInt } from './kquant-qkx2.js';
 
-const QK = 256;
-const BYTES = 84;
+const TYPE = ggmlType('q2_K');
+const { blockSize: QK, typeSize: BYTES } = TYPE;
 const f = Math.fround;
 
 const L = new Uint8Array(QK);
@@ -66,10 +66,12 @@ function quantizeBlock(x: Float32Array, xo: number, out: Uint8Array, view: DataV
 }
 
 export const q2_K: QuantFormat = {
-  type: ggmlType('q2_K'),
+  type: TYPE,
   shader: 'quant/q2_K.wgsl',
-  quantizeBlocksPerWorkgroup: 64,
-  dequantizeBlocksPerWorkgroup: 16,
+  quantize: { workgroupSize: 64, blocksPerInvocation: 1 },
+  dequantize: { workgroupSize: 256, invocationsPerBlock: 16 },
+  nonFinite: 'as-ggml',
+  imatrix: 'optional',
 
   quantizeCpu(x, out) {
     const view = new DataView(out.buffer, out.byteOffset, out.byteLength);

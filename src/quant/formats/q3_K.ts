@@ -11,8 +11,8 @@ import type { QuantFormat } from '../format.js';
 import { ggmlType } from '../ggml-types.js';
 import { largestMagnitude, makeQ3Quants, nearestIntBits } from './kquant-qx.js';
 
-const QK = 256;
-const BYTES = 110;
+const TYPE = ggmlType('q3_K');
+const { blockSize: QK, typeSize: BYTES } = TYPE;
 const QS = 32; // byte offset of qs (hmask comes first)
 const SCALES = 96;
 const D = 108;
@@ -30,10 +30,12 @@ function position(e: number): { qs: number; lowShift: number; hmask: number; hig
 }
 
 export const q3_K: QuantFormat = {
-  type: ggmlType('q3_K'),
+  type: TYPE,
   shader: 'quant/q3_K.wgsl',
-  quantizeBlocksPerWorkgroup: 128,
-  dequantizeBlocksPerWorkgroup: 16,
+  quantize: { workgroupSize: 64, blocksPerInvocation: 2 },
+  dequantize: { workgroupSize: 256, invocationsPerBlock: 16 },
+  nonFinite: 'as-ggml',
+  imatrix: 'optional',
 
   quantizeCpu(x, out) {
     const L = new Uint8Array(QK);

@@ -5,17 +5,19 @@
 import { f16BitsToF32, f32ToF16Bits } from '../../runtime/half.js';
 import type { QuantFormat } from '../format.js';
 import { ggmlType } from '../ggml-types.js';
-import { allFinite, bytesView, cInt8, inverseOrZero, minMax, writeNonFiniteBlock } from './legacy-common.js';
+import { allFinite, bytesView, cInt8, inverseOrZero, minMax, writeNonFiniteBlock } from './block-helpers.js';
 
-const QK = 32;
-const BYTES = 20;
+const TYPE = ggmlType('q4_1');
+const { blockSize: QK, typeSize: BYTES } = TYPE;
 const f = Math.fround;
 
 export const q4_1: QuantFormat = {
-  type: ggmlType('q4_1'),
+  type: TYPE,
   shader: 'quant/q4_1.wgsl',
-  quantizeBlocksPerWorkgroup: 64,
-  dequantizeBlocksPerWorkgroup: 64,
+  quantize: { workgroupSize: 64, blocksPerInvocation: 1 },
+  dequantize: { workgroupSize: 64, invocationsPerBlock: 1 },
+  nonFinite: 'marked',
+  imatrix: 'optional',
 
   quantizeCpu(x, out) {
     const view = bytesView(out);

@@ -5,17 +5,19 @@
 import { f16BitsToF32, f32ToF16Bits } from '../../runtime/half.js';
 import type { QuantFormat } from '../format.js';
 import { ggmlType } from '../ggml-types.js';
-import { absMax, allFinite, bytesView, cInt8, inverseOrZero, writeNonFiniteBlock } from './legacy-common.js';
+import { absMax, allFinite, bytesView, cInt8, inverseOrZero, writeNonFiniteBlock } from './block-helpers.js';
 
-const QK = 32;
-const BYTES = 22;
+const TYPE = ggmlType('q5_0');
+const { blockSize: QK, typeSize: BYTES } = TYPE;
 const f = Math.fround;
 
 export const q5_0: QuantFormat = {
-  type: ggmlType('q5_0'),
+  type: TYPE,
   shader: 'quant/q5_0.wgsl',
-  quantizeBlocksPerWorkgroup: 128,
-  dequantizeBlocksPerWorkgroup: 64,
+  quantize: { workgroupSize: 64, blocksPerInvocation: 2 },
+  dequantize: { workgroupSize: 64, invocationsPerBlock: 1 },
+  nonFinite: 'marked',
+  imatrix: 'optional',
 
   quantizeCpu(x, out) {
     const view = bytesView(out);

@@ -8,15 +8,17 @@ import type { QuantFormat } from '../format.js';
 import { ggmlType } from '../ggml-types.js';
 import { quantizeK4Block, scaleMinK4 } from './kquant-qkx2.js';
 
-const QK = 256;
-const BYTES = 176;
+const TYPE = ggmlType('q5_K');
+const { blockSize: QK, typeSize: BYTES } = TYPE;
 const f = Math.fround;
 
 export const q5_K: QuantFormat = {
-  type: ggmlType('q5_K'),
+  type: TYPE,
   shader: 'quant/q5_K.wgsl',
-  quantizeBlocksPerWorkgroup: 64,
-  dequantizeBlocksPerWorkgroup: 32,
+  quantize: { workgroupSize: 64, blocksPerInvocation: 1 },
+  dequantize: { workgroupSize: 256, invocationsPerBlock: 8 },
+  nonFinite: 'as-ggml',
+  imatrix: 'optional',
 
   quantizeCpu(x, out) {
     const view = new DataView(out.buffer, out.byteOffset, out.byteLength);

@@ -11,8 +11,8 @@ import type { QuantFormat } from '../format.js';
 import { ggmlType } from '../ggml-types.js';
 import { GROUP_MAX_EPS, largestMagnitude, makeQxQuants, nearestIntBits } from './kquant-qx.js';
 
-const QK = 256;
-const BYTES = 210;
+const TYPE = ggmlType('q6_K');
+const { blockSize: QK, typeSize: BYTES } = TYPE;
 const QH = 128; // byte offset of qh
 const SCALES = 192;
 const D = 208;
@@ -27,10 +27,12 @@ function position(e: number): { ql: number; lowShift: number; qh: number; highSh
 }
 
 export const q6_K: QuantFormat = {
-  type: ggmlType('q6_K'),
+  type: TYPE,
   shader: 'quant/q6_K.wgsl',
-  quantizeBlocksPerWorkgroup: 128,
-  dequantizeBlocksPerWorkgroup: 16,
+  quantize: { workgroupSize: 64, blocksPerInvocation: 2 },
+  dequantize: { workgroupSize: 256, invocationsPerBlock: 16 },
+  nonFinite: 'as-ggml',
+  imatrix: 'optional',
 
   quantizeCpu(x, out) {
     const L = new Uint8Array(QK);

@@ -1,22 +1,24 @@
 // Q8_0: blocks of 32 weights as { d: f16, qs: i8[32] }, x = d * q.
 // ggml: quantize_row_q8_0_ref / dequantize_row_q8_0. WGSL: shaders/quant/q8_0.wgsl.
 // A block holding NaN or ±Inf is marked invalid (d = float16 NaN, quants 0), as in
-// legacy-common.ts; finite blocks get ggml's bytes.
+// block-helpers.ts; finite blocks get ggml's bytes.
 
 import { f16BitsToF32, f32ToF16Bits } from '../../runtime/half.js';
 import type { QuantFormat } from '../format.js';
 import { ggmlType } from '../ggml-types.js';
-import { allFinite, cLroundInt, inverseOrZero, writeNonFiniteBlock } from './legacy-common.js';
+import { allFinite, cLroundInt, inverseOrZero, writeNonFiniteBlock } from './block-helpers.js';
 
-const QK = 32;
-const BYTES = 34;
+const TYPE = ggmlType('q8_0');
+const { blockSize: QK, typeSize: BYTES } = TYPE;
 const f = Math.fround;
 
 export const q8_0: QuantFormat = {
-  type: ggmlType('q8_0'),
+  type: TYPE,
   shader: 'quant/q8_0.wgsl',
-  quantizeBlocksPerWorkgroup: 128,
-  dequantizeBlocksPerWorkgroup: 64,
+  quantize: { workgroupSize: 64, blocksPerInvocation: 2 },
+  dequantize: { workgroupSize: 64, invocationsPerBlock: 1 },
+  nonFinite: 'marked',
+  imatrix: 'ignored',
 
   quantizeCpu(x, out) {
     for (let b = 0; b < x.length / QK; b++) {

@@ -9,10 +9,10 @@
 import { f16BitsToF32, f32ToF16Bits } from '../../runtime/half.js';
 import type { QuantFormat } from '../format.js';
 import { ggmlType } from '../ggml-types.js';
-import { allFinite, bytesView, cLroundInt, inverseOrZero, ternaryAbsMax, writeNonFiniteBlock } from './legacy-common.js';
+import { allFinite, bytesView, cLroundInt, inverseOrZero, ternaryAbsMax, writeNonFiniteBlock } from './block-helpers.js';
 
-const QK = 256;
-const BYTES = 54;
+const TYPE = ggmlType('tq1_0');
+const { blockSize: QK, typeSize: BYTES } = TYPE;
 const POW3 = [1, 3, 9, 27, 81, 243];
 const f = Math.fround;
 
@@ -22,10 +22,12 @@ function packTrits(q: number): number {
 }
 
 export const tq1_0: QuantFormat = {
-  type: ggmlType('tq1_0'),
+  type: TYPE,
   shader: 'quant/tq1_0.wgsl',
-  quantizeBlocksPerWorkgroup: 128,
-  dequantizeBlocksPerWorkgroup: 64,
+  quantize: { workgroupSize: 64, blocksPerInvocation: 2 },
+  dequantize: { workgroupSize: 64, invocationsPerBlock: 1 },
+  nonFinite: 'marked',
+  imatrix: 'ignored',
 
   quantizeCpu(x, out) {
     const view = bytesView(out);

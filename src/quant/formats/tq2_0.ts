@@ -6,17 +6,19 @@
 import { f16BitsToF32, f32ToF16Bits } from '../../runtime/half.js';
 import type { QuantFormat } from '../format.js';
 import { ggmlType } from '../ggml-types.js';
-import { allFinite, bytesView, cLroundInt, inverseOrZero, ternaryAbsMax, writeNonFiniteBlock } from './legacy-common.js';
+import { allFinite, bytesView, cLroundInt, inverseOrZero, ternaryAbsMax, writeNonFiniteBlock } from './block-helpers.js';
 
-const QK = 256;
-const BYTES = 66;
+const TYPE = ggmlType('tq2_0');
+const { blockSize: QK, typeSize: BYTES } = TYPE;
 const f = Math.fround;
 
 export const tq2_0: QuantFormat = {
-  type: ggmlType('tq2_0'),
+  type: TYPE,
   shader: 'quant/tq2_0.wgsl',
-  quantizeBlocksPerWorkgroup: 128,
-  dequantizeBlocksPerWorkgroup: 64,
+  quantize: { workgroupSize: 64, blocksPerInvocation: 2 },
+  dequantize: { workgroupSize: 64, invocationsPerBlock: 1 },
+  nonFinite: 'marked',
+  imatrix: 'ignored',
 
   quantizeCpu(x, out) {
     const view = bytesView(out);

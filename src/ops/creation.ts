@@ -1,37 +1,19 @@
 // Making arrays: from JS data (array), by value (zeros, ones, full), as a
-// range (arange), and the default device they live on (init, close).
+// range (arange). The default device they live on is src/runtime/device.ts's.
 
-import { ArgumentError, DeviceError, ShapeError } from '../errors.js';
+import { ArgumentError, ShapeError } from '../errors.js';
 import { castArray } from '../kernels/cast.js';
-import { fillArange, fillPattern } from '../kernels/fill.js';
-import { formatShape, shapeSize, WgArray, type Shape } from './array.js';
-import { encodeValues } from './convert.js';
-import { closeDevice, Device, getDevice, type DeviceOptions, configureDevice } from './device.js';
-import { DTYPES, dtypeInfo, dtypeOfTypedArray, isTypedArray, type DType, type TypedArray } from './dtype.js';
+import { fillArange, filled } from '../kernels/fill.js';
+import { formatShape, shapeSize, WgArray, type Shape } from '../runtime/array.js';
+import { encodeValues } from '../runtime/host-cast.js';
+import { deviceOf, type Device } from '../runtime/device.js';
+import { DTYPES, dtypeInfo, dtypeOfTypedArray, isTypedArray, type DType, type TypedArray } from '../runtime/dtype.js';
+import { fromBytes } from '../runtime/upload.js';
+// WgArray's methods (astype, data, reshape, add, sum, ...) are attached by ops/methods.ts:
+// loading it here gives every array made from JS data its methods.
+import './methods.js';
 
-let current: Device | null = null;
-
-/** Opens the default device (once); ops on arrays made without `device` use it. */
-export async function init(options?: DeviceOptions): Promise<Device> {
-  if (options) await configureDevice(options);
-  current = await getDevice();
-  return current;
-}
-
-/** Closes the default device; the process can exit afterwards. */
-export async function close(): Promise<void> {
-  current = null;
-  await closeDevice();
-}
-
-/** The device an op runs on: the one given, else the default one opened by init(). */
-export function deviceOf(device?: Device): Device {
-  const d = device ?? current;
-  if (!d || d.isClosed) {
-    throw new DeviceError('DEVICE_CLOSED', 'no device is open: call `await init()` first (or pass { device })');
-  }
-  return d;
-}
+export { fromBytes };
 
 export interface CreateOptions<D extends DType = DType> {
   shape?: Shape;
@@ -41,34 +23,6 @@ export interface CreateOptions<D extends DType = DType> {
 }
 
 type Nested = number | bigint | boolean | readonly Nested[];
-
-/** Bytes per writeBuffer call, so uploads of huge arrays stay bounded in staging memory. */
-const UPLOAD_CHUNK = 64 * 2 ** 20;
-
-/** Uploads raw little-endian element bytes into a new array. */
-export function fromBytes<D extends DType>(bytes: ArrayBufferView, shape: Shape, dtype: D, device?: Device, name?: string): WgArray<D> {
-  const d = deviceOf(device);
-  const size = shapeSize(shape);
-  const nbytes = size * dtypeInfo(dtype).bytes;
-  if (bytes.byteLength !== nbytes) {
-    throw new ShapeError(
-      `${name ? `'${name}': ` : ''}${bytes.byteLength} bytes of data do not fill shape ${formatShape(shape)} of ${dtype} (${nbytes} bytes)`,
-    );
-  }
-  const out = WgArray.empty(d, shape, dtype, name);
-  const src = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const whole = nbytes - (nbytes % 4);
-  for (let at = 0; at < whole; at += UPLOAD_CHUNK) {
-    d.writeBuffer(out.buffer, at, src.subarray(at, Math.min(whole, at + UPLOAD_CHUNK)));
-  }
-  if (whole < nbytes) {
-    // writeBuffer moves whole words: pad the last one.
-    const tail = new Uint8Array(4);
-    tail.set(src.subarray(whole));
-    d.writeBuffer(out.buffer, whole, tail);
-  }
-  return out;
-}
 
 function flatten(data: Nested, shape: number[], depth: number, out: (number | bigint | boolean)[]): void {
   if (Array.isArray(data)) {
@@ -142,10 +96,7 @@ export function full<D extends DType = 'float32'>(
 ): WgArray<D> {
   const dtype = (options.dtype ?? 'float32') as D;
   dtypeInfo(dtype);
-  const out = WgArray.empty(deviceOf(options.device), shape, dtype, options.name);
-  const element = encodeValues([value], dtype);
-  fillPattern(out, new Uint8Array(element.buffer, element.byteOffset, element.byteLength));
-  return out;
+  return filled(deviceOf(options.device), shape, value, dtype, options.name);
 }
 
 export function zeros<D extends DType = 'float32'>(shape: Shape, options: Omit<CreateOptions<D>, 'shape'> = {}): WgArray<D> {
