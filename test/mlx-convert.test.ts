@@ -241,6 +241,7 @@ describe('llama.cpp runs the GGUF of an MLX 4-bit model', () => {
     const out = join(dir, 'mlx4.gguf');
     const res = await convert(folder, out);
     expect(res.tensors.filter((t) => t.shape.length === 2).every((t) => t.to === 'q4_1' && !t.lossy)).toBe(true);
+    expect((await loadGGUF(out)).metadata['general.file_type']).toBe(3); // LLAMA_FTYPE_MOSTLY_Q4_1
     const bos = model.config.bos_token_id as number;
     const prompt = [bos, ...encodeBpe(model.bpe, 'The quick brown fox jumps over the lazy dog. What is the capital of France?')];
     const forced = [...prompt, ...referenceGreedy(dequantized, prompt, 8)];

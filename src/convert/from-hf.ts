@@ -284,6 +284,17 @@ export async function planFromHF(dir: string, options: HFPlanOptions = {}): Prom
       if (t.shape[t.shape.length - 1] % want.blockSize !== 0) return { to: ggmlType('f16'), note: `row length not a multiple of ${want.blockSize}: F16` };
       return { to: want };
     });
+    if (mlx && out.convert === 'auto') {
+      // general.file_type names the type most MLX modules went to (as llama-quantize's would)
+      const count = new Map<string, number>();
+      for (const [i, t] of mapped.entries()) if (t.mlx) count.set(types[i].to.name, (count.get(types[i].to.name) ?? 0) + 1);
+      const top = [...count.entries()].sort((a, b) => b[1] - a[1])[0]?.[0];
+      const MLX_FTYPE: Record<string, number> = { q4_0: FTYPE.MOSTLY_Q4_0, q4_1: FTYPE.MOSTLY_Q4_1, q5_1: FTYPE.MOSTLY_Q5_1, q8_0: FTYPE.MOSTLY_Q8_0, mxfp4: FTYPE.MOSTLY_MXFP4_MOE };
+      if (top && MLX_FTYPE[top] !== undefined) {
+        ftype = MLX_FTYPE[top];
+        outName = top.toUpperCase();
+      }
+    }
   } else {
     const preset = out.preset;
     ftype = preset.ftype;
