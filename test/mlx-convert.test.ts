@@ -114,22 +114,30 @@ describe('exact repacks', () => {
     { name: 'affine 4-bit group 128 -> Q4_1', bits: 4, groupSize: 128, mode: 'affine', type: 'q4_1' as const },
     { name: 'affine 5-bit group 64 -> Q5_1', bits: 5, groupSize: 64, mode: 'affine', type: 'q5_1' as const },
     { name: 'mxfp4 -> MXFP4', bits: 4, groupSize: 32, mode: 'mxfp4', type: 'mxfp4' as const },
+    { name: 'qwen2 (tied embeddings, q/k/v biases): affine 4-bit group 64 -> Q4_1', bits: 4, groupSize: 64, mode: 'affine', type: 'q4_1' as const, qwen2: true },
   ];
+  const qwen2 = syntheticModel({ seed: 22, arch: 'qwen2', layers: 1, ff: 256, vocab: 320, heads: 4, kvHeads: 2, tied: true });
   for (const c of cases) {
     test(c.name, async () => {
-      const folder = join(dir, `exact-${c.bits}-${c.groupSize}-${c.mode}`);
-      await writeMlxModel(folder, special, { bits: c.bits, groupSize: c.groupSize, mode: c.mode as 'affine' });
+      const folder = join(dir, `exact-${c.bits}-${c.groupSize}-${c.mode}${c.qwen2 ? '-qwen2' : ''}`);
+      const model = c.qwen2 ? qwen2 : special;
+      await writeMlxModel(folder, model, { bits: c.bits, groupSize: c.groupSize, mode: c.mode as 'affine' });
       const out = `${folder}.gguf`;
       const res = await convert(folder, out);
       const g = await loadGGUF(out);
-      const cfg = special.config as Record<string, number>;
+      const cfg = model.config as Record<string, number | string>;
       for (const [m, ggufName] of Object.entries(HF_TO_GGUF)) {
         const name = `${ggufName}.weight`;
+        if (c.qwen2 && ggufName === 'output') {
+          expect(g.tensorInfos.some((t) => t.name === name), 'tied: no output.weight').toBe(false);
+          continue;
+        }
         const rep = res.tensors.find((t) => t.name === name)!;
         expect(rep.to, name).toBe(c.type);
         expect(rep.note, name).toMatch(/repacked exactly/);
         expect(rep.lossy, name).toBe(false);
-        const heads = ggufName === 'blk.0.attn_q' ? cfg.num_attention_heads : ggufName === 'blk.0.attn_k' ? cfg.num_key_value_heads : 0;
+        // llama permutes q/k rows for llama.cpp's rope; qwen2 does not
+        const heads = c.qwen2 ? 0 : ggufName === 'blk.0.attn_q' ? (cfg.num_attention_heads as number) : ggufName === 'blk.0.attn_k' ? (cfg.num_key_value_heads as number) : 0;
         const info = g.tensor(name);
         const perm = heads ? permuteRows(info.shape[0], heads) : undefined;
         const want = await mlxValues(folder, m, c.bits, c.groupSize, c.mode, perm);
