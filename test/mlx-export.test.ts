@@ -13,7 +13,7 @@ import { syntheticModel, writeSyntheticModel } from '../src/convert/synthetic.js
 import { permuteRows } from '../src/convert/architecture.js';
 import { writeMlxFromGGUF } from '../src/mlx/write.js';
 import { dequantizeHost } from '../src/quant/host.js';
-import { refAffineQuantize } from './helpers/mlx-reference.js';
+import { refAffineDequantize, refAffineQuantize } from './helpers/mlx-reference.js';
 
 let dir: string;
 let device: Device;
@@ -54,6 +54,19 @@ describe('GGUF -> MLX -> GGUF keeps Q4_0, Q4_1 and Q8_0 tensors', () => {
       expect(config.quantization.mode).toBe('affine');
       expect(config.quantization['model.layers.0.self_attn.q_proj']).toEqual({ group_size: 32, bits: type === 'Q8_0' ? 8 : 4 });
       expect(existsSync(join(mlx, 'tokenizer.json')) && existsSync(join(mlx, 'tokenizer_config.json'))).toBe(true);
+      // MLX's decoding of the folder (the independent reference) = ggml's decoding of the GGUF, bit for bit
+      {
+        const st = await loadSafetensors(join(mlx, 'model.safetensors'));
+        const g = await loadGGUF(src);
+        const m = 'model.layers.1.mlp.down_proj';
+        const f16s = async (n: string) => Array.from(new Uint16Array((await st.readTensorBytes(n)).slice().buffer), f16BitsToF32);
+        const mlxValues = refAffineDequantize(await st.readTensorBytes(`${m}.weight`), await f16s(`${m}.scales`), await f16s(`${m}.biases`), 32, type === 'Q8_0' ? 8 : 4);
+        const ggml = dequantizeHost(await g.readTensorBytes('blk.1.ffn_down.weight'), g.tensor('blk.1.ffn_down.weight').type, 'blk.1.ffn_down.weight');
+        // Q4_0 decodes (q - 8) * d: -0 where d < 0 and q = 8, while MLX's d * q - 8d gives +0; every other value is bit for bit
+        const noNegZero = (a: Float32Array) => Float32Array.from(a, (v) => (v === 0 ? 0 : v));
+        const [x, y] = type === 'Q4_0' ? [noNegZero(mlxValues), noNegZero(ggml)] : [mlxValues, ggml];
+        expect(Buffer.from(x.buffer).equals(Buffer.from(y.buffer, y.byteOffset, y.byteLength))).toBe(true);
+      }
       const back = join(dir, `${type}-back.gguf`);
       await runPlan(await planFromHF(mlx, { device }), back, { device });
       const a = await loadGGUF(src);
