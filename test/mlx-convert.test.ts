@@ -187,6 +187,15 @@ describe('exact repacks', () => {
     for (let i = 0; i < got.length; i++) se += (got[i] - want[i]) ** 2;
     expect(by.get('blk.0.ffn_gate.weight')!.rmse).toBeCloseTo(Math.sqrt(se / got.length), 10);
     deq.dispose();
+
+    // --outtype f32 decodes every module: the GGUF holds MLX's values, bit for bit
+    const f32Res = await convert(folder, `${folder}-f32.gguf`, 'f32');
+    const up = f32Res.tensors.find((t) => t.name === 'blk.0.ffn_up.weight')!;
+    expect(up.to).toBe('f32');
+    expect(up.note).toBe('MLX affine 4-bit g64: dequantized (--outtype f32)');
+    const h = await loadGGUF(`${folder}-f32.gguf`);
+    const upValues = await mlxValues(folder, 'model.layers.0.mlp.up_proj', 4, 64, 'affine');
+    expect(sameBits(new Float32Array((await h.readTensorBytes('blk.0.ffn_up.weight')).slice().buffer), upValues)).toBe(-1);
   }, 60_000);
 });
 

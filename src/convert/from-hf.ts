@@ -169,7 +169,7 @@ export async function planFromHF(dir: string, options: HFPlanOptions = {}): Prom
   const mlxQuant = readMlxQuantization(config, configPath);
   const mlx = mlxQuant ? mlxModules(weights, mlxQuant, options.device) : undefined;
   const mlxRepack = 'convert' in out && out.convert === 'auto';
-  if (mlx) for (const m of mlx.byWeight.values()) await m.decide();
+  if (mlx && mlxRepack) for (const m of mlx.byWeight.values()) await m.decide();
 
   // Tokenizer: SentencePiece (tokenizer.model) first, as convert_hf_to_gguf.py tries it, else a byte-level BPE tokenizer.json.
   const tokPath = join(root, 'tokenizer.json');
@@ -356,7 +356,7 @@ function mlxType(m: MlxModuleSource, requested: GGMLType | undefined, shape: rea
   let to = requested ?? ggmlType('q8_0');
   if (row % to.blockSize !== 0) to = ggmlType('f16');
   const why = requested ? `--outtype ${requested.name}` : m.why;
-  return { to, note: `MLX ${mlxLabel(m)}: dequantized, requantized (${why})` };
+  return { to, note: `MLX ${mlxLabel(m)}: dequantized${to.dtype ? '' : ', requantized'} (${why})` };
 }
 
 /** Plans a bare .safetensors file (no config.json beside it): tensor names kept, a llama-quantize preset applied. */
