@@ -126,3 +126,24 @@ describe('other types are quantized with MLX affine rule', () => {
     await expect(writeMlxFromGGUF(join(dir, 'f32.gguf'), out, { device })).rejects.toThrow(/output folder exists/);
   }, 60_000);
 });
+
+describe('a SentencePiece (llama) vocabulary', () => {
+  test('is written as tokenizer.model and reads back to the same tokenizer.ggml keys and tensors', async () => {
+    const hf = join(dir, 'hf-spm');
+    await writeSyntheticModel(hf, syntheticModel({ seed: 13, layers: 1, ff: 256, tokenizer: 'spm' }));
+    const src = join(dir, 'spm-q8.gguf');
+    await cli(['convert', hf, '-o', src, '--outtype', 'q8_0', '-q']);
+    const mlx = join(dir, 'spm-mlx');
+    await cli(['convert', src, '--to', 'mlx', '-o', mlx, '-q']);
+    expect(existsSync(join(mlx, 'tokenizer.model'))).toBe(true);
+    const back = join(dir, 'spm-back.gguf');
+    await runPlan(await planFromHF(mlx, { device }), back, { device });
+    const a = await loadGGUF(src);
+    const b = await loadGGUF(back);
+    for (const k of Object.keys(a.metadata).filter((k) => k.startsWith('tokenizer.'))) {
+      const [x, y] = [a.metadata[k], b.metadata[k]];
+      expect(ArrayBuffer.isView(x) ? Array.from(x as Float32Array) : x, k).toEqual(ArrayBuffer.isView(y) ? Array.from(y as Float32Array) : y);
+    }
+    for (const t of a.tensorInfos) expect(Buffer.from(await b.readTensorBytes(t.name)).equals(Buffer.from(await a.readTensorBytes(t.name))), t.name).toBe(true);
+  }, 60_000);
+});

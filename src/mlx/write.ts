@@ -96,11 +96,98 @@ function hfConfig(g: GGUFFile, path: string): Json {
   return config;
 }
 
+/** A protobuf varint. */
+function varint(v: number, into: number[]): void {
+  while (v >= 0x80) {
+    into.push((v & 0x7f) | 0x80);
+    v = Math.floor(v / 128);
+  }
+  into.push(v);
+}
+
+function protoField(field: number, body: number[], into: number[]): void {
+  varint((field << 3) | 2, into);
+  varint(body.length, into);
+  into.push(...body);
+}
+
+function protoVarint(field: number, v: number, into: number[]): void {
+  varint(field << 3, into);
+  varint(v, into);
+}
+
+/**
+ * tokenizer.model (sentencepiece's ModelProto) from a `llama` GGUF vocabulary: the
+ * pieces (scores, types), a BPE trainer_spec (model_type 2, byte_fallback when byte
+ * pieces exist, the unk/bos/eos ids) and the normalizer_spec (identity,
+ * add_dummy_prefix from tokenizer.ggml.add_space_prefix). The [PAD<id>] entries the
+ * GGUF converter appends up to the embedding's rows are left out.
+ */
+function sentencePieceFiles(g: GGUFFile): { model: Uint8Array; addedTokens: Record<string, number>; tokenizerConfig: Json } {
+  const tokens = g.metadata['tokenizer.ggml.tokens'] as string[];
+  const scores = g.metadata['tokenizer.ggml.scores'] as ArrayLike<number> | undefined;
+  const types = g.metadata['tokenizer.ggml.token_type'] as ArrayLike<number> | undefined;
+  let n = tokens.length;
+  while (n > 0 && types?.[n - 1] === TOKEN_TYPE.UNUSED && tokens[n - 1] === `[PAD${n - 1}]`) n--;
+  const out: number[] = [];
+  const enc = new TextEncoder();
+  const addedTokens: Record<string, number> = {};
+  let bytePieces = false;
+  for (let i = 0; i < n; i++) {
+    const type = types ? types[i] : TOKEN_TYPE.NORMAL;
+    if (type === TOKEN_TYPE.BYTE) bytePieces = true;
+    if (type === TOKEN_TYPE.USER_DEFINED) addedTokens[tokens[i]] = i;
+    const body: number[] = [];
+    const text = enc.encode(tokens[i]);
+    varint((1 << 3) | 2, body);
+    varint(text.length, body);
+    body.push(...text);
+    varint((2 << 3) | 5, body);
+    body.push(...new Uint8Array(new Float32Array([scores ? scores[i] : 0]).buffer));
+    protoVarint(3, type, body);
+    protoField(1, body, out);
+  }
+  const id = (key: string, dflt: number) => {
+    const v = meta(g, key);
+    return typeof v === 'number' ? v : dflt;
+  };
+  const trainer: number[] = [];
+  protoVarint(3, 2, trainer); // model_type BPE
+  protoVarint(4, n, trainer); // vocab_size
+  if (bytePieces) protoVarint(35, 1, trainer); // byte_fallback
+  protoVarint(40, id('tokenizer.ggml.unknown_token_id', 0), trainer);
+  protoVarint(41, id('tokenizer.ggml.bos_token_id', 1), trainer);
+  protoVarint(42, id('tokenizer.ggml.eos_token_id', 2), trainer);
+  protoField(2, trainer, out);
+  const addPrefix = meta(g, 'tokenizer.ggml.add_space_prefix');
+  const norm: number[] = [];
+  protoField(1, [...enc.encode('identity')], norm);
+  protoVarint(3, addPrefix === false ? 0 : 1, norm); // add_dummy_prefix
+  protoVarint(4, 0, norm); // remove_extra_whitespaces
+  protoVarint(5, 1, norm); // escape_whitespaces
+  protoField(3, norm, out);
+  const name = (key: string) => {
+    const v = meta(g, key);
+    return typeof v === 'number' ? tokens[v] : undefined;
+  };
+  const tokenizerConfig: Json = { tokenizer_class: 'LlamaTokenizer', legacy: true, clean_up_tokenization_spaces: false };
+  for (const [k, key] of [['bos_token', 'tokenizer.ggml.bos_token_id'], ['eos_token', 'tokenizer.ggml.eos_token_id'], ['unk_token', 'tokenizer.ggml.unknown_token_id'], ['pad_token', 'tokenizer.ggml.padding_token_id']]) {
+    if (name(key)) tokenizerConfig[k] = name(key);
+  }
+  for (const [k, key] of [['add_bos_token', 'tokenizer.ggml.add_bos_token'], ['add_eos_token', 'tokenizer.ggml.add_eos_token'], ['add_prefix_space', 'tokenizer.ggml.add_space_prefix']]) {
+    const v = meta(g, key);
+    if (typeof v === 'boolean') tokenizerConfig[k] = v;
+  }
+  const tmpl = meta(g, 'tokenizer.chat_template');
+  if (typeof tmpl === 'string') tokenizerConfig.chat_template = tmpl;
+  return { model: Uint8Array.from(out), addedTokens, tokenizerConfig };
+}
+
 /** tokenizer.json and tokenizer_config.json from a gpt2 (byte-level BPE) GGUF vocabulary. */
 function tokenizerFiles(g: GGUFFile, path: string): { tokenizer: Json; tokenizerConfig: Json } {
   const model = meta(g, 'tokenizer.ggml.model');
   if (model !== 'gpt2') {
-    throw new FormatError(path, undefined, `tokenizer.ggml.model is '${String(model)}'; --to mlx writes byte-level BPE (gpt2) tokenizers as tokenizer.json`);
+    throw new FormatError(path, undefined, `tokenizer.ggml.model is '${String(model)}'; --to mlx writes byte-level BPE (gpt2) vocabularies as tokenizer.json and SentencePiece (llama) ones as tokenizer.model`);
   }
   const tokens = g.metadata['tokenizer.ggml.tokens'] as string[];
   const types = g.metadata['tokenizer.ggml.token_type'] as ArrayLike<number> | undefined;
@@ -228,7 +315,8 @@ export async function writeMlxFromGGUF(input: string, outDir: string, o: MlxWrit
     const m = mapTensor(hf, h, path);
     if (m) back.set(m.name, { hf, ...(m.permuteHeads ? { permuteHeads: m.permuteHeads } : {}) });
   }
-  const { tokenizer, tokenizerConfig } = tokenizerFiles(g, path);
+  const spm = meta(g, 'tokenizer.ggml.model') === 'llama' ? sentencePieceFiles(g) : undefined;
+  const bpe = spm ? undefined : tokenizerFiles(g, path);
 
   const reports: MlxTensorReport[] = [];
   const overrides: Record<string, { group_size: number; bits: number }> = {};
@@ -298,10 +386,22 @@ export async function writeMlxFromGGUF(input: string, outDir: string, o: MlxWrit
     });
     const json = (name: string, v: unknown) => writeFile(join(tmp, name), JSON.stringify(v, null, 2) + '\n');
     await json('config.json', outConfig);
-    await json('tokenizer.json', tokenizer);
-    await json('tokenizer_config.json', tokenizerConfig);
+    const written = ['config.json', 'tokenizer_config.json'];
+    if (spm) {
+      await writeFile(join(tmp, 'tokenizer.model'), spm.model);
+      await json('tokenizer_config.json', spm.tokenizerConfig);
+      written.push('tokenizer.model');
+      if (Object.keys(spm.addedTokens).length) {
+        await json('added_tokens.json', spm.addedTokens);
+        written.push('added_tokens.json');
+      }
+    } else {
+      await json('tokenizer.json', bpe!.tokenizer);
+      await json('tokenizer_config.json', bpe!.tokenizerConfig);
+      written.push('tokenizer.json');
+    }
     await rename(tmp, dir);
-    const files = [...saved.files.map((f) => join(dir, basename(f))), ...['config.json', 'tokenizer.json', 'tokenizer_config.json'].map((f) => join(dir, f))];
+    const files = [...saved.files.map((f) => join(dir, basename(f))), ...written.map((f) => join(dir, f))];
     return { dir, files, tensors: reports };
   } catch (e) {
     await rm(tmp, { recursive: true, force: true });
