@@ -13,7 +13,7 @@ import { syntheticModel, writeSyntheticModel } from '../src/convert/synthetic.js
 import { permuteRows } from '../src/convert/architecture.js';
 import { writeMlxFromGGUF } from '../src/mlx/write.js';
 import { dequantizeHost } from '../src/quant/host.js';
-import { refAffineDequantize, refAffineQuantize } from './helpers/mlx-reference.js';
+import { refAffineDequantize, refAffineQuantize, refMxfp4Value, refUnpack } from './helpers/mlx-reference.js';
 
 let dir: string;
 let device: Device;
@@ -43,7 +43,7 @@ afterAll(async () => {
 });
 
 describe('GGUF -> MLX -> GGUF keeps Q4_0, Q4_1 and Q8_0 tensors', () => {
-  for (const type of ['Q4_0', 'Q4_1', 'Q8_0']) {
+  for (const type of ['Q4_0', 'Q4_1', 'Q8_0', 'MXFP4']) {
     test(type, async () => {
       const src = join(dir, `${type}.gguf`);
       await cli(['quantize', join(dir, 'f32.gguf'), src, type, '--pure', '-q']);
@@ -52,7 +52,7 @@ describe('GGUF -> MLX -> GGUF keeps Q4_0, Q4_1 and Q8_0 tensors', () => {
       expect(text).toMatch(/16 tensors mapped exactly, 0 requantized/);
       const config = JSON.parse(readFileSync(join(mlx, 'config.json'), 'utf8'));
       expect(config.quantization.mode).toBe('affine');
-      expect(config.quantization['model.layers.0.self_attn.q_proj']).toEqual({ group_size: 32, bits: type === 'Q8_0' ? 8 : 4 });
+      expect(config.quantization['model.layers.0.self_attn.q_proj']).toEqual({ group_size: 32, bits: type === 'Q8_0' ? 8 : 4, ...(type === 'MXFP4' ? { mode: 'mxfp4' } : {}) });
       expect(existsSync(join(mlx, 'tokenizer.json')) && existsSync(join(mlx, 'tokenizer_config.json'))).toBe(true);
       // MLX's decoding of the folder (the independent reference) = ggml's decoding of the GGUF, bit for bit
       {
@@ -60,7 +60,11 @@ describe('GGUF -> MLX -> GGUF keeps Q4_0, Q4_1 and Q8_0 tensors', () => {
         const g = await loadGGUF(src);
         const m = 'model.layers.1.mlp.down_proj';
         const f16s = async (n: string) => Array.from(new Uint16Array((await st.readTensorBytes(n)).slice().buffer), f16BitsToF32);
-        const mlxValues = refAffineDequantize(await st.readTensorBytes(`${m}.weight`), await f16s(`${m}.scales`), await f16s(`${m}.biases`), 32, type === 'Q8_0' ? 8 : 4);
+        const wq = await st.readTensorBytes(`${m}.weight`);
+        const e8m0 = type === 'MXFP4' ? await st.readTensorBytes(`${m}.scales`) : undefined;
+        const mlxValues = e8m0
+          ? Float32Array.from(refUnpack(wq, e8m0.length * 32, 4), (c, i) => refMxfp4Value(c, e8m0[i >> 5]))
+          : refAffineDequantize(wq, await f16s(`${m}.scales`), await f16s(`${m}.biases`), 32, type === 'Q8_0' ? 8 : 4);
         const ggml = dequantizeHost(await g.readTensorBytes('blk.1.ffn_down.weight'), g.tensor('blk.1.ffn_down.weight').type, 'blk.1.ffn_down.weight');
         // Q4_0 decodes (q - 8) * d: -0 where d < 0 and q = 8, while MLX's d * q - 8d gives +0; every other value is bit for bit
         const noNegZero = (a: Float32Array) => Float32Array.from(a, (v) => (v === 0 ? 0 : v));

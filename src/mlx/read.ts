@@ -9,7 +9,7 @@
 //   -8 * scale (MLX's own mapping of Q4_0), else Q4_1; affine 5-bit -> Q5_1;
 //   affine 8-bit -> Q8_0 when every bias is -128 * scale (Q4_0 / Q8_0: equal
 //   values, but ggml's (q - 8) * d is -0 where MLX's d * q - 8d is +0, for d < 0);
-//   mxfp4 -> MXFP4 (the same
+//   mxfp4 -> MXFP4 (code 8: MLX -0, ggml +0; the same
 //   E2M1 codes and E8M0 bytes). Q4_x / Q5_1 / Q8_0 hold float16 d and m, so
 //   every scale and bias must be exactly a float16 (bfloat16 values beyond
 //   float16's range or precision are not);

@@ -319,7 +319,7 @@ export async function writeMlxFromGGUF(input: string, outDir: string, o: MlxWrit
   const bpe = spm ? undefined : tokenizerFiles(g, path);
 
   const reports: MlxTensorReport[] = [];
-  const overrides: Record<string, { group_size: number; bits: number }> = {};
+  const overrides: Record<string, { group_size: number; bits: number; mode?: string }> = {};
   const entries: [string, { shape: number[]; dtype: string; produce: () => Promise<Uint8Array> }][] = [];
   for (const t of g.tensorInfos) {
     if (t.name === 'rope_freqs.weight') continue; // generated from config.json's rope_scaling by the GGUF converter
@@ -342,6 +342,33 @@ export async function writeMlxFromGGUF(input: string, outDir: string, o: MlxWrit
         reports.push({ name: b.hf, gguf: t.name, from: t.type.name, how: 'exact', bits: mbits, groupSize: 32 });
         continue;
       }
+    }
+    if (isWeight2d && t.type.name === 'mxfp4') {
+      // the same E2M1 codes and E8M0 bytes: MLX's mxfp4 mode, codes back in element order
+      const bytes = await g.readTensorBytes(t.name);
+      const rows = t.shape[0];
+      const blocksPerRow = cols / 32;
+      const wq = new Uint32Array((rows * cols) / 8);
+      const scales = new Uint8Array(rows * blocksPerRow);
+      for (let r = 0; r < rows; r++) {
+        const srcRow = inv ? inv[r] : r;
+        for (let b = 0; b < blocksPerRow; b++) {
+          const p = (srcRow * blocksPerRow + b) * 17;
+          const grp = r * blocksPerRow + b;
+          scales[grp] = bytes[p];
+          for (let j = 0; j < 16; j++) {
+            const lo = bytes[p + 1 + j] & 15;
+            const hi = bytes[p + 1 + j] >> 4;
+            wq[grp * 4 + (j >> 3)] |= lo << (4 * (j & 7));
+            wq[grp * 4 + 2 + (j >> 3)] |= hi << (4 * (j & 7));
+          }
+        }
+      }
+      overrides[module] = { group_size: 32, bits: 4, mode: 'mxfp4' };
+      entries.push([`${module}.weight`, { shape: [rows, cols / 8], dtype: 'uint32', produce: async () => bytesOf(wq) }]);
+      entries.push([`${module}.scales`, { shape: [rows, blocksPerRow], dtype: 'uint8', produce: async () => scales }]);
+      reports.push({ name: b.hf, gguf: t.name, from: t.type.name, how: 'exact', bits: 4, groupSize: 32 });
+      continue;
     }
     if (isWeight2d && cols % groupSize === 0) {
       const dtype = t.type.name === 'bf16' ? 'bfloat16' : 'float16';

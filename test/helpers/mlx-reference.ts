@@ -167,12 +167,14 @@ export function refGgmlDequantize(type: 'q4_1' | 'q5_1' | 'mxfp4', blocks: Uint8
   const dv = new DataView(blocks.buffer, blocks.byteOffset, blocks.byteLength);
   for (let p = 0; p < blocks.length; p += size) {
     if (type === 'mxfp4') {
+      // ggml: kvalues_mxfp4 (doubled E2M1 values as int8: code 8 is +0, not -0) * 2^(e - 128)
+      const KV = [0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12];
       const e = blocks[p];
       const lo: number[] = [];
       const hi: number[] = [];
       for (let j = 0; j < 16; j++) {
-        lo.push(refMxfp4Value(blocks[p + 1 + j] & 15, e));
-        hi.push(refMxfp4Value(blocks[p + 1 + j] >> 4, e));
+        lo.push(r32(KV[blocks[p + 1 + j] & 15] * 2 ** (e - 128)));
+        hi.push(r32(KV[blocks[p + 1 + j] >> 4] * 2 ** (e - 128)));
       }
       out.push(...lo, ...hi);
       continue;
