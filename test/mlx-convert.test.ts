@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { bf16BitsToF32, close, f32ToBf16Bits, f16BitsToF32, init, loadGGUF, loadSafetensors, planFromHF, runPlan, type Device, type RunResult } from '../src/index.js';
 import { permuteRows } from '../src/convert/architecture.js';
+import { dequantizeHost } from '../src/quant/host.js';
 import { encodeBpe } from '../src/convert/bpe.js';
 import { syntheticModel, type SyntheticModel, type SyntheticTensor } from '../src/convert/synthetic.js';
 import { argmax, margin, referenceGreedy, referenceLogits } from './helpers/hf-reference.js';
@@ -141,7 +142,10 @@ describe('exact repacks', () => {
         const info = g.tensor(name);
         const perm = heads ? permuteRows(info.shape[0], heads) : undefined;
         const want = await mlxValues(folder, m, c.bits, c.groupSize, c.mode, perm);
-        const got = refGgmlDequantize(c.type, await g.readTensorBytes(name), f16BitsToF32);
+        const blocks = await g.readTensorBytes(name);
+        const got = refGgmlDequantize(c.type, blocks, f16BitsToF32);
+        // the test's ggml decoder agrees with wgarray's ggml-golden-tested one
+        expect(sameBits(got, dequantizeHost(blocks, info.type, name)), `${name}: test decoder vs dequantizeHost`).toBe(-1);
         // MXFP4: MLX decodes code 8 as -0, ggml as +0 (kvalues_mxfp4 holds int 0); every other value bit for bit
         const zeroSignFree = (a: Float32Array) => (c.type === 'mxfp4' ? Float32Array.from(a, (v) => (v === 0 ? 0 : v)) : a);
         expect(sameBits(zeroSignFree(got), zeroSignFree(want)), `${name}: first element that differs`).toBe(-1);
