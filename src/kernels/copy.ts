@@ -13,7 +13,7 @@ import { LimitError } from '../errors.js';
 import { contiguousStrides, WgArray } from '../runtime/array.js';
 import type { Device } from '../runtime/device.js';
 import { DTYPES, type DType } from '../runtime/dtype.js';
-import { bindingWindow, dimWords, dummyBuffer, grid, MAX_KERNEL_DIMS, u32, WORKGROUP_SIZE } from './dispatch.js';
+import { bindingWindow, dimWords, dummyBuffer, grid, MAX_KERNEL_DIMS, u32, WORKGROUP_SIZE, type BindingWindow } from './dispatch.js';
 import { bindGroup, pipeline } from './shader.js';
 
 
@@ -250,7 +250,7 @@ function dispatchBox(plan: CopyPlan, lens: number[], starts: number[], dstBase: 
   if (!take && transposeTiles(plan, lens, dstOrigin - dstWin.offset / bytes, srcOrigin - srcWin.offset / bytes, srcWin, dstWin)) return;
   const { rowDims, rows, segLen, wpr } = shapeOf(plan, lens);
   let takeWords = [0xffffffff, 0, 0];
-  let indexWin: { buffer: GPUBuffer; offset: number; size: number } = { buffer: dummyBuffer(device), offset: 0, size: 16 };
+  let indexWin: BindingWindow = { buffer: dummyBuffer(device), offset: 0, size: 16 };
   if (take) {
     const ti = dims.findIndex((d) => d.take);
     const first = take.indexOffset + starts[ti];
@@ -294,8 +294,8 @@ function transposeTiles(
   lens: number[],
   dstOrigin: number,
   srcOrigin: number,
-  srcWin: { buffer: GPUBuffer; offset: number; size: number },
-  dstWin: { buffer: GPUBuffer; offset: number; size: number },
+  srcWin: BindingWindow,
+  dstWin: BindingWindow,
 ): boolean {
   const { device, bytes, dims } = plan;
   const k = dims.length;

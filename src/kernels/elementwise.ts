@@ -12,7 +12,7 @@ import { contiguous } from './copy.js';
 import { formatShape, shapeSize, WgArray, type Shape } from '../runtime/array.js';
 import type { Device } from '../runtime/device.js';
 import { DTYPES, type DType } from '../runtime/dtype.js';
-import { bindingWindow, dimWords, dummyBuffer, grid, MAX_KERNEL_DIMS, mergeDims, u32, WORKGROUP_SIZE } from './dispatch.js';
+import { bindingWindow, dimWords, dummyBuffer, grid, MAX_KERNEL_DIMS, mergeDims, u32, WORKGROUP_SIZE, type BindingWindow } from './dispatch.js';
 import { EW, type EwOp } from './elementwise-ops.js';
 import { bindGroup, pipeline } from './shader.js';
 
@@ -120,7 +120,7 @@ export function elementwise(
 interface ChunkPlan {
   shape: number[];
   operands: (StridedOperand | null)[];
-  chunks: { start: number; count: number; windows: ({ buffer: GPUBuffer; offset: number; size: number } | null)[] }[];
+  chunks: { start: number; count: number; windows: (BindingWindow | null)[] }[];
   linear: boolean;
 }
 
