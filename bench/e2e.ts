@@ -1,10 +1,13 @@
-// `npm run bench -- e2e [--size 1g] [--type Q4_K_M] [--dir DIR] [--keep] [--cpu] [--mlx]`
+// `npm run bench -- e2e [--size 1g] [--type Q4_K_M] [--arch llama|qwen3moe] [--dir DIR] [--keep] [--cpu] [--mlx [--requantize TYPE]]`
+// `npm run bench -- e2e --vs-llama [--types Q4_K_M,Q6_K,Q8_0] [--runs N]`: see vs-llama.ts
 //
-// --mlx: the same model MLX-quantized first (affine 4-bit, group 64, by
-// wgarray's MLX quantize, written as an MLX-LM folder), then `wgarray convert
-// MLX_DIR` (read + exact repack to Q4_1 + write) timed the same way.
+// --mlx (llama only): the same model MLX-quantized first (affine 4-bit, group
+// 64, by wgarray's MLX quantize, written as an MLX-LM folder), then `wgarray
+// convert MLX_DIR` (read + exact repack to Q4_1 + write) timed the same way.
 //
-// The main job end to end: a generated llama-architecture Hugging Face folder
+// The main job end to end: a generated llama-architecture (or, with --arch
+// qwen3moe, an 8-expert Qwen3-MoE: its largest tensors are the stacked 3-D
+// expert tensors) Hugging Face folder
 // of ~SIZE of bf16 weights is converted and quantized by the real CLI
 // (`wgarray convert DIR --outtype TYPE`) in a child process, and this prints
 // its wall time, its peak resident memory (the child's own maxRSS: on lavapipe
@@ -23,6 +26,9 @@ import { syntheticModel, writeSyntheticModel } from '../src/convert/synthetic.js
 import { init, close } from '../src/runtime/device.js';
 import { writeMlxSynthetic } from '../src/mlx/synthetic.js';
 import { machineDescription, printTable } from './machine.js';
+import { profileRows } from '../src/cli/report.js';
+import { table } from '../src/cli/format.js';
+import type { ProfileSummary } from '../src/runtime/profile.js';
 
 function parseSize(s: string): number {
   const m = /^(\d+(?:\.\d+)?)([kmg]?)i?b?$/i.exec(s.trim());
@@ -48,7 +54,22 @@ function shapeFor(bytes: number) {
   return { hidden, heads, kvHeads, ff, vocab, layers };
 }
 
-interface ChildResult {
+/** A Qwen3-MoE shape (8 experts, 2 used) whose bf16 weights come to about `bytes`. */
+function moeShapeFor(bytes: number) {
+  const hidden = 1024;
+  const heads = 8;
+  const kvHeads = 4;
+  const experts = 8;
+  const expertFf = bytes >= 512 * MB ? 2816 : 1408;
+  const vocab = 16000;
+  const headDim = hidden / heads;
+  const perLayer = 2 * hidden * hidden + 2 * kvHeads * headDim * hidden + experts * 3 * expertFf * hidden + experts * hidden + 2 * hidden + 2 * headDim;
+  const fixed = 2 * vocab * hidden + hidden;
+  const layers = Math.max(1, Math.round((bytes / 2 - fixed) / perLayer));
+  return { arch: 'qwen3moe' as const, hidden, heads, kvHeads, ff: expertFf, experts, expertFf, vocab, layers };
+}
+
+export interface ChildResult {
   code: number;
   maxRssBytes: number;
   wallMs: number;
@@ -56,9 +77,9 @@ interface ChildResult {
 }
 
 /** Runs `wgarray ARGS` in a child node process and returns its exit code, peak RSS and wall time. */
-function runChild(args: string[]): Promise<ChildResult> {
+export function runChild(args: string[], cliPath?: string): Promise<ChildResult> {
   const here = dirname(fileURLToPath(import.meta.url));
-  const cli = pathToFileURL(join(here, '..', 'src', 'cli', 'cli.js')).href;
+  const cli = pathToFileURL(cliPath ?? join(here, '..', 'src', 'cli', 'cli.js')).href;
   const script =
     `const { runCli } = await import(${JSON.stringify(cli)});` +
     `const code = await runCli(JSON.parse(process.argv[1]), { isTTY: false });` +
@@ -84,6 +105,10 @@ function runChild(args: string[]): Promise<ChildResult> {
 }
 
 export default async function run(argv: string[]): Promise<void> {
+  if (argv.includes('--vs-llama')) {
+    const { vsLlama } = await import('./vs-llama.js');
+    return vsLlama(argv, runChild, tmpdir());
+  }
   const { values } = parseArgs({
     args: argv,
     options: {
@@ -93,6 +118,7 @@ export default async function run(argv: string[]): Promise<void> {
       keep: { type: 'boolean', default: false },
       cpu: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
+      arch: { type: 'string', default: 'llama' },
       mlx: { type: 'boolean', default: false },
       // with --mlx: convert with --outtype TYPE instead (dequantize + requantize, the route without repacking)
       requantize: { type: 'string' },
@@ -100,10 +126,15 @@ export default async function run(argv: string[]): Promise<void> {
   });
   const target = parseSize(values.size!);
   const dir = values.dir ?? join(tmpdir(), 'wgarray-bench-e2e');
-  const shape = shapeFor(target);
+  if (values.arch !== 'llama' && values.arch !== 'qwen3moe') throw new Error(`--arch ${values.arch}: llama or qwen3moe`);
+  const moe = values.arch === 'qwen3moe' ? moeShapeFor(target) : undefined;
+  const shape = moe ?? shapeFor(target);
   const model = syntheticModel({ seed: 42, ...shape, tokenizerVocab: 512, maxPositions: 4096 });
-  const hf = join(dir, values.mlx ? `llama-${values.size}-mlx4` : `llama-${values.size}`);
-  const out = join(dir, values.mlx ? `llama-${values.size}-mlx4.gguf` : `llama-${values.size}-${values.type}.gguf`);
+  // an MLX-LM folder of a MoE model would hold its experts stacked (switch_mlp), which the synthetic MLX writer does not make
+  if (values.mlx && moe) throw new Error('--mlx: llama only (the MLX folder writer makes no stacked switch_mlp experts)');
+  const base = `${values.arch}-${values.size}${values.mlx ? '-mlx4' : ''}`;
+  const hf = join(dir, base);
+  const out = join(dir, values.mlx ? `${base}.gguf` : `${base}-${values.type}.gguf`);
   const reportPath = join(dir, 'report.json');
 
   const device = values.cpu ? undefined : await init().catch(() => undefined);
@@ -121,9 +152,11 @@ export default async function run(argv: string[]): Promise<void> {
   await close();
 
   const weightBytes = model.tensors.reduce((n, t) => n + t.shape.reduce((a, b) => a * b, 1) * 2, 0);
-  const largest = model.tensors.reduce((m, t) => Math.max(m, t.shape.reduce((a, b) => a * b, 1) * 2), 0);
+  // the largest output tensor: a stacked expert tensor is n_expert source matrices
+  const stacked = moe ? moe.experts * moe.expertFf * moe.hidden * 2 : 0;
+  const largest = Math.max(stacked, model.tensors.reduce((m, t) => Math.max(m, t.shape.reduce((a, b) => a * b, 1) * 2), 0));
   console.log(
-    `model: llama, ${shape.layers} layers, hidden ${shape.hidden}, ffn ${shape.ff}, ${shape.heads}/${shape.kvHeads} heads, vocab ${shape.vocab}: ` +
+    `model: ${values.arch}${moe ? ` (${moe.experts} experts of ffn ${moe.expertFf})` : ''}, ${shape.layers} layers, hidden ${shape.hidden}, ffn ${shape.ff}, ${shape.heads}/${shape.kvHeads} heads, vocab ${shape.vocab}: ` +
       `${(model.parameterCount / 1e6).toFixed(0)} M parameters, ${(weightBytes / MB).toFixed(0)} MiB of bf16; largest tensor ${(largest / MB).toFixed(0)} MiB`,
   );
   if (!existsSync(join(hf, 'config.json'))) {
@@ -133,8 +166,8 @@ export default async function run(argv: string[]): Promise<void> {
   } else console.log(`reusing ${hf}`);
 
   const args = values.mlx
-    ? ['convert', hf, '-o', out, '--report', reportPath, '--quiet', ...(values.requantize ? ['--outtype', values.requantize] : [])]
-    : ['convert', hf, '-o', out, '--outtype', values.type!, '--report', reportPath, '--quiet'];
+    ? ['convert', hf, '-o', out, '--report', reportPath, '--quiet', '--profile', ...(values.requantize ? ['--outtype', values.requantize] : [])]
+    : ['convert', hf, '-o', out, '--outtype', values.type!, '--report', reportPath, '--quiet', '--profile'];
   if (values.cpu) args.push('--cpu');
   const r = await runChild(args);
   if (r.code !== 0) throw new Error(`wgarray ${args.join(' ')} exited ${r.code}:\n${r.stderr.slice(-4000)}`);
@@ -144,19 +177,13 @@ export default async function run(argv: string[]): Promise<void> {
     device: string;
     timings_ms: { total: number; read: number; compute: number; write: number };
     summary: { mean_snr_db: number | null };
+    profile: ProfileSummary;
   };
   const budget = 2 * largest + 300 * MB;
   const t = report.timings_ms;
-  const s = (ms: number) => (ms / 1000).toFixed(1);
-  const rate = (ms: number) => (ms > 0 ? ((weightBytes / MB) / (ms / 1000)).toFixed(0) : '-');
-  printTable([
-    ['phase', 'seconds', 'MiB/s of bf16 in'],
-    [values.mlx && !values.requantize ? 'read + exact repack (file -> GPU -> blocks)' : 'read (file -> GPU)', s(t.read), rate(t.read)],
-    [values.mlx && !values.requantize ? 'quantize (tensors not repacked)' : 'quantize (+ RMSE/SNR)', s(t.compute), rate(t.compute)],
-    ['write (GPU -> file)', s(t.write), rate(t.write)],
-    ['pipeline total', s(t.total), rate(t.total)],
-    ['process wall time', s(r.wallMs), rate(r.wallMs)],
-  ]);
+  console.log(`process wall time ${(r.wallMs / 1000).toFixed(1)} s (pipeline ${(t.total / 1000).toFixed(1)} s; measured with other jobs on the machine unless it was idle)`);
+  if (values.mlx && !values.requantize) console.log('MLX folder: the read stage includes the exact repack (packed words -> ggml blocks); repacked tensors are not quantized again');
+  console.log(table(profileRows(report.profile, t.total), ['l', 'r', 'r', 'r', 'r']));
   console.log(
     `output: ${(report.file_bytes / MB).toFixed(0)} MiB, ${report.bits_per_weight.toFixed(2)} bits per weight, mean SNR ${report.summary.mean_snr_db?.toFixed(1) ?? 'n/a (lossless)'} dB, on ${report.device}`,
   );

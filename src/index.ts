@@ -22,11 +22,12 @@ export { QuantizedArray, checkBlockShape } from './runtime/quantized.js';
 // quantize(w, 'q4_K') -> ggml blocks; quantize(w, { mode: 'affine', groupSize, bits }) -> MLX's { wq, scales, biases }.
 export { quantize, dequantize } from './ops/mlx-quantize.js';
 export type { MlxQuantizeOptions, MlxQuantized } from './ops/mlx-quantize.js';
+export type { QuantizeOptions } from './kernels/quantize.js';
 export { GGML_TYPES, ggmlType, ggmlTypeById, ggmlTypeByName, ggmlTypeOfDType, ggmlBytes } from './quant/ggml-types.js';
 export type { GGMLType } from './quant/ggml-types.js';
 export { QUANT_FORMATS, quantFormat, PLAIN_FLOAT_TYPES } from './quant/registry.js';
 export type { QuantFormat } from './quant/format.js';
-export { quantizeHost, dequantizeHost } from './quant/host.js';
+export { quantizeHost, quantizeHostWeighted, dequantizeHost } from './quant/host.js';
 // Array operations (src/ops): views and layout, elementwise, reductions, random.
 export * from './ops/index.js';
 // io (src/io): GGUF and safetensors files, streamed from GPU buffers, written atomically.

@@ -208,7 +208,7 @@ describe('usage', () => {
     [['quantize', 'a.gguf', 'b.gguf'], EXIT.USAGE, /quantize takes IN OUT TYPE \(3 arguments\), got 'a\.gguf' 'b\.gguf'/, 'stderr'],
     [['quantize', 'a', 'b', 'Q4_0', '--frob'], EXIT.USAGE, /Unknown option '--frob'/, 'stderr'],
     [['quantize', 'a', 'b', 'Q9_K'], EXIT.ERROR, /unknown quantization type 'Q9_K'; known: Q4_0/, 'stderr'],
-    [['quantize', 'a', 'b', 'IQ2_XXS'], EXIT.ERROR, /IQ2_XXS is not supported: it needs an importance matrix/, 'stderr'],
+    [['quantize', 'a', 'b', 'IQ2_XXS'], EXIT.ERROR, /IQ2_XXS is not supported: its IQ2_XXS blocks are not implemented/, 'stderr'],
     [['quantize', 'a', 'b', 'Q4_0', '--tensor-type', 'attn_v'], EXIT.ERROR, /--tensor-type 'attn_v': expected PATTERN=TYPE/, 'stderr'],
     [['quantize', 'a', 'b', 'Q4_0', '--output-tensor-type', 'q9'], EXIT.ERROR, /--output-tensor-type: unknown ggml type 'q9'/, 'stderr'],
     [['quantize', 'x.gguf', 'x.gguf', 'Q4_0'], EXIT.ERROR, /the output x\.gguf is the input/, 'stderr'],

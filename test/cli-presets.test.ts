@@ -230,7 +230,7 @@ describe('presets', () => {
 
   test.each([
     ['Q7_K', /unknown quantization type 'Q7_K'/],
-    ['IQ2_XXS', /IQ2_XXS is not supported: it needs an importance matrix/],
+    ['IQ2_XXS', /IQ2_XXS is not supported: its IQ2_XXS blocks are not implemented/],
     ['', /unknown quantization type/],
   ])('%s is refused', (name, message) => {
     expect(() => quantPreset(name)).toThrow(message);

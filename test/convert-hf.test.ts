@@ -17,7 +17,7 @@ import { loadGGUF } from '../src/io/gguf/reader.js';
 import { saveSafetensors } from '../src/io/safetensors/writer.js';
 import { close, init } from '../src/runtime/device.js';
 import type { Device } from '../src/runtime/device.js';
-import { bf16BitsToF32 } from '../src/runtime/half.js';
+import { bf16BitsToF32, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits } from '../src/runtime/half.js';
 
 let dir: string;
 let device: Device;
@@ -205,11 +205,154 @@ describe('the GGUF convert writes', () => {
     expect('qwen2.rope.dimension_count' in f.metadata).toBe(false);
   });
 
+  test('qwen3moe: expert keys, 3-D expert tensors (ne = n_embd, n_ff, n_expert), router and q/k norms F32', async () => {
+    const m = syntheticModel({ seed: 9, arch: 'qwen3moe', layers: 2, hidden: 64, heads: 4, kvHeads: 2, headDim: 24, ff: 128, experts: 8, expertFf: 32 });
+    const d = join(dir, 'qwen3moe');
+    await writeSyntheticModel(d, m);
+    const out = join(dir, 'qwen3moe.gguf');
+    await convert(d, out, '--outtype', 'f16');
+    const { typedMetadata: md, tensorInfos } = await gguf(out, { allowLocalFile: true, typedMetadata: true });
+    const t = (k: string) => [md[k]?.type, md[k]?.value];
+    const U32 = GGUFValueType.UINT32;
+    expect(t('general.architecture')).toEqual([GGUFValueType.STRING, 'qwen3moe']);
+    expect(t('qwen3moe.expert_count')).toEqual([U32, 8]);
+    expect(t('qwen3moe.expert_used_count')).toEqual([U32, 2]);
+    expect(t('qwen3moe.expert_feed_forward_length')).toEqual([U32, 32]);
+    expect(t('qwen3moe.feed_forward_length')).toEqual([U32, 128]);
+    expect(t('qwen3moe.attention.key_length')).toEqual([U32, 24]);
+    expect(t('qwen3moe.attention.value_length')).toEqual([U32, 24]);
+    const info = Object.fromEntries(tensorInfos.map((x) => [x.name, x]));
+    expect(info['blk.1.ffn_gate_exps.weight'].shape).toEqual([64n, 32n, 8n]);
+    expect(info['blk.1.ffn_up_exps.weight'].shape).toEqual([64n, 32n, 8n]);
+    expect(info['blk.1.ffn_down_exps.weight'].shape).toEqual([32n, 64n, 8n]);
+    expect(info['blk.1.ffn_gate_exps.weight'].dtype).toBe(1); // F16
+    expect(info['blk.1.ffn_gate_inp.weight'].shape).toEqual([64n, 8n]);
+    expect(info['blk.1.ffn_gate_inp.weight'].dtype).toBe(0); // F32, as convert_hf_to_gguf keeps the router
+    expect(info['blk.0.attn_q_norm.weight'].shape).toEqual([24n]);
+    expect(info['blk.0.attn_q.weight'].shape).toEqual([64n, 96n]);
+    // expert 5 of layer 1 is slab 5 of the stacked tensor, as stored (no permutation for qwen)
+    const f = await loadGGUF(out);
+    const stacked = await f.readTensorBytes('blk.1.ffn_down_exps.weight');
+    const e5 = m.tensors.find((x) => x.name === 'model.layers.1.mlp.experts.5.down_proj.weight')!.values();
+    const slab = new Uint16Array(stacked.slice(5 * 64 * 32 * 2, 6 * 64 * 32 * 2).buffer);
+    expect(Array.from(slab.slice(0, 8), (b) => Math.fround(f16BitsToF32(b)))).toEqual(Array.from(e5.slice(0, 8), (v) => f16BitsToF32(f32ToF16Bits(bf16BitsToF32(f32ToBf16Bits(v))))));
+  });
+
+  test('gemma3 and phi3: their keys, norms + 1, embedding trimmed to the tokenizer, fused tensors, longrope factors', async () => {
+    const g = syntheticModel({ seed: 9, arch: 'gemma3', layers: 6, hidden: 64, heads: 4, kvHeads: 2, headDim: 16, ff: 128, tokenizerVocab: 500 });
+    const gd = join(dir, 'gemma3');
+    await writeSyntheticModel(gd, g);
+    const gOut = join(dir, 'gemma3.gguf');
+    await convert(gd, gOut, '--outtype', 'f32');
+    const gf = await loadGGUF(gOut);
+    const m = gf.metadata;
+    expect(m['general.architecture']).toBe('gemma3');
+    expect(m['gemma3.rope.freq_base']).toBe(100000);
+    expect(m['gemma3.rope.freq_base_swa']).toBe(1000);
+    expect(m['gemma3.rope.scaling.type']).toBe('linear');
+    expect(m['gemma3.rope.scaling.factor']).toBe(2);
+    expect(m['gemma3.attention.sliding_window']).toBe(4);
+    expect(m['gemma3.attention.key_length']).toBe(16);
+    expect(gf.metadataTypes['gemma3.attention.sliding_window']).toBe('u32');
+    expect(gf.tensorInfos.some((t) => t.name === 'output.weight')).toBe(false);
+    expect(gf.tensor('token_embd.weight').shape).toEqual([500, 64]);
+    expect((m['tokenizer.ggml.tokens'] as string[]).length).toBe(500);
+    for (const [hfName, name] of [['model.layers.2.post_feedforward_layernorm.weight', 'blk.2.post_ffw_norm.weight'], ['model.layers.0.self_attn.k_norm.weight', 'blk.0.attn_k_norm.weight']]) {
+      const want = g.tensors.find((t) => t.name === hfName)!.values().map((v) => bf16BitsToF32(f32ToBf16Bits(v)) + 1);
+      expect(new Float32Array((await gf.readTensorBytes(name)).slice().buffer)).toEqual(Float32Array.from(want));
+    }
+    // Gemma's SentencePiece tokenizer.model: no space prefix
+    const gs = syntheticModel({ seed: 9, arch: 'gemma2', layers: 1, hidden: 64, heads: 4, kvHeads: 2, headDim: 16, ff: 128, tokenizer: 'spm' });
+    const gsd = join(dir, 'gemma2-spm');
+    await writeSyntheticModel(gsd, gs);
+    await convert(gsd, join(dir, 'gemma2-spm.gguf'), '--outtype', 'f16');
+    const gsf = await loadGGUF(join(dir, 'gemma2-spm.gguf'));
+    expect(gsf.metadata['tokenizer.ggml.model']).toBe('llama');
+    expect(gsf.metadata['tokenizer.ggml.add_space_prefix']).toBe(false);
+    expect(gsf.metadata['gemma2.attn_logit_softcapping']).toBe(50);
+    expect(gsf.metadata['gemma2.final_logit_softcapping']).toBe(30);
+    expect(gsf.tensorInfos.some((t) => t.name === 'output.weight')).toBe(false);
+    const ph = syntheticModel({ seed: 9, arch: 'phi3', layers: 1, hidden: 64, heads: 4, kvHeads: 2, ff: 128, tokenizer: 'spm', maxPositions: 8192, ropeScaling: { type: 'longrope', short_factor: [1, 1, 1, 1, 2, 2, 2, 2], long_factor: [4, 4, 4, 4, 8, 8, 8, 8] } });
+    const pd = join(dir, 'phi3');
+    await writeSyntheticModel(pd, ph);
+    const pOut = join(dir, 'phi3.gguf');
+    await convert(pd, pOut, '--outtype', 'Q8_0');
+    const pf = await loadGGUF(pOut);
+    expect(pf.metadata['phi3.rope.scaling.original_context_length']).toBe(2048);
+    expect(pf.metadata['phi3.rope.dimension_count']).toBe(16);
+    expect(pf.metadata['phi3.attention.sliding_window']).toBe(0);
+    expect(pf.metadata['phi3.rope.scaling.attn_factor']).toBeCloseTo(Math.sqrt(1 + Math.log(4) / Math.log(2048)), 6);
+    expect(pf.tensor('blk.0.attn_qkv.weight').shape).toEqual([128, 64]);
+    expect(pf.tensor('blk.0.ffn_up.weight').shape).toEqual([256, 64]);
+    expect(new Float32Array((await pf.readTensorBytes('rope_factors_long.weight')).slice().buffer)).toEqual(Float32Array.from([4, 4, 4, 4, 8, 8, 8, 8]));
+    expect(pf.tensor('rope_factors_short.weight').type.name).toBe('f32');
+  });
+
   test.each(['f16', 'Q4_K_M', 'Q6_K'])('the CPU path writes the same bytes as the GPU (%s)', async (outtype) => {
     const gpu = join(dir, `gpu-${outtype}.gguf`);
     const cpu = join(dir, `cpu-${outtype}.gguf`);
     await convert(hf, gpu, '--outtype', outtype);
     await convert(hf, cpu, '--outtype', outtype, '--cpu');
+    expect(Buffer.compare(await readFile(gpu), await readFile(cpu))).toBe(0);
+  });
+
+  test('rope scaling keys: yarn (qwen3), linear (gemma3 above), llama3 rope_freqs (smollm3)', async () => {
+    const yarn = syntheticModel({ seed: 5, arch: 'qwen3', layers: 1, hidden: 64, heads: 4, kvHeads: 2, headDim: 16, ff: 128, ropeScaling: { rope_type: 'yarn', factor: 4, original_max_position_embeddings: 4096, beta_fast: 32, beta_slow: 1 } });
+    const d = join(dir, 'yarn');
+    await writeSyntheticModel(d, yarn);
+    await convert(d, join(d, 'y.gguf'), '--outtype', 'f16');
+    const y = await loadGGUF(join(d, 'y.gguf'));
+    expect(y.metadata['qwen3.rope.scaling.type']).toBe('yarn');
+    expect(y.metadata['qwen3.rope.scaling.factor']).toBe(4);
+    expect([y.metadata['qwen3.rope.scaling.original_context_length'], y.metadataTypes['qwen3.rope.scaling.original_context_length']]).toEqual([4096, 'u32']);
+    expect([y.metadata['qwen3.rope.scaling.yarn_beta_fast'], y.metadataTypes['qwen3.rope.scaling.yarn_beta_fast']]).toEqual([32, 'f32']);
+    expect(y.metadata['qwen3.rope.scaling.yarn_beta_slow']).toBe(1);
+    const l3 = syntheticModel({ seed: 5, arch: 'smollm3', layers: 1, hidden: 64, heads: 4, kvHeads: 2, ff: 128, ropeScaling: { rope_type: 'llama3', factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 8192 } });
+    const d3 = join(dir, 'smollm3-llama3');
+    await writeSyntheticModel(d3, l3);
+    await convert(d3, join(d3, 's.gguf'), '--outtype', 'f16');
+    const sm = await loadGGUF(join(d3, 's.gguf'));
+    expect(sm.metadata['general.architecture']).toBe('smollm3');
+    expect(sm.tensor('rope_freqs.weight').shape).toEqual([8]);
+    expect(sm.metadata['smollm3.rope.dimension_count']).toBe(16);
+  });
+
+  test('a tokenizer.json-only SentencePiece BPE: a llama vocabulary scored by merge rank; no Prepend, no space prefix', async () => {
+    const m = syntheticModel({ seed: 5, layers: 1, hidden: 64, heads: 4, kvHeads: 2, ff: 128, tokenizer: 'spm-json' });
+    const d = join(dir, 'spm-json');
+    await writeSyntheticModel(d, m);
+    expect(existsSync(join(d, 'tokenizer.model'))).toBe(false);
+    await convert(d, join(d, 'a.gguf'), '--outtype', 'f16');
+    const a = await loadGGUF(join(d, 'a.gguf'));
+    expect(a.metadata['tokenizer.ggml.model']).toBe('llama');
+    expect('tokenizer.ggml.add_space_prefix' in a.metadata).toBe(false);
+    const tokens = a.metadata['tokenizer.ggml.tokens'] as string[];
+    const scores = a.metadata['tokenizer.ggml.scores'] as Float32Array;
+    const types = a.metadata['tokenizer.ggml.token_type'] as Int32Array;
+    // the first merge's piece scores 0 - 0, the next ones lower
+    const merges = (m.tokenizer!.model as { merges: [string, string][] }).merges;
+    expect(scores[tokens.indexOf(merges[0].join(''))]).toBe(-0);
+    expect(scores[tokens.indexOf(merges[1].join(''))]).toBeLessThan(0);
+    expect(types[tokens.indexOf('<0x41>')]).toBe(TOKEN_TYPE.BYTE);
+    expect(types[1]).toBe(TOKEN_TYPE.CONTROL);
+    expect(types[0]).toBe(TOKEN_TYPE.UNKNOWN);
+    // Gemma 3's tokenizer.json replaces spaces but prepends nothing
+    await patchJson(join(d, 'tokenizer.json'), (j) => ((j.normalizer as { normalizers: unknown[] }).normalizers.shift()));
+    await convert(d, join(d, 'b.gguf'), '--outtype', 'f16');
+    expect((await loadGGUF(join(d, 'b.gguf'))).metadata['tokenizer.ggml.add_space_prefix']).toBe(false);
+  });
+
+  test.each([
+    ['qwen3moe, fused v5 experts', { seed: 3, arch: 'qwen3moe', layers: 1, hidden: 64, heads: 4, kvHeads: 2, ff: 128, experts: 4, expertFf: 64, fusedExperts: true }],
+    ['gemma3', { seed: 3, arch: 'gemma3', layers: 1, hidden: 64, heads: 4, kvHeads: 2, headDim: 16, ff: 128, tokenizerVocab: 500 }],
+    ['phi3', { seed: 3, arch: 'phi3', layers: 1, hidden: 64, heads: 4, kvHeads: 2, ff: 128 }],
+  ] as const)('%s: the CPU path writes the same bytes as the GPU (Q4_K_M)', async (name, options) => {
+    const d = join(dir, `cpu-gpu-${name.replace(/\W+/g, '-')}`);
+    await writeSyntheticModel(d, syntheticModel(options));
+    const gpu = join(d, 'gpu.gguf');
+    const cpu = join(d, 'cpu.gguf');
+    await convert(d, gpu, '--outtype', 'Q4_K_M');
+    await convert(d, cpu, '--outtype', 'Q4_K_M', '--cpu');
     expect(Buffer.compare(await readFile(gpu), await readFile(cpu))).toBe(0);
   });
 });
@@ -234,7 +377,7 @@ const BAD: [string, (d: string) => Promise<void> | void, RegExp][] = [
   [
     'an architecture it does not convert',
     (d) => patchJson(join(d, 'config.json'), (j) => ((j.architectures = ['GPTNeoXForCausalLM']), (j.model_type = 'gpt_neox'))),
-    /config\.json: architecture GPTNeoXForCausalLM \(model_type gpt_neox\); wgarray converts LlamaForCausalLM/,
+    /config\.json: architecture GPTNeoXForCausalLM \(model_type gpt_neox\); wgarray converts LlamaForCausalLM, .*MixtralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, Qwen3MoeForCausalLM, SmolLM3ForCausalLM/,
   ],
   ['no head count', (d) => patchJson(join(d, 'config.json'), (j) => delete j.num_attention_heads), /config\.json: has no "num_attention_heads"/],
   [
@@ -310,6 +453,76 @@ describe('folders it does not understand', () => {
     expect(r.stderr).toMatch(message);
     expect(existsSync(out)).toBe(false);
     expect(readdirSync(join(dir, 'bad')).filter((n) => n.startsWith('.wgarray-tmp')).length).toBe(0);
+  });
+
+  const qwen3 = syntheticModel({ seed: 5, arch: 'qwen3', layers: 1, hidden: 64, heads: 4, kvHeads: 2, headDim: 24, ff: 128 });
+  const moe = syntheticModel({ seed: 5, arch: 'qwen3moe', layers: 2, hidden: 64, heads: 4, kvHeads: 2, ff: 128, experts: 4, expertFf: 32 });
+  const without = (m: SyntheticModel, drop: (name: string) => boolean): SyntheticModel => ({ ...m, tensors: m.tensors.filter((t) => !drop(t.name)) });
+  const reshaped = (m: SyntheticModel, name: string, shape: number[]): SyntheticModel => ({
+    ...m,
+    tensors: m.tensors.map((t) => {
+      if (t.name !== name) return t;
+      const values = () => new Float32Array(shape.reduce((a, b) => a * b, 1)).fill(1);
+      return { ...t, shape, values, bytes: () => new Uint8Array(Uint16Array.from(values(), f32ToBf16Bits).buffer) };
+    }),
+  });
+  const ARCH_BAD: [string, SyntheticModel, (d: string) => Promise<void> | void, RegExp][] = [
+    [
+      'a missing expert',
+      without(moe, (n) => n.startsWith('model.layers.1.mlp.experts.3.')),
+      () => {},
+      /is missing expert 3 of blk\.1\.ffn_(gate|up|down)_exps\.weight \(config\.json has 4 experts; model\.layers\.1\.mlp\.experts\.3\.(gate|up|down)_proj\.weight expected, shape \[(32, 64|64, 32)\]\)/,
+    ],
+    [
+      'more experts in config.json than in the weights',
+      moe,
+      (d) => patchJson(join(d, 'config.json'), (j) => (j.num_experts = 6)),
+      /is missing expert 4 of blk\.0\.ffn_(gate|up|down)_exps\.weight \(config\.json has 6 experts/,
+    ],
+    [
+      'an expert of the wrong shape',
+      reshaped(moe, 'model.layers.0.mlp.experts.2.up_proj.weight', [16, 64]),
+      () => {},
+      /model\.safetensors: model\.layers\.0\.mlp\.experts\.2\.up_proj\.weight: shape \[16, 64\] of model\.layers\.0\.mlp\.experts\.2\.up_proj\.weight does not match config\.json \(expected \[32, 64\] for expert 2 of blk\.0\.ffn_up_exps\.weight\)/,
+    ],
+    [
+      'a wrong head_dim',
+      qwen3,
+      (d) => patchJson(join(d, 'config.json'), (j) => (j.head_dim = 16)),
+      /model\.safetensors: model\.layers\.0\.self_attn\.\w+\.weight: shape \[\d+(, 64)?\] of model\.layers\.0\.self_attn\.\w+\.weight does not match config\.json \(expected \[(16|64|32)(, \d+)?\] for blk\.0\.attn_\w+\.weight\)/,
+    ],
+    [
+      'a q/k norm of the wrong length',
+      reshaped(qwen3, 'model.layers.0.self_attn.k_norm.weight', [23]),
+      () => {},
+      /model\.safetensors: model\.layers\.0\.self_attn\.k_norm\.weight: shape \[23\] of model\.layers\.0\.self_attn\.k_norm\.weight does not match config\.json \(expected \[24\] for blk\.0\.attn_k_norm\.weight\)/,
+    ],
+    [
+      'a tokenizer larger than the embedding',
+      qwen3,
+      (d) =>
+        patchJson(join(d, 'tokenizer.json'), (j) =>
+          (j.added_tokens as unknown[]).push({ id: 600, content: '<|extra|>', single_word: false, lstrip: false, rstrip: false, normalized: false, special: true }),
+        ),
+      /tokenizer\.json: has token id 600, but config\.json's vocab_size is 512/,
+    ],
+  ];
+  ARCH_BAD.push([
+    'a Gemma 3 tokenizer larger than the embedding',
+    syntheticModel({ seed: 5, arch: 'gemma3', layers: 1, hidden: 64, heads: 4, kvHeads: 2, headDim: 16, ff: 128 }),
+    (d) =>
+      patchJson(join(d, 'tokenizer.json'), (j) => {
+        for (let id = 512; id < 520; id++) (j.added_tokens as unknown[]).push({ id, content: `<extra${id}>`, special: true });
+      }),
+    /tokenizer\.json: has 520 tokens, but model\.embed_tokens\.weight has only 512 rows/,
+  ]);
+  test.each(ARCH_BAD)('%s: an error naming the file, the tensor and the shape expected; nothing written', async (name, m, edit, message) => {
+    const d = await folder(name.replace(/\W+/g, '-'), edit, m);
+    const out = join(dir, 'bad', `${name.replace(/\W+/g, '-')}.gguf`);
+    const r = await cli(['convert', d, '-o', out, '-q']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(message);
+    expect(existsSync(out)).toBe(false);
   });
 
   test('--tokenizer-pre names the pre-tokenizer when it is not recognised', async () => {

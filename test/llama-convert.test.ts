@@ -23,6 +23,7 @@ import type { Device } from '../src/runtime/device.js';
 import { encodeBpe } from '../src/convert/bpe.js';
 import { syntheticModel, writeSyntheticModel, type SyntheticModel } from '../src/convert/synthetic.js';
 import { argmax, encodeSentencePiece, margin, referenceGreedy, referenceLogits } from './helpers/hf-reference.js';
+import { CORPUS } from './helpers/corpus.js';
 import { runLlama, top1Agreement, type LlamaRun } from './helpers/llama.js';
 
 const PROMPT = 'The quick brown fox jumps over the lazy dog. What is the capital of France?';
@@ -63,7 +64,11 @@ interface Variant {
   runs?: Map<string, LlamaRun>;
   prompt?: number[];
   forced?: number[];
+  /** Tokens in the GGUF when the converter trims the embedding (Gemma 3); default config.json's vocab_size. */
+  nVocab?: number;
 }
+
+const LONGROPE_SHORT = [1, 1.05, 1.2, 1.5, 2, 2.5, 3, 4];
 
 const VARIANTS: Variant[] = [
   {
@@ -78,8 +83,65 @@ const VARIANTS: Variant[] = [
     outtypes: ['f32'],
   },
   {
+    name: 'llama with only a tokenizer.json (SentencePiece BPE, Llama 2 / Mistral 7B style)',
+    model: syntheticModel({ seed: 67, layers: 2, hidden: 64, heads: 4, kvHeads: 2, ff: 128, tokenizer: 'spm-json' }),
+    outtypes: ['f32'],
+  },
+  {
     name: 'qwen2 (biases, tied embeddings, no permutation)',
     model: syntheticModel({ seed: 11, arch: 'qwen2', layers: 2, ff: 512, heads: 4, kvHeads: 2, tied: true }),
+    outtypes: ['f32', 'f16'],
+  },
+  {
+    name: 'qwen3 (per-head q/k norms, head_dim unlike hidden / heads)',
+    model: syntheticModel({ seed: 17, arch: 'qwen3', layers: 2, hidden: 64, heads: 4, kvHeads: 2, headDim: 24, ff: 128 }),
+    outtypes: ['f32', 'f16'],
+  },
+  {
+    name: 'smollm3 (4 layers, the 4th without rope)',
+    model: syntheticModel({ seed: 19, arch: 'smollm3', layers: 4, hidden: 64, heads: 4, kvHeads: 2, ff: 128 }),
+    outtypes: ['f32'],
+  },
+  {
+    name: 'qwen3moe (8 experts, 2 used, stacked into 3-D tensors)',
+    model: syntheticModel({ seed: 23, arch: 'qwen3moe', layers: 2, hidden: 64, heads: 4, kvHeads: 2, headDim: 16, ff: 128, experts: 8, expertFf: 32 }),
+    outtypes: ['f32', 'f16'],
+  },
+  {
+    name: 'qwen3moe with transformers v5 fused gate_up_proj experts',
+    model: syntheticModel({ seed: 29, arch: 'qwen3moe', layers: 2, hidden: 64, heads: 4, kvHeads: 2, ff: 128, experts: 4, expertFf: 32, fusedExperts: true }),
+    outtypes: ['f32'],
+  },
+  {
+    name: 'gemma2 (1 + w norms, post-norms, soft-capping, sliding window 4, tied output)',
+    model: syntheticModel({ seed: 37, arch: 'gemma2', layers: 2, hidden: 64, heads: 4, kvHeads: 2, headDim: 16, ff: 128 }),
+    outtypes: ['f32', 'f16'],
+  },
+  {
+    name: 'gemma3 (q/k norms, 5 sliding layers with the local rope base, a global one with linear scaling, embedding trimmed to the tokenizer)',
+    model: syntheticModel({ seed: 59, arch: 'gemma3', layers: 6, hidden: 64, heads: 4, kvHeads: 2, headDim: 16, ff: 128, tokenizerVocab: 500 }),
+    outtypes: ['f32'],
+    nVocab: 500,
+  },
+  {
+    name: 'phi3 (fused qkv and gate_up, longrope factors, SentencePiece tokenizer)',
+    model: syntheticModel({
+      seed: 61,
+      arch: 'phi3',
+      layers: 2,
+      hidden: 64,
+      heads: 4,
+      kvHeads: 2,
+      ff: 128,
+      tokenizer: 'spm',
+      maxPositions: 8192,
+      ropeScaling: { type: 'longrope', short_factor: LONGROPE_SHORT, long_factor: LONGROPE_SHORT.map((f) => f * 4) },
+    }),
+    outtypes: ['f32'],
+  },
+  {
+    name: 'mixtral (4 experts, 2 used, permuted q/k)',
+    model: syntheticModel({ seed: 31, arch: 'mixtral', layers: 2, hidden: 64, heads: 4, kvHeads: 2, ff: 64, experts: 4 }),
     outtypes: ['f32', 'f16'],
   },
 ];
@@ -106,8 +168,8 @@ beforeAll(async () => {
     const bos = v.model.config.bos_token_id as number;
     const sp = v.model.sentencePiece;
     v.prompt = [bos, ...(sp ? encodeSentencePiece(sp, PROMPT) : encodeBpe(v.model.bpe, PROMPT))];
-    v.forced = [...v.prompt, ...referenceGreedy(v.model, v.prompt, N_TOKENS)];
-    const runs = await runLlama(files, { prompt: PROMPT, nTokens: N_TOKENS, forced: v.forced });
+    v.forced = [...v.prompt, ...referenceGreedy(v.model, v.prompt, N_TOKENS, v.nVocab)];
+    const runs = await runLlama(files, { prompt: PROMPT, nTokens: N_TOKENS, forced: v.forced, texts: sp ? CORPUS : undefined });
     v.runs = new Map(names.map((t, k) => [t, runs[k]]));
   }
 }, 240_000);
@@ -120,14 +182,17 @@ afterAll(async () => {
 describe.each(VARIANTS)('$name', (v) => {
   test('llama.cpp tokenizes like the Hugging Face tokenizer', () => {
     const f32 = v.runs!.get('f32')!;
-    expect(f32.nVocab).toBe(v.model.config.vocab_size);
+    expect(f32.nVocab).toBe(v.nVocab ?? v.model.config.vocab_size);
     expect(f32.vocabularyType).toBe(v.model.sentencePiece ? 'spm' : 'bpe');
     expect(f32.promptTokens).toEqual(v.prompt);
+    // SentencePiece vocabularies (tokenizer.model, or tokenizer.json only): the corpus as SentencePiece's BPE encodes it
+    const sp = v.model.sentencePiece;
+    if (sp) CORPUS.forEach((text, i) => expect(f32.textTokens[i], text).toEqual(encodeSentencePiece(sp, text)));
   });
 
   test('F32: llama.cpp predicts what the Hugging Face model predicts', () => {
     const f32 = v.runs!.get('f32')!;
-    const logits = referenceLogits(v.model, v.forced!);
+    const logits = referenceLogits(v.model, v.forced!).map((l) => l.subarray(0, v.nVocab));
     let judged = 0;
     for (let i = 0; i < v.forced!.length; i++) {
       if (margin(logits[i]) < CLEAR_MARGIN) continue;

@@ -72,6 +72,67 @@ await cli(['convert', hf, '-o', f32, '--outtype', 'f32']);
 const f32File = await loadGGUF(f32);
 const ORACLE = llamaQuantizeAvailable();
 
+/**
+ * The other architectures (every preset on the 8-expert Qwen3-MoE, the mixes
+ * that differ by architecture or expert count on the others): their own type rules (the
+ * n_expert == 8 bumps of attn_v / attn_k / attn_output, ffn_*_exps counted by
+ * layer name, 3-D expert tensors quantized expert by expert, MXFP4 on the
+ * experts only, per-head q/k norms never quantized). Rows of 256 (K-quants
+ * apply) and of 128 (they fall back).
+ */
+const ARCH_MODELS = [
+  {
+    name: 'qwen3moe, 8 experts',
+    model: syntheticModel({ seed: 41, arch: 'qwen3moe', layers: 2, hidden: 256, heads: 4, kvHeads: 1, headDim: 64, ff: 512, experts: 8, expertFf: 64, vocab: 320 }),
+    presets: PRESETS,
+  },
+  {
+    name: 'mixtral, 8 experts',
+    model: syntheticModel({ seed: 43, arch: 'mixtral', layers: 2, hidden: 256, heads: 4, kvHeads: 2, ff: 64, experts: 8, vocab: 320 }),
+    presets: ['Q2_K', 'Q3_K_M', 'Q4_K_S', 'Q4_K_M', 'IQ4_XS', 'MXFP4_MOE'],
+  },
+  {
+    name: 'qwen3',
+    model: syntheticModel({ seed: 47, arch: 'qwen3', layers: 3, hidden: 256, heads: 4, kvHeads: 2, headDim: 64, ff: 384, vocab: 320, tied: true }),
+    presets: ['Q3_K_M', 'Q4_K_M', 'Q6_K'],
+  },
+  {
+    name: 'smollm3',
+    model: syntheticModel({ seed: 53, arch: 'smollm3', layers: 4, hidden: 128, heads: 4, kvHeads: 1, ff: 256, vocab: 320 }),
+    presets: ['Q2_K', 'Q4_K_M'],
+  },
+  {
+    name: 'gemma3 (tied, trimmed embedding)',
+    model: syntheticModel({ seed: 59, arch: 'gemma3', layers: 6, hidden: 256, heads: 4, kvHeads: 2, headDim: 64, ff: 256, vocab: 320, tokenizerVocab: 300 }),
+    presets: ['Q3_K_M', 'Q4_K_M'],
+  },
+  {
+    name: 'phi3 (fused attn_qkv counted as attn_v)',
+    model: syntheticModel({ seed: 61, arch: 'phi3', layers: 3, hidden: 256, heads: 4, kvHeads: 4, ff: 256, vocab: 320 }),
+    presets: ['Q3_K_M', 'Q4_K_M', 'Q5_K_M'],
+  },
+];
+const archFiles = new Map<string, string>();
+for (const [i, m] of ARCH_MODELS.entries()) {
+  const d = join(dir, `arch${i}`);
+  await writeSyntheticModel(d, m.model);
+  const file = join(dir, `arch${i}-f32.gguf`);
+  await cli(['convert', d, '-o', file, '--outtype', 'f32']);
+  archFiles.set(m.name, file);
+}
+if (ORACLE) {
+  await llamaQuantize(
+    [...archFiles.values()].flatMap((file, i) =>
+      ARCH_MODELS[i].presets.map((preset) => ({
+        inp: file,
+        out: join(dir, `ref-arch${i}-${preset}.gguf`),
+        ftype: quantPreset(preset).ftype,
+        params: { onlyCopy: preset === 'COPY' },
+      })),
+    ),
+  );
+}
+
 function tagOf(c: Case): string {
   return `${c.preset}${(c.args ?? []).join('').replace(/[^\w]+/g, '_')}`;
 }
@@ -124,6 +185,26 @@ describe.skipIf(!ORACLE)('wgarray quantize = llama_model_quantize, tensor by ten
     }
   }, 60_000);
   }
+});
+
+/** Asserts two GGUF files hold the same tensors, types and bytes, and the same general.file_type. */
+async function expectSameTensors(ours: string, ref: string): Promise<void> {
+  const a = await loadGGUF(ours);
+  const b = await loadGGUF(ref);
+  expect(a.tensorInfos.map((t) => [t.name, t.type.name, t.shape.join('x')]).sort()).toEqual(b.tensorInfos.map((t) => [t.name, t.type.name, t.shape.join('x')]).sort());
+  for (const t of b.tensorInfos) {
+    const [x, y] = [await a.readTensorBytes(t.name), await b.readTensorBytes(t.name)];
+    expect(Buffer.compare(Buffer.from(x), Buffer.from(y)), `${t.name} (${t.type.name}) bytes`).toBe(0);
+  }
+  expect(a.metadata['general.file_type']).toBe(b.metadata['general.file_type']);
+}
+
+describe.skipIf(!ORACLE).each(ARCH_MODELS.map((m, i) => ({ ...m, i })))('$name: wgarray quantize = llama_model_quantize', ({ name, i, presets }) => {
+  test.each(presets)('%s', async (preset) => {
+    const ours = join(dir, `ours-arch${i}-${preset}.gguf`);
+    await cli(['quantize', archFiles.get(name)!, ours, preset]);
+    await expectSameTensors(ours, join(dir, `ref-arch${i}-${preset}.gguf`));
+  }, 60_000);
 });
 
 describe('quantize(convert f32) = convert straight to the type', () => {

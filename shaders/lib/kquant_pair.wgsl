@@ -15,6 +15,8 @@ fn quad_group(q: u32, c: u32) -> u32 {
 var<private> block_x: array<vec4<f32>, 64>;
 // Each quad's four group scales.
 var<private> quad_scale: array<vec4<f32>, 4>;
+// The block's importance weights in block_x's order (WEIGHTED pipelines only; filled by their entry point).
+var<private> block_w: array<vec4<f32>, 64>;
 
 // Loads quad q of the block at element `first` into block_x and qx_x.
 // `sixteen` is 16, passed as a uniform value: a loop bound the compiler cannot
@@ -25,6 +27,9 @@ fn load_quad(first: u32, q: u32, sixteen: u32) {
                                 load_x(first + 16u * quad_group(q, 2u) + j), load_x(first + 16u * quad_group(q, 3u) + j));
   }
   for (var j = 0u; j < 16u; j = j + 1u) { qx_x[j] = block_x[16u * q + j]; }
+  if (WEIGHTED) {
+    for (var j = 0u; j < sixteen; j = j + 1u) { qx_w[j] = block_w[16u * q + j]; }
+  }
 }
 
 // Scale of group g (0..15), from quad_scale.

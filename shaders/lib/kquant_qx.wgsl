@@ -20,6 +20,11 @@
 // ggml's GROUP_MAX_EPS (1e-15f).
 const GROUP_MAX_EPS: f32 = 1e-15;
 
+// The importance-matrix pipelines (entry points quantize_weighted) set it:
+// make_qx_quants then weighs with qx_w (ggml's qw) instead of x*x. An
+// override, so the reference pipelines compile without the weighted code.
+override WEIGHTED: bool = false;
+
 // ggml's nearest_int exactly as its bits compute it: add 1.5 * 2^23 in
 // float32, keep the low 23 bits. Round half to even for |x| <= 4194303;
 // beyond that (or for Inf) the same wrapped integer ggml gets. A NaN gives 0,
@@ -45,6 +50,8 @@ fn wrap_i8_4(v: vec4<i32>) -> vec4<i32> {
 // make_q3_quants4, their quants.
 var<private> qx_x: array<vec4<f32>, 16>;
 var<private> qx_q: array<vec4<f32>, 16>;
+// Their importance weights, where WEIGHTED.
+var<private> qx_w: array<vec4<f32>, 16>;
 
 // Each group's value of largest magnitude (the first, on ties), as ggml's loop finds it.
 fn qx_signed_max4() -> vec4<f32> {
@@ -90,11 +97,15 @@ fn qx_levels4(t: vec4<f32>, nmax: f32, exact: bool) -> vec4<f32> {
 // make_qx_quants' candidate search: the first pass (c = 0) and is = -9..-1,
 // 1..9, keeping the candidate ggml keeps.
 fn qx_search4(safe_max: vec4<f32>, nmax: f32, exact: bool) -> QxSearch {
-  // Per-element constants of the weighted sums: w = x*x and w*x.
+  // Per-element constants of the weighted sums: w = x*x (or qw) and w*x.
   var w: array<vec4<f32>, 16>;
   var wx: array<vec4<f32>, 16>;
   for (var i = 0u; i < 16u; i = i + 1u) {
-    w[i] = qx_x[i] * qx_x[i];
+    if (WEIGHTED) {
+      w[i] = qx_w[i];
+    } else {
+      w[i] = qx_x[i] * qx_x[i];
+    }
     wx[i] = w[i] * qx_x[i];
   }
   var scale = vec4(0.0);

@@ -41,14 +41,23 @@ fn quantize_block(blk: u32, first: u32) {
   let zero_block = (bitcast<u32>(max_scale) & 0x7fffffffu) == 0u;
   let iscale = -32.0 / select(max_scale, 1.0, zero_block);
   let d_bits = select(f32_to_f16_bits(1.0 / iscale), 0u, zero_block);
+  for (var q = 0u; q < four; q = q + 1u) {
+    // int8_t l = nearest_int(...), then clamped
+    quad_l6[q] = select(vec4<u32>(clamp(wrap_i8_4(nearest_int_bits4(iscale * quad_scale[q])), vec4(-32), vec4(31)) + vec4(32)),
+                        vec4(0u), vec4(zero_block));
+  }
+  pack_block(blk, d_bits, four);
+}
+
+// Both paths' tail: with quad_l6 (the 6-bit scales) and quad_kept (the
+// search's quants) set, the quants against the rounded scales, hmask, qs,
+// scales and d into the pair image.
+fn pack_block(blk: u32, d_bits: u32, four: u32) {
   let d_all = f16_bits_to_f32(d_bits);
   pair_or(blk, 108u, d_bits);
 
   for (var q = 0u; q < four; q = q + 1u) {
-    // int8_t l = nearest_int(...), then clamped
-    let l6 = select(vec4<u32>(clamp(wrap_i8_4(nearest_int_bits4(iscale * quad_scale[q])), vec4(-32), vec4(31)) + vec4(32)),
-                    vec4(0u), vec4(zero_block));
-    quad_l6[q] = l6;
+    let l6 = quad_l6[q];
     let d = d_all * vec4<f32>(vec4<i32>(l6) - vec4(32));
     // Where d is 0, ggml keeps the quants make_q3_quants chose.
     let requant = (bitcast<vec4<u32>>(d) & vec4(0x7fffffffu)) != vec4(0u);
@@ -102,6 +111,89 @@ fn quantize_blocks(pair: u32, first_block: u32) {
   pair_clear();
   for (var blk = 0u; blk < n_blocks; blk = blk + 1u) {
     quantize_block(blk, (first_block + blk) * QK);
+  }
+  pair_store(pair, n_blocks);
+}
+
+// quantize_row_q3_K_impl: per super-block sigma2 = 2 sum x^2 / 256; per group
+// weights qw * sqrt(sigma2 + x^2) and make_qx_quants(16, 4) with them; the
+// 6-bit scales by make_qx_quants(16, 32) over the group scales, weighted by
+// each group's weight sum. Pipelines built with WEIGHTED = true.
+@group(0) @binding(3) var<storage, read> imatrix_w: array<f32>;
+struct WeightParams {
+  // blocks per row, the chunk's first block in the tensor, blocks per expert
+  blocks_per_row: u32,
+  first_block: u32,
+  blocks_per_expert: u32,
+  pad: u32,
+}
+@group(0) @binding(4) var<uniform> wparams: WeightParams;
+
+fn quantize_block_weighted(blk: u32, b: u32) {
+  let first = b * QK;
+  let four = select(4u, 0u, qparams.n_blocks == 0u);
+  let sixteen = 4u * four;
+  // sum x^2 in element order, as ggml's loop
+  var sumx2 = 0.0;
+  for (var i = 0u; i < 16u * sixteen; i = i + 1u) {
+    let x = load_x(first + i);
+    let x2 = x * x;
+    sumx2 = sumx2 + x2;
+  }
+  let twice = 2.0 * sumx2;
+  let sigma2 = twice / 256.0;
+  let g = wparams.first_block + b;
+  let base = (g / wparams.blocks_per_expert) * wparams.blocks_per_row * QK + (g % wparams.blocks_per_row) * QK;
+  var sw: array<vec4<f32>, 4>;
+  for (var q = 0u; q < four; q = q + 1u) {
+    load_quad(first, q, sixteen);
+    var sum = vec4(0.0);
+    for (var j = 0u; j < sixteen; j = j + 1u) {
+      let qw = vec4(imatrix_w[base + 16u * quad_group(q, 0u) + j], imatrix_w[base + 16u * quad_group(q, 1u) + j],
+                    imatrix_w[base + 16u * quad_group(q, 2u) + j], imatrix_w[base + 16u * quad_group(q, 3u) + j]);
+      let x2 = qx_x[j] * qx_x[j];
+      let s = sqrt(vec4(sigma2) + x2);
+      qx_w[j] = qw * s;
+      sum = sum + qx_w[j];
+    }
+    sw[q] = sum;
+    let r = make_qx_quants4(4.0);
+    quad_scale[q] = r.scale;
+    // the quants make_qx_quants keeps (0 for an all-zero group)
+    for (var half = 0u; half < 2u; half = half + 1u) {
+      var kept = vec4(0u);
+      for (var t = 0u; t < 8u; t = t + 1u) {
+        let l = select(clamp(nearest_int_bits4(r.iscale * qx_x[8u * half + t]), vec4(-4), vec4(3)), vec4(-4), r.zero);
+        kept = kept | (vec4<u32>(l + vec4(4)) << vec3(4u * t).xxxx);
+      }
+      quad_kept[2u * q + half] = kept;
+    }
+  }
+  // make_qx_quants(16, 32, scales, Ls, 1, sw): one group of the 16 scales, in every component
+  for (var i = 0u; i < 16u; i = i + 1u) {
+    let qi = 2u * (i >> 3u) + (i & 1u);
+    let c = (i & 7u) >> 1u;
+    qx_x[i] = vec4(quad_scale[qi][c]);
+    qx_w[i] = vec4(sw[qi][c]);
+  }
+  let r = make_qx_quants4(32.0);
+  for (var q = 0u; q < four; q = q + 1u) {
+    let l = select(clamp(nearest_int_bits4(vec4(r.iscale.x) * quad_scale[q]), vec4(-32), vec4(31)), vec4(-32), vec4(r.zero.x));
+    quad_l6[q] = vec4<u32>(l + vec4(32));
+  }
+  pack_block(blk, f32_to_f16_bits(r.scale.x), four);
+}
+
+@compute @workgroup_size(QUANTIZE_WORKGROUP_SIZE)
+fn quantize_weighted(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                     @builtin(local_invocation_index) lid: u32) {
+  let pair = workgroup_index(wid, nwg) * QUANTIZE_WORKGROUP_SIZE + lid;
+  let first_block = 2u * pair;
+  if (first_block >= qparams.n_blocks) { return; }
+  let n_blocks = min(2u, qparams.n_blocks - first_block);
+  pair_clear();
+  for (var blk = 0u; blk < n_blocks; blk = blk + 1u) {
+    quantize_block_weighted(blk, first_block + blk);
   }
   pair_store(pair, n_blocks);
 }

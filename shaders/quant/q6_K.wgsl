@@ -95,6 +95,50 @@ fn quantize_blocks(pair: u32, first_block: u32) {
   }
 }
 
+// quantize_row_q6_K_impl: the same, make_qx_quants weighing with the raw
+// per-column importance weights (ggml's quant_weights, one row's worth per
+// expert). Pipelines built with WEIGHTED = true; bindings 3 and 4 as below.
+@group(0) @binding(3) var<storage, read> imatrix_w: array<f32>;
+struct WeightParams {
+  // blocks per row, the chunk's first block in the tensor, blocks per expert
+  blocks_per_row: u32,
+  first_block: u32,
+  blocks_per_expert: u32,
+  pad: u32,
+}
+@group(0) @binding(4) var<uniform> wparams: WeightParams;
+
+// Loads the weights of block `b` of the chunk into block_w, in block_x's quad order.
+fn load_block_weights(b: u32) {
+  let g = wparams.first_block + b;
+  let base = (g / wparams.blocks_per_expert) * wparams.blocks_per_row * QK + (g % wparams.blocks_per_row) * QK;
+  // loop bounds from a uniform, as load_quad's: unrolled, compile time explodes
+  let four = select(4u, 0u, qparams.n_blocks == 0u);
+  let sixteen = 4u * four;
+  for (var q = 0u; q < four; q = q + 1u) {
+    for (var j = 0u; j < sixteen; j = j + 1u) {
+      block_w[16u * q + j] = vec4(imatrix_w[base + 16u * quad_group(q, 0u) + j], imatrix_w[base + 16u * quad_group(q, 1u) + j],
+                                  imatrix_w[base + 16u * quad_group(q, 2u) + j], imatrix_w[base + 16u * quad_group(q, 3u) + j]);
+    }
+  }
+}
+
+@compute @workgroup_size(QUANTIZE_WORKGROUP_SIZE)
+fn quantize_weighted(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                     @builtin(local_invocation_index) lid: u32) {
+  let pair = workgroup_index(wid, nwg) * QUANTIZE_WORKGROUP_SIZE + lid;
+  let first_block = 2u * pair;
+  let pair_blocks = min(2u, qparams.n_blocks);
+  pair_clear();
+  for (var blk = 0u; blk < pair_blocks; blk = blk + 1u) {
+    load_block_weights(min(first_block + blk, qparams.n_blocks - 1u));
+    quantize_block(blk, (first_block + blk) * QK);
+  }
+  if (first_block < qparams.n_blocks) {
+    pair_store(pair, min(2u, qparams.n_blocks - first_block));
+  }
+}
+
 // One invocation per group of 16 outputs; a workgroup decodes 16 blocks.
 fn dequantize_part(b: u32, g: u32) {
   let base = b * BLOCK_BYTES;

@@ -26,8 +26,16 @@ const TYPE_OPTIONS = {
   'allow-requantize': { type: 'boolean' },
 } as const;
 
+const IMATRIX_OPTIONS = {
+  imatrix: { type: 'string' },
+  'include-weights': { type: 'string', multiple: true },
+  'exclude-weights': { type: 'string', multiple: true },
+} as const;
+
 const COMMON = {
   report: { type: 'string' },
+  'no-report': { type: 'boolean' },
+  profile: { type: 'boolean' },
   quiet: { type: 'boolean', short: 'q' },
   cpu: { type: 'boolean' },
   'tokenizer-pre': { type: 'string' },
@@ -65,7 +73,13 @@ options:
   --leave-output-tensor         keep output.weight as it is
   --tensor-type PATTERN=T       tensors whose name matches the regex get T (repeatable; first match wins)
   --allow-requantize            allow quantizing tensors that are already quantized
+  --imatrix FILE                importance matrix (llama-imatrix's GGUF or legacy .dat): weighted quantization,
+                                as llama-quantize --imatrix (GGUF input; runs those tensors on the CPU, exact)
+  --include-weights NAME        use importance weights only for tensors whose name contains NAME (repeatable)
+  --exclude-weights NAME        use none for tensors whose name contains NAME (repeatable; not with --include-weights)
   --report FILE                 save the quality report (per tensor type, RMSE, SNR) as JSON
+  --no-report                   skip the RMSE / SNR pass (one GPU pass per tensor fewer; the table shows no errors)
+  --profile                     time each stage (read, upload, quantize, stats, readback, write) and print a table
   --tokenizer-pre NAME          tokenizer.ggml.pre for a Hugging Face input (default: recognised)
   --cpu                         use the CPU path even where a GPU exists
   -q, --quiet                   no progress line, no per-tensor table`,
@@ -82,6 +96,8 @@ options:
   --outtype TYPE                see above
   --name NAME                   general.name (default: the folder's name)
   --report FILE                 save the quality report as JSON
+  --no-report                   skip the RMSE / SNR pass (one GPU pass per tensor fewer; the table shows no errors)
+  --profile                     time each stage (read, upload, quantize, stats, readback, write) and print a table
   --tokenizer-pre NAME          tokenizer.ggml.pre (default: recognised from tokenizer.json)
   --lora ADAPTER_DIR            fuse a LoRA adapter first (PEFT: adapter_config.json + adapter_model.safetensors;
                                 MLX-LM: adapter_config.json + adapters.safetensors): W + scale * B @ A on the GPU
@@ -185,7 +201,7 @@ export async function runCli(argv: string[], options: CliOptions = {}): Promise<
         stdout.write(`wgarray ${version()}\n`);
         return EXIT.OK;
       case 'quantize': {
-        const { values, positionals: p } = parse(rest, { ...TYPE_OPTIONS, ...COMMON }, 'quantize');
+        const { values, positionals: p } = parse(rest, { ...TYPE_OPTIONS, ...IMATRIX_OPTIONS, ...COMMON }, 'quantize');
         if (values.help) return help(stdout, 'quantize');
         positionals(p, 3, 'quantize', 'IN OUT TYPE');
         await quantizeCommand({ ...values, input: p[0], output: p[1], type: p[2] }, io(values.quiet));

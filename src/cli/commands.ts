@@ -5,6 +5,7 @@ import { basename, resolve } from 'node:path';
 import { ArgumentError } from '../errors.js';
 import { fileError } from '../io/atomic.js';
 import { detectFormat } from '../io/load.js';
+import { filterImatrix, loadImatrix } from '../io/imatrix.js';
 import { planFromGGUF } from '../convert/from-gguf.js';
 import { isInHFFolder, planFromHF, planFromSafetensors, resolveOuttype } from '../convert/from-hf.js';
 import { runPlan, type ConversionPlan, type RunResult, type TensorTransform } from '../convert/pipeline.js';
@@ -12,7 +13,7 @@ import { parseTensorType, quantPreset, type TypeChoiceOptions } from '../quant/p
 import type { Device } from '../runtime/device.js';
 import { openBackend, type Backend } from './backend.js';
 import { ProgressLine, type TextSink } from './progress.js';
-import { buildReport, printReport, type QualityReport } from './report.js';
+import { buildReport, printProfile, printReport, type QualityReport } from './report.js';
 import { loadLoraAdapter, loraTransform } from '../lora/index.js';
 
 export interface CommandIO {
@@ -65,6 +66,10 @@ export interface RunCommandOptions {
   transform?: TensorTransform;
   backend: Backend;
   plan: ConversionPlan;
+  /** --profile: time each stage and print the table. */
+  profile?: boolean;
+  /** --no-report: skip the RMSE / SNR pass. */
+  noReport?: boolean;
 }
 
 /** Runs a plan into `output` with the progress line, prints and (with reportPath) saves the report. */
@@ -76,6 +81,8 @@ export async function executePlan(o: RunCommandOptions, io: CommandIO): Promise<
       device: o.backend.device,
       transform: o.transform,
       signal: io.signal,
+      profile: o.profile,
+      quality: !o.noReport,
       onProgress: (p) => progress.update(p, p.tensorsDone === p.tensorCount && p.bytesWritten === p.totalBytes),
     });
   } finally {
@@ -83,6 +90,7 @@ export async function executePlan(o: RunCommandOptions, io: CommandIO): Promise<
   }
   const report = buildReport(o.command, o.input, o.plan.description, o.type, o.fileType, o.backend.label, result);
   printReport(report, io.stdout, o.quiet);
+  if (report.profile) printProfile(report.profile, result.timings.totalMs, io.stdout);
   if (o.reportPath) {
     try {
       await writeFile(o.reportPath, JSON.stringify(report, null, 2) + '\n');
@@ -94,6 +102,9 @@ export async function executePlan(o: RunCommandOptions, io: CommandIO): Promise<
 }
 
 export interface QuantizeArgs extends TypeOptionValues {
+  imatrix?: string;
+  'include-weights'?: string[];
+  'exclude-weights'?: string[];
   input: string;
   output: string;
   type: string;
@@ -101,6 +112,8 @@ export interface QuantizeArgs extends TypeOptionValues {
   quiet?: boolean;
   cpu?: boolean;
   'tokenizer-pre'?: string;
+  profile?: boolean;
+  'no-report'?: boolean;
 }
 
 async function isDirectory(path: string): Promise<boolean> {
@@ -115,16 +128,27 @@ async function isDirectory(path: string): Promise<boolean> {
 export async function quantizeCommand(a: QuantizeArgs, io: CommandIO): Promise<QualityReport> {
   const preset = quantPreset(a.type);
   const options = typeChoiceOptions(a);
+  if ((a['include-weights']?.length || a['exclude-weights']?.length) && a.imatrix === undefined) {
+    throw new ArgumentError('--include-weights and --exclude-weights select importance-matrix entries: pass --imatrix FILE too');
+  }
+  // read and checked before anything is planned or written
+  const imatrix =
+    a.imatrix === undefined
+      ? undefined
+      : filterImatrix(await loadImatrix(a.imatrix), { include: a['include-weights'], exclude: a['exclude-weights'] });
   if (resolve(a.input) === resolve(a.output)) throw new ArgumentError(`the output ${a.output} is the input; write to another file`);
   const backend = await openBackend({ cpu: a.cpu, stderr: io.stderr, device: io.device });
   try {
     let plan: ConversionPlan;
+    if (imatrix && (await isDirectory(a.input) || (await detectFormat(a.input)) !== 'gguf')) {
+      throw new ArgumentError(`--imatrix needs a GGUF input (convert ${a.input} to GGUF first, then quantize it with the importance matrix)`);
+    }
     if (await isDirectory(a.input)) {
       if (preset.defaultType === null) throw new ArgumentError('COPY keeps a GGUF\'s tensor types; a Hugging Face folder has none to keep (use convert)');
       plan = await planFromHF(a.input, { ...options, device: backend.device, outtype: preset.name, tokenizerPre: a['tokenizer-pre'] });
     } else {
       const format = await detectFormat(a.input);
-      if (format === 'gguf') plan = await planFromGGUF(a.input, preset, { ...options, device: backend.device });
+      if (format === 'gguf') plan = await planFromGGUF(a.input, preset, { ...options, device: backend.device, imatrix });
       else if (format === 'safetensors') {
         if (isInHFFolder(a.input) && preset.defaultType !== null) {
           plan = await planFromHF(resolve(a.input, '..'), { ...options, device: backend.device, outtype: preset.name, tokenizerPre: a['tokenizer-pre'] });
@@ -133,7 +157,7 @@ export async function quantizeCommand(a: QuantizeArgs, io: CommandIO): Promise<Q
     }
     const fileType = Number(plan.metadata.get('general.file_type')?.value ?? preset.ftype);
     const { report } = await executePlan(
-      { command: 'quantize', input: a.input, output: a.output, type: preset.name, fileType, reportPath: a.report, quiet: a.quiet, backend, plan },
+      { command: 'quantize', input: a.input, output: a.output, type: preset.name, fileType, reportPath: a.report, quiet: a.quiet, backend, plan, profile: a.profile, noReport: a['no-report'] },
       io,
     );
     return report;
@@ -149,6 +173,8 @@ export interface ConvertArgs extends TypeOptionValues {
   report?: string;
   quiet?: boolean;
   cpu?: boolean;
+  profile?: boolean;
+  'no-report'?: boolean;
   name?: string;
   'tokenizer-pre'?: string;
   /** A LoRA adapter folder to fuse into the weights. */
@@ -202,7 +228,7 @@ export async function convertCommand(a: ConvertArgs, io: CommandIO, transform?: 
       transform = await loraStep(a, plan, io);
     }
     const { report } = await executePlan(
-      { command: 'convert', input: a.input, output, type, fileType, reportPath: a.report, quiet: a.quiet, backend, plan, transform },
+      { command: 'convert', input: a.input, output, type, fileType, reportPath: a.report, quiet: a.quiet, backend, plan, transform, profile: a.profile, noReport: a['no-report'] },
       io,
     );
     return report;

@@ -3,13 +3,17 @@
 // except general.file_type and general.quantization_version (and split keys,
 // which describe the input's shards).
 
-import { FormatError } from '../errors.js';
+import { ArgumentError, FormatError } from '../errors.js';
+import { imatrixWeights, type Imatrix } from '../io/imatrix.js';
 import { loadGGUF, type GGUFFile } from '../io/gguf/reader.js';
 import { gguf } from '../io/gguf/metadata.js';
 import type { Device } from '../runtime/device.js';
+import type { GGMLType } from '../quant/ggml-types.js';
 import {
+  allowsQuantization,
   chooseTensorTypes,
   guessFtype,
+  requiresImatrix,
   type ModelShape,
   type QuantPreset,
   type TypeChoiceOptions,
@@ -54,6 +58,41 @@ export function modelShapeOf(f: Pick<GGUFFile, 'metadata' | 'path' | 'tensorInfo
 
 export interface GGUFPlanOptions extends TypeChoiceOptions {
   device?: Device;
+  /** --imatrix (already filtered by --include/--exclude-weights): per-tensor weights, and the mix rules that change with one. */
+  imatrix?: Imatrix;
+}
+
+/**
+ * Each tensor's importance weights, checked as llama-quantize checks them
+ * before anything is written: an entry whose size is not row length x experts
+ * is an error (except for the token embedding, which then goes without); a
+ * tensor whose type needs weights and has none is refused.
+ */
+function tensorWeights(
+  infos: readonly { name: string; shape: readonly number[]; to: GGMLType; from: GGMLType }[],
+  imatrix: Imatrix | undefined,
+  ftype: number,
+  options: TypeChoiceOptions,
+): (Float32Array | undefined)[] {
+  return infos.map((t) => {
+    const quantized = t.to !== t.from && allowsQuantization({ name: t.name, shape: t.shape, type: t.from }, options);
+    let w: Float32Array | undefined;
+    if (imatrix && quantized) {
+      const rowLength = t.shape[t.shape.length - 1];
+      const experts = t.shape.length >= 3 ? t.shape[t.shape.length - 3] : 1;
+      const tokenEmbd = t.name === 'token_embd.weight' || t.name === 'per_layer_token_embd.weight';
+      const entry = imatrix.entries.get(t.name);
+      if (entry && !(tokenEmbd && entry.length !== rowLength * experts)) w = imatrixWeights(imatrix, t.name, rowLength, experts);
+    }
+    if (!w && quantized && requiresImatrix(t.name, t.to, ftype)) {
+      throw new ArgumentError(
+        imatrix
+          ? `tensor '${t.name}' (${t.to.name}) has no importance weights in ${imatrix.file}: very low-bit types need them (llama-quantize refuses too)`
+          : `quantizing tensor '${t.name}' to ${t.to.name} requires an importance matrix: pass --imatrix FILE (from llama-imatrix or wgarray imatrix)`,
+      );
+    }
+    return w;
+  });
 }
 
 /** Plans `preset` over the GGUF file at `path`. */
@@ -70,7 +109,8 @@ export async function planFromGGUF(path: string, preset: QuantPreset, options: G
   }
   const model = modelShapeOf(f);
   const infos = f.tensorInfos.map((t) => ({ name: t.name, shape: t.shape, type: t.type }));
-  const choices = chooseTensorTypes(infos, preset, model, options);
+  const imatrix = options.imatrix && options.imatrix.entries.size > 0 ? options.imatrix : undefined;
+  const choices = chooseTensorTypes(infos, preset, model, { ...options, hasImatrix: imatrix !== undefined });
 
   const meta = new Metadata();
   for (const [k, v] of Object.entries(f.typedMetadata)) {
@@ -85,6 +125,19 @@ export async function planFromGGUF(path: string, preset: QuantPreset, options: G
         : guessFtype(f.tensorInfos.map((t) => t.type))
       : preset.ftype;
   meta.set('general.file_type', gguf.u32(ftype));
+  const weights = tensorWeights(
+    f.tensorInfos.map((t, i) => ({ name: t.name, shape: t.shape, from: t.type, to: choices[i].to })),
+    imatrix,
+    ftype,
+    options,
+  );
+  if (imatrix) {
+    // llama-quantize's kv overrides: strings cut at 127 bytes, counts as u32
+    meta.set('quantize.imatrix.file', gguf.string(truncate127(imatrix.file)));
+    if (imatrix.datasets.length) meta.set('quantize.imatrix.dataset', gguf.string(truncate127(imatrix.datasets[0])));
+    meta.set('quantize.imatrix.entries_count', gguf.u32(imatrix.entries.size));
+    if (imatrix.chunkCount > 0) meta.set('quantize.imatrix.chunks_count', gguf.u32(imatrix.chunkCount));
+  }
 
   const tensors: PlannedTensor[] = f.tensorInfos.map((info, i) => {
     const source: TensorSource = {
@@ -95,7 +148,16 @@ export async function planFromGGUF(path: string, preset: QuantPreset, options: G
       read: () => f.readTensorBytes(info.name),
     };
     const c = choices[i];
-    return { name: info.name, shape: info.shape, from: info.type, to: c.to, ...(c.note ? { note: c.note } : {}), source, sourceName: info.name };
+    return {
+      name: info.name,
+      shape: info.shape,
+      from: info.type,
+      to: c.to,
+      ...(c.note ? { note: c.note } : {}),
+      source,
+      sourceName: info.name,
+      ...(weights[i] ? { imatrix: weights[i] } : {}),
+    };
   });
   const arch = model.arch || 'unknown architecture';
   return {
@@ -104,4 +166,10 @@ export async function planFromGGUF(path: string, preset: QuantPreset, options: G
     tensors,
     model,
   };
+}
+
+/** strncpy(val_str, s, 127): the first 127 bytes (UTF-8) of s. */
+function truncate127(s: string): string {
+  const b = new TextEncoder().encode(s);
+  return b.length <= 127 ? s : new TextDecoder().decode(b.subarray(0, 127));
 }

@@ -227,3 +227,75 @@ export function sentencePieceMetadata(files: SentencePieceFiles, vocabSize: numb
   specialTokens(meta, { ...files, tokenizer: files.tokenizer ?? {}, tokenizerPath: files.modelPath }, added, n);
   return meta;
 }
+
+type TokenizerJson = Record<string, unknown>;
+
+function mentionsMetaspace(node: unknown): boolean {
+  if (!node || typeof node !== 'object') return false;
+  const n = node as TokenizerJson;
+  if (n.type === 'Metaspace') return true;
+  if (n.type === 'Replace' && (n.content === '\u2581' || (n.pattern as TokenizerJson | undefined)?.String === ' ')) return true;
+  if (n.type === 'Prepend' && n.prepend === '\u2581') return true;
+  for (const key of ['normalizers', 'pretokenizers']) {
+    const list = n[key];
+    if (Array.isArray(list) && list.some(mentionsMetaspace)) return true;
+  }
+  return false;
+}
+
+/**
+ * A tokenizer.json whose BPE model is SentencePiece's (Llama 2, Mistral 7B
+ * saved without tokenizer.model: byte fallback, U+2581 for spaces, no
+ * byte-level step) as a SentencePiece model, or undefined for any other
+ * tokenizer.json. llama.cpp's SPM tokenizer merges the adjacent pair whose
+ * merged piece scores highest; Hugging Face's BPE merges the pair of lowest
+ * merge rank. A piece's score is therefore minus the rank of the first merge
+ * that forms it (convert_hf_to_gguf's _set_vocab_llama_hf writes -1000 for
+ * every piece, which loses that order). Pieces no merge forms score below
+ * every merge; <0xXX> pieces are bytes, added special tokens control tokens.
+ */
+export function sentencePieceFromTokenizerJson(tj: TokenizerJson, where: string): SentencePieceModel | undefined {
+  const model = tj.model as TokenizerJson | undefined;
+  if (!model || model.type !== 'BPE') return undefined;
+  const spmStyle = model.byte_fallback === true || mentionsMetaspace(tj.normalizer) || mentionsMetaspace(tj.pre_tokenizer);
+  const byteLevel = JSON.stringify(tj.pre_tokenizer ?? null).includes('"ByteLevel"') || JSON.stringify(tj.decoder ?? null).includes('"ByteLevel"');
+  if (!spmStyle || byteLevel) return undefined;
+  const vocab = model.vocab as Record<string, number> | undefined;
+  if (!vocab || typeof vocab !== 'object') throw new FormatError(where, undefined, 'model.vocab is missing');
+  const merges = model.merges;
+  if (!Array.isArray(merges)) throw new FormatError(where, undefined, 'model.merges is missing');
+  const rank = new Map<string, number>();
+  merges.forEach((m: unknown, r) => {
+    const pair = typeof m === 'string' ? m.split(' ') : Array.isArray(m) ? (m as string[]) : undefined;
+    if (!pair || pair.length !== 2) throw new FormatError(where, undefined, `model.merges[${r}] is not a pair of pieces`);
+    const piece = pair[0] + pair[1];
+    if (!rank.has(piece)) rank.set(piece, r);
+  });
+  const n = Math.max(-1, ...Object.values(vocab)) + 1;
+  const pieces: Piece[] = Array.from({ length: n }, (_, i) => ({ piece: `[PAD${i}]`, score: -1e9, type: PIECE_TYPE.UNUSED }));
+  const unreachable = -(merges.length + 1);
+  for (const [piece, id] of Object.entries(vocab)) {
+    if (!Number.isInteger(id) || id < 0) throw new FormatError(where, undefined, `model.vocab["${piece}"] is ${id}, not a token id`);
+    const r = rank.get(piece);
+    const type = piece === model.unk_token ? PIECE_TYPE.UNKNOWN : /^<0x[0-9A-F]{2}>$/.test(piece) ? PIECE_TYPE.BYTE : PIECE_TYPE.NORMAL;
+    pieces[id] = { piece, score: r !== undefined ? -r : [...piece].length === 1 ? 0 : unreachable, type };
+  }
+  for (const t of (tj.added_tokens as { id?: unknown; content?: unknown; special?: unknown }[] | undefined) ?? []) {
+    if (typeof t.id !== 'number' || t.id < 0 || t.id >= n || typeof t.content !== 'string') continue;
+    if (t.special === true && pieces[t.id].type !== PIECE_TYPE.UNKNOWN) pieces[t.id] = { piece: t.content, score: 0, type: PIECE_TYPE.CONTROL };
+  }
+  return { pieces, addDummyPrefix: prependsSpace(tj.normalizer) || prependsSpace(tj.pre_tokenizer) };
+}
+
+/** Whether the normalizer / pre-tokenizer puts a U+2581 in front of the text (SentencePiece's add_dummy_prefix). */
+function prependsSpace(node: unknown): boolean {
+  if (!node || typeof node !== 'object') return false;
+  const n = node as TokenizerJson;
+  if (n.type === 'Prepend') return n.prepend === '\u2581';
+  if (n.type === 'Metaspace') return n.add_prefix_space !== false && n.prepend_scheme !== 'never';
+  for (const key of ['normalizers', 'pretokenizers']) {
+    const list = n[key];
+    if (Array.isArray(list) && list.some(prependsSpace)) return true;
+  }
+  return false;
+}

@@ -15,8 +15,21 @@ import { seededNormals } from '../runtime/host-random.js';
 
 export interface SyntheticModelOptions {
   seed?: number;
-  /** 'llama' (LlamaForCausalLM) or 'qwen2' (Qwen2ForCausalLM: q/k/v biases, no q/k permutation). */
-  arch?: 'llama' | 'qwen2';
+  /**
+   * 'llama' (LlamaForCausalLM), 'qwen2' (Qwen2ForCausalLM: q/k/v biases, no q/k permutation),
+   * 'qwen3' (per-head q/k norms), 'smollm3' (every 4th layer without rope),
+   * 'qwen3moe' and 'mixtral' (mixtures of experts), 'gemma2' / 'gemma3' (norms as 1 + w,
+   * post-norms, soft-capping, sliding windows, tied output), 'phi3' (fused qkv and gate_up).
+   */
+  arch?: SyntheticArch;
+  /** config.json head_dim (default hidden / heads, not written). */
+  headDim?: number;
+  /** Experts (MoE archs; default 8), used per token (default 2), and one expert's feed-forward size (default ff). */
+  experts?: number;
+  expertsUsed?: number;
+  expertFf?: number;
+  /** Experts stored as transformers v5 does: fused 3-D mlp.experts.gate_up_proj and down_proj. */
+  fusedExperts?: boolean;
   hidden?: number;
   layers?: number;
   heads?: number;
@@ -26,14 +39,32 @@ export interface SyntheticModelOptions {
   vocab?: number;
   /** Tokens the tokenizer itself has (default: vocab); fewer leaves [PAD] ids. */
   tokenizerVocab?: number;
-  /** 'bpe': a byte-level BPE tokenizer.json (Llama 3 style, default); 'spm': a SentencePiece tokenizer.model (Llama 2 style). */
-  tokenizer?: 'bpe' | 'spm';
+  /**
+   * 'bpe': a byte-level BPE tokenizer.json (Llama 3 style, default); 'spm': a SentencePiece tokenizer.model
+   * (Llama 2 style); 'spm-json': the same SentencePiece vocabulary as a tokenizer.json only (Hugging Face's
+   * LlamaConverter layout: byte fallback, merges ordered by piece score), as Llama 2 / Mistral folders ship it.
+   */
+  tokenizer?: 'bpe' | 'spm' | 'spm-json';
   tied?: boolean;
   dtype?: 'bfloat16' | 'float16' | 'float32';
   /** config.json rope_scaling. */
   ropeScaling?: Record<string, unknown>;
   maxPositions?: number;
 }
+
+export type SyntheticArch = 'llama' | 'qwen2' | 'qwen3' | 'smollm3' | 'qwen3moe' | 'mixtral' | 'gemma2' | 'gemma3' | 'phi3';
+
+const HF_CLASS: Record<SyntheticArch, [string, string]> = {
+  llama: ['LlamaForCausalLM', 'llama'],
+  qwen2: ['Qwen2ForCausalLM', 'qwen2'],
+  qwen3: ['Qwen3ForCausalLM', 'qwen3'],
+  smollm3: ['SmolLM3ForCausalLM', 'smollm3'],
+  qwen3moe: ['Qwen3MoeForCausalLM', 'qwen3_moe'],
+  mixtral: ['MixtralForCausalLM', 'mixtral'],
+  gemma2: ['Gemma2ForCausalLM', 'gemma2'],
+  gemma3: ['Gemma3ForCausalLM', 'gemma3_text'],
+  phi3: ['Phi3ForCausalLM', 'phi3'],
+};
 
 export interface SyntheticTensor {
   name: string;
@@ -49,8 +80,10 @@ export interface SyntheticModel {
   config: Record<string, unknown>;
   /** tokenizer.json, or undefined for a SentencePiece model. */
   tokenizer: Record<string, unknown> | undefined;
-  /** tokenizer.model of a SentencePiece tokenizer. */
+  /** The SentencePiece vocabulary of an 'spm' or 'spm-json' tokenizer. */
   sentencePiece?: SentencePieceModel;
+  /** Written as tokenizer.model (else as tokenizer.json only). */
+  sentencePieceFile?: boolean;
   tokenizerConfig: Record<string, unknown>;
   bpe: BpeVocabulary;
   tensors: SyntheticTensor[];
@@ -108,11 +141,14 @@ export function syntheticModel(options: SyntheticModelOptions = {}): SyntheticMo
   const ff = options.ff ?? 768;
   const vocab = options.vocab ?? 512;
   const dtype = options.dtype ?? 'bfloat16';
-  const headDim = hidden / heads;
+  const headDim = options.headDim ?? hidden / heads;
+  const moe = arch === 'qwen3moe' || arch === 'mixtral';
+  const experts = moe ? (options.experts ?? 8) : 0;
+  const expertFf = options.expertFf ?? ff;
 
   const tokenizerVocab = Math.min(options.tokenizerVocab ?? vocab, vocab);
   const bpe = learnBpe(DEMO_CORPUS, Math.max(0, tokenizerVocab - 256 - 2));
-  const spm = options.tokenizer === 'spm' ? learnSentencePiece(DEMO_CORPUS, tokenizerVocab) : undefined;
+  const spm = options.tokenizer === 'spm' || options.tokenizer === 'spm-json' ? learnSentencePiece(DEMO_CORPUS, tokenizerVocab) : undefined;
   const bosId = spm ? 1 : bpe.vocab.size;
   const eosId = spm ? 2 : bosId + 1;
 
@@ -183,8 +219,8 @@ export function syntheticModel(options: SyntheticModelOptions = {}): SyntheticMo
     chat_template: "{% for m in messages %}{{ '<|begin_of_text|>' + m['role'] + ': ' + m['content'] + '\\n' }}{% endfor %}",
       };
   const config: Record<string, unknown> = {
-    architectures: [arch === 'llama' ? 'LlamaForCausalLM' : 'Qwen2ForCausalLM'],
-    model_type: arch,
+    architectures: [HF_CLASS[arch][0]],
+    model_type: HF_CLASS[arch][1],
     hidden_size: hidden,
     intermediate_size: ff,
     num_hidden_layers: layers,
@@ -195,13 +231,41 @@ export function syntheticModel(options: SyntheticModelOptions = {}): SyntheticMo
     rope_theta: 10000.0,
     vocab_size: vocab,
     hidden_act: 'silu',
-    tie_word_embeddings: options.tied ?? false,
+    tie_word_embeddings: options.tied ?? (arch === 'gemma2' || arch === 'gemma3'),
     bos_token_id: bosId,
     eos_token_id: eosId,
     torch_dtype: dtype,
     attention_bias: arch === 'qwen2',
   };
   if (options.ropeScaling) config.rope_scaling = options.ropeScaling;
+  if (options.headDim !== undefined) config.head_dim = options.headDim;
+  if (arch === 'smollm3') {
+    config.no_rope_layer_interval = 4;
+    config.no_rope_layers = Array.from({ length: layers }, (_, i) => ((i + 1) % 4 !== 0 ? 1 : 0));
+  }
+  if (arch === 'qwen3moe') {
+    Object.assign(config, { num_experts: experts, num_experts_per_tok: options.expertsUsed ?? 2, moe_intermediate_size: expertFf, norm_topk_prob: true, decoder_sparse_step: 1, mlp_only_layers: [] });
+  }
+  if (arch === 'mixtral') Object.assign(config, { num_local_experts: experts, num_experts_per_tok: options.expertsUsed ?? 2 });
+  const gemma = arch === 'gemma2' || arch === 'gemma3';
+  if (gemma) {
+    // small windows so that the tests' prompts reach past them
+    Object.assign(config, { head_dim: headDim, query_pre_attn_scalar: headDim, sliding_window: 4, hidden_activation: 'gelu_pytorch_tanh', rms_norm_eps: 1e-6, tie_word_embeddings: true });
+    delete config.hidden_act;
+  }
+  if (arch === 'gemma2') Object.assign(config, { attn_logit_softcapping: 50, final_logit_softcapping: 30 });
+  if (arch === 'gemma3') {
+    Object.assign(config, {
+      rope_theta: 100000,
+      rope_local_base_freq: 1000,
+      rope_scaling: { rope_type: 'linear', factor: 2 },
+      sliding_window_pattern: 6,
+      layer_types: Array.from({ length: layers }, (_, i) => ((i + 1) % 6 !== 0 ? 'sliding_attention' : 'full_attention')),
+      final_logit_softcapping: null,
+      attn_logit_softcapping: null,
+    });
+  }
+  if (arch === 'phi3') Object.assign(config, { original_max_position_embeddings: 2048, sliding_window: null });
 
   const tensors: SyntheticTensor[] = [];
   const add = (name: string, shape: number[], std: number, mean = 0) => {
@@ -212,10 +276,22 @@ export function syntheticModel(options: SyntheticModelOptions = {}): SyntheticMo
   // Scales chosen so the random model's next-token distributions are peaked
   // (logits with a standard deviation of ~4): greedy decoding is then stable
   // under small perturbations, and quantization error shows as rare flips.
-  add('model.embed_tokens.weight', [vocab, hidden], 1);
+  const gemmaModel = arch === 'gemma2' || arch === 'gemma3';
+  // Gemma scales the embedding by sqrt(hidden) (kept at unit size here, so that the layers, not the
+  // tied embedding alone, decide the next token) and its norms by 1 + w: stored weights centred on 0
+  const normMean = gemmaModel ? 0 : 1;
+  add('model.embed_tokens.weight', [vocab, hidden], gemmaModel ? 1 / Math.sqrt(hidden) : 1);
   for (let i = 0; i < layers; i++) {
     const p = `model.layers.${i}`;
-    add(`${p}.input_layernorm.weight`, [hidden], 0.05, 1);
+    add(`${p}.input_layernorm.weight`, [hidden], 0.05, normMean);
+    if (arch === 'phi3') {
+      add(`${p}.self_attn.qkv_proj.weight`, [(heads + 2 * kvHeads) * headDim, hidden], 1 / Math.sqrt(hidden));
+      add(`${p}.self_attn.o_proj.weight`, [hidden, heads * headDim], 0.5 / Math.sqrt(heads * headDim));
+      add(`${p}.post_attention_layernorm.weight`, [hidden], 0.05, 1);
+      add(`${p}.mlp.gate_up_proj.weight`, [2 * ff, hidden], 1 / Math.sqrt(hidden));
+      add(`${p}.mlp.down_proj.weight`, [hidden, ff], 0.5 / Math.sqrt(ff));
+      continue;
+    }
     add(`${p}.self_attn.q_proj.weight`, [heads * headDim, hidden], 1 / Math.sqrt(hidden));
     add(`${p}.self_attn.k_proj.weight`, [kvHeads * headDim, hidden], 1 / Math.sqrt(hidden));
     add(`${p}.self_attn.v_proj.weight`, [kvHeads * headDim, hidden], 0.5 / Math.sqrt(hidden));
@@ -225,15 +301,42 @@ export function syntheticModel(options: SyntheticModelOptions = {}): SyntheticMo
       add(`${p}.self_attn.v_proj.bias`, [kvHeads * headDim], 0.1);
     }
     add(`${p}.self_attn.o_proj.weight`, [hidden, heads * headDim], 0.5 / Math.sqrt(heads * headDim));
-    add(`${p}.post_attention_layernorm.weight`, [hidden], 0.05, 1);
-    add(`${p}.mlp.gate_proj.weight`, [ff, hidden], 1 / Math.sqrt(hidden));
-    add(`${p}.mlp.up_proj.weight`, [ff, hidden], 1 / Math.sqrt(hidden));
-    add(`${p}.mlp.down_proj.weight`, [hidden, ff], 0.5 / Math.sqrt(ff));
+    if (arch === 'qwen3' || arch === 'qwen3moe' || arch === 'gemma3') {
+      add(`${p}.self_attn.q_norm.weight`, [headDim], 0.05, normMean);
+      add(`${p}.self_attn.k_norm.weight`, [headDim], 0.05, normMean);
+    }
+    add(`${p}.post_attention_layernorm.weight`, [hidden], 0.05, normMean);
+    if (gemmaModel) {
+      add(`${p}.pre_feedforward_layernorm.weight`, [hidden], 0.05, 0);
+      add(`${p}.post_feedforward_layernorm.weight`, [hidden], 0.05, 0);
+    }
+    if (!moe) {
+      add(`${p}.mlp.gate_proj.weight`, [ff, hidden], 1 / Math.sqrt(hidden));
+      add(`${p}.mlp.up_proj.weight`, [ff, hidden], 1 / Math.sqrt(hidden));
+      add(`${p}.mlp.down_proj.weight`, [hidden, ff], 0.5 / Math.sqrt(ff));
+      continue;
+    }
+    const m = arch === 'mixtral' ? `${p}.block_sparse_moe` : `${p}.mlp`;
+    // a router that prefers a few experts per token clearly (so float32 and float64 pick the same ones)
+    add(`${m}.gate.weight`, [experts, hidden], 3 / Math.sqrt(hidden));
+    if (options.fusedExperts) {
+      add(`${m}.experts.gate_up_proj`, [experts, 2 * expertFf, hidden], 1 / Math.sqrt(hidden));
+      add(`${m}.experts.down_proj`, [experts, hidden, expertFf], 0.5 / Math.sqrt(expertFf));
+      continue;
+    }
+    const [gate, up, down] = arch === 'mixtral' ? ['w1', 'w3', 'w2'] : ['gate_proj', 'up_proj', 'down_proj'];
+    for (let e = 0; e < experts; e++) {
+      add(`${m}.experts.${e}.${gate}.weight`, [expertFf, hidden], 1 / Math.sqrt(hidden));
+      add(`${m}.experts.${e}.${up}.weight`, [expertFf, hidden], 1 / Math.sqrt(hidden));
+      add(`${m}.experts.${e}.${down}.weight`, [hidden, expertFf], 0.5 / Math.sqrt(expertFf));
+    }
   }
-  add('model.norm.weight', [hidden], 0.05, 1);
-  if (!options.tied) add('lm_head.weight', [vocab, hidden], 4 / Math.sqrt(hidden));
+  // Gemma's final norm at 1 + 3: logits as peaked as the untied models' (standard deviation ~4)
+  add('model.norm.weight', [hidden], 0.05, gemmaModel ? 3 : 1);
+  if (!config.tie_word_embeddings) add('lm_head.weight', [vocab, hidden], 4 / Math.sqrt(hidden));
   const parameterCount = tensors.reduce((n, t) => n + t.shape.reduce((a, b) => a * b, 1), 0);
-  return { config, tokenizer: spm ? undefined : tokenizer, sentencePiece: spm, tokenizerConfig, bpe, tensors, parameterCount };
+  const json = options.tokenizer === 'spm-json' ? sentencePieceTokenizerJson(spm!) : spm ? undefined : tokenizer;
+  return { config, tokenizer: json, sentencePiece: spm, sentencePieceFile: options.tokenizer === 'spm', tokenizerConfig, bpe, tensors, parameterCount };
 }
 
 /** Writes `model` as a Hugging Face folder: config.json, tokenizer files and (sharded past maxShardBytes) safetensors. */
@@ -246,14 +349,14 @@ export async function writeSyntheticModel(
   const json = (name: string, value: unknown) => writeFile(join(dir, name), JSON.stringify(value, null, 2) + '\n');
   await json('config.json', model.config);
   if (model.tokenizer) await json('tokenizer.json', model.tokenizer);
-  if (model.sentencePiece) await writeFile(join(dir, 'tokenizer.model'), encodeSentencePieceModel(model.sentencePiece));
+  if (model.sentencePiece && model.sentencePieceFile !== false) await writeFile(join(dir, 'tokenizer.model'), encodeSentencePieceModel(model.sentencePiece));
   await json('tokenizer_config.json', model.tokenizerConfig);
   const tensors = model.tensors.map((t) => [t.name, { shape: t.shape, dtype: t.dtype, produce: () => t.bytes() }] as const);
   const saved = await saveSafetensors(join(dir, 'model.safetensors'), tensors, { format: 'pt' }, {
     maxShardBytes: options.maxShardBytes,
     signal: options.signal,
   });
-  const tokenizerFile = join(dir, model.tokenizer ? 'tokenizer.json' : 'tokenizer.model');
+  const tokenizerFile = join(dir, model.sentencePiece && model.sentencePieceFile !== false ? 'tokenizer.model' : 'tokenizer.json');
   return [join(dir, 'config.json'), tokenizerFile, join(dir, 'tokenizer_config.json'), ...saved.files];
 }
 
@@ -306,4 +409,63 @@ export function learnSentencePiece(text: string, size: number): SentencePieceMod
   merged.forEach((piece, i) => pieces.push({ piece, score: -i, type: PIECE_TYPE.NORMAL }));
   chars.forEach((piece, i) => pieces.push({ piece, score: -(merged.length + i), type: PIECE_TYPE.NORMAL }));
   return { pieces, addDummyPrefix: true };
+}
+
+/**
+ * A SentencePiece BPE vocabulary as transformers' LlamaConverter writes it to
+ * tokenizer.json: the pieces as a BPE vocab with byte fallback, U+2581 for
+ * spaces with one prepended, and merges of every split of a piece into two
+ * pieces, ordered by the merged piece's score (best first).
+ */
+export function sentencePieceTokenizerJson(spm: SentencePieceModel): Record<string, unknown> {
+  const vocab: Record<string, number> = {};
+  spm.pieces.forEach((p, id) => (vocab[p.piece] = id));
+  const merges: { pair: [string, string]; score: number; ids: [number, number] }[] = [];
+  spm.pieces.forEach((p) => {
+    if (p.type !== PIECE_TYPE.NORMAL) return;
+    const chars = [...p.piece];
+    for (let k = 1; k < chars.length; k++) {
+      const a = chars.slice(0, k).join('');
+      const b = chars.slice(k).join('');
+      if (vocab[a] !== undefined && vocab[b] !== undefined) merges.push({ pair: [a, b], score: p.score, ids: [vocab[a], vocab[b]] });
+    }
+  });
+  merges.sort((x, y) => y.score - x.score || x.ids[0] - y.ids[0] || x.ids[1] - y.ids[1]);
+  const special = (id: number, content: string) => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true });
+  return {
+    version: '1.0',
+    truncation: null,
+    padding: null,
+    added_tokens: [special(0, '<unk>'), special(1, '<s>'), special(2, '</s>')],
+    normalizer: {
+      type: 'Sequence',
+      normalizers: [
+        { type: 'Prepend', prepend: '\u2581' },
+        { type: 'Replace', pattern: { String: ' ' }, content: '\u2581' },
+      ],
+    },
+    pre_tokenizer: null,
+    post_processor: {
+      type: 'TemplateProcessing',
+      single: [{ SpecialToken: { id: '<s>', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }],
+      pair: [{ SpecialToken: { id: '<s>', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }, { SpecialToken: { id: '<s>', type_id: 1 } }, { Sequence: { id: 'B', type_id: 1 } }],
+      special_tokens: { '<s>': { id: '<s>', ids: [1], tokens: ['<s>'] } },
+    },
+    decoder: {
+      type: 'Sequence',
+      decoders: [{ type: 'Replace', pattern: { String: '\u2581' }, content: ' ' }, { type: 'ByteFallback' }, { type: 'Fuse' }, { type: 'Strip', content: ' ', start: 1, stop: 0 }],
+    },
+    model: {
+      type: 'BPE',
+      dropout: null,
+      unk_token: '<unk>',
+      continuing_subword_prefix: null,
+      end_of_word_suffix: null,
+      fuse_unk: true,
+      byte_fallback: true,
+      ignore_merges: false,
+      vocab,
+      merges: merges.map((m) => m.pair),
+    },
+  };
 }

@@ -94,7 +94,9 @@ export async function uploadFromFile(
     for (let at = 0; at < nbytes; at += step) {
       const len = Math.min(step, nbytes - at);
       const part = chunk.subarray(0, len);
+      const t0 = performance.now();
       await readExact(handle, stamp.path, part, position + at, what);
+      const t1 = performance.now();
       // writeBuffer moves whole 4-byte words: zero the tail of the last one.
       const padded = Math.ceil(len / 4) * 4;
       chunk.fill(0, len, padded);
@@ -104,6 +106,8 @@ export async function uploadFromFile(
         await device.sync();
         queued = 0;
       }
+      device.profile?.add('read', t1 - t0, len);
+      device.profile?.add('upload', performance.now() - t1, padded);
     }
   } finally {
     await handle.close().catch(() => {});

@@ -10,6 +10,7 @@ import { QuantizedArray } from '../runtime/quantized.js';
 import { streamBuffer } from '../runtime/readback.js';
 import { ggmlType, type GGMLType } from '../quant/ggml-types.js';
 import type { AtomicFile } from './atomic.js';
+import type { Profile } from '../runtime/profile.js';
 import { contiguous } from '../ops/layout.js';
 
 /** Tensor bytes: an array on the GPU, ggml blocks on the GPU, or raw little-endian bytes on the host. */
@@ -96,6 +97,8 @@ export function checkShape(name: string, shape: Shape): number {
 
 export interface StreamOptions {
   chunkBytes?: number;
+  /** Adds the time spent writing chunks to the file ('write') and waiting for GPU chunks ('readback'). */
+  profile?: Profile | null;
   /** Called after each chunk reaches the file, with its size. */
   onChunk?: (bytes: number) => void;
 }
@@ -105,8 +108,14 @@ const HOST_CHUNK = 64 * 2 ** 20;
 /** Appends a tensor's bytes to `file`: GPU buffers through mapped ranges, host bytes in chunks. */
 export async function streamTensorData(file: AtomicFile, name: string, data: TensorData, options: StreamOptions = {}): Promise<void> {
   const onChunk = options.onChunk ?? (() => {});
+  const profile = options.profile;
+  let writeMs = 0;
   const sink = async (chunk: Uint8Array): Promise<void> => {
+    const t0 = performance.now();
     await file.write(chunk);
+    const ms = performance.now() - t0;
+    writeMs += ms;
+    profile?.add('write', ms, chunk.length);
     onChunk(chunk.length);
   };
   if (data instanceof Uint8Array) {
@@ -125,10 +134,14 @@ export async function streamTensorData(file: AtomicFile, name: string, data: Ten
       }
     }
     const item = DTYPES[data.dtype].bytes;
+    const t0 = performance.now();
     await streamBuffer(data.device, data.storage.buffer, data.offset * item, data.nbytes, sink, { chunkBytes: options.chunkBytes });
+    profile?.add('readback', performance.now() - t0 - writeMs, data.nbytes);
     return;
   }
+  const t0 = performance.now();
   await streamBuffer(data.device, data.storage.buffer, 0, data.nbytes, sink, { chunkBytes: options.chunkBytes });
+  profile?.add('readback', performance.now() - t0 - writeMs, data.nbytes);
 }
 
 /** Checks that what a producer returned is the tensor its entry declared. */

@@ -4,7 +4,7 @@
 // (shaders/quant/T.wgsl, via src/quant/registry.ts), specialised with the
 // descriptor's dispatch geometry as override constants.
 
-import { DTypeError } from '../errors.js';
+import { ArgumentError, DTypeError, ShapeError } from '../errors.js';
 import { WgArray } from '../runtime/array.js';
 import { DTYPES, type DType } from '../runtime/dtype.js';
 import { GpuStorage } from '../runtime/pool.js';
@@ -20,12 +20,24 @@ import { bindGroup, pipeline } from './shader.js';
 /** The source dtypes quantize() reads (shaders/lib/quantize_io.wgsl's src_kind: their shaderKind). */
 const FLOAT_SOURCES: readonly DType[] = ['float32', 'float16', 'bfloat16'];
 
+export interface QuantizeOptions {
+  /**
+   * Importance-matrix weights: the row length's worth of per-column weights,
+   * or one such vector per expert (a 3-D tensor [experts, rows, cols], rows
+   * split evenly among them). Blocks are then encoded as
+   * ggml_quantize_chunk(..., quant_weights) does (formats whose descriptor
+   * says 'ignored' give the same bytes as without).
+   */
+  imatrix?: Float32Array;
+}
+
 /**
  * Quantizes a float32/float16/bfloat16 array to ggml type `type` ('q4_K',
  * 'Q8_0', 'f16', ...): its rows (last dimension) split into blocks, each
- * encoded exactly as ggml's reference quantizer does.
+ * encoded exactly as ggml's reference quantizer does (or its importance-matrix
+ * path, with `options.imatrix`).
  */
-export function quantize(a: WgArray, type: string | GGMLType): QuantizedArray {
+export function quantize(a: WgArray, type: string | GGMLType, options: QuantizeOptions = {}): QuantizedArray {
   const device = a.device;
   device.check();
   const t = typeof type === 'string' ? ggmlType(type) : type;
@@ -35,7 +47,7 @@ export function quantize(a: WgArray, type: string | GGMLType): QuantizedArray {
   }
   checkBlockShape(a.shape, t, `quantize ${a.describe()} to ${t.name}`);
   // A view is gathered into row-major order by one strided copy, then quantized.
-  if (!a.isContiguous) return withContiguous(a, (c) => quantize(c, type));
+  if (!a.isContiguous) return withContiguous(a, (c) => quantize(c, type, options));
 
   if (t.dtype) {
     // A plain float type: the blocks are the elements.
@@ -50,17 +62,37 @@ export function quantize(a: WgArray, type: string | GGMLType): QuantizedArray {
 
   const format = quantFormat(t);
   const nBlocks = a.size / t.blockSize;
+  const weights = options.imatrix && format.imatrix !== 'ignored' ? options.imatrix : undefined;
+  let weightBinding: { buffer: GPUBuffer; blocksPerRow: number; blocksPerExpert: number } | undefined;
+  if (weights) {
+    const rowLength = a.shape[a.shape.length - 1];
+    const rows = a.size / rowLength;
+    const experts = weights.length / rowLength;
+    if (!Number.isInteger(experts) || experts < 1 || rows % experts !== 0) {
+      throw new ShapeError(
+        `quantize ${a.describe()} to ${t.name}: ${weights.length} importance weights; expected ${rowLength} (the row length), or ${rowLength} per expert with the rows split evenly among them`,
+      );
+    }
+    if (!format.weightedKernel) {
+      throw new ArgumentError(
+        `quantize ${a.describe()} to ${t.name} with an importance matrix: no WGSL kernel for it yet (quantizeHostWeighted gives ggml's bytes on the CPU)`,
+      );
+    }
+    const buffer = device.createBuffer(Math.max(16, Math.ceil(weights.byteLength / 16) * 16), GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST, 'imatrix');
+    device.writeBuffer(buffer, 0, weights);
+    device.releaseAfterSubmit(buffer);
+    const blocksPerRow = rowLength / t.blockSize;
+    weightBinding = { buffer, blocksPerRow, blocksPerExpert: (rows / experts) * blocksPerRow };
+  }
   const storage = GpuStorage.allocate(device, nBlocks * t.typeSize, a.name);
   const out = new QuantizedArray(storage, a.shape, t, a.name);
   if (nBlocks === 0) return out;
   const srcBytes = DTYPES[a.dtype].bytes;
   const perGroup = quantizeBlocksPerWorkgroup(format);
-  const pipe = pipeline(
-    device,
-    format.shader,
-    { QUANTIZE_WORKGROUP_SIZE: format.quantize.workgroupSize, QUANTIZE_BLOCKS_PER_INVOCATION: format.quantize.blocksPerInvocation },
-    'quantize',
-  );
+  const geometry = { QUANTIZE_WORKGROUP_SIZE: format.quantize.workgroupSize, QUANTIZE_BLOCKS_PER_INVOCATION: format.quantize.blocksPerInvocation };
+  const pipe = weightBinding
+    ? pipeline(device, format.shader, { ...geometry, WEIGHTED: 1 }, 'quantize_weighted')
+    : pipeline(device, format.shader, geometry, 'quantize');
   const chunks = elementChunks(
     device,
     nBlocks,
@@ -71,10 +103,18 @@ export function quantize(a: WgArray, type: string | GGMLType): QuantizedArray {
     ],
     256 * perGroup,
   );
-  for (const { count, windows } of chunks) {
+  for (const { start, count, windows } of chunks) {
     const [from, to] = windows;
     const params = device.uniform([count, Math.round(from.skip * t.blockSize), kind, 0]);
-    const group = bindGroup(device, pipe, [from, to, params]);
+    const group = weightBinding
+      ? bindGroup(device, pipe, [
+          from,
+          to,
+          params,
+          weightBinding.buffer,
+          device.uniform([weightBinding.blocksPerRow, start, weightBinding.blocksPerExpert, 0]),
+        ])
+      : bindGroup(device, pipe, [from, to, params]);
     device.dispatch(pipe, [group], grid(device, Math.ceil(count / perGroup)));
   }
   return out;

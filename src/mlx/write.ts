@@ -311,9 +311,10 @@ export async function writeMlxFromGGUF(input: string, outDir: string, o: MlxWrit
   const h = readHparams(config, path);
   // GGUF name -> Hugging Face name and q/k permutation, through the architecture table
   const back = new Map<string, { hf: string; permuteHeads?: number }>();
-  for (const hf of hfTensorNames(h.nLayer)) {
+  for (const hf of hfTensorNames(h)) {
     const m = mapTensor(hf, h, path);
-    if (m) back.set(m.name, { hf, ...(m.permuteHeads ? { permuteHeads: m.permuteHeads } : {}) });
+    // one expert's or one fused half's name does not name the whole stacked GGUF tensor
+    if (m && m.expert === undefined && !m.split) back.set(m.name, { hf, ...(m.permuteHeads ? { permuteHeads: m.permuteHeads } : {}) });
   }
   const spm = meta(g, 'tokenizer.ggml.model') === 'llama' ? sentencePieceFiles(g) : undefined;
   const bpe = spm ? undefined : tokenizerFiles(g, path);

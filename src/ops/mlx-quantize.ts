@@ -9,7 +9,7 @@ import type { DType } from '../runtime/dtype.js';
 import { QuantizedArray } from '../runtime/quantized.js';
 import type { GGMLType } from '../quant/ggml-types.js';
 import { castArray } from '../kernels/cast.js';
-import { dequantize as ggmlDequantize, quantize as ggmlQuantize } from '../kernels/quantize.js';
+import { dequantize as ggmlDequantize, quantize as ggmlQuantize, type QuantizeOptions } from '../kernels/quantize.js';
 import { mlxAffineDequantizeGpu, mlxAffineQuantizeGpu, mlxMxfp4DequantizeGpu, mlxMxfp4QuantizeGpu } from '../kernels/mlx-quantize.js';
 import { checkMlxRows, checkMlxSpec, type MlxMode } from '../mlx/quantize-host.js';
 
@@ -39,10 +39,10 @@ function spec(options: MlxQuantizeOptions): { mode: MlxMode; groupSize: number; 
 
 /** MLX quantization: `quantize(w, { mode: 'affine', groupSize: 64, bits: 4 })` -> `{ wq, scales, biases }`. */
 export function quantize(a: WgArray, options: MlxQuantizeOptions): MlxQuantized;
-/** ggml quantization: `quantize(w, 'q4_K')` -> ggml blocks. */
-export function quantize(a: WgArray, type: string | GGMLType): QuantizedArray;
-export function quantize(a: WgArray, how: string | GGMLType | MlxQuantizeOptions): QuantizedArray | MlxQuantized {
-  if (typeof how === 'string' || 'blockSize' in how) return ggmlQuantize(a, how as string | GGMLType);
+/** ggml quantization: `quantize(w, 'q4_K', { imatrix })` -> ggml blocks. */
+export function quantize(a: WgArray, type: string | GGMLType, options?: QuantizeOptions): QuantizedArray;
+export function quantize(a: WgArray, how: string | GGMLType | MlxQuantizeOptions, options?: QuantizeOptions): QuantizedArray | MlxQuantized {
+  if (typeof how === 'string' || 'blockSize' in how) return ggmlQuantize(a, how as string | GGMLType, options);
   const s = spec(how);
   checkMlxRows(a.shape, s, `quantize ${a.describe()}`);
   if (s.mode === 'mxfp4') return mlxMxfp4QuantizeGpu(a);

@@ -44,10 +44,28 @@ export interface QuantFormat {
   readonly dequantize: { readonly workgroupSize: number; readonly invocationsPerBlock: number };
   /** What a block with NaN or ±Inf input becomes (GPU and CPU alike). */
   readonly nonFinite: NonFiniteRule;
-  /** How ggml's quantizer for this type uses an importance matrix. wgarray quantizes without one today. */
-  readonly imatrix: ImatrixUse;
   /** ggml's reference quantizer: x.length is a multiple of blockSize; out holds x.length / blockSize blocks. */
   quantizeCpu(x: Float32Array, out: Uint8Array): void;
+  /**
+   * What ggml_quantize_chunk does with an importance matrix (quant_weights):
+   * 'ignored' (Q8_0, MXFP4, TQ1_0, TQ2_0: the same bytes with or without),
+   * 'optional' (the _impl paths: weighted searches when given, the reference without),
+   * 'required' (the IQ1-IQ3 formats: ggml asserts it is there).
+   */
+  readonly imatrix: ImatrixUse;
+  /**
+   * ggml_quantize_chunk with quant_weights: x holds whole rows of nPerRow
+   * values, weights nPerRow per-column weights (one row's worth; a 3-D
+   * tensor's experts are quantized one call each). Absent where imatrix is 'ignored'.
+   */
+  quantizeWeightedCpu?(x: Float32Array, out: Uint8Array, nPerRow: number, weights: Float32Array): void;
+  /**
+   * The shader also has `quantize_weighted` (the same with importance weights,
+   * built with the override WEIGHTED = true): bindings 3 weights (array<f32>,
+   * row length x experts), 4 WeightParams { blocks_per_row, first_block,
+   * blocks_per_expert, pad }. Absent: quantize() with an imatrix has no GPU path for the format.
+   */
+  readonly weightedKernel?: boolean;
   /** ggml's dequantizer: blocks holds whole blocks; out holds blockSize floats per block. */
   dequantizeCpu(blocks: Uint8Array, out: Float32Array): void;
 }

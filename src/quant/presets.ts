@@ -37,6 +37,7 @@ export const FTYPE = {
   MOSTLY_Q5_K_S: 16,
   MOSTLY_Q5_K_M: 17,
   MOSTLY_Q6_K: 18,
+  MOSTLY_Q2_K_S: 21,
   MOSTLY_IQ4_NL: 25,
   MOSTLY_IQ4_XS: 30,
   MOSTLY_BF16: 32,
@@ -55,6 +56,7 @@ export const QUANT_PRESETS: readonly QuantPreset[] = Object.freeze([
   p('TQ1_0', FTYPE.MOSTLY_TQ1_0, 'tq1_0', '1.69 bpw ternarization'),
   p('TQ2_0', FTYPE.MOSTLY_TQ2_0, 'tq2_0', '2.06 bpw ternarization'),
   p('Q2_K', FTYPE.MOSTLY_Q2_K, 'q2_K', '2.96G, +3.5199 ppl @ Llama-3-8B'),
+  p('Q2_K_S', FTYPE.MOSTLY_Q2_K_S, 'q2_K', '2.96G, +3.1836 ppl @ Llama-3-8B'),
   p('Q3_K_S', FTYPE.MOSTLY_Q3_K_S, 'q3_K', '3.41G, +1.6321 ppl @ Llama-3-8B'),
   p('Q3_K_M', FTYPE.MOSTLY_Q3_K_M, 'q3_K', '3.74G, +0.6569 ppl @ Llama-3-8B'),
   p('Q3_K_L', FTYPE.MOSTLY_Q3_K_L, 'q3_K', '4.03G, +0.5562 ppl @ Llama-3-8B'),
@@ -77,14 +79,13 @@ const ALIASES: Record<string, string> = { Q3_K: 'Q3_K_M', Q4_K: 'Q4_K_M', Q5_K: 
 
 /** llama-quantize presets wgarray does not make, and why. */
 const UNSUPPORTED: Record<string, string> = {
-  Q2_K_S: 'it needs an importance matrix',
-  IQ1_S: 'it needs an importance matrix',
-  IQ1_M: 'it needs an importance matrix',
-  IQ2_XXS: 'it needs an importance matrix',
-  IQ2_XS: 'it needs an importance matrix',
-  IQ2_S: 'it needs an importance matrix',
-  IQ2_M: 'it needs an importance matrix',
-  IQ3_XXS: 'it needs an importance matrix',
+  IQ1_S: 'its IQ1_S blocks are not implemented',
+  IQ1_M: 'its IQ1_M blocks are not implemented',
+  IQ2_XXS: 'its IQ2_XXS blocks are not implemented',
+  IQ2_XS: 'its IQ2_XS blocks are not implemented',
+  IQ2_S: 'its IQ2_XS/IQ2_S blocks are not implemented',
+  IQ2_M: 'its IQ2_S blocks are not implemented',
+  IQ3_XXS: 'its IQ3_XXS blocks are not implemented',
   IQ3_XS: 'its IQ3_S blocks are not implemented',
   IQ3_S: 'its IQ3_S blocks are not implemented',
   IQ3_M: 'its IQ3_S blocks are not implemented',
@@ -153,6 +154,8 @@ export interface TypeChoiceOptions {
   tensorTypes?: readonly TensorTypeOverride[];
   /** --allow-requantize: quantized sources may be quantized again. */
   allowRequantize?: boolean;
+  /** An importance matrix is given (llama.cpp's qs.has_imatrix): some mix rules change with it. */
+  hasImatrix?: boolean;
 }
 
 export interface TensorTypeChoice {
@@ -163,7 +166,7 @@ export interface TensorTypeChoice {
   note?: string;
 }
 
-type Category =
+export type Category =
   | 'token_embd'
   | 'attn_q'
   | 'attn_k'
@@ -264,6 +267,122 @@ function layerOf(name: string): number {
 
 const useMoreBits = (i: number, n: number) => i < Math.trunc(n / 8) || i >= Math.trunc((7 * n) / 8) || (i - Math.trunc(n / 8)) % 3 === 2;
 
+/** What llama-quantize's type choice carries from tensor to tensor (quantize_state_impl) and the model facts it reads. */
+export interface QuantState {
+  preset: QuantPreset;
+  ftype: number;
+  model: ModelShape;
+  options: TypeChoiceOptions;
+  /** n_head / n_head_kv. */
+  nGqa: number;
+  /** LLM_TYPE_70B: llama with 80 layers and grouped-query attention. */
+  is70B: boolean;
+  falcon: boolean;
+  tiedEmbeddings: boolean;
+  nAttnV: number;
+  iAttnV: number;
+  iFfnDown: number;
+  iFfnGate: number;
+  iFfnUp: number;
+}
+
+/**
+ * layer_info: the layer a counted tensor belongs to. With experts, llama.cpp
+ * reads it from the name (experts are not consecutive in some files);
+ * otherwise the count of such tensors so far is the layer.
+ */
+function layerInfo(q: QuantState, counter: number, name: string): [number, number] {
+  const nLayer = q.model.nLayer;
+  if (Math.max(1, q.model.nExpert) > 1) {
+    const layer = layerOf(name);
+    if (layer < 0 || layer >= nLayer) throw new ArgumentError(`cannot find the layer of tensor ${name} (block_count ${nLayer})`);
+    return [layer, nLayer];
+  }
+  return [counter, nLayer];
+}
+
+/**
+ * llama_tensor_get_type_impl for the presets wgarray makes: the type
+ * `t` (of category `cat`) gets instead of `start`, the preset's default,
+ * and why. Updates the counters in `q`; call it in llama.cpp's tensor order.
+ */
+export function mixType(q: QuantState, t: TensorInfo, cat: Category, start: GGMLType): { type: GGMLType; note?: string } {
+  const T = ggmlType;
+  let type = start;
+  let note: string | undefined;
+  if (cat === 'output' || (q.tiedEmbeddings && cat === 'token_embd')) {
+    const what = cat === 'output' ? 'output tensor' : 'tied token embedding';
+    if (q.options.outputTensorType) {
+      type = q.options.outputTensorType;
+      note = `${what}: --output-tensor-type`;
+    } else {
+      const nx = t.shape[t.shape.length - 1];
+      if (q.ftype === FTYPE.MOSTLY_MXFP4_MOE || q.falcon || nx % type.blockSize !== 0) type = T('q8_0');
+      else if (type.name !== 'q8_0') type = T('q6_K');
+      note = what;
+    }
+  } else if (q.ftype === FTYPE.MOSTLY_MXFP4_MOE) {
+    // expert tensors (3-D) to MXFP4, the rest to Q8_0
+    const ne2 = t.shape.length >= 3 ? t.shape[t.shape.length - 3] : 1;
+    type = ne2 > 1 ? T('mxfp4') : T('q8_0');
+    note = ne2 > 1 ? 'expert tensor' : 'not an expert tensor';
+  } else if (cat === 'token_embd') {
+    if (q.options.tokenEmbeddingType) type = q.options.tokenEmbeddingType;
+    else if (q.ftype === FTYPE.MOSTLY_TQ1_0 || q.ftype === FTYPE.MOSTLY_TQ2_0) type = T('q4_K');
+  } else if (isAttnV(cat)) {
+    const i = q.iAttnV;
+    if (q.ftype === FTYPE.MOSTLY_Q2_K) type = q.nGqa >= 4 ? T('q4_K') : T('q3_K');
+    else if (q.ftype === FTYPE.MOSTLY_Q2_K_S && q.nGqa >= 4) type = T('q4_K');
+    else if (q.ftype === FTYPE.MOSTLY_Q3_K_M) type = i < 2 ? T('q5_K') : T('q4_K');
+    else if (q.ftype === FTYPE.MOSTLY_Q3_K_L) type = T('q5_K');
+    else if ((q.ftype === FTYPE.MOSTLY_IQ4_NL || q.ftype === FTYPE.MOSTLY_IQ4_XS) && q.nGqa >= 4) type = T('q5_K');
+    else if ((q.ftype === FTYPE.MOSTLY_Q4_K_M || q.ftype === FTYPE.MOSTLY_Q5_K_M) && useMoreBits(i, q.nAttnV)) type = T('q6_K');
+    else if (q.ftype === FTYPE.MOSTLY_Q4_K_S && i < 4) type = T('q5_K');
+    if (q.is70B && (type.name === 'q3_K' || type.name === 'q4_K')) type = T('q5_K');
+    if (q.model.nExpert === 8) type = T('q8_0');
+    q.iAttnV++;
+  } else if (cat === 'attn_k') {
+    if (q.model.nExpert === 8) type = T('q8_0');
+  } else if (cat === 'ffn_down') {
+    const [i, n] = layerInfo(q, q.iFfnDown, t.name);
+    if (q.ftype === FTYPE.MOSTLY_Q2_K) type = T('q3_K');
+    else if (q.ftype === FTYPE.MOSTLY_Q2_K_S) {
+      if (i < Math.trunc(n / 8)) type = T('q4_K');
+    } else if (q.ftype === FTYPE.MOSTLY_Q3_K_M) {
+      type = i < Math.trunc(n / 16) ? T('q5_K') : !q.falcon || useMoreBits(i, n) ? T('q4_K') : T('q3_K');
+    } else if (q.ftype === FTYPE.MOSTLY_Q3_K_L) type = q.falcon ? T('q4_K') : T('q5_K');
+    else if (q.ftype === FTYPE.MOSTLY_Q4_K_M) {
+      if (q.falcon) type = i < Math.trunc(n / 16) ? T('q6_K') : useMoreBits(i, n) ? T('q5_K') : T('q4_K');
+      else if (useMoreBits(i, n)) type = T('q6_K');
+    } else if (i < Math.trunc(n / 8) && (q.ftype === FTYPE.MOSTLY_IQ4_NL || q.ftype === FTYPE.MOSTLY_IQ4_XS) && !q.options.hasImatrix) type = T('q5_K');
+    else if (q.ftype === FTYPE.MOSTLY_Q5_K_M && useMoreBits(i, n)) type = T('q6_K');
+    else if (q.ftype === FTYPE.MOSTLY_Q4_K_S && !q.falcon && i < Math.trunc(n / 8)) type = T('q5_K');
+    else if ((q.ftype === FTYPE.MOSTLY_Q4_0 || q.ftype === FTYPE.MOSTLY_Q5_0) && q.options.hasImatrix && i < Math.trunc(n / 8)) {
+      // llama.cpp guards the first ffn_down layers of Q4_0/Q5_0 only when an imatrix is given
+      type = q.ftype === FTYPE.MOSTLY_Q4_0 ? T('q4_1') : T('q5_1');
+    }
+    q.iFfnDown++;
+  } else if (cat === 'attn_output') {
+    if (!q.falcon) {
+      if (q.model.nExpert === 8) {
+        const bump: number[] = [
+          FTYPE.MOSTLY_Q2_K, FTYPE.MOSTLY_Q3_K_S, FTYPE.MOSTLY_Q3_K_M, FTYPE.MOSTLY_IQ4_NL,
+          FTYPE.MOSTLY_Q4_K_S, FTYPE.MOSTLY_Q4_K_M, FTYPE.MOSTLY_IQ4_XS,
+        ];
+        if (bump.includes(q.ftype)) type = T('q5_K');
+      } else if (q.ftype === FTYPE.MOSTLY_Q2_K) type = T('q3_K');
+      else if (q.ftype === FTYPE.MOSTLY_Q3_K_M) type = T('q4_K');
+      else if (q.ftype === FTYPE.MOSTLY_Q3_K_L) type = T('q5_K');
+    } else if (q.ftype === FTYPE.MOSTLY_Q3_K_L) type = T('q4_K');
+  } else if (cat === 'ffn_gate') {
+    q.iFfnGate++;
+  } else if (cat === 'ffn_up') {
+    q.iFfnUp++;
+  }
+  if (!note && type !== start) note = `${q.preset.name} mix`;
+  return { type, note };
+}
+
 /**
  * The type llama-quantize gives each tensor under `preset`: the k-quant mixes
  * (_S/_M/_L), output and tied-embedding rules, use_more_bits layers,
@@ -276,103 +395,26 @@ export function chooseTensorTypes(
   model: ModelShape,
   options: TypeChoiceOptions = {},
 ): TensorTypeChoice[] {
-  const ftype = preset.ftype;
   const defaultType = preset.defaultType;
   const overrides = (options.tensorTypes ?? []).map((o) => ({ re: compilePattern(o.pattern), type: o.type }));
-  const nExpert = Math.max(1, model.nExpert);
-  const nGqa = model.nHeadKv > 0 ? Math.floor(model.nHead / model.nHeadKv) : 1;
-  const is70B = model.arch === 'llama' && model.nLayer === 80 && model.nHead !== model.nHeadKv;
-  const falcon = model.arch === 'falcon';
-
-  const state = {
+  const q: QuantState = {
+    preset,
+    ftype: preset.ftype,
+    model,
+    options,
+    nGqa: model.nHeadKv > 0 ? Math.floor(model.nHead / model.nHeadKv) : 1,
+    is70B: model.arch === 'llama' && model.nLayer === 80 && model.nHead !== model.nHeadKv,
+    falcon: model.arch === 'falcon',
+    tiedEmbeddings: !tensors.some((t) => t.name === 'output.weight'),
     nAttnV: tensors.filter((t) => isAttnV(category(t.name))).length,
     iAttnV: 0,
     iFfnDown: 0,
     iFfnGate: 0,
     iFfnUp: 0,
-    tiedEmbeddings: !tensors.some((t) => t.name === 'output.weight'),
   };
-  const nLayer = model.nLayer;
 
-  const layerInfo = (counter: number, name: string): [number, number] => {
-    if (nExpert > 1) {
-      const layer = layerOf(name);
-      if (layer < 0 || layer >= nLayer) throw new ArgumentError(`cannot find the layer of tensor ${name} (block_count ${nLayer})`);
-      return [layer, nLayer];
-    }
-    return [counter, nLayer];
-  };
 
   // The mix rules (llama_tensor_get_type_impl) for the presets wgarray makes.
-  const mix = (t: TensorInfo, cat: Category, start: GGMLType): { type: GGMLType; note?: string } => {
-    const T = ggmlType;
-    let type = start;
-    let note: string | undefined;
-    if (cat === 'output' || (state.tiedEmbeddings && cat === 'token_embd')) {
-      const what = cat === 'output' ? 'output tensor' : 'tied token embedding';
-      if (options.outputTensorType) {
-        type = options.outputTensorType;
-        note = `${what}: --output-tensor-type`;
-      } else {
-        const nx = t.shape[t.shape.length - 1];
-        if (ftype === FTYPE.MOSTLY_MXFP4_MOE || falcon || nx % type.blockSize !== 0) type = T('q8_0');
-        else if (type.name !== 'q8_0') type = T('q6_K');
-        note = what;
-      }
-    } else if (ftype === FTYPE.MOSTLY_MXFP4_MOE) {
-      // expert tensors (3-D) to MXFP4, the rest to Q8_0
-      const ne2 = t.shape.length >= 3 ? t.shape[t.shape.length - 3] : 1;
-      type = ne2 > 1 ? T('mxfp4') : T('q8_0');
-      note = ne2 > 1 ? 'expert tensor' : 'not an expert tensor';
-    } else if (cat === 'token_embd') {
-      if (options.tokenEmbeddingType) type = options.tokenEmbeddingType;
-      else if (ftype === FTYPE.MOSTLY_TQ1_0 || ftype === FTYPE.MOSTLY_TQ2_0) type = T('q4_K');
-    } else if (isAttnV(cat)) {
-      const i = state.iAttnV;
-      if (ftype === FTYPE.MOSTLY_Q2_K) type = nGqa >= 4 ? T('q4_K') : T('q3_K');
-      else if (ftype === FTYPE.MOSTLY_Q3_K_M) type = i < 2 ? T('q5_K') : T('q4_K');
-      else if (ftype === FTYPE.MOSTLY_Q3_K_L) type = T('q5_K');
-      else if ((ftype === FTYPE.MOSTLY_IQ4_NL || ftype === FTYPE.MOSTLY_IQ4_XS) && nGqa >= 4) type = T('q5_K');
-      else if ((ftype === FTYPE.MOSTLY_Q4_K_M || ftype === FTYPE.MOSTLY_Q5_K_M) && useMoreBits(i, state.nAttnV)) type = T('q6_K');
-      else if (ftype === FTYPE.MOSTLY_Q4_K_S && i < 4) type = T('q5_K');
-      if (is70B && (type.name === 'q3_K' || type.name === 'q4_K')) type = T('q5_K');
-      if (model.nExpert === 8) type = T('q8_0');
-      state.iAttnV++;
-    } else if (cat === 'attn_k') {
-      if (model.nExpert === 8) type = T('q8_0');
-    } else if (cat === 'ffn_down') {
-      const [i, n] = layerInfo(state.iFfnDown, t.name);
-      if (ftype === FTYPE.MOSTLY_Q2_K) type = T('q3_K');
-      else if (ftype === FTYPE.MOSTLY_Q3_K_M) {
-        type = i < Math.trunc(n / 16) ? T('q5_K') : !falcon || useMoreBits(i, n) ? T('q4_K') : T('q3_K');
-      } else if (ftype === FTYPE.MOSTLY_Q3_K_L) type = falcon ? T('q4_K') : T('q5_K');
-      else if (ftype === FTYPE.MOSTLY_Q4_K_M) {
-        if (falcon) type = i < Math.trunc(n / 16) ? T('q6_K') : useMoreBits(i, n) ? T('q5_K') : T('q4_K');
-        else if (useMoreBits(i, n)) type = T('q6_K');
-      } else if (i < Math.trunc(n / 8) && (ftype === FTYPE.MOSTLY_IQ4_NL || ftype === FTYPE.MOSTLY_IQ4_XS)) type = T('q5_K');
-      else if (ftype === FTYPE.MOSTLY_Q5_K_M && useMoreBits(i, n)) type = T('q6_K');
-      else if (ftype === FTYPE.MOSTLY_Q4_K_S && !falcon && i < Math.trunc(n / 8)) type = T('q5_K');
-      state.iFfnDown++;
-    } else if (cat === 'attn_output') {
-      if (!falcon) {
-        if (model.nExpert === 8) {
-          const bump: number[] = [
-            FTYPE.MOSTLY_Q2_K, FTYPE.MOSTLY_Q3_K_S, FTYPE.MOSTLY_Q3_K_M, FTYPE.MOSTLY_IQ4_NL,
-            FTYPE.MOSTLY_Q4_K_S, FTYPE.MOSTLY_Q4_K_M, FTYPE.MOSTLY_IQ4_XS,
-          ];
-          if (bump.includes(ftype)) type = T('q5_K');
-        } else if (ftype === FTYPE.MOSTLY_Q2_K) type = T('q3_K');
-        else if (ftype === FTYPE.MOSTLY_Q3_K_M) type = T('q4_K');
-        else if (ftype === FTYPE.MOSTLY_Q3_K_L) type = T('q5_K');
-      } else if (ftype === FTYPE.MOSTLY_Q3_K_L) type = T('q4_K');
-    } else if (cat === 'ffn_gate') {
-      state.iFfnGate++;
-    } else if (cat === 'ffn_up') {
-      state.iFfnUp++;
-    }
-    if (!note && type !== start) note = `${preset.name} mix`;
-    return { type, note };
-  };
 
   // llama.cpp visits weights ordered by layer, then name; the counters above depend on it.
   const order = tensors.map((_, i) => i);
@@ -411,7 +453,7 @@ export function chooseTensorTypes(
             break;
           }
         }
-        if (!manual && !options.pure) ({ type: to, note } = mix(t, cat, to));
+        if (!manual && !options.pure) ({ type: to, note } = mixType(q, t, cat, to));
         const fb = fallback(t, to);
         if (fb !== to) {
           note = `row length ${t.shape[t.shape.length - 1]} is not a multiple of ${to.blockSize} (${to.name}): fallback`;
@@ -473,4 +515,15 @@ export function guessFtype(types: readonly GGMLType[]): number {
   for (const [name, n] of counts) if (n > most) [best, most] = [name, n];
   const preset = QUANT_PRESETS.find((x) => x.defaultType?.name === best && !x.name.endsWith('_S') && !x.name.endsWith('_L'));
   return preset?.ftype ?? FTYPE.ALL_F32;
+}
+
+/**
+ * tensor_requires_imatrix: whether llama-quantize refuses to quantize this
+ * tensor to `to` without importance weights (the IQ1-IQ3 types, and Q2_K in a
+ * Q2_K_S file; never the token embedding or the output tensor).
+ */
+export function requiresImatrix(name: string, to: GGMLType, ftype: number): boolean {
+  if (name === 'token_embd.weight' || name === 'per_layer_token_embd.weight' || name === 'output.weight') return false;
+  if (['iq3_xxs', 'iq2_xxs', 'iq2_xs', 'iq2_s', 'iq1_m', 'iq1_s'].includes(to.name)) return true;
+  return to.name === 'q2_K' && ftype === FTYPE.MOSTLY_Q2_K_S;
 }

@@ -6,6 +6,7 @@
 
 import { DeviceError, LimitError } from '../errors.js';
 import { BufferPool } from './pool.js';
+import { GpuTimer, Profile, type Stage } from './profile.js';
 
 export interface DeviceOptions {
   /** Dawn backend: 'vulkan', 'metal', 'd3d12', 'opengl', ... Default: Dawn's choice. Env: WGARRAY_BACKEND. */
@@ -110,6 +111,9 @@ export class Device {
   private passes = 0;
   /** Buffers used by the open batch that may be destroyed once it is submitted. */
   private transient: GPUBuffer[] = [];
+  /** The run being profiled (see profile.ts), and its timestamp queries where the adapter has them. */
+  profile: Profile | null = null;
+  private timer: GpuTimer | null = null;
 
   private constructor(gpu: GPU, adapter: GPUAdapter, device: GPUDevice, features: DeviceFeatures, poolBytes: number) {
     this.gpu = gpu;
@@ -243,7 +247,8 @@ export class Device {
     bindGroups: GPUBindGroup[],
     workgroups: readonly [number, number?, number?],
   ): void {
-    const pass = this.commandEncoder().beginComputePass();
+    const timestampWrites = this.timer?.passWrites();
+    const pass = this.commandEncoder().beginComputePass(timestampWrites ? { timestampWrites } : undefined);
     pass.setPipeline(pipeline);
     bindGroups.forEach((g, i) => pass.setBindGroup(i, g));
     pass.dispatchWorkgroups(workgroups[0], workgroups[1] ?? 1, workgroups[2] ?? 1);
@@ -318,6 +323,41 @@ export class Device {
       if (err) throw new DeviceError('GPU_ERROR', `${what}: ${err.message}`);
     }
     return result;
+  }
+
+  /** Starts profiling the work on this device (GPU stages by timestamp queries where offered). */
+  startProfile(): Profile {
+    const profile = new Profile();
+    this.profile = profile;
+    this.timer = this.features.timestampQuery ? new GpuTimer(this.gpuDevice, profile, () => this.flush()) : null;
+    return profile;
+  }
+
+  /** Whether GPU stages are timed by timestamp queries (else the profiler waits for the queue). */
+  get timesGpu(): boolean {
+    return this.timer !== null;
+  }
+
+  /** Runs `fn` (which records dispatches) with its compute passes counted as `stage`. */
+  gpuStage<T>(stage: Stage, fn: () => T): T {
+    if (!this.timer) return fn();
+    const before = this.timer.stage;
+    this.timer.stage = stage;
+    try {
+      return fn();
+    } finally {
+      this.timer.stage = before;
+    }
+  }
+
+  /** Stops profiling; waits for the timestamp readbacks. */
+  async stopProfile(): Promise<Profile | null> {
+    const profile = this.profile;
+    const timer = this.timer;
+    this.profile = null;
+    this.timer = null;
+    await timer?.collect();
+    return profile;
   }
 
   /** Releases every buffer and the device; the process can exit afterwards. Idempotent. */

@@ -33,6 +33,8 @@ export interface LlamaRun {
   nVocab: number;
   /** llama.cpp's tokenizer kind ('bpe', 'spm', ...). */
   vocabularyType: string;
+  /** With `texts`: llama.cpp's tokens of each (no BOS). */
+  textTokens: number[][];
 }
 
 export interface LlamaOptions {
@@ -40,6 +42,8 @@ export interface LlamaOptions {
   nTokens: number;
   /** A token sequence to evaluate with teacher forcing; top1[i] is the prediction after forced[0..i]. */
   forced?: number[];
+  /** Texts to tokenize (textTokens). */
+  texts?: string[];
   timeoutMs?: number;
 }
 
@@ -73,7 +77,8 @@ for (const file of job.files) {
       top1Prob.push(first ? first[1] : 0);
     }
   }
-  out.push({ file, promptTokens, generated, text: model.detokenize(generated), top1, top1Prob, nVocab: model.fileInfo?.metadata?.tokenizer?.ggml?.tokens?.length ?? 0, vocabularyType: String(model.vocabularyType) });
+  const textTokens = (job.texts ?? []).map((t) => [...model.tokenize(t)]);
+  out.push({ file, promptTokens, generated, text: model.detokenize(generated), top1, top1Prob, textTokens, nVocab: model.fileInfo?.metadata?.tokenizer?.ggml?.tokens?.length ?? 0, vocabularyType: String(model.vocabularyType) });
   await context.dispose();
   await model.dispose();
 }
@@ -82,7 +87,10 @@ process.stdout.write('\n@@RESULT@@' + JSON.stringify(out) + '\n');
 `;
 
 function projectRoot(): string {
-  return join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+  // test/helpers/ in the tests, dist/test/helpers/ when a bench imports the compiled copy
+  let dir = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+  while (!existsSync(join(dir, 'node_modules')) && dirname(dir) !== dir) dir = dirname(dir);
+  return dir;
 }
 
 /** Runs `files` through llama.cpp in one child process; rejects with llama.cpp's last words if it fails. */
@@ -98,7 +106,7 @@ function childScriptPath(): string {
 }
 
 export function runLlama(files: string[], options: LlamaOptions): Promise<LlamaRun[]> {
-  const job = JSON.stringify({ files, prompt: options.prompt, nTokens: options.nTokens, forced: options.forced });
+  const job = JSON.stringify({ files, prompt: options.prompt, nTokens: options.nTokens, forced: options.forced, texts: options.texts });
   const script = childScriptPath();
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [script, job], {
@@ -153,6 +161,14 @@ export interface QuantizeParams {
   tensorTypes?: [string, number][];
   allowRequantize?: boolean;
   onlyCopy?: boolean;
+  /**
+   * Importance weights: a JSON file { tensor name: [float32 weights] }, passed
+   * as llama_model_quantize_params.imatrix (llama_model_imatrix_data entries),
+   * the array llama-quantize builds from its --imatrix file.
+   */
+  imatrixJson?: string;
+  /** Threads (default 2). */
+  nthread?: number;
 }
 
 // llama_model_quantize_params of the bundled llama.cpp (include/llama.h).
@@ -169,6 +185,8 @@ class P(ctypes.Structure):
                 ('max_buf_size', ctypes.c_size_t)]
 class TT(ctypes.Structure):
     _fields_ = [('pattern', ctypes.c_char_p), ('type', ctypes.c_int)]
+class IM(ctypes.Structure):
+    _fields_ = [('name', ctypes.c_char_p), ('data', ctypes.POINTER(ctypes.c_float)), ('size', ctypes.c_size_t)]
 lib.llama_model_quantize_default_params.restype = P
 lib.llama_model_quantize.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.POINTER(P)]
 lib.llama_model_quantize.restype = ctypes.c_uint32
@@ -176,7 +194,7 @@ lib.llama_backend_init()
 for job in jobs:
     p = lib.llama_model_quantize_default_params()
     type_count = p.output_tensor_type  # GGML_TYPE_COUNT: 'unset'
-    p.nthread = 2
+    p.nthread = job['params'].get('nthread') or 2
     p.ftype = job['ftype']
     o = job['params']
     if o.get('pure'): p.pure = True
@@ -195,6 +213,19 @@ for job in jobs:
         keep[len(tts)].pattern = None
         keep[len(tts)].type = type_count
         p.tt_overrides = ctypes.cast(keep, ctypes.c_void_p)
+    im_keep = None
+    if o.get('imatrixJson'):
+        entries = json.load(open(o['imatrixJson']))
+        im_keep = (IM * (len(entries) + 1))()
+        bufs = []
+        for i, (name, values) in enumerate(entries.items()):
+            buf = (ctypes.c_float * len(values))(*values)
+            bufs.append(buf)
+            im_keep[i].name = name.encode()
+            im_keep[i].data = ctypes.cast(buf, ctypes.POINTER(ctypes.c_float))
+            im_keep[i].size = len(values)
+        im_keep[len(entries)].name = None
+        p.imatrix = ctypes.cast(im_keep, ctypes.c_void_p)
     rc = lib.llama_model_quantize(job['inp'].encode(), job['out'].encode(), ctypes.byref(p))
     if rc != 0:
         print('llama_model_quantize failed for', job['out'], file=sys.stderr)

@@ -23,6 +23,7 @@ import { AbortError, ArgumentError, DisposedError, DTypeError, ShapeError } from
 import { formatShape, WgArray, type Shape } from '../../runtime/array.js';
 import { DTYPES } from '../../runtime/dtype.js';
 import { QuantizedArray } from '../../runtime/quantized.js';
+import type { Profile } from '../../runtime/profile.js';
 import { ggmlTypeOfDType, type GGMLType } from '../../quant/ggml-types.js';
 import { writeAtomically } from '../atomic.js';
 import { isWellFormed } from '../text.js';
@@ -69,6 +70,8 @@ export interface SaveGGUFOptions {
   strictKeyTypes?: boolean;
   /** Bytes per GPU readback chunk (default 64 MiB). */
   chunkBytes?: number;
+  /** Adds readback and write times to this profile. */
+  profile?: Profile | null;
 }
 
 export interface SaveGGUFResult {
@@ -280,7 +283,7 @@ export async function saveGGUF(
             });
           };
           if (p.nbytes === 0) report(0);
-          else await streamTensorData(file, p.name, data, { chunkBytes: options.chunkBytes, onChunk: report });
+          else await streamTensorData(file, p.name, data, { chunkBytes: options.chunkBytes, onChunk: report, profile: options.profile });
         } finally {
           releaseProduced(produced);
         }

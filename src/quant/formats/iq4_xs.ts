@@ -8,7 +8,8 @@
 import { f16BitsToF32, f32ToF16Bits } from '../../runtime/half.js';
 import type { QuantFormat } from '../format.js';
 import { ggmlType } from '../ggml-types.js';
-import { iq4BlockScale, iq4PackBlock } from './iq4_nl.js';
+import { imatrixBlockWeights } from './kquant-weighted.js';
+import { iq4BlockScale, iq4PackBlock, iq4Sigma2 } from './iq4_nl.js';
 import { allFinite, bytesView, cNearestInt, inverseOrZero, KVALUES_IQ4NL, writeNonFiniteBlock } from './block-helpers.js';
 
 const SUB = 32;
@@ -25,40 +26,13 @@ export const iq4_xs: QuantFormat = {
   imatrix: 'optional',
 
   quantizeCpu(x, out) {
-    const view = bytesView(out);
-    const scales = new Float32Array(QK / SUB);
-    for (let b = 0; b < x.length / QK; b++) {
-      const o = b * QK;
-      const ob = b * BYTES;
-      if (!allFinite(x, o, QK)) {
-        writeNonFiniteBlock(out, ob, BYTES, [0]);
-        continue;
-      }
-      let maxScale = 0;
-      let amaxScale = 0;
-      for (let ib = 0; ib < QK / SUB; ib++) {
-        const s = iq4BlockScale(x, o + ib * SUB);
-        scales[ib] = s;
-        if (Math.abs(s) > amaxScale) {
-          amaxScale = Math.abs(s);
-          maxScale = s;
-        }
-      }
-      // The super-block scale; each sub-block's is a 6-bit signed multiple of it.
-      const d = f(-maxScale / 32);
-      const id = inverseOrZero(d);
-      view.setUint16(ob, f32ToF16Bits(d), true);
-      let scalesH = 0;
-      for (let ib = 0; ib < QK / SUB; ib++) {
-        const l = Math.max(-32, Math.min(31, cNearestInt(f(id * scales[ib]))));
-        const dl = f(d * l);
-        iq4PackBlock(x, o + ib * SUB, inverseOrZero(dl), out, ob + 8 + 16 * ib);
-        const ls = l + 32;
-        out[ob + 4 + (ib >> 1)] = ib % 2 === 0 ? ls & 15 : out[ob + 4 + (ib >> 1)] | ((ls & 15) << 4);
-        scalesH |= (ls >> 4) << (2 * ib);
-      }
-      view.setUint16(ob + 2, scalesH, true);
-    }
+    quantizeIq4Xs(x, out);
+  },
+
+  // quantize_row_iq4_nl_impl(QK_K, 32) with quant_weights: per super-block
+  // sigma2 = sum x^2 * 2/256, weights qw * sqrt(sigma2 + x^2) in place of x^2.
+  quantizeWeightedCpu(x, out, nPerRow, qw) {
+    quantizeIq4Xs(x, out, qw, nPerRow);
   },
 
   dequantizeCpu(blocks, out) {
@@ -79,3 +53,44 @@ export const iq4_xs: QuantFormat = {
     }
   },
 };
+
+/** quantize_iq4_xs: without qw as ggml_quantize_chunk calls it with NULL, with qw row by row. */
+function quantizeIq4Xs(x: Float32Array, out: Uint8Array, qw?: Float32Array, nPerRow = x.length): void {
+  const view = bytesView(out);
+  const weight = new Float32Array(SUB);
+  const scales = new Float32Array(QK / SUB);
+  for (let b = 0; b < x.length / QK; b++) {
+    const o = b * QK;
+    const ob = b * BYTES;
+    if (!allFinite(x, o, QK)) {
+      writeNonFiniteBlock(out, ob, BYTES, [0]);
+      continue;
+    }
+    let maxScale = 0;
+    let amaxScale = 0;
+    const sigma2 = qw ? iq4Sigma2(x, o, QK) : 0;
+    for (let ib = 0; ib < QK / SUB; ib++) {
+      if (qw) imatrixBlockWeights(qw, (b % (nPerRow / QK)) * QK + ib * SUB, x, o + ib * SUB, SUB, sigma2, weight);
+      const s = iq4BlockScale(x, o + ib * SUB, qw ? weight : undefined);
+      scales[ib] = s;
+      if (Math.abs(s) > amaxScale) {
+        amaxScale = Math.abs(s);
+        maxScale = s;
+      }
+    }
+    // The super-block scale; each sub-block's is a 6-bit signed multiple of it.
+    const d = f(-maxScale / 32);
+    const id = inverseOrZero(d);
+    view.setUint16(ob, f32ToF16Bits(d), true);
+    let scalesH = 0;
+    for (let ib = 0; ib < QK / SUB; ib++) {
+      const l = Math.max(-32, Math.min(31, cNearestInt(f(id * scales[ib]))));
+      const dl = f(d * l);
+      iq4PackBlock(x, o + ib * SUB, inverseOrZero(dl), out, ob + 8 + 16 * ib);
+      const ls = l + 32;
+      out[ob + 4 + (ib >> 1)] = ib % 2 === 0 ? ls & 15 : out[ob + 4 + (ib >> 1)] | ((ls & 15) << 4);
+      scalesH |= (ls >> 4) << (2 * ib);
+    }
+    view.setUint16(ob + 2, scalesH, true);
+  }
+}

@@ -6,6 +6,7 @@
 // WGSL twin: shaders/lib/kquant_qkx2.wgsl.
 
 import { f16BitsToF32, f32ToF16Bits } from '../../runtime/half.js';
+import { imatrixBlockWeights, makeQpQuants, QKX3_RDELTA, QKX3_RMIN, sumOf, sumSquares } from './kquant-weighted.js';
 
 const f = Math.fround;
 const f32 = new Float32Array(1);
@@ -211,3 +212,61 @@ export function quantizeK4Block(
     }
   }
 }
+
+/**
+ * quantize_row_q4_K_impl / quantize_row_q5_K_impl's block, with per-column
+ * weights qw[qo..qo+256): sigma2 = 2 sum x^2 / 256, per sub-block weights
+ * qw * sqrt(sigma2 + x^2) and make_qkx3_quants(32, nmax, -0.9f, 0.05f, 36);
+ * the 6-bit scales and mins by make_qp_quants(8, 63) weighted by each
+ * sub-block's weight sum (clampLs: Q5_K's MIN(63, ls)), then the weights
+ * requantized against the rounded scales, as quantizeK4Block.
+ */
+export function quantizeK4BlockWeighted(
+  x: Float32Array,
+  xo: number,
+  nmax: number,
+  qw: Float32Array,
+  qo: number,
+  clampLs: boolean,
+  out: Uint8Array,
+  view: DataView,
+  bo: number,
+  L: Uint8Array,
+): void {
+  const { weights, laux, scales, mins, ls, lm } = k4Scratch;
+  const sw = k4Sw;
+  const sigma2 = f(f(2 * sumSquares(x, xo, 256)) / 256);
+  for (let j = 0; j < 8; j++) {
+    imatrixBlockWeights(qw, qo + 32 * j, x, xo + 32 * j, 32, sigma2, weights);
+    sw[j] = sumOf(weights, 32);
+    const r = makeQkx2Quants(32, nmax, x, xo + 32 * j, weights, L, 32 * j, laux, QKX3_RMIN, QKX3_RDELTA, 36, false);
+    scales[j] = r.scale;
+    mins[j] = r.min;
+  }
+  const dBlock = makeQpQuants(8, 63, scales, ls, sw);
+  const mBlock = makeQpQuants(8, 63, mins, lm, sw);
+  if (clampLs) {
+    for (let j = 0; j < 8; j++) {
+      ls[j] = Math.min(63, ls[j]);
+      lm[j] = Math.min(63, lm[j]);
+    }
+  }
+  out.fill(0, bo + 4, bo + 16);
+  packScaleMinK4(ls, lm, out, bo + 4);
+  view.setUint16(bo, f32ToF16Bits(dBlock), true);
+  view.setUint16(bo + 2, f32ToF16Bits(mBlock), true);
+  const dAll = f16BitsToF32(view.getUint16(bo, true));
+  const mAll = f16BitsToF32(view.getUint16(bo + 2, true));
+  for (let j = 0; j < 8; j++) {
+    const [sc, m] = scaleMinK4(j, out, bo + 4);
+    const d = f(dAll * sc);
+    if (d === 0) continue; // C's `if (!d)`: NaN goes on
+    const dm = f(mAll * m);
+    for (let ii = 0; ii < 32; ii++) {
+      const l = nearestInt(f(f(x[xo + 32 * j + ii] + dm) / d));
+      L[32 * j + ii] = Math.max(0, Math.min(nmax, l));
+    }
+  }
+}
+
+const k4Sw = new Float32Array(8);

@@ -64,10 +64,20 @@ export function largestMagnitude(x: ArrayLike<number>, off: number, n: number): 
 }
 
 /**
- * make_qx_quants(n, nmax, x + off, L + off, rmse_type = 1, qw = NULL): the
- * scale of one group of `n` values; L[off..off+n) receives quants in [0, 2*nmax).
+ * make_qx_quants(n, nmax, x + off, L + off, rmse_type = 1, qw): the scale of
+ * one group of `n` values; L[off..off+n) receives quants in [0, 2*nmax).
+ * Weights qw[qwOff..qwOff+n) when given (the importance-matrix path), else
+ * ggml's x*x (qw = NULL).
  */
-export function makeQxQuants(n: number, nmax: number, x: Float32Array, off: number, L: Int8Array | Uint8Array): number {
+export function makeQxQuants(
+  n: number,
+  nmax: number,
+  x: ArrayLike<number>,
+  off: number,
+  L: Int8Array | Uint8Array,
+  qw?: ArrayLike<number>,
+  qwOff = 0,
+): number {
   const { max, amax } = largestMagnitude(x, off, n);
   if (amax < GROUP_MAX_EPS) {
     for (let i = 0; i < n; i++) L[off + i] = 0;
@@ -77,7 +87,7 @@ export function makeQxQuants(n: number, nmax: number, x: Float32Array, off: numb
   const w = scratchW;
   const wx = scratchWX;
   for (let i = 0; i < n; i++) {
-    w[i] = f(x[off + i] * x[off + i]);
+    w[i] = qw ? qw[qwOff + i] : f(x[off + i] * x[off + i]);
     wx[i] = f(w[i] * x[off + i]);
   }
   let iscale = f(-nmax / max);

@@ -7,6 +7,7 @@ import { f16BitsToF32, f32ToF16Bits } from '../../runtime/half.js';
 import type { QuantFormat } from '../format.js';
 import { ggmlType } from '../ggml-types.js';
 import { makeQkx2Quants, nearestInt } from './kquant-qkx2.js';
+import { imatrixBlockWeights, makeQpQuants, QKX3_RDELTA, QKX3_RMIN, sumOf, sumSquares } from './kquant-weighted.js';
 
 const TYPE = ggmlType('q2_K');
 const { blockSize: QK, typeSize: BYTES } = TYPE;
@@ -46,6 +47,38 @@ function quantizeBlock(x: Float32Array, xo: number, out: Uint8Array, view: DataV
   } else {
     view.setUint16(bo + 82, f32ToF16Bits(0), true);
   }
+  requantizeAndPack(x, xo, out, view, bo);
+}
+
+const sw = new Float32Array(16);
+const ls = new Uint8Array(16);
+const lm = new Uint8Array(16);
+
+/**
+ * quantize_row_q2_K_impl's block, with per-column weights qw[qo..qo+256):
+ * sigma2 = sum x^2 / 256, per sub-block of 16 weights qw * sqrt(sigma2 + x^2)
+ * and make_qkx3_quants(16, 3, -0.9f, 0.05f, 36); the 4-bit scales and mins by
+ * make_qp_quants(16, 15) weighted by each sub-block's weight sum.
+ */
+function quantizeBlockWeighted(x: Float32Array, xo: number, qw: Float32Array, qo: number, out: Uint8Array, view: DataView, bo: number): void {
+  const sigma2 = f(sumSquares(x, xo, QK) / QK);
+  for (let j = 0; j < 16; j++) {
+    imatrixBlockWeights(qw, qo + 16 * j, x, xo + 16 * j, 16, sigma2, weights);
+    sw[j] = sumOf(weights, 16);
+    const r = makeQkx2Quants(16, 3, x, xo + 16 * j, weights, L, 16 * j, laux, QKX3_RMIN, QKX3_RDELTA, 36, false);
+    scales[j] = r.scale;
+    mins[j] = r.min;
+  }
+  const dm = makeQpQuants(16, 15, scales, ls, sw);
+  const mm = makeQpQuants(16, 15, mins, lm, sw);
+  view.setUint16(bo + 80, f32ToF16Bits(dm), true);
+  view.setUint16(bo + 82, f32ToF16Bits(mm), true);
+  for (let j = 0; j < 16; j++) out[bo + j] = (ls[j] | (lm[j] << 4)) & 0xff;
+  requantizeAndPack(x, xo, out, view, bo);
+}
+
+/** Both paths' tail: the levels against the rounded scales and mins, packed into qs. */
+function requantizeAndPack(x: Float32Array, xo: number, out: Uint8Array, view: DataView, bo: number): void {
   const dAll = f16BitsToF32(view.getUint16(bo + 80, true));
   const mAll = f16BitsToF32(view.getUint16(bo + 82, true));
   for (let j = 0; j < 16; j++) {
@@ -76,6 +109,11 @@ export const q2_K: QuantFormat = {
   quantizeCpu(x, out) {
     const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
     for (let b = 0; b < x.length / QK; b++) quantizeBlock(x, b * QK, out, view, b * BYTES);
+  },
+
+  quantizeWeightedCpu(x, out, nPerRow, qw) {
+    const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
+    for (let b = 0; b < x.length / QK; b++) quantizeBlockWeighted(x, b * QK, qw, (b % (nPerRow / QK)) * QK, out, view, b * BYTES);
   },
 
   dequantizeCpu(blocks, out) {

@@ -9,7 +9,8 @@
 import { f16BitsToF32, f32ToF16Bits } from '../../runtime/half.js';
 import type { QuantFormat } from '../format.js';
 import { ggmlType } from '../ggml-types.js';
-import { largestMagnitude, makeQ3Quants, nearestIntBits } from './kquant-qx.js';
+import { largestMagnitude, makeQ3Quants, makeQxQuants, nearestIntBits } from './kquant-qx.js';
+import { imatrixBlockWeights, sumOf, sumSquares } from './kquant-weighted.js';
 
 const TYPE = ggmlType('q3_K');
 const { blockSize: QK, typeSize: BYTES } = TYPE;
@@ -36,6 +37,41 @@ export const q3_K: QuantFormat = {
   dequantize: { workgroupSize: 256, invocationsPerBlock: 16 },
   nonFinite: 'as-ggml',
   imatrix: 'optional',
+  weightedKernel: true,
+
+  // quantize_row_q3_K_impl: per super-block sigma2 = 2 sum x^2 / 256; per group of
+  // 16 weights qw * sqrt(sigma2 + x^2) and make_qx_quants(16, 4); the 6-bit scales
+  // by make_qx_quants(16, 32) weighted by each group's weight sum.
+  quantizeWeightedCpu(x, out, nPerRow, qw) {
+    const L = new Uint8Array(QK);
+    const Ls = new Uint8Array(QK / 16);
+    const scales = new Float32Array(QK / 16);
+    const sw = new Float32Array(QK / 16);
+    const weight = new Float32Array(16);
+    for (let b = 0; b < x.length / QK; b++) {
+      const xb = x.subarray(b * QK, (b + 1) * QK);
+      const y = out.subarray(b * BYTES, (b + 1) * BYTES);
+      y.fill(0);
+      const qo = (b % (nPerRow / QK)) * QK;
+      const sigma2 = f(f(2 * sumSquares(xb, 0, QK)) / QK);
+      for (let g = 0; g < QK / 16; g++) {
+        imatrixBlockWeights(qw, qo + 16 * g, xb, 16 * g, 16, sigma2, weight);
+        sw[g] = sumOf(weight, 16);
+        scales[g] = makeQxQuants(16, 4, xb, 16 * g, L, weight);
+      }
+      const dBlock = makeQxQuants(QK / 16, 32, scales, 0, Ls, sw);
+      for (let g = 0; g < QK / 16; g++) {
+        const l = Ls[g];
+        if (g < 8) y[SCALES + g] = l & 15;
+        else y[SCALES + g - 8] |= (l & 15) << 4;
+        y[SCALES + 8 + (g & 3)] |= (l >> 4) << (2 * (g >> 2));
+      }
+      const dBits = f32ToF16Bits(dBlock);
+      y[D] = dBits & 0xff;
+      y[D + 1] = dBits >> 8;
+      requantizeAndPack(xb, y, L);
+    }
+  },
 
   quantizeCpu(x, out) {
     const L = new Uint8Array(QK);
@@ -59,20 +95,7 @@ export const q3_K: QuantFormat = {
         y[D] = dBits & 0xff;
         y[D + 1] = dBits >> 8;
       } // else d = +0 and the scales stay 0
-      const dAll = f16BitsToF32(y[D] | (y[D + 1] << 8));
-      for (let g = 0; g < QK / 16; g++) {
-        const d = f(dAll * (groupScale(y, g) - 32));
-        if (d === 0) continue; // keeps the quants make_q3_quants chose (C's `!d`: a NaN d requantizes)
-        for (let i = 16 * g; i < 16 * g + 16; i++) {
-          const l = nearestIntBits(f(xb[i] / d));
-          L[i] = Math.max(-4, Math.min(3, l)) + 4;
-        }
-      }
-      for (let e = 0; e < QK; e++) {
-        const p = position(e);
-        if (L[e] > 3) y[p.hmask] |= 1 << p.highBit;
-        y[p.qs] |= (L[e] & 3) << p.lowShift;
-      }
+      requantizeAndPack(xb, y, L);
     }
   },
 
@@ -91,3 +114,21 @@ export const q3_K: QuantFormat = {
     }
   },
 };
+
+/** Both paths' tail: the quants against the rounded scales, then hmask and qs (y's scales and d already set). */
+function requantizeAndPack(xb: Float32Array, y: Uint8Array, L: Uint8Array): void {
+  const dAll = f16BitsToF32(y[D] | (y[D + 1] << 8));
+  for (let g = 0; g < QK / 16; g++) {
+    const d = f(dAll * (groupScale(y, g) - 32));
+    if (d === 0) continue; // keeps the quants the search chose (C's `!d`: a NaN d requantizes)
+    for (let i = 16 * g; i < 16 * g + 16; i++) {
+      const l = nearestIntBits(f(xb[i] / d));
+      L[i] = Math.max(-4, Math.min(3, l)) + 4;
+    }
+  }
+  for (let e = 0; e < QK; e++) {
+    const p = position(e);
+    if (L[e] > 3) y[p.hmask] |= 1 << p.highBit;
+    y[p.qs] |= (L[e] & 3) << p.lowShift;
+  }
+}

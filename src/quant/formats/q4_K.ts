@@ -6,7 +6,7 @@
 import { f16BitsToF32 } from '../../runtime/half.js';
 import type { QuantFormat } from '../format.js';
 import { ggmlType } from '../ggml-types.js';
-import { quantizeK4Block, scaleMinK4 } from './kquant-qkx2.js';
+import { quantizeK4Block, quantizeK4BlockWeighted, scaleMinK4 } from './kquant-qkx2.js';
 
 const TYPE = ggmlType('q4_K');
 const { blockSize: QK, typeSize: BYTES } = TYPE;
@@ -21,17 +21,12 @@ export const q4_K: QuantFormat = {
   imatrix: 'optional',
 
   quantizeCpu(x, out) {
-    const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
-    const L = new Uint8Array(QK);
-    for (let b = 0; b < x.length / QK; b++) {
-      const bo = b * BYTES;
-      quantizeK4Block(x, b * QK, 15, -1, 20, out, view, bo, L);
-      // qs: 32 bytes per 64 weights, low nibbles the first 32, high nibbles the next
-      for (let j = 0; j < QK; j += 64) {
-        const q = bo + 16 + j / 2;
-        for (let l = 0; l < 32; l++) out[q + l] = L[j + l] | (L[j + l + 32] << 4);
-      }
-    }
+    quantizeQ4K(x, out);
+  },
+
+  // quantize_row_q4_K_impl (see quantizeK4BlockWeighted).
+  quantizeWeightedCpu(x, out, nPerRow, qw) {
+    quantizeQ4K(x, out, qw, nPerRow);
   },
 
   dequantizeCpu(blocks, out) {
@@ -51,3 +46,19 @@ export const q4_K: QuantFormat = {
     }
   },
 };
+
+/** quantize_row_q4_K_ref (no qw), or quantize_row_q4_K_impl row by row with per-column weights qw. */
+function quantizeQ4K(x: Float32Array, out: Uint8Array, qw?: Float32Array, nPerRow = x.length): void {
+  const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  const L = new Uint8Array(QK);
+  for (let b = 0; b < x.length / QK; b++) {
+    const bo = b * BYTES;
+    if (qw) quantizeK4BlockWeighted(x, b * QK, 15, qw, (b % (nPerRow / QK)) * QK, false, out, view, bo, L);
+    else quantizeK4Block(x, b * QK, 15, -1, 20, out, view, bo, L);
+    // qs: 32 bytes per 64 weights, low nibbles the first 32, high nibbles the next
+    for (let j = 0; j < QK; j += 64) {
+      const q = bo + 16 + j / 2;
+      for (let l = 0; l < 32; l++) out[q + l] = L[j + l] | (L[j + l + 32] << 4);
+    }
+  }
+}

@@ -6,7 +6,7 @@
 import { f16BitsToF32 } from '../../runtime/half.js';
 import type { QuantFormat } from '../format.js';
 import { ggmlType } from '../ggml-types.js';
-import { quantizeK4Block, scaleMinK4 } from './kquant-qkx2.js';
+import { quantizeK4Block, quantizeK4BlockWeighted, scaleMinK4 } from './kquant-qkx2.js';
 
 const TYPE = ggmlType('q5_K');
 const { blockSize: QK, typeSize: BYTES } = TYPE;
@@ -21,23 +21,12 @@ export const q5_K: QuantFormat = {
   imatrix: 'optional',
 
   quantizeCpu(x, out) {
-    const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
-    const L = new Uint8Array(QK);
-    for (let b = 0; b < x.length / QK; b++) {
-      const bo = b * BYTES;
-      quantizeK4Block(x, b * QK, 31, -0.5, 15, out, view, bo, L);
-      // qh byte l: bit 2p = fifth bit of weight 64p + l, bit 2p+1 of weight 64p + 32 + l
-      out.fill(0, bo + 16, bo + 48);
-      for (let p = 0; p < 4; p++) {
-        const q = bo + 48 + p * 32;
-        for (let l = 0; l < 32; l++) {
-          const l1 = L[64 * p + l];
-          const l2 = L[64 * p + 32 + l];
-          out[bo + 16 + l] |= ((l1 >> 4) << (2 * p)) | ((l2 >> 4) << (2 * p + 1));
-          out[q + l] = (l1 & 0xf) | ((l2 & 0xf) << 4);
-        }
-      }
-    }
+    quantizeQ5K(x, out);
+  },
+
+  // quantize_row_q5_K_impl (see quantizeK4BlockWeighted).
+  quantizeWeightedCpu(x, out, nPerRow, qw) {
+    quantizeQ5K(x, out, qw, nPerRow);
   },
 
   dequantizeCpu(blocks, out) {
@@ -60,3 +49,25 @@ export const q5_K: QuantFormat = {
     }
   },
 };
+
+/** quantize_row_q5_K_ref (no qw), or quantize_row_q5_K_impl row by row with per-column weights qw. */
+function quantizeQ5K(x: Float32Array, out: Uint8Array, qw?: Float32Array, nPerRow = x.length): void {
+  const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  const L = new Uint8Array(QK);
+  for (let b = 0; b < x.length / QK; b++) {
+    const bo = b * BYTES;
+    if (qw) quantizeK4BlockWeighted(x, b * QK, 31, qw, (b % (nPerRow / QK)) * QK, true, out, view, bo, L);
+    else quantizeK4Block(x, b * QK, 31, -0.5, 15, out, view, bo, L);
+    // qh byte l: bit 2p = fifth bit of weight 64p + l, bit 2p+1 of weight 64p + 32 + l
+    out.fill(0, bo + 16, bo + 48);
+    for (let p = 0; p < 4; p++) {
+      const q = bo + 48 + p * 32;
+      for (let l = 0; l < 32; l++) {
+        const l1 = L[64 * p + l];
+        const l2 = L[64 * p + 32 + l];
+        out[bo + 16 + l] |= ((l1 >> 4) << (2 * p)) | ((l2 >> 4) << (2 * p + 1));
+        out[q + l] = (l1 & 0xf) | ((l2 & 0xf) << 4);
+      }
+    }
+  }
+}

@@ -33,39 +33,15 @@ export const q6_K: QuantFormat = {
   dequantize: { workgroupSize: 256, invocationsPerBlock: 16 },
   nonFinite: 'as-ggml',
   imatrix: 'optional',
+  weightedKernel: true,
 
   quantizeCpu(x, out) {
-    const L = new Uint8Array(QK);
-    const scales = new Float32Array(QK / 16);
-    for (let b = 0; b < x.length / QK; b++) {
-      const xb = x.subarray(b * QK, (b + 1) * QK);
-      const y = out.subarray(b * BYTES, (b + 1) * BYTES);
-      y.fill(0);
-      for (let g = 0; g < QK / 16; g++) scales[g] = makeQxQuants(16, 32, xb, 16 * g, L);
-      const { max: maxScale, amax: maxAbsScale } = largestMagnitude(scales, 0, QK / 16);
-      if (maxAbsScale < GROUP_MAX_EPS) continue; // all zero, d = +0
-      const iscale = f(-128 / maxScale);
-      const dBits = f32ToF16Bits(f(1 / iscale));
-      y[D] = dBits & 0xff;
-      y[D + 1] = dBits >> 8;
-      const dAll = f16BitsToF32(dBits);
-      for (let g = 0; g < QK / 16; g++) {
-        // int8_t scales[g] = MIN(127, nearest_int(...)): wrapped to 8 bits
-        const sc = (Math.min(127, nearestIntBits(f(iscale * scales[g]))) << 24) >> 24;
-        y[SCALES + g] = sc & 0xff;
-        const d = f(dAll * sc);
-        if (d === 0) continue; // keeps the quants make_qx_quants chose (C's `!d`: a NaN d requantizes)
-        for (let i = 16 * g; i < 16 * g + 16; i++) {
-          const l = nearestIntBits(f(xb[i] / d));
-          L[i] = Math.max(-32, Math.min(31, l)) + 32;
-        }
-      }
-      for (let e = 0; e < QK; e++) {
-        const p = position(e);
-        y[p.ql] |= (L[e] & 15) << p.lowShift;
-        y[p.qh] |= (L[e] >> 4) << p.highShift;
-      }
-    }
+    quantizeQ6K(x, out);
+  },
+
+  // quantize_row_q6_K_impl: make_qx_quants(16, 32) with the raw per-column weights.
+  quantizeWeightedCpu(x, out, nPerRow, qw) {
+    quantizeQ6K(x, out, qw, nPerRow);
   },
 
   dequantizeCpu(blocks, out) {
@@ -81,3 +57,39 @@ export const q6_K: QuantFormat = {
     }
   },
 };
+
+/** quantize_row_q6_K_ref (no qw), or quantize_row_q6_K_impl row by row with per-column weights qw. */
+function quantizeQ6K(x: Float32Array, out: Uint8Array, qw?: Float32Array, nPerRow = x.length): void {
+  const L = new Uint8Array(QK);
+  const scales = new Float32Array(QK / 16);
+  for (let b = 0; b < x.length / QK; b++) {
+    const xb = x.subarray(b * QK, (b + 1) * QK);
+    const y = out.subarray(b * BYTES, (b + 1) * BYTES);
+    y.fill(0);
+    const qo = (b % (nPerRow / QK)) * QK;
+    for (let g = 0; g < QK / 16; g++) scales[g] = makeQxQuants(16, 32, xb, 16 * g, L, qw, qo + 16 * g);
+    const { max: maxScale, amax: maxAbsScale } = largestMagnitude(scales, 0, QK / 16);
+    if (maxAbsScale < GROUP_MAX_EPS) continue; // all zero, d = +0
+    const iscale = f(-128 / maxScale);
+    const dBits = f32ToF16Bits(f(1 / iscale));
+    y[D] = dBits & 0xff;
+    y[D + 1] = dBits >> 8;
+    const dAll = f16BitsToF32(dBits);
+    for (let g = 0; g < QK / 16; g++) {
+      // int8_t scales[g] = MIN(127, nearest_int(...)): wrapped to 8 bits
+      const sc = (Math.min(127, nearestIntBits(f(iscale * scales[g]))) << 24) >> 24;
+      y[SCALES + g] = sc & 0xff;
+      const d = f(dAll * sc);
+      if (d === 0) continue; // keeps the quants make_qx_quants chose (C's `!d`: a NaN d requantizes)
+      for (let i = 16 * g; i < 16 * g + 16; i++) {
+        const l = nearestIntBits(f(xb[i] / d));
+        L[i] = Math.max(-32, Math.min(31, l)) + 32;
+      }
+    }
+    for (let e = 0; e < QK; e++) {
+      const p = position(e);
+      y[p.ql] |= (L[e] & 15) << p.lowShift;
+      y[p.qh] |= (L[e] >> 4) << p.highShift;
+    }
+  }
+}

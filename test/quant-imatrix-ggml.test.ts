@@ -1,0 +1,145 @@
+// Importance-matrix quantization against ggml itself: every format in the
+// registry, quantized by its CPU reference with per-column weights, must give
+// the bytes of ggml_quantize_chunk(type, ..., quant_weights) from
+// node-llama-cpp's prebuilt libggml-base (test/helpers/ggml-quantize.ts):
+// the _impl paths for the formats that use the weights, the reference bytes
+// for those whose descriptor says they ignore them. Inputs: random rows with
+// random weights, odd imatrices (all zero, ratios up to 1e30, one-hot, equal),
+// fp16-tied values (the ties fp16 sources produce), all-zero and tiny blocks,
+// and a 3-D tensor whose experts each get their own slice. Formats with a
+// weighted WGSL kernel (descriptor weightedKernel) are checked on the GPU too.
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { array, close, init, quantize, quantizeHost, quantizeHostWeighted } from '../src/index.js';
+import { QUANT_FORMATS } from '../src/quant/registry.js';
+import { f16BitsToF32, f32ToF16Bits } from '../src/runtime/half.js';
+import { ggmlQuantizeAvailable, ggmlQuantizeBatch, type GgmlQuantizeJob } from './helpers/ggml-quantize.js';
+
+const N = 512; // row length: two K-quant super-blocks, sixteen 32-blocks
+const ROWS = 3;
+
+function lcg(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return (s + 0.5) / 2 ** 32;
+  };
+}
+
+function gaussian(n: number, sigma: number, seed: number): Float32Array {
+  const u = lcg(seed);
+  const x = new Float32Array(n);
+  for (let i = 0; i < n; i++) x[i] = Math.sqrt(-2 * Math.log(u())) * Math.cos(2 * Math.PI * u()) * sigma;
+  return x;
+}
+
+const toF16 = (x: Float32Array): Float32Array => x.map((v) => f16BitsToF32(f32ToF16Bits(v)));
+
+interface Case {
+  name: string;
+  x: Float32Array;
+  w: Float32Array;
+}
+
+function cases(): Case[] {
+  const u = lcg(7);
+  const x = gaussian(N * ROWS, 0.02, 1);
+  const sparse = gaussian(N * ROWS, 1, 2);
+  sparse.fill(0, 40, 300); // an all-zero 32-block and most of a super-block
+  sparse.fill(1e-20, 700, 760); // tiny values below GROUP_MAX_EPS's reach
+  const ties = toF16(x.map((v) => Math.round(v * 400) / 400)); // few distinct values, many exact ties
+  return [
+    { name: 'random rows, random weights', x, w: Float32Array.from({ length: N }, () => Math.exp(4 * (u() - 0.5))) },
+    { name: 'all-zero imatrix', x, w: new Float32Array(N) },
+    { name: 'huge ratios (1e-30 .. 1e30)', x: gaussian(N * ROWS, 3, 3), w: Float32Array.from({ length: N }, (_, i) => 10 ** (((i * 37) % 61) - 30)) },
+    { name: 'one-hot', x, w: Float32Array.from({ length: N }, (_, i) => (i === 77 ? 1 : 0)) },
+    { name: 'equal weights', x: gaussian(N * ROWS, 50, 4), w: new Float32Array(N).fill(0.25) },
+    { name: 'fp16-tied values and weights', x: ties, w: toF16(Float32Array.from({ length: N }, (_, i) => 1 + (i % 3))) },
+    { name: 'zero and tiny blocks', x: sparse, w: Float32Array.from({ length: N }, () => u() * u()) },
+  ];
+}
+
+const run = ggmlQuantizeAvailable();
+
+beforeAll(async () => {
+  await init();
+});
+afterAll(async () => {
+  await close();
+});
+
+describe.runIf(run)('imatrix quantization is byte-identical to ggml_quantize_chunk with quant_weights', () => {
+  const formats = [...QUANT_FORMATS.values()];
+  const all = cases();
+  const jobs: GgmlQuantizeJob[] = [];
+  for (const fmt of formats) for (const c of all) jobs.push({ type: fmt.type, x: c.x, nPerRow: N, weights: c.w });
+  let expected: Uint8Array[] = [];
+
+  test('ggml quantizes every case', () => {
+    expected = ggmlQuantizeBatch(jobs);
+    expect(expected.length).toBe(jobs.length);
+  });
+
+  formats.forEach((fmt, fi) => {
+    test(`${fmt.type.name} (${fmt.imatrix}${fmt.weightedKernel ? ', CPU and WGSL' : ', CPU'})`, async () => {
+      all.forEach((c, ci) => {
+        const got = quantizeHostWeighted(c.x, fmt.type, N, c.w);
+        const want = expected[fi * all.length + ci];
+        const at = got.findIndex((b, i) => b !== want[i]);
+        expect(at, `${fmt.type.name}, ${c.name}: first differing byte (block ${Math.floor(at / fmt.type.typeSize)})`).toBe(-1);
+        expect(got.length).toBe(want.length);
+      });
+      if (fmt.weightedKernel) {
+        for (const [ci, c] of all.entries()) {
+          const a = array(c.x, { shape: [ROWS, N] });
+          const q = quantize(a, fmt.type, { imatrix: c.w });
+          const got = await q.data();
+          a.dispose();
+          q.dispose();
+          const want = expected[fi * all.length + ci];
+          const at = got.findIndex((b, i) => b !== want[i]);
+          expect(at, `WGSL ${fmt.type.name}, ${c.name}: first differing byte (block ${Math.floor(at / fmt.type.typeSize)})`).toBe(-1);
+        }
+      }
+      if (fmt.imatrix === 'ignored') {
+        expect(fmt.quantizeWeightedCpu).toBeUndefined();
+      } else {
+        // the weights change the bytes (the test would not see a path that drops them)
+        const c = all[0];
+        expect(Buffer.compare(quantizeHostWeighted(c.x, fmt.type, N, c.w), quantizeHost(c.x, fmt.type))).not.toBe(0);
+      }
+    });
+  });
+
+  test('a 3-D tensor: each expert\'s rows get their own slice of the weights', async () => {
+    const x = gaussian(N * 4, 1, 9);
+    const w = Float32Array.from({ length: 2 * N }, (_, i) => (i < N ? 1 + (i % 5) : 1 / (1 + (i % 7))));
+    for (const name of ['q4_K', 'iq4_xs', 'q5_0', ...[...QUANT_FORMATS.values()].filter((f) => f.weightedKernel).map((f) => f.type.name)]) {
+      const fmt = QUANT_FORMATS.get(name)!;
+      const [a, b] = ggmlQuantizeBatch([
+        { type: fmt.type, x: x.subarray(0, 2 * N), nPerRow: N, weights: w.subarray(0, N) },
+        { type: fmt.type, x: x.subarray(2 * N), nPerRow: N, weights: w.subarray(N) },
+      ]);
+      const got = quantizeHostWeighted(x, fmt.type, N, w);
+      expect(Buffer.from(got).equals(Buffer.concat([a, b])), name).toBe(true);
+      if (fmt.weightedKernel) {
+        const arr = array(x, { shape: [2, 2, N] });
+        const q = quantize(arr, fmt.type, { imatrix: w });
+        expect(Buffer.from(await q.data()).equals(Buffer.concat([a, b])), `WGSL ${name}`).toBe(true);
+        arr.dispose();
+        q.dispose();
+      }
+    }
+    expect(() => quantizeHostWeighted(x, 'q4_K', N, new Float32Array(3 * N))).toThrow(/3 x|1536 importance weights for 4 rows of 512/);
+  });
+
+  test('quantize() with an imatrix refuses a wrong weight count, and formats without a weighted kernel', () => {
+    const a = array(new Float32Array(2 * N), { shape: [2, N] });
+    expect(() => quantize(a, 'q6_K', { imatrix: new Float32Array(N - 1) })).toThrow(/511 importance weights; expected 512 \(the row length\)/);
+    const without = [...QUANT_FORMATS.values()].find((f) => f.imatrix === 'optional' && !f.weightedKernel);
+    if (without) expect(() => quantize(a, without.type, { imatrix: new Float32Array(N) })).toThrow(/no WGSL kernel for it yet \(quantizeHostWeighted/);
+    // formats that ignore the weights take them and give the reference bytes
+    quantize(a, 'q8_0', { imatrix: new Float32Array(N) }).dispose();
+    a.dispose();
+  });
+});
+
