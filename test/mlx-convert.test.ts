@@ -14,7 +14,7 @@ import { bf16BitsToF32, close, f32ToBf16Bits, f16BitsToF32, init, loadGGUF, load
 import { permuteRows } from '../src/convert/architecture.js';
 import { dequantizeHost } from '../src/quant/host.js';
 import { encodeBpe } from '../src/convert/bpe.js';
-import { syntheticModel, type SyntheticModel, type SyntheticTensor } from '../src/convert/synthetic.js';
+import { syntheticModel, writeSyntheticModel, type SyntheticModel, type SyntheticTensor } from '../src/convert/synthetic.js';
 import { argmax, margin, referenceGreedy, referenceLogits } from './helpers/hf-reference.js';
 import { runLlama } from './helpers/llama.js';
 import { writeMlxModel } from './helpers/mlx-model.js';
@@ -308,5 +308,89 @@ describe('stacked switch_mlp experts (3-D packed modules)', () => {
     const want = refAffineDequantize(await st.readTensorBytes(`${name}.weight`), scales, biases, 64, 4);
     expect(sameBits(refGgmlDequantize('q4_1', blocks, f16BitsToF32), want)).toBe(-1);
     for (const a of [w, q.wq, q.scales, q.biases!]) a.dispose();
+  });
+  /** `model` as mlx_lm's sanitize leaves a MoE: each layer's experts stacked into one 3-D `<moe>.switch_mlp.<gate|up|down>_proj.weight`. */
+  function switchMlp(model: SyntheticModel): SyntheticModel {
+    const PROJ: Record<string, string> = { gate_proj: 'gate_proj', up_proj: 'up_proj', down_proj: 'down_proj', w1: 'gate_proj', w3: 'up_proj', w2: 'down_proj' };
+    const stacks = new Map<string, SyntheticTensor[]>();
+    const tensors: SyntheticTensor[] = [];
+    for (const t of model.tensors) {
+      const m = /^(.*)\.experts\.(\d+)\.(\w+)\.weight$/.exec(t.name);
+      if (!m) {
+        tensors.push(t);
+        continue;
+      }
+      const name = `${m[1]}.switch_mlp.${PROJ[m[3]]}.weight`;
+      if (!stacks.has(name)) stacks.set(name, []);
+      stacks.get(name)![Number(m[2])] = t;
+    }
+    for (const [name, list] of stacks) {
+      const concat = <T extends Uint8Array | Float32Array>(parts: T[], make: (n: number) => T): T => {
+        const out = make(parts.reduce((n, p) => n + p.length, 0));
+        let at = 0;
+        for (const p of parts) (out.set(p, at), (at += p.length));
+        return out;
+      };
+      tensors.push({
+        name,
+        shape: [list.length, ...list[0].shape],
+        dtype: list[0].dtype,
+        values: () => concat(list.map((t) => t.values()), (n) => new Float32Array(n)),
+        bytes: () => concat(list.map((t) => t.bytes()), (n) => new Uint8Array(n)),
+      });
+    }
+    return { ...model, tensors };
+  }
+
+  test.each([
+    ['qwen3moe', 'mlp'],
+    ['mixtral', 'block_sparse_moe'],
+  ] as const)('%s: MLX-LM float switch_mlp tensors map through the table to the same GGUF as per-expert tensors', async (arch, moe) => {
+    const m = syntheticModel({ seed: 4, arch, layers: 2, hidden: 64, heads: 4, kvHeads: 2, ff: 64, experts: 4, expertFf: 64 });
+    const perExpert = join(dir, `${arch}-experts`);
+    const stacked = join(dir, `${arch}-switch`);
+    await writeSyntheticModel(perExpert, m);
+    const sw = switchMlp(m);
+    expect(sw.tensors.some((t) => t.name === `model.layers.1.${moe}.switch_mlp.down_proj.weight`)).toBe(true);
+    await writeSyntheticModel(stacked, sw);
+    await convert(perExpert, join(dir, `${arch}-experts.gguf`), 'f16');
+    await convert(stacked, join(dir, `${arch}-switch.gguf`), 'f16');
+    const a = await loadGGUF(join(dir, `${arch}-experts.gguf`));
+    const b = await loadGGUF(join(dir, `${arch}-switch.gguf`));
+    expect(b.tensorInfos.map((t) => [t.name, t.type.name, t.shape])).toEqual(a.tensorInfos.map((t) => [t.name, t.type.name, t.shape]));
+    for (const t of a.tensorInfos) expect(Buffer.compare(await a.readTensorBytes(t.name), await b.readTensorBytes(t.name)), t.name).toBe(0);
+  });
+
+  test('qwen3moe: MLX 4-bit switch_mlp experts repack exactly into the stacked Q4_1 ffn_*_exps', async () => {
+    const { array, quantize, saveSafetensors } = await import('../src/index.js');
+    const m = switchMlp(syntheticModel({ seed: 6, arch: 'qwen3moe', layers: 1, hidden: 64, heads: 4, kvHeads: 2, ff: 128, experts: 4, expertFf: 64 }));
+    const folder = join(dir, 'qwen3moe-mlx4');
+    const quantization = { group_size: 64, bits: 4 };
+    await writeSyntheticModel(folder, { ...m, config: { ...m.config, quantization, quantization_config: quantization }, tensors: [] });
+    const arrays: Record<string, import('../src/index.js').WgArray> = {};
+    for (const t of m.tensors) {
+      const raw = t.bytes().slice();
+      const w = t.dtype === 'float32' ? array(new Float32Array(raw.buffer), { shape: t.shape }) : array(new Uint16Array(raw.buffer), { shape: t.shape, dtype: t.dtype });
+      if (!t.name.includes('.switch_mlp.')) {
+        arrays[t.name] = w;
+        continue;
+      }
+      const q = quantize(w, { mode: 'affine', groupSize: 64, bits: 4 });
+      const module = t.name.replace(/\.weight$/, '');
+      Object.assign(arrays, { [`${module}.weight`]: q.wq, [`${module}.scales`]: q.scales, [`${module}.biases`]: q.biases! });
+      w.dispose();
+    }
+    await saveSafetensors(join(folder, 'model.safetensors'), arrays);
+    for (const a of Object.values(arrays)) a.dispose();
+    const out = join(dir, 'qwen3moe-mlx4.gguf');
+    await convert(folder, out);
+    const g = await loadGGUF(out);
+    for (const [proj, exps] of [['gate_proj', 'ffn_gate_exps'], ['up_proj', 'ffn_up_exps'], ['down_proj', 'ffn_down_exps']]) {
+      const t = g.tensor(`blk.0.${exps}.weight`);
+      expect(t.type.name).toBe('q4_1');
+      expect(t.shape).toEqual([4, 64, 64]);
+      const want = await mlxValues(folder, `model.layers.0.mlp.switch_mlp.${proj}`, 4, 64, 'affine');
+      expect(sameBits(refGgmlDequantize('q4_1', await g.readTensorBytes(t.name), f16BitsToF32), want)).toBe(-1);
+    }
   });
 });

@@ -151,3 +151,26 @@ describe('a SentencePiece (llama) vocabulary', () => {
     for (const t of a.tensorInfos) expect(Buffer.from(await b.readTensorBytes(t.name)).equals(Buffer.from(await a.readTensorBytes(t.name))), t.name).toBe(true);
   }, 60_000);
 });
+
+describe('a mixture of experts', () => {
+  test('qwen3moe: the stacked ffn_*_exps tensors are written as MLX-LM switch_mlp tensors and read back to the same GGUF tensors', async () => {
+    const hf = join(dir, 'moe-hf');
+    await writeSyntheticModel(hf, syntheticModel({ seed: 5, arch: 'qwen3moe', layers: 2, hidden: 64, heads: 4, kvHeads: 2, ff: 128, experts: 4, expertFf: 64 }));
+    const src = join(dir, 'moe-f16.gguf');
+    await cli(['convert', hf, '-o', src, '--outtype', 'f16', '-q']);
+    const mlx = join(dir, 'moe-mlx');
+    await writeMlxFromGGUF(src, mlx, { device });
+    const config = JSON.parse(readFileSync(join(mlx, 'config.json'), 'utf8'));
+    expect([config.architectures[0], config.model_type, config.num_experts, config.num_experts_per_tok, config.moe_intermediate_size]).toEqual(['Qwen3MoeForCausalLM', 'qwen3_moe', 4, 2, 64]);
+    const st = await loadSafetensors(join(mlx, 'model.safetensors'));
+    expect(st.tensor('model.layers.1.mlp.switch_mlp.down_proj.weight').shape).toEqual([4, 64, 64]);
+    const back = join(dir, 'moe-back.gguf');
+    await runPlan(await planFromHF(mlx, { device }), back, { device });
+    const a = await loadGGUF(src);
+    const b = await loadGGUF(back);
+    for (const name of ['blk.0.ffn_gate_exps.weight', 'blk.1.ffn_up_exps.weight', 'blk.1.ffn_down_exps.weight']) {
+      expect(b.tensor(name).type.name).toBe('f16');
+      expect(Buffer.compare(await a.readTensorBytes(name), await b.readTensorBytes(name)), name).toBe(0);
+    }
+  }, 60_000);
+});

@@ -63,9 +63,14 @@ function meta(g: GGUFFile, key: string): unknown {
 }
 
 /** config.json (transformers' keys) from the GGUF's <arch>.* metadata. */
+/** config.json's model_type where it is not the GGUF architecture name. */
+const MODEL_TYPE: Record<string, string> = { Qwen3MoeForCausalLM: 'qwen3_moe', MixtralForCausalLM: 'mixtral' };
+
 function hfConfig(g: GGUFFile, path: string): Json {
   const arch = String(meta(g, 'general.architecture') ?? '');
-  const spec = ARCHITECTURES.find((a) => a.arch === arch);
+  // a GGUF with experts is the architecture's MoE entry (llama + expert_count: Mixtral)
+  const moe = typeof meta(g, `${arch}.expert_count`) === 'number';
+  const spec = ARCHITECTURES.find((a) => a.arch === arch && !!a.moe === moe) ?? ARCHITECTURES.find((a) => a.arch === arch);
   if (!spec) throw new FormatError(path, undefined, `general.architecture is '${arch}'; --to mlx writes ${ARCHITECTURES.map((a) => a.arch).join(', ')}`);
   const k = (name: string) => meta(g, `${arch}.${name}`);
   const embd = g.tensorInfos.find((t) => t.name === 'token_embd.weight');
@@ -73,9 +78,10 @@ function hfConfig(g: GGUFFile, path: string): Json {
   const heads = Number(k('attention.head_count'));
   const hidden = Number(k('embedding_length'));
   const keyLength = k('attention.key_length');
+  const hfName = spec.hfNames[0];
   const config: Json = {
-    architectures: [spec.hfNames[0]],
-    model_type: arch,
+    architectures: [hfName],
+    model_type: MODEL_TYPE[hfName] ?? arch,
     hidden_size: hidden,
     intermediate_size: k('feed_forward_length'),
     num_attention_heads: heads,
@@ -88,6 +94,14 @@ function hfConfig(g: GGUFFile, path: string): Json {
     tie_word_embeddings: !g.tensorInfos.some((t) => t.name === 'output.weight'),
     ...(typeof keyLength === 'number' && keyLength !== hidden / heads ? { head_dim: keyLength } : {}),
   };
+  if (moe) {
+    // the expert counts under the names transformers' (and mlx_lm's) config classes read
+    config[hfName === 'MixtralForCausalLM' ? 'num_local_experts' : 'num_experts'] = k('expert_count');
+    config.num_experts_per_tok = k('expert_used_count');
+    if (k('expert_feed_forward_length') !== undefined) config.moe_intermediate_size = k('expert_feed_forward_length');
+    // llama.cpp's qwen3moe always renormalises the chosen experts' weights, on every layer
+    if (hfName === 'Qwen3MoeForCausalLM') Object.assign(config, { norm_topk_prob: true, decoder_sparse_step: 1, mlp_only_layers: [] });
+  }
   const bos = meta(g, 'tokenizer.ggml.bos_token_id');
   const eos = meta(g, 'tokenizer.ggml.eos_token_id');
   if (typeof bos === 'number') config.bos_token_id = bos;
