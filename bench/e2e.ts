@@ -1,5 +1,9 @@
-// `npm run bench -- e2e [--size 1g] [--type Q4_K_M] [--arch llama|qwen3moe] [--dir DIR] [--keep] [--cpu]`
+// `npm run bench -- e2e [--size 1g] [--type Q4_K_M] [--arch llama|qwen3moe] [--dir DIR] [--keep] [--cpu] [--mlx [--requantize TYPE]]`
 // `npm run bench -- e2e --vs-llama [--types Q4_K_M,Q6_K,Q8_0] [--runs N]`: see vs-llama.ts
+//
+// --mlx (llama only): the same model MLX-quantized first (affine 4-bit, group
+// 64, by wgarray's MLX quantize, written as an MLX-LM folder), then `wgarray
+// convert MLX_DIR` (read + exact repack to Q4_1 + write) timed the same way.
 //
 // The main job end to end: a generated llama-architecture (or, with --arch
 // qwen3moe, an 8-expert Qwen3-MoE: its largest tensors are the stacked 3-D
@@ -20,6 +24,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { syntheticModel, writeSyntheticModel } from '../src/convert/synthetic.js';
 import { init, close } from '../src/runtime/device.js';
+import { writeMlxSynthetic } from '../src/mlx/synthetic.js';
 import { machineDescription, printTable } from './machine.js';
 import { profileRows } from '../src/cli/report.js';
 import { table } from '../src/cli/format.js';
@@ -114,6 +119,9 @@ export default async function run(argv: string[]): Promise<void> {
       cpu: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
       arch: { type: 'string', default: 'llama' },
+      mlx: { type: 'boolean', default: false },
+      // with --mlx: convert with --outtype TYPE instead (dequantize + requantize, the route without repacking)
+      requantize: { type: 'string' },
     },
   });
   const target = parseSize(values.size!);
@@ -122,12 +130,25 @@ export default async function run(argv: string[]): Promise<void> {
   const moe = values.arch === 'qwen3moe' ? moeShapeFor(target) : undefined;
   const shape = moe ?? shapeFor(target);
   const model = syntheticModel({ seed: 42, ...shape, tokenizerVocab: 512, maxPositions: 4096 });
-  const hf = join(dir, `${values.arch}-${values.size}`);
-  const out = join(dir, `${values.arch}-${values.size}-${values.type}.gguf`);
+  // an MLX-LM folder of a MoE model would hold its experts stacked (switch_mlp), which the synthetic MLX writer does not make
+  if (values.mlx && moe) throw new Error('--mlx: llama only (the MLX folder writer makes no stacked switch_mlp experts)');
+  const base = `${values.arch}-${values.size}${values.mlx ? '-mlx4' : ''}`;
+  const hf = join(dir, base);
+  const out = join(dir, values.mlx ? `${base}.gguf` : `${base}-${values.type}.gguf`);
   const reportPath = join(dir, 'report.json');
 
   const device = values.cpu ? undefined : await init().catch(() => undefined);
-  console.log(`e2e: wgarray convert + ${values.type} on ${machineDescription(device)}`);
+  console.log(
+    values.mlx
+      ? `e2e: wgarray convert of an MLX-LM 4-bit (group 64) folder (exact repack) on ${machineDescription(device)}`
+      : `e2e: wgarray convert + ${values.type} on ${machineDescription(device)}`,
+  );
+  if (values.mlx && !existsSync(join(hf, 'config.json'))) {
+    if (!device) throw new Error('--mlx makes its MLX folder with the GPU quantize: it needs a WebGPU device');
+    const g0 = performance.now();
+    await writeMlxSynthetic(hf, model, 4, 64);
+    console.log(`generated the MLX-LM folder in ${((performance.now() - g0) / 1000).toFixed(1)} s (${hf})`);
+  }
   await close();
 
   const weightBytes = model.tensors.reduce((n, t) => n + t.shape.reduce((a, b) => a * b, 1) * 2, 0);
@@ -144,7 +165,9 @@ export default async function run(argv: string[]): Promise<void> {
     console.log(`generated the Hugging Face folder in ${((performance.now() - g0) / 1000).toFixed(1)} s (${hf})`);
   } else console.log(`reusing ${hf}`);
 
-  const args = ['convert', hf, '-o', out, '--outtype', values.type!, '--report', reportPath, '--quiet', '--profile'];
+  const args = values.mlx
+    ? ['convert', hf, '-o', out, '--report', reportPath, '--quiet', '--profile', ...(values.requantize ? ['--outtype', values.requantize] : [])]
+    : ['convert', hf, '-o', out, '--outtype', values.type!, '--report', reportPath, '--quiet', '--profile'];
   if (values.cpu) args.push('--cpu');
   const r = await runChild(args);
   if (r.code !== 0) throw new Error(`wgarray ${args.join(' ')} exited ${r.code}:\n${r.stderr.slice(-4000)}`);
@@ -159,9 +182,10 @@ export default async function run(argv: string[]): Promise<void> {
   const budget = 2 * largest + 300 * MB;
   const t = report.timings_ms;
   console.log(`process wall time ${(r.wallMs / 1000).toFixed(1)} s (pipeline ${(t.total / 1000).toFixed(1)} s; measured with other jobs on the machine unless it was idle)`);
+  if (values.mlx && !values.requantize) console.log('MLX folder: the read stage includes the exact repack (packed words -> ggml blocks); repacked tensors are not quantized again');
   console.log(table(profileRows(report.profile, t.total), ['l', 'r', 'r', 'r', 'r']));
   console.log(
-    `output: ${(report.file_bytes / MB).toFixed(0)} MiB, ${report.bits_per_weight.toFixed(2)} bits per weight, mean SNR ${report.summary.mean_snr_db?.toFixed(1)} dB, on ${report.device}`,
+    `output: ${(report.file_bytes / MB).toFixed(0)} MiB, ${report.bits_per_weight.toFixed(2)} bits per weight, mean SNR ${report.summary.mean_snr_db?.toFixed(1) ?? 'n/a (lossless)'} dB, on ${report.device}`,
   );
   console.log(
     `peak RSS: ${(r.maxRssBytes / MB).toFixed(0)} MiB; budget 2 x largest tensor + 300 MiB = ${(budget / MB).toFixed(0)} MiB: ` +

@@ -19,7 +19,9 @@ export {
 export { streamBuffer, readBuffer } from './runtime/readback.js';
 export type { ChunkSink, StreamOptions } from './runtime/readback.js';
 export { QuantizedArray, checkBlockShape } from './runtime/quantized.js';
-export { quantize, dequantize } from './kernels/quantize.js';
+// quantize(w, 'q4_K') -> ggml blocks; quantize(w, { mode: 'affine', groupSize, bits }) -> MLX's { wq, scales, biases }.
+export { quantize, dequantize } from './ops/mlx-quantize.js';
+export type { MlxQuantizeOptions, MlxQuantized } from './ops/mlx-quantize.js';
 export type { QuantizeOptions } from './kernels/quantize.js';
 export { GGML_TYPES, ggmlType, ggmlTypeById, ggmlTypeByName, ggmlTypeOfDType, ggmlBytes } from './quant/ggml-types.js';
 export type { GGMLType } from './quant/ggml-types.js';

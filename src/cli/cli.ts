@@ -9,6 +9,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { AbortError, ArgumentError, oneLine, WgArrayError } from '../errors.js';
 import { QUANT_PRESETS } from '../quant/presets.js';
 import { convertCommand, quantizeCommand, type CommandIO } from './commands.js';
+import { toMlxCommand } from './to-mlx.js';
 import { demoCommand } from './demo.js';
 import { evalCommand, imatrixCommand } from './model-commands.js';
 import { inspect } from './inspect.js';
@@ -110,7 +111,15 @@ options:
                                 as for quantize (with a quantization TYPE)
   --allow-nonfinite             write NaN / Inf weights instead of refusing them (refused by default)
   --cpu                         use the CPU path
-  -q, --quiet                   no progress line, no per-tensor table`,
+  -q, --quiet                   no progress line, no per-tensor table
+
+An MLX-LM quantized folder (config.json "quantization") converts too: with --outtype auto its packed
+modules are repacked exactly where ggml has the same grid (affine 4-bit -> Q4_0/Q4_1, 5-bit -> Q5_1,
+8-bit with bias -128*scale -> Q8_0, mxfp4 -> MXFP4), the others dequantized and quantized to Q8_0.
+
+usage: wgarray convert MODEL.gguf --to mlx [-o DIR] [--q-bits 4] [--q-group-size 64]
+  writes an MLX-LM folder: Q4_0/Q4_1/Q8_0 mapped exactly, other weights quantized with MLX's affine
+  rule (--q-bits 2/3/4/5/6/8, --q-group-size 32/64/128).`,
   inspect: `usage: wgarray inspect FILE [--json [--full]]
 
 Prints a GGUF's (or safetensors file's) metadata, long arrays summarised, and its tensor table
@@ -243,11 +252,20 @@ export async function runCli(argv: string[], options: CliOptions = {}): Promise<
             name: { type: 'string' },
             lora: { type: 'string' },
             'lora-scale': { type: 'string' },
+            to: { type: 'string' },
+            'q-bits': { type: 'string' },
+            'q-group-size': { type: 'string' },
           },
           'convert',
         );
         if (values.help) return help(stdout, 'convert');
         positionals(p, 1, 'convert', 'HF_DIR');
+        if (values.to !== undefined && values.to.toLowerCase() !== 'gguf') {
+          if (values.to.toLowerCase() !== 'mlx') throw new ArgumentError(`--to ${values.to}: expected mlx (or gguf, the default)`);
+          await toMlxCommand({ ...values, input: p[0] }, io(values.quiet));
+          return EXIT.OK;
+        }
+        if (values['q-bits'] !== undefined || values['q-group-size'] !== undefined) throw new ArgumentError('--q-bits and --q-group-size apply to --to mlx');
         await convertCommand({ ...values, input: p[0] }, io(values.quiet));
         return EXIT.OK;
       }

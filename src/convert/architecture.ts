@@ -510,7 +510,15 @@ const GLOBAL_TENSORS: Record<string, string> = {
   lm_head: 'output',
 };
 
-/** The architecture's patterns compiled once: `{e}` becomes a captured index. */
+/** MLX-LM's SwitchGLU projection of each stacked expert tensor. */
+const SWITCH_MLP_PROJ: Record<string, string> = { ffn_gate_exps: 'gate_proj', ffn_up_exps: 'up_proj', ffn_down_exps: 'down_proj' };
+
+/**
+ * The architecture's patterns compiled once: `{e}` becomes a captured index.
+ * Each stacked-expert rule `<moe>.experts.{e}.<w>` also yields MLX-LM's name for
+ * the whole stacked tensor, `<moe>.switch_mlp.<gate|up|down>_proj` (mlx_lm's
+ * sanitize stacks the experts so; already 3-D, so no expert index).
+ */
 const compiled = new WeakMap<ArchitectureSpec, { re: RegExp | undefined; exact: string; rule: TensorRule }[]>();
 function patterns(spec: ArchitectureSpec) {
   let list = compiled.get(spec);
@@ -520,9 +528,30 @@ function patterns(spec: ArchitectureSpec) {
       rule,
       re: exact.includes('{e}') ? new RegExp(`^${exact.replace(/\./g, '\\.').replace('{e}', '(\\d+)')}$`) : undefined,
     }));
+    for (const [exact, rule] of Object.entries(spec.tensors)) {
+      const moe = /^(.*)\.experts\.\{e\}\./.exec(exact);
+      const proj = typeof rule.to === 'string' ? SWITCH_MLP_PROJ[rule.to] : undefined;
+      if (rule.stack && moe && proj) list.push({ exact: `${moe[1]}.switch_mlp.${proj}`, rule: { to: rule.to }, re: undefined });
+    }
     compiled.set(spec, list);
   }
   return list;
+}
+
+/**
+ * Every Hugging Face tensor name the model's table entry knows for its
+ * hyperparameters (weights and biases, `{e}` expanded to each expert, MLX-LM's
+ * switch_mlp names of the stacked experts), for mapping GGUF names back through mapTensor.
+ */
+export function hfTensorNames(h: Hparams): string[] {
+  const bases = Object.keys(GLOBAL_TENSORS);
+  for (let i = 0; i < h.nLayer; i++) {
+    for (const { exact: part } of patterns(h.arch)) {
+      if (part.includes('{e}')) for (let e = 0; e < h.nExpert; e++) bases.push(`model.layers.${i}.${part.replace('{e}', String(e))}`);
+      else bases.push(`model.layers.${i}.${part}`);
+    }
+  }
+  return bases.flatMap((b) => [`${b}.weight`, `${b}.bias`]);
 }
 
 /**

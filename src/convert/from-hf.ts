@@ -5,7 +5,9 @@
 // files), map (tensors renamed, experts stacked, fused halves split, norms
 // shifted, shapes checked), choose (convert_hf_to_gguf's types, or for a
 // llama-quantize preset its per-tensor types, as if the f32 GGUF were
-// quantized) and metadata.
+// quantized) and metadata. An MLX-LM quantized folder goes through the same
+// steps: read finds its packed modules (src/mlx/read.ts), map gives each one
+// a source that repacks it exactly or decodes it, choose keeps the exact type.
 //
 // Also the plan for a bare .safetensors file without config.json (its tensor
 // names kept as they are): `wgarray quantize weights.safetensors out.gguf Q8_0`.
@@ -32,7 +34,8 @@ import {
   type QuantPreset,
   type TypeChoiceOptions,
 } from '../quant/presets.js';
-import { expectedShape, generatedTensors, mapTensor, modelMetadata, readHparams, requiredTensors, type Hparams } from './architecture.js';
+import { expectedShape, generatedTensors, mapTensor, modelMetadata, permuteRows, readHparams, requiredTensors, type Hparams } from './architecture.js';
+import { mlxModules, readMlxQuantization, type MlxModules, type MlxModuleSource } from '../mlx/read.js';
 import { Metadata } from './metadata.js';
 import { checkConfigJson, checkLayersAgainstTensors, checkTokenizerConfigJson, checkTokenizerJson } from './hf-schema.js';
 import type { ConversionPlan, PlannedTensor, TensorSource } from './pipeline.js';
@@ -235,6 +238,8 @@ interface HFFolder {
   h: Hparams;
   weights: SafetensorsFile;
   tokenizer: TokenizerFiles;
+  /** An MLX-LM quantized folder's packed modules; `repack`: kept in their exact ggml type (--outtype auto), else decoded. */
+  mlx?: MlxModules & { repack: boolean };
 }
 
 /** The tokenizer files of a folder, parsed. */
@@ -287,6 +292,8 @@ interface MappedTensor {
   shape: number[];
   source: TensorSource;
   permuteHeads?: number;
+  /** The MLX module it comes from (packed weight, scales, biases). */
+  mlx?: MlxModuleSource;
 }
 
 /** Step 1, read: the folder's config.json (checked) and its weights' index. */
@@ -309,7 +316,16 @@ async function readFolder(dir: string, options: HFPlanOptions): Promise<HFFolder
   const h = readHparams(config, configPath);
   const weights = await loadSafetensors(await weightsPath(root, names), { device: options.device });
   const tokenizer = await readTokenizerFiles(root, names);
-  return { root, names, configPath, h, weights, tokenizer };
+  const folder: HFFolder = { root, names, configPath, h, weights, tokenizer };
+  const mlxQuant = readMlxQuantization(config, configPath);
+  if (mlxQuant) {
+    // repacked exactly under --outtype auto (each module's scales read to decide whether it can be), else decoded and requantized
+    const out = resolveOuttype(options.outtype ?? 'auto');
+    const repack = 'convert' in out && out.convert === 'auto';
+    folder.mlx = { ...mlxModules(weights, mlxQuant, options.device), repack };
+    if (repack) for (const m of folder.mlx.byWeight.values()) await m.decide();
+  }
+  return folder;
 }
 
 const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
@@ -330,9 +346,24 @@ function mapTensors(folder: HFFolder): { tensors: MappedTensor[]; vocabRows: num
     if (other) throw new FormatError(file, undefined, `tensors ${other} and ${hfName} both map to ${name}`);
     seen.set(name, hfName);
   };
+  const { mlx } = folder;
   for (const info of weights.tensorInfos) {
+    if (mlx?.companions.has(info.name)) continue;
     const m = mapTensor(info.name, h, basename(info.file));
     if (!m) continue;
+    const mq = mlx?.byWeight.get(info.name);
+    if (mq) {
+      if (m.expert !== undefined || m.split) {
+        throw new FormatError(info.file, info.fileOffset, `MLX-quantized ${info.name} maps to a part of ${m.name}; wgarray converts MLX-quantized experts only stacked (switch_mlp), not one by one`);
+      }
+      claim(m.name, info.name, info.file);
+      // a repacked tensor's rows are permuted in its packed form; a decoded one's by the pipeline
+      const repacked = mlx!.repack && mq.exact !== undefined;
+      const permute = repacked && m.permuteHeads ? permuteRows(mq.shape[0], m.permuteHeads) : undefined;
+      const source = mq.source({ repack: mlx!.repack, permute });
+      mapped.push({ name: m.name, hfName: info.name, shape: mq.shape, source, mlx: mq, ...(m.permuteHeads && !repacked ? { permuteHeads: m.permuteHeads } : {}) });
+      continue;
+    }
     if (!FLOAT_DTYPES.has(info.dtype)) {
       throw new FormatError(info.file, info.fileOffset, `tensor ${info.name} is ${info.fileDtype}; wgarray converts F32, F16 and BF16 weights`);
     }
@@ -415,6 +446,7 @@ function mapTensors(folder: HFFolder): { tensors: MappedTensor[]; vocabRows: num
 
 /** Step 3, choose: each tensor's output type (convert_hf_to_gguf's rules for its outtypes, llama-quantize's for a preset). */
 function chooseTypes(
+  folder: HFFolder,
   mapped: MappedTensor[],
   model: ModelShape,
   options: HFPlanOptions,
@@ -429,12 +461,20 @@ function chooseTypes(
       model,
       options,
     );
-    return { types: choices.map((c) => ({ to: c.to, ...(c.note ? { note: c.note } : {}) })), ftype: preset.ftype, outName: preset.name };
+    const types = choices.map((c, i) => {
+      const m = mapped[i].mlx;
+      const note = m ? `MLX ${mlxLabel(m)}: dequantized, requantized` : c.note;
+      return { to: c.to, ...(note ? { note } : {}) };
+    });
+    return { types, ftype: preset.ftype, outName: preset.name };
   }
   let rule = out.convert;
   if (rule === 'auto') {
-    const first = mapped.find((t) => t.shape.length >= 2);
-    rule = first?.source.type.name === 'bf16' ? CONVERT_OUTTYPES.bf16 : CONVERT_OUTTYPES.f16;
+    // the weights' own 16-bit type; an all-MLX-quantized folder's is its scales'
+    const first = mapped.find((t) => t.shape.length >= 2 && !t.mlx);
+    const scales = folder.mlx ? folder.weights.tensorInfos.find((t) => t.name.endsWith('.scales'))?.dtype : undefined;
+    const dt = first?.source.type.name ?? (scales === 'bfloat16' ? 'bf16' : scales);
+    rule = dt === 'bf16' ? CONVERT_OUTTYPES.bf16 : CONVERT_OUTTYPES.f16;
   }
   const r = rule as { type: string; ftype: number };
   // kept in F32: 1-D tensors, norms, biases and the MoE router (ffn_gate_inp)
@@ -442,11 +482,39 @@ function chooseTypes(
     t.shape.length <= 1 || t.name.endsWith('_norm.weight') || !t.name.endsWith('.weight') || t.name.endsWith('.ffn_gate_inp.weight');
   const want = ggmlType(r.type);
   const types = mapped.map((t) => {
+    if (t.mlx) return mlxType(t.mlx, out.convert === 'auto' ? undefined : want, t.shape);
     if (keepsF32(t)) return { to: f32 };
     if (t.shape[t.shape.length - 1] % want.blockSize !== 0) return { to: ggmlType('f16'), note: `row length not a multiple of ${want.blockSize}: F16` };
     return { to: want };
   });
+  if (folder.mlx && out.convert === 'auto') {
+    // general.file_type names the type most MLX modules went to (as llama-quantize's would)
+    const count = new Map<string, number>();
+    for (const [i, t] of mapped.entries()) if (t.mlx) count.set(types[i].to.name, (count.get(types[i].to.name) ?? 0) + 1);
+    const top = [...count.entries()].sort((a, b) => b[1] - a[1])[0]?.[0];
+    if (top && MLX_FTYPE[top] !== undefined) return { types, ftype: MLX_FTYPE[top], outName: top.toUpperCase() };
+  }
   return { types, ftype: r.ftype, outName: r.type.toUpperCase() };
+}
+
+/** general.file_type for the ggml type MLX modules repack to. */
+const MLX_FTYPE: Record<string, number> = { q4_0: FTYPE.MOSTLY_Q4_0, q4_1: FTYPE.MOSTLY_Q4_1, q5_1: FTYPE.MOSTLY_Q5_1, q8_0: FTYPE.MOSTLY_Q8_0, mxfp4: FTYPE.MOSTLY_MXFP4_MOE };
+
+function mlxLabel(m: MlxModuleSource): string {
+  return m.spec.mode === 'mxfp4' ? 'mxfp4' : `affine ${m.spec.bits}-bit g${m.spec.groupSize}`;
+}
+
+/**
+ * The output type of an MLX-quantized tensor: under --outtype auto its exact ggml
+ * type, else (no exact type) Q8_0; under another outtype, that type (dequantized first).
+ */
+function mlxType(m: MlxModuleSource, requested: GGMLType | undefined, shape: readonly number[]): { to: GGMLType; note: string } {
+  if (!requested && m.exact) return { to: m.exact, note: `MLX ${mlxLabel(m)}: repacked exactly` };
+  const row = shape[shape.length - 1];
+  let to = requested ?? ggmlType('q8_0');
+  if (row % to.blockSize !== 0) to = ggmlType('f16');
+  const why = requested ? `--outtype ${requested.name}` : m.why;
+  return { to, note: `MLX ${mlxLabel(m)}: dequantized${to.dtype ? '' : ', requantized'} (${why})` };
 }
 
 /** Step 4, metadata: the model's keys, then the tokenizer's (tokenizer.model first, as convert_hf_to_gguf tries it, else tokenizer.json). */
@@ -480,7 +548,7 @@ export async function planFromHF(dir: string, options: HFPlanOptions = {}): Prom
   const { h } = folder;
   const { tensors: mapped, vocabRows } = mapTensors(folder);
   const model: ModelShape = { arch: h.arch.arch, nLayer: h.nLayer, nHead: h.nHead, nHeadKv: h.nHeadKv, nExpert: h.nExpert };
-  const { types, ftype, outName } = chooseTypes(mapped, model, options);
+  const { types, ftype, outName } = chooseTypes(folder, mapped, model, options);
   const metadata = await folderMetadata(folder, mapped, vocabRows, ftype, options);
   const tensors: PlannedTensor[] = mapped.map((t, i) => ({
     name: t.name,

@@ -42,7 +42,7 @@ const TEKKEN_REGEX =
   "[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]*[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]+|[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 
 /** Pre-tokenizer signatures (its split regexes in order, DIGITS for per-digit splitting) -> tokenizer.ggml.pre. */
-const PRE_TOKENIZERS: readonly [string[], string][] = [
+export const PRE_TOKENIZERS: readonly [string[], string][] = [
   [[LLAMA3_REGEX], 'llama-bpe'],
   [[QWEN2_REGEX], 'qwen2'],
   [[QWEN35_REGEX], 'qwen35'],
