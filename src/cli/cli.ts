@@ -54,7 +54,7 @@ usage: wgarray <command> [options]
 
 commands:
   quantize IN OUT TYPE        re-type a GGUF / safetensors / Hugging Face folder as llama-quantize does
-  convert HF_DIR -o OUT.gguf  a Hugging Face llama/mistral/qwen2 folder to GGUF (--outtype f16, Q4_K_M, ...)
+  convert DIR -o OUT.gguf     a Hugging Face or MLX-LM folder to GGUF (--outtype f16, Q4_K_M, ...); GGUF -> MLX with --to mlx
   inspect FILE                metadata and tensor table of a GGUF or safetensors file (--json)
   demo                        build a small llama from a seed, convert + quantize it to Q4_K_M, report
   imatrix MODEL -f TEXT       llama-imatrix's importance matrix of a GGUF model over a text (GPU)
