@@ -11,7 +11,7 @@
 //     llama.cpp source) reads back the same entries, counts and sums;
 //   - bad input gets one-line typed errors.
 import { gguf as hfParse, GGUFValueType } from '@huggingface/gguf';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -187,6 +187,16 @@ describe('imatrix', () => {
     expect(r.code).toBe(0);
     expect(r.stderr).toMatch(/^\[1\]\d+\.\d{4},.*\[2\]\d+\.\d{4},\nFinal estimate: PPL = \d+\.\d{4}\n$/s);
     expect(r.stdout).toContain('14 entries over 2 chunks of 64 tokens');
+    // and wgarray quantize --imatrix reads it: every blk.* matrix quantized with its weights
+    const q = await cli(['quantize', files.f32, join(dir, 'cli-imatrix-Q4_K_M.gguf'), 'Q4_K_M', '--imatrix', out, '--report', join(dir, 'cli-imatrix.json'), '--quiet']);
+    expect(q.stderr).toBe('');
+    expect(q.code).toBe(0);
+    const report = JSON.parse(readFileSync(join(dir, 'cli-imatrix.json'), 'utf8')) as { tensors: { name: string; to: string; imatrix?: boolean }[] };
+    const matrices = report.tensors.filter((t) => /^blk\.\d+\.(attn_[qkv]|attn_output|ffn_(gate|up|down))\.weight$/.test(t.name));
+    expect(matrices).toHaveLength(14);
+    // each one with its weights, except where the mix chose a type that ignores them (Q8_0 fallbacks of this narrow model)
+    for (const t of matrices) expect([t.name, t.imatrix ?? false]).toEqual([t.name, t.to !== 'q8_0']);
+    expect(matrices.filter((t) => t.imatrix).length).toBeGreaterThan(10);
   }, 60_000);
 });
 
