@@ -418,7 +418,7 @@ const BAD: [string, (d: string) => Promise<void> | void, RegExp][] = [
   [
     'a pre-tokenizer it does not know',
     (d) => patchJson(join(d, 'tokenizer.json'), (j) => (((j.pre_tokenizer as { pretokenizers: { pattern: { Regex: string } }[] }).pretokenizers[0].pattern.Regex = '\\w+'))),
-    /pre-tokenizer not recognised \(\\w\+\); name llama\.cpp's pre-tokenizer with --tokenizer-pre/,
+    /BPE pre-tokenizer not recognised: its check hash [0-9a-f]{64} is not in llama\.cpp's table .*pre-tokenizer \(\\w\+\) is none wgarray knows; name llama\.cpp's pre-tokenizer with --tokenizer-pre NAME/,
   ],
   [
     'PyTorch weights only',

@@ -85,7 +85,7 @@ options:
   --report FILE                 save the quality report (per tensor type, RMSE, SNR) as JSON
   --no-report                   skip the RMSE / SNR pass (one GPU pass per tensor fewer; the table shows no errors)
   --profile                     time each stage (read, upload, quantize, stats, readback, write) and print a table
-  --tokenizer-pre NAME          tokenizer.ggml.pre for a Hugging Face input (default: recognised)
+  --tokenizer-pre NAME          tokenizer.ggml.pre for a Hugging Face input (default: by check hash)
   --cpu                         use the CPU path even where a GPU exists
   -q, --quiet                   no progress line, no per-tensor table`,
   convert: `usage: wgarray convert HF_DIR [-o OUT.gguf] [--outtype TYPE] [options]
@@ -103,7 +103,7 @@ options:
   --report FILE                 save the quality report as JSON
   --no-report                   skip the RMSE / SNR pass (one GPU pass per tensor fewer; the table shows no errors)
   --profile                     time each stage (read, upload, quantize, stats, readback, write) and print a table
-  --tokenizer-pre NAME          tokenizer.ggml.pre (default: recognised from tokenizer.json)
+  --tokenizer-pre NAME          tokenizer.ggml.pre (default: by convert_hf_to_gguf's check hash)
   --lora ADAPTER_DIR            fuse a LoRA adapter first (PEFT: adapter_config.json + adapter_model.safetensors;
                                 MLX-LM: adapter_config.json + adapters.safetensors): W + scale * B @ A on the GPU
   --lora-scale X                multiply the adapter's scale by X (default 1)

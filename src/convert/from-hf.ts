@@ -282,7 +282,11 @@ function realVocabulary(t: TokenizerFiles, h: Hparams): number {
   if (t.spm) return h.vocabSize ?? t.spm.pieces.length;
   const vocab = (t.tokenizer?.model as Json | undefined)?.vocab;
   const added = t.tokenizer?.added_tokens;
-  return (vocab && typeof vocab === 'object' ? Object.keys(vocab).length : 0) + (Array.isArray(added) ? added.length : 0);
+  // ids, not entries: added tokens may re-list ids of the base vocabulary (Gemma 3's 6415 <unusedN> do)
+  let maxId = -1;
+  if (vocab && typeof vocab === 'object') for (const id of Object.values(vocab)) if (typeof id === 'number' && id > maxId) maxId = id;
+  if (Array.isArray(added)) for (const a of added) if (typeof a?.id === 'number' && a.id > maxId) maxId = a.id;
+  return maxId + 1;
 }
 
 /** One GGUF tensor as mapped from the folder (before its type is chosen). */

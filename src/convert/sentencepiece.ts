@@ -271,7 +271,12 @@ export function sentencePieceFromTokenizerJson(tj: TokenizerJson, where: string)
     const piece = pair[0] + pair[1];
     if (!rank.has(piece)) rank.set(piece, r);
   });
-  const n = Math.max(-1, ...Object.values(vocab)) + 1;
+  // a loop, not Math.max(...ids): 262144 arguments (Gemma 3) overflow the stack
+  let maxId = -1;
+  for (const id of Object.values(vocab)) if (typeof id === 'number' && id > maxId) maxId = id;
+  // added tokens may lie past the base vocabulary (Gemma 3's <image_soft_token> at 262144)
+  for (const t of (tj.added_tokens as { id?: unknown }[] | undefined) ?? []) if (typeof t?.id === 'number' && Number.isInteger(t.id) && t.id > maxId) maxId = t.id;
+  const n = maxId + 1;
   const pieces: Piece[] = Array.from({ length: n }, (_, i) => ({ piece: `[PAD${i}]`, score: -1e9, type: PIECE_TYPE.UNUSED }));
   const unreachable = -(merges.length + 1);
   for (const [piece, id] of Object.entries(vocab)) {
@@ -283,6 +288,7 @@ export function sentencePieceFromTokenizerJson(tj: TokenizerJson, where: string)
   for (const t of (tj.added_tokens as { id?: unknown; content?: unknown; special?: unknown }[] | undefined) ?? []) {
     if (typeof t.id !== 'number' || t.id < 0 || t.id >= n || typeof t.content !== 'string') continue;
     if (t.special === true && pieces[t.id].type !== PIECE_TYPE.UNKNOWN) pieces[t.id] = { piece: t.content, score: 0, type: PIECE_TYPE.CONTROL };
+    else if (pieces[t.id].type === PIECE_TYPE.UNUSED) pieces[t.id] = { piece: t.content, score: 0, type: PIECE_TYPE.USER_DEFINED };
   }
   return { pieces, addDummyPrefix: prependsSpace(tj.normalizer) || prependsSpace(tj.pre_tokenizer) };
 }

@@ -3,7 +3,10 @@
 // convert_hf_to_gguf.py writes them for Llama 3 / Qwen2 style vocabularies
 // (_set_vocab_gpt2 and gguf-py's SpecialVocab).
 
+import { createHash } from 'node:crypto';
+import { createRequire } from 'node:module';
 import { FormatError } from '../errors.js';
+import { BPE_PRE_HASHES, CHKTXT } from './bpe-pre-hashes.js';
 import { Metadata } from './metadata.js';
 
 /** GGUF token types (gguf-py TokenType). */
@@ -91,6 +94,57 @@ export function recognisePreTokenizer(pre: unknown): string | undefined {
   const sig = preTokenizerSignature(pre);
   const found = PRE_TOKENIZERS.find(([s]) => s.length === sig.length && s.every((x, i) => x === sig[i]));
   return found?.[1];
+}
+
+/** How tokenizer.ggml.pre was chosen: from the check hash (as convert_hf_to_gguf), or from the split regex when the hash is not in its table. */
+export interface PreTokenizerChoice {
+  pre: string;
+  /** sha256 of the token ids of CHKTXT, as convert_hf_to_gguf's get_vocab_base_pre computes it. */
+  chkhsh: string;
+  via: 'hash' | 'regex';
+}
+
+/**
+ * convert_hf_to_gguf's get_vocab_base_pre: tokenizer.encode(chktxt) with the
+ * model's own Hugging Face tokenizer (special tokens added as its
+ * post-processor / tokenizer_config say, as AutoTokenizer does), the sha256 of
+ * Python's str() of the ids, looked up in llama.cpp's table. The tokenizer is
+ * @lenml/tokenizers (transformers.js's tokenizers, loaded only here).
+ *
+ * A hash the table lacks (a vocabulary llama.cpp has not listed, e.g. one
+ * trained on one's own text, as the demo's) falls back to recognising the
+ * pre-tokenizer's split regex, which is what llama.cpp keys its tokenizer on;
+ * when neither knows it, the error names the hash and --tokenizer-pre.
+ */
+export function choosePreTokenizer(files: Pick<TokenizerFiles, 'tokenizer' | 'tokenizerConfig' | 'tokenizerPath'>): PreTokenizerChoice {
+  const chkhsh = checkHash(files);
+  const known = BPE_PRE_HASHES.get(chkhsh);
+  if (known) return { pre: known[0], chkhsh, via: 'hash' };
+  const pre = recognisePreTokenizer(files.tokenizer.pre_tokenizer);
+  if (pre) return { pre, chkhsh, via: 'regex' };
+  throw new FormatError(
+    files.tokenizerPath,
+    undefined,
+    `BPE pre-tokenizer not recognised: its check hash ${chkhsh} is not in llama.cpp's table (convert_hf_to_gguf's get_vocab_base_pre) ` +
+      `and its pre-tokenizer (${preTokenizerSignature(files.tokenizer.pre_tokenizer).join(' ; ') || 'none'}) is none wgarray knows; ` +
+      `name llama.cpp's pre-tokenizer with --tokenizer-pre NAME (llama-bpe, qwen2, gpt-2, ...)`,
+  );
+}
+
+type HfTokenizer = { encode(text: string): number[] };
+let lenml: { TokenizerLoader: { fromPreTrained(p: { tokenizerJSON: unknown; tokenizerConfig: unknown }): HfTokenizer } } | undefined;
+
+/** sha256 of str(tokenizer.encode(CHKTXT)), Python's list spelling "[1, 2, 3]". */
+export function checkHash(files: Pick<TokenizerFiles, 'tokenizer' | 'tokenizerConfig' | 'tokenizerPath'>): string {
+  lenml ??= createRequire(import.meta.url)('@lenml/tokenizers');
+  let ids: number[];
+  try {
+    const tok = lenml!.TokenizerLoader.fromPreTrained({ tokenizerJSON: files.tokenizer, tokenizerConfig: files.tokenizerConfig ?? {} });
+    ids = tok.encode(CHKTXT);
+  } catch (e) {
+    throw new FormatError(files.tokenizerPath, undefined, `cannot be loaded to hash convert_hf_to_gguf's check text (${(e as Error).message}); name llama.cpp's pre-tokenizer with --tokenizer-pre NAME`);
+  }
+  return createHash('sha256').update(`[${ids.join(', ')}]`).digest('hex');
 }
 
 function hasByteLevel(root: unknown): boolean {
@@ -210,18 +264,7 @@ export function gpt2TokenizerMetadata(files: TokenizerFiles, vocabSize: number |
     }
   }
 
-  let pre = options.pre;
-  if (!pre) {
-    pre = recognisePreTokenizer(tj.pre_tokenizer);
-    if (!pre) {
-      throw new FormatError(
-        where,
-        undefined,
-        `pre-tokenizer not recognised (${preTokenizerSignature(tj.pre_tokenizer).join(' ; ') || 'none'}); ` +
-          `name llama.cpp's pre-tokenizer with --tokenizer-pre (llama-bpe, qwen2, gpt-2, ...)`,
-      );
-    }
-  }
+  const pre = options.pre ?? choosePreTokenizer(files).pre;
 
   const meta = new Metadata();
   meta.string('tokenizer.ggml.model', 'gpt2');
