@@ -6,6 +6,7 @@
 // (Math.fround), no fused multiply-add, as in the other CPU references.
 // Checked against ggml_quantize_chunk(..., quant_weights): test/quant-imatrix-ggml.test.ts.
 
+import { allFinite, writeNonFiniteBlock } from './block-helpers.js';
 import { GROUP_MAX_EPS, nearestIntBits as nearestInt } from './kquant-qx.js';
 
 const f = Math.fround;
@@ -28,6 +29,39 @@ export function imatrixBlockWeights(
   out: Float32Array,
 ): void {
   for (let l = 0; l < n; l++) out[l] = f(qw[qo + l] * f(Math.sqrt(f(sigma2 + f(x[xo + l] * x[xo + l])))));
+}
+
+/**
+ * The walk the legacy formats' _impl paths share (quantize_row_q4_0_impl,
+ * q4_1, q5_0, q5_1): per row sigma2 = sum x^2 / n_per_row; per block of `qk`,
+ * a block holding NaN / Inf gets the format's non-finite bytes (scales at
+ * `scaleOffsets`), the others their weights qw * sqrt(sigma2 + x^2) and
+ * `encode(o, b, weight)` (o: the block's first value in x, b: its index).
+ */
+export function forEachWeightedBlock(
+  x: Float32Array,
+  nPerRow: number,
+  qw: ArrayLike<number>,
+  qk: number,
+  blockBytes: number,
+  out: Uint8Array,
+  scaleOffsets: readonly number[],
+  encode: (o: number, b: number, weight: Float32Array) => void,
+): void {
+  const weight = new Float32Array(qk);
+  for (let r = 0; r < x.length / nPerRow; r++) {
+    const sigma2 = f(sumSquares(x, r * nPerRow, nPerRow) / nPerRow);
+    for (let ib = 0; ib < nPerRow / qk; ib++) {
+      const b = r * (nPerRow / qk) + ib;
+      const o = b * qk;
+      if (!allFinite(x, o, qk)) {
+        writeNonFiniteBlock(out, b * blockBytes, blockBytes, scaleOffsets);
+        continue;
+      }
+      imatrixBlockWeights(qw, ib * qk, x, o, qk, sigma2, weight);
+      encode(o, b, weight);
+    }
+  }
 }
 
 /** sum of w[0..n) in float32, in order (ggml's `sumw += weight[l]`). */

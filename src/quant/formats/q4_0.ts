@@ -6,7 +6,7 @@ import { f16BitsToF32, f32ToF16Bits } from '../../runtime/half.js';
 import type { QuantFormat } from '../format.js';
 import { ggmlType } from '../ggml-types.js';
 import { makeQxQuants } from './kquant-qx.js';
-import { imatrixBlockWeights, sumSquares } from './kquant-weighted.js';
+import { forEachWeightedBlock } from './kquant-weighted.js';
 import { absMax, allFinite, bytesView, cInt8, inverseOrZero, writeNonFiniteBlock } from './block-helpers.js';
 
 const TYPE = ggmlType('q4_0');
@@ -46,22 +46,11 @@ export const q4_0: QuantFormat = {
   quantizeWeightedCpu(x, out, nPerRow, qw) {
     const view = bytesView(out);
     const L = new Uint8Array(QK);
-    const weight = new Float32Array(QK);
-    for (let r = 0; r < x.length / nPerRow; r++) {
-      const sigma2 = f(sumSquares(x, r * nPerRow, nPerRow) / nPerRow);
-      for (let ib = 0; ib < nPerRow / QK; ib++) {
-        const b = r * (nPerRow / QK) + ib;
-        const o = b * QK;
-        if (!allFinite(x, o, QK)) {
-          writeNonFiniteBlock(out, b * BYTES, BYTES, [0]);
-          continue;
-        }
-        imatrixBlockWeights(qw, ib * QK, x, o, QK, sigma2, weight);
-        const d = makeQxQuants(QK, 8, x.subarray(o, o + QK), 0, L, weight);
-        view.setUint16(b * BYTES, f32ToF16Bits(d), true);
-        for (let j = 0; j < QK / 2; j++) out[b * BYTES + 2 + j] = L[j] | (L[j + 16] << 4);
-      }
-    }
+    forEachWeightedBlock(x, nPerRow, qw, QK, BYTES, out, [0], (o, b, weight) => {
+      const d = makeQxQuants(QK, 8, x.subarray(o, o + QK), 0, L, weight);
+      view.setUint16(b * BYTES, f32ToF16Bits(d), true);
+      for (let j = 0; j < QK / 2; j++) out[b * BYTES + 2 + j] = L[j] | (L[j + 16] << 4);
+    });
   },
 
   dequantizeCpu(blocks, out) {

@@ -6,7 +6,7 @@ import { f16BitsToF32, f32ToF16Bits } from '../../runtime/half.js';
 import type { QuantFormat } from '../format.js';
 import { ggmlType } from '../ggml-types.js';
 import { makeQkx2Quants } from './kquant-qkx2.js';
-import { imatrixBlockWeights, QKX3_RDELTA, QKX3_RMIN, sumSquares } from './kquant-weighted.js';
+import { forEachWeightedBlock, QKX3_RDELTA, QKX3_RMIN } from './kquant-weighted.js';
 import { allFinite, bytesView, cUint8, inverseOrZero, minMax, writeNonFiniteBlock } from './block-helpers.js';
 
 const TYPE = ggmlType('q5_1');
@@ -53,29 +53,18 @@ export const q5_1: QuantFormat = {
     const view = bytesView(out);
     const L = new Uint8Array(QK);
     const laux = new Uint8Array(QK);
-    const weight = new Float32Array(QK);
-    for (let r = 0; r < x.length / nPerRow; r++) {
-      const sigma2 = f(sumSquares(x, r * nPerRow, nPerRow) / nPerRow);
-      for (let ib = 0; ib < nPerRow / QK; ib++) {
-        const b = r * (nPerRow / QK) + ib;
-        const o = b * QK;
-        if (!allFinite(x, o, QK)) {
-          writeNonFiniteBlock(out, b * BYTES, BYTES, [0, 2]);
-          continue;
-        }
-        imatrixBlockWeights(qw, ib * QK, x, o, QK, sigma2, weight);
-        const { scale, min } = makeQkx2Quants(QK, 31, x, o, weight, L, 0, laux, QKX3_RMIN, QKX3_RDELTA, 36, false);
-        view.setUint16(b * BYTES, f32ToF16Bits(scale), true);
-        view.setUint16(b * BYTES + 2, f32ToF16Bits(f(-min)), true);
-        let qh = 0;
-        for (let j = 0; j < QK / 2; j++) {
-          out[b * BYTES + 8 + j] = (L[j] & 15) | ((L[j + 16] & 15) << 4);
-          qh |= ((L[j] & 0x10) >> 4) << j;
-          qh |= ((L[j + 16] & 0x10) >> 4) << (j + QK / 2);
-        }
-        view.setUint32(b * BYTES + 4, qh >>> 0, true);
+    forEachWeightedBlock(x, nPerRow, qw, QK, BYTES, out, [0, 2], (o, b, weight) => {
+      const { scale, min } = makeQkx2Quants(QK, 31, x, o, weight, L, 0, laux, QKX3_RMIN, QKX3_RDELTA, 36, false);
+      view.setUint16(b * BYTES, f32ToF16Bits(scale), true);
+      view.setUint16(b * BYTES + 2, f32ToF16Bits(f(-min)), true);
+      let qh = 0;
+      for (let j = 0; j < QK / 2; j++) {
+        out[b * BYTES + 8 + j] = (L[j] & 15) | ((L[j + 16] & 15) << 4);
+        qh |= ((L[j] & 0x10) >> 4) << j;
+        qh |= ((L[j + 16] & 0x10) >> 4) << (j + QK / 2);
       }
-    }
+      view.setUint32(b * BYTES + 4, qh >>> 0, true);
+    });
   },
 
   dequantizeCpu(blocks, out) {
