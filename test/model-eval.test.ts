@@ -9,9 +9,11 @@
 //     parser (@huggingface/gguf): keys, types, tensor names, shapes, order;
 //     and llama.cpp's own imatrix loader (compiled from node-llama-cpp's
 //     llama.cpp source) reads back the same entries, counts and sums;
+//   - wgarray quantize --eval prints wgarray eval's summary of IN against OUT,
+//     and refuses what eval would refuse before writing anything;
 //   - bad input gets one-line typed errors.
 import { gguf as hfParse, GGUFValueType } from '@huggingface/gguf';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -118,6 +120,54 @@ describe('eval', () => {
     for (const line of ['PPL(base)', 'PPL(Q)', 'Mean    KLD', 'Median  KLD', '99.0%   KLD', 'RMS Δp', 'Same top p']) expect(r.stdout).toContain(line);
     const j = await cli(['eval', files.f32, files.f32, '-f', join(dir, 'text.txt'), '-c', String(CTX), '--chunks', '2', '--json', '--quiet']);
     expect(JSON.parse(j.stdout).kldMean).toBe(0);
+  }, 60_000);
+});
+
+describe('quantize --eval', () => {
+  const evalArgs = ['-c', String(CTX), '--chunks', '2', '--quiet'];
+
+  test('prints, after quantizing, what wgarray eval prints for the same two files', async () => {
+    const out = join(dir, 'eval-Q4_K_M.gguf');
+    const q = await cli(['quantize', files.f32, out, 'Q4_K_M', '--eval', join(dir, 'text.txt'), ...evalArgs]);
+    expect(q.stderr).toBe('');
+    expect(q.code).toBe(0);
+    const e = await cli(['eval', files.f32, out, '-f', join(dir, 'text.txt'), ...evalArgs]);
+    expect(e.code).toBe(0);
+    expect(e.stdout).toContain('PPL(Q)/PPL(base)');
+    expect(e.stdout).not.toContain('Mean    KLD: 0.000000'); // a real quantization, not a model against itself
+    // the quantize summary, then eval's lines, number for number
+    expect(q.stdout.endsWith(e.stdout)).toBe(true);
+    const summary = q.stdout.slice(0, -e.stdout.length);
+    expect(summary.startsWith(`${out}: `)).toBe(true);
+    expect(summary).not.toContain('PPL');
+  }, 60_000);
+
+  test('refused before anything is written: a non-GGUF input, an unknown architecture, a short or missing text, --cpu', async () => {
+    const short = join(dir, 'short.txt');
+    writeFileSync(short, 'Too short.');
+    const f = await loadGGUF(files.f32);
+    const bert = join(dir, 'eval-bert.gguf');
+    const tensors = await f.loadAll();
+    await saveGGUF(bert, tensors, { ...f.typedMetadata, 'general.architecture': gguf.string('bert') }, { strictKeyTypes: false });
+    for (const a of Object.values(tensors)) a.dispose();
+    const cases: [string[], RegExp][] = [
+      [['quantize', join(dir, 'hf'), '%OUT', 'Q4_K_M', '--eval', join(dir, 'text.txt')], /--eval needs a GGUF input/],
+      [['quantize', bert, '%OUT', 'Q4_K_M', '--eval', join(dir, 'text.txt')], /general\.architecture is "bert"; the forward pass runs/],
+      [['quantize', files.f32, '%OUT', 'Q4_K_M', '--eval', short, '-c', String(CTX)], /the text has \d+ tokens; a context of 64 needs at least 128 \(two contexts\)/],
+      [['quantize', files.f32, '%OUT', 'Q4_K_M', '--eval', join(dir, 'missing.txt')], /missing\.txt.*cannot read the text file/],
+      [['quantize', files.f32, '%OUT', 'Q4_K_M', '--eval', join(dir, 'text.txt'), '-c', '4096'], /longer than the model's context length/],
+      [['quantize', files.f32, '%OUT', 'Q4_K_M', '--eval', join(dir, 'text.txt'), '--cpu'], /--eval runs the model on the GPU/],
+      [['quantize', files.f32, '%OUT', 'Q4_K_M', '--chunks', '2'], /pass --eval TEXT too/],
+    ];
+    for (const [i, [args, message]] of cases.entries()) {
+      const out = join(dir, `eval-refused-${i}.gguf`);
+      const r = await cli(args.map((x) => (x === '%OUT' ? out : x)));
+      expect([i, r.code]).toEqual([i, 1]);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(message);
+      expect(r.stdout).toBe('');
+      expect(existsSync(out)).toBe(false);
+    }
   }, 60_000);
 });
 

@@ -53,7 +53,7 @@ const HELP: Record<string, string> = {
 usage: wgarray <command> [options]
 
 commands:
-  quantize IN OUT TYPE        re-type a GGUF / safetensors / Hugging Face folder as llama-quantize does
+  quantize IN OUT TYPE        re-type a GGUF / safetensors / Hugging Face folder as llama-quantize does (--eval TEXT: then eval)
   convert DIR -o OUT.gguf     a Hugging Face or MLX-LM folder to GGUF (--outtype f16, Q4_K_M, ...); GGUF -> MLX with --to mlx
   inspect FILE                metadata and tensor table of a GGUF or safetensors file (--json)
   demo                        build a small llama from a seed, convert + quantize it to Q4_K_M, report
@@ -86,7 +86,12 @@ options:
   --no-report                   skip the RMSE / SNR pass (one GPU pass per tensor fewer; the table shows no errors)
   --profile                     time each stage (read, upload, quantize, stats, readback, write) and print a table
   --tokenizer-pre NAME          tokenizer.ggml.pre for a Hugging Face input (default: by check hash)
-  --cpu                         use the CPU path even where a GPU exists
+  --eval TEXT                   then run IN and OUT on the GPU over TEXT and print what wgarray eval IN OUT -f TEXT
+                                prints (PPL, KLD, same top, RMS Δp); a GGUF IN of an architecture the forward pass
+                                runs, TEXT of at least two chunks, both checked before quantizing
+  -c, --ctx N                   --eval tokens per chunk (default 512)
+  --chunks N                    --eval uses at most N chunks
+  --cpu                         use the CPU path even where a GPU exists (not with --eval)
   -q, --quiet                   no progress line, no per-tensor table`,
   convert: `usage: wgarray convert HF_DIR [-o OUT.gguf] [--outtype TYPE] [options]
 
@@ -235,7 +240,11 @@ export async function runCli(argv: string[], options: CliOptions = {}): Promise<
         stdout.write(`wgarray ${version()}\n`);
         return EXIT.OK;
       case 'quantize': {
-        const { values, positionals: p } = parse(rest, { ...TYPE_OPTIONS, ...IMATRIX_OPTIONS, ...COMMON }, 'quantize');
+        const { values, positionals: p } = parse(
+          rest,
+          { ...TYPE_OPTIONS, ...IMATRIX_OPTIONS, ...COMMON, eval: { type: 'string' }, ctx: { type: 'string', short: 'c' }, chunks: { type: 'string' } },
+          'quantize',
+        );
         if (values.help) return help(stdout, 'quantize');
         positionals(p, 3, 'quantize', 'IN OUT TYPE');
         await quantizeCommand({ ...values, input: p[0], output: p[1], type: p[2] }, io(values.quiet));

@@ -2,7 +2,7 @@
 
 import { stat } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
-import { ArgumentError, oneLine } from '../errors.js';
+import { AbortError, ArgumentError, DeviceError, oneLine } from '../errors.js';
 import { fileError, writeAtomically } from '../io/atomic.js';
 import { refuseOverwritingInputs } from '../io/identity.js';
 import { detectFormat } from '../io/load.js';
@@ -16,6 +16,8 @@ import { openBackend, type Backend } from './backend.js';
 import { ProgressLine, type TextSink } from './progress.js';
 import { buildReport, printProfile, printReport, type QualityReport } from './report.js';
 import { loadLoraAdapter, loraTransform } from '../lora/index.js';
+import { loadModel, type Model } from '../model/model.js';
+import { prepareEval, runEval } from './model-commands.js';
 
 export interface CommandIO {
   stdout: TextSink;
@@ -127,6 +129,10 @@ export interface QuantizeArgs extends TypeOptionValues, WriteOptionValues {
   'tokenizer-pre'?: string;
   profile?: boolean;
   'no-report'?: boolean;
+  /** --eval TEXT: after quantizing, `wgarray eval IN OUT -f TEXT`'s summary (with -c / --chunks). */
+  eval?: string;
+  ctx?: string;
+  chunks?: string;
 }
 
 /** The files a command writes, for refuseOverwritingInputs. */
@@ -158,8 +164,21 @@ export async function quantizeCommand(a: QuantizeArgs, io: CommandIO): Promise<Q
   // a file of a Hugging Face folder (or a shard index) is read with the rest of its folder
   const readsFolder = !(await isDirectory(a.input)) && (isInHFFolder(a.input) || a.input.endsWith('.json'));
   await refuseOverwritingInputs(readsFolder ? [a.input, dirname(resolve(a.input))] : [a.input], outputsOf(a.output, a.report));
+  if (a.eval === undefined && (a.ctx !== undefined || a.chunks !== undefined)) throw new ArgumentError('-c and --chunks size the --eval chunks: pass --eval TEXT too');
+  if (a.eval !== undefined) {
+    if (a.cpu) throw new ArgumentError('--eval runs the model on the GPU; it cannot be combined with --cpu');
+    if ((await isDirectory(a.input)) || (await detectFormat(a.input)) !== 'gguf') {
+      throw new ArgumentError(`--eval needs a GGUF input, which the forward pass reads (convert ${a.input} to GGUF first, or quantize it and run wgarray eval on the two GGUFs)`);
+    }
+  }
   const backend = await openBackend({ cpu: a.cpu, stderr: io.stderr, device: io.device });
   try {
+    // --eval: text, architecture, memory and two contexts checked before anything is written
+    let evalBase: { base: Model; text: string } | undefined;
+    if (a.eval !== undefined) {
+      if (!backend.device) throw new DeviceError('NO_ADAPTER', '--eval runs the model on the GPU, and no WebGPU adapter was found (quantize without --eval, then run wgarray eval where there is one)');
+      evalBase = await prepareEval(a.input, { text: a.eval, ctx: a.ctx, chunks: a.chunks, quiet: a.quiet }, backend.device);
+    }
     let plan: ConversionPlan;
     if (imatrix && (await isDirectory(a.input) || (await detectFormat(a.input)) !== 'gguf')) {
       throw new ArgumentError(`--imatrix needs a GGUF input (convert ${a.input} to GGUF first, then quantize it with the importance matrix)`);
@@ -181,6 +200,17 @@ export async function quantizeCommand(a: QuantizeArgs, io: CommandIO): Promise<Q
       { command: 'quantize', input: a.input, output: a.output, type: preset.name, fileType, reportPath: a.report, quiet: a.quiet, backend, plan, profile: a.profile, noReport: a['no-report'], allowNonFinite: a['allow-nonfinite'] },
       io,
     );
+    if (evalBase) {
+      // the model is in place and complete by now, and stays: as for --report, a
+      // failure here is a warning and the run still succeeds
+      try {
+        const quant = await loadModel(a.output, { device: backend.device });
+        await runEval(evalBase.base, quant, evalBase.text, { ctx: a.ctx, chunks: a.chunks, quiet: a.quiet }, io);
+      } catch (e) {
+        if (e instanceof AbortError || io.signal?.aborted) throw e;
+        io.stderr.write(`wgarray: warning: the evaluation (--eval ${a.eval}) failed (${oneLine((e as Error)?.message ?? String(e))}); the model ${a.output} was written and is complete\n`);
+      }
+    }
     return report;
   } finally {
     await backend.close();

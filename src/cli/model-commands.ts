@@ -5,7 +5,9 @@ import { readFile } from 'node:fs/promises';
 import { ArgumentError, DeviceError, FileError } from '../errors.js';
 import { evaluate, type EvalResult } from '../model/eval.js';
 import { computeImatrix, saveImatrix } from '../model/imatrix.js';
-import { loadModel } from '../model/model.js';
+import { textChunks, type ChunkOptions } from '../model/chunks.js';
+import { loadModel, type Model } from '../model/model.js';
+import type { Device } from '../runtime/device.js';
 import { openBackend } from './backend.js';
 import type { CommandIO } from './commands.js';
 
@@ -50,20 +52,41 @@ export async function evalCommand(a: ChunkArgs & { base: string; quant: string; 
   try {
     const base = await loadModel(a.base, { device });
     const quant = await loadModel(a.quant, { device });
-    const t0 = performance.now();
-    const result = await evaluate(base, quant, text, {
-      ctx: intOption(a.ctx, '-c'),
-      chunks: intOption(a.chunks, '--chunks'),
-      onChunk: (done, total, pb, pq) => {
-        if (!a.quiet) io.stderr.write(`eval: chunk ${done}/${total}  PPL base ${pb.toFixed(4)}  quant ${pq.toFixed(4)}  ${elapsed(t0)}, ETA ${(((performance.now() - t0) / done) * (total - done) / 1000).toFixed(1)} s\n`);
-      },
-    });
-    if (a.json) io.stdout.write(JSON.stringify(result, null, 2) + '\n');
-    else io.stdout.write(formatEval(result));
-    return result;
+    return await runEval(base, quant, text, a, io);
   } finally {
     await backend.close();
   }
+}
+
+/** Evaluates QUANT against BASE with per-chunk progress on stderr, and prints the summary (or --json). */
+export async function runEval(base: Model, quant: Model, text: string, a: Omit<ChunkArgs, 'text'> & { json?: boolean }, io: CommandIO): Promise<EvalResult> {
+  const t0 = performance.now();
+  const result = await evaluate(base, quant, text, {
+    ...chunkOptions(a),
+    onChunk: (done, total, pb, pq) => {
+      if (!a.quiet) io.stderr.write(`eval: chunk ${done}/${total}  PPL base ${pb.toFixed(4)}  quant ${pq.toFixed(4)}  ${elapsed(t0)}, ETA ${(((performance.now() - t0) / done) * (total - done) / 1000).toFixed(1)} s\n`);
+    },
+  });
+  if (a.json) io.stdout.write(JSON.stringify(result, null, 2) + '\n');
+  else io.stdout.write(formatEval(result));
+  return result;
+}
+
+/** -c and --chunks, checked. */
+export function chunkOptions(a: Omit<ChunkArgs, 'text'>): ChunkOptions {
+  return { ctx: intOption(a.ctx, '-c'), chunks: intOption(a.chunks, '--chunks') };
+}
+
+/**
+ * What `quantize --eval` checks before anything is written: the text can be
+ * read, `input` is a model the forward pass runs (architecture, GPU memory),
+ * and the text holds two contexts. Returns the loaded model and the text.
+ */
+export async function prepareEval(input: string, a: ChunkArgs, device: Device): Promise<{ base: Model; text: string }> {
+  const text = await readText(a.text);
+  const base = await loadModel(input, { device });
+  textChunks(base, text, chunkOptions(a));
+  return { base, text };
 }
 
 /** llama-perplexity's summary lines. */
@@ -102,8 +125,7 @@ export async function imatrixCommand(a: ChunkArgs & { model: string; output?: st
     const model = await loadModel(a.model, { device });
     const t0 = performance.now();
     const result = await computeImatrix(model, text, {
-      ctx: intOption(a.ctx, '-c'),
-      chunks: intOption(a.chunks, '--chunks'),
+      ...chunkOptions(a),
       onChunk: (done, total, ppl) => {
         if (!a.quiet) io.stderr.write(`[${done}]${ppl.toFixed(4)},${done === 1 ? ` ${((performance.now() - t0) / 1000).toFixed(2)} seconds per pass - ETA ${(((performance.now() - t0) * (total - 1)) / 60000).toFixed(2)} minutes` : ''}${done === total ? '\n' : ''}`);
       },
