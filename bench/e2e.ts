@@ -24,7 +24,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { syntheticModel, writeSyntheticModel } from '../src/convert/synthetic.js';
 import { init, close } from '../src/runtime/device.js';
-import { writeMlxSynthetic } from '../src/mlx/synthetic.js';
+import { writeMlxSynthetic } from '../src/convert/mlx/synthetic.js';
 import { machineDescription, printTable } from './machine.js';
 import { profileRows } from '../src/cli/report.js';
 import { table } from '../src/cli/format.js';

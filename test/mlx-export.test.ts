@@ -11,7 +11,7 @@ import { runCli } from '../src/cli/cli.js';
 import { f16BitsToF32, f32ToF16Bits, init, close, loadGGUF, loadSafetensors, planFromHF, runPlan, type Device } from '../src/index.js';
 import { syntheticModel, writeSyntheticModel } from '../src/convert/synthetic.js';
 import { permuteRows } from '../src/convert/architecture.js';
-import { writeMlxFromGGUF } from '../src/mlx/write.js';
+import { writeMlxFromGGUF } from '../src/convert/mlx/write.js';
 import { dequantizeHost } from '../src/quant/host.js';
 import { refAffineDequantize, refAffineQuantize, refMxfp4Value, refUnpack } from './helpers/mlx-reference.js';
 

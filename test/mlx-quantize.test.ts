@@ -1,5 +1,5 @@
 // MLX's quantization (quantize(w, { mode, groupSize, bits }) on the GPU and the
-// host reference src/mlx/quantize-host.ts) against an independent model of MLX's
+// host reference src/quant/mlx-host.ts) against an independent model of MLX's
 // CPU algorithm (test/helpers/mlx-reference.ts): packed bytes, scales, biases and
 // decoded values bit for bit, for bits 2/3/4/5/6/8, groups 32/64/128, float32 /
 // float16 / bfloat16 inputs, with groups that exercise the zero-point snapping and
@@ -14,7 +14,7 @@ import {
   mlxAffineQuantizeHost,
   mlxMxfp4DequantizeHost,
   mlxMxfp4QuantizeHost,
-} from '../src/mlx/quantize-host.js';
+} from '../src/quant/mlx-host.js';
 import type { WgArray } from '../src/runtime/array.js';
 import { refAffineDequantize, refAffineQuantize, refMxfp4Quantize, refMxfp4Value, refUnpack } from './helpers/mlx-reference.js';
 

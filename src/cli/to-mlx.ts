@@ -1,11 +1,11 @@
 // `wgarray convert model.gguf --to mlx -o DIR [--q-bits 4 --q-group-size 64]`: a GGUF
-// as an MLX-LM folder (src/mlx/write.ts), with a per-tensor table: mapped exactly,
+// as an MLX-LM folder (src/convert/mlx/write.ts), with a per-tensor table: mapped exactly,
 // requantized with MLX's affine rule (and the RMSE against the GGUF's values), or
 // copied as floats.
 
 import { basename, resolve } from 'node:path';
 import { ArgumentError } from '../errors.js';
-import { checkToMlxArgs, writeMlxFromGGUF, type MlxWriteResult } from '../mlx/write.js';
+import { checkToMlxArgs, writeMlxFromGGUF, type MlxWriteResult } from '../convert/mlx/write.js';
 import { openBackend } from './backend.js';
 import type { CommandIO } from './commands.js';
 

@@ -6,7 +6,7 @@
 // shifted, shapes checked), choose (convert_hf_to_gguf's types, or for a
 // llama-quantize preset its per-tensor types, as if the f32 GGUF were
 // quantized) and metadata. An MLX-LM quantized folder goes through the same
-// steps: read finds its packed modules (src/mlx/read.ts), map gives each one
+// steps: read finds its packed modules (src/convert/mlx/read.ts), map gives each one
 // a source that repacks it exactly or decodes it, choose keeps the exact type.
 //
 // Also the plan for a bare .safetensors file without config.json (its tensor
@@ -35,7 +35,7 @@ import {
   type TypeChoiceOptions,
 } from '../quant/presets.js';
 import { expectedShape, generatedTensors, mapTensor, modelMetadata, permuteRows, readHparams, requiredTensors, type Hparams } from './architecture.js';
-import { mlxModules, readMlxQuantization, type MlxModules, type MlxModuleSource } from '../mlx/read.js';
+import { mlxModules, readMlxQuantization, type MlxModules, type MlxModuleSource } from './mlx/read.js';
 import { Metadata } from './metadata.js';
 import { checkConfigJson, checkLayersAgainstTensors, checkTokenizerConfigJson, checkTokenizerJson } from './hf-schema.js';
 import type { ConversionPlan, PlannedTensor, TensorSource } from './pipeline.js';

@@ -11,7 +11,7 @@ import type { GGMLType } from '../quant/ggml-types.js';
 import { castArray } from '../kernels/cast.js';
 import { dequantize as ggmlDequantize, quantize as ggmlQuantize, type QuantizeOptions } from '../kernels/quantize.js';
 import { mlxAffineDequantizeGpu, mlxAffineQuantizeGpu, mlxMxfp4DequantizeGpu, mlxMxfp4QuantizeGpu } from '../kernels/mlx-quantize.js';
-import { checkMlxRows, checkMlxSpec, type MlxMode } from '../mlx/quantize-host.js';
+import { checkMlxRows, checkMlxSpec, type MlxMode } from '../quant/mlx-host.js';
 
 export interface MlxQuantizeOptions {
   mode?: MlxMode;

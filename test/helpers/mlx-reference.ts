@@ -1,6 +1,6 @@
 // An independent model of MLX's quantization, written for the tests from the
 // semantics of MLX's CPU backend (mlx/backend/cpu/quantized.cpp: `quantize`,
-// `extract_bits`, `_qmm`), not from src/mlx: float32 arithmetic through a
+// `extract_bits`, `_qmm`), not from src/quant/mlx-host.ts: float32 arithmetic through a
 // Float32Array slot, MLX's own byte layouts (uint32 words with LSB-first fields
 // for 2/4/8 bits; 3-byte packs of 8 x 3 bits, 5-byte packs of 8 x 5 bits and
 // 3-byte packs of 4 x 6 bits for the others), and MLX's `scale * q + bias`.

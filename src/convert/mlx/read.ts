@@ -16,17 +16,17 @@
 // - otherwise decoded on the GPU to MLX's float32 values, which the pipeline
 //   then quantizes to the requested type (and reports the RMSE against them).
 
-import { FormatError } from '../errors.js';
-import type { SafetensorsFile, SafetensorsTensorInfo } from '../io/safetensors/reader.js';
-import { fromBytes } from '../runtime/upload.js';
-import type { Device } from '../runtime/device.js';
-import { bf16BitsToF32, f16BitsToF32, f32ToF16Bits } from '../runtime/half.js';
-import { QuantizedArray } from '../runtime/quantized.js';
-import { ggmlType, type GGMLType } from '../quant/ggml-types.js';
-import { mlxAffineDequantizeGpu, mlxMxfp4DequantizeGpu, repackGpu, type RepackTarget } from '../kernels/mlx-quantize.js';
-import { checkMlxSpec, mlxAffineDequantizeHost, mlxMxfp4DequantizeHost, readBits, type MlxMode, type MlxQuantSpec } from './quantize-host.js';
-import type { TensorSource } from '../convert/pipeline.js';
-import { readBuffer } from '../runtime/readback.js';
+import { FormatError } from '../../errors.js';
+import type { SafetensorsFile, SafetensorsTensorInfo } from '../../io/safetensors/reader.js';
+import { fromBytes } from '../../runtime/upload.js';
+import type { Device } from '../../runtime/device.js';
+import { bf16BitsToF32, f16BitsToF32, f32ToF16Bits } from '../../runtime/half.js';
+import { QuantizedArray } from '../../runtime/quantized.js';
+import { ggmlType, type GGMLType } from '../../quant/ggml-types.js';
+import { mlxAffineDequantizeGpu, mlxMxfp4DequantizeGpu, repackGpu, type RepackTarget } from '../../kernels/mlx-quantize.js';
+import { checkMlxSpec, mlxAffineDequantizeHost, mlxMxfp4DequantizeHost, readBits, type MlxMode, type MlxQuantSpec } from '../../quant/mlx-host.js';
+import type { TensorSource } from '../pipeline.js';
+import { readBuffer } from '../../runtime/readback.js';
 
 type Json = Record<string, unknown>;
 

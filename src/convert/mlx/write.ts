@@ -9,21 +9,21 @@
 
 import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { ArgumentError, FileError, FormatError } from '../errors.js';
-import { loadGGUF, type GGUFFile, type GGUFTensorInfo } from '../io/gguf/reader.js';
-import { saveSafetensors } from '../io/safetensors/writer.js';
-import { castArray } from '../kernels/cast.js';
-import { mlxAffineDequantizeGpu, mlxAffineQuantizeGpu } from '../kernels/mlx-quantize.js';
-import { dequantize } from '../kernels/quantize.js';
-import { WgArray } from '../runtime/array.js';
-import type { Device } from '../runtime/device.js';
-import { bf16BitsToF32, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits } from '../runtime/half.js';
-import { QuantizedArray } from '../runtime/quantized.js';
-import { dequantizeHost } from '../quant/host.js';
-import { ARCHITECTURES, hfTensorNames, mapTensor, permuteRows, readHparams } from '../convert/architecture.js';
-import { permuteRowsGpu, permuteRowsHost } from '../convert/permute.js';
-import { PRE_TOKENIZERS, TOKEN_TYPE } from '../convert/tokenizer.js';
-import { checkMlxSpec, mlxAffineDequantizeHost, mlxAffineQuantizeHost } from './quantize-host.js';
+import { ArgumentError, FileError, FormatError } from '../../errors.js';
+import { loadGGUF, type GGUFFile, type GGUFTensorInfo } from '../../io/gguf/reader.js';
+import { saveSafetensors } from '../../io/safetensors/writer.js';
+import { castArray } from '../../kernels/cast.js';
+import { mlxAffineDequantizeGpu, mlxAffineQuantizeGpu } from '../../kernels/mlx-quantize.js';
+import { dequantize } from '../../kernels/quantize.js';
+import { WgArray } from '../../runtime/array.js';
+import type { Device } from '../../runtime/device.js';
+import { bf16BitsToF32, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits } from '../../runtime/half.js';
+import { QuantizedArray } from '../../runtime/quantized.js';
+import { dequantizeHost } from '../../quant/host.js';
+import { ARCHITECTURES, hfTensorNames, mapTensor, permuteRows, readHparams } from '../architecture.js';
+import { permuteRowsGpu, permuteRowsHost } from '../permute.js';
+import { PRE_TOKENIZERS, TOKEN_TYPE } from '../tokenizer.js';
+import { checkMlxSpec, mlxAffineDequantizeHost, mlxAffineQuantizeHost } from '../../quant/mlx-host.js';
 
 type Json = Record<string, unknown>;
 

@@ -6,11 +6,11 @@
 
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { array } from '../ops/creation.js';
-import { saveSafetensors } from '../io/safetensors/writer.js';
-import { mlxAffineDequantizeGpu, mlxAffineQuantizeGpu, mlxMxfp4DequantizeGpu, mlxMxfp4QuantizeGpu } from '../kernels/mlx-quantize.js';
-import { writeSyntheticModel, type SyntheticModel, type SyntheticTensor } from '../convert/synthetic.js';
-import type { WgArray } from '../runtime/array.js';
+import { array } from '../../ops/creation.js';
+import { saveSafetensors } from '../../io/safetensors/writer.js';
+import { mlxAffineDequantizeGpu, mlxAffineQuantizeGpu, mlxMxfp4DequantizeGpu, mlxMxfp4QuantizeGpu } from '../../kernels/mlx-quantize.js';
+import { writeSyntheticModel, type SyntheticModel, type SyntheticTensor } from '../synthetic.js';
+import type { WgArray } from '../../runtime/array.js';
 
 export interface MlxSyntheticOptions {
   bits: number;
