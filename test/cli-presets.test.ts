@@ -3,7 +3,7 @@
 // hand. With 8 layers, use_more_bits(i, 8) holds for layers 0, 3, 6 and 7.
 // test/llama-quantize.test.ts checks the same choice against llama.cpp itself.
 import { describe, expect, test } from 'vitest';
-import { ggmlType } from '../src/quant/ggml-types.js';
+import { ggmlType } from '../src/runtime/ggml-types.js';
 import {
   chooseTensorTypes,
   parseTensorType,

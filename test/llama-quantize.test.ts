@@ -18,7 +18,7 @@ import { runCli } from '../src/cli/cli.js';
 import { close, init } from '../src/runtime/device.js';
 import { syntheticModel, writeSyntheticModel } from '../src/convert/synthetic.js';
 import { loadGGUF } from '../src/io/gguf/reader.js';
-import { ggmlType } from '../src/quant/ggml-types.js';
+import { ggmlType } from '../src/runtime/ggml-types.js';
 import { quantPreset } from '../src/quant/presets.js';
 import { llamaQuantize, llamaQuantizeAvailable, type QuantizeParams } from './helpers/llama.js';
 

@@ -12,7 +12,7 @@ import { runPlan, type ConversionPlan, type PlannedTensor } from '../src/convert
 import { fromBytes } from '../src/ops/creation.js';
 import { getDevice } from '../src/runtime/device.js';
 import { f32ToF16Bits } from '../src/runtime/half.js';
-import { ggmlBytes, ggmlType } from '../src/quant/ggml-types.js';
+import { ggmlBytes, ggmlType } from '../src/runtime/ggml-types.js';
 import { seededNormals } from '../src/runtime/host-random.js';
 import { saveGGUF } from '../src/io/gguf/writer.js';
 import { loadGGUF } from '../src/io/gguf/reader.js';

@@ -18,7 +18,7 @@
 // follow x86-64's, which ggml's bytes here come from.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { array, close, init, QUANT_FORMATS, quantize, quantizeHost } from '../src/index.js';
-import { ggmlType } from '../src/quant/ggml-types.js';
+import { ggmlType } from '../src/runtime/ggml-types.js';
 import { ggmlQuantize, ggmlQuantizeAvailable } from './helpers/ggml-quantize.js';
 
 const QK = 256;

@@ -20,7 +20,7 @@ import { loadGGUF } from '../src/io/gguf/reader.js';
 import { saveGGUF } from '../src/io/gguf/writer.js';
 import { loadSafetensors } from '../src/io/safetensors/reader.js';
 import { saveSafetensors } from '../src/io/safetensors/writer.js';
-import { ggmlType } from '../src/quant/ggml-types.js';
+import { ggmlType } from '../src/runtime/ggml-types.js';
 import { close, init } from '../src/runtime/device.js';
 import type { Device } from '../src/runtime/device.js';
 import { REPO, runChild } from './helpers/child.js';

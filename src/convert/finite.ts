@@ -6,7 +6,7 @@
 // scans only a tensor that has a bad value.
 
 import { FormatError, quoteName, WgArrayError } from '../errors.js';
-import type { GGMLType } from '../quant/ggml-types.js';
+import type { GGMLType } from '../runtime/ggml-types.js';
 import { dequantizeHost } from '../quant/host.js';
 
 /** Index of the first NaN / ±Inf in `values`, or -1. */

@@ -9,7 +9,7 @@ import { loadGGUF, type GGUFFile } from '../io/gguf/reader.js';
 import { gguf } from '../io/gguf/metadata.js';
 import { standardKeyTypes } from '../io/gguf/keys.js';
 import type { Device } from '../runtime/device.js';
-import type { GGMLType } from '../quant/ggml-types.js';
+import type { GGMLType } from '../runtime/ggml-types.js';
 import {
   allowsQuantization,
   chooseTensorTypes,

@@ -25,7 +25,7 @@ import { WgArray } from '../runtime/array.js';
 import { fromBytes } from '../ops/creation.js';
 import { bf16BitsToF32, f16BitsToF32 } from '../runtime/half.js';
 import type { Device } from '../runtime/device.js';
-import { ggmlBytes, ggmlType, ggmlTypeOfDType, type GGMLType } from '../quant/ggml-types.js';
+import { ggmlBytes, ggmlType, ggmlTypeOfDType, type GGMLType } from '../runtime/ggml-types.js';
 import {
   chooseTensorTypes,
   FTYPE,

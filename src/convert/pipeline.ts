@@ -21,7 +21,7 @@ import { formatShape, WgArray } from '../runtime/array.js';
 import type { Device } from '../runtime/device.js';
 import { bf16BitsToF32, f16BitsToF32 } from '../runtime/half.js';
 import { QuantizedArray } from '../runtime/quantized.js';
-import { ggmlBytes, type GGMLType } from '../quant/ggml-types.js';
+import { ggmlBytes, type GGMLType } from '../runtime/ggml-types.js';
 import { dequantizeHost, quantizeHost, quantizeHostWeighted } from '../quant/host.js';
 import { QUANT_FORMATS } from '../quant/registry.js';
 import type { ModelShape } from '../quant/presets.js';

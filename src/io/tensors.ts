@@ -8,7 +8,7 @@ import { formatShape, shapeSize, WgArray, type Shape } from '../runtime/array.js
 import { DTYPES, isDType, type DType } from '../runtime/dtype.js';
 import { QuantizedArray } from '../runtime/quantized.js';
 import { streamBuffer } from '../runtime/readback.js';
-import { ggmlType, type GGMLType } from '../quant/ggml-types.js';
+import { ggmlType, type GGMLType } from '../runtime/ggml-types.js';
 import type { AtomicFile } from './atomic.js';
 import type { Profile } from '../runtime/profile.js';
 import { contiguous } from '../ops/layout.js';

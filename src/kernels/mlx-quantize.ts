@@ -8,7 +8,7 @@ import { WgArray } from '../runtime/array.js';
 import { DTYPES, type DType } from '../runtime/dtype.js';
 import { GpuStorage } from '../runtime/pool.js';
 import { QuantizedArray } from '../runtime/quantized.js';
-import { ggmlType } from '../quant/ggml-types.js';
+import { ggmlType } from '../runtime/ggml-types.js';
 import type { Device } from '../runtime/device.js';
 import { castArray } from './cast.js';
 import { elementChunks, grid, type ChunkedOperand } from './dispatch.js';

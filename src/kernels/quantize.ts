@@ -9,7 +9,7 @@ import { WgArray } from '../runtime/array.js';
 import { DTYPES, type DType } from '../runtime/dtype.js';
 import { GpuStorage } from '../runtime/pool.js';
 import { checkBlockShape, QuantizedArray } from '../runtime/quantized.js';
-import { ggmlType, type GGMLType } from '../quant/ggml-types.js';
+import { ggmlType, type GGMLType } from '../runtime/ggml-types.js';
 import { dequantizeBlocksPerWorkgroup, quantizeBlocksPerWorkgroup } from '../quant/format.js';
 import { quantFormat } from '../quant/registry.js';
 import { castArray } from './cast.js';

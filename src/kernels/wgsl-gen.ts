@@ -5,7 +5,7 @@
 //     ggml type the including shader is named after (shaders/quant/<type>.wgsl).
 //   gen/elementwise_ops.wgsl: the elementwise op codes as OP_<NAME> constants.
 
-import { ggmlType } from '../quant/ggml-types.js';
+import { ggmlType } from '../runtime/ggml-types.js';
 import { EW, wgslOpName, type EwOp } from './elementwise-ops.js';
 
 /** The text of virtual file `file` for top-level shader `shader`, or undefined when `file` is not generated. */
@@ -20,7 +20,7 @@ function blockGeometry(shader: string): string {
   if (!stem) throw new Error(`gen/block_geometry.wgsl: cannot name a ggml type after shader ${shader}`);
   const t = ggmlType(stem);
   const lines = [
-    `// ${t.name}'s geometry from the ggml type table (src/quant/ggml-types.ts).`,
+    `// ${t.name}'s geometry from the ggml type table (src/runtime/ggml-types.ts).`,
     `const QK: u32 = ${t.blockSize}u;`,
     `const BLOCK_BYTES: u32 = ${t.typeSize}u;`,
   ];

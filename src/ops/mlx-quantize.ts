@@ -7,7 +7,7 @@ import { ArgumentError, ShapeError } from '../errors.js';
 import type { WgArray } from '../runtime/array.js';
 import type { DType } from '../runtime/dtype.js';
 import { QuantizedArray } from '../runtime/quantized.js';
-import type { GGMLType } from '../quant/ggml-types.js';
+import type { GGMLType } from '../runtime/ggml-types.js';
 import { castArray } from '../kernels/cast.js';
 import { dequantize as ggmlDequantize, quantize as ggmlQuantize, type QuantizeOptions } from '../kernels/quantize.js';
 import { mlxAffineDequantizeGpu, mlxAffineQuantizeGpu, mlxMxfp4DequantizeGpu, mlxMxfp4QuantizeGpu } from '../kernels/mlx-quantize.js';

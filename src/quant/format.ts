@@ -2,11 +2,11 @@
 // kernels and its CPU reference. src/quant/registry.ts lists them; the
 // kernels, the GGUF io and the tests all draw from that list. A descriptor is
 // the one source of its format's facts: block size and bytes come from the
-// ggml type table (src/quant/ggml-types.ts, also generated into the WGSL as
+// ggml type table (src/runtime/ggml-types.ts, also generated into the WGSL as
 // QK / BLOCK_BYTES / BLOCK_WORDS), dispatch geometry reaches the WGSL as
 // `override` constants.
 
-import type { GGMLType } from './ggml-types.js';
+import type { GGMLType } from '../runtime/ggml-types.js';
 
 /**
  * What a block holding NaN or ±Inf becomes.

@@ -3,7 +3,7 @@
 
 import { ArgumentError, ShapeError } from '../errors.js';
 import { bf16BitsToF32, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits } from '../runtime/half.js';
-import { ggmlType, type GGMLType } from './ggml-types.js';
+import { ggmlType, type GGMLType } from '../runtime/ggml-types.js';
 import { quantFormat } from './registry.js';
 
 function resolve(type: string | GGMLType, elements: number, what: string): GGMLType {

@@ -4,7 +4,7 @@
 // IN OUT Q4_K_M` makes the same mix of types llama-quantize makes.
 
 import { ArgumentError } from '../errors.js';
-import { ggmlType, ggmlTypeByName, type GGMLType } from './ggml-types.js';
+import { ggmlType, ggmlTypeByName, type GGMLType } from '../runtime/ggml-types.js';
 
 export interface QuantPreset {
   /** llama-quantize's name: 'Q4_K_M'. */

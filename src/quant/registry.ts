@@ -3,7 +3,7 @@
 
 import { ArgumentError } from '../errors.js';
 import type { QuantFormat } from './format.js';
-import { ggmlType, type GGMLType } from './ggml-types.js';
+import { ggmlType, type GGMLType } from '../runtime/ggml-types.js';
 import { q8_0 } from './formats/q8_0.js';
 import { q2_K } from './formats/q2_K.js';
 import { q4_K } from './formats/q4_K.js';

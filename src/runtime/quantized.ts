@@ -3,7 +3,7 @@
 // quantize() makes one; saveGGUF writes its blocks as they are.
 
 import { DisposedError, ShapeError } from '../errors.js';
-import { ggmlType, type GGMLType } from '../quant/ggml-types.js';
+import { ggmlType, type GGMLType } from './ggml-types.js';
 import { formatShape, shapeSize, type Shape } from './array.js';
 import type { Device } from './device.js';
 import { GpuStorage } from './pool.js';

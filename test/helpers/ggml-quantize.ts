@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { GGMLType } from '../../src/quant/ggml-types.js';
+import type { GGMLType } from '../../src/runtime/ggml-types.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 

@@ -22,7 +22,7 @@ import { fromBytes } from '../../runtime/upload.js';
 import type { Device } from '../../runtime/device.js';
 import { bf16BitsToF32, f16BitsToF32, f32ToF16Bits } from '../../runtime/half.js';
 import { QuantizedArray } from '../../runtime/quantized.js';
-import { ggmlType, type GGMLType } from '../../quant/ggml-types.js';
+import { ggmlType, type GGMLType } from '../../runtime/ggml-types.js';
 import { mlxAffineDequantizeGpu, mlxMxfp4DequantizeGpu, repackGpu, type RepackTarget } from '../../kernels/mlx-quantize.js';
 import { checkMlxSpec, mlxAffineDequantizeHost, mlxMxfp4DequantizeHost, readBits, type MlxMode, type MlxQuantSpec } from '../../quant/mlx-host.js';
 import type { TensorSource } from '../pipeline.js';

@@ -21,7 +21,7 @@ import { deviceOrDefault } from '../../runtime/device.js';
 import type { Device } from '../../runtime/device.js';
 import { GpuStorage } from '../../runtime/pool.js';
 import { QuantizedArray } from '../../runtime/quantized.js';
-import { ggmlTypeById, type GGMLType } from '../../quant/ggml-types.js';
+import { ggmlTypeById, type GGMLType } from '../../runtime/ggml-types.js';
 import { openForRead, readExact, readRange, uploadFromFile, type FileStamp } from '../source.js';
 import { strictUtf8 } from '../text.js';
 import {

@@ -24,7 +24,7 @@ import { formatShape, WgArray, type Shape } from '../../runtime/array.js';
 import { DTYPES } from '../../runtime/dtype.js';
 import { QuantizedArray } from '../../runtime/quantized.js';
 import type { Profile } from '../../runtime/profile.js';
-import { ggmlTypeOfDType, type GGMLType } from '../../quant/ggml-types.js';
+import { ggmlTypeOfDType, type GGMLType } from '../../runtime/ggml-types.js';
 import { writeAtomically } from '../atomic.js';
 import { isWellFormed } from '../text.js';
 import {

@@ -5,7 +5,7 @@
 
 import { f16BitsToF32, f32ToF16Bits } from '../../runtime/half.js';
 import type { QuantFormat } from '../format.js';
-import { ggmlType } from '../ggml-types.js';
+import { ggmlType } from '../../runtime/ggml-types.js';
 import { imatrixBlockWeights, sumSquares } from './kquant-weighted.js';
 import { absMax, allFinite, bytesView, inverseOrZero, iq4nlIndex, KVALUES_IQ4NL, writeNonFiniteBlock } from './block-helpers.js';
 

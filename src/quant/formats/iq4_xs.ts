@@ -7,7 +7,7 @@
 
 import { f16BitsToF32, f32ToF16Bits } from '../../runtime/half.js';
 import type { QuantFormat } from '../format.js';
-import { ggmlType } from '../ggml-types.js';
+import { ggmlType } from '../../runtime/ggml-types.js';
 import { imatrixBlockWeights } from './kquant-weighted.js';
 import { iq4BlockScale, iq4PackBlock, iq4Sigma2 } from './iq4_nl.js';
 import { allFinite, bytesView, cNearestInt, inverseOrZero, KVALUES_IQ4NL, writeNonFiniteBlock } from './block-helpers.js';

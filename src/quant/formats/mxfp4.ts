@@ -4,7 +4,7 @@
 // ggml: quantize_row_mxfp4_ref / dequantize_row_mxfp4. WGSL: shaders/quant/mxfp4.wgsl.
 
 import type { QuantFormat } from '../format.js';
-import { ggmlType } from '../ggml-types.js';
+import { ggmlType } from '../../runtime/ggml-types.js';
 import { allFinite, cUint8, e8m0ToF32Half, KVALUES_MXFP4 } from './block-helpers.js';
 
 const TYPE = ggmlType('mxfp4');

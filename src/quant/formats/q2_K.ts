@@ -5,7 +5,7 @@
 
 import { f16BitsToF32, f32ToF16Bits } from '../../runtime/half.js';
 import type { QuantFormat } from '../format.js';
-import { ggmlType } from '../ggml-types.js';
+import { ggmlType } from '../../runtime/ggml-types.js';
 import { makeQkx2Quants, nearestInt } from './kquant-qkx2.js';
 import { imatrixBlockWeights, makeQpQuants, QKX3_RDELTA, QKX3_RMIN, sumOf, sumSquares } from './kquant-weighted.js';
 

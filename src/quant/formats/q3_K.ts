@@ -8,7 +8,7 @@
 
 import { f16BitsToF32, f32ToF16Bits } from '../../runtime/half.js';
 import type { QuantFormat } from '../format.js';
-import { ggmlType } from '../ggml-types.js';
+import { ggmlType } from '../../runtime/ggml-types.js';
 import { largestMagnitude, makeQ3Quants, makeQxQuants, nearestIntBits } from './kquant-qx.js';
 import { imatrixBlockWeights, sumOf, sumSquares } from './kquant-weighted.js';
 

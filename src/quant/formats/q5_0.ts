@@ -4,7 +4,7 @@
 
 import { f16BitsToF32, f32ToF16Bits } from '../../runtime/half.js';
 import type { QuantFormat } from '../format.js';
-import { ggmlType } from '../ggml-types.js';
+import { ggmlType } from '../../runtime/ggml-types.js';
 import { makeQxQuants } from './kquant-qx.js';
 import { forEachWeightedBlock } from './kquant-weighted.js';
 import { absMax, allFinite, bytesView, cInt8, inverseOrZero, writeNonFiniteBlock } from './block-helpers.js';

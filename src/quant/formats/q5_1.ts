@@ -4,7 +4,7 @@
 
 import { f16BitsToF32, f32ToF16Bits } from '../../runtime/half.js';
 import type { QuantFormat } from '../format.js';
-import { ggmlType } from '../ggml-types.js';
+import { ggmlType } from '../../runtime/ggml-types.js';
 import { makeQkx2Quants } from './kquant-qkx2.js';
 import { forEachWeightedBlock, QKX3_RDELTA, QKX3_RMIN } from './kquant-weighted.js';
 import { allFinite, bytesView, cUint8, inverseOrZero, minMax, writeNonFiniteBlock } from './block-helpers.js';

@@ -5,7 +5,7 @@
 
 import { f16BitsToF32 } from '../../runtime/half.js';
 import type { QuantFormat } from '../format.js';
-import { ggmlType } from '../ggml-types.js';
+import { ggmlType } from '../../runtime/ggml-types.js';
 import { quantizeK4Block, quantizeK4BlockWeighted, scaleMinK4 } from './kquant-qkx2.js';
 
 const TYPE = ggmlType('q5_K');

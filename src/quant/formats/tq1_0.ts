@@ -8,7 +8,7 @@
 
 import { f16BitsToF32, f32ToF16Bits } from '../../runtime/half.js';
 import type { QuantFormat } from '../format.js';
-import { ggmlType } from '../ggml-types.js';
+import { ggmlType } from '../../runtime/ggml-types.js';
 import { allFinite, bytesView, cLroundInt, inverseOrZero, ternaryAbsMax, writeNonFiniteBlock } from './block-helpers.js';
 
 const TYPE = ggmlType('tq1_0');
