@@ -3,18 +3,11 @@
 // rows), through python3's ctypes, timed inside python around the call only.
 
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { libggmlBasePath } from '../test/helpers/ggml-quantize.js';
 
-/** node-llama-cpp's prebuilt libggml-base for this platform, if installed. */
-export function libggmlBase(): string | undefined {
-  const plat = `${process.platform}-${process.arch}`;
-  const bins = join(process.cwd(), 'node_modules', '@node-llama-cpp', plat, 'bins', plat);
-  if (!existsSync(bins)) return undefined;
-  const lib = readdirSync(bins).find((f) => /^libggml-base(\.v?[\d.]+)?\.(so|dylib)$/.test(f));
-  return lib ? join(bins, lib) : undefined;
-}
 
 const SCRIPT = String.raw`
 import ctypes, sys, time
@@ -43,7 +36,7 @@ print(ts[len(ts) // 2])
 
 /** Median seconds of ggml_quantize_chunk(typeId, x as rows of n, quant_weights = weights) on one thread; undefined without the library. */
 export function ggmlQuantizeSeconds(typeId: number, x: Float32Array, n: number, runs: number, weights?: Float32Array): number | undefined {
-  const lib = libggmlBase();
+  const lib = libggmlBasePath();
   if (!lib) return undefined;
   const dir = mkdtempSync(join(tmpdir(), 'wgarray-bench-ggml-'));
   try {

@@ -12,25 +12,13 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { array, close, init, quantize, quantizeHost, quantizeHostWeighted } from '../src/index.js';
 import { QUANT_FORMATS } from '../src/quant/registry.js';
 import { f16BitsToF32, f32ToF16Bits } from '../src/runtime/half.js';
+import { mulberry32, seededNormals } from '../src/runtime/host-random.js';
 import { ggmlQuantizeAvailable, ggmlQuantizeBatch, type GgmlQuantizeJob } from './helpers/ggml-quantize.js';
 
 const N = 512; // row length: two K-quant super-blocks, sixteen 32-blocks
 const ROWS = 3;
 
-function lcg(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return (s + 0.5) / 2 ** 32;
-  };
-}
-
-function gaussian(n: number, sigma: number, seed: number): Float32Array {
-  const u = lcg(seed);
-  const x = new Float32Array(n);
-  for (let i = 0; i < n; i++) x[i] = Math.sqrt(-2 * Math.log(u())) * Math.cos(2 * Math.PI * u()) * sigma;
-  return x;
-}
+const gaussian = (n: number, sigma: number, seed: number) => seededNormals(n, seed, sigma);
 
 const toF16 = (x: Float32Array): Float32Array => x.map((v) => f16BitsToF32(f32ToF16Bits(v)));
 
@@ -41,7 +29,7 @@ interface Case {
 }
 
 function cases(): Case[] {
-  const u = lcg(7);
+  const u = mulberry32(7);
   const x = gaussian(N * ROWS, 0.02, 1);
   const sparse = gaussian(N * ROWS, 1, 2);
   sparse.fill(0, 40, 300); // an all-zero 32-block and most of a super-block

@@ -11,12 +11,17 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { GGMLType } from '../../src/runtime/ggml-types.js';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+/** The checkout: test/helpers/ in the tests, dist/test/helpers/ when a bench imports the compiled copy. */
+export function projectRoot(): string {
+  let dir = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+  while (!existsSync(join(dir, 'node_modules')) && dirname(dir) !== dir) dir = dirname(dir);
+  return dir;
+}
 
 /** node-llama-cpp's prebuilt libggml-base for this platform, if installed. */
 export function libggmlBasePath(): string | undefined {
   const plat = `${process.platform}-${process.arch}`;
-  const bins = join(root, 'node_modules', '@node-llama-cpp', plat, 'bins', plat);
+  const bins = join(projectRoot(), 'node_modules', '@node-llama-cpp', plat, 'bins', plat);
   if (!existsSync(bins)) return undefined;
   const lib = readdirSync(bins).find((f) => /^libggml-base(\.v?[\d.]+)?\.(so|dylib)$/.test(f));
   return lib ? join(bins, lib) : undefined;

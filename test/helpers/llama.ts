@@ -16,7 +16,7 @@ import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { oracleAvailable } from './ggml-quantize.js';
+import { oracleAvailable, projectRoot } from './ggml-quantize.js';
 
 export interface LlamaRun {
   file: string;
@@ -86,12 +86,6 @@ await llama.dispose();
 process.stdout.write('\n@@RESULT@@' + JSON.stringify(out) + '\n');
 `;
 
-function projectRoot(): string {
-  // test/helpers/ in the tests, dist/test/helpers/ when a bench imports the compiled copy
-  let dir = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-  while (!existsSync(join(dir, 'node_modules')) && dirname(dir) !== dir) dir = dirname(dir);
-  return dir;
-}
 
 /** Runs `files` through llama.cpp in one child process; rejects with llama.cpp's last words if it fails. */
 let childScript: string | undefined;

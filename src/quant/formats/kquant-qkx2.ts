@@ -195,22 +195,7 @@ export function quantizeK4Block(
     ls[j] = Math.min(63, nearestInt(f(invScale * scales[j])) & 0xff);
     lm[j] = Math.min(63, nearestInt(f(invMin * mins[j])) & 0xff);
   }
-  out.fill(0, bo + 4, bo + 16);
-  packScaleMinK4(ls, lm, out, bo + 4);
-  view.setUint16(bo, f32ToF16Bits(f(maxScale / 63)), true);
-  view.setUint16(bo + 2, f32ToF16Bits(f(maxMin / 63)), true);
-  const dAll = f16BitsToF32(view.getUint16(bo, true));
-  const mAll = f16BitsToF32(view.getUint16(bo + 2, true));
-  for (let j = 0; j < 8; j++) {
-    const [sc, m] = scaleMinK4(j, out, bo + 4);
-    const d = f(dAll * sc);
-    if (d === 0) continue; // C's `if (!d)`: NaN goes on
-    const dm = f(mAll * m);
-    for (let ii = 0; ii < 32; ii++) {
-      const l = nearestInt(f(f(x[xo + 32 * j + ii] + dm) / d));
-      L[32 * j + ii] = Math.max(0, Math.min(nmax, l));
-    }
-  }
+  finishK4Block(ls, lm, f(maxScale / 63), f(maxMin / 63), x, xo, nmax, out, view, bo, L);
 }
 
 /**
@@ -251,6 +236,27 @@ export function quantizeK4BlockWeighted(
       lm[j] = Math.min(63, lm[j]);
     }
   }
+  finishK4Block(ls, lm, dBlock, mBlock, x, xo, nmax, out, view, bo, L);
+}
+
+/**
+ * What both Q4_K/Q5_K block paths end with: the 6-bit scales and mins packed,
+ * the super-block d and dmin stored as float16, and every value requantized
+ * against the rounded scales (nearest_int((x + dm) / d) clamped to [0, nmax]).
+ */
+function finishK4Block(
+  ls: Uint8Array,
+  lm: Uint8Array,
+  dBlock: number,
+  mBlock: number,
+  x: Float32Array,
+  xo: number,
+  nmax: number,
+  out: Uint8Array,
+  view: DataView,
+  bo: number,
+  L: Uint8Array,
+): void {
   out.fill(0, bo + 4, bo + 16);
   packScaleMinK4(ls, lm, out, bo + 4);
   view.setUint16(bo, f32ToF16Bits(dBlock), true);
