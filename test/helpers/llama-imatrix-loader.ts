@@ -80,15 +80,17 @@ export function imatrixLoaderAvailable(): boolean {
   return !missing;
 }
 
-function run(cmd: string, args: string[], cwd?: string): string {
-  const r = spawnSync(cmd, args, { cwd, encoding: 'utf8', maxBuffer: 256 * 2 ** 20 });
+function run(cmd: string, args: string[], cwd?: string, env?: NodeJS.ProcessEnv): string {
+  const r = spawnSync(cmd, args, { cwd, env, encoding: 'utf8', maxBuffer: 256 * 2 ** 20 });
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}):\n${r.stderr}`);
   return r.stdout;
 }
 
 function loaderBinary(): string {
   const lib = libggmlBasePath()!;
-  const dir = join(homedir(), '.cache', 'wgarray-test', `imatrix-loader-${statSync(BUNDLE).size}`);
+  // Cached across checkouts (keyed by the bundle, i.e. the llama.cpp version): it names no
+  // library folder of its own; each run finds this checkout's libggml-base (readImatrixWithLlama).
+  const dir = join(homedir(), '.cache', 'wgarray-test', `imatrix-loader-v2-${statSync(BUNDLE).size}`);
   const bin = join(dir, 'imatrix-loader');
   if (existsSync(bin)) return bin;
   const work = mkdtempSync(join(tmpdir(), 'wgarray-imatrix-loader-'));
@@ -101,7 +103,7 @@ function loaderBinary(): string {
     writeFileSync(join(work, 'log.h'), LOG_SHIM);
     writeFileSync(join(work, 'main.cpp'), MAIN);
     mkdirSync(dir, { recursive: true });
-    run('g++', ['-std=c++17', '-O1', '-I', work, join(work, 'main.cpp'), join(work, 'imatrix-loader.cpp'), lib, `-Wl,-rpath,${dirname(lib)}`, '-o', bin]);
+    run('g++', ['-std=c++17', '-O1', '-I', work, join(work, 'main.cpp'), join(work, 'imatrix-loader.cpp'), lib, '-o', bin]);
     return bin;
   } finally {
     rmSync(work, { recursive: true, force: true });
@@ -110,5 +112,7 @@ function loaderBinary(): string {
 
 /** What llama.cpp's common_imatrix_load reads from `file` (rejects as llama-quantize would). */
 export function readImatrixWithLlama(file: string): LlamaImatrix {
-  return JSON.parse(run(loaderBinary(), [file])) as LlamaImatrix;
+  const libDir = dirname(libggmlBasePath()!);
+  const env = { ...process.env, LD_LIBRARY_PATH: libDir, DYLD_LIBRARY_PATH: libDir };
+  return JSON.parse(run(loaderBinary(), [file], undefined, env)) as LlamaImatrix;
 }
