@@ -2,7 +2,10 @@
 // softmax(q . k_s * scale, s <= pos(t)) . v, in tiles of 128 keys with a
 // running maximum and sum (online softmax), so any context length fits in
 // 1 KiB of workgroup memory. q: [tokens, heads, dim]; k, v: [tokens, kv_heads,
-// dim]; head h reads kv head h / (heads / kv_heads). Run by src/kernels/transformer.ts.
+// dim]; head h reads kv head h / (heads / kv_heads). With a window w > 0 a
+// query at t sees the keys s with t - s < w (sliding-window layers); with a
+// soft cap c > 0 each score becomes c * tanh(score / c) before the softmax
+// (Gemma 2). Run by src/kernels/transformer.ts.
 
 struct Params {
   tokens: u32,
@@ -10,6 +13,8 @@ struct Params {
   kv_heads: u32,
   head_dim: u32,
   scale: f32,
+  window: u32,
+  softcap: f32,
 }
 
 @group(0) @binding(0) var<storage, read> q: array<f32>;
@@ -45,16 +50,21 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let kstride = params.kv_heads * dim;
   var n_keys = 0u;
   if (valid) { n_keys = t + 1u; }
+  // first key the query sees (all of them without a window)
+  var first_key = 0u;
+  if (params.window > 0u && n_keys > params.window) { first_key = n_keys - params.window; }
   let n_tiles = (params.tokens + TILE - 1u) / TILE;
   for (var tile = 0u; tile < n_tiles; tile++) {
     let s0 = tile * TILE;
     let s = s0 + lid;
     var score = -3.0e38;
-    if (s < n_keys) {
+    let seen = s < n_keys && s >= first_key;
+    if (seen) {
       let kb = s * kstride + kvh * dim;
       var dot = 0.0;
       for (var d = 0u; d < dim; d++) { dot += qv[d] * k[kb + d]; }
       score = dot * params.scale;
+      if (params.softcap > 0.0) { score = params.softcap * tanh(clamp(score / params.softcap, -15.0, 15.0)); }
     }
     red[lid] = score;
     workgroupBarrier();
@@ -66,7 +76,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     workgroupBarrier();
     let m_new = max(m, tile_max);
     var p = 0.0;
-    if (s < n_keys) { p = exp(score - m_new); }
+    if (seen) { p = exp(score - m_new); }
     scores[lid] = p;
     red[lid] = p;
     workgroupBarrier();
@@ -74,7 +84,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       if (lid < step) { red[lid] += red[lid + step]; }
       workgroupBarrier();
     }
-    if (s0 < n_keys) {
+    if (s0 < n_keys && s0 + TILE > first_key) {
       let correction = exp(m - m_new);
       l = l * correction + red[0];
       acc0 *= correction;

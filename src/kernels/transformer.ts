@@ -1,6 +1,7 @@
 // The fused kernels of the transformer forward pass (src/model/): RMSNorm with
 // its weight, rotary embedding in place, causal grouped-query attention with an
-// online softmax, and SwiGLU's gate (shaders/transformer/*.wgsl). Every operand
+// online softmax (sliding windows, soft-capped scores), and the gated MLP
+// activations SwiGLU / GeGLU (shaders/transformer/*.wgsl). Every operand
 // is a contiguous float32 array bound whole; the forward pass checks sizes
 // against the device's binding limit before it starts.
 
@@ -53,8 +54,13 @@ export interface RopeSettings {
   neox: boolean;
   freqBase: number;
   freqScale: number;
-  /** Per-pair divisors of the frequency (rope_freqs.weight, Llama 3.1 scaling). */
+  /** Per-pair divisors of the frequency (rope_freqs.weight, Llama 3.1 scaling; Phi-3's longrope factors). */
   factors?: WgArray;
+  /** cos/sin scale (ggml's attn_factor / mscale; default 1). */
+  attnFactor?: number;
+  /** YaRN: extrapolation mix (0 = none) and the correction dimensions of its ramp (ggml_rope_yarn_corr_dims). */
+  extFactor?: number;
+  corrDims?: [number, number];
 }
 
 /** Rotates x ([tokens, heads, headDim]) in place for positions pos0, pos0 + 1, ... */
@@ -69,7 +75,11 @@ export function ropeInPlace(x: WgArray, settings: RopeSettings, pos0 = 0): void 
   const pairs = tokens * heads * (settings.nRot / 2);
   if (pairs === 0) return;
   if (settings.factors) requireF32(settings.factors, 'rope factors');
-  const params = words([pairs, heads, headDim, settings.nRot, settings.neox ? 1 : 0, pos0, settings.factors ? 1 : 0, { f32: settings.freqBase }, { f32: settings.freqScale }]);
+  const [corr0, corr1] = settings.corrDims ?? [0, 0];
+  const params = words([
+    pairs, heads, headDim, settings.nRot, settings.neox ? 1 : 0, pos0, settings.factors ? 1 : 0,
+    { f32: settings.freqBase }, { f32: settings.freqScale }, { f32: settings.attnFactor ?? 1 }, { f32: settings.extFactor ?? 0 }, { f32: corr0 }, { f32: corr1 },
+  ]);
   const pipe = pipeline(device, 'transformer/rope.wgsl');
   // without factors the binding still needs a buffer (never read then); x's own cannot be bound twice
   const factors = settings.factors ? settings.factors.buffer : dummyBuffer(device, 'read');
@@ -79,8 +89,15 @@ export function ropeInPlace(x: WgArray, settings: RopeSettings, pos0 = 0): void 
 /** Largest head dimension the attention kernel handles (two dims per invocation of 128). */
 export const MAX_HEAD_DIM = 256;
 
+export interface AttentionOptions {
+  /** Sliding window: a query at t sees the keys s with t - s < window (0: all). */
+  window?: number;
+  /** Scores soft-capped to cap * tanh(score / cap) before the softmax (0: none). */
+  softcap?: number;
+}
+
 /** Causal attention: q [tokens, heads, dim], k and v [tokens, kvHeads, dim] -> [tokens, heads, dim]. */
-export function causalAttention(q: WgArray, k: WgArray, v: WgArray, scale: number): WgArray<'float32'> {
+export function causalAttention(q: WgArray, k: WgArray, v: WgArray, scale: number, options: AttentionOptions = {}): WgArray<'float32'> {
   const device = q.device;
   for (const [a, what] of [[q, 'q'], [k, 'k'], [v, 'v']] as const) {
     requireF32(a, `attention ${what}`);
@@ -95,7 +112,7 @@ export function causalAttention(q: WgArray, k: WgArray, v: WgArray, scale: numbe
   const o = WgArray.empty(device, q.shape, 'float32');
   if (tokens === 0) return o;
   const pipe = pipeline(device, 'transformer/attention.wgsl');
-  const params = device.uniform(words([tokens, heads, kvHeads, dim, { f32: scale }]));
+  const params = device.uniform(words([tokens, heads, kvHeads, dim, { f32: scale }, options.window ?? 0, { f32: options.softcap ?? 0 }]));
   device.dispatch(pipe, [bindGroup(device, pipe, [q.buffer, k.buffer, v.buffer, o.buffer, params])], grid(device, tokens * heads));
   return o;
 }
@@ -111,5 +128,34 @@ export function swiglu(g: WgArray, u: WgArray): WgArray<'float32'> {
   if (g.size === 0) return y;
   const pipe = pipeline(device, 'transformer/swiglu.wgsl');
   device.dispatch(pipe, [bindGroup(device, pipe, [g.buffer, u.buffer, y.buffer, device.uniform([g.size])])], grid(device, Math.ceil(g.size / WORKGROUP_SIZE)));
+  return y;
+}
+
+/**
+ * A gated MLP's activation, act(gate) * up element-wise: act = silu or GELU
+ * (tanh approximation). With one operand ([rows, 2 * cols]) gate and up are
+ * the two halves of each row (Phi-3's fused ffn_up): the result is [rows, cols].
+ */
+export function gatedActivation(activation: 'silu' | 'gelu', gate: WgArray, up?: WgArray): WgArray<'float32'> {
+  const device = gate.device;
+  requireF32(gate, 'gated activation gate');
+  requireBinding(device, gate, 'gated activation');
+  let shape: number[];
+  if (up) {
+    requireF32(up, 'gated activation up');
+    if (gate.shape.join() !== up.shape.join()) throw new ShapeError(`gated activation: gate ${gate.describe()} and up ${up.describe()} differ in shape`);
+    shape = [...gate.shape];
+  } else {
+    const last = gate.shape[gate.shape.length - 1];
+    if (last % 2 !== 0) throw new ShapeError(`gated activation: a fused gate/up ${gate.describe()} needs an even last dimension`);
+    shape = [...gate.shape.slice(0, -1), last / 2];
+  }
+  const y = WgArray.empty(device, shape, 'float32');
+  if (y.size === 0) return y;
+  const cols = shape[shape.length - 1];
+  const pipe = pipeline(device, 'transformer/glu.wgsl');
+  // a fused gate/up is bound twice, read-only both times
+  const params = device.uniform(words([y.size, cols, up ? 0 : 1, activation === 'gelu' ? 1 : 0]));
+  device.dispatch(pipe, [bindGroup(device, pipe, [gate.buffer, (up ?? gate).buffer, y.buffer, params])], grid(device, Math.ceil(y.size / WORKGROUP_SIZE)));
   return y;
 }

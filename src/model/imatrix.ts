@@ -8,7 +8,11 @@
 // Saved in llama-imatrix's GGUF format (tools/imatrix/imatrix.cpp
 // save_imatrix): general.type = "imatrix", imatrix.datasets (the text files),
 // imatrix.chunk_count, imatrix.chunk_size (u32); per weight, in name order,
-// "<weight>.in_sum2" (F32, ne [columns]) and "<weight>.counts" (F32, ne [1]).
+// "<weight>.in_sum2" (F32, ne [columns]) and "<weight>.counts" (F32, ne [1]);
+// for a 3-D expert weight (ffn_*_exps, llama-imatrix's MUL_MAT_ID) the sums of
+// each expert over the tokens routed to it, ne [columns, experts], and one
+// count per expert (tokens routed to it), ne [1, experts]; an expert no token
+// reached keeps zeros, as llama-imatrix writes it.
 
 import { ArgumentError } from '../errors.js';
 import { saveGGUF } from '../io/gguf/writer.js';
@@ -18,13 +22,13 @@ import { sum } from '../ops/reduce.js';
 import '../ops/methods.js'; // WgArray's data()
 import type { WgArray } from '../runtime/array.js';
 import { chunkGroups, firstScored, logSoftmax, textChunks, type ChunkOptions } from './chunks.js';
-import type { Model } from './model.js';
+import type { ExpertInput, Model } from './model.js';
 
 export interface ImatrixEntry {
-  /** Sum over rows of x^2, per input column. */
+  /** Sum over rows of x^2, per input column (per expert, then column, for an expert weight). */
   sums: Float64Array;
-  /** Rows (tokens) summed. */
-  count: number;
+  /** Rows (tokens) summed: one count, or one per expert. */
+  counts: number[];
 }
 
 export interface ImatrixResult {
@@ -49,19 +53,24 @@ export async function computeImatrix(model: Model, text: string, options: Imatri
   const ctx = chunks[0].length;
   const vocab = model.config.vocab;
   const entries = new Map<string, ImatrixEntry>();
-  const collect = async (weights: readonly string[], x: WgArray<'float32'>) => {
+  const collect = async (weights: readonly string[], x: WgArray<'float32'>, expert?: ExpertInput) => {
     const rows = x.shape[0];
-    if (rows < MIN_ROWS) return;
+    // llama-imatrix skips small dense products, never an expert's (MUL_MAT_ID)
+    if (rows < MIN_ROWS && !expert) return;
     const sq = multiply(x, x);
     const s = sum(sq, 0);
     sq.dispose();
     const colSums = (await s.data()) as Float32Array;
     s.dispose();
+    const slots = expert?.count ?? 1;
+    const slot = expert?.index ?? 0;
+    const cols = colSums.length;
     for (const w of weights) {
       let e = entries.get(w);
-      if (!e) entries.set(w, (e = { sums: new Float64Array(colSums.length), count: 0 }));
-      for (let j = 0; j < colSums.length; j++) e.sums[j] += colSums[j];
-      e.count += rows;
+      if (!e) entries.set(w, (e = { sums: new Float64Array(cols * slots), counts: new Array<number>(slots).fill(0) }));
+      if (e.counts.length !== slots || e.sums.length !== cols * slots) throw new ArgumentError(`imatrix: ${w} was collected as ${e.counts.length} matrices of ${e.sums.length / e.counts.length} columns, now ${slots} of ${cols}`);
+      for (let j = 0; j < cols; j++) e.sums[slot * cols + j] += colSums[j];
+      e.counts[slot] += rows;
     }
   };
   let nll = 0;
@@ -87,10 +96,11 @@ export async function saveImatrix(path: string, result: ImatrixResult, datasets:
   for (const name of names) {
     const e = result.entries.get(name)!;
     // ggml writes n_dims = ggml_n_dims(): ne [cols, 1] and [1, 1] lose their trailing 1s
-    tensors.push([`${name}.in_sum2`, { shape: [e.sums.length], type: 'f32', data: Float32Array.from(e.sums) }]);
-    tensors.push([`${name}.counts`, { shape: [1], type: 'f32', data: Float32Array.of(e.count) }]);
+    const experts = e.counts.length;
+    tensors.push([`${name}.in_sum2`, { shape: experts > 1 ? [experts, e.sums.length / experts] : [e.sums.length], type: 'f32', data: Float32Array.from(e.sums) }]);
+    tensors.push([`${name}.counts`, { shape: experts > 1 ? [experts, 1] : [1], type: 'f32', data: Float32Array.from(e.counts) }]);
   }
-  const chunkCount = Math.floor(Math.max(...names.map((n) => result.entries.get(n)!.count)) / result.ctx);
+  const chunkCount = Math.floor(Math.max(...names.flatMap((n) => result.entries.get(n)!.counts)) / result.ctx);
   await saveGGUF(path, tensors, {
     'general.type': 'imatrix',
     'imatrix.datasets': gguf.array('string', [...datasets]),
