@@ -24,7 +24,7 @@ export interface ModelArchitecture {
   qkvBias: boolean;
   /** attn_q_norm / attn_k_norm: RMSNorm over each head of q and k before rope (qwen3, gemma3). */
   qkNorm?: boolean;
-  /** attn_post_norm / ffn_post_norm: RMSNorm of the attention and MLP outputs before each residual add (gemma2/3). */
+  /** post_attention_norm / post_ffw_norm: RMSNorm of the attention and MLP outputs before each residual add (gemma2/3). */
   postNorms?: boolean;
   /** The gated MLP's activation: silu (SwiGLU) or GELU's tanh approximation (GeGLU). */
   activation: 'silu' | 'gelu';

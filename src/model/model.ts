@@ -378,8 +378,8 @@ export class Model {
       await get('attn_output');
       w['attn_output.bias'] = await this.weight(`${p}attn_output.bias`, false);
       if (a.postNorms) {
-        await get('attn_post_norm', true, true);
-        await get('ffn_post_norm', true, true);
+        await get('post_attention_norm', true, true);
+        await get('post_ffw_norm', true, true);
       }
       await get('ffn_norm', true, true);
       if (has('ffn_gate_inp.weight')) {
@@ -446,14 +446,14 @@ export class Model {
     if (hook) await hook([`${p}attn_output.weight`], att);
     let o = this.project(att, w.attn_output!, w['attn_output.bias']);
     att.dispose();
-    if (w.attn_post_norm) o = replaced(o, rmsNorm(o, w.attn_post_norm, c.rmsEps));
+    if (w.post_attention_norm) o = replaced(o, rmsNorm(o, w.post_attention_norm, c.rmsEps));
     const x2 = add(x, o) as WgArray<'float32'>;
     o.dispose();
     x.dispose();
     const h2 = rmsNorm(x2, w.ffn_norm!, c.rmsEps);
     let d = w.ffn_gate_inp ? await this.moe(p, h2, w, hook) : await this.mlp(p, h2, w, hook);
     h2.dispose();
-    if (w.ffn_post_norm) d = replaced(d, rmsNorm(d, w.ffn_post_norm, c.rmsEps));
+    if (w.post_ffw_norm) d = replaced(d, rmsNorm(d, w.post_ffw_norm, c.rmsEps));
     const out = add(x2, d) as WgArray<'float32'>;
     d.dispose();
     x2.dispose();

@@ -116,12 +116,13 @@ function rmsnorm(x: Float64Array, w: Float64Array, eps: number): Float64Array {
 /**
  * Logits after each position of `tokens` (float64). `onMatmulInput`, when
  * given, sees the input vector of every layer's matrix products with the GGUF
- * names of the weights that multiply it (what llama-imatrix collects).
+ * names of the weights that multiply it (what llama-imatrix collects); an
+ * expert's inputs come with the expert's index (the 3-D ffn_*_exps weights).
  */
 export function referenceLogits(
   model: SyntheticModel,
   tokens: number[],
-  onMatmulInput?: (weights: string[], x: Float64Array) => void,
+  onMatmulInput?: (weights: string[], x: Float64Array, expert?: number) => void,
 ): Float64Array[] {
   const c = model.config as Record<string, number | boolean | string>;
   const hidden = c.hidden_size as number;
@@ -156,6 +157,22 @@ export function referenceLogits(
       const scale = (c.max_position_embeddings as number) / (c.original_max_position_embeddings as number);
       const orig = c.original_max_position_embeddings as number;
       return { base: theta, posScale, factors: ropeCfg.short_factor as number[], mscale: scale > 1 ? Math.sqrt(1 + Math.log(scale) / Math.log(orig)) : 1 };
+    }
+    if (ropeCfg.rope_type === 'yarn') {
+      // transformers' _compute_yarn_parameters: interpolated and extrapolated inverse
+      // frequencies mixed by a linear ramp over the correction range, cos/sin times 0.1 ln(factor) + 1
+      const factor = ropeCfg.factor as number;
+      const orig = ropeCfg.original_max_position_embeddings as number;
+      const corr = (rot: number) => (hd * Math.log(orig / (rot * 2 * Math.PI))) / (2 * Math.log(theta));
+      const low = Math.max(Math.floor(corr((ropeCfg.beta_fast as number) ?? 32)), 0);
+      const high = Math.min(Math.ceil(corr((ropeCfg.beta_slow as number) ?? 1)), hd - 1);
+      const factors = Array.from({ length: hd / 2 }, (_, i) => {
+        const ramp = Math.min(1, Math.max(0, (i - low) / (high === low ? 0.001 : high - low)));
+        const extrapolation = 1 - ramp;
+        // inv_freq / base^(-2i/d): 1/factor interpolated, 1 extrapolated; as a divisor of the frequency
+        return 1 / ((1 / factor) * (1 - extrapolation) + extrapolation);
+      });
+      return { base: theta, posScale: 1, factors, mscale: 0.1 * Math.log(factor) + 1 };
     }
     return { base: theta, posScale, factors: undefined, mscale: 1 };
   };
@@ -195,7 +212,8 @@ export function referenceLogits(
     for (let h = 0; h < heads; h++) x.set(rmsnorm(x.subarray(h * hd, (h + 1) * hd), w, eps), h * hd);
   };
   /** Softmax over the router's logits, the top nUsed experts, their weights renormalised to sum 1. */
-  const moe = (router: Mat, list: Expert[], x: Float64Array): Float64Array => {
+  const moe = (router: Mat, list: Expert[], x: Float64Array, names: (...ws: string[]) => string[]): Float64Array => {
+    onMatmulInput?.(names('ffn_gate_inp'), x);
     const logits = matvec(router, x);
     const max = Math.max(...logits);
     const p = logits.map((v) => Math.exp(v - max));
@@ -203,7 +221,12 @@ export function referenceLogits(
     const sum = top.reduce((s, e) => s + p[e], 0);
     const out = new Float64Array(hidden);
     for (const e of top) {
-      const y = swiglu(list[e].gate, list[e].up, list[e].down, x);
+      onMatmulInput?.(names('ffn_gate_exps', 'ffn_up_exps'), x, e);
+      const g = matvec(list[e].gate, x);
+      const u = matvec(list[e].up, x);
+      const a = g.map((v, i) => (v / (1 + Math.exp(-v))) * u[i]);
+      onMatmulInput?.(names('ffn_down_exps'), a, e);
+      const y = matvec(list[e].down, a);
       for (let i = 0; i < hidden; i++) out[i] += (p[e] / sum) * y[i];
     }
     return out;
@@ -281,7 +304,7 @@ export function referenceLogits(
         const u = matvec(l.up!, h);
         d = rmsnorm(matvec(l.down!, g.map((v, i) => geluTanh(v) * u[i])), l.postFfnNorm!, eps);
       } else if (l.router) {
-        d = moe(l.router, l.experts!, rmsnorm(x, l.postNorm, eps));
+        d = moe(l.router, l.experts!, rmsnorm(x, l.postNorm, eps), names);
       } else {
         // SwiGLU, with the inputs of its matrix products reported (imatrix reference)
         const h = rmsnorm(x, l.postNorm, eps);
