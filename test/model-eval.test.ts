@@ -140,6 +140,18 @@ describe('quantize --eval', () => {
     const summary = q.stdout.slice(0, -e.stdout.length);
     expect(summary.startsWith(`${out}: `)).toBe(true);
     expect(summary).not.toContain('PPL');
+
+    // --json: stdout is one JSON object, eval's figures as wgarray eval --json gives them
+    const jsonOut = join(dir, 'eval-json-Q4_K_M.gguf');
+    const qj = await cli(['quantize', files.f32, jsonOut, 'Q4_K_M', '--eval', join(dir, 'text.txt'), ...evalArgs, '--json']);
+    expect([qj.code, qj.stderr]).toEqual([0, '']);
+    const ej = await cli(['eval', files.f32, jsonOut, '-f', join(dir, 'text.txt'), ...evalArgs, '--json']);
+    const parsed = JSON.parse(qj.stdout) as { output: string; type: string; bits_per_weight: number; eval: unknown };
+    expect([parsed.output, parsed.type]).toEqual([jsonOut, 'Q4_K_M']);
+    expect(parsed.bits_per_weight).toBeGreaterThan(4);
+    expect(parsed.eval).toEqual(JSON.parse(ej.stdout));
+    const refused = await cli(['quantize', files.f32, join(dir, 'json-no-eval.gguf'), 'Q4_K_M', '--json']);
+    expect([refused.code, refused.stderr]).toEqual([1, 'wgarray: error: --json prints the --eval figures as JSON: pass --eval TEXT too (the per-tensor figures go to a file with --report)\n']);
   }, 60_000);
 
   test('refused before anything is written: a non-GGUF input, an unknown architecture, a short or missing text, --cpu', async () => {

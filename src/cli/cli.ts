@@ -91,6 +91,8 @@ options:
                                 runs, TEXT of at least two chunks, both checked before quantizing
   -c, --ctx N                   --eval tokens per chunk (default 512)
   --chunks N                    --eval uses at most N chunks
+  --json                        with --eval: stdout holds one JSON object (file size, quality summary, and
+                                eval's figures as wgarray eval --json prints them) instead of the tables
   --cpu                         use the CPU path even where a GPU exists (not with --eval)
   -q, --quiet                   no progress line, no per-tensor table`,
   convert: `usage: wgarray convert HF_DIR [-o OUT.gguf] [--outtype TYPE] [options]
@@ -242,7 +244,7 @@ export async function runCli(argv: string[], options: CliOptions = {}): Promise<
       case 'quantize': {
         const { values, positionals: p } = parse(
           rest,
-          { ...TYPE_OPTIONS, ...IMATRIX_OPTIONS, ...COMMON, eval: { type: 'string' }, ctx: { type: 'string', short: 'c' }, chunks: { type: 'string' } },
+          { ...TYPE_OPTIONS, ...IMATRIX_OPTIONS, ...COMMON, eval: { type: 'string' }, json: { type: 'boolean' }, ctx: { type: 'string', short: 'c' }, chunks: { type: 'string' } },
           'quantize',
         );
         if (values.help) return help(stdout, 'quantize');

@@ -18,6 +18,7 @@ import { buildReport, printProfile, printReport, type QualityReport } from './re
 import { loadLoraAdapter, loraTransform } from '../lora/index.js';
 import { loadModel, type Model } from '../model/model.js';
 import { prepareEval, runEval } from './model-commands.js';
+import type { EvalResult } from '../model/eval.js';
 
 export interface CommandIO {
   stdout: TextSink;
@@ -133,6 +134,8 @@ export interface QuantizeArgs extends TypeOptionValues, WriteOptionValues {
   eval?: string;
   ctx?: string;
   chunks?: string;
+  /** With --eval: stdout holds one JSON object (the output's size and quality summary, and eval's figures) instead of the tables. */
+  json?: boolean;
 }
 
 /** The files a command writes, for refuseOverwritingInputs. */
@@ -165,6 +168,7 @@ export async function quantizeCommand(a: QuantizeArgs, io: CommandIO): Promise<Q
   const readsFolder = !(await isDirectory(a.input)) && (isInHFFolder(a.input) || a.input.endsWith('.json'));
   await refuseOverwritingInputs(readsFolder ? [a.input, dirname(resolve(a.input))] : [a.input], outputsOf(a.output, a.report));
   if (a.eval === undefined && (a.ctx !== undefined || a.chunks !== undefined)) throw new ArgumentError('-c and --chunks size the --eval chunks: pass --eval TEXT too');
+  if (a.eval === undefined && a.json) throw new ArgumentError('--json prints the --eval figures as JSON: pass --eval TEXT too (the per-tensor figures go to a file with --report)');
   if (a.eval !== undefined) {
     if (a.cpu) throw new ArgumentError('--eval runs the model on the GPU; it cannot be combined with --cpu');
     if ((await isDirectory(a.input)) || (await detectFormat(a.input)) !== 'gguf') {
@@ -196,19 +200,26 @@ export async function quantizeCommand(a: QuantizeArgs, io: CommandIO): Promise<Q
       } else throw new ArgumentError(`${a.input}: not a GGUF file, a safetensors file or a Hugging Face model folder`);
     }
     const fileType = Number(plan.metadata.get('general.file_type')?.value ?? preset.ftype);
+    // --json: stdout holds the JSON alone (no table)
+    const quiet = { ...io, stdout: { write: () => {} } };
     const { report } = await executePlan(
       { command: 'quantize', input: a.input, output: a.output, type: preset.name, fileType, reportPath: a.report, quiet: a.quiet, backend, plan, profile: a.profile, noReport: a['no-report'], allowNonFinite: a['allow-nonfinite'] },
-      io,
+      a.json ? quiet : io,
     );
     if (evalBase) {
       // the model is in place and complete by now, and stays: as for --report, a
       // failure here is a warning and the run still succeeds
+      let figures: EvalResult | null = null;
       try {
         const quant = await loadModel(a.output, { device: backend.device });
-        await runEval(evalBase.base, quant, evalBase.text, { ctx: a.ctx, chunks: a.chunks, quiet: a.quiet }, io);
+        figures = await runEval(evalBase.base, quant, evalBase.text, { ctx: a.ctx, chunks: a.chunks, quiet: a.quiet }, a.json ? quiet : io);
       } catch (e) {
         if (e instanceof AbortError || io.signal?.aborted) throw e;
         io.stderr.write(`wgarray: warning: the evaluation (--eval ${a.eval}) failed (${oneLine((e as Error)?.message ?? String(e))}); the model ${a.output} was written and is complete\n`);
+      }
+      if (a.json) {
+        const { input, output, type, file_type, parameters, file_bytes, bits_per_weight, summary } = report;
+        io.stdout.write(JSON.stringify({ input, output, type, file_type, parameters, file_bytes, bits_per_weight, summary, eval: figures }, null, 2) + '\n');
       }
     }
     return report;
