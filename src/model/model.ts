@@ -509,7 +509,7 @@ export class Model {
     const gateW = w.ffn_gate_exps!;
     const ff = gateW.shape[1];
     const outputs: WgArray<'float32'>[] = [];
-    // rowAt[e][i]: the row of the stacked outputs holding expert e's output for its i-th routed token
+    // start[e]: the first row of the stacked outputs (all experts' rows, expert by expert) that holds expert e's
     const start: number[] = new Array(nExp).fill(0);
     let stacked = 0;
     try {
