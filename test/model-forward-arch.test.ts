@@ -1,8 +1,9 @@
 // The forward pass (src/model/) on every architecture `wgarray convert`
 // writes besides llama/qwen2 (those are in model-forward.test.ts), against
 // llama.cpp itself (node-llama-cpp 3.21.1, CPU) on the same GGUF and the same
-// token ids: tiny seeded models (hidden 64) converted by `wgarray convert`,
-// each exercising what its architecture adds:
+// token ids: tiny seeded models (hidden 64; 256 for the K/IQ-quantized runs)
+// converted by `wgarray convert` (F32; Q4_K_M and IQ4_XS for qwen3moe's 3-D
+// experts, Q4_K_M for gemma3), each exercising what its architecture adds:
 //   qwen3      per-head q/k RMSNorm, head_dim 24 (not hidden / heads), NEOX rope
 //   qwen3 yarn YaRN rope scaling (factor 4 over an original context of 32)
 //   qwen3moe   8 experts, 2 used: softmax router, top-k, normalised weights
@@ -27,7 +28,7 @@
 // attributed), while wgarray's sit within 3.3e-5; so the F32 tolerance against
 // llama.cpp is llama.cpp's own distance from float64 on the same tokens (x 1.5,
 // + 1e-3), measured in the test, and top-1 is judged where llama.cpp's margin
-// is over twice that (0.8 for Q4_K_M, as in model-forward.test.ts).
+// is over twice that (0.8 for the quantized runs, as in model-forward.test.ts).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -43,14 +44,16 @@ import { llamaProbabilities } from './helpers/llama-model.js';
 /** Largest |Δ log p| of an F32 run from the float64 reference (measured: at most 3.3e-5, gemma2). */
 const F64_TOL = 5e-4;
 /**
- * Q4_K_M against llama.cpp: llama.cpp quantizes the activations to Q8_K before
- * its quantized products (wgarray keeps them in float32), as in
- * model-forward.test.ts (llama 0.20). Measured: qwen3moe 0.22 / mean 0.025,
- * gemma3 0.72 / 0.086 (llama.cpp's F32 run of that model is already 20x
- * further from float64 than llama's).
+ * Quantized models against llama.cpp: llama.cpp quantizes the activations to
+ * Q8_K before its K/IQ products (wgarray keeps them in float32), as in
+ * model-forward.test.ts (llama: Q4_K_M 0.20, IQ4_XS 0.29; tolerance 0.4).
+ * Measured max / mean: qwen3moe Q4_K_M 0.18 / 0.031, IQ4_XS 0.18 / 0.031;
+ * gemma3 Q4_K_M 0.54 / 0.089 (on Gemma llama.cpp's F32 run is already 20x
+ * further from float64 than on llama, see above).
  */
-const Q4_K_M_TOL: Record<string, number> = { qwen3moe: 0.4, gemma3: 1.0 };
-const Q4_K_M_MARGIN = 0.8;
+const QUANT_TOL: Record<string, Record<string, number>> = { qwen3moe: { Q4_K_M: 0.4, IQ4_XS: 0.4 }, gemma3: { Q4_K_M: 1 } };
+/** Quantized runs: top-1 judged where llama.cpp's margin is over this (as in model-forward.test.ts). */
+const QUANT_MARGIN = 0.8;
 
 /** llama.cpp's probabilities below this (float32 underflow) are not compared. */
 const PROB_FLOOR = 1e-30;
@@ -77,7 +80,14 @@ const VARIANTS: Variant[] = [
     name: 'qwen3moe (8 experts, 2 used)',
     arch: 'qwen3moe',
     model: syntheticModel({ seed: 23, arch: 'qwen3moe', layers: 2, ...SMALL, headDim: 16, experts: 8, expertFf: 32 }),
-    outtypes: ['f32', 'Q4_K_M'],
+    outtypes: ['f32'],
+  },
+  // rows of 256 so that the K and IQ formats apply (narrower rows fall back to Q5_0 / Q8_0)
+  {
+    name: 'qwen3moe, 256 wide (K-quant and IQ experts)',
+    arch: 'qwen3moe',
+    model: syntheticModel({ seed: 24, arch: 'qwen3moe', layers: 1, hidden: 256, heads: 4, kvHeads: 2, headDim: 64, ff: 256, experts: 8, expertFf: 256 }),
+    outtypes: ['Q4_K_M', 'IQ4_XS'],
   },
   { name: 'mixtral (4 experts, 2 used)', arch: 'mixtral', model: syntheticModel({ seed: 31, arch: 'mixtral', layers: 2, ...SMALL, ff: 64, experts: 4 }), outtypes: ['f32'] },
   { name: 'smollm3 (4th layer without rope)', arch: 'smollm3', model: syntheticModel({ seed: 19, arch: 'smollm3', layers: 4, ...SMALL }), outtypes: ['f32'] },
@@ -96,7 +106,13 @@ const VARIANTS: Variant[] = [
     outtypes: ['f32'],
   },
   { name: 'gemma2 (soft caps, sliding window 4)', arch: 'gemma2', model: syntheticModel({ seed: 37, arch: 'gemma2', layers: 2, ...SMALL, headDim: 16 }), outtypes: ['f32'] },
-  { name: 'gemma3 (5 sliding layers, a global one)', arch: 'gemma3', model: syntheticModel({ seed: 59, arch: 'gemma3', layers: 6, ...SMALL, headDim: 16 }), outtypes: ['f32', 'Q4_K_M'] },
+  { name: 'gemma3 (5 sliding layers, a global one)', arch: 'gemma3', model: syntheticModel({ seed: 59, arch: 'gemma3', layers: 6, ...SMALL, headDim: 16 }), outtypes: ['f32'] },
+  {
+    name: 'gemma3, 256 wide (K-quants)',
+    arch: 'gemma3',
+    model: syntheticModel({ seed: 60, arch: 'gemma3', layers: 2, hidden: 256, heads: 4, kvHeads: 2, headDim: 64, ff: 512 }),
+    outtypes: ['Q4_K_M'],
+  },
 ];
 
 let dir: string;
@@ -191,7 +207,7 @@ describe.each(VARIANTS)('$name', (v) => {
       expect(oursF64).toBeLessThan(F64_TOL);
       tol = 1.5 * llamaF64 + 1e-3;
     } else {
-      tol = Q4_K_M_TOL[v.arch];
+      tol = QUANT_TOL[v.arch][type];
     }
     let maxDiff = 0;
     let sumDiff = 0;
@@ -209,7 +225,7 @@ describe.each(VARIANTS)('$name', (v) => {
         if (r.p[j] > r.p[top]) [second, top] = [top, j];
         else if (second < 0 || r.p[j] > r.p[second]) second = j;
       }
-      if (r.llama[top] - r.llama[second] > (f64 ? 2 * tol : Q4_K_M_MARGIN)) {
+      if (r.llama[top] - r.llama[second] > (f64 ? 2 * tol : QUANT_MARGIN)) {
         judged++;
         let ourTop = 0;
         for (let j = 1; j < vocab; j++) if (r.ours[j] > r.ours[ourTop]) ourTop = j;

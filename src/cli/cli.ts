@@ -141,9 +141,10 @@ and prints the quality report and timings. Files go to DIR (default: <tmp>/wgarr
 
 HELP.imatrix = `usage: wgarray imatrix MODEL.gguf -f TEXT [-o imatrix.gguf] [-c 512] [--chunks N]
 
-Runs MODEL (llama, mistral, qwen2; any weight type) on the GPU over TEXT cut into chunks of -c tokens, and
-writes llama-imatrix's importance matrix (per blk.* weight: the per-column sum of squared inputs and the
-row count) in llama-imatrix's GGUF format, which llama-quantize --imatrix reads. Prints the running
+Runs MODEL (any architecture convert writes, any weight type) on the GPU over TEXT cut into chunks of -c
+tokens, and writes llama-imatrix's importance matrix (per blk.* weight: the per-column sum of squared
+inputs and the row count; per expert for MoE expert weights) in llama-imatrix's GGUF format, which
+llama-quantize --imatrix reads. Prints the running
 perplexity per chunk on stderr, as llama-imatrix does.
 
 options:
