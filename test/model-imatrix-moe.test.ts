@@ -10,6 +10,8 @@
 //     independent parser (@huggingface/gguf), and llama.cpp's own imatrix
 //     loader reads back the same counts and sums.
 //   - `wgarray quantize --imatrix` takes it: every expert tensor quantized with its weights.
+//   - Bad input (expert counts that do not fit, an unknown rope scaling, experts
+//     without expert_count): one-line FormatErrors naming the file.
 import { gguf as hfParse } from '@huggingface/gguf';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,6 +19,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { runCli } from '../src/cli/cli.js';
 import { DEMO_CORPUS, syntheticModel, writeSyntheticModel } from '../src/convert/synthetic.js';
+import { FormatError } from '../src/errors.js';
+import { gguf } from '../src/io/gguf/metadata.js';
+import { loadGGUF } from '../src/io/gguf/reader.js';
+import { saveGGUF } from '../src/io/gguf/writer.js';
 import { textChunks } from '../src/model/chunks.js';
 import { computeImatrix, saveImatrix } from '../src/model/imatrix.js';
 import { loadModel } from '../src/model/model.js';
@@ -129,3 +135,32 @@ test('per-expert sums and counts equal the float64 reference; llama-imatrix\'s l
   for (const t of experts) expect([t.name, t.imatrix ?? false]).toEqual([t.name, t.to !== 'q8_0']);
   expect(experts.filter((t) => t.imatrix).length).toBeGreaterThan(0);
 }, 180_000);
+
+test('bad input: one-line typed errors for a GGUF whose experts or rope the forward pass cannot run', async () => {
+  const f = await loadGGUF(file);
+  const tensors = await f.loadAll();
+  const cases: [Record<string, ReturnType<typeof gguf.u32>>, RegExp][] = [
+    [{ 'qwen3moe.expert_used_count': gguf.u32(9) }, /qwen3moe\.expert_used_count is 9; expected 1 to qwen3moe\.expert_count \(8\)/],
+    [{ 'qwen3moe.rope.scaling.type': gguf.string('su-yarn') }, /qwen3moe\.rope\.scaling\.type is "su-yarn"; the forward pass does none, linear, yarn and longrope/],
+  ];
+  try {
+    for (const [i, [meta, message]] of cases.entries()) {
+      const bad = join(dir, `bad-${i}.gguf`);
+      await saveGGUF(bad, tensors, { ...f.typedMetadata, ...meta }, { strictKeyTypes: false });
+      const err = await loadModel(bad, { device }).then(() => undefined, (e: unknown) => e);
+      expect(err).toBeInstanceOf(FormatError);
+      expect((err as Error).message).toMatch(message);
+      expect((err as Error).message).toContain(bad);
+    }
+    // experts without expert_count: refused when the layer is loaded, naming the tensor
+    const noCount = join(dir, 'bad-no-count.gguf');
+    const meta = { ...f.typedMetadata };
+    delete meta['qwen3moe.expert_count'];
+    delete meta['qwen3moe.expert_used_count'];
+    await saveGGUF(noCount, tensors, meta, { strictKeyTypes: false });
+    const m = await loadModel(noCount, { device });
+    await expect(m.logits([1, 2, 3])).rejects.toThrow(/tensor 'blk\.0\.ffn_gate_inp\.weight' routes to experts but qwen3moe\.expert_count is missing/);
+  } finally {
+    for (const a of Object.values(tensors)) a.dispose();
+  }
+}, 60_000);
