@@ -5,7 +5,8 @@
 // dim]; head h reads kv head h / (heads / kv_heads). With a window w > 0 a
 // query at t sees the keys s with t - s < w (sliding-window layers); with a
 // soft cap c > 0 each score becomes c * tanh(score / c) before the softmax
-// (Gemma 2). Run by src/kernels/transformer.ts.
+// (Gemma 2). Both are pipeline constants (WINDOWED, SOFTCAPPED) so that the
+// plain kernel carries none of their per-key work. Run by src/kernels/transformer.ts.
 
 struct Params {
   tokens: u32,
@@ -22,6 +23,9 @@ struct Params {
 @group(0) @binding(2) var<storage, read> v: array<f32>;
 @group(0) @binding(3) var<storage, read_write> o: array<f32>;
 @group(0) @binding(4) var<uniform> params: Params;
+
+override WINDOWED: bool = false;
+override SOFTCAPPED: bool = false;
 
 const TILE = 128u;
 const MAX_DIM = 256u;
@@ -52,7 +56,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   if (valid) { n_keys = t + 1u; }
   // first key the query sees (all of them without a window)
   var first_key = 0u;
-  if (params.window > 0u && n_keys > params.window) { first_key = n_keys - params.window; }
+  if (WINDOWED && n_keys > params.window) { first_key = n_keys - params.window; }
   let n_tiles = (params.tokens + TILE - 1u) / TILE;
   for (var tile = 0u; tile < n_tiles; tile++) {
     let s0 = tile * TILE;
@@ -64,7 +68,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       var dot = 0.0;
       for (var d = 0u; d < dim; d++) { dot += qv[d] * k[kb + d]; }
       score = dot * params.scale;
-      if (params.softcap > 0.0) { score = params.softcap * tanh(clamp(score / params.softcap, -15.0, 15.0)); }
+      if (SOFTCAPPED) { score = params.softcap * tanh(clamp(score / params.softcap, -15.0, 15.0)); }
     }
     red[lid] = score;
     workgroupBarrier();

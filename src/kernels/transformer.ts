@@ -111,8 +111,11 @@ export function causalAttention(q: WgArray, k: WgArray, v: WgArray, scale: numbe
   }
   const o = WgArray.empty(device, q.shape, 'float32');
   if (tokens === 0) return o;
-  const pipe = pipeline(device, 'transformer/attention.wgsl');
-  const params = device.uniform(words([tokens, heads, kvHeads, dim, { f32: scale }, options.window ?? 0, { f32: options.softcap ?? 0 }]));
+  const window = options.window ?? 0;
+  const softcap = options.softcap ?? 0;
+  // the windowed and soft-capped variants are pipelines of their own
+  const pipe = pipeline(device, 'transformer/attention.wgsl', { WINDOWED: window > 0 ? 1 : 0, SOFTCAPPED: softcap > 0 ? 1 : 0 });
+  const params = device.uniform(words([tokens, heads, kvHeads, dim, { f32: scale }, window, { f32: softcap }]));
   device.dispatch(pipe, [bindGroup(device, pipe, [q.buffer, k.buffer, v.buffer, o.buffer, params])], grid(device, tokens * heads));
   return o;
 }

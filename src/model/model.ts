@@ -3,7 +3,10 @@
 // q/k/v projections (+ biases), rotary embedding with the GGUF's rope
 // settings, causal grouped-query attention, output projection and residual,
 // RMSNorm, SwiGLU MLP and residual; then the final norm and the output
-// projection (tied to the embedding when output.weight is absent).
+// projection (tied to the embedding when output.weight is absent). What each
+// architecture changes in that graph (q/k norms, post norms, GeGLU, sliding
+// windows, soft caps, NoPE layers, fused q/k/v or gate/up) is its entry in
+// architectures.ts; experts replace the MLP wherever blk.N.ffn_gate_inp is.
 //
 // Weights are read one layer at a time: uploaded as stored (F32/F16/BF16 or
 // ggml blocks), turned into float32 on the GPU (cast or dequantize kernel),
