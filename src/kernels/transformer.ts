@@ -120,18 +120,9 @@ export function causalAttention(q: WgArray, k: WgArray, v: WgArray, scale: numbe
   return o;
 }
 
-/** silu(g) * u, element-wise. */
+/** silu(g) * u, element-wise (SwiGLU's gate: gatedActivation's silu form). */
 export function swiglu(g: WgArray, u: WgArray): WgArray<'float32'> {
-  const device = g.device;
-  requireF32(g, 'swiglu gate');
-  requireF32(u, 'swiglu up');
-  requireBinding(device, g, 'swiglu');
-  if (g.shape.join() !== u.shape.join()) throw new ShapeError(`swiglu: gate ${g.describe()} and up ${u.describe()} differ in shape`);
-  const y = WgArray.empty(device, g.shape, 'float32');
-  if (g.size === 0) return y;
-  const pipe = pipeline(device, 'transformer/swiglu.wgsl');
-  device.dispatch(pipe, [bindGroup(device, pipe, [g.buffer, u.buffer, y.buffer, device.uniform([g.size])])], grid(device, Math.ceil(g.size / WORKGROUP_SIZE)));
-  return y;
+  return gatedActivation('silu', g, u);
 }
 
 /**

@@ -87,13 +87,6 @@ function rowsOf(m: Mat, from: number, rows: number): Mat {
 /** gelu_pytorch_tanh. */
 const geluTanh = (v: number) => 0.5 * v * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v ** 3)));
 
-/** SwiGLU feed-forward: down(silu(gate x) * up x). */
-function swiglu(gate: Mat, up: Mat, down: Mat, x: Float64Array): Float64Array {
-  const g = matvec(gate, x);
-  const u = matvec(up, x);
-  return matvec(down, g.map((v, i) => (v / (1 + Math.exp(-v))) * u[i]));
-}
-
 /** y = W x (+ b). */
 function matvec(m: Mat, x: Float64Array, bias?: Float64Array): Float64Array {
   const y = new Float64Array(m.rows);
