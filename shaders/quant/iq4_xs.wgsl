@@ -2,12 +2,14 @@
 // (136 bytes): eight sub-blocks of 32 with 6-bit scales ls (low 4 bits in scales_l,
 // high 2 in scales_h), x = d * (ls - 32) * kvalues_iq4nl[q]; each sub-block's 16
 // bytes pack element j low and j + 16 high, as IQ4_NL.
-// ggml: quantize_iq4_xs (quantize_row_iq4_nl_impl, no importance matrix, ntry 7) /
+// ggml: quantize_iq4_xs (quantize_row_iq4_nl_impl, ntry 7; with an importance
+// matrix per super-block sigma2 = sum x^2 * 2/256 and weights qw * sqrt(sigma2 + x^2)) /
 // dequantize_row_iq4_xs.
 
 //#include lib/quant_entry.wgsl
 //#include lib/quantize_io.wgsl
 //#include lib/legacy_quant.wgsl
+//#include lib/imatrix_weights.wgsl
 //#include lib/iq4_search.wgsl
 
 
@@ -21,11 +23,21 @@ fn quantize_blocks(inv: u32, b: u32) {
   var finite = true;
   var max_scale = 0.0;
   var amax_scale = 0.0;
+  var sigma2 = 0.0;
+  if (weighted()) {
+    var sumx2 = 0.0;
+    for (var ib = 0u; ib < opaque(8u); ib = ib + 1u) {
+      let x = load_block32(b * QK + ib * 32u);
+      sumx2 = iq4_sum_squares32(sumx2, x);
+    }
+    sigma2 = sumx2 * 0.0078125; // sum * (2.f/256)
+  }
   for (var ib = 0u; ib < opaque(8u); ib = ib + 1u) {
     let x = load_block32(b * QK + ib * 32u);
     let m = abs_max32(x);
     finite = finite && is_finite_bits(m.amax);
     var s = 0.0;
+    if (weighted()) { iq4_set_weights(x, weight_vec_index(b) + 8u * ib, sigma2); }
     if (finite) { s = iq4_scale32(x, m); }
     scales[ib] = s;
     if (abs(s) > amax_scale) {

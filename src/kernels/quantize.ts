@@ -90,9 +90,17 @@ export function quantize(a: WgArray, type: string | GGMLType, options: QuantizeO
   const srcBytes = DTYPES[a.dtype].bytes;
   const perGroup = quantizeBlocksPerWorkgroup(format);
   const geometry = { QUANTIZE_WORKGROUP_SIZE: format.quantize.workgroupSize, QUANTIZE_BLOCKS_PER_INVOCATION: format.quantize.blocksPerInvocation };
-  const pipe = weightBinding
+  const ownEntry = weightBinding && format.weightedKernel === 'own-entry';
+  const pipe = ownEntry
     ? pipeline(device, format.shader, { ...geometry, WEIGHTED: 1 }, 'quantize_weighted')
     : pipeline(device, format.shader, geometry, 'quantize');
+  // A 'shared-entry' kernel reads bindings 3 and 4 in its reference path too: a placeholder, weighted 0.
+  if (!weightBinding && format.weightedKernel === 'shared-entry') {
+    const buffer = device.createBuffer(16, GPUBufferUsage.STORAGE, 'no imatrix');
+    device.releaseAfterSubmit(buffer);
+    weightBinding = { buffer, blocksPerRow: 1, blocksPerExpert: 1 };
+  }
+  const weightedFlag = weights ? 1 : 0;
   const chunks = elementChunks(
     device,
     nBlocks,
@@ -112,7 +120,7 @@ export function quantize(a: WgArray, type: string | GGMLType, options: QuantizeO
           to,
           params,
           weightBinding.buffer,
-          device.uniform([weightBinding.blocksPerRow, start, weightBinding.blocksPerExpert, 0]),
+          device.uniform([weightBinding.blocksPerRow, start, weightBinding.blocksPerExpert, weightedFlag]),
         ])
       : bindGroup(device, pipe, [from, to, params]);
     device.dispatch(pipe, [group], grid(device, Math.ceil(count / perGroup)));
