@@ -67,9 +67,13 @@ export interface QuantFormat {
    *   'own-entry':    a `quantize_weighted` entry point, built with the override WEIGHTED = true;
    *   'shared-entry': the `quantize` entry point itself (lib/imatrix_weights.wgsl),
    *                   bound with a placeholder and weighted 0 when there are no weights,
-   *                   so that one pipeline (one lavapipe compile) serves both.
+   *                   so that one pipeline (one lavapipe compile) serves both;
+   *   'row-entry':    a `quantize_weighted` entry point (lib/legacy_weighted.wgsl) that
+   *                   also reads binding 5: each row's sigma2 = sum x^2 / row length,
+   *                   computed first by shaders/imatrix_sigma2.wgsl (the legacy formats'
+   *                   row-wide sigma2).
    */
-  readonly weightedKernel?: 'own-entry' | 'shared-entry';
+  readonly weightedKernel?: 'own-entry' | 'shared-entry' | 'row-entry';
   /** ggml's dequantizer: blocks holds whole blocks; out holds blockSize floats per block. */
   dequantizeCpu(blocks: Uint8Array, out: Float32Array): void;
 }
