@@ -37,31 +37,53 @@ struct LwBlock {
   words: array<u32, 8>,
 }
 
-// The block's values, weights and (symmetric search) levels, indexed by a rolled loop.
-var<private> lw_x: array<vec4<f32>, 8>;
-var<private> lw_w: array<vec4<f32>, 8>;
-var<private> lw_l: array<vec4<u32>, 8>;
+// The block's weights, element 4k + c in component c of wk (as Block32's values).
+struct Weights32 {
+  w0: vec4<f32>, w1: vec4<f32>, w2: vec4<f32>, w3: vec4<f32>,
+  w4: vec4<f32>, w5: vec4<f32>, w6: vec4<f32>, w7: vec4<f32>,
+}
+
+// 32 levels, element 4k + c in component c of lk.
+struct Levels32 {
+  l0: vec4<i32>, l1: vec4<i32>, l2: vec4<i32>, l3: vec4<i32>,
+  l4: vec4<i32>, l5: vec4<i32>, l6: vec4<i32>, l7: vec4<i32>,
+}
 
 fn lw_rolled(n: u32) -> u32 {
   return select(n, 0u, qparams.n_blocks == 0xffffffffu);
 }
 
-fn lw_add4(acc: f32, v: vec4<f32>) -> f32 {
-  return (((acc + v.x) + v.y) + v.z) + v.w;
-}
-
-// make_qx_quants's levels at iscale for vec4 k: clamp(nearest_int(iscale x), -nmax, nmax - 1).
-fn lw_qx_level4(iscale: f32, k: u32) -> vec4<i32> {
-  let t = vec4<f32>(iscale) * lw_x[k];
+// make_qx_quants's levels at iscale: clamp(nearest_int(iscale x), -nmax, nmax - 1).
+fn lw_qx_level4(iscale: f32, x: vec4<f32>) -> vec4<i32> {
+  let t = vec4<f32>(iscale) * x;
   return clamp(ggml_nearest_int4(t), vec4<i32>(-i32(LW_NMAX)), vec4<i32>(i32(LW_NMAX) - 1));
 }
 
+// sumlx += w x l, suml2 += w l l over four more elements, in order.
+fn lw_sums4(s: vec2<f32>, x: vec4<f32>, w: vec4<f32>, li: vec4<i32>) -> vec2<f32> {
+  let l = vec4<f32>(li);
+  let wx = w * x;
+  let a = wx * l;
+  let wl = w * l;
+  let b = wl * l;
+  return vec2<f32>((((s.x + a.x) + a.y) + a.z) + a.w, (((s.y + b.x) + b.y) + b.z) + b.w);
+}
+
+struct QxResult {
+  scale: f32,
+  l: Levels32,
+}
+
 // make_qx_quants(32, LW_NMAX, x, L, 1, weights) for a block whose largest |x| is `mx`
-// (the first, on ties) and at least GROUP_MAX_EPS: the scale; levels + nmax in lw_l.
-fn lw_make_qx(mx: f32) -> f32 {
+// (the first, on ties) and at least GROUP_MAX_EPS: the scale and the levels (before
+// + nmax). The 19 candidates in a rolled loop; each candidate's 32 values written
+// out (values in registers: a private array indexed by a variable costs a memory
+// access per lane on lavapipe).
+fn lw_make_qx(x: Block32, w: Weights32, mx: f32) -> QxResult {
   var scale = 0.0;
   var best = 0.0;
-  // candidate 0: -nmax / max (levels stored, scale taken whatever the sums);
+  var r: Levels32;
+  // candidate 0: -nmax / max (levels kept, scale taken whatever the sums);
   // then -(nmax + 0.1 is) / max for is = -9..-1, 1..9
   for (var k = 0u; k < lw_rolled(19u); k = k + 1u) {
     var iscale = -LW_NMAX / mx;
@@ -71,36 +93,31 @@ fn lw_make_qx(mx: f32) -> f32 {
       let num = LW_NMAX + tenth;
       iscale = -num / mx;
     }
-    var sumlx = 0.0;
-    var suml2 = 0.0;
-    for (var i = 0u; i < lw_rolled(8u); i = i + 1u) {
-      let l = vec4<f32>(lw_qx_level4(iscale, i));
-      let w = lw_w[i];
-      let wx = w * lw_x[i];
-      let a = wx * l;
-      sumlx = lw_add4(sumlx, a);
-      let wl = w * l;
-      let b = wl * l;
-      suml2 = lw_add4(suml2, b);
-    }
-    var take = false;
-    if (k == 0u) {
-      take = true;
-    } else {
-      let lhs = sumlx * sumlx;
-      let rhs = best * suml2;
-      take = suml2 > 0.0 && lhs > rhs;
-    }
-    if (take) {
-      for (var i = 0u; i < lw_rolled(8u); i = i + 1u) {
-        lw_l[i] = vec4<u32>(lw_qx_level4(iscale, i) + vec4<i32>(i32(LW_NMAX)));
-      }
-      // C's `suml2 ? sumlx/suml2 : 0` (a NaN suml2 divides), then the candidates' rule
-      scale = select(0.0, sumlx / suml2, k > 0u || (bitcast<u32>(suml2) & 0x7fffffffu) != 0u);
-      best = scale * sumlx;
-    }
+    let c = Levels32(lw_qx_level4(iscale, x.x0), lw_qx_level4(iscale, x.x1), lw_qx_level4(iscale, x.x2), lw_qx_level4(iscale, x.x3),
+                     lw_qx_level4(iscale, x.x4), lw_qx_level4(iscale, x.x5), lw_qx_level4(iscale, x.x6), lw_qx_level4(iscale, x.x7));
+    var s = lw_sums4(vec2<f32>(0.0), x.x0, w.w0, c.l0);
+    s = lw_sums4(s, x.x1, w.w1, c.l1);
+    s = lw_sums4(s, x.x2, w.w2, c.l2);
+    s = lw_sums4(s, x.x3, w.w3, c.l3);
+    s = lw_sums4(s, x.x4, w.w4, c.l4);
+    s = lw_sums4(s, x.x5, w.w5, c.l5);
+    s = lw_sums4(s, x.x6, w.w6, c.l6);
+    s = lw_sums4(s, x.x7, w.w7, c.l7);
+    let sumlx = s.x;
+    let suml2 = s.y;
+    let lhs = sumlx * sumlx;
+    let rhs = best * suml2;
+    let take = k == 0u || (suml2 > 0.0 && lhs > rhs);
+    // C's `suml2 ? sumlx/suml2 : 0` for candidate 0 (a NaN suml2 divides)
+    let this_scale = select(0.0, sumlx / suml2, k > 0u || (bitcast<u32>(suml2) & 0x7fffffffu) != 0u);
+    let this_best = this_scale * sumlx;
+    scale = select(scale, this_scale, take);
+    best = select(best, this_best, take);
+    let t = vec4<bool>(take);
+    r = Levels32(select(r.l0, c.l0, t), select(r.l1, c.l1, t), select(r.l2, c.l2, t), select(r.l3, c.l3, t),
+                 select(r.l4, c.l4, t), select(r.l5, c.l5, t), select(r.l6, c.l6, t), select(r.l7, c.l7, t));
   }
-  return scale;
+  return QxResult(scale, r);
 }
 
 // Block b of the chunk (rows of blocks_per_row blocks).
@@ -113,26 +130,31 @@ fn lw_block(b: u32) -> LwBlock {
   let g = wparams.first_block + b;
   let sigma2 = row_sigma2[g / wparams.blocks_per_row];
   let wi = weight_vec_index(b);
-  lw_x = array<vec4<f32>, 8>(x.x0, x.x1, x.x2, x.x3, x.x4, x.x5, x.x6, x.x7);
-  for (var i = 0u; i < lw_rolled(8u); i = i + 1u) { lw_w[i] = imatrix_weights4(imatrix_w4[wi + i], sigma2, lw_x[i]); }
+  let w = Weights32(imatrix_weights4(imatrix_w4[wi], sigma2, x.x0), imatrix_weights4(imatrix_w4[wi + 1u], sigma2, x.x1),
+                    imatrix_weights4(imatrix_w4[wi + 2u], sigma2, x.x2), imatrix_weights4(imatrix_w4[wi + 3u], sigma2, x.x3),
+                    imatrix_weights4(imatrix_w4[wi + 4u], sigma2, x.x4), imatrix_weights4(imatrix_w4[wi + 5u], sigma2, x.x5),
+                    imatrix_weights4(imatrix_w4[wi + 6u], sigma2, x.x6), imatrix_weights4(imatrix_w4[wi + 7u], sigma2, x.x7));
   var head = 0u;
   var l: array<vec4<u32>, 8>;
   if (LW_ASYM) {
-    for (var i = 0u; i < 8u; i = i + 1u) { qx_x[i] = lw_x[i]; qx_w[i] = lw_w[i]; }
+    qx_x = array<vec4<f32>, 8>(x.x0, x.x1, x.x2, x.x3, x.x4, x.x5, x.x6, x.x7);
+    qx_w = array<vec4<f32>, 8>(w.w0, w.w1, w.w2, w.w3, w.w4, w.w5, w.w6, w.w7);
     let r = make_qkx2();
     head = f32_to_f16_bits(r.scale) | (f32_to_f16_bits(-r.the_min) << 16u);
-    for (var i = 0u; i < 8u; i = i + 1u) { l[i] = qkx2_levels_of(r, lw_x[i]); }
-  } else {
-    var d = 0.0;
-    if (m.amax >= 0x26901d7du) { d = lw_make_qx(m.max); } // else below GROUP_MAX_EPS: d 0, levels 0
-    else { for (var i = 0u; i < 8u; i = i + 1u) { lw_l[i] = vec4<u32>(0u); } }
-    head = f32_to_f16_bits(d);
-    for (var i = 0u; i < 8u; i = i + 1u) { l[i] = lw_l[i]; }
-  }
+    l = array<vec4<u32>, 8>(qkx2_levels_of(r, x.x0), qkx2_levels_of(r, x.x1), qkx2_levels_of(r, x.x2), qkx2_levels_of(r, x.x3),
+                            qkx2_levels_of(r, x.x4), qkx2_levels_of(r, x.x5), qkx2_levels_of(r, x.x6), qkx2_levels_of(r, x.x7));
+  } else if (m.amax >= 0x26901d7du) {
+    let q = lw_make_qx(x, w, m.max);
+    head = f32_to_f16_bits(q.scale);
+    let n = vec4<i32>(i32(LW_NMAX));
+    l = array<vec4<u32>, 8>(vec4<u32>(q.l.l0 + n), vec4<u32>(q.l.l1 + n), vec4<u32>(q.l.l2 + n), vec4<u32>(q.l.l3 + n),
+                            vec4<u32>(q.l.l4 + n), vec4<u32>(q.l.l5 + n), vec4<u32>(q.l.l6 + n), vec4<u32>(q.l.l7 + n));
+  } // else: largest |x| below GROUP_MAX_EPS, d 0 and levels 0
   // elements j (low nibble) and j + 16 (high) share byte j of qs
   let lo = vec4<u32>(15u);
-  var qs = array<u32, 4>();
-  for (var i = 0u; i < 4u; i = i + 1u) { qs[i] = pack_bytes((l[i] & lo) | ((l[i + 4u] & lo) << vec4<u32>(4u))); }
+  let sh = vec4<u32>(4u);
+  let qs = array<u32, 4>(pack_bytes((l[0] & lo) | ((l[4] & lo) << sh)), pack_bytes((l[1] & lo) | ((l[5] & lo) << sh)),
+                         pack_bytes((l[2] & lo) | ((l[6] & lo) << sh)), pack_bytes((l[3] & lo) | ((l[7] & lo) << sh)));
   if (LW_NMAX == 16.0) {
     let qh = high_bits4(l[0], 0u) | high_bits4(l[1], 4u) | high_bits4(l[2], 8u) | high_bits4(l[3], 12u) |
              high_bits4(l[4], 16u) | high_bits4(l[5], 20u) | high_bits4(l[6], 24u) | high_bits4(l[7], 28u);
