@@ -42,17 +42,24 @@ fn k4_quant6(inv: f32, v: f32) -> u32 {
 // weighted by each sub-block's weight sum (K4_CLAMP_LS: Q5_K's MIN(63, ls)).
 fn k4_quantize_block(b: u32) -> vec4<u32> {
   let wt = weighted();
-  var sigma2 = 0.0;
-  if (wt) {
-    let twice = 2.0 * qkx2_block_sum_squares(b);
-    sigma2 = twice / 256.0;
-  }
   let wi = weight_vec_index(b);
+  var sumx2 = 0.0;
+  var sigma2 = 0.0;
   var sw: array<f32, 8>;
   var max_scale = 0.0;
   var max_min = 0.0;
-  for (var j = 0u; j < 8u; j = j + 1u) {
+  // Weighted, steps 0-7 first sum x^2 over the super-block (sigma2); steps 8-15
+  // search the sub-blocks. One loop, so that the loads are inlined once (each
+  // copy costs lavapipe seconds of compile time).
+  for (var step = select(8u, 0u, wt); step < 16u; step = step + 1u) {
+    let j = step & 7u;
     qkx2_load(b * 256u + j * 32u);
+    if (step < 8u) {
+      sumx2 = qkx2_add_sq_all(sumx2);
+      let twice = 2.0 * sumx2;
+      sigma2 = twice / 256.0;
+      continue;
+    }
     if (wt) {
       sw[j] = qkx2_set_imatrix_weights(wi + 8u * j, sigma2);
     } else {

@@ -324,12 +324,18 @@ fn qkx2_add4(acc: f32, v: vec4<f32>) -> f32 {
   return (((acc + v.x) + v.y) + v.z) + v.w;
 }
 
-// sum x^2 over the 256 values of super-block b of the chunk, in order (ggml's
-// sumx2 of the _impl paths); a rolled loop.
-fn qkx2_block_sum_squares(b: u32) -> f32 {
-  var s = 0.0;
-  for (var i = 0u; i < select(64u, 0u, qparams.n_blocks == 0xffffffffu); i = i + 1u) {
-    s = qkx2_add_sq(s, load_x4(b * 256u + 4u * i));
+// acc + the squares of the sub-block's values (qx_x), in order: ggml's sumx2
+// of the _impl paths over a super-block, one sub-block at a time.
+fn qkx2_add_sq_all(acc: f32) -> f32 {
+  var s = qkx2_add_sq(acc, qx_x[0]);
+  s = qkx2_add_sq(s, qx_x[1]);
+  s = qkx2_add_sq(s, qx_x[2]);
+  s = qkx2_add_sq(s, qx_x[3]);
+  if (QKX2_V == 8u) {
+    s = qkx2_add_sq(s, qx_x[4]);
+    s = qkx2_add_sq(s, qx_x[5]);
+    s = qkx2_add_sq(s, qx_x[6]);
+    s = qkx2_add_sq(s, qx_x[7]);
   }
   return s;
 }

@@ -120,9 +120,39 @@ fn lw_make_qx(x: Block32, w: Weights32, mx: f32) -> QxResult {
   return QxResult(scale, r);
 }
 
+// load_block32 (lib/legacy_quant.wgsl) with its eight vectors in a rolled loop:
+// the same values (NaN for a window too short), a fraction of the code; the
+// inlined copies of the loader are most of a legacy kernel's compile time.
+var<private> lw_raw: array<vec4<f32>, 8>;
+
+fn lw_load_block32(e: u32) -> Block32 {
+  let g = qparams.src_skip + e;
+  let per_vec = select(8u, 4u, src_kind() == 0u);
+  if ((g + 31u) / per_vec >= arrayLength(&src4)) {
+    let nan = vec4<f32>(bitcast<f32>(0x7fc00000u | (g & 0u)));
+    return Block32(nan, nan, nan, nan, nan, nan, nan, nan);
+  }
+  let f32_aligned = src_kind() == 0u && (qparams.src_skip & 3u) == 0u;
+  let half_aligned = src_kind() != 0u && (qparams.src_skip & 7u) == 0u;
+  for (var i = 0u; i < lw_rolled(8u); i = i + 1u) {
+    let gi = g + 4u * i;
+    var raw: vec4<u32>;
+    if (f32_aligned) {
+      raw = src4[gi >> 2u];
+    } else if (half_aligned) {
+      let v = src4[gi >> 3u];
+      raw = halves_raw4(select(v.xy, v.zw, (gi & 4u) != 0u));
+    } else {
+      raw = src_raw4(gi); // a view that starts mid-vector
+    }
+    lw_raw[i] = raw_to_f32x4(raw);
+  }
+  return Block32(lw_raw[0], lw_raw[1], lw_raw[2], lw_raw[3], lw_raw[4], lw_raw[5], lw_raw[6], lw_raw[7]);
+}
+
 // Block b of the chunk (rows of blocks_per_row blocks).
 fn lw_block(b: u32) -> LwBlock {
-  let x = load_block32(b * QK);
+  let x = lw_load_block32(b * QK);
   let m = abs_max32(x);
   if (!is_finite_bits(m.amax)) {
     return LwBlock(select(F16_NAN, F16_NAN | (F16_NAN << 16u), LW_ASYM), array<u32, 8>());

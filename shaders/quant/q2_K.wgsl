@@ -44,14 +44,22 @@ fn q2_levels(b: u32, j: u32, c: u32) -> vec4<u32> {
 fn quantize_blocks(inv: u32, b: u32) {
   if (b >= qparams.n_blocks) { return; }
   let wt = weighted();
-  var sigma2 = 0.0;
-  if (wt) { sigma2 = qkx2_block_sum_squares(b) / 256.0; }
   let wi = weight_vec_index(b);
+  var sumx2 = 0.0;
+  var sigma2 = 0.0;
   var sw: array<f32, 16>;
   var max_scale = 0.0;
   var max_min = 0.0;
-  for (var j = 0u; j < 16u; j = j + 1u) {
+  // Weighted, steps 0-15 first sum x^2 over the super-block (sigma2); steps
+  // 16-31 search the sub-blocks: one loop, the loads inlined once (lib/kquant_k4.wgsl).
+  for (var step = select(16u, 0u, wt); step < 32u; step = step + 1u) {
+    let j = step & 15u;
     qkx2_load(b * 256u + j * 16u);
+    if (step < 16u) {
+      sumx2 = qkx2_add_sq_all(sumx2);
+      sigma2 = sumx2 / 256.0;
+      continue;
+    }
     if (wt) {
       sw[j] = qkx2_set_imatrix_weights(wi + 4u * j, sigma2);
     } else {
