@@ -11,7 +11,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { array, close, init, quantize, quantizeHost, quantizeHostWeighted } from '../src/index.js';
 import { QUANT_FORMATS } from '../src/quant/registry.js';
-import { f16BitsToF32, f32ToF16Bits } from '../src/runtime/half.js';
+import { bf16BitsToF32, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits } from '../src/runtime/half.js';
 import { mulberry32, seededNormals } from '../src/runtime/host-random.js';
 import { ggmlQuantizeAvailable, ggmlQuantizeBatch, type GgmlQuantizeJob } from './helpers/ggml-quantize.js';
 
@@ -118,6 +118,41 @@ describe.runIf(run)('imatrix quantization is byte-identical to ggml_quantize_chu
       }
     }
     expect(() => quantizeHostWeighted(x, 'q4_K', N, new Float32Array(3 * N))).toThrow(/3 x|1536 importance weights for 4 rows of 512/);
+  });
+
+  test('weighted kernels read float16, bfloat16 and views that start mid-vector as their float32 values', async () => {
+    // The CPU path is ggml's bytes (above); every dtype and window alignment of the kernels' loaders against it.
+    const u = mulberry32(11);
+    const w = Float32Array.from({ length: N }, () => Math.exp(3 * (u() - 0.5)));
+    const all = gaussian(2 * N + 8, 1, 12);
+    for (const fmt of formats.filter((f) => f.weightedKernel)) {
+      for (const [dtype, toBits, fromBits] of [
+        ['float16', f32ToF16Bits, f16BitsToF32],
+        ['bfloat16', f32ToBf16Bits, bf16BitsToF32],
+      ] as const) {
+        for (const offset of [0, 3]) {
+          const bits = Uint16Array.from(all, (v) => toBits(v));
+          const values = Float32Array.from(bits.subarray(offset, offset + 2 * N), (h) => fromBits(h));
+          const base = array(bits, { dtype });
+          const view = base.slice([offset, offset + 2 * N]).reshape(2, N);
+          const q = quantize(view, fmt.type, { imatrix: w });
+          const got = await q.data();
+          q.dispose();
+          view.dispose();
+          base.dispose();
+          const want = quantizeHostWeighted(values, fmt.type, N, w);
+          const at = got.findIndex((b, i) => b !== want[i]);
+          expect(at, `WGSL ${fmt.type.name}, ${dtype}, offset ${offset}: first differing byte`).toBe(-1);
+        }
+      }
+      const view32 = array(all).slice([5, 5 + 2 * N]).reshape(2, N);
+      const q = quantize(view32, fmt.type, { imatrix: w });
+      const got = await q.data();
+      q.dispose();
+      view32.dispose();
+      const want = quantizeHostWeighted(all.slice(5, 5 + 2 * N), fmt.type, N, w);
+      expect(got.findIndex((b, i) => b !== want[i]), `WGSL ${fmt.type.name}, float32 at offset 5`).toBe(-1);
+    }
   });
 
   test('quantize() with an imatrix refuses a wrong weight count, and formats without a weighted kernel', () => {

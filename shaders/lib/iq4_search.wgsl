@@ -1,6 +1,8 @@
-// The scale search of ggml's quantize_row_iq4_nl_impl (no importance matrix,
-// ntry 7), shared by shaders/quant/iq4_nl.wgsl and iq4_xs.wgsl, in ggml's float32
-// order of operations. Needs lib/legacy_quant.wgsl.
+// The scale search of ggml's quantize_row_iq4_nl_impl (ntry 7), shared by
+// shaders/quant/iq4_nl.wgsl and iq4_xs.wgsl, in ggml's float32 order of
+// operations: weights x^2, or with an importance matrix qw * sqrt(sigma2 + x^2)
+// (iq4_block_w, filled by the caller). Needs lib/legacy_quant.wgsl and
+// lib/imatrix_weights.wgsl.
 //
 // best_index_int8 over kvalues_iq4nl picks level k + 1 over level k exactly when
 // x >= (kvalues[k] + kvalues[k + 1]) / 2: its float comparison
@@ -82,11 +84,11 @@ struct Fit4 {
   sumq2: vec4<f32>,
 }
 
-// One element x of the block, in order: al = id * x, q = level, w = x * x,
-// sumqx += w * q * x, sumq2 += w * q * q.
-fn iq4_fit1(f: Fit4, x: f32, ids: vec4<f32>) -> Fit4 {
+// One element x of the block, in order: al = id * x, q = level, w its weight
+// (x * x without an importance matrix), sumqx += w * q * x, sumq2 += w * q * q.
+fn iq4_fit1(f: Fit4, x: f32, w: f32, ids: vec4<f32>) -> Fit4 {
   let q = iq4_level4(ids * x);
-  let wq = (x * x) * q;
+  let wq = w * q;
   return Fit4(f.sumqx + wq * x, f.sumq2 + wq * q);
 }
 
@@ -112,9 +114,36 @@ fn iq4_better4(r: Best, f: Fit4) -> Best {
 // The block being searched, read by index in a rolled loop: unrolled and inlined,
 // the search makes a shader lavapipe takes seconds to compile.
 var<private> iq4_block: array<vec4<f32>, 8>;
+// Its importance weights, where weighted() (iq4_set_weights).
+var<private> iq4_block_w: array<vec4<f32>, 8>;
+
+// Fills iq4_block_w for block b (32 values) whose weights start at vec4 `wi` of imatrix_w4.
+fn iq4_set_weights(b: Block32, wi: u32, sigma2: f32) {
+  iq4_block_w[0] = imatrix_weights4(imatrix_w4[wi], sigma2, b.x0);
+  iq4_block_w[1] = imatrix_weights4(imatrix_w4[wi + 1u], sigma2, b.x1);
+  iq4_block_w[2] = imatrix_weights4(imatrix_w4[wi + 2u], sigma2, b.x2);
+  iq4_block_w[3] = imatrix_weights4(imatrix_w4[wi + 3u], sigma2, b.x3);
+  iq4_block_w[4] = imatrix_weights4(imatrix_w4[wi + 4u], sigma2, b.x4);
+  iq4_block_w[5] = imatrix_weights4(imatrix_w4[wi + 5u], sigma2, b.x5);
+  iq4_block_w[6] = imatrix_weights4(imatrix_w4[wi + 6u], sigma2, b.x6);
+  iq4_block_w[7] = imatrix_weights4(imatrix_w4[wi + 7u], sigma2, b.x7);
+}
+
+// acc + sum x^2 over a block of 32, in element order.
+fn iq4_sum_squares32(acc: f32, b: Block32) -> f32 {
+  var s = add_squares4(acc, b.x0);
+  s = add_squares4(s, b.x1);
+  s = add_squares4(s, b.x2);
+  s = add_squares4(s, b.x3);
+  s = add_squares4(s, b.x4);
+  s = add_squares4(s, b.x5);
+  s = add_squares4(s, b.x6);
+  return add_squares4(s, b.x7);
+}
 
 // quantize_row_iq4_nl_impl's scale for one finite block of 32 (`m` its abs_max32):
 // the least-squares scale of the best of 16 candidate grids; 0 below GROUP_MAX_EPS.
+// Weighs with iq4_block_w where weighted(), else with x^2.
 fn iq4_scale32(b: Block32, m: AbsMax) -> f32 {
   if (m.amax < IQ4_EPS_BITS) { return 0.0; }
   let mx = m.max;
@@ -135,11 +164,13 @@ fn iq4_scale32(b: Block32, m: AbsMax) -> f32 {
   var f3 = f0;
   for (var i = 0u; i < opaque(8u); i = i + 1u) {
     let v = iq4_block[i];
+    var w = v * v;
+    if (weighted()) { w = iq4_block_w[i]; }
     for (var c = 0u; c < 4u; c = c + 1u) {
-      f0 = iq4_fit1(f0, v[c], ids0);
-      f1 = iq4_fit1(f1, v[c], ids1);
-      f2 = iq4_fit1(f2, v[c], ids2);
-      f3 = iq4_fit1(f3, v[c], ids3);
+      f0 = iq4_fit1(f0, v[c], w[c], ids0);
+      f1 = iq4_fit1(f1, v[c], w[c], ids1);
+      f2 = iq4_fit1(f2, v[c], w[c], ids2);
+      f3 = iq4_fit1(f3, v[c], w[c], ids3);
     }
   }
   var r = Best(select(0.0, f0.sumqx.x / f0.sumq2.x, f0.sumq2.x > 0.0), 0.0);

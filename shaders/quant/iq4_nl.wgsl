@@ -1,12 +1,14 @@
 // IQ4_NL: blocks of 32 weights as { d: f16, qs: u8[16] } (18 bytes), x = d * kvalues_iq4nl[q];
 // byte j holds element j in its low nibble and element j + 16 in its high one.
-// ggml: quantize_iq4_nl (quantize_row_iq4_nl_impl, no importance matrix, ntry 7) /
+// ggml: quantize_iq4_nl (quantize_row_iq4_nl_impl, ntry 7; with an importance
+// matrix per block sigma2 = sum x^2 * 2/32 and weights qw * sqrt(sigma2 + x^2)) /
 // dequantize_row_iq4_nl.
 
 //#include lib/quant_entry.wgsl
 //#include lib/quantize_io.wgsl
 //#include lib/legacy_quant.wgsl
 //#include lib/d16_pair.wgsl
+//#include lib/imatrix_weights.wgsl
 //#include lib/iq4_search.wgsl
 
 
@@ -17,6 +19,10 @@ fn iq4_nl_block(b: u32) -> D16Block {
   let x = load_block32(b * QK);
   let m = abs_max32(x);
   if (!is_finite_bits(m.amax)) { return invalid_d16_block(); }
+  if (weighted()) {
+    let sumx2 = iq4_sum_squares32(0.0, x);
+    iq4_set_weights(x, weight_vec_index(b), sumx2 * 0.0625); // sigma2 = sum * (2.f/32)
+  }
   let scale = iq4_scale32(x, m);
   let qs = iq4_qs(x, inverse_or_zero(scale));
   return D16Block(iq4_scale_bits(scale), array<u32, 8>(qs.x, qs.y, qs.z, qs.w, 0u, 0u, 0u, 0u));

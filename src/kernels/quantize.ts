@@ -90,9 +90,21 @@ export function quantize(a: WgArray, type: string | GGMLType, options: QuantizeO
   const srcBytes = DTYPES[a.dtype].bytes;
   const perGroup = quantizeBlocksPerWorkgroup(format);
   const geometry = { QUANTIZE_WORKGROUP_SIZE: format.quantize.workgroupSize, QUANTIZE_BLOCKS_PER_INVOCATION: format.quantize.blocksPerInvocation };
-  const pipe = weightBinding
-    ? pipeline(device, format.shader, { ...geometry, WEIGHTED: 1 }, 'quantize_weighted')
-    : pipeline(device, format.shader, geometry, 'quantize');
+  const entry = weightBinding ? format.weightedKernel : undefined;
+  const pipe =
+    entry === 'own-entry'
+      ? pipeline(device, format.shader, { ...geometry, WEIGHTED: 1 }, 'quantize_weighted')
+      : entry === 'row-entry'
+        ? pipeline(device, format.shader, geometry, 'quantize_weighted')
+        : pipeline(device, format.shader, geometry, 'quantize');
+  const rowSigma2 = entry === 'row-entry' ? imatrixRowSigma2(a, srcBytes, kind) : undefined;
+  // A 'shared-entry' kernel reads bindings 3 and 4 in its reference path too: a placeholder, weighted 0.
+  if (!weightBinding && format.weightedKernel === 'shared-entry') {
+    const buffer = device.createBuffer(16, GPUBufferUsage.STORAGE, 'no imatrix');
+    device.releaseAfterSubmit(buffer);
+    weightBinding = { buffer, blocksPerRow: 1, blocksPerExpert: 1 };
+  }
+  const weightedFlag = weights ? 1 : 0;
   const chunks = elementChunks(
     device,
     nBlocks,
@@ -112,12 +124,37 @@ export function quantize(a: WgArray, type: string | GGMLType, options: QuantizeO
           to,
           params,
           weightBinding.buffer,
-          device.uniform([weightBinding.blocksPerRow, start, weightBinding.blocksPerExpert, 0]),
+          device.uniform([weightBinding.blocksPerRow, start, weightBinding.blocksPerExpert, weightedFlag]),
+          ...(rowSigma2 ? [rowSigma2] : []),
         ])
       : bindGroup(device, pipe, [from, to, params]);
     device.dispatch(pipe, [group], grid(device, Math.ceil(count / perGroup)));
   }
   return out;
+}
+
+/**
+ * Each row's sigma2 = sum x^2 / row length (float32, in element order), as
+ * ggml's legacy _impl paths compute it: one invocation per row
+ * (shaders/imatrix_sigma2.wgsl), into a buffer released after the submit.
+ */
+function imatrixRowSigma2(a: WgArray, srcBytes: number, kind: number): GPUBuffer {
+  const device = a.device;
+  const rowLength = a.shape[a.shape.length - 1];
+  const rows = a.size / rowLength;
+  const buffer = device.createBuffer(Math.max(16, Math.ceil((rows * 4) / 16) * 16), GPUBufferUsage.STORAGE, 'imatrix row sigma2');
+  device.releaseAfterSubmit(buffer);
+  const pipe = pipeline(device, 'imatrix_sigma2.wgsl');
+  const chunks = elementChunks(device, rows, [
+    { buffer: a.buffer, bytes: rowLength * srcBytes, elementOffset: a.offset / rowLength },
+    { buffer, bytes: 4, elementOffset: 0 },
+  ]);
+  for (const { count, windows } of chunks) {
+    const [from, to] = windows;
+    const params = device.uniform([count, Math.round(from.skip * rowLength), kind, rowLength]);
+    device.dispatch(pipe, [bindGroup(device, pipe, [from, to, params])], grid(device, Math.ceil(count / 64)));
+  }
+  return buffer;
 }
 
 /** Decodes a quantized array back to floats (float32 unless `dtype` says otherwise). */

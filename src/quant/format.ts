@@ -60,12 +60,20 @@ export interface QuantFormat {
    */
   quantizeWeightedCpu?(x: Float32Array, out: Uint8Array, nPerRow: number, weights: Float32Array): void;
   /**
-   * The shader also has `quantize_weighted` (the same with importance weights,
-   * built with the override WEIGHTED = true): bindings 3 weights (array<f32>,
-   * row length x experts), 4 WeightParams { blocks_per_row, first_block,
-   * blocks_per_expert, pad }. Absent: quantize() with an imatrix has no GPU path for the format.
+   * The GPU path with importance weights (absent: quantize() with an imatrix
+   * has none for the format; the CPU reference gives ggml's bytes). Both read
+   * bindings 3 (weights: row length x experts f32, padded to 16 bytes) and 4
+   * (WeightParams { blocks_per_row, first_block, blocks_per_expert, weighted }):
+   *   'own-entry':    a `quantize_weighted` entry point, built with the override WEIGHTED = true;
+   *   'shared-entry': the `quantize` entry point itself (lib/imatrix_weights.wgsl),
+   *                   bound with a placeholder and weighted 0 when there are no weights,
+   *                   so that one pipeline (one lavapipe compile) serves both;
+   *   'row-entry':    a `quantize_weighted` entry point (lib/legacy_weighted.wgsl) that
+   *                   also reads binding 5: each row's sigma2 = sum x^2 / row length,
+   *                   computed first by shaders/imatrix_sigma2.wgsl (the legacy formats'
+   *                   row-wide sigma2).
    */
-  readonly weightedKernel?: boolean;
+  readonly weightedKernel?: 'own-entry' | 'shared-entry' | 'row-entry';
   /** ggml's dequantizer: blocks holds whole blocks; out holds blockSize floats per block. */
   dequantizeCpu(blocks: Uint8Array, out: Float32Array): void;
 }

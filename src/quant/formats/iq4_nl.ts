@@ -78,6 +78,7 @@ export const iq4_nl: QuantFormat = {
   dequantize: { workgroupSize: 64, invocationsPerBlock: 1 },
   nonFinite: 'marked',
   imatrix: 'optional',
+  weightedKernel: 'shared-entry',
 
   quantizeCpu(x, out) {
     quantizeIq4Nl(x, out);

@@ -24,6 +24,7 @@ export const iq4_xs: QuantFormat = {
   dequantize: { workgroupSize: 64, invocationsPerBlock: 1 },
   nonFinite: 'marked',
   imatrix: 'optional',
+  weightedKernel: 'shared-entry',
 
   quantizeCpu(x, out) {
     quantizeIq4Xs(x, out);

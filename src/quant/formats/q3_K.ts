@@ -37,7 +37,7 @@ export const q3_K: QuantFormat = {
   dequantize: { workgroupSize: 256, invocationsPerBlock: 16 },
   nonFinite: 'as-ggml',
   imatrix: 'optional',
-  weightedKernel: true,
+  weightedKernel: 'own-entry',
 
   // quantize_row_q3_K_impl: per super-block sigma2 = 2 sum x^2 / 256; per group of
   // 16 weights qw * sqrt(sigma2 + x^2) and make_qx_quants(16, 4); the 6-bit scales

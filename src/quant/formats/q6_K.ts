@@ -33,7 +33,7 @@ export const q6_K: QuantFormat = {
   dequantize: { workgroupSize: 256, invocationsPerBlock: 16 },
   nonFinite: 'as-ggml',
   imatrix: 'optional',
-  weightedKernel: true,
+  weightedKernel: 'own-entry',
 
   quantizeCpu(x, out) {
     quantizeQ6K(x, out);

@@ -1,0 +1,196 @@
+// The importance-matrix entry point of Q4_0 and Q5_0 (quantize_row_q4_0_impl /
+// q5_0_impl as ggml_quantize_chunk calls them with quant_weights), kept apart
+// from their reference kernels. Per row sigma2 = sum x^2 / n_per_row (float32,
+// in order: row_sigma2, computed by shaders/imatrix_sigma2.wgsl); per block of
+// 32 weights qw * sqrt(sigma2 + x^2); then make_qx_quants(32, LW_NMAX,
+// rmse_type 1) with them. A block holding NaN or ±Inf is marked as the
+// reference kernels mark it. (Q4_1/Q5_1's make_qkx3_quants path is not here:
+// see bench/RESULTS.md.)
+//
+// The including shader (after lib/legacy_quant.wgsl) defines LW_NMAX (8:
+// 4-bit levels, 16: 5-bit) and lw_store(inv, b0, n, a, c), which writes the
+// invocation's n (1 or 2) blocks. Descriptor: weightedKernel 'row-entry'.
+
+//#include lib/imatrix_weights.wgsl
+
+// Each row's sigma2 (rows of the whole tensor).
+@group(0) @binding(5) var<storage, read> row_sigma2: array<f32>;
+
+// ggml's nearest_int for four floats (NaN gives 0): add 1.5 * 2^23, keep the low mantissa bits.
+fn lw_nearest_int4(x: vec4<f32>) -> vec4<i32> {
+  let b = bitcast<vec4<i32>>(x + vec4<f32>(12582912.0));
+  return select((b & vec4<i32>(0x007fffff)) - vec4<i32>(0x00400000), vec4<i32>(0), (b & vec4<i32>(0x7fffffff)) > vec4<i32>(0x7f800000));
+}
+
+// One block's bytes: the half word before the body (d),
+// then the body's words (5-bit formats: qh first, then the 16 bytes of qs).
+struct LwBlock {
+  head: u32,
+  words: array<u32, 8>,
+}
+
+// The block's weights, element 4k + c in component c of wk (as Block32's values).
+struct Weights32 {
+  w0: vec4<f32>, w1: vec4<f32>, w2: vec4<f32>, w3: vec4<f32>,
+  w4: vec4<f32>, w5: vec4<f32>, w6: vec4<f32>, w7: vec4<f32>,
+}
+
+// 32 levels, element 4k + c in component c of lk.
+struct Levels32 {
+  l0: vec4<i32>, l1: vec4<i32>, l2: vec4<i32>, l3: vec4<i32>,
+  l4: vec4<i32>, l5: vec4<i32>, l6: vec4<i32>, l7: vec4<i32>,
+}
+
+fn lw_rolled(n: u32) -> u32 {
+  return select(n, 0u, qparams.n_blocks == 0xffffffffu);
+}
+
+// make_qx_quants's levels at iscale: clamp(nearest_int(iscale x), -nmax, nmax - 1).
+fn lw_qx_level4(iscale: f32, x: vec4<f32>) -> vec4<i32> {
+  let t = vec4<f32>(iscale) * x;
+  return clamp(lw_nearest_int4(t), vec4<i32>(-i32(LW_NMAX)), vec4<i32>(i32(LW_NMAX) - 1));
+}
+
+// sumlx += w x l, suml2 += w l l over four more elements, in order.
+fn lw_sums4(s: vec2<f32>, x: vec4<f32>, w: vec4<f32>, li: vec4<i32>) -> vec2<f32> {
+  let l = vec4<f32>(li);
+  let wx = w * x;
+  let a = wx * l;
+  let wl = w * l;
+  let b = wl * l;
+  return vec2<f32>((((s.x + a.x) + a.y) + a.z) + a.w, (((s.y + b.x) + b.y) + b.z) + b.w);
+}
+
+struct QxResult {
+  scale: f32,
+  l: Levels32,
+}
+
+// make_qx_quants(32, LW_NMAX, x, L, 1, weights) for a block whose largest |x| is `mx`
+// (the first, on ties) and at least GROUP_MAX_EPS: the scale and the levels (before
+// + nmax). The 19 candidates in a rolled loop; each candidate's 32 values written
+// out (values in registers: a private array indexed by a variable costs a memory
+// access per lane on lavapipe).
+fn lw_make_qx(x: Block32, w: Weights32, mx: f32) -> QxResult {
+  var scale = 0.0;
+  var best = 0.0;
+  var r: Levels32;
+  // candidate 0: -nmax / max (levels kept, scale taken whatever the sums);
+  // then -(nmax + 0.1 is) / max for is = -9..-1, 1..9
+  for (var k = 0u; k < lw_rolled(19u); k = k + 1u) {
+    var iscale = -LW_NMAX / mx;
+    if (k > 0u) {
+      let is = select(i32(k) - 10, i32(k) - 9, k >= 10u);
+      let tenth = 0.1 * f32(is);
+      let num = LW_NMAX + tenth;
+      iscale = -num / mx;
+    }
+    let c = Levels32(lw_qx_level4(iscale, x.x0), lw_qx_level4(iscale, x.x1), lw_qx_level4(iscale, x.x2), lw_qx_level4(iscale, x.x3),
+                     lw_qx_level4(iscale, x.x4), lw_qx_level4(iscale, x.x5), lw_qx_level4(iscale, x.x6), lw_qx_level4(iscale, x.x7));
+    var s = lw_sums4(vec2<f32>(0.0), x.x0, w.w0, c.l0);
+    s = lw_sums4(s, x.x1, w.w1, c.l1);
+    s = lw_sums4(s, x.x2, w.w2, c.l2);
+    s = lw_sums4(s, x.x3, w.w3, c.l3);
+    s = lw_sums4(s, x.x4, w.w4, c.l4);
+    s = lw_sums4(s, x.x5, w.w5, c.l5);
+    s = lw_sums4(s, x.x6, w.w6, c.l6);
+    s = lw_sums4(s, x.x7, w.w7, c.l7);
+    let sumlx = s.x;
+    let suml2 = s.y;
+    let lhs = sumlx * sumlx;
+    let rhs = best * suml2;
+    let take = k == 0u || (suml2 > 0.0 && lhs > rhs);
+    // C's `suml2 ? sumlx/suml2 : 0` for candidate 0 (a NaN suml2 divides)
+    let this_scale = select(0.0, sumlx / suml2, k > 0u || (bitcast<u32>(suml2) & 0x7fffffffu) != 0u);
+    let this_best = this_scale * sumlx;
+    scale = select(scale, this_scale, take);
+    best = select(best, this_best, take);
+    let t = vec4<bool>(take);
+    r = Levels32(select(r.l0, c.l0, t), select(r.l1, c.l1, t), select(r.l2, c.l2, t), select(r.l3, c.l3, t),
+                 select(r.l4, c.l4, t), select(r.l5, c.l5, t), select(r.l6, c.l6, t), select(r.l7, c.l7, t));
+  }
+  return QxResult(scale, r);
+}
+
+// load_block32 (lib/legacy_quant.wgsl) with its eight vectors in a rolled loop:
+// the same values (NaN for a window too short), a fraction of the code; the
+// inlined copies of the loader are most of a legacy kernel's compile time.
+var<private> lw_raw: array<vec4<f32>, 8>;
+
+fn lw_load_block32(e: u32) -> Block32 {
+  let g = qparams.src_skip + e;
+  let per_vec = select(8u, 4u, src_kind() == 0u);
+  if ((g + 31u) / per_vec >= arrayLength(&src4)) {
+    let nan = vec4<f32>(bitcast<f32>(0x7fc00000u | (g & 0u)));
+    return Block32(nan, nan, nan, nan, nan, nan, nan, nan);
+  }
+  let f32_aligned = src_kind() == 0u && (qparams.src_skip & 3u) == 0u;
+  let half_aligned = src_kind() != 0u && (qparams.src_skip & 7u) == 0u;
+  for (var i = 0u; i < lw_rolled(8u); i = i + 1u) {
+    let gi = g + 4u * i;
+    var raw: vec4<u32>;
+    if (f32_aligned) {
+      raw = src4[gi >> 2u];
+    } else if (half_aligned) {
+      let v = src4[gi >> 3u];
+      raw = halves_raw4(select(v.xy, v.zw, (gi & 4u) != 0u));
+    } else {
+      raw = src_raw4(gi); // a view that starts mid-vector
+    }
+    lw_raw[i] = raw_to_f32x4(raw);
+  }
+  return Block32(lw_raw[0], lw_raw[1], lw_raw[2], lw_raw[3], lw_raw[4], lw_raw[5], lw_raw[6], lw_raw[7]);
+}
+
+// Block b of the chunk (rows of blocks_per_row blocks).
+fn lw_block(b: u32) -> LwBlock {
+  let x = lw_load_block32(b * QK);
+  let m = abs_max32(x);
+  if (!is_finite_bits(m.amax)) {
+    return LwBlock(F16_NAN, array<u32, 8>());
+  }
+  let g = wparams.first_block + b;
+  let sigma2 = row_sigma2[g / wparams.blocks_per_row];
+  let wi = weight_vec_index(b);
+  let w = Weights32(imatrix_weights4(imatrix_w4[wi], sigma2, x.x0), imatrix_weights4(imatrix_w4[wi + 1u], sigma2, x.x1),
+                    imatrix_weights4(imatrix_w4[wi + 2u], sigma2, x.x2), imatrix_weights4(imatrix_w4[wi + 3u], sigma2, x.x3),
+                    imatrix_weights4(imatrix_w4[wi + 4u], sigma2, x.x4), imatrix_weights4(imatrix_w4[wi + 5u], sigma2, x.x5),
+                    imatrix_weights4(imatrix_w4[wi + 6u], sigma2, x.x6), imatrix_weights4(imatrix_w4[wi + 7u], sigma2, x.x7));
+  var head = 0u;
+  var l: array<vec4<u32>, 8>;
+  if (m.amax >= 0x26901d7du) { // below GROUP_MAX_EPS: d 0 and levels 0
+    let q = lw_make_qx(x, w, m.max);
+    head = f32_to_f16_bits(q.scale);
+    let n = vec4<i32>(i32(LW_NMAX));
+    l = array<vec4<u32>, 8>(vec4<u32>(q.l.l0 + n), vec4<u32>(q.l.l1 + n), vec4<u32>(q.l.l2 + n), vec4<u32>(q.l.l3 + n),
+                            vec4<u32>(q.l.l4 + n), vec4<u32>(q.l.l5 + n), vec4<u32>(q.l.l6 + n), vec4<u32>(q.l.l7 + n));
+  }
+  // elements j (low nibble) and j + 16 (high) share byte j of qs
+  let lo = vec4<u32>(15u);
+  let sh = vec4<u32>(4u);
+  let qs = array<u32, 4>(pack_bytes((l[0] & lo) | ((l[4] & lo) << sh)), pack_bytes((l[1] & lo) | ((l[5] & lo) << sh)),
+                         pack_bytes((l[2] & lo) | ((l[6] & lo) << sh)), pack_bytes((l[3] & lo) | ((l[7] & lo) << sh)));
+  if (LW_NMAX == 16.0) {
+    let qh = high_bits4(l[0], 0u) | high_bits4(l[1], 4u) | high_bits4(l[2], 8u) | high_bits4(l[3], 12u) |
+             high_bits4(l[4], 16u) | high_bits4(l[5], 20u) | high_bits4(l[6], 24u) | high_bits4(l[7], 28u);
+    return LwBlock(head, array<u32, 8>(qh, qs[0], qs[1], qs[2], qs[3], 0u, 0u, 0u));
+  }
+  return LwBlock(head, array<u32, 8>(qs[0], qs[1], qs[2], qs[3], 0u, 0u, 0u, 0u));
+}
+
+@compute @workgroup_size(QUANTIZE_WORKGROUP_SIZE)
+fn quantize_weighted(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                     @builtin(local_invocation_index) lid: u32) {
+  let inv = workgroup_index(wid, nwg) * QUANTIZE_WORKGROUP_SIZE + lid;
+  let b0 = inv * QUANTIZE_BLOCKS_PER_INVOCATION;
+  if (b0 >= qparams.n_blocks) { return; }
+  let n = min(QUANTIZE_BLOCKS_PER_INVOCATION, qparams.n_blocks - b0);
+  // one call site in a loop: inlined twice, the search would double the shader
+  var a: LwBlock;
+  var c: LwBlock;
+  for (var k = 0u; k < n; k = k + 1u) {
+    let r = lw_block(b0 + k);
+    if (k == 0u) { a = r; } else { c = r; }
+  }
+  lw_store(inv, b0, n, a, c);
+}
