@@ -1,0 +1,50 @@
+// The tables of ggml's iq3xs_init_impl, per grid size (256: IQ3_XXS, 512: IQ3_S),
+// decoded once from the generated iq3xs-data.ts (scripts/gen-iq3xs-grids.mjs).
+// One buffer per size, which the WGSL kernels bind as is (shaders/lib/iq3_grid.wgsl):
+//   words [0, G)            grid: the quantizer's points, byte i = 2 l + 1 (l: level 0..7)
+//   words [G, 2G)           dequantGrid: ggml-common.h's iq3xxs_grid / iq3s_grid
+//   words [2G, 2G + 4096)   kmap (int32): level quadruple u (3 bits each) -> grid index,
+//                           or -(offset + 1) of its neighbour list
+//   then                    neighbours (uint16, two per word): at offset, the count n,
+//                           then n grid indices
+
+import { IQ3XS_256_BASE64, IQ3XS_256_NEIGHBOURS, IQ3XS_512_BASE64, IQ3XS_512_NEIGHBOURS } from './iq3xs-data.js';
+
+export type Iq3GridSize = 256 | 512;
+
+export interface Iq3Grid {
+  readonly size: Iq3GridSize;
+  /** The whole table buffer (the layout above). */
+  readonly words: Uint32Array;
+  readonly grid: Uint32Array;
+  readonly dequantGrid: Uint32Array;
+  readonly kmap: Int32Array;
+  readonly neighbours: Uint16Array;
+}
+
+/** The 4096 level quadruples kmap covers. */
+export const IQ3_KMAP_SIZE = 4096;
+
+const cache = new Map<Iq3GridSize, Iq3Grid>();
+
+/** The tables of iq3xs_init_impl(size), decoded on first use. */
+export function iq3Grid(size: Iq3GridSize): Iq3Grid {
+  let g = cache.get(size);
+  if (!g) {
+    const [base64, nNeighbours] = size === 256 ? [IQ3XS_256_BASE64, IQ3XS_256_NEIGHBOURS] : [IQ3XS_512_BASE64, IQ3XS_512_NEIGHBOURS];
+    const bytes = Buffer.from(base64, 'base64');
+    const words = new Uint32Array(bytes.byteLength / 4);
+    new Uint8Array(words.buffer).set(bytes);
+    const b = words.buffer;
+    g = {
+      size,
+      words,
+      grid: new Uint32Array(b, 0, size),
+      dequantGrid: new Uint32Array(b, 4 * size, size),
+      kmap: new Int32Array(b, 8 * size, IQ3_KMAP_SIZE),
+      neighbours: new Uint16Array(b, 4 * (2 * size + IQ3_KMAP_SIZE), nNeighbours),
+    };
+    cache.set(size, g);
+  }
+  return g;
+}
