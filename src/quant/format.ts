@@ -66,6 +66,18 @@ export interface QuantFormat {
    * blocks_per_expert, pad }. Absent: quantize() with an imatrix has no GPU path for the format.
    */
   readonly weightedKernel?: boolean;
+  /**
+   * ggml's quantizer asserts (aborts the process) on some finite blocks whose
+   * largest |x| is at or above this: their float32 distance sums overflow
+   * (IQ3: |x|^3 past FLT_MAX). wgarray marks such blocks as it marks
+   * non-finite ones; ggml has no bytes to compare there. Absent: none.
+   */
+  readonly ggmlAbortsFrom?: number;
+  /**
+   * Static lookup tables the kernels read at @group(1) @binding(0) (array<u32>;
+   * the IQ grids, kmaps and neighbour lists): uploaded once per device, kept.
+   */
+  readonly kernelTables?: () => Uint32Array;
   /** ggml's dequantizer: blocks holds whole blocks; out holds blockSize floats per block. */
   dequantizeCpu(blocks: Uint8Array, out: Float32Array): void;
 }

@@ -28,6 +28,9 @@ const SCALES = 106;
 
 export const IQ3_S_VARIANT: Iq3Variant = { gridSize: 512, ntry: 9, evenSigns: false, maxEps: 0, refitAll: true };
 
+/** The grid tables the kernels bind (one function, so the GPU buffer is cached by it). */
+const gridWords = (): Uint32Array => iq3Grid(512).words;
+
 const sub = iq3SubBlock();
 const scales = new Float32Array(8);
 
@@ -86,6 +89,9 @@ export const iq3_s: QuantFormat = {
   dequantize: { workgroupSize: 64, invocationsPerBlock: 8 },
   nonFinite: 'marked',
   imatrix: 'optional',
+  weightedKernel: true,
+  kernelTables: gridWords,
+  ggmlAbortsFrom: 1e12,
 
   quantizeCpu(x, out) {
     quantizeIq3S(x, out);

@@ -31,6 +31,9 @@ export function iq3SignByte(s: number): number {
   return s | ((p & 1) << 7);
 }
 
+/** The grid tables the kernels bind (one function, so the GPU buffer is cached by it). */
+const gridWords = (): Uint32Array => iq3Grid(256).words;
+
 const sub = iq3SubBlock();
 const scales = new Float32Array(8);
 
@@ -86,6 +89,9 @@ export const iq3_xxs: QuantFormat = {
   dequantize: { workgroupSize: 64, invocationsPerBlock: 8 },
   nonFinite: 'marked',
   imatrix: 'optional',
+  weightedKernel: true,
+  kernelTables: gridWords,
+  ggmlAbortsFrom: 1e12,
 
   quantizeCpu(x, out) {
     quantizeIq3Xxs(x, out);

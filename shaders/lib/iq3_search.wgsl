@@ -1,0 +1,362 @@
+// What the IQ3_XXS and IQ3_S kernels share (shaders/quant/iq3_xxs.wgsl, iq3_s.wgsl),
+// mirroring src/quant/formats/iq3_search.ts: ggml's quantize_row_iq3_xxs_impl /
+// quantize_row_iq3_s_impl search per sub-block of 32, every float32 operation
+// in C's order (each product its own value: no contraction), nearest_int by its
+// bits. One invocation per pair of blocks (the smallest run that fills whole
+// words), the pair assembled in a private image and stored in order.
+//
+// The including format defines IQ3_GRID_SIZE, IQ3_NTRY, IQ3_EVEN_SIGNS,
+// IQ3_MAX_EPS (0: skip only max == 0), IQ3_REFIT_ALL, IQ3_D_FUDGE and
+//   fn iq3_store_sub_block(blk, ib, slot)  (slot: sub-blocks encoded before it)
+//   fn iq3_store_scales(blk, id)           (from iq3_scales)
+// Needs lib/quantize_io.wgsl (load_x, dst, qparams) before it.
+
+// The grid tables of src/quant/grids/iq3xs.ts, uploaded once per device:
+// grid | dequantization grid | kmap (i32) | neighbours (u16 pairs).
+@group(1) @binding(0) var<storage, read> iq3_tables: array<u32>;
+
+const IQ3_KMAP: u32 = 2u * IQ3_GRID_SIZE;
+const IQ3_NEIGHBOURS: u32 = 2u * IQ3_GRID_SIZE + 4096u;
+const PAIR_WORDS: u32 = 2u * BLOCK_BYTES / 4u;
+const FLT_MAX: f32 = 3.40282346638528859812e38;
+const F16_NAN: u32 = 0x7e00u;
+
+// The importance-matrix pipelines (entry point quantize_weighted) set it.
+override WEIGHTED: bool = false;
+
+// `n`, in a form the compiler cannot fold: loops bounded by it stay rolled
+// (unrolled, the search takes lavapipe minutes to compile).
+fn iq3_opaque(n: u32) -> u32 {
+  return select(n, 0u, qparams.n_blocks == 0xffffffffu);
+}
+
+fn iq3_kmap(u: u32) -> i32 {
+  return bitcast<i32>(iq3_tables[IQ3_KMAP + u]);
+}
+
+fn iq3_neighbour(o: u32) -> u32 {
+  let w = iq3_tables[IQ3_NEIGHBOURS + (o >> 1u)];
+  return (w >> ((o & 1u) * 16u)) & 0xffffu;
+}
+
+// Grid point j's four values 2l + 1.
+fn iq3_point(j: u32) -> vec4<f32> {
+  let p = iq3_tables[j];
+  return vec4<f32>(vec4<u32>(p & 255u, (p >> 8u) & 255u, (p >> 16u) & 255u, p >> 24u));
+}
+
+// ggml's nearest_int by its bits (a NaN gives 0, as x86-64's default NaN does).
+fn iq3_nearest_int4(x: vec4<f32>) -> vec4<i32> {
+  let b = bitcast<vec4<i32>>(x + vec4(12582912.0));
+  return select((b & vec4(0x7fffff)) - vec4(0x400000), vec4(0), (b & vec4(0x7fffffff)) > vec4(0x7f800000));
+}
+
+fn iq3_nearest_int(x: f32) -> i32 {
+  let b = bitcast<i32>(x + 12582912.0);
+  return select((b & 0x7fffff) - 0x400000, 0, (b & 0x7fffffff) > 0x7f800000);
+}
+
+// The sub-block's values (signs removed), weights and their square roots, group k in vector k.
+var<private> xv: array<vec4<f32>, 8>;
+var<private> wt: array<vec4<f32>, 8>;
+var<private> wa: array<vec4<f32>, 8>;
+// Grid index per group: of the best candidate so far, and of the one being tried.
+var<private> gi: array<u32, 8>;
+var<private> gi_try: array<u32, 8>;
+// The sub-block's four sign bytes (IQ3_XXS: 7 bits each).
+var<private> sign_bytes: u32;
+// Each sub-block's scale, for the 4-bit sub-scales.
+var<private> iq3_scales: array<f32, 8>;
+// The block's importance weights (WEIGHTED pipelines; filled by their entry
+// point, so that the reference pipelines bind no weights) and sigma2.
+var<private> block_qw: array<vec4<f32>, 64>;
+var<private> sigma2: f32;
+
+// The pair's bytes, OR-ed together as they are computed.
+var<private> pair_img: array<u32, PAIR_WORDS + 1u>;
+
+fn img_or_byte(blk: u32, off: u32, v: u32) {
+  let p = blk * BLOCK_BYTES + off;
+  pair_img[p >> 2u] = pair_img[p >> 2u] | (v << (8u * (p & 3u)));
+}
+
+fn img_set_d(blk: u32, bits: u32) {
+  img_or_byte(blk, 0u, bits & 255u);
+  img_or_byte(blk, 1u, bits >> 8u);
+}
+
+fn img_clear_block(blk: u32) {
+  for (var o = 0u; o < iq3_opaque(BLOCK_BYTES); o = o + 1u) {
+    let p = blk * BLOCK_BYTES + o;
+    pair_img[p >> 2u] = pair_img[p >> 2u] & ~(255u << (8u * (p & 3u)));
+  }
+}
+
+// iq3_find_best_neighbour for group k: the first neighbour of key u with the
+// least weighted distance below FLT_MAX at `scale`, or 0xffffffff (ggml asserts).
+fn iq3_best_neighbour(u: u32, k: u32, scale: f32) -> u32 {
+  let at = u32(-iq3_kmap(u) - 1);
+  let n = iq3_neighbour(at);
+  let x = xv[k];
+  let w = wa[k];
+  var best = FLT_MAX;
+  var index = 0xffffffffu;
+  for (var j = 1u; j <= n; j = j + 1u) {
+    let cand = iq3_neighbour(at + j);
+    let q = iq3_point(cand);
+    let diff = scale * q - x;
+    let e = w * diff;
+    let t = e * diff;
+    var d2 = t.x;
+    d2 = d2 + t.y;
+    d2 = d2 + t.z;
+    d2 = d2 + t.w;
+    if (d2 < best) {
+      best = d2;
+      index = cand;
+    }
+  }
+  return index;
+}
+
+// The level key of group k at 1/scale id: nearest_int(0.5 (id x - 1)) clamped to 0..7, 3 bits each.
+fn iq3_key(id: f32, k: u32) -> u32 {
+  let t = id * xv[k];
+  let h = 0.5 * (t - vec4(1.0));
+  let l = vec4<u32>(clamp(iq3_nearest_int4(h), vec4(0), vec4(7)));
+  return l.x | (l.y << 3u) | (l.z << 6u) | (l.w << 9u);
+}
+
+// sumqx and sumq2 of group k at grid point j, added to s in ggml's element order.
+fn iq3_add_sums(s: vec2<f32>, k: u32, j: u32) -> vec2<f32> {
+  let q = iq3_point(j);
+  let wx = wt[k] * xv[k];
+  let a = wx * q;
+  let wq = wt[k] * q;
+  let b = wq * q;
+  var r = s;
+  r = r + vec2(a.x, b.x);
+  r = r + vec2(a.y, b.y);
+  r = r + vec2(a.z, b.z);
+  r = r + vec2(a.w, b.w);
+  return r;
+}
+
+// Loads sub-block ib of the block at element `first` (signs split off, weights set).
+fn iq3_load_sub_block(first: u32, ib: u32) {
+  var signs = 0u;
+  for (var k = 0u; k < iq3_opaque(8u); k = k + 1u) {
+    let o = first + 32u * ib + 4u * k;
+    let x = vec4(load_x(o), load_x(o + 1u), load_x(o + 2u), load_x(o + 3u));
+    var w = x * x;
+    if (WEIGHTED) {
+      w = block_qw[8u * ib + k] * sqrt(vec4(sigma2) + w);
+    }
+    wt[k] = w;
+    wa[k] = sqrt(w);
+    // x >= 0 keeps x (and -0); else -x and a sign bit, from the bits
+    let neg = (bitcast<vec4<u32>>(x) > vec4(0x80000000u));
+    xv[k] = abs(x);
+    let bits = select(vec4(0u), vec4(1u, 2u, 4u, 8u), neg);
+    signs = signs | ((bits.x | bits.y | bits.z | bits.w) << (4u * k));
+  }
+  if (IQ3_EVEN_SIGNS) {
+    // An odd count of flips in an 8: the value of least w x^2 (the first such) keeps its sign and goes negative in xv.
+    var even_signs = 0u;
+    for (var h = 0u; h < iq3_opaque(4u); h = h + 1u) {
+      var s = (signs >> (8u * h)) & 255u;
+      if ((countOneBits(s) & 1u) == 1u) {
+        var imin = 0u;
+        var min = FLT_MAX;
+        for (var i = 0u; i < 8u; i = i + 1u) {
+          let k = 2u * h + (i >> 2u);
+          let ax = (wt[k][i & 3u] * xv[k][i & 3u]) * xv[k][i & 3u];
+          if (i == 0u || ax < min) {
+            min = ax;
+            imin = i;
+          }
+        }
+        let k = 2u * h + (imin >> 2u);
+        xv[k][imin & 3u] = -xv[k][imin & 3u];
+        s = s ^ (1u << imin);
+      }
+      even_signs = even_signs | ((s & 127u) << (7u * h));
+    }
+    sign_bytes = even_signs;
+  } else {
+    sign_bytes = signs;
+  }
+}
+
+// Search outcomes.
+const IQ3_SKIPPED: u32 = 0u;
+const IQ3_ENCODED: u32 = 1u;
+const IQ3_ABORT: u32 = 2u;
+
+// The search of quantize_row_iq3_*_impl for the loaded sub-block; the scale in iq3_scales[ib], indices in gi.
+fn iq3_search(ib: u32) -> u32 {
+  var max = xv[0].x;
+  for (var k = 0u; k < iq3_opaque(8u); k = k + 1u) {
+    let v = xv[k];
+    max = select(v.x, max, max > v.x);
+    max = select(v.y, max, max > v.y);
+    max = select(v.z, max, max > v.z);
+    max = select(v.w, max, max > v.w);
+  }
+  iq3_scales[ib] = 0.0;
+  for (var k = 0u; k < 8u; k = k + 1u) { gi[k] = 0u; }
+  let max_bits = bitcast<u32>(max) & 0x7fffffffu;
+  if ((IQ3_MAX_EPS > 0.0 && max < IQ3_MAX_EPS) || (IQ3_MAX_EPS == 0.0 && max_bits == 0u)) {
+    return IQ3_SKIPPED;
+  }
+  var best = 0.0;
+  var scale = max / 15.0;
+  var on_grid = select(0xffu, 0u, IQ3_REFIT_ALL);
+  let ntry = i32(iq3_opaque(IQ3_NTRY));
+  for (var is = -ntry; is <= ntry; is = is + 1) {
+    let id = (15.0 + f32(is) * 0.2) / max;
+    let this_scale = 1.0 / id;
+    var on_aux = 0xffu;
+    var s = vec2(0.0);
+    for (var k = 0u; k < iq3_opaque(8u); k = k + 1u) {
+      let u = iq3_key(id, k);
+      let m = iq3_kmap(u);
+      var j = u32(m);
+      if (m < 0) {
+        on_aux = on_aux & ~(1u << k);
+        j = iq3_best_neighbour(u, k, this_scale);
+        if (j == 0xffffffffu) { return IQ3_ABORT; }
+      }
+      gi_try[k] = j;
+      s = iq3_add_sums(s, k, j);
+    }
+    let sqx = s.x * s.x;
+    let bq2 = best * s.y;
+    if (s.y > 0.0 && sqx > bq2) {
+      scale = s.x / s.y;
+      best = scale * s.x;
+      for (var k = 0u; k < 8u; k = k + 1u) { gi[k] = gi_try[k]; }
+      on_grid = on_aux;
+    }
+  }
+  if (on_grid != 0xffu && scale > 0.0) {
+    let id = 1.0 / scale;
+    var s = vec2(0.0);
+    for (var k = 0u; k < iq3_opaque(8u); k = k + 1u) {
+      if (IQ3_REFIT_ALL || ((on_grid >> k) & 1u) == 0u) {
+        let u = iq3_key(id, k);
+        let m = iq3_kmap(u);
+        var j = u32(m);
+        if (m < 0) {
+          j = iq3_best_neighbour(u, k, scale);
+          if (j == 0xffffffffu) { return IQ3_ABORT; }
+        }
+        gi[k] = j;
+      }
+      s = iq3_add_sums(s, k, gi[k]);
+    }
+    if (s.y > 0.0) { scale = s.x / s.y; }
+  }
+  // negative importance weights only (ggml: "should never happen"): flip scale and signs
+  if (scale < 0.0) {
+    scale = -scale;
+    sign_bytes = ~sign_bytes & select(0xffffffffu, 0x0fffffffu, IQ3_EVEN_SIGNS);
+  }
+  // ggml asserts scale >= 0: a NaN scale aborts it
+  if ((bitcast<u32>(scale) & 0x7fffffffu) > 0x7f800000u) { return IQ3_ABORT; }
+  iq3_scales[ib] = scale;
+  return IQ3_ENCODED;
+}
+
+// The 4-bit sub-scale of scale s at super-block 1/d id.
+fn iq3_scale_nibble(id: f32, s: f32) -> u32 {
+  let t = id * s;
+  return u32(clamp(iq3_nearest_int(0.5 * (t - 1.0)), 0, 15));
+}
+
+// Block blk of the pair (element `first` of the chunk).
+fn iq3_quantize_block(blk: u32, first: u32) {
+  var sumx2 = 0.0;
+  var finite = true;
+  for (var i = 0u; i < iq3_opaque(QK); i = i + 1u) {
+    let x = load_x(first + i);
+    finite = finite && (bitcast<u32>(x) & 0x7fffffffu) < 0x7f800000u;
+    let x2 = x * x;
+    sumx2 = sumx2 + x2;
+  }
+  if (!finite) {
+    img_set_d(blk, F16_NAN);
+    return;
+  }
+  sigma2 = (2.0 * sumx2) / 256.0;
+  var max_scale = 0.0;
+  var slot = 0u;
+  for (var ib = 0u; ib < iq3_opaque(8u); ib = ib + 1u) {
+    iq3_load_sub_block(first, ib);
+    let r = iq3_search(ib);
+    if (r == IQ3_ABORT) {
+      img_clear_block(blk);
+      img_set_d(blk, F16_NAN);
+      return;
+    }
+    if (r == IQ3_ENCODED) {
+      iq3_store_sub_block(blk, ib, slot);
+      slot = slot + 1u;
+      max_scale = select(iq3_scales[ib], max_scale, max_scale > iq3_scales[ib]);
+    }
+  }
+  if ((bitcast<u32>(max_scale) & 0x7fffffffu) == 0u) {
+    iq3_zero_scale_block(blk);
+    return;
+  }
+  let d = max_scale / 31.0;
+  img_set_d(blk, f32_to_f16_bits(d * IQ3_D_FUDGE));
+  iq3_store_scales(blk, 1.0 / d);
+}
+
+fn quantize_blocks(pair: u32, first_block: u32) {
+  if (first_block >= qparams.n_blocks) { return; }
+  let n = min(2u, qparams.n_blocks - first_block);
+  for (var w = 0u; w < PAIR_WORDS + 1u; w = w + 1u) { pair_img[w] = 0u; }
+  for (var blk = 0u; blk < n; blk = blk + 1u) {
+    iq3_quantize_block(blk, (first_block + blk) * QK);
+  }
+  iq3_pair_store(pair, n);
+}
+
+fn iq3_pair_store(pair: u32, n: u32) {
+  let n_words = (n * BLOCK_BYTES + 3u) / 4u;
+  for (var w = 0u; w < n_words; w = w + 1u) { dst[pair * PAIR_WORDS + w] = pair_img[w]; }
+}
+
+// quantize_row_iq3_*_impl with quant_weights (pipelines built with WEIGHTED = true).
+@group(0) @binding(3) var<storage, read> imatrix_w: array<f32>;
+struct WeightParams {
+  // blocks per row, the chunk's first block in the tensor, blocks per expert
+  blocks_per_row: u32,
+  first_block: u32,
+  blocks_per_expert: u32,
+  pad: u32,
+}
+@group(0) @binding(4) var<uniform> wparams: WeightParams;
+
+@compute @workgroup_size(QUANTIZE_WORKGROUP_SIZE)
+fn quantize_weighted(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                     @builtin(local_invocation_index) lid: u32) {
+  let pair = workgroup_index(wid, nwg) * QUANTIZE_WORKGROUP_SIZE + lid;
+  let first_block = 2u * pair;
+  if (first_block >= qparams.n_blocks) { return; }
+  let n = min(2u, qparams.n_blocks - first_block);
+  for (var w = 0u; w < PAIR_WORDS + 1u; w = w + 1u) { pair_img[w] = 0u; }
+  for (var blk = 0u; blk < n; blk = blk + 1u) {
+    // the block's weights: its expert's vector, at its column
+    let g = wparams.first_block + first_block + blk;
+    let base = (g / wparams.blocks_per_expert) * wparams.blocks_per_row * QK + (g % wparams.blocks_per_row) * QK;
+    for (var v = 0u; v < iq3_opaque(64u); v = v + 1u) {
+      let o = base + 4u * v;
+      block_qw[v] = vec4(imatrix_w[o], imatrix_w[o + 1u], imatrix_w[o + 2u], imatrix_w[o + 3u]);
+    }
+    iq3_quantize_block(blk, (first_block + blk) * QK);
+  }
+  iq3_pair_store(pair, n);
+}
