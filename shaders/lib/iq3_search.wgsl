@@ -11,15 +11,19 @@
 //   fn iq3_store_scales(blk, id)           (from iq3_scales)
 // Needs lib/quantize_io.wgsl (load_x, dst, qparams) before it.
 
-// The grid tables of src/quant/grids/iq3xs.ts, uploaded once per device:
-// grid | dequantization grid | kmap (i32) | neighbours (u16 pairs).
+// The grid tables of src/quant/grids/iq3xs.ts as iq3KernelWords lays them out,
+// uploaded once per device: dequantization grid | kmap (i32) | neighbour lists
+// (count, then index | level key << 16 per neighbour).
 @group(1) @binding(0) var<storage, read> iq3_tables: array<u32>;
 
-const IQ3_KMAP: u32 = 2u * IQ3_GRID_SIZE;
-const IQ3_NEIGHBOURS: u32 = 2u * IQ3_GRID_SIZE + 4096u;
+const IQ3_KMAP: u32 = IQ3_GRID_SIZE;
+const IQ3_NEIGHBOURS: u32 = IQ3_GRID_SIZE + 4096u;
 const PAIR_WORDS: u32 = 2u * BLOCK_BYTES / 4u;
 const FLT_MAX: f32 = 3.40282346638528859812e38;
 const F16_NAN: u32 = 0x7e00u;
+// iq3_snap's answer where ggml asserts (no neighbour below FLT_MAX), and its off-grid flag.
+const IQ3_NONE: u32 = 0xffffffffu;
+const IQ3_OFF_GRID: u32 = 0x80000000u;
 
 // The importance-matrix pipelines (entry point quantize_weighted) set it.
 override WEIGHTED: bool = false;
@@ -34,15 +38,10 @@ fn iq3_kmap(u: u32) -> i32 {
   return bitcast<i32>(iq3_tables[IQ3_KMAP + u]);
 }
 
-fn iq3_neighbour(o: u32) -> u32 {
-  let w = iq3_tables[IQ3_NEIGHBOURS + (o >> 1u)];
-  return (w >> ((o & 1u) * 16u)) & 0xffffu;
-}
-
-// Grid point j's four values 2l + 1.
-fn iq3_point(j: u32) -> vec4<f32> {
-  let p = iq3_tables[j];
-  return vec4<f32>(vec4<u32>(p & 255u, (p >> 8u) & 255u, (p >> 16u) & 255u, p >> 24u));
+// The values 2l + 1 of level key u (3 bits per value).
+fn iq3_key_values(u: u32) -> vec4<f32> {
+  let l = (vec4(u) >> vec4(0u, 3u, 6u, 9u)) & vec4(7u);
+  return vec4<f32>(2u * l + vec4(1u));
 }
 
 // ggml's nearest_int by its bits (a NaN gives 0, as x86-64's default NaN does).
@@ -60,9 +59,10 @@ fn iq3_nearest_int(x: f32) -> i32 {
 var<private> xv: array<vec4<f32>, 8>;
 var<private> wt: array<vec4<f32>, 8>;
 var<private> wa: array<vec4<f32>, 8>;
-// Grid index per group: of the best candidate so far, and of the one being tried.
+// Per group, the chosen grid point as index | level key << 16.
 var<private> gi: array<u32, 8>;
-var<private> gi_try: array<u32, 8>;
+// Per candidate scale, (sumqx, sumq2) over the groups so far.
+var<private> acc: array<vec2<f32>, 31>;
 // The sub-block's four sign bytes (IQ3_XXS: 7 bits each).
 var<private> sign_bytes: u32;
 // Each sub-block's scale, for the 4-bit sub-scales.
@@ -92,47 +92,51 @@ fn img_clear_block(blk: u32) {
   }
 }
 
-// iq3_find_best_neighbour for group k: the first neighbour of key u with the
-// least weighted distance below FLT_MAX at `scale`, or 0xffffffff (ggml asserts).
-fn iq3_best_neighbour(u: u32, k: u32, scale: f32) -> u32 {
-  let at = u32(-iq3_kmap(u) - 1);
-  let n = iq3_neighbour(at);
-  let x = xv[k];
-  let w = wa[k];
+// iq3_find_best_neighbour: the first of the neighbours listed at `at` with the
+// least distance sum(w (scale q - x)^2) below FLT_MAX, as its table word; IQ3_NONE if none.
+fn iq3_best_neighbour(at: u32, x: vec4<f32>, w: vec4<f32>, scale: f32) -> u32 {
+  let n = iq3_tables[at];
   var best = FLT_MAX;
-  var index = 0xffffffffu;
+  var found = IQ3_NONE;
   for (var j = 1u; j <= n; j = j + 1u) {
-    let cand = iq3_neighbour(at + j);
-    let q = iq3_point(cand);
-    let diff = scale * q - x;
-    let e = w * diff;
-    let t = e * diff;
+    let e = iq3_tables[at + j];
+    let q = iq3_key_values(e >> 16u);
+    let sq = scale * q;
+    let diff = sq - x;
+    let wd = w * diff;
+    let t = wd * diff;
     var d2 = t.x;
     d2 = d2 + t.y;
     d2 = d2 + t.z;
     d2 = d2 + t.w;
     if (d2 < best) {
       best = d2;
-      index = cand;
+      found = e;
     }
   }
-  return index;
+  return found;
 }
 
-// The level key of group k at 1/scale id: nearest_int(0.5 (id x - 1)) clamped to 0..7, 3 bits each.
-fn iq3_key(id: f32, k: u32) -> u32 {
-  let t = id * xv[k];
+// The grid point for values x at 1/scale id: the levels nearest_int(0.5 (id x - 1))
+// clamped to 0..7, their kmap point, or (off the grid, flagged IQ3_OFF_GRID) their
+// best neighbour at `scale`; as index | level key << 16, or IQ3_NONE.
+fn iq3_snap(id: f32, scale: f32, x: vec4<f32>, w: vec4<f32>) -> u32 {
+  let t = id * x;
   let h = 0.5 * (t - vec4(1.0));
   let l = vec4<u32>(clamp(iq3_nearest_int4(h), vec4(0), vec4(7)));
-  return l.x | (l.y << 3u) | (l.z << 6u) | (l.w << 9u);
+  let u = l.x | (l.y << 3u) | (l.z << 6u) | (l.w << 9u);
+  let m = iq3_kmap(u);
+  if (m >= 0) { return u32(m) | (u << 16u); }
+  let e = iq3_best_neighbour(IQ3_NEIGHBOURS + u32(-m - 1), x, w, scale);
+  return select(e | IQ3_OFF_GRID, IQ3_NONE, e == IQ3_NONE);
 }
 
-// sumqx and sumq2 of group k at grid point j, added to s in ggml's element order.
-fn iq3_add_sums(s: vec2<f32>, k: u32, j: u32) -> vec2<f32> {
-  let q = iq3_point(j);
-  let wx = wt[k] * xv[k];
+// sumqx and sumq2 of values x, weights w at the grid point of key u, added to s in ggml's element order.
+fn iq3_add_sums(s: vec2<f32>, x: vec4<f32>, w: vec4<f32>, u: u32) -> vec2<f32> {
+  let q = iq3_key_values(u & 0xfffu);
+  let wx = w * x;
   let a = wx * q;
-  let wq = wt[k] * q;
+  let wq = w * q;
   let b = wq * q;
   var r = s;
   r = r + vec2(a.x, b.x);
@@ -193,7 +197,11 @@ const IQ3_SKIPPED: u32 = 0u;
 const IQ3_ENCODED: u32 = 1u;
 const IQ3_ABORT: u32 = 2u;
 
-// The search of quantize_row_iq3_*_impl for the loaded sub-block; the scale in iq3_scales[ib], indices in gi.
+// The search of quantize_row_iq3_*_impl for the loaded sub-block; the scale in iq3_scales[ib], points in gi.
+// ggml tries each candidate scale on all 8 groups in turn; here each group is tried
+// at every scale in turn (its values stay in registers), the sums kept per scale in
+// acc: each sum still adds the groups in ggml's order. The winner's points are then
+// found again (the same computation).
 fn iq3_search(ib: u32) -> u32 {
   var max = xv[0].x;
   for (var k = 0u; k < iq3_opaque(8u); k = k + 1u) {
@@ -204,39 +212,47 @@ fn iq3_search(ib: u32) -> u32 {
     max = select(v.w, max, max > v.w);
   }
   iq3_scales[ib] = 0.0;
+  // ggml's L starts all 0: level key 0, grid point 0 in both grids
   for (var k = 0u; k < 8u; k = k + 1u) { gi[k] = 0u; }
   let max_bits = bitcast<u32>(max) & 0x7fffffffu;
   if ((IQ3_MAX_EPS > 0.0 && max < IQ3_MAX_EPS) || (IQ3_MAX_EPS == 0.0 && max_bits == 0u)) {
     return IQ3_SKIPPED;
   }
+  let ntry = i32(iq3_opaque(IQ3_NTRY));
+  let trials = u32(2 * ntry + 1);
+  for (var t = 0u; t < trials; t = t + 1u) { acc[t] = vec2(0.0); }
+  for (var k = 0u; k < iq3_opaque(8u); k = k + 1u) {
+    let x = xv[k];
+    let w = wt[k];
+    let ws = wa[k];
+    for (var t = 0u; t < trials; t = t + 1u) {
+      let id = (15.0 + f32(i32(t) - ntry) * 0.2) / max;
+      let e = iq3_snap(id, 1.0 / id, x, ws);
+      if (e == IQ3_NONE) { return IQ3_ABORT; }
+      acc[t] = iq3_add_sums(acc[t], x, w, e >> 16u);
+    }
+  }
   var best = 0.0;
   var scale = max / 15.0;
-  var on_grid = select(0xffu, 0u, IQ3_REFIT_ALL);
-  let ntry = i32(iq3_opaque(IQ3_NTRY));
-  for (var is = -ntry; is <= ntry; is = is + 1) {
-    let id = (15.0 + f32(is) * 0.2) / max;
-    let this_scale = 1.0 / id;
-    var on_aux = 0xffu;
-    var s = vec2(0.0);
-    for (var k = 0u; k < iq3_opaque(8u); k = k + 1u) {
-      let u = iq3_key(id, k);
-      let m = iq3_kmap(u);
-      var j = u32(m);
-      if (m < 0) {
-        on_aux = on_aux & ~(1u << k);
-        j = iq3_best_neighbour(u, k, this_scale);
-        if (j == 0xffffffffu) { return IQ3_ABORT; }
-      }
-      gi_try[k] = j;
-      s = iq3_add_sums(s, k, j);
-    }
+  var winner = IQ3_NONE;
+  for (var t = 0u; t < trials; t = t + 1u) {
+    let s = acc[t];
     let sqx = s.x * s.x;
     let bq2 = best * s.y;
     if (s.y > 0.0 && sqx > bq2) {
       scale = s.x / s.y;
       best = scale * s.x;
-      for (var k = 0u; k < 8u; k = k + 1u) { gi[k] = gi_try[k]; }
-      on_grid = on_aux;
+      winner = t;
+    }
+  }
+  var on_grid = select(0xffu, 0u, IQ3_REFIT_ALL);
+  if (winner != IQ3_NONE) {
+    let id = (15.0 + f32(i32(winner) - ntry) * 0.2) / max;
+    on_grid = 0xffu;
+    for (var k = 0u; k < iq3_opaque(8u); k = k + 1u) {
+      let e = iq3_snap(id, 1.0 / id, xv[k], wa[k]);
+      gi[k] = e & ~IQ3_OFF_GRID;
+      if ((e & IQ3_OFF_GRID) != 0u) { on_grid = on_grid & ~(1u << k); }
     }
   }
   if (on_grid != 0xffu && scale > 0.0) {
@@ -244,16 +260,11 @@ fn iq3_search(ib: u32) -> u32 {
     var s = vec2(0.0);
     for (var k = 0u; k < iq3_opaque(8u); k = k + 1u) {
       if (IQ3_REFIT_ALL || ((on_grid >> k) & 1u) == 0u) {
-        let u = iq3_key(id, k);
-        let m = iq3_kmap(u);
-        var j = u32(m);
-        if (m < 0) {
-          j = iq3_best_neighbour(u, k, scale);
-          if (j == 0xffffffffu) { return IQ3_ABORT; }
-        }
-        gi[k] = j;
+        let e = iq3_snap(id, scale, xv[k], wa[k]);
+        if (e == IQ3_NONE) { return IQ3_ABORT; }
+        gi[k] = e & ~IQ3_OFF_GRID;
       }
-      s = iq3_add_sums(s, k, gi[k]);
+      s = iq3_add_sums(s, xv[k], wt[k], gi[k] >> 16u);
     }
     if (s.y > 0.0) { scale = s.x / s.y; }
   }

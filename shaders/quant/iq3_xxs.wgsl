@@ -18,7 +18,7 @@ const IQ3_D_FUDGE: f32 = 1.0125;
 //#include lib/iq3_search.wgsl
 
 fn iq3_store_sub_block(blk: u32, ib: u32, slot: u32) {
-  for (var k = 0u; k < iq3_opaque(8u); k = k + 1u) { img_or_byte(blk, 2u + 8u * ib + k, gi[k]); }
+  for (var k = 0u; k < iq3_opaque(8u); k = k + 1u) { img_or_byte(blk, 2u + 8u * ib + k, gi[k] & 255u); }
   for (var c = 0u; c < 4u; c = c + 1u) { img_or_byte(blk, 66u + 4u * ib + c, (sign_bytes >> (8u * c)) & 255u); }
 }
 
@@ -44,7 +44,7 @@ fn dequantize_part(b: u32, ib: u32) {
   for (var g = 0u; g < 8u; g = g + 1u) {
     let s7 = (aux >> (7u * (g >> 1u))) & 127u;
     let signs = s7 | ((countOneBits(s7) & 1u) << 7u);
-    let p = iq3_tables[IQ3_GRID_SIZE + block_byte(base + 2u + 8u * ib + g)];
+    let p = iq3_tables[block_byte(base + 2u + 8u * ib + g)];
     for (var j = 0u; j < 4u; j = j + 1u) {
       let v = db * f32((p >> (8u * j)) & 255u);
       out[b * QK + 32u * ib + 4u * g + j] = select(v, -v, ((signs >> (4u * (g & 1u) + j)) & 1u) == 1u);

@@ -12,7 +12,7 @@
 import { f16BitsToF32, f32ToF16Bits } from '../../runtime/half.js';
 import type { QuantFormat } from '../format.js';
 import { ggmlType } from '../../runtime/ggml-types.js';
-import { iq3Grid } from '../grids/iq3xs.js';
+import { iq3Grid, iq3KernelWords } from '../grids/iq3xs.js';
 import { allFinite, bytesView, writeNonFiniteBlock } from './block-helpers.js';
 import { iq3ScaleNibble, iq3SearchSubBlock, iq3Sigma2, iq3SubBlock, type Iq3Variant } from './iq3_search.js';
 
@@ -29,7 +29,7 @@ const SCALES = 106;
 export const IQ3_S_VARIANT: Iq3Variant = { gridSize: 512, ntry: 9, evenSigns: false, maxEps: 0, refitAll: true };
 
 /** The grid tables the kernels bind (one function, so the GPU buffer is cached by it). */
-const gridWords = (): Uint32Array => iq3Grid(512).words;
+const gridWords = (): Uint32Array => iq3KernelWords(512);
 
 const sub = iq3SubBlock();
 const scales = new Float32Array(8);

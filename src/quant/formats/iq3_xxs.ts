@@ -10,7 +10,7 @@
 import { f16BitsToF32, f32ToF16Bits } from '../../runtime/half.js';
 import type { QuantFormat } from '../format.js';
 import { ggmlType } from '../../runtime/ggml-types.js';
-import { iq3Grid } from '../grids/iq3xs.js';
+import { iq3Grid, iq3KernelWords } from '../grids/iq3xs.js';
 import { allFinite, bytesView, writeNonFiniteBlock } from './block-helpers.js';
 import { iq3ScaleNibble, iq3SearchSubBlock, iq3Sigma2, iq3SubBlock, type Iq3Variant } from './iq3_search.js';
 
@@ -32,7 +32,7 @@ export function iq3SignByte(s: number): number {
 }
 
 /** The grid tables the kernels bind (one function, so the GPU buffer is cached by it). */
-const gridWords = (): Uint32Array => iq3Grid(256).words;
+const gridWords = (): Uint32Array => iq3KernelWords(256);
 
 const sub = iq3SubBlock();
 const scales = new Float32Array(8);

@@ -1,12 +1,13 @@
 // The tables of ggml's iq3xs_init_impl, per grid size (256: IQ3_XXS, 512: IQ3_S),
 // decoded once from the generated iq3xs-data.ts (scripts/gen-iq3xs-grids.mjs).
-// One buffer per size, which the WGSL kernels bind as is (shaders/lib/iq3_grid.wgsl):
+// One buffer per size:
 //   words [0, G)            grid: the quantizer's points, byte i = 2 l + 1 (l: level 0..7)
 //   words [G, 2G)           dequantGrid: ggml-common.h's iq3xxs_grid / iq3s_grid
 //   words [2G, 2G + 4096)   kmap (int32): level quadruple u (3 bits each) -> grid index,
 //                           or -(offset + 1) of its neighbour list
 //   then                    neighbours (uint16, two per word): at offset, the count n,
 //                           then n grid indices
+// The WGSL kernels bind a form derived from it (iq3KernelWords).
 
 import { IQ3XS_256_BASE64, IQ3XS_256_NEIGHBOURS, IQ3XS_512_BASE64, IQ3XS_512_NEIGHBOURS } from './iq3xs-data.js';
 
@@ -47,4 +48,35 @@ export function iq3Grid(size: Iq3GridSize): Iq3Grid {
     cache.set(size, g);
   }
   return g;
+}
+
+const kernelCache = new Map<Iq3GridSize, Uint32Array>();
+
+/**
+ * The tables as shaders/lib/iq3_search.wgsl reads them: dequantGrid (G words) |
+ * kmap (4096) | neighbour lists, one word per entry: the count, then each
+ * neighbour as its grid index | its level key << 16 (so that the search reads
+ * the candidate's values from the same word).
+ */
+export function iq3KernelWords(size: Iq3GridSize): Uint32Array {
+  let w = kernelCache.get(size);
+  if (!w) {
+    const g = iq3Grid(size);
+    w = new Uint32Array(size + IQ3_KMAP_SIZE + g.neighbours.length);
+    w.set(g.dequantGrid, 0);
+    w.set(new Uint32Array(g.kmap.buffer, g.kmap.byteOffset, IQ3_KMAP_SIZE), size);
+    const keyOf = (j: number) => {
+      let key = 0;
+      for (let i = 0; i < 4; i++) key |= ((((g.grid[j] >>> (8 * i)) & 255) - 1) >> 1) << (3 * i);
+      return key;
+    };
+    const base = size + IQ3_KMAP_SIZE;
+    for (let at = 0; at < g.neighbours.length; at += g.neighbours[at] + 1) {
+      const n = g.neighbours[at];
+      w[base + at] = n;
+      for (let j = 1; j <= n; j++) w[base + at + j] = (g.neighbours[at + j] | (keyOf(g.neighbours[at + j]) << 16)) >>> 0;
+    }
+    kernelCache.set(size, w);
+  }
+  return w;
 }
