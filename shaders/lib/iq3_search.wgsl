@@ -13,17 +13,21 @@
 
 // The grid tables of src/quant/grids/iq3xs.ts as iq3KernelWords lays them out,
 // uploaded once per device: dequantization grid | kmap (i32) | neighbour lists
-// (count, then index | level key << 16 per neighbour).
-@group(1) @binding(0) var<storage, read> iq3_tables: array<u32>;
+// (uint16: count, then level keys; each list padded to whole vectors of 8).
+@group(1) @binding(0) var<storage, read> iq3_tables: array<vec4<u32>>;
 
 const IQ3_KMAP: u32 = IQ3_GRID_SIZE;
-const IQ3_NEIGHBOURS: u32 = IQ3_GRID_SIZE + 4096u;
+const IQ3_LISTS: u32 = (IQ3_GRID_SIZE + 4096u) / 4u;
 const PAIR_WORDS: u32 = 2u * BLOCK_BYTES / 4u;
 const FLT_MAX: f32 = 3.40282346638528859812e38;
 const F16_NAN: u32 = 0x7e00u;
 // iq3_snap's answer where ggml asserts (no neighbour below FLT_MAX), and its off-grid flag.
 const IQ3_NONE: u32 = 0xffffffffu;
 const IQ3_OFF_GRID: u32 = 0x80000000u;
+
+fn iq3_word(i: u32) -> u32 {
+  return iq3_tables[i >> 2u][i & 3u];
+}
 
 // The importance-matrix pipelines (entry point quantize_weighted) set it.
 override WEIGHTED: bool = false;
@@ -35,7 +39,12 @@ fn iq3_opaque(n: u32) -> u32 {
 }
 
 fn iq3_kmap(u: u32) -> i32 {
-  return bitcast<i32>(iq3_tables[IQ3_KMAP + u]);
+  return bitcast<i32>(iq3_word(IQ3_KMAP + u));
+}
+
+// Grid point of level key u (on the grid) as index | key << 16.
+fn iq3_point_word(u: u32) -> u32 {
+  return u32(iq3_kmap(u)) | (u << 16u);
 }
 
 // The values 2l + 1 of level key u (3 bits per value).
@@ -92,43 +101,61 @@ fn img_clear_block(blk: u32) {
   }
 }
 
-// iq3_find_best_neighbour: the first of the neighbours listed at `at` with the
-// least distance sum(w (scale q - x)^2) below FLT_MAX, as its table word; IQ3_NONE if none.
-fn iq3_best_neighbour(at: u32, x: vec4<f32>, w: vec4<f32>, scale: f32) -> u32 {
-  let n = iq3_tables[at];
-  var best = FLT_MAX;
-  var found = IQ3_NONE;
-  for (var j = 1u; j <= n; j = j + 1u) {
-    let e = iq3_tables[at + j];
-    let q = iq3_key_values(e >> 16u);
-    let sq = scale * q;
-    let diff = sq - x;
-    let wd = w * diff;
-    let t = wd * diff;
-    var d2 = t.x;
-    d2 = d2 + t.y;
-    d2 = d2 + t.z;
-    d2 = d2 + t.w;
-    if (d2 < best) {
-      best = d2;
-      found = e;
-    }
+struct Iq3Best {
+  d2: f32,
+  key: u32,
+}
+
+// Candidate j (entry j of its list; 0 is the count) of key `key`: better than b if its
+// weighted distance is below b's (the first of equals wins, as in ggml).
+fn iq3_try(b: Iq3Best, key: u32, j: u32, n: u32, x: vec4<f32>, w: vec4<f32>, scale: f32) -> Iq3Best {
+  let q = iq3_key_values(key);
+  let sq = scale * q;
+  let diff = sq - x;
+  let wd = w * diff;
+  let t = wd * diff;
+  var d2 = t.x;
+  d2 = d2 + t.y;
+  d2 = d2 + t.z;
+  d2 = d2 + t.w;
+  if (j >= 1u && j <= n && d2 < b.d2) { return Iq3Best(d2, key); }
+  return b;
+}
+
+// iq3_find_best_neighbour: the first of the neighbours in the list of kmap entry m
+// with the least distance sum(w (scale q - x)^2) below FLT_MAX, as its level key;
+// IQ3_NONE if none. Eight candidates per vector read.
+fn iq3_best_neighbour(m: i32, x: vec4<f32>, w: vec4<f32>, scale: f32) -> u32 {
+  let at = IQ3_LISTS + u32(-m - 1);
+  let n = iq3_tables[at].x & 0xffffu;
+  var b = Iq3Best(FLT_MAX, IQ3_NONE);
+  for (var c = 0u; c < (n + 8u) / 8u; c = c + 1u) {
+    let v = iq3_tables[at + c];
+    let j = 8u * c;
+    b = iq3_try(b, v.x & 0xffffu, j, n, x, w, scale);
+    b = iq3_try(b, v.x >> 16u, j + 1u, n, x, w, scale);
+    b = iq3_try(b, v.y & 0xffffu, j + 2u, n, x, w, scale);
+    b = iq3_try(b, v.y >> 16u, j + 3u, n, x, w, scale);
+    b = iq3_try(b, v.z & 0xffffu, j + 4u, n, x, w, scale);
+    b = iq3_try(b, v.z >> 16u, j + 5u, n, x, w, scale);
+    b = iq3_try(b, v.w & 0xffffu, j + 6u, n, x, w, scale);
+    b = iq3_try(b, v.w >> 16u, j + 7u, n, x, w, scale);
   }
-  return found;
+  return b.key;
 }
 
 // The grid point for values x at 1/scale id: the levels nearest_int(0.5 (id x - 1))
-// clamped to 0..7, their kmap point, or (off the grid, flagged IQ3_OFF_GRID) their
-// best neighbour at `scale`; as index | level key << 16, or IQ3_NONE.
+// clamped to 0..7, if on the grid, else (flagged IQ3_OFF_GRID) their best neighbour
+// at `scale`; as its level key, or IQ3_NONE.
 fn iq3_snap(id: f32, scale: f32, x: vec4<f32>, w: vec4<f32>) -> u32 {
   let t = id * x;
   let h = 0.5 * (t - vec4(1.0));
   let l = vec4<u32>(clamp(iq3_nearest_int4(h), vec4(0), vec4(7)));
   let u = l.x | (l.y << 3u) | (l.z << 6u) | (l.w << 9u);
   let m = iq3_kmap(u);
-  if (m >= 0) { return u32(m) | (u << 16u); }
-  let e = iq3_best_neighbour(IQ3_NEIGHBOURS + u32(-m - 1), x, w, scale);
-  return select(e | IQ3_OFF_GRID, IQ3_NONE, e == IQ3_NONE);
+  if (m >= 0) { return u; }
+  let key = iq3_best_neighbour(m, x, w, scale);
+  return select(key | IQ3_OFF_GRID, IQ3_NONE, key == IQ3_NONE);
 }
 
 // sumqx and sumq2 of values x, weights w at the grid point of key u, added to s in ggml's element order.
@@ -229,7 +256,7 @@ fn iq3_search(ib: u32) -> u32 {
       let id = (15.0 + f32(i32(t) - ntry) * 0.2) / max;
       let e = iq3_snap(id, 1.0 / id, x, ws);
       if (e == IQ3_NONE) { return IQ3_ABORT; }
-      acc[t] = iq3_add_sums(acc[t], x, w, e >> 16u);
+      acc[t] = iq3_add_sums(acc[t], x, w, e);
     }
   }
   var best = 0.0;
@@ -251,7 +278,7 @@ fn iq3_search(ib: u32) -> u32 {
     on_grid = 0xffu;
     for (var k = 0u; k < iq3_opaque(8u); k = k + 1u) {
       let e = iq3_snap(id, 1.0 / id, xv[k], wa[k]);
-      gi[k] = e & ~IQ3_OFF_GRID;
+      gi[k] = iq3_point_word(e & ~IQ3_OFF_GRID);
       if ((e & IQ3_OFF_GRID) != 0u) { on_grid = on_grid & ~(1u << k); }
     }
   }
@@ -262,7 +289,7 @@ fn iq3_search(ib: u32) -> u32 {
       if (IQ3_REFIT_ALL || ((on_grid >> k) & 1u) == 0u) {
         let e = iq3_snap(id, scale, xv[k], wa[k]);
         if (e == IQ3_NONE) { return IQ3_ABORT; }
-        gi[k] = e & ~IQ3_OFF_GRID;
+        gi[k] = iq3_point_word(e & ~IQ3_OFF_GRID);
       }
       s = iq3_add_sums(s, xv[k], wt[k], gi[k] >> 16u);
     }

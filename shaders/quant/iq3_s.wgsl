@@ -48,7 +48,7 @@ fn dequantize_part(b: u32, ib: u32) {
   let qh = block_byte(base + 66u + ib);
   for (var g = 0u; g < 8u; g = g + 1u) {
     let signs = block_byte(base + 74u + 4u * ib + (g >> 1u));
-    let p = iq3_tables[(block_byte(base + 2u + 8u * ib + g) | (((qh >> g) & 1u) << 8u))];
+    let p = iq3_word(block_byte(base + 2u + 8u * ib + g) | (((qh >> g) & 1u) << 8u));
     for (var j = 0u; j < 4u; j = j + 1u) {
       let v = db * f32((p >> (8u * j)) & 255u);
       out[b * QK + 32u * ib + 4u * g + j] = select(v, -v, ((signs >> (4u * (g & 1u) + j)) & 1u) == 1u);

@@ -52,30 +52,42 @@ export function iq3Grid(size: Iq3GridSize): Iq3Grid {
 
 const kernelCache = new Map<Iq3GridSize, Uint32Array>();
 
+/** Neighbour-list entries per 16-byte vector in iq3KernelWords. */
+const KEYS_PER_VEC4 = 8;
+
 /**
- * The tables as shaders/lib/iq3_search.wgsl reads them: dequantGrid (G words) |
- * kmap (4096) | neighbour lists, one word per entry: the count, then each
- * neighbour as its grid index | its level key << 16 (so that the search reads
- * the candidate's values from the same word).
+ * The tables as shaders/lib/iq3_search.wgsl reads them (array<vec4<u32>>):
+ * dequantGrid (G words) | kmap (4096 words; an off-grid entry is -(v + 1), v the
+ * 16-byte vector where its list starts, counted from the lists' start) | the
+ * neighbour lists as uint16: the count n, then each neighbour's level key
+ * (3 bits per value: the search reads its values from it, and the kmap entry
+ * of the key is its index), each list padded with zeros to whole vectors, so
+ * one vector read brings 8 candidates.
  */
 export function iq3KernelWords(size: Iq3GridSize): Uint32Array {
   let w = kernelCache.get(size);
   if (!w) {
     const g = iq3Grid(size);
-    w = new Uint32Array(size + IQ3_KMAP_SIZE + g.neighbours.length);
-    w.set(g.dequantGrid, 0);
-    w.set(new Uint32Array(g.kmap.buffer, g.kmap.byteOffset, IQ3_KMAP_SIZE), size);
     const keyOf = (j: number) => {
       let key = 0;
       for (let i = 0; i < 4; i++) key |= ((((g.grid[j] >>> (8 * i)) & 255) - 1) >> 1) << (3 * i);
       return key;
     };
-    const base = size + IQ3_KMAP_SIZE;
-    for (let at = 0; at < g.neighbours.length; at += g.neighbours[at] + 1) {
+    const lists: number[] = [];
+    const kmap = Int32Array.from(g.kmap);
+    for (let u = 0; u < IQ3_KMAP_SIZE; u++) {
+      if (kmap[u] >= 0) continue;
+      const at = -kmap[u] - 1;
       const n = g.neighbours[at];
-      w[base + at] = n;
-      for (let j = 1; j <= n; j++) w[base + at + j] = (g.neighbours[at + j] | (keyOf(g.neighbours[at + j]) << 16)) >>> 0;
+      kmap[u] = -(lists.length / KEYS_PER_VEC4 + 1);
+      lists.push(n);
+      for (let j = 1; j <= n; j++) lists.push(keyOf(g.neighbours[at + j]));
+      while (lists.length % KEYS_PER_VEC4) lists.push(0);
     }
+    w = new Uint32Array(size + IQ3_KMAP_SIZE + lists.length / 2);
+    w.set(g.dequantGrid, 0);
+    w.set(new Uint32Array(kmap.buffer), size);
+    new Uint16Array(w.buffer, 4 * (size + IQ3_KMAP_SIZE), lists.length).set(lists);
     kernelCache.set(size, w);
   }
   return w;
