@@ -10,13 +10,14 @@
 //     odd importance matrices;
 //   - the CPU dequantizers give ggml's to_float floats exactly;
 //   - blocks where ggml aborts (its distance sums overflow) are marked invalid.
-// The WGSL kernels are checked against the CPU references by the registry-wide
-// tests (and, weighted, by quant-imatrix-ggml against ggml).
+//   - the WGSL kernels give ggml's bytes on the same inputs (the registry-wide
+//     tests check them on the rest).
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { array, close, init, quantize } from '../src/index.js';
 import { iq3_s } from '../src/quant/formats/iq3_s.js';
 import { iq3_xxs } from '../src/quant/formats/iq3_xxs.js';
 import { iq3Grid } from '../src/quant/grids/iq3xs.js';
@@ -78,6 +79,13 @@ function weightSets(): [string, Float32Array][] {
     ['fp16 ties', toF16(Float32Array.from({ length: N }, (_, i) => 1 + (i % 3)))],
   ];
 }
+
+beforeAll(async () => {
+  await init();
+});
+afterAll(async () => {
+  await close();
+});
 
 const firstDiff = (a: Uint8Array, b: Uint8Array) => (a.length !== b.length ? -2 : a.findIndex((v, i) => v !== b[i]));
 
@@ -157,6 +165,27 @@ describe.runIf(run)('CPU references = ggml_quantize_chunk', () => {
           expect(at, `${name} weights, input ${h}: first differing byte (block ${Math.floor(at / f.type.typeSize)})`).toBe(-1);
         });
       });
+    });
+
+    test('the WGSL kernel gives the same bytes, with and without quant_weights', async () => {
+      const gpu = async (x: Float32Array, w?: Float32Array) => {
+        const a = array(x, { shape: [x.length / N, N] });
+        const q = quantize(a, f.type, w ? { imatrix: w } : {});
+        try {
+          return await q.data();
+        } finally {
+          a.dispose();
+          q.dispose();
+        }
+      };
+      for (const [c, [name, x]] of all.entries()) {
+        const at = firstDiff(await gpu(x), want[fi * perFormat + c]);
+        expect(at, `${name}: first differing byte (block ${Math.floor(at / f.type.typeSize)})`).toBe(-1);
+      }
+      for (const [k, [name, w]] of weights.entries()) {
+        const at = firstDiff(await gpu(base, w), want[fi * perFormat + all.length + 2 * k]);
+        expect(at, `${name} weights: first differing byte (block ${Math.floor(at / f.type.typeSize)})`).toBe(-1);
+      }
     });
 
     test('dequantize gives ggml\'s to_float floats exactly', () => {
