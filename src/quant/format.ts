@@ -74,8 +74,9 @@ export interface QuantFormat {
    */
   readonly ggmlAbortsFrom?: number;
   /**
-   * Static lookup tables the kernels read at @group(1) @binding(0) (array<u32>;
-   * the IQ grids, kmaps and neighbour lists): uploaded once per device, kept.
+   * Static lookup tables the kernels read at @group(1) @binding(0) (the IQ
+   * grids, kmaps and neighbour lists; whole 16-byte vectors): uploaded once per
+   * device and kept, bound once per pipeline (src/kernels/quantize.ts).
    */
   readonly kernelTables?: () => Uint32Array;
   /** ggml's dequantizer: blocks holds whole blocks; out holds blockSize floats per block. */
