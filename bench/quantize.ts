@@ -2,6 +2,8 @@
 // Quantization speed of every format: the WebGPU path (time to completion:
 // dispatch + GPU work, measured with device.sync()) and the CPU reference path,
 // in million elements/s and GB/s of float32 input. Median of --runs after a warm-up.
+// Block formats also get ggml_quantize_chunk on one thread (bench/ggml.ts) on the
+// CPU path's rows, in the same run.
 // --imatrix: instead, every format that uses importance weights, quantized with
 // them: wgarray's WebGPU kernel where the format has one (on --size), its CPU
 // path (quantizeHostWeighted, on --cpu-rows rows), and ggml_quantize_chunk(...,
@@ -14,7 +16,7 @@ import { seededNormals } from '../src/runtime/host-random.js';
 
 interface Row {
   type: string;
-  path: 'webgpu' | 'cpu';
+  path: 'webgpu' | 'cpu' | 'ggml';
   melem_per_s: number;
   gb_per_s: number;
   elements: number;
@@ -68,6 +70,8 @@ export default async function run(argv: string[]): Promise<void> {
     }
     const c = median(cpuTimes) / 1000;
     results.push({ type, path: 'cpu', melem_per_s: part.length / c / 1e6, gb_per_s: (part.length * 4) / c / 1e9, elements: part.length });
+    const g1 = QUANT_FORMATS.has(type) ? ggmlQuantizeSeconds(QUANT_FORMATS.get(type)!.type.id, part, cols, Math.max(1, Math.min(runs, 3))) : undefined;
+    if (g1 !== undefined) results.push({ type, path: 'ggml', melem_per_s: part.length / g1 / 1e6, gb_per_s: (part.length * 4) / g1 / 1e9, elements: part.length });
   }
   log('\n');
   x.dispose();
@@ -76,7 +80,7 @@ export default async function run(argv: string[]): Promise<void> {
   } else {
     console.log(`quantize: ${rows} x ${cols} float32 (CPU path on ${cpuRows} x ${cols}), median of ${runs} runs`);
     console.log(`machine: ${machineDescription(device)}`);
-    const table: (string | number)[][] = [['type', 'webgpu Melem/s', 'webgpu GB/s', 'cpu Melem/s', 'cpu GB/s', 'gpu/cpu']];
+    const table: (string | number)[][] = [['type', 'webgpu Melem/s', 'webgpu GB/s', 'cpu Melem/s', 'cpu GB/s', 'gpu/cpu', 'ggml 1 thread Melem/s', 'webgpu/ggml']];
     for (const type of types) {
       const gpu = results.find((r) => r.type === type && r.path === 'webgpu')!;
       const cpu = results.find((r) => r.type === type && r.path === 'cpu')!;
@@ -87,6 +91,9 @@ export default async function run(argv: string[]): Promise<void> {
         cpu.melem_per_s.toFixed(1),
         cpu.gb_per_s.toFixed(3),
         `${(gpu.melem_per_s / cpu.melem_per_s).toFixed(1)}x`,
+        ...((g) => (g ? [g.melem_per_s.toFixed(1), `${(gpu.melem_per_s / g.melem_per_s).toFixed(2)}x`] : ['-', '-']))(
+          results.find((r) => r.type === type && r.path === 'ggml'),
+        ),
       ]);
     }
     printTable(table);

@@ -107,7 +107,11 @@ const isFinite = (x: Float32Array) => x.every(Number.isFinite);
  */
 const FORMATS: [string, (x: Float32Array) => boolean][] = [...QUANT_FORMATS.values()].map((f) => [
   f.type.name,
-  f.nonFinite === 'as-ggml' ? () => true : isFinite,
+  f.nonFinite === 'as-ggml'
+    ? () => true
+    : f.ggmlAbortsFrom
+      ? (x) => isFinite(x) && x.every((v) => Math.abs(v) < f.ggmlAbortsFrom!) // where ggml aborts it has no bytes
+      : isFinite,
 ]);
 
 const available = ggmlQuantizeAvailable();

@@ -44,6 +44,9 @@ const ERROR_BOUND: Record<string, number> = {
   // ternary: one scale per 256 weights, three levels
   tq1_0: 0.85,
   tq2_0: 0.85,
+  // 3.06 / 3.44 bits per weight on a grid of 4-value points
+  iq3_xxs: 0.26,
+  iq3_s: 0.2,
 };
 
 /**
@@ -202,9 +205,14 @@ describe.each([...QUANT_FORMATS.values()].map((f) => ({ name: f.type.name, f }))
     const back = dequantizeHost(bytes, name);
     constants.forEach((c, b) => {
       const block = back.subarray(b * bs, (b + 1) * bs);
-      expect(new Set(block).size, `block of ${c}`).toBe(1);
+      // grid formats (descriptor kernelTables) snap each 4 values to a grid point, whose values
+      // need not be equal (IQ3: up to ~30% apart): their least-squares fit keeps the mean
+      if (f.kernelTables) {
+        const mean = block.reduce((a, v) => a + v, 0) / block.length;
+        if (c !== 0) expect(Math.abs(mean - c) / Math.abs(c), `mean of the block of ${c}`).toBeLessThan(constantBound(name));
+      } else expect(new Set(block).size, `block of ${c}`).toBe(1);
       if (c === 0) expect(block[0] === 0, `zero block decodes to ${block[0]}`).toBe(true); // ggml gives -0 for some
-      else expect(Math.abs(block[0] - c) / Math.abs(c), `block of ${c}`).toBeLessThan(constantBound(name));
+      else if (!f.kernelTables) expect(Math.abs(block[0] - c) / Math.abs(c), `block of ${c}`).toBeLessThan(constantBound(name));
     });
   });
 

@@ -16,6 +16,34 @@ import { castArray } from './cast.js';
 import { withContiguous } from './copy.js';
 import { elementChunks, grid } from './dispatch.js';
 import { bindGroup, pipeline } from './shader.js';
+import type { Device } from '../runtime/device.js';
+import type { QuantFormat } from '../quant/format.js';
+
+const tableBuffers = new WeakMap<Device, Map<() => Uint32Array, GPUBuffer>>();
+const tableGroups = new WeakMap<GPUComputePipeline, GPUBindGroup>();
+
+/** The bind groups of a dispatch: `group`, and the format's static tables (descriptor kernelTables) at group 1. */
+function withTables(device: Device, format: QuantFormat, pipe: GPUComputePipeline, group: GPUBindGroup): GPUBindGroup[] {
+  const tables = format.kernelTables;
+  if (!tables) return [group];
+  let tablesGroup = tableGroups.get(pipe);
+  if (!tablesGroup) {
+    let buffers = tableBuffers.get(device);
+    if (!buffers) tableBuffers.set(device, (buffers = new Map()));
+    let buffer = buffers.get(tables);
+    if (!buffer) {
+      const words = tables();
+      // filled through its mapping: writeBuffer would submit the batch (and free the dispatch's uniforms) first
+      buffer = device.createBuffer(words.byteLength, GPUBufferUsage.STORAGE, `${format.type.name} tables`, true);
+      new Uint32Array(buffer.getMappedRange()).set(words);
+      buffer.unmap();
+      buffers.set(tables, buffer);
+    }
+    tablesGroup = bindGroup(device, pipe, [buffer], 1);
+    tableGroups.set(pipe, tablesGroup);
+  }
+  return [group, tablesGroup];
+}
 
 /** The source dtypes quantize() reads (shaders/lib/quantize_io.wgsl's src_kind: their shaderKind). */
 const FLOAT_SOURCES: readonly DType[] = ['float32', 'float16', 'bfloat16'];
@@ -128,7 +156,7 @@ export function quantize(a: WgArray, type: string | GGMLType, options: QuantizeO
           ...(rowSigma2 ? [rowSigma2] : []),
         ])
       : bindGroup(device, pipe, [from, to, params]);
-    device.dispatch(pipe, [group], grid(device, Math.ceil(count / perGroup)));
+    device.dispatch(pipe, withTables(device, format, pipe, group), grid(device, Math.ceil(count / perGroup)));
   }
   return out;
 }
@@ -195,7 +223,7 @@ export function dequantize<D extends DType = 'float32'>(q: QuantizedArray, dtype
     for (const { count, windows } of chunks) {
       const params = device.uniform([count, 0]);
       const group = bindGroup(device, pipe, [windows[0], windows[1], params]);
-      device.dispatch(pipe, [group], grid(device, Math.ceil(count / perGroup)));
+      device.dispatch(pipe, withTables(device, format, pipe, group), grid(device, Math.ceil(count / perGroup)));
     }
   }
   if (target === 'float32') return f32 as WgArray<D>;

@@ -74,6 +74,19 @@ export interface QuantFormat {
    *                   row-wide sigma2).
    */
   readonly weightedKernel?: 'own-entry' | 'shared-entry' | 'row-entry';
+  /**
+   * ggml's quantizer asserts (aborts the process) on some finite blocks whose
+   * largest |x| is at or above this: their float32 distance sums overflow
+   * (IQ3: |x|^3 past FLT_MAX). wgarray marks such blocks as it marks
+   * non-finite ones; ggml has no bytes to compare there. Absent: none.
+   */
+  readonly ggmlAbortsFrom?: number;
+  /**
+   * Static lookup tables the kernels read at @group(1) @binding(0) (the IQ
+   * grids, kmaps and neighbour lists; whole 16-byte vectors): uploaded once per
+   * device and kept, bound once per pipeline (src/kernels/quantize.ts).
+   */
+  readonly kernelTables?: () => Uint32Array;
   /** ggml's dequantizer: blocks holds whole blocks; out holds blockSize floats per block. */
   dequantizeCpu(blocks: Uint8Array, out: Float32Array): void;
 }
