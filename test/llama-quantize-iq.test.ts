@@ -26,7 +26,10 @@ import { loadGGUF } from '../src/io/gguf/reader.js';
 import { saveGGUF } from '../src/io/index.js';
 import { loadImatrix } from '../src/io/imatrix.js';
 import { mulberry32 } from '../src/runtime/host-random.js';
-import { chooseTensorTypes, LLAMA_QUANT_PRESETS, missingFormats, requiresImatrix, type QuantPreset } from '../src/quant/presets.js';
+import { chooseTensorTypes, FTYPE, LLAMA_QUANT_PRESETS, missingFormats, requiresImatrix, type QuantPreset } from '../src/quant/presets.js';
+import { QUANT_FORMATS } from '../src/quant/registry.js';
+import { ggmlType } from '../src/runtime/ggml-types.js';
+import { REPO } from './helpers/child.js';
 import { llamaQuantize, llamaQuantizeAvailable, llamaQuantizeReport, typesFromLog } from './helpers/llama.js';
 
 const PRESETS: QuantPreset[] = LLAMA_QUANT_PRESETS.filter((p) => /^IQ[123]_/.test(p.name) || p.name === 'Q2_K_S');
@@ -324,6 +327,38 @@ describe('--imatrix with a Hugging Face input (the imatrix names GGUF tensors, f
 });
 
 describe('IQ presets on the command line', () => {
+  test('the README\'s preset and format tables state the presets\' ftypes, main types and imatrix needs, and the formats\' sizes', () => {
+    const readme = readFileSync(join(REPO, 'README.md'), 'utf8');
+    const rows = new Map([...readme.matchAll(/^\s*\| ((?:IQ[123]_\w+)) \| (\d+) \| (\w+) \| [^|]+ \| (yes|no) \|$/gm)].map((m) => [m[1], m.slice(2)]));
+    expect([...rows.keys()].sort()).toEqual(PRESETS.filter((p) => p.name !== 'Q2_K_S').map((p) => p.name).sort());
+    // a dense GQA 2 model of 8 layers, as llama.cpp would plan it without an imatrix
+    const f32 = ggmlType('f32');
+    const probe = ['token_embd', 'output', ...[0, 1, 2, 3, 4, 5, 6, 7].flatMap((l) => ['attn_q', 'attn_k', 'attn_v', 'attn_output', 'ffn_gate', 'ffn_up', 'ffn_down'].map((n) => `blk.${l}.${n}`))].map((n) => ({ name: `${n}.weight`, shape: [256, 256], type: f32 }));
+    const model = { arch: 'llama', nLayer: 8, nHead: 8, nHeadKv: 4, nExpert: 0 };
+    for (const [name, [ftype, main, needs]] of rows) {
+      const p = PRESETS.find((x) => x.name === name)!;
+      expect([Number(ftype), main.toLowerCase()], name).toEqual([p.ftype, p.defaultType!.name]);
+      const needed = chooseTensorTypes(probe, p, model).some((c) => requiresImatrix(c.name, c.to, p.ftype));
+      expect(needs, name).toBe(needed ? 'yes' : 'no');
+    }
+    const formats = new Map([...readme.matchAll(/^\s*\| (IQ[123]_\w+) \| ([\d.]+) \| (\d+) \/ 256 \| ([^|]+) \|$/gm)].map((m) => [m[1].toLowerCase(), m.slice(2)]));
+    expect(formats.size).toBe(7);
+    for (const [name, [bpw, bytes, use]] of formats) {
+      const t = ggmlType(name);
+      expect([Number(bpw), Number(bytes)], name).toEqual([(t.typeSize * 8) / t.blockSize, t.typeSize]);
+      expect(use.startsWith('required'), name).toBe(requiresImatrix('blk.0.attn_q.weight', t, FTYPE.MOSTLY_Q4_K_M));
+      // a format's own descriptor, once it is in the registry: where ggml asserts, 'required'
+      const f = QUANT_FORMATS.get(name);
+      if (f && use.includes('ggml asserts')) expect(f.imatrix, name).toBe('required');
+    }
+  });
+
+  test('every format whose ggml quantizer requires weights is one llama-quantize refuses to make without them', () => {
+    for (const f of QUANT_FORMATS.values()) {
+      if (f.imatrix === 'required') expect(requiresImatrix('blk.0.ffn_up.weight', f.type, FTYPE.MOSTLY_Q4_K_M), f.type.name).toBe(true);
+    }
+  });
+
   test('a preset is made exactly when the registry implements every type it can choose; otherwise the error names the missing ones', async () => {
     for (const p of PRESETS) {
       const out = join(dir, `cli-${tag(p.name)}.gguf`);
