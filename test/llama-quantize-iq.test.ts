@@ -26,7 +26,7 @@ import { loadGGUF } from '../src/io/gguf/reader.js';
 import { saveGGUF } from '../src/io/index.js';
 import { loadImatrix } from '../src/io/imatrix.js';
 import { mulberry32 } from '../src/runtime/host-random.js';
-import { chooseTensorTypes, FTYPE, LLAMA_QUANT_PRESETS, missingFormats, requiresImatrix, type QuantPreset } from '../src/quant/presets.js';
+import { chooseTensorTypes, FTYPE, guessFtype, LLAMA_QUANT_PRESETS, missingFormats, requiresImatrix, type QuantPreset } from '../src/quant/presets.js';
 import { QUANT_FORMATS } from '../src/quant/registry.js';
 import { ggmlType } from '../src/runtime/ggml-types.js';
 import { REPO } from './helpers/child.js';
@@ -351,6 +351,18 @@ describe('IQ presets on the command line', () => {
       const f = QUANT_FORMATS.get(name);
       if (f && use.includes('ggml asserts')) expect(f.imatrix, name).toBe('required');
     }
+  });
+
+  test('a file without general.file_type: llama.cpp\'s guess from its most common type (the IQ types included)', () => {
+    const T = (n: string) => ggmlType(n);
+    expect(guessFtype([T('iq3_s'), T('iq3_s'), T('f32')])).toBe(FTYPE.MOSTLY_IQ3_S);
+    expect(guessFtype([T('iq2_s'), T('q4_K'), T('iq2_s')])).toBe(FTYPE.MOSTLY_IQ2_S);
+    expect(guessFtype([T('iq1_m')])).toBe(FTYPE.MOSTLY_IQ1_M);
+    expect(guessFtype([T('q3_K')])).toBe(FTYPE.MOSTLY_Q3_K_M);
+    // a tie goes to the type that reached the count first, in layer-then-name order
+    const names = ['blk.1.b.weight', 'blk.0.a.weight', 'blk.0.b.weight', 'blk.1.a.weight'];
+    expect(guessFtype([T('q4_K'), T('q4_K'), T('f32'), T('f32')], names)).toBe(FTYPE.ALL_F32);
+    expect(guessFtype([T('f32'), T('f32'), T('q4_K'), T('q4_K')], names)).toBe(FTYPE.MOSTLY_Q4_K_M);
   });
 
   test('every format whose ggml quantizer requires weights is one llama-quantize refuses to make without them', () => {

@@ -93,7 +93,7 @@ export async function planFromGGUF(path: string, preset: QuantPreset, options: G
     preset.defaultType === null
       ? typeof f.metadata['general.file_type'] === 'number'
         ? (f.metadata['general.file_type'] as number)
-        : guessFtype(f.tensorInfos.map((t) => t.type))
+        : guessFtype(f.tensorInfos.map((t) => t.type), f.tensorInfos.map((t) => t.name))
       : preset.ftype;
   meta.set('general.file_type', gguf.u32(ftype));
   if (imatrix) setImatrixMetadata(meta, imatrix);

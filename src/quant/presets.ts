@@ -642,15 +642,36 @@ function fallback(t: TensorInfo, type: GGMLType): GGMLType {
   return ncols % fb.blockSize === 0 ? fb : ggmlType('f16');
 }
 
-/** The ftype a file's tensors suggest when general.file_type is missing (llama.cpp guesses from the most common type). */
-export function guessFtype(types: readonly GGMLType[]): number {
+/** llama_model_loader's guess of the ftype from the most common tensor type. */
+const FTYPE_OF_TYPE: Record<string, number> = {
+  f32: FTYPE.ALL_F32, f16: FTYPE.MOSTLY_F16, bf16: FTYPE.MOSTLY_BF16, q4_0: FTYPE.MOSTLY_Q4_0, q4_1: FTYPE.MOSTLY_Q4_1,
+  q5_0: FTYPE.MOSTLY_Q5_0, q5_1: FTYPE.MOSTLY_Q5_1, q8_0: FTYPE.MOSTLY_Q8_0, q2_K: FTYPE.MOSTLY_Q2_K, q3_K: FTYPE.MOSTLY_Q3_K_M,
+  q4_K: FTYPE.MOSTLY_Q4_K_M, q5_K: FTYPE.MOSTLY_Q5_K_M, q6_K: FTYPE.MOSTLY_Q6_K, tq1_0: FTYPE.MOSTLY_TQ1_0, tq2_0: FTYPE.MOSTLY_TQ2_0,
+  iq2_xxs: FTYPE.MOSTLY_IQ2_XXS, iq2_xs: FTYPE.MOSTLY_IQ2_XS, iq2_s: FTYPE.MOSTLY_IQ2_S, iq3_xxs: FTYPE.MOSTLY_IQ3_XXS,
+  iq1_s: FTYPE.MOSTLY_IQ1_S, iq1_m: FTYPE.MOSTLY_IQ1_M, iq4_nl: FTYPE.MOSTLY_IQ4_NL, iq4_xs: FTYPE.MOSTLY_IQ4_XS, iq3_s: FTYPE.MOSTLY_IQ3_S,
+};
+
+/**
+ * The ftype a file's tensors suggest when general.file_type is missing: llama.cpp
+ * takes the type that first reaches the highest count (tensors in its
+ * layer-then-name order) and maps it with FTYPE_OF_TYPE (unknown types: ALL_F32).
+ */
+export function guessFtype(types: readonly GGMLType[], names?: readonly string[]): number {
+  const order = types.map((_, i) => i);
+  if (names) {
+    const layers = names.map(layerOf);
+    order.sort((a, b) => layers[a] - layers[b] || (names[a] < names[b] ? -1 : names[a] > names[b] ? 1 : 0));
+  }
   const counts = new Map<string, number>();
-  for (const t of types) counts.set(t.name, (counts.get(t.name) ?? 0) + 1);
   let best = 'f32';
   let most = 0;
-  for (const [name, n] of counts) if (n > most) [best, most] = [name, n];
-  const preset = QUANT_PRESETS.find((x) => x.defaultType?.name === best && !x.name.endsWith('_S') && !x.name.endsWith('_L'));
-  return preset?.ftype ?? FTYPE.ALL_F32;
+  for (const i of order) {
+    const name = types[i].name;
+    const n = (counts.get(name) ?? 0) + 1;
+    counts.set(name, n);
+    if (n > most) [best, most] = [name, n];
+  }
+  return FTYPE_OF_TYPE[best] ?? FTYPE.ALL_F32;
 }
 
 /**
