@@ -26,7 +26,7 @@ import { loadGGUF } from '../src/io/gguf/reader.js';
 import { saveGGUF } from '../src/io/index.js';
 import { loadImatrix } from '../src/io/imatrix.js';
 import { mulberry32 } from '../src/runtime/host-random.js';
-import { chooseTensorTypes, FTYPE, guessFtype, LLAMA_QUANT_PRESETS, missingFormats, requiresImatrix, type QuantPreset } from '../src/quant/presets.js';
+import { chooseTensorTypes, FTYPE, guessFtype, LLAMA_QUANT_PRESETS, llamaPreset, missingFormats, requiresImatrix, type QuantPreset } from '../src/quant/presets.js';
 import { QUANT_FORMATS } from '../src/quant/registry.js';
 import { ggmlType } from '../src/runtime/ggml-types.js';
 import { REPO } from './helpers/child.js';
@@ -355,6 +355,18 @@ describe('IQ presets on the command line', () => {
       const f = QUANT_FORMATS.get(name);
       if (f && use.includes('ggml asserts')) expect(f.imatrix, name).toBe('required');
     }
+  });
+
+  test('llama.cpp\'s ftype numbers and default types (llama.h, llama_ftype_get_default_type); names and numbers both select', () => {
+    const want: [string, number, string][] = [
+      ['IQ2_XXS', 19, 'iq2_xxs'], ['IQ2_XS', 20, 'iq2_xs'], ['Q2_K_S', 21, 'q2_K'], ['IQ3_XS', 22, 'iq3_s'], ['IQ3_XXS', 23, 'iq3_xxs'],
+      ['IQ1_S', 24, 'iq1_s'], ['IQ3_S', 26, 'iq3_s'], ['IQ3_M', 27, 'iq3_s'], ['IQ2_S', 28, 'iq2_xs'], ['IQ2_M', 29, 'iq2_s'], ['IQ1_M', 31, 'iq1_m'],
+    ];
+    for (const [name, ftype, type] of want) {
+      expect([llamaPreset(name.toLowerCase())?.ftype, llamaPreset(name)?.defaultType?.name], name).toEqual([ftype, type]);
+      expect(llamaPreset(String(ftype))?.name).toBe(name);
+    }
+    expect(PRESETS.map((p) => p.name).sort()).toEqual(want.map((w) => w[0]).sort());
   });
 
   test('a file without general.file_type: llama.cpp\'s guess from its most common type (the IQ types included)', () => {
