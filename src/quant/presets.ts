@@ -1,7 +1,10 @@
 // llama-quantize's presets (file types) and its per-tensor choice of ggml type
 // (llama.cpp src/llama-quant.cpp: tensor_allows_quantization,
-// llama_tensor_get_type_impl, tensor_type_fallback), so that `wgarray quantize
-// IN OUT Q4_K_M` makes the same mix of types llama-quantize makes.
+// llama_tensor_get_type_impl, tensor_type_fallback, tensor_requires_imatrix),
+// so that `wgarray quantize IN OUT Q4_K_M` makes the same mix of types
+// llama-quantize makes. All of llama-quantize's presets are described
+// (LLAMA_QUANT_PRESETS); wgarray makes those whose every possible type is in
+// the registry (QUANT_PRESETS), so a preset appears when its formats do.
 
 import { ArgumentError } from '../errors.js';
 import { ggmlType, ggmlTypeByName, type GGMLType } from '../runtime/ggml-types.js';
@@ -126,7 +129,8 @@ function probeRuns(): { tensors: TensorInfo[]; model: ModelShape; options: TypeC
       { name: 'token_embd.weight', shape: [64, row], type: f32 },
       { name: 'output.weight', shape: [64, row], type: f32 },
     ];
-    // 8 layers take every layer rule (n/8, 7n/8, use_more_bits); the 70B rule reads only nLayer
+    // 8 layers take the n/8, 7n/8 and use_more_bits rules (the n/16 ones choose Q5_K / Q6_K,
+    // which other rules choose too); the 70B rule reads only nLayer
     for (let l = 0; l < 8; l++) {
       for (const n of ['attn_q', 'attn_k', 'attn_v', 'attn_output', 'attn_qkv']) tensors.push({ name: `blk.${l}.${n}.weight`, shape: [64, row], type: f32 });
       for (const n of ['ffn_up', 'ffn_gate', 'ffn_down']) {
@@ -169,7 +173,6 @@ export function presetTypes(preset: QuantPreset): readonly GGMLType[] {
 export function missingFormats(preset: QuantPreset): readonly GGMLType[] {
   return presetTypes(preset).filter((t) => !QUANT_FORMATS.has(t.name) && !(PLAIN_FLOAT_TYPES as readonly string[]).includes(t.name));
 }
-
 
 /** llama-quantize's preset `name` (case-insensitive, aliases and ftype numbers accepted), whether wgarray makes it or not. */
 export function llamaPreset(name: string): QuantPreset | undefined {
