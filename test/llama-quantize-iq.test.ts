@@ -30,7 +30,7 @@ import { chooseTensorTypes, FTYPE, guessFtype, LLAMA_QUANT_PRESETS, llamaPreset,
 import { QUANT_FORMATS } from '../src/quant/registry.js';
 import { ggmlType } from '../src/runtime/ggml-types.js';
 import { REPO } from './helpers/child.js';
-import { llamaQuantizeAvailable, llamaQuantizeReport, typesFromLog, type QuantizeJob } from './helpers/llama.js';
+import { llamaQuantizeAvailable, llamaQuantizeReport, runLlama, typesFromLog, type QuantizeJob } from './helpers/llama.js';
 
 const PRESETS: QuantPreset[] = LLAMA_QUANT_PRESETS.filter((p) => /^IQ[123]_/.test(p.name) || p.name === 'Q2_K_S');
 /** The presets whose every type the registry implements: byte-checked against llama.cpp. */
@@ -240,6 +240,14 @@ describe.skipIf(!ORACLE)('IQ presets: wgarray chooses llama_model_quantize\'s ty
       }
       expect(a.metadata['general.file_type']).toBe(p.ftype);
       expect(a.metadata['general.file_type']).toBe(b.metadata['general.file_type']);
+    }
+  }, 120_000);
+
+  test(`llama.cpp loads and runs wgarray's file of each preset it makes (${MADE.map((p) => p.name).join(' ')}; one process)`, async () => {
+    const runs = await runLlama(MADE.map((p) => join(dir, `ours-${p.name}.gguf`)), { prompt: 'ab', nTokens: 3 });
+    for (const [i, run] of runs.entries()) {
+      expect(run.generated.length, MADE[i].name).toBe(3);
+      expect(run.nVocab).toBe(320);
     }
   }, 120_000);
 });
