@@ -54,7 +54,7 @@ export type {
 } from './convert/pipeline.js';
 export { syntheticModel, writeSyntheticModel } from './convert/synthetic.js';
 export type { SyntheticModel, SyntheticModelOptions } from './convert/synthetic.js';
-export { QUANT_PRESETS, FTYPE, quantPreset, chooseTensorTypes, allowsQuantization } from './quant/presets.js';
+export { QUANT_PRESETS, LLAMA_QUANT_PRESETS, FTYPE, quantPreset, llamaPreset, presetTypes, missingFormats, chooseTensorTypes, allowsQuantization } from './quant/presets.js';
 export type { QuantPreset, ModelShape, TensorInfo, TypeChoiceOptions, TensorTypeChoice, TensorTypeOverride } from './quant/presets.js';
 export { quantizationError } from './kernels/quant-error.js';
 export type { ErrorStats } from './kernels/quant-error.js';

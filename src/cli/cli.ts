@@ -78,7 +78,8 @@ options:
   --tensor-type PATTERN=T       tensors whose name matches the regex get T (repeatable; first match wins)
   --allow-requantize            allow quantizing tensors that are already quantized
   --imatrix FILE                importance matrix (llama-imatrix's GGUF or legacy .dat): weighted quantization,
-                                as llama-quantize --imatrix (GGUF input; runs those tensors on the CPU, exact)
+                                as llama-quantize --imatrix; its entries name GGUF tensors (a Hugging Face input
+                                finds them after the name mapping). IQ1_*, IQ2_*, IQ3_XXS(+IQ3_XS) and Q2_K_S need one
   --include-weights NAME        use importance weights only for tensors whose name contains NAME (repeatable)
   --exclude-weights NAME        use none for tensors whose name contains NAME (repeatable; not with --include-weights)
   --allow-nonfinite             write NaN / Inf weights instead of refusing them (refused by default)
@@ -114,7 +115,8 @@ options:
   --lora ADAPTER_DIR            fuse a LoRA adapter first (PEFT: adapter_config.json + adapter_model.safetensors;
                                 MLX-LM: adapter_config.json + adapters.safetensors): W + scale * B @ A on the GPU
   --lora-scale X                multiply the adapter's scale by X (default 1)
-  --pure, --output-tensor-type, --token-embedding-type, --leave-output-tensor, --tensor-type
+  --pure, --output-tensor-type, --token-embedding-type, --leave-output-tensor, --tensor-type,
+  --imatrix FILE, --include-weights, --exclude-weights
                                 as for quantize (with a quantization TYPE)
   --allow-nonfinite             write NaN / Inf weights instead of refusing them (refused by default)
   --cpu                         use the CPU path
@@ -258,6 +260,7 @@ export async function runCli(argv: string[], options: CliOptions = {}): Promise<
           rest,
           {
             ...TYPE_OPTIONS,
+            ...IMATRIX_OPTIONS,
             ...COMMON,
             output: { type: 'string', short: 'o' },
             outtype: { type: 'string' },

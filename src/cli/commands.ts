@@ -6,8 +6,9 @@ import { AbortError, ArgumentError, DeviceError, oneLine } from '../errors.js';
 import { fileError, writeAtomically } from '../io/atomic.js';
 import { refuseOverwritingInputs } from '../io/identity.js';
 import { detectFormat } from '../io/load.js';
-import { filterImatrix, loadImatrix } from '../io/imatrix.js';
+import { filterImatrix, loadImatrix, type Imatrix } from '../io/imatrix.js';
 import { planFromGGUF } from '../convert/from-gguf.js';
+import { unweightedTensors } from '../convert/imatrix-plan.js';
 import { isInHFFolder, planFromHF, planFromSafetensors, resolveOuttype } from '../convert/from-hf.js';
 import { runPlan, type ConversionPlan, type RunResult, type TensorTransform } from '../convert/pipeline.js';
 import { FTYPE, parseTensorType, quantPreset, type TypeChoiceOptions } from '../quant/presets.js';
@@ -155,14 +156,8 @@ async function isDirectory(path: string): Promise<boolean> {
 export async function quantizeCommand(a: QuantizeArgs, io: CommandIO): Promise<QualityReport> {
   const preset = quantPreset(a.type);
   const options = typeChoiceOptions(a);
-  if ((a['include-weights']?.length || a['exclude-weights']?.length) && a.imatrix === undefined) {
-    throw new ArgumentError('--include-weights and --exclude-weights select importance-matrix entries: pass --imatrix FILE too');
-  }
   // read and checked before anything is planned or written
-  const imatrix =
-    a.imatrix === undefined
-      ? undefined
-      : filterImatrix(await loadImatrix(a.imatrix), { include: a['include-weights'], exclude: a['exclude-weights'] });
+  const imatrix = await imatrixOption(a);
   if (resolve(a.input) === resolve(a.output)) throw new ArgumentError(`the output ${a.output} is the input; write to another file`);
   // a file of a Hugging Face folder (or a shard index) is read with the rest of its folder
   const readsFolder = !(await isDirectory(a.input)) && (isInHFFolder(a.input) || a.input.endsWith('.json'));
@@ -184,21 +179,19 @@ export async function quantizeCommand(a: QuantizeArgs, io: CommandIO): Promise<Q
       evalBase = await prepareEval(a.input, { text: a.eval, ctx: a.ctx, chunks: a.chunks, quiet: a.quiet }, backend.device);
     }
     let plan: ConversionPlan;
-    if (imatrix && (await isDirectory(a.input) || (await detectFormat(a.input)) !== 'gguf')) {
-      throw new ArgumentError(`--imatrix needs a GGUF input (convert ${a.input} to GGUF first, then quantize it with the importance matrix)`);
-    }
     if (await isDirectory(a.input)) {
       if (preset.defaultType === null) throw new ArgumentError('COPY keeps a GGUF\'s tensor types; a Hugging Face folder has none to keep (use convert)');
-      plan = await planFromHF(a.input, { ...options, device: backend.device, outtype: preset.name, tokenizerPre: a['tokenizer-pre'] });
+      plan = await planFromHF(a.input, { ...options, device: backend.device, outtype: preset.name, tokenizerPre: a['tokenizer-pre'], imatrix });
     } else {
       const format = await detectFormat(a.input);
       if (format === 'gguf') plan = await planFromGGUF(a.input, preset, { ...options, device: backend.device, imatrix });
       else if (format === 'safetensors') {
         if (isInHFFolder(a.input) && preset.defaultType !== null) {
-          plan = await planFromHF(resolve(a.input, '..'), { ...options, device: backend.device, outtype: preset.name, tokenizerPre: a['tokenizer-pre'] });
-        } else plan = await planFromSafetensors(a.input, preset, { ...options, device: backend.device });
+          plan = await planFromHF(resolve(a.input, '..'), { ...options, device: backend.device, outtype: preset.name, tokenizerPre: a['tokenizer-pre'], imatrix });
+        } else plan = await planFromSafetensors(a.input, preset, { ...options, device: backend.device, imatrix });
       } else throw new ArgumentError(`${a.input}: not a GGUF file, a safetensors file or a Hugging Face model folder`);
     }
+    if (imatrix) imatrixNotice(plan, imatrix, a.quiet, io);
     const fileType = Number(plan.metadata.get('general.file_type')?.value ?? preset.ftype);
     // --json: stdout holds the JSON alone (no table)
     const quiet = { ...io, stdout: { write: () => {} } };
@@ -228,7 +221,31 @@ export async function quantizeCommand(a: QuantizeArgs, io: CommandIO): Promise<Q
   }
 }
 
+/** --imatrix FILE filtered by --include-weights / --exclude-weights, read and checked (undefined without --imatrix). */
+async function imatrixOption(a: { imatrix?: string; 'include-weights'?: string[]; 'exclude-weights'?: string[] }): Promise<Imatrix | undefined> {
+  if ((a['include-weights']?.length || a['exclude-weights']?.length) && a.imatrix === undefined) {
+    throw new ArgumentError('--include-weights and --exclude-weights select importance-matrix entries: pass --imatrix FILE too');
+  }
+  if (a.imatrix === undefined) return undefined;
+  return filterImatrix(await loadImatrix(a.imatrix), { include: a['include-weights'], exclude: a['exclude-weights'] });
+}
+
+/**
+ * llama-quantize's "did not find weights for X" (a line per tensor there): the
+ * tensors quantized without importance weights because the imatrix has none
+ * for them, in one line.
+ */
+function imatrixNotice(plan: ConversionPlan, imatrix: Imatrix, quiet: boolean | undefined, io: CommandIO): void {
+  const names = unweightedTensors(plan.tensors);
+  if (quiet || names.length === 0) return;
+  const shown = names.slice(0, 4).join(', ') + (names.length > 4 ? `, ... (${names.length - 4} more)` : '');
+  io.stderr.write(`wgarray: note: ${imatrix.file} has no importance weights for ${names.length} quantized tensor(s), which are quantized without them, as llama-quantize does: ${shown}\n`);
+}
+
 export interface ConvertArgs extends TypeOptionValues, WriteOptionValues {
+  imatrix?: string;
+  'include-weights'?: string[];
+  'exclude-weights'?: string[];
   input: string;
   output?: string;
   outtype?: string;
@@ -272,6 +289,10 @@ export async function convertCommand(a: ConvertArgs, io: CommandIO, transform?: 
   if ('convert' in resolved && (options.pure || options.tensorTypes || options.outputTensorType || options.tokenEmbeddingType || options.leaveOutputTensor)) {
     throw new ArgumentError(`--pure, --tensor-type, --output-tensor-type, --token-embedding-type and --leave-output-tensor apply to quantization presets (e.g. --outtype Q4_K_M), not to --outtype ${outtype}`);
   }
+  if (a.imatrix !== undefined && 'convert' in resolved) {
+    throw new ArgumentError(`--imatrix weights a quantization preset (e.g. --outtype Q4_K_M or IQ2_M), not --outtype ${outtype}`);
+  }
+  const imatrix = await imatrixOption(a);
   const output = a.output ?? `${basename(resolve(a.input))}-${outtype.toUpperCase()}.gguf`;
   await refuseOverwritingInputs(a.lora === undefined ? [a.input] : [a.input, a.lora], outputsOf(output, a.report));
   const backend = await openBackend({ cpu: a.cpu, stderr: io.stderr, device: io.device });
@@ -282,7 +303,9 @@ export async function convertCommand(a: ConvertArgs, io: CommandIO, transform?: 
       outtype,
       tokenizerPre: a['tokenizer-pre'],
       name: a.name,
+      imatrix,
     });
+    if (imatrix) imatrixNotice(plan, imatrix, a.quiet, io);
     const fileType = Number(plan.metadata.get('general.file_type')?.value);
     // --outtype auto is the weights' own 16-bit type: report that type, not 'AUTO'
     const type =

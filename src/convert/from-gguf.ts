@@ -4,22 +4,20 @@
 // which describe the input's shards).
 
 import { ArgumentError, FormatError, quoteName } from '../errors.js';
-import { imatrixWeights, type Imatrix } from '../io/imatrix.js';
+import type { Imatrix } from '../io/imatrix.js';
 import { loadGGUF, type GGUFFile } from '../io/gguf/reader.js';
 import { gguf } from '../io/gguf/metadata.js';
 import { standardKeyTypes } from '../io/gguf/keys.js';
 import type { Device } from '../runtime/device.js';
-import type { GGMLType } from '../runtime/ggml-types.js';
 import {
-  allowsQuantization,
   chooseTensorTypes,
   guessFtype,
-  requiresImatrix,
   type ModelShape,
   type QuantPreset,
   type TypeChoiceOptions,
 } from '../quant/presets.js';
 import { Metadata } from './metadata.js';
+import { attachImatrix, effectiveImatrix, setImatrixMetadata } from './imatrix-plan.js';
 import type { ConversionPlan, PlannedTensor, TensorSource } from './pipeline.js';
 
 /** The hyperparameters the type choice needs, from a GGUF file's <arch>.* keys. */
@@ -63,39 +61,6 @@ export interface GGUFPlanOptions extends TypeChoiceOptions {
   imatrix?: Imatrix;
 }
 
-/**
- * Each tensor's importance weights, checked as llama-quantize checks them
- * before anything is written: an entry whose size is not row length x experts
- * is an error (except for the token embedding, which then goes without); a
- * tensor whose type needs weights and has none is refused.
- */
-function tensorWeights(
-  infos: readonly { name: string; shape: readonly number[]; to: GGMLType; from: GGMLType }[],
-  imatrix: Imatrix | undefined,
-  ftype: number,
-  options: TypeChoiceOptions,
-): (Float32Array | undefined)[] {
-  return infos.map((t) => {
-    const quantized = t.to !== t.from && allowsQuantization({ name: t.name, shape: t.shape, type: t.from }, options);
-    let w: Float32Array | undefined;
-    if (imatrix && quantized) {
-      const rowLength = t.shape[t.shape.length - 1];
-      const experts = t.shape.length >= 3 ? t.shape[t.shape.length - 3] : 1;
-      const tokenEmbd = t.name === 'token_embd.weight' || t.name === 'per_layer_token_embd.weight';
-      const entry = imatrix.entries.get(t.name);
-      if (entry && !(tokenEmbd && entry.length !== rowLength * experts)) w = imatrixWeights(imatrix, t.name, rowLength, experts);
-    }
-    if (!w && quantized && requiresImatrix(t.name, t.to, ftype)) {
-      throw new ArgumentError(
-        imatrix
-          ? `tensor '${t.name}' (${t.to.name}) has no importance weights in ${imatrix.file}: very low-bit types need them (llama-quantize refuses too)`
-          : `quantizing tensor '${t.name}' to ${t.to.name} requires an importance matrix: pass --imatrix FILE (from llama-imatrix or wgarray imatrix)`,
-      );
-    }
-    return w;
-  });
-}
-
 /** Plans `preset` over the GGUF file at `path`. */
 export async function planFromGGUF(path: string, preset: QuantPreset, options: GGUFPlanOptions = {}): Promise<ConversionPlan> {
   const f = await loadGGUF(path, { device: options.device });
@@ -110,7 +75,7 @@ export async function planFromGGUF(path: string, preset: QuantPreset, options: G
   }
   const model = modelShapeOf(f);
   const infos = f.tensorInfos.map((t) => ({ name: t.name, shape: t.shape, type: t.type }));
-  const imatrix = options.imatrix && options.imatrix.entries.size > 0 ? options.imatrix : undefined;
+  const imatrix = effectiveImatrix(options.imatrix);
   const choices = chooseTensorTypes(infos, preset, model, { ...options, hasImatrix: imatrix !== undefined });
 
   const meta = new Metadata();
@@ -128,22 +93,10 @@ export async function planFromGGUF(path: string, preset: QuantPreset, options: G
     preset.defaultType === null
       ? typeof f.metadata['general.file_type'] === 'number'
         ? (f.metadata['general.file_type'] as number)
-        : guessFtype(f.tensorInfos.map((t) => t.type))
+        : guessFtype(f.tensorInfos.map((t) => t.type), f.tensorInfos.map((t) => t.name))
       : preset.ftype;
   meta.set('general.file_type', gguf.u32(ftype));
-  const weights = tensorWeights(
-    f.tensorInfos.map((t, i) => ({ name: t.name, shape: t.shape, from: t.type, to: choices[i].to })),
-    imatrix,
-    ftype,
-    options,
-  );
-  if (imatrix) {
-    // llama-quantize's kv overrides: strings cut at 127 bytes, counts as u32
-    meta.set('quantize.imatrix.file', gguf.string(truncate127(imatrix.file)));
-    if (imatrix.datasets.length) meta.set('quantize.imatrix.dataset', gguf.string(truncate127(imatrix.datasets[0])));
-    meta.set('quantize.imatrix.entries_count', gguf.u32(imatrix.entries.size));
-    if (imatrix.chunkCount > 0) meta.set('quantize.imatrix.chunks_count', gguf.u32(imatrix.chunkCount));
-  }
+  if (imatrix) setImatrixMetadata(meta, imatrix);
 
   const tensors: PlannedTensor[] = f.tensorInfos.map((info, i) => {
     const source: TensorSource = {
@@ -162,9 +115,9 @@ export async function planFromGGUF(path: string, preset: QuantPreset, options: G
       ...(c.note ? { note: c.note } : {}),
       source,
       sourceName: info.name,
-      ...(weights[i] ? { imatrix: weights[i] } : {}),
     };
   });
+  attachImatrix(tensors, imatrix, { name: preset.name, ftype }, options);
   const arch = model.arch || 'unknown architecture';
   return {
     description: `GGUF v${f.version} (${arch}, ${f.tensorInfos.length} tensors)`,
@@ -172,10 +125,4 @@ export async function planFromGGUF(path: string, preset: QuantPreset, options: G
     tensors,
     model,
   };
-}
-
-/** strncpy(val_str, s, 127): the first 127 bytes (UTF-8) of s. */
-function truncate127(s: string): string {
-  const b = new TextEncoder().encode(s);
-  return b.length <= 127 ? s : new TextDecoder().decode(b.subarray(0, 127));
 }

@@ -19,6 +19,7 @@ import { ArgumentError, FileError, FormatError, quoteName } from '../errors.js';
 import { standardKeyTypes } from '../io/gguf/keys.js';
 import { fileError } from '../io/atomic.js';
 import { readRegularFile } from '../io/source.js';
+import type { Imatrix } from '../io/imatrix.js';
 import { gguf } from '../io/gguf/metadata.js';
 import { loadSafetensors, type SafetensorsFile } from '../io/safetensors/reader.js';
 import { WgArray } from '../runtime/array.js';
@@ -37,6 +38,7 @@ import {
 import { expectedShape, generatedTensors, mapTensor, modelMetadata, permuteRows, readHparams, requiredTensors, type Hparams } from './architecture.js';
 import { mlxModules, readMlxQuantization, type MlxModules, type MlxModuleSource } from './mlx/read.js';
 import { Metadata } from './metadata.js';
+import { attachImatrix, effectiveImatrix, setImatrixMetadata } from './imatrix-plan.js';
 import { checkConfigJson, checkLayersAgainstTensors, checkTokenizerConfigJson, checkTokenizerJson } from './hf-schema.js';
 import type { ConversionPlan, PlannedTensor, TensorSource } from './pipeline.js';
 import { parseSentencePieceModel, sentencePieceFromTokenizerJson, sentencePieceMetadata, type SentencePieceModel } from './sentencepiece.js';
@@ -61,6 +63,8 @@ export interface HFPlanOptions extends TypeChoiceOptions {
   tokenizerPre?: string;
   /** general.name (default: the folder's name). */
   name?: string;
+  /** --imatrix (a preset outtype only): importance weights by GGUF tensor name, as for a GGUF input. */
+  imatrix?: Imatrix;
 }
 
 async function readJson(path: string): Promise<Json> {
@@ -463,7 +467,7 @@ function chooseTypes(
       mapped.map((t) => ({ name: t.name, shape: t.shape, type: f32 })),
       preset,
       model,
-      options,
+      { ...options, hasImatrix: effectiveImatrix(options.imatrix) !== undefined },
     );
     const types = choices.map((c, i) => {
       const m = mapped[i].mlx;
@@ -552,6 +556,10 @@ export async function planFromHF(dir: string, options: HFPlanOptions = {}): Prom
   const { h } = folder;
   const { tensors: mapped, vocabRows } = mapTensors(folder);
   const model: ModelShape = { arch: h.arch.arch, nLayer: h.nLayer, nHead: h.nHead, nHeadKv: h.nHeadKv, nExpert: h.nExpert };
+  const out = resolveOuttype(options.outtype ?? 'auto');
+  if (options.imatrix && !('preset' in out)) {
+    throw new ArgumentError(`--imatrix weights a quantization preset (e.g. Q4_K_M, IQ2_M); --outtype ${options.outtype ?? 'auto'} does not quantize with one`);
+  }
   const { types, ftype, outName } = chooseTypes(folder, mapped, model, options);
   const metadata = await folderMetadata(folder, mapped, vocabRows, ftype, options);
   const tensors: PlannedTensor[] = mapped.map((t, i) => ({
@@ -564,6 +572,12 @@ export async function planFromHF(dir: string, options: HFPlanOptions = {}): Prom
     ...(t.permuteHeads ? { permuteHeads: t.permuteHeads } : {}),
     sourceName: t.hfName,
   }));
+  const imatrix = effectiveImatrix(options.imatrix);
+  if ('preset' in out) {
+    // after the name mapping: the imatrix names GGUF tensors
+    attachImatrix(tensors, imatrix, { name: out.preset.name, ftype }, options);
+    if (imatrix) setImatrixMetadata(metadata, imatrix);
+  }
   return {
     description: `Hugging Face ${h.hfArch} folder (${h.nLayer} layers, hidden ${h.nEmbd}${h.nExpert ? `, ${h.nExpert} experts` : ''}, vocab ${vocabRows}) -> ${h.arch.arch} ${outName}`,
     metadata,
@@ -585,7 +599,8 @@ export async function planFromSafetensors(path: string, preset: QuantPreset, opt
     if (b) maxLayer = Math.max(maxLayer, Number(b[1]));
   }
   const model: ModelShape = { arch: '', nLayer: maxLayer + 1, nHead: 0, nHeadKv: 0, nExpert: 0 };
-  const choices = chooseTensorTypes(infos, preset, model, options);
+  const imatrix = effectiveImatrix(options.imatrix);
+  const choices = chooseTensorTypes(infos, preset, model, { ...options, hasImatrix: imatrix !== undefined });
   const meta = new Metadata();
   for (const [k, v] of Object.entries(f.metadata)) {
     // safetensors metadata values are strings: a standard GGUF key of another type is the file's fault, named here
@@ -606,6 +621,8 @@ export async function planFromSafetensors(path: string, preset: QuantPreset, opt
     source: sourceOf(f, t.name),
     sourceName: t.name,
   }));
+  attachImatrix(tensors, imatrix, { name: preset.name, ftype: preset.ftype }, options);
+  if (imatrix) setImatrixMetadata(meta, imatrix);
   return { description: `safetensors (${infos.length} tensors)`, metadata: meta, tensors, model };
 }
 

@@ -1,10 +1,14 @@
 // llama-quantize's presets (file types) and its per-tensor choice of ggml type
 // (llama.cpp src/llama-quant.cpp: tensor_allows_quantization,
-// llama_tensor_get_type_impl, tensor_type_fallback), so that `wgarray quantize
-// IN OUT Q4_K_M` makes the same mix of types llama-quantize makes.
+// llama_tensor_get_type_impl, tensor_type_fallback, tensor_requires_imatrix),
+// so that `wgarray quantize IN OUT Q4_K_M` makes the same mix of types
+// llama-quantize makes. All of llama-quantize's presets are described
+// (LLAMA_QUANT_PRESETS); wgarray makes those whose every possible type is in
+// the registry (QUANT_PRESETS), so a preset appears when its formats do.
 
 import { ArgumentError } from '../errors.js';
 import { ggmlType, ggmlTypeByName, type GGMLType } from '../runtime/ggml-types.js';
+import { PLAIN_FLOAT_TYPES, QUANT_FORMATS } from './registry.js';
 
 export interface QuantPreset {
   /** llama-quantize's name: 'Q4_K_M'. */
@@ -37,26 +41,50 @@ export const FTYPE = {
   MOSTLY_Q5_K_S: 16,
   MOSTLY_Q5_K_M: 17,
   MOSTLY_Q6_K: 18,
+  MOSTLY_IQ2_XXS: 19,
+  MOSTLY_IQ2_XS: 20,
   MOSTLY_Q2_K_S: 21,
+  MOSTLY_IQ3_XS: 22,
+  MOSTLY_IQ3_XXS: 23,
+  MOSTLY_IQ1_S: 24,
   MOSTLY_IQ4_NL: 25,
+  MOSTLY_IQ3_S: 26,
+  MOSTLY_IQ3_M: 27,
+  MOSTLY_IQ2_S: 28,
+  MOSTLY_IQ2_M: 29,
   MOSTLY_IQ4_XS: 30,
+  MOSTLY_IQ1_M: 31,
   MOSTLY_BF16: 32,
   MOSTLY_TQ1_0: 36,
   MOSTLY_TQ2_0: 37,
   MOSTLY_MXFP4_MOE: 38,
 } as const;
 
-/** The presets wgarray makes, in llama-quantize's order and with its descriptions. */
-export const QUANT_PRESETS: readonly QuantPreset[] = Object.freeze([
+/**
+ * llama-quantize's presets, in its order and with its descriptions (tools/quantize
+ * QUANT_OPTIONS), each with the ftype and default type llama_ftype_get_default_type gives it.
+ * wgarray makes those whose every possible type is implemented: QUANT_PRESETS.
+ */
+export const LLAMA_QUANT_PRESETS: readonly QuantPreset[] = Object.freeze([
   p('Q4_0', FTYPE.MOSTLY_Q4_0, 'q4_0', '4.34G, +0.4685 ppl @ Llama-3-8B'),
   p('Q4_1', FTYPE.MOSTLY_Q4_1, 'q4_1', '4.78G, +0.4511 ppl @ Llama-3-8B'),
   p('MXFP4_MOE', FTYPE.MOSTLY_MXFP4_MOE, 'mxfp4', 'MXFP4 for MoE expert tensors, Q8_0 for the rest'),
   p('Q5_0', FTYPE.MOSTLY_Q5_0, 'q5_0', '5.21G, +0.1316 ppl @ Llama-3-8B'),
   p('Q5_1', FTYPE.MOSTLY_Q5_1, 'q5_1', '5.65G, +0.1062 ppl @ Llama-3-8B'),
+  p('IQ2_XXS', FTYPE.MOSTLY_IQ2_XXS, 'iq2_xxs', '2.06 bpw quantization'),
+  p('IQ2_XS', FTYPE.MOSTLY_IQ2_XS, 'iq2_xs', '2.31 bpw quantization'),
+  p('IQ2_S', FTYPE.MOSTLY_IQ2_S, 'iq2_xs', '2.5  bpw quantization'),
+  p('IQ2_M', FTYPE.MOSTLY_IQ2_M, 'iq2_s', '2.7  bpw quantization'),
+  p('IQ1_S', FTYPE.MOSTLY_IQ1_S, 'iq1_s', '1.56 bpw quantization'),
+  p('IQ1_M', FTYPE.MOSTLY_IQ1_M, 'iq1_m', '1.75 bpw quantization'),
   p('TQ1_0', FTYPE.MOSTLY_TQ1_0, 'tq1_0', '1.69 bpw ternarization'),
   p('TQ2_0', FTYPE.MOSTLY_TQ2_0, 'tq2_0', '2.06 bpw ternarization'),
   p('Q2_K', FTYPE.MOSTLY_Q2_K, 'q2_K', '2.96G, +3.5199 ppl @ Llama-3-8B'),
   p('Q2_K_S', FTYPE.MOSTLY_Q2_K_S, 'q2_K', '2.96G, +3.1836 ppl @ Llama-3-8B'),
+  p('IQ3_XXS', FTYPE.MOSTLY_IQ3_XXS, 'iq3_xxs', '3.06 bpw quantization'),
+  p('IQ3_S', FTYPE.MOSTLY_IQ3_S, 'iq3_s', '3.44 bpw quantization'),
+  p('IQ3_M', FTYPE.MOSTLY_IQ3_M, 'iq3_s', '3.66 bpw quantization mix'),
+  p('IQ3_XS', FTYPE.MOSTLY_IQ3_XS, 'iq3_s', '3.3 bpw quantization'),
   p('Q3_K_S', FTYPE.MOSTLY_Q3_K_S, 'q3_K', '3.41G, +1.6321 ppl @ Llama-3-8B'),
   p('Q3_K_M', FTYPE.MOSTLY_Q3_K_M, 'q3_K', '3.74G, +0.6569 ppl @ Llama-3-8B'),
   p('Q3_K_L', FTYPE.MOSTLY_Q3_K_L, 'q3_K', '4.03G, +0.5562 ppl @ Llama-3-8B'),
@@ -77,32 +105,95 @@ export const QUANT_PRESETS: readonly QuantPreset[] = Object.freeze([
 /** llama-quantize's aliases, plus MXFP4 for MXFP4_MOE. */
 const ALIASES: Record<string, string> = { Q3_K: 'Q3_K_M', Q4_K: 'Q4_K_M', Q5_K: 'Q5_K_M', MXFP4: 'MXFP4_MOE' };
 
-/** llama-quantize presets wgarray does not make, and why. */
-const UNSUPPORTED: Record<string, string> = {
-  IQ1_S: 'its IQ1_S blocks are not implemented',
-  IQ1_M: 'its IQ1_M blocks are not implemented',
-  IQ2_XXS: 'its IQ2_XXS blocks are not implemented',
-  IQ2_XS: 'its IQ2_XS blocks are not implemented',
-  IQ2_S: 'its IQ2_XS/IQ2_S blocks are not implemented',
-  IQ2_M: 'its IQ2_S blocks are not implemented',
-  IQ3_XXS: 'its IQ3_XXS blocks are not implemented',
-  IQ3_XS: 'its IQ3_S blocks are not implemented',
-  IQ3_S: 'its IQ3_S blocks are not implemented',
-  IQ3_M: 'its IQ3_S blocks are not implemented',
-};
+/**
+ * Models on which the type choice takes each of its branches (GQA or not, the
+ * 70B rule, Falcon, 4 and 8 experts, tied embeddings, with and without an
+ * imatrix): the types a preset can choose are those it chooses on one of
+ * them, and their fallbacks for rows of 32 and 16.
+ */
+function probeRuns(): { tensors: TensorInfo[]; model: ModelShape; options: TypeChoiceOptions }[] {
+  const f32 = ggmlType('f32');
+  const models: ModelShape[] = [
+    { arch: 'llama', nLayer: 8, nHead: 8, nHeadKv: 8, nExpert: 0 },
+    { arch: 'llama', nLayer: 8, nHead: 8, nHeadKv: 2, nExpert: 0 },
+    { arch: 'llama', nLayer: 80, nHead: 64, nHeadKv: 8, nExpert: 0 },
+    { arch: 'falcon', nLayer: 8, nHead: 8, nHeadKv: 1, nExpert: 0 },
+    { arch: 'llama', nLayer: 8, nHead: 8, nHeadKv: 8, nExpert: 8 },
+    { arch: 'qwen3moe', nLayer: 8, nHead: 8, nHeadKv: 8, nExpert: 4 },
+  ];
+  const runs: { tensors: TensorInfo[]; model: ModelShape; options: TypeChoiceOptions }[] = [];
+  for (const model of models) {
+    const moe = model.nExpert > 1;
+    const row = 256;
+    const tensors: TensorInfo[] = [
+      { name: 'token_embd.weight', shape: [64, row], type: f32 },
+      { name: 'output.weight', shape: [64, row], type: f32 },
+    ];
+    // 8 layers take the n/8, 7n/8 and use_more_bits rules (the n/16 ones choose Q5_K / Q6_K,
+    // which other rules choose too); the 70B rule reads only nLayer
+    for (let l = 0; l < 8; l++) {
+      for (const n of ['attn_q', 'attn_k', 'attn_v', 'attn_output', 'attn_qkv']) tensors.push({ name: `blk.${l}.${n}.weight`, shape: [64, row], type: f32 });
+      for (const n of ['ffn_up', 'ffn_gate', 'ffn_down']) {
+        tensors.push(moe ? { name: `blk.${l}.${n}_exps.weight`, shape: [model.nExpert, 64, row], type: f32 } : { name: `blk.${l}.${n}.weight`, shape: [64, row], type: f32 });
+      }
+    }
+    // tied embeddings (no output.weight): only the token embedding's rule changes
+    const tied = [tensors[0]];
+    for (const hasImatrix of [false, true]) {
+      runs.push({ tensors, model, options: { hasImatrix } });
+      runs.push({ tensors: tied, model, options: { hasImatrix } });
+    }
+  }
+  return runs;
+}
+
+const presetTypeCache = new Map<string, readonly GGMLType[]>();
+
+/** The types `preset`'s rules can give a tensor (the probe models above), by name. */
+export function presetTypes(preset: QuantPreset): readonly GGMLType[] {
+  let types = presetTypeCache.get(preset.name);
+  if (!types) {
+    const seen = new Map<string, GGMLType>();
+    if (preset.defaultType) {
+      for (const run of probeRuns()) for (const c of chooseTensorTypes(run.tensors, preset, run.model, run.options)) seen.set(c.to.name, c.to);
+      for (const t of [...seen.values()]) {
+        for (const row of [32, 16]) {
+          const fb = fallback({ name: 'probe.weight', shape: [1, row], type: t }, t);
+          seen.set(fb.name, fb);
+        }
+      }
+    }
+    types = Object.freeze([...seen.values()].sort((a, b) => (a.name < b.name ? -1 : 1)));
+    presetTypeCache.set(preset.name, types);
+  }
+  return types;
+}
+
+/** The types `preset` can choose that the registry has no format for (empty: wgarray makes the preset). */
+export function missingFormats(preset: QuantPreset): readonly GGMLType[] {
+  return presetTypes(preset).filter((t) => !QUANT_FORMATS.has(t.name) && !(PLAIN_FLOAT_TYPES as readonly string[]).includes(t.name));
+}
+
+/** llama-quantize's preset `name` (case-insensitive, aliases and ftype numbers accepted), whether wgarray makes it or not. */
+export function llamaPreset(name: string): QuantPreset | undefined {
+  const upper = name.trim().toUpperCase();
+  const canonical = ALIASES[upper] ?? upper;
+  const found = LLAMA_QUANT_PRESETS.find((x) => x.name === canonical);
+  if (found) return found;
+  if (/^\d+$/.test(upper)) return LLAMA_QUANT_PRESETS.find((x) => x.ftype === Number(upper) && x.defaultType !== null);
+  return undefined;
+}
 
 /** The preset `name` names: case-insensitive, aliases (Q4_K = Q4_K_M) and llama.cpp's ftype numbers accepted. */
 export function quantPreset(name: string): QuantPreset {
-  const upper = name.trim().toUpperCase();
-  const canonical = ALIASES[upper] ?? upper;
-  const found = QUANT_PRESETS.find((x) => x.name === canonical);
-  if (found) return found;
-  if (/^\d+$/.test(upper)) {
-    const byFtype = QUANT_PRESETS.find((x) => x.ftype === Number(upper) && x.defaultType !== null);
-    if (byFtype) return byFtype;
+  const found = llamaPreset(name);
+  if (found) {
+    const missing = missingFormats(found);
+    if (missing.length === 0) return found;
+    throw new ArgumentError(
+      `quantization type ${found.name} is not supported: its ${missing.map((t) => t.name.toUpperCase()).join('/')} blocks are not implemented`,
+    );
   }
-  const why = UNSUPPORTED[canonical];
-  if (why) throw new ArgumentError(`quantization type ${canonical} is not supported: ${why}`);
   throw new ArgumentError(
     `unknown quantization type '${name}'; known: ${[...QUANT_PRESETS.map((x) => x.name), ...Object.keys(ALIASES)].join(', ')}`,
   );
@@ -302,12 +393,15 @@ function layerInfo(q: QuantState, counter: number, name: string): [number, numbe
 }
 
 /**
- * llama_tensor_get_type_impl for the presets wgarray makes: the type
+ * llama_tensor_get_type_impl: the type
  * `t` (of category `cat`) gets instead of `start`, the preset's default,
  * and why. Updates the counters in `q`; call it in llama.cpp's tensor order.
  */
 export function mixType(q: QuantState, t: TensorInfo, cat: Category, start: GGMLType): { type: GGMLType; note?: string } {
   const T = ggmlType;
+  const f = q.ftype;
+  const nExpert = q.model.nExpert;
+  const hasImatrix = !!q.options.hasImatrix;
   let type = start;
   let note: string | undefined;
   if (cat === 'output' || (q.tiedEmbeddings && cat === 'token_embd')) {
@@ -317,71 +411,115 @@ export function mixType(q: QuantState, t: TensorInfo, cat: Category, start: GGML
       note = `${what}: --output-tensor-type`;
     } else {
       const nx = t.shape[t.shape.length - 1];
-      if (q.ftype === FTYPE.MOSTLY_MXFP4_MOE || q.falcon || nx % type.blockSize !== 0) type = T('q8_0');
+      if (f === FTYPE.MOSTLY_MXFP4_MOE || q.falcon || nx % type.blockSize !== 0) type = T('q8_0');
+      else if (IQ2_OUTPUT_Q5_K.includes(f)) type = T('q5_K');
       else if (type.name !== 'q8_0') type = T('q6_K');
       note = what;
     }
-  } else if (q.ftype === FTYPE.MOSTLY_MXFP4_MOE) {
+  } else if (f === FTYPE.MOSTLY_MXFP4_MOE) {
     // expert tensors (3-D) to MXFP4, the rest to Q8_0
     const ne2 = t.shape.length >= 3 ? t.shape[t.shape.length - 3] : 1;
     type = ne2 > 1 ? T('mxfp4') : T('q8_0');
     note = ne2 > 1 ? 'expert tensor' : 'not an expert tensor';
   } else if (cat === 'token_embd') {
     if (q.options.tokenEmbeddingType) type = q.options.tokenEmbeddingType;
-    else if (q.ftype === FTYPE.MOSTLY_TQ1_0 || q.ftype === FTYPE.MOSTLY_TQ2_0) type = T('q4_K');
+    else if (f === FTYPE.MOSTLY_IQ2_XXS || f === FTYPE.MOSTLY_IQ2_XS || f === FTYPE.MOSTLY_IQ1_S || f === FTYPE.MOSTLY_IQ1_M) type = T('q2_K');
+    else if (f === FTYPE.MOSTLY_IQ2_S || f === FTYPE.MOSTLY_IQ2_M || f === FTYPE.MOSTLY_IQ3_XXS) type = T('iq3_s');
+    else if (f === FTYPE.MOSTLY_TQ1_0 || f === FTYPE.MOSTLY_TQ2_0) type = T('q4_K');
+  } else if (IQ2_FAMILY.includes(f)) {
+    // the 1-2 bit IQ presets have their own rules (no 70B or 8-expert Q8_0 bumps)
+    const iq2sm = f === FTYPE.MOSTLY_IQ2_S || f === FTYPE.MOSTLY_IQ2_M;
+    if (isAttnV(cat)) {
+      type = q.nGqa >= 4 || nExpert >= 4 ? T('q4_K') : iq2sm ? T('iq3_s') : T('q2_K');
+      q.iAttnV++;
+    } else if (nExpert === 8 && cat === 'attn_k') {
+      type = T('q4_K');
+    } else if (cat === 'ffn_down') {
+      // llama.cpp counts ffn_down tensors here, not layers (no layer_info)
+      if (q.iFfnDown < Math.trunc(q.model.nLayer / 8)) type = iq2sm ? T('iq3_s') : T('q2_K');
+      q.iFfnDown++;
+    } else if (cat === 'attn_output') {
+      if (nExpert === 8) type = T('q5_K');
+      else if (f === FTYPE.MOSTLY_IQ1_S || f === FTYPE.MOSTLY_IQ1_M) type = T('iq2_xxs');
+      else if (iq2sm) type = T('iq3_s');
+    }
   } else if (isAttnV(cat)) {
     const i = q.iAttnV;
-    if (q.ftype === FTYPE.MOSTLY_Q2_K) type = q.nGqa >= 4 ? T('q4_K') : T('q3_K');
-    else if (q.ftype === FTYPE.MOSTLY_Q2_K_S && q.nGqa >= 4) type = T('q4_K');
-    else if (q.ftype === FTYPE.MOSTLY_Q3_K_M) type = i < 2 ? T('q5_K') : T('q4_K');
-    else if (q.ftype === FTYPE.MOSTLY_Q3_K_L) type = T('q5_K');
-    else if ((q.ftype === FTYPE.MOSTLY_IQ4_NL || q.ftype === FTYPE.MOSTLY_IQ4_XS) && q.nGqa >= 4) type = T('q5_K');
-    else if ((q.ftype === FTYPE.MOSTLY_Q4_K_M || q.ftype === FTYPE.MOSTLY_Q5_K_M) && useMoreBits(i, q.nAttnV)) type = T('q6_K');
-    else if (q.ftype === FTYPE.MOSTLY_Q4_K_S && i < 4) type = T('q5_K');
+    if (f === FTYPE.MOSTLY_Q2_K) type = q.nGqa >= 4 ? T('q4_K') : T('q3_K');
+    else if (f === FTYPE.MOSTLY_Q2_K_S && q.nGqa >= 4) type = T('q4_K');
+    else if (f === FTYPE.MOSTLY_IQ3_XXS) type = q.nGqa >= 4 ? T('q4_K') : !hasImatrix ? T('iq3_s') : T('iq3_xxs');
+    else if ((f === FTYPE.MOSTLY_IQ3_XS || f === FTYPE.MOSTLY_IQ3_S) && q.nGqa >= 4) type = T('q4_K');
+    else if (f === FTYPE.MOSTLY_IQ3_M) type = T('q4_K');
+    else if (f === FTYPE.MOSTLY_Q3_K_M) type = i < 2 ? T('q5_K') : T('q4_K');
+    else if (f === FTYPE.MOSTLY_Q3_K_L) type = T('q5_K');
+    else if ((f === FTYPE.MOSTLY_IQ4_NL || f === FTYPE.MOSTLY_IQ4_XS) && q.nGqa >= 4) type = T('q5_K');
+    else if ((f === FTYPE.MOSTLY_Q4_K_M || f === FTYPE.MOSTLY_Q5_K_M) && useMoreBits(i, q.nAttnV)) type = T('q6_K');
+    else if (f === FTYPE.MOSTLY_Q4_K_S && i < 4) type = T('q5_K');
     if (q.is70B && (type.name === 'q3_K' || type.name === 'q4_K')) type = T('q5_K');
-    if (q.model.nExpert === 8) type = T('q8_0');
+    if (nExpert === 8) type = T('q8_0');
     q.iAttnV++;
   } else if (cat === 'attn_k') {
-    if (q.model.nExpert === 8) type = T('q8_0');
+    if (nExpert === 8) type = T('q8_0');
+    else if (f === FTYPE.MOSTLY_IQ3_XS) type = T('iq3_xxs');
+    else if (f === FTYPE.MOSTLY_IQ3_XXS) type = T('iq2_s');
+  } else if (cat === 'attn_q') {
+    if (f === FTYPE.MOSTLY_IQ3_XS) type = T('iq3_xxs');
+    else if (f === FTYPE.MOSTLY_IQ3_XXS) type = T('iq2_s');
   } else if (cat === 'ffn_down') {
     const [i, n] = layerInfo(q, q.iFfnDown, t.name);
-    if (q.ftype === FTYPE.MOSTLY_Q2_K) type = T('q3_K');
-    else if (q.ftype === FTYPE.MOSTLY_Q2_K_S) {
-      if (i < Math.trunc(n / 8)) type = T('q4_K');
-    } else if (q.ftype === FTYPE.MOSTLY_Q3_K_M) {
+    const n8 = Math.trunc(n / 8);
+    if (f === FTYPE.MOSTLY_Q2_K) type = T('q3_K');
+    else if (f === FTYPE.MOSTLY_Q2_K_S) {
+      if (i < n8) type = T('q4_K');
+    } else if (f === FTYPE.MOSTLY_IQ3_XXS && !hasImatrix) type = i < n8 ? T('q4_K') : T('q3_K');
+    else if (f === FTYPE.MOSTLY_Q3_K_M) {
       type = i < Math.trunc(n / 16) ? T('q5_K') : !q.falcon || useMoreBits(i, n) ? T('q4_K') : T('q3_K');
-    } else if (q.ftype === FTYPE.MOSTLY_Q3_K_L) type = q.falcon ? T('q4_K') : T('q5_K');
-    else if (q.ftype === FTYPE.MOSTLY_Q4_K_M) {
+    } else if (f === FTYPE.MOSTLY_IQ3_M && (i < n8 || (nExpert === 8 && useMoreBits(i, n)))) type = T('q4_K');
+    else if (f === FTYPE.MOSTLY_Q3_K_L) type = q.falcon ? T('q4_K') : T('q5_K');
+    else if (f === FTYPE.MOSTLY_Q4_K_M) {
       if (q.falcon) type = i < Math.trunc(n / 16) ? T('q6_K') : useMoreBits(i, n) ? T('q5_K') : T('q4_K');
       else if (useMoreBits(i, n)) type = T('q6_K');
-    } else if (i < Math.trunc(n / 8) && (q.ftype === FTYPE.MOSTLY_IQ4_NL || q.ftype === FTYPE.MOSTLY_IQ4_XS) && !q.options.hasImatrix) type = T('q5_K');
-    else if (q.ftype === FTYPE.MOSTLY_Q5_K_M && useMoreBits(i, n)) type = T('q6_K');
-    else if (q.ftype === FTYPE.MOSTLY_Q4_K_S && !q.falcon && i < Math.trunc(n / 8)) type = T('q5_K');
-    else if ((q.ftype === FTYPE.MOSTLY_Q4_0 || q.ftype === FTYPE.MOSTLY_Q5_0) && q.options.hasImatrix && i < Math.trunc(n / 8)) {
+    } else if (i < n8 && (f === FTYPE.MOSTLY_IQ4_NL || f === FTYPE.MOSTLY_IQ4_XS) && !hasImatrix) type = T('q5_K');
+    else if (f === FTYPE.MOSTLY_Q5_K_M && useMoreBits(i, n)) type = T('q6_K');
+    else if (f === FTYPE.MOSTLY_Q4_K_S && !q.falcon && i < n8) type = T('q5_K');
+    else if ((f === FTYPE.MOSTLY_Q4_0 || f === FTYPE.MOSTLY_Q5_0) && hasImatrix && i < n8) {
       // llama.cpp guards the first ffn_down layers of Q4_0/Q5_0 only when an imatrix is given
-      type = q.ftype === FTYPE.MOSTLY_Q4_0 ? T('q4_1') : T('q5_1');
+      type = f === FTYPE.MOSTLY_Q4_0 ? T('q4_1') : T('q5_1');
     }
     q.iFfnDown++;
   } else if (cat === 'attn_output') {
     if (!q.falcon) {
-      if (q.model.nExpert === 8) {
-        const bump: number[] = [
-          FTYPE.MOSTLY_Q2_K, FTYPE.MOSTLY_Q3_K_S, FTYPE.MOSTLY_Q3_K_M, FTYPE.MOSTLY_IQ4_NL,
-          FTYPE.MOSTLY_Q4_K_S, FTYPE.MOSTLY_Q4_K_M, FTYPE.MOSTLY_IQ4_XS,
-        ];
-        if (bump.includes(q.ftype)) type = T('q5_K');
-      } else if (q.ftype === FTYPE.MOSTLY_Q2_K) type = T('q3_K');
-      else if (q.ftype === FTYPE.MOSTLY_Q3_K_M) type = T('q4_K');
-      else if (q.ftype === FTYPE.MOSTLY_Q3_K_L) type = T('q5_K');
-    } else if (q.ftype === FTYPE.MOSTLY_Q3_K_L) type = T('q4_K');
-  } else if (cat === 'ffn_gate') {
-    q.iFfnGate++;
-  } else if (cat === 'ffn_up') {
-    q.iFfnUp++;
+      if (nExpert === 8) {
+        if (MOE8_ATTN_OUTPUT_Q5_K.includes(f)) type = T('q5_K');
+      } else if (f === FTYPE.MOSTLY_Q2_K) type = T('q3_K');
+      else if (f === FTYPE.MOSTLY_IQ3_XXS) type = T('iq3_s');
+      else if (f === FTYPE.MOSTLY_Q3_K_M) type = T('q4_K');
+      else if (f === FTYPE.MOSTLY_Q3_K_L) type = T('q5_K');
+      else if (f === FTYPE.MOSTLY_IQ3_M) type = T('q4_K');
+    } else if (f === FTYPE.MOSTLY_Q3_K_L) type = T('q4_K');
+  } else if (cat === 'ffn_gate' || cat === 'ffn_up') {
+    // IQ3_XS: the middle layers' gate and up to IQ3_XXS
+    const counter = cat === 'ffn_gate' ? q.iFfnGate : q.iFfnUp;
+    const [i, n] = layerInfo(q, counter, t.name);
+    if (f === FTYPE.MOSTLY_IQ3_XS && i >= Math.trunc(n / 8) && i < Math.trunc((7 * n) / 8)) type = T('iq3_xxs');
+    if (cat === 'ffn_gate') q.iFfnGate++;
+    else q.iFfnUp++;
   }
   if (!note && type !== start) note = `${q.preset.name} mix`;
   return { type, note };
 }
+
+/** The 1-2 bit IQ presets, which share one branch of llama_tensor_get_type_impl. */
+const IQ2_FAMILY: readonly number[] = [
+  FTYPE.MOSTLY_IQ2_XXS, FTYPE.MOSTLY_IQ2_XS, FTYPE.MOSTLY_IQ1_S, FTYPE.MOSTLY_IQ2_S, FTYPE.MOSTLY_IQ2_M, FTYPE.MOSTLY_IQ1_M,
+];
+/** Presets whose output tensor is Q5_K rather than Q6_K. */
+const IQ2_OUTPUT_Q5_K: readonly number[] = [...IQ2_FAMILY, FTYPE.MOSTLY_IQ3_XXS];
+/** Presets whose attn_output is Q5_K in an 8-expert model. */
+const MOE8_ATTN_OUTPUT_Q5_K: readonly number[] = [
+  FTYPE.MOSTLY_Q2_K, FTYPE.MOSTLY_IQ3_XS, FTYPE.MOSTLY_IQ3_XXS, FTYPE.MOSTLY_Q3_K_S, FTYPE.MOSTLY_Q3_K_M, FTYPE.MOSTLY_IQ4_NL,
+  FTYPE.MOSTLY_Q4_K_S, FTYPE.MOSTLY_Q4_K_M, FTYPE.MOSTLY_IQ3_S, FTYPE.MOSTLY_IQ3_M, FTYPE.MOSTLY_IQ4_XS,
+];
 
 /**
  * The type llama-quantize gives each tensor under `preset`: the k-quant mixes
@@ -418,9 +556,10 @@ export function chooseTensorTypes(
 
   // llama.cpp visits weights ordered by layer, then name; the counters above depend on it.
   const order = tensors.map((_, i) => i);
+  const layers = tensors.map((t) => layerOf(t.name));
   order.sort((a, b) => {
-    const la = layerOf(tensors[a].name);
-    const lb = layerOf(tensors[b].name);
+    const la = layers[a];
+    const lb = layers[b];
     if (la !== lb) return la - lb;
     const na = tensors[a].name;
     const nb = tensors[b].name;
@@ -506,15 +645,36 @@ function fallback(t: TensorInfo, type: GGMLType): GGMLType {
   return ncols % fb.blockSize === 0 ? fb : ggmlType('f16');
 }
 
-/** The ftype a file's tensors suggest when general.file_type is missing (llama.cpp guesses from the most common type). */
-export function guessFtype(types: readonly GGMLType[]): number {
+/** llama_model_loader's guess of the ftype from the most common tensor type. */
+const FTYPE_OF_TYPE: Record<string, number> = {
+  f32: FTYPE.ALL_F32, f16: FTYPE.MOSTLY_F16, bf16: FTYPE.MOSTLY_BF16, q4_0: FTYPE.MOSTLY_Q4_0, q4_1: FTYPE.MOSTLY_Q4_1,
+  q5_0: FTYPE.MOSTLY_Q5_0, q5_1: FTYPE.MOSTLY_Q5_1, q8_0: FTYPE.MOSTLY_Q8_0, q2_K: FTYPE.MOSTLY_Q2_K, q3_K: FTYPE.MOSTLY_Q3_K_M,
+  q4_K: FTYPE.MOSTLY_Q4_K_M, q5_K: FTYPE.MOSTLY_Q5_K_M, q6_K: FTYPE.MOSTLY_Q6_K, tq1_0: FTYPE.MOSTLY_TQ1_0, tq2_0: FTYPE.MOSTLY_TQ2_0,
+  iq2_xxs: FTYPE.MOSTLY_IQ2_XXS, iq2_xs: FTYPE.MOSTLY_IQ2_XS, iq2_s: FTYPE.MOSTLY_IQ2_S, iq3_xxs: FTYPE.MOSTLY_IQ3_XXS,
+  iq1_s: FTYPE.MOSTLY_IQ1_S, iq1_m: FTYPE.MOSTLY_IQ1_M, iq4_nl: FTYPE.MOSTLY_IQ4_NL, iq4_xs: FTYPE.MOSTLY_IQ4_XS, iq3_s: FTYPE.MOSTLY_IQ3_S,
+};
+
+/**
+ * The ftype a file's tensors suggest when general.file_type is missing: llama.cpp
+ * takes the type that first reaches the highest count (tensors in its
+ * layer-then-name order) and maps it with FTYPE_OF_TYPE (unknown types: ALL_F32).
+ */
+export function guessFtype(types: readonly GGMLType[], names?: readonly string[]): number {
+  const order = types.map((_, i) => i);
+  if (names) {
+    const layers = names.map(layerOf);
+    order.sort((a, b) => layers[a] - layers[b] || (names[a] < names[b] ? -1 : names[a] > names[b] ? 1 : 0));
+  }
   const counts = new Map<string, number>();
-  for (const t of types) counts.set(t.name, (counts.get(t.name) ?? 0) + 1);
   let best = 'f32';
   let most = 0;
-  for (const [name, n] of counts) if (n > most) [best, most] = [name, n];
-  const preset = QUANT_PRESETS.find((x) => x.defaultType?.name === best && !x.name.endsWith('_S') && !x.name.endsWith('_L'));
-  return preset?.ftype ?? FTYPE.ALL_F32;
+  for (const i of order) {
+    const name = types[i].name;
+    const n = (counts.get(name) ?? 0) + 1;
+    counts.set(name, n);
+    if (n > most) [best, most] = [name, n];
+  }
+  return FTYPE_OF_TYPE[best] ?? FTYPE.ALL_F32;
 }
 
 /**
@@ -527,3 +687,7 @@ export function requiresImatrix(name: string, to: GGMLType, ftype: number): bool
   if (['iq3_xxs', 'iq2_xxs', 'iq2_xs', 'iq2_s', 'iq1_m', 'iq1_s'].includes(to.name)) return true;
   return to.name === 'q2_K' && ftype === FTYPE.MOSTLY_Q2_K_S;
 }
+
+// last: the type choice above (and its tables) must be defined before it runs
+/** The presets wgarray makes (every type they can choose is implemented), in llama-quantize's order. */
+export const QUANT_PRESETS: readonly QuantPreset[] = Object.freeze(LLAMA_QUANT_PRESETS.filter((x) => missingFormats(x).length === 0));

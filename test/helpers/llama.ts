@@ -163,6 +163,8 @@ export interface QuantizeParams {
   imatrixJson?: string;
   /** Threads (default 2). */
   nthread?: number;
+  /** dry_run: choose every tensor's type and log it, quantize and write nothing. */
+  dryRun?: boolean;
 }
 
 // llama_model_quantize_params of the bundled llama.cpp (include/llama.h).
@@ -185,6 +187,14 @@ lib.llama_model_quantize_default_params.restype = P
 lib.llama_model_quantize.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.POINTER(P)]
 lib.llama_model_quantize.restype = ctypes.c_uint32
 lib.llama_backend_init()
+report = jobs[0].get('report')
+log = []
+if report:
+    # llama.cpp's log goes to a buffer, returned per job with its outcome
+    LOGCB = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_char_p, ctypes.c_void_p)
+    log_cb = LOGCB(lambda level, text, ud: log.append(text.decode('utf-8', 'replace')))
+    lib.llama_log_set(log_cb, None)
+results = []
 for job in jobs:
     p = lib.llama_model_quantize_default_params()
     type_count = p.output_tensor_type  # GGML_TYPE_COUNT: 'unset'
@@ -195,6 +205,7 @@ for job in jobs:
     if o.get('leaveOutputTensor'): p.quantize_output_tensor = False
     if o.get('allowRequantize'): p.allow_requantize = True
     if o.get('onlyCopy'): p.only_copy = True
+    if o.get('dryRun'): p.dry_run = True
     if o.get('outputTensorType') is not None: p.output_tensor_type = o['outputTensorType']
     if o.get('tokenEmbeddingType') is not None: p.token_embedding_type = o['tokenEmbeddingType']
     tts = o.get('tensorTypes') or []
@@ -220,10 +231,15 @@ for job in jobs:
             im_keep[i].size = len(values)
         im_keep[len(entries)].name = None
         p.imatrix = ctypes.cast(im_keep, ctypes.c_void_p)
+    del log[:]
     rc = lib.llama_model_quantize(job['inp'].encode(), job['out'].encode(), ctypes.byref(p))
-    if rc != 0:
+    if report:
+        results.append({'ok': rc == 0, 'log': ''.join(log)})
+    elif rc != 0:
         print('llama_model_quantize failed for', job['out'], file=sys.stderr)
         sys.exit(rc)
+if report:
+    print(json.dumps(results))
 `;
 
 export interface QuantizeJob {
@@ -241,16 +257,50 @@ export function llamaQuantizeAvailable(): boolean {
 
 /** llama.cpp's llama_model_quantize for each job, in one python3 process (libllama loads once). */
 export function llamaQuantize(jobs: QuantizeJob[]): Promise<void> {
+  return runQuantizeJobs(jobs, false).then(() => undefined);
+}
+
+export interface QuantizeOutcome {
+  /** llama_model_quantize returned 0. */
+  ok: boolean;
+  /** What llama.cpp logged during the call. */
+  log: string;
+}
+
+/** llama_model_quantize for each job, as llamaQuantize, but each job's outcome and log are returned, and a failed job does not stop the rest. */
+export async function llamaQuantizeReport(jobs: QuantizeJob[]): Promise<QuantizeOutcome[]> {
+  // the results are the last line of stdout
+  const out = (await runQuantizeJobs(jobs, true)).trim().split('\n');
+  return JSON.parse(out[out.length - 1]) as QuantizeOutcome[];
+}
+
+/**
+ * The type llama_model_quantize chose for each tensor, read from its log
+ * ("[  3/ 75] blk.0.attn_k.weight - [256, 64, 1, 1], type = f32, size = ... MiB -> ... MiB (q4_K)";
+ * a tensor that keeps its type has no "-> ... (type)").
+ */
+export function typesFromLog(log: string): Map<string, string> {
+  const types = new Map<string, string>();
+  const re = /\[\s*\d+\/\s*\d+\]\s+(\S+)\s+- \[[^\]]*\], type =\s*(\S+), size =\s*[\d.]+ MiB(?: ->\s*[\d.]+ MiB \((\w+)\))?/g;
+  for (const m of log.matchAll(re)) types.set(m[1], m[3] ?? m[2]);
+  return types;
+}
+
+function runQuantizeJobs(jobs: QuantizeJob[], report: boolean): Promise<string> {
   const lib = libllamaPath();
-  const payload = JSON.stringify(jobs.map((j) => ({ lib, inp: j.inp, out: j.out, ftype: j.ftype, params: j.params ?? {} })));
+  const payload = JSON.stringify(jobs.map((j) => ({ lib, report, inp: j.inp, out: j.out, ftype: j.ftype, params: j.params ?? {} })));
   return new Promise((resolve, reject) => {
     const child = spawn('python3', ['-c', PY, payload], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
     let log = '';
-    child.stdout.on('data', (d) => (log += d));
+    child.stdout.on('data', (d) => {
+      out += d;
+      log += d;
+    });
     child.stderr.on('data', (d) => (log += d));
     child.on('error', reject);
     child.on('close', (code) => {
-      if (code === 0) resolve();
+      if (code === 0) resolve(out);
       else reject(new Error(`llama_model_quantize failed (exit ${code}):\n${log.trim().split('\n').slice(-15).join('\n')}`));
     });
   });
