@@ -66,6 +66,18 @@ export interface QuantFormat {
    * blocks_per_expert, pad }. Absent: quantize() with an imatrix has no GPU path for the format.
    */
   readonly weightedKernel?: boolean;
+  /**
+   * Read-only lookup tables (the IQ formats' grids, kmaps, neighbour lists) as
+   * u32 words: one storage buffer, built once per device, that every entry
+   * point of the shader binds at @group(1) @binding(0). Absent: no group 1.
+   */
+  readonly tables?: () => Uint32Array;
+  /**
+   * Where a block of one constant value may decode to several values: 'lattice'
+   * (IQ2_XXS: its 256-point grid has no point with eight equal levels but the
+   * lowest, so ggml spreads a constant over nearby points). Absent: one value.
+   */
+  readonly constantBlocks?: 'lattice';
   /** ggml's dequantizer: blocks holds whole blocks; out holds blockSize floats per block. */
   dequantizeCpu(blocks: Uint8Array, out: Float32Array): void;
 }

@@ -19,6 +19,9 @@ import { iq4_xs } from './formats/iq4_xs.js';
 import { mxfp4 } from './formats/mxfp4.js';
 import { tq1_0 } from './formats/tq1_0.js';
 import { tq2_0 } from './formats/tq2_0.js';
+import { iq2_xxs } from './formats/iq2_xxs.js';
+import { iq2_xs } from './formats/iq2_xs.js';
+import { iq2_s } from './formats/iq2_s.js';
 
 export const QUANT_FORMATS: ReadonlyMap<string, QuantFormat> = new Map(
   [
@@ -37,6 +40,9 @@ export const QUANT_FORMATS: ReadonlyMap<string, QuantFormat> = new Map(
     mxfp4,
     tq1_0,
     tq2_0,
+    iq2_xxs,
+    iq2_xs,
+    iq2_s,
   ].map((f) => [f.type.name, f]),
 );
 

@@ -10,7 +10,7 @@ import { ArgumentError } from '../../errors.js';
 import { f16BitsToF32, f32ToF16Bits } from '../../runtime/half.js';
 import type { QuantFormat } from '../format.js';
 import { ggmlType } from '../../runtime/ggml-types.js';
-import { iq2xsGrid, KMASK_IQ2XS_TABLE, KSIGNS_IQ2XS_TABLE } from '../grids/iq2xs.js';
+import { iq2xsGpuTables, iq2xsGrid, KMASK_IQ2XS_TABLE, KSIGNS_IQ2XS_TABLE } from '../grids/iq2xs.js';
 import { imatrixBlockWeights, makeQpQuants, sumSquares } from './kquant-weighted.js';
 import { allFinite, bytesView, writeNonFiniteBlock } from './block-helpers.js';
 import { bestNeighbour, codeOf, levelsAt, scaleCode, splitSigns, TENTH, weightedSums } from './iq2_common.js';
@@ -24,8 +24,11 @@ export const iq2_xxs: QuantFormat = {
   type: TYPE,
   shader: 'quant/iq2_xxs.wgsl',
   quantize: { workgroupSize: 64, blocksPerInvocation: 2 },
-  dequantize: { workgroupSize: 64, invocationsPerBlock: 1 },
+  dequantize: { workgroupSize: 64, invocationsPerBlock: 8 },
   nonFinite: 'marked',
+  tables: () => iq2xsGpuTables(256),
+  weightedKernel: true,
+  constantBlocks: 'lattice',
   imatrix: 'required',
 
   quantizeCpu() {

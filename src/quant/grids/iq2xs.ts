@@ -172,3 +172,24 @@ export function iq2xsNeighbours(codes: Uint16Array, nwant: number): { map: Int32
   }
   return { map, neighbours };
 }
+
+const gpuCache = new Map<Iq2xsGridSize, Uint32Array>();
+
+/**
+ * The grid of `size` points as one u32 storage buffer for the IQ2 kernels
+ * (shaders/lib/iq2_search.wgsl): the 2-bit codes (one word each), kmap
+ * (43692 words, i32), then the neighbour lists (u16, two per word, little-endian).
+ */
+export function iq2xsGpuTables(size: Iq2xsGridSize): Uint32Array {
+  let words = gpuCache.get(size);
+  if (!words) {
+    const g = iq2xsGrid(size);
+    words = new Uint32Array(size + IQ2XS_KMAP_SIZE + Math.ceil(g.neighbours.length / 2));
+    words.set(g.codes, 0);
+    words.set(new Uint32Array(g.map.buffer, g.map.byteOffset, g.map.length), size);
+    const at = size + IQ2XS_KMAP_SIZE;
+    for (let i = 0; i < g.neighbours.length; i++) words[at + (i >> 1)] |= g.neighbours[i] << (16 * (i & 1));
+    gpuCache.set(size, words);
+  }
+  return words;
+}
