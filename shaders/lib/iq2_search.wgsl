@@ -9,8 +9,9 @@
 // and lib/dequantize_io.wgsl. One invocation quantizes a pair of blocks, one
 // after the other: blocks of 66 / 74 / 82 bytes fill whole words in pairs.
 
-// The format's tables: the grid's 2-bit codes (one word each), then kmap
-// (43692 words, i32), then the neighbour lists (u16, two per word).
+// The format's tables (src/quant/grids/iq2xs.ts iq2xsGpuTables): the grid's 2-bit
+// codes (one word each), then kmap (43692 words, i32), then the neighbour lists
+// (u16, two per word: a count, then the neighbours' codes).
 @group(1) @binding(0) var<storage, read> iq2_tables: array<u32>;
 const IQ2_KMAP_SIZE: u32 = 43692u;
 const IQ2_NEIGHBOURS_AT: u32 = IQ2_GRID + IQ2_KMAP_SIZE;
@@ -43,138 +44,169 @@ fn iq2_map(u: u32) -> i32 {
   return bitcast<i32>(iq2_tables[IQ2_GRID + u]);
 }
 
-fn iq2_neighbour(n: u32) -> u32 {
-  return (iq2_tables[IQ2_NEIGHBOURS_AT + (n >> 1u)] >> ((n & 1u) * 16u)) & 0xffffu;
+// One group of 8 of a sub-block, in registers: magnitudes x (after the sign
+// split), weights w and their square roots a, elements 0-3 in *0, 4-7 in *1.
+// The searches below read only these: they are the same for every candidate scale.
+struct Group {
+  x0: vec4<f32>, x1: vec4<f32>,
+  w0: vec4<f32>, w1: vec4<f32>,
+  a0: vec4<f32>, a1: vec4<f32>,
 }
 
-// One sub-block (32 values for IQ2_XXS, 16 otherwise): its values, their
-// magnitudes, weights and their square roots, the best levels so far (lv) and
-// the candidate's (la).
+// The sub-block's values (32 for IQ2_XXS, 16 otherwise), magnitudes and weights,
+// for the sign split and IQ2_XXS's make_qp_quants; the block's importance weights
+// (WEIGHTED) and sub-block scales.
 var<private> iq2_xs: array<f32, 32>;
 var<private> iq2_xval: array<f32, 32>;
 var<private> iq2_w: array<f32, 32>;
-var<private> iq2_waux: array<f32, 32>;
-var<private> iq2_lv: array<u32, 32>;
 var<private> iq2_la: array<u32, 32>;
-// The block's importance weights (WEIGHTED) and sub-block scales.
 var<private> iq2_bw: array<f32, 256>;
 var<private> iq2_scales: array<f32, 16>;
 
-// The levels of group xo..xo+8 at inverse scale id: nearest_int(0.5 * (id * x - 1))
-// clamped to [0, 2], into la; returns their code.
-fn iq2_levels(xo: u32, id: f32) -> u32 {
-  var u = 0u;
-  for (var i = 0u; i < 8u; i = i + 1u) {
-    let t = id * iq2_xval[xo + i];
-    let h = t - 1.0;
-    let v = 0.5 * h;
-    let l = u32(clamp(iq2_nearest_int(v), 0, 2));
-    iq2_la[xo + i] = l;
-    u = u | (l << (2u * i));
-  }
-  return u;
+fn iq2_nearest_int4(x: vec4<f32>) -> vec4<i32> {
+  let b = bitcast<vec4<i32>>(x + vec4(12582912.0));
+  return select((b & vec4(0x7fffff)) - vec4(0x400000), vec4(0), (b & vec4(0x7fffffff)) > vec4(0x7f800000));
 }
 
-// iq2_find_best_neighbour over the list at `at` for group xo..xo+8 at `scale`,
-// weighted by waux: the first of the least distances; its levels into la.
-// No distance below FLT_MAX (overflow, where ggml aborts): the first neighbour.
-fn iq2_best_neighbour(at: u32, xo: u32, scale: f32) -> u32 {
-  let n = iq2_neighbour(at);
+// Levels 0..2 of four magnitudes at inverse scale id: nearest_int(0.5 * (id * x - 1)) clamped.
+fn iq2_levels4(x: vec4<f32>, id: f32) -> vec4<u32> {
+  let t = id * x;
+  let h = t - vec4(1.0);
+  let v = vec4(0.5) * h;
+  return vec4<u32>(clamp(iq2_nearest_int4(v), vec4(0), vec4(2)));
+}
+
+fn iq2_pack4(l: vec4<u32>) -> u32 {
+  return l.x | (l.y << 2u) | (l.z << 4u) | (l.w << 6u);
+}
+
+// The code (2 bits per level) of group g's levels at inverse scale id.
+fn iq2_levels(g: Group, id: f32) -> u32 {
+  return iq2_pack4(iq2_levels4(g.x0, id)) | (iq2_pack4(iq2_levels4(g.x1, id)) << 8u);
+}
+
+// The grid positions 2l + 1 of levels 4h..4h+3 of code c.
+fn iq2_q4(c: u32, h: u32) -> vec4<f32> {
+  let l = (vec4(c >> (8u * h)) >> vec4(0u, 2u, 4u, 6u)) & vec4(3u);
+  return vec4<f32>(2u * l + vec4(1u));
+}
+
+// iq2_find_best_neighbour over the list at `at` for group g at `scale`, weighted
+// by its square-root weights: the code of the first of the least distances. No
+// distance below FLT_MAX (overflow, where ggml aborts): the first neighbour.
+// The list holds the neighbours' codes, two per word: one load per two.
+fn iq2_best_neighbour(at: u32, g: Group, scale: f32) -> u32 {
+  var word = iq2_tables[IQ2_NEIGHBOURS_AT + (at >> 1u)];
+  let n = (word >> ((at & 1u) * 16u)) & 0xffffu;
+  var p = at + 1u;
+  let end = p + n;
+  if ((p & 1u) == 0u) { word = iq2_tables[IQ2_NEIGHBOURS_AT + (p >> 1u)]; }
   var best = IQ2_FLT_MAX;
-  var index = iq2_neighbour(at + 1u);
-  for (var j = 1u; j <= n; j = j + 1u) {
-    let idx = iq2_neighbour(at + j);
-    let c = iq2_code(idx);
-    var d2 = 0.0;
-    for (var i = 0u; i < 8u; i = i + 1u) {
-      let q = f32(2u * ((c >> (2u * i)) & 3u) + 1u);
-      let sq = scale * q;
-      let diff = sq - iq2_xval[xo + i];
-      let wd = iq2_waux[xo + i] * diff;
-      let t = wd * diff;
-      d2 = d2 + t;
-    }
+  var code = (word >> ((p & 1u) * 16u)) & 0xffffu;
+  for (; p < end; p = p + 1u) {
+    if ((p & 1u) == 0u) { word = iq2_tables[IQ2_NEIGHBOURS_AT + (p >> 1u)]; }
+    let c = (word >> ((p & 1u) * 16u)) & 0xffffu;
+    let s0 = scale * iq2_q4(c, 0u);
+    let s1 = scale * iq2_q4(c, 1u);
+    let d0 = s0 - g.x0;
+    let d1 = s1 - g.x1;
+    let e0 = g.a0 * d0;
+    let e1 = g.a1 * d1;
+    let t0 = e0 * d0;
+    let t1 = e1 * d1;
+    var d2 = t0.x;
+    d2 = d2 + t0.y;
+    d2 = d2 + t0.z;
+    d2 = d2 + t0.w;
+    d2 = d2 + t1.x;
+    d2 = d2 + t1.y;
+    d2 = d2 + t1.z;
+    d2 = d2 + t1.w;
     if (d2 < best) {
       best = d2;
-      index = idx;
+      code = c;
     }
   }
-  let c = iq2_code(index);
-  for (var i = 0u; i < 8u; i = i + 1u) { iq2_la[xo + i] = (c >> (2u * i)) & 3u; }
-  return index;
+  return code;
 }
 
-// Snaps group xo..xo+8 at inverse scale id (scale for the neighbour search) into
-// la; whether its code was on the grid.
-fn iq2_snap(xo: u32, id: f32, scale: f32) -> bool {
-  let u = iq2_levels(xo, id);
+// Group g snapped to the grid at inverse scale id (scale for the neighbour
+// search): x its code, y 1 where the levels' own code was on the grid.
+fn iq2_snap(g: Group, id: f32, scale: f32) -> vec2<u32> {
+  let u = iq2_levels(g, id);
   let m = iq2_map(u);
-  if (m < 0) {
-    iq2_best_neighbour(u32(-m - 1), xo, scale);
-    return false;
-  }
-  return true;
+  if (m < 0) { return vec2(iq2_best_neighbour(u32(-m - 1), g, scale), 0u); }
+  return vec2(u, 1u);
 }
 
-// sumqx, sumq2 of levels q = 2l + 1 against xval with weights w, over n values
-// of la (best = false) or lv (best = true).
-fn iq2_sums(n: u32, best: bool) -> vec2<f32> {
-  var sumqx = 0.0;
-  var sumq2 = 0.0;
-  for (var i = 0u; i < n; i = i + 1u) {
-    let l = select(iq2_la[i], iq2_lv[i], best);
-    let q = f32(2u * l + 1u);
-    let w = iq2_w[i];
-    let wx = w * iq2_xval[i];
-    let a = wx * q;
-    sumqx = sumqx + a;
-    let wq = w * q;
-    let b = wq * q;
-    sumq2 = sumq2 + b;
-  }
-  return vec2(sumqx, sumq2);
+// sumqx, sumq2 (acc) continued over group g's levels `code` (q = 2l + 1), in element order.
+fn iq2_accumulate(acc: vec2<f32>, g: Group, code: u32) -> vec2<f32> {
+  let q0 = iq2_q4(code, 0u);
+  let q1 = iq2_q4(code, 1u);
+  let wx0 = g.w0 * g.x0;
+  let wx1 = g.w1 * g.x1;
+  let a0 = wx0 * q0;
+  let a1 = wx1 * q1;
+  let wq0 = g.w0 * q0;
+  let wq1 = g.w1 * q1;
+  let b0 = wq0 * q0;
+  let b1 = wq1 * q1;
+  var sx = acc.x;
+  var s2 = acc.y;
+  sx = sx + a0.x; s2 = s2 + b0.x;
+  sx = sx + a0.y; s2 = s2 + b0.y;
+  sx = sx + a0.z; s2 = s2 + b0.z;
+  sx = sx + a0.w; s2 = s2 + b0.w;
+  sx = sx + a1.x; s2 = s2 + b1.x;
+  sx = sx + a1.y; s2 = s2 + b1.y;
+  sx = sx + a1.z; s2 = s2 + b1.z;
+  sx = sx + a1.w; s2 = s2 + b1.w;
+  return vec2(sx, s2);
 }
 
-fn iq2_keep(p0: u32, n: u32) {
-  for (var i = p0; i < p0 + n; i = i + 1u) { iq2_lv[i] = iq2_la[i]; }
+// Group xo..xo+8 of the sub-block in iq2_xs / iq2_w (weights): the sign split
+// into magnitudes (also written to iq2_xval) and the sign byte (bit i: x < 0;
+// -0 counts as non-negative). With even_parity an odd count of negatives flips
+// the value of least w x^2 (the first on ties) and its bit. waux = sqrt(w).
+struct Split {
+  g: Group,
+  signs: u32,
 }
 
-// The grid index of lv's group xo..xo+8 (on the grid).
-fn iq2_index(xo: u32) -> u32 {
-  var u = 0u;
-  for (var i = 0u; i < 8u; i = i + 1u) { u = u | (iq2_lv[xo + i] << (2u * i)); }
-  return u32(iq2_map(u));
-}
-
-// Group xo..xo+8 of the sub-block: magnitudes into xval, the sign byte returned
-// (bit i: x < 0; -0 counts as non-negative). With even_parity an odd count of
-// negatives flips the value of least w x^2 (the first on ties) and its bit.
-fn iq2_signs(xo: u32, even_parity: bool) -> u32 {
-  var s = 0u;
-  var nflip = 0u;
-  for (var i = 0u; i < 8u; i = i + 1u) {
-    let v = iq2_xs[xo + i];
-    let neg = !(v >= 0.0);
-    iq2_xval[xo + i] = select(v, -v, neg);
-    nflip = nflip + select(0u, 1u, neg);
-    s = s | select(0u, 1u << i, neg);
-  }
-  if (even_parity && (nflip & 1u) == 1u) {
+fn iq2_split(xo: u32, even_parity: bool) -> Split {
+  let v0 = vec4(iq2_xs[xo], iq2_xs[xo + 1u], iq2_xs[xo + 2u], iq2_xs[xo + 3u]);
+  let v1 = vec4(iq2_xs[xo + 4u], iq2_xs[xo + 5u], iq2_xs[xo + 6u], iq2_xs[xo + 7u]);
+  let w0 = vec4(iq2_w[xo], iq2_w[xo + 1u], iq2_w[xo + 2u], iq2_w[xo + 3u]);
+  let w1 = vec4(iq2_w[xo + 4u], iq2_w[xo + 5u], iq2_w[xo + 6u], iq2_w[xo + 7u]);
+  let n0 = !(v0 >= vec4(0.0));
+  let n1 = !(v1 >= vec4(0.0));
+  var x0 = select(v0, -v0, n0);
+  var x1 = select(v1, -v1, n1);
+  let b0 = select(vec4(0u), vec4(1u, 2u, 4u, 8u), n0);
+  let b1 = select(vec4(0u), vec4(16u, 32u, 64u, 128u), n1);
+  var s = b0.x | b0.y | b0.z | b0.w | b1.x | b1.y | b1.z | b1.w;
+  if (even_parity && (countOneBits(s) & 1u) == 1u) {
+    // w * x * x with the signed x: the same as with |x| (rounding is symmetric)
+    let p0 = w0 * x0;
+    let p1 = w1 * x1;
+    let ax0 = p0 * x0;
+    let ax1 = p1 * x1;
     var imin = 0u;
-    let w0 = iq2_w[xo] * iq2_xs[xo];
-    var min = w0 * iq2_xs[xo];
-    for (var i = 1u; i < 8u; i = i + 1u) {
-      let wx = iq2_w[xo + i] * iq2_xs[xo + i];
-      let ax = wx * iq2_xs[xo + i];
-      if (ax < min) {
-        min = ax;
-        imin = i;
-      }
-    }
-    iq2_xval[xo + imin] = -iq2_xval[xo + imin];
+    var min = ax0.x;
+    if (ax0.y < min) { min = ax0.y; imin = 1u; }
+    if (ax0.z < min) { min = ax0.z; imin = 2u; }
+    if (ax0.w < min) { min = ax0.w; imin = 3u; }
+    if (ax1.x < min) { min = ax1.x; imin = 4u; }
+    if (ax1.y < min) { min = ax1.y; imin = 5u; }
+    if (ax1.z < min) { min = ax1.z; imin = 6u; }
+    if (ax1.w < min) { min = ax1.w; imin = 7u; }
+    x0 = select(x0, -x0, vec4(imin) == vec4(0u, 1u, 2u, 3u));
+    x1 = select(x1, -x1, vec4(imin) == vec4(4u, 5u, 6u, 7u));
     s = s ^ (1u << imin);
   }
-  return s;
+  iq2_xval[xo] = x0.x; iq2_xval[xo + 1u] = x0.y; iq2_xval[xo + 2u] = x0.z; iq2_xval[xo + 3u] = x0.w;
+  iq2_xval[xo + 4u] = x1.x; iq2_xval[xo + 5u] = x1.y; iq2_xval[xo + 6u] = x1.z; iq2_xval[xo + 7u] = x1.w;
+  return Split(Group(x0, x1, w0, w1, sqrt(w0), sqrt(w1)), s);
 }
 
 // MAX(max, xval[i]) over the n magnitudes.
@@ -184,12 +216,24 @@ fn iq2_max(n: u32) -> f32 {
   return m;
 }
 
+// The grid index of a code on the grid.
+fn iq2_index(code: u32) -> u32 {
+  return u32(iq2_map(code));
+}
+
 // The 16-value sub-block search of IQ2_XS / IQ2_S (src/quant/formats/iq2_common.ts
-// searchSubBlock16): the best levels into lv, the scale returned.
-fn iq2_search16(max: f32) -> f32 {
-  for (var i = 0u; i < 16u; i = i + 1u) { iq2_lv[i] = 0u; }
+// searchSubBlock16) over groups g0, g1: x the scale, y and z the groups' codes.
+struct Search16 {
+  scale: f32,
+  code0: u32,
+  code1: u32,
+}
+
+fn iq2_search16(g0: Group, g1: Group, max: f32) -> Search16 {
   var best = 0.0;
   var scale = max / 5.0;
+  var lv0 = 0u;
+  var lv1 = 0u;
   var on0 = true;
   var on1 = true;
   let last = i32(iq2_opaque(9u));
@@ -198,33 +242,28 @@ fn iq2_search16(max: f32) -> f32 {
     let num = 5.0 + t;
     let id = num / max;
     let this_scale = 1.0 / id;
-    let a0 = iq2_snap(0u, id, this_scale);
-    let a1 = iq2_snap(8u, id, this_scale);
-    let s = iq2_sums(16u, false);
+    let a0 = iq2_snap(g0, id, this_scale);
+    let a1 = iq2_snap(g1, id, this_scale);
+    let s = iq2_accumulate(iq2_accumulate(vec2(0.0), g0, a0.x), g1, a1.x);
     let lhs = s.x * s.x;
     let rhs = best * s.y;
     if (s.y > 0.0 && lhs > rhs) {
       scale = s.x / s.y;
       best = scale * s.x;
-      iq2_keep(0u, 16u);
-      on0 = a0;
-      on1 = a1;
+      lv0 = a0.x;
+      lv1 = a1.x;
+      on0 = a0.y == 1u;
+      on1 = a1.y == 1u;
     }
   }
   if ((!on0 || !on1) && scale > 0.0) {
     let id = 1.0 / scale;
-    if (!on0) {
-      iq2_snap(0u, id, scale);
-      iq2_keep(0u, 8u);
-    }
-    if (!on1) {
-      iq2_snap(8u, id, scale);
-      iq2_keep(8u, 8u);
-    }
-    let s = iq2_sums(16u, true);
+    if (!on0) { lv0 = iq2_snap(g0, id, scale).x; }
+    if (!on1) { lv1 = iq2_snap(g1, id, scale).x; }
+    let s = iq2_accumulate(iq2_accumulate(vec2(0.0), g0, lv0), g1, lv1);
     if (s.y > 0.0) { scale = s.x / s.y; }
   }
-  return scale;
+  return Search16(scale, lv0, lv1);
 }
 
 // A sub-block scale's 4-bit code: nearest_int(0.5 * (id * scale - 1)) in [0, 15].
@@ -235,8 +274,8 @@ fn iq2_scale_code(id: f32, scale: f32) -> u32 {
   return u32(clamp(iq2_nearest_int(v), 0, 15));
 }
 
-// Sub-block values x[first + o ..] into xs, their weights into w: qw * sqrt(sigma2 + x^2)
-// from iq2_bw where WEIGHTED, else quarter * sigma2 + x^2 (IQ2_S); waux = sqrt(w).
+// Sub-block values x[first + o ..] into iq2_xs, their weights into iq2_w:
+// qw * sqrt(sigma2 + x^2) from iq2_bw where WEIGHTED, else quarter * sigma2 + x^2 (IQ2_S).
 fn iq2_load_sub(first: u32, o: u32, n: u32, sigma2: f32) {
   let quarter = 0.25 * sigma2;
   for (var i = 0u; i < n; i = i + 1u) {
@@ -251,7 +290,6 @@ fn iq2_load_sub(first: u32, o: u32, n: u32, sigma2: f32) {
       w = quarter + x2;
     }
     iq2_w[i] = w;
-    iq2_waux[i] = sqrt(w);
   }
 }
 

@@ -28,19 +28,22 @@ fn iq2_block(blk: u32, b: u32) {
   var max_scale = 0.0;
   for (var ib = 0u; ib < iq2_opaque(16u); ib = ib + 1u) {
     iq2_load_sub(first, 16u * ib, 16u, sigma2);
-    var s0 = iq2_signs(0u, false);
-    var s1 = iq2_signs(8u, false);
+    let p0 = iq2_split(0u, false);
+    let p1 = iq2_split(8u, false);
+    var s0 = p0.signs;
+    var s1 = p1.signs;
     let max = iq2_max(16u);
     iq2_scales[ib] = 0.0;
     if (max < GROUP_MAX_EPS) { continue; }
-    var scale = iq2_search16(max);
+    let r = iq2_search16(p0.g, p1.g, max);
+    var scale = r.scale;
     if (scale < 0.0) {
       scale = -scale;
       s0 = ~s0 & 255u;
       s1 = ~s1 & 255u;
     }
-    let i0 = iq2_index(0u);
-    let i1 = iq2_index(8u);
+    let i0 = iq2_index(r.code0);
+    let i1 = iq2_index(r.code1);
     iq2_img_byte(at + 2u + 2u * ib, i0);
     iq2_img_byte(at + 3u + 2u * ib, i1);
     iq2_img_byte(at + QH + (ib >> 1u), ((i0 >> 8u) << (4u * (ib & 1u))) | ((i1 >> 8u) << (4u * (ib & 1u) + 2u)));

@@ -26,19 +26,22 @@ fn iq2_block(blk: u32, b: u32) {
   var max_scale = 0.0;
   for (var ib = 0u; ib < iq2_opaque(16u); ib = ib + 1u) {
     iq2_load_sub(first, 16u * ib, 16u, sigma2);
-    var s0 = iq2_signs(0u, true) & 127u;
-    var s1 = iq2_signs(8u, true) & 127u;
+    let p0 = iq2_split(0u, true);
+    let p1 = iq2_split(8u, true);
+    var s0 = p0.signs & 127u;
+    var s1 = p1.signs & 127u;
     let max = iq2_max(16u);
     iq2_scales[ib] = 0.0;
     if (max < GROUP_MAX_EPS) { continue; }
-    var scale = iq2_search16(max);
+    let r = iq2_search16(p0.g, p1.g, max);
+    var scale = r.scale;
     if (scale < 0.0) {
       scale = -scale;
       s0 = ~s0 & 127u;
       s1 = ~s1 & 127u;
     }
-    iq2_img_u16(at + 2u + 4u * ib, iq2_index(0u) | (s0 << 9u));
-    iq2_img_u16(at + 4u + 4u * ib, iq2_index(8u) | (s1 << 9u));
+    iq2_img_u16(at + 2u + 4u * ib, iq2_index(r.code0) | (s0 << 9u));
+    iq2_img_u16(at + 4u + 4u * ib, iq2_index(r.code1) | (s1 << 9u));
     iq2_scales[ib] = scale;
     max_scale = select(scale, max_scale, max_scale > scale);
   }

@@ -118,8 +118,11 @@ fn iq2_block(blk: u32, b: u32) {
   var max_scale = 0.0;
   for (var ib = 0u; ib < iq2_opaque(8u); ib = ib + 1u) {
     iq2_load_sub(first, 32u * ib, 32u, sigma2);
-    var signs = 0u;
-    for (var k = 0u; k < 4u; k = k + 1u) { signs = signs | ((iq2_signs(8u * k, true) & 127u) << (7u * k)); }
+    let p0 = iq2_split(0u, true);
+    let p1 = iq2_split(8u, true);
+    let p2 = iq2_split(16u, true);
+    let p3 = iq2_split(24u, true);
+    var signs = (p0.signs & 127u) | ((p1.signs & 127u) << 7u) | ((p2.signs & 127u) << 14u) | ((p3.signs & 127u) << 21u);
     iq2_scales[ib] = 0.0;
     let max = iq2_max(32u);
     if (max < GROUP_MAX_EPS) { continue; }
@@ -127,33 +130,34 @@ fn iq2_block(blk: u32, b: u32) {
     let eff_max = scale * 3.0;
     if (eff_max <= 0.0) { continue; }
     var best = 0.0;
+    var lv = vec4(0u);
     for (var is = -6; is <= i32(iq2_opaque(6u)); is = is + 1) {
       let t = f32(is) * 0.1;
       let num = 5.0 + t;
       let id = num / eff_max;
       let this_scale = 1.0 / id;
-      for (var k = 0u; k < 4u; k = k + 1u) { iq2_snap(8u * k, id, this_scale); }
-      let s = iq2_sums(32u, false);
+      let c = vec4(iq2_snap(p0.g, id, this_scale).x, iq2_snap(p1.g, id, this_scale).x,
+                   iq2_snap(p2.g, id, this_scale).x, iq2_snap(p3.g, id, this_scale).x);
+      let s = iq2_accumulate(iq2_accumulate(iq2_accumulate(iq2_accumulate(vec2(0.0), p0.g, c.x), p1.g, c.y), p2.g, c.z), p3.g, c.w);
       let lhs = s.x * s.x;
       let rhs = best * s.y;
       if (s.y > 0.0 && lhs > rhs) {
         scale = s.x / s.y;
         best = scale * s.x;
-        iq2_keep(0u, 32u);
+        lv = c;
       }
     }
     if (scale > 0.0) {
       let id = 1.0 / scale;
-      for (var k = 0u; k < 4u; k = k + 1u) { iq2_snap(8u * k, id, scale); }
-      iq2_keep(0u, 32u);
-      let s = iq2_sums(32u, true);
+      lv = vec4(iq2_snap(p0.g, id, scale).x, iq2_snap(p1.g, id, scale).x, iq2_snap(p2.g, id, scale).x, iq2_snap(p3.g, id, scale).x);
+      let s = iq2_accumulate(iq2_accumulate(iq2_accumulate(iq2_accumulate(vec2(0.0), p0.g, lv.x), p1.g, lv.y), p2.g, lv.z), p3.g, lv.w);
       if (s.y > 0.0) { scale = s.x / s.y; }
     }
     if (scale < 0.0) {
       scale = -scale;
       signs = ~signs & 0x0fffffffu;
     }
-    let word0 = iq2_index(0u) | (iq2_index(8u) << 8u) | (iq2_index(16u) << 16u) | (iq2_index(24u) << 24u);
+    let word0 = iq2_index(lv.x) | (iq2_index(lv.y) << 8u) | (iq2_index(lv.z) << 16u) | (iq2_index(lv.w) << 24u);
     iq2_img_u32(at + 2u + 8u * ib, word0);
     iq2_img_u32(at + 6u + 8u * ib, signs);
     iq2_scales[ib] = scale;

@@ -178,7 +178,10 @@ const gpuCache = new Map<Iq2xsGridSize, Uint32Array>();
 /**
  * The grid of `size` points as one u32 storage buffer for the IQ2 kernels
  * (shaders/lib/iq2_search.wgsl): the 2-bit codes (one word each), kmap
- * (43692 words, i32), then the neighbour lists (u16, two per word, little-endian).
+ * (43692 words, i32), then the neighbour lists (u16, two per word, little-endian),
+ * each list's count followed by its points' codes rather than their indices
+ * (the kernel needs the levels; kmap gives the winner's index back), so that the
+ * search loads one word per two neighbours.
  */
 export function iq2xsGpuTables(size: Iq2xsGridSize): Uint32Array {
   let words = gpuCache.get(size);
@@ -188,7 +191,11 @@ export function iq2xsGpuTables(size: Iq2xsGridSize): Uint32Array {
     words.set(g.codes, 0);
     words.set(new Uint32Array(g.map.buffer, g.map.byteOffset, g.map.length), size);
     const at = size + IQ2XS_KMAP_SIZE;
-    for (let i = 0; i < g.neighbours.length; i++) words[at + (i >> 1)] |= g.neighbours[i] << (16 * (i & 1));
+    const entries = Uint16Array.from(g.neighbours);
+    for (let o = 0; o < entries.length; o += entries[o] + 1) {
+      for (let j = 1; j <= entries[o]; j++) entries[o + j] = g.codes[g.neighbours[o + j]];
+    }
+    for (let i = 0; i < entries.length; i++) words[at + (i >> 1)] |= entries[i] << (16 * (i & 1));
     gpuCache.set(size, words);
   }
   return words;
