@@ -8,9 +8,9 @@ import { describe, expect, test } from 'vitest';
 import { OUTPUT, readGgmlSources, renderIq2xsData } from '../scripts/gen-iq2xs-grids.mjs';
 import { iq2xsGrid, type Iq2xsGridSize } from '../src/quant/grids/iq2xs.js';
 import { ggmlType } from '../src/runtime/ggml-types.js';
-import { ggmlIq2xsInit, ggmlIq2xsInitAvailable } from './helpers/ggml-iq2xs-init.js';
+import { ggmlIq2xsInit, ggmlIq2InitAvailable } from './helpers/ggml-iq2xs-init.js';
 
-const available = ggmlIq2xsInitAvailable();
+const available = ggmlIq2InitAvailable();
 
 const GRIDS: readonly [Iq2xsGridSize, string][] = [
   [256, 'iq2_xxs'],

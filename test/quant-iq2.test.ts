@@ -1,16 +1,15 @@
-// IQ2_XXS, IQ2_XS and IQ2_S (src/quant/formats/iq2_*.ts) against ggml itself,
-// node-llama-cpp's prebuilt libggml-base through python3's ctypes:
+// IQ2_XXS, IQ2_XS and IQ2_S (src/quant/formats/iq2_*.ts) against ggml's own code:
+// quantize_iq2_* / dequantize_row_iq2_* compiled from the llama.cpp source
+// node-llama-cpp ships (test/helpers/ggml-iq2xs-init.ts: its init takes
+// milliseconds where the prebuilt library's takes seconds per type; the
+// registry tests compare with the prebuilt ggml_quantize_chunk as well):
 //   - quantize with quant_weights = ggml_quantize_chunk's bytes, and for IQ2_S
 //     (the one ggml quantizes without an imatrix) also without, on random rows,
 //     odd imatrices (all zero, ratios up to 1e30, one-hot, equal), fp16-tied
 //     values, all-zero / tiny / just-above-threshold sub-blocks, odd sign counts,
 //     -0 and all-negative groups;
 //   - IQ2_XXS / IQ2_XS refuse to quantize without an imatrix, as ggml asserts;
-//   - dequantize = ggml's to_float, bit for bit, on ggml's blocks and random ones.
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+//   - dequantize = ggml's, bit for bit, on ggml's blocks and random ones.
 import { describe, expect, test } from 'vitest';
 import type { QuantFormat } from '../src/quant/format.js';
 import { iq2_s } from '../src/quant/formats/iq2_s.js';
@@ -18,7 +17,7 @@ import { iq2_xs } from '../src/quant/formats/iq2_xs.js';
 import { iq2_xxs } from '../src/quant/formats/iq2_xxs.js';
 import { f16BitsToF32, f32ToF16Bits } from '../src/runtime/half.js';
 import { mulberry32, seededNormals } from '../src/runtime/host-random.js';
-import { ggmlQuantizeAvailable, ggmlQuantizeBatch, libggmlBasePath, type GgmlQuantizeJob } from './helpers/ggml-quantize.js';
+import { ggmlIq2Dequantize, ggmlIq2InitAvailable, ggmlIq2Quantize } from './helpers/ggml-iq2xs-init.js';
 
 const FORMATS: readonly QuantFormat[] = [iq2_xxs, iq2_xs, iq2_s];
 const N = 512; // row length: two super-blocks
@@ -57,60 +56,30 @@ function cases(): Case[] {
   ];
 }
 
-const TO_FLOAT = String.raw`
-import ctypes, sys
-lib = ctypes.CDLL(sys.argv[1])
-class Traits(ctypes.Structure):
-    _fields_ = [('type_name', ctypes.c_char_p), ('blck_size', ctypes.c_int64), ('blck_size_interleave', ctypes.c_int64),
-                ('type_size', ctypes.c_size_t), ('is_quantized', ctypes.c_bool), ('to_float', ctypes.c_void_p), ('from_float_ref', ctypes.c_void_p)]
-lib.ggml_get_type_traits.restype = ctypes.POINTER(Traits)
-tr = lib.ggml_get_type_traits(int(sys.argv[2])).contents
-to_float = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64)(tr.to_float)
-data = open(sys.argv[3], 'rb').read()
-n = len(data) // tr.type_size * tr.blck_size
-src = ctypes.create_string_buffer(data, len(data))
-dst = ctypes.create_string_buffer(4 * n)
-to_float(src, dst, n)
-open(sys.argv[4], 'wb').write(dst.raw)
-`;
-
-/** ggml's to_float of `blocks`. */
-function ggmlDequantize(f: QuantFormat, blocks: Uint8Array): Float32Array {
-  const dir = mkdtempSync(join(tmpdir(), 'wgarray-iq2-'));
-  try {
-    writeFileSync(join(dir, 'q'), blocks);
-    const r = spawnSync('python3', ['-c', TO_FLOAT, libggmlBasePath()!, String(f.type.id), join(dir, 'q'), join(dir, 'y')], { encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`ggml to_float (${f.type.name}) failed: ${r.stderr}`);
-    const b = readFileSync(join(dir, 'y'));
-    return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.length));
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
 function firstDifference(f: QuantFormat, got: Uint8Array, want: Uint8Array): string {
   if (got.length !== want.length) return `${got.length} bytes, expected ${want.length}`;
   const at = got.findIndex((b, i) => b !== want[i]);
   return at < 0 ? 'equal' : `byte ${at} (block ${Math.floor(at / f.type.typeSize)}): ${got[at]}, ggml ${want[at]}`;
 }
 
-const run = ggmlQuantizeAvailable();
+const run = ggmlIq2InitAvailable();
 
 describe.runIf(run)('IQ2 formats are byte-identical to ggml', () => {
   const all = cases();
-  const jobs: GgmlQuantizeJob[] = [];
-  for (const f of FORMATS) {
-    for (const c of all) jobs.push({ type: f.type, x: c.x, nPerRow: N, weights: c.w });
-    if (f.imatrix === 'optional') for (const c of all) jobs.push({ type: f.type, x: c.x, nPerRow: N });
-  }
-  let expected: Uint8Array[] = [];
-  const want = (f: QuantFormat, ci: number, weighted: boolean): Uint8Array =>
-    expected[jobs.findIndex((j) => j.type === f.type && j.x === all[ci].x && (j.weights === all[ci].w) === weighted && (weighted || !j.weights))];
-
-  test('ggml quantizes every case', () => {
-    expected = ggmlQuantizeBatch(jobs);
-    expect(expected.length).toBe(jobs.length);
-  }, 120_000);
+  // every case in one oracle call per format and path: rows of all cases, weights per row
+  const xs = new Float32Array(all.length * N * ROWS);
+  const ws = new Float32Array(all.length * N * ROWS);
+  all.forEach((c, ci) => {
+    xs.set(c.x, ci * N * ROWS);
+    for (let r = 0; r < ROWS; r++) ws.set(c.w, (ci * ROWS + r) * N);
+  });
+  const memo = new Map<string, Uint8Array>();
+  const want = (f: QuantFormat, ci: number, weighted: boolean): Uint8Array => {
+    const key = `${f.type.name} ${weighted}`;
+    if (!memo.has(key)) memo.set(key, ggmlIq2Quantize(f.type.id, xs, N, weighted ? ws : undefined));
+    const bytes = ((N * ROWS) / 256) * f.type.typeSize;
+    return memo.get(key)!.subarray(ci * bytes, (ci + 1) * bytes);
+  };
 
   describe.each(FORMATS.map((f) => [f.type.name, f] as const))('%s', (_name, f) => {
     test(`quantize with quant_weights (${f.imatrix})`, () => {
@@ -135,7 +104,7 @@ describe.runIf(run)('IQ2 formats are byte-identical to ggml', () => {
       });
     }
 
-    test("dequantize = ggml's to_float, bit for bit (ggml's blocks and random ones)", () => {
+    test("dequantize = ggml's, bit for bit (ggml's blocks and random ones)", () => {
       const u = mulberry32(f.type.id);
       const random = Uint8Array.from({ length: 24 * f.type.typeSize }, () => Math.floor(u() * 256));
       for (let b = 0; b < 24; b++) {
@@ -147,7 +116,7 @@ describe.runIf(run)('IQ2 formats are byte-identical to ggml', () => {
       const blocks = Buffer.concat([...all.map((_, ci) => want(f, ci, true)), random]);
       const got = new Float32Array((blocks.length / f.type.typeSize) * 256);
       f.dequantizeCpu(blocks, got);
-      const ref = ggmlDequantize(f, blocks);
+      const ref = ggmlIq2Dequantize(f.type.id, blocks);
       expect(Buffer.from(got.buffer).equals(Buffer.from(ref.buffer))).toBe(true);
     });
   });
