@@ -96,6 +96,17 @@ fn iq2_q4(c: u32, h: u32) -> vec4<f32> {
 // distance below FLT_MAX (overflow, where ggml aborts): the first neighbour.
 // The list holds the neighbours' codes, two per word: one load per two.
 fn iq2_best_neighbour(at: u32, g: Group, scale: f32) -> u32 {
+  // Each coordinate's term a (scale q - x)^2 for the three levels (q = 1, 3, 5),
+  // computed once as ggml computes it for every neighbour: a neighbour's
+  // distance is then eight picks added in ggml's order.
+  let t00 = iq2_term4(g.x0, g.a0, scale);
+  let t01 = iq2_term4(g.x1, g.a1, scale);
+  let sq3 = scale * 3.0;
+  let t10 = iq2_term4(g.x0, g.a0, sq3);
+  let t11 = iq2_term4(g.x1, g.a1, sq3);
+  let sq5 = scale * 5.0;
+  let t20 = iq2_term4(g.x0, g.a0, sq5);
+  let t21 = iq2_term4(g.x1, g.a1, sq5);
   var word = iq2_tables[IQ2_NEIGHBOURS_AT + (at >> 1u)];
   let n = (word >> ((at & 1u) * 16u)) & 0xffffu;
   var p = at + 1u;
@@ -106,28 +117,31 @@ fn iq2_best_neighbour(at: u32, g: Group, scale: f32) -> u32 {
   for (; p < end; p = p + 1u) {
     if ((p & 1u) == 0u) { word = iq2_tables[IQ2_NEIGHBOURS_AT + (p >> 1u)]; }
     let c = (word >> ((p & 1u) * 16u)) & 0xffffu;
-    let s0 = scale * iq2_q4(c, 0u);
-    let s1 = scale * iq2_q4(c, 1u);
-    let d0 = s0 - g.x0;
-    let d1 = s1 - g.x1;
-    let e0 = g.a0 * d0;
-    let e1 = g.a1 * d1;
-    let t0 = e0 * d0;
-    let t1 = e1 * d1;
-    var d2 = t0.x;
-    d2 = d2 + t0.y;
-    d2 = d2 + t0.z;
-    d2 = d2 + t0.w;
-    d2 = d2 + t1.x;
-    d2 = d2 + t1.y;
-    d2 = d2 + t1.z;
-    d2 = d2 + t1.w;
+    let l0 = (vec4(c) >> vec4(0u, 2u, 4u, 6u)) & vec4(3u);
+    let l1 = (vec4(c) >> vec4(8u, 10u, 12u, 14u)) & vec4(3u);
+    let e0 = select(select(t20, t10, l0 == vec4(1u)), t00, l0 == vec4(0u));
+    let e1 = select(select(t21, t11, l1 == vec4(1u)), t01, l1 == vec4(0u));
+    var d2 = e0.x;
+    d2 = d2 + e0.y;
+    d2 = d2 + e0.z;
+    d2 = d2 + e0.w;
+    d2 = d2 + e1.x;
+    d2 = d2 + e1.y;
+    d2 = d2 + e1.z;
+    d2 = d2 + e1.w;
     if (d2 < best) {
       best = d2;
       code = c;
     }
   }
   return code;
+}
+
+// a (sq - x)^2 per component, as ggml: diff = scale * q - x; d2 += w * diff * diff.
+fn iq2_term4(x: vec4<f32>, a: vec4<f32>, sq: f32) -> vec4<f32> {
+  let d = vec4(sq) - x;
+  let e = a * d;
+  return e * d;
 }
 
 // Group g snapped to the grid at inverse scale id (scale for the neighbour
