@@ -90,6 +90,12 @@ describe.runIf(run)('imatrix quantization is byte-identical to ggml_quantize_chu
       }
       if (fmt.imatrix === 'ignored') {
         expect(fmt.quantizeWeightedCpu).toBeUndefined();
+      } else if (fmt.imatrix === 'required') {
+        // ggml_quantize_chunk asserts quant_weights for these
+        expect(() => quantizeHost(all[0].x, fmt.type)).toThrow(/needs an importance matrix/);
+        const a = array(all[0].x, { shape: [ROWS, N] });
+        expect(() => quantize(a, fmt.type)).toThrow(/needs an importance matrix/);
+        a.dispose();
       } else {
         // the weights change the bytes (the test would not see a path that drops them)
         const c = all[0];

@@ -11,13 +11,13 @@
 // convert floats to ints only through nearest_int's bit trick, so ggml's
 // bytes are defined there).
 //
-// The legacy, IQ4, MXFP4 and ternary formats get the finite cases only: on NaN
+// The legacy, IQ, MXFP4 and ternary formats get the finite cases only: on NaN
 // and Inf ggml reaches undefined float -> int conversions, and those formats
 // mark such blocks invalid instead (src/quant/formats/block-helpers.ts). Their
 // finite out-of-range conversions (±3e38, overflowing sums, subnormal scales)
 // follow x86-64's, which ggml's bytes here come from.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { array, close, init, QUANT_FORMATS, quantize, quantizeHost } from '../src/index.js';
+import { array, close, init, QUANT_FORMATS, quantize, quantizeHost, quantizeHostWeighted } from '../src/index.js';
 import { ggmlType } from '../src/runtime/ggml-types.js';
 import { ggmlQuantize, ggmlQuantizeAvailable } from './helpers/ggml-quantize.js';
 
@@ -100,7 +100,6 @@ const CASES: [string, Float32Array][] = [
 ];
 
 const isFinite = (x: Float32Array) => x.every(Number.isFinite);
-
 /**
  * Formats and the cases they must match ggml on: those whose non-finite bytes are
  * ggml's (the K-quants) every case, those that mark non-finite blocks the finite ones.
@@ -129,7 +128,9 @@ describe.skipIf(!available).each(FORMATS)('%s', (name, takes) => {
   const input = new Float32Array(cases.length * QK);
   cases.forEach(([, x], c) => input.set(x, c * QK));
   // ggml sees every NaN as the default NaN (see the payload case above)
-  const want = available ? ggmlQuantize(t, input.map((v) => (Number.isNaN(v) ? NaN : v)), QK) : new Uint8Array();
+  // formats ggml quantizes only with an importance matrix (imatrix 'required') get a uniform one
+  const ones = QUANT_FORMATS.get(name)!.imatrix === 'required' ? new Float32Array(QK).fill(1) : undefined;
+  const want = available ? ggmlQuantize(t, input.map((v) => (Number.isNaN(v) ? NaN : v)), QK, ones) : new Uint8Array();
   const caseBytes = (QK / t.blockSize) * t.typeSize;
 
   /** Names of the cases whose bytes differ between got and want. */
@@ -141,12 +142,12 @@ describe.skipIf(!available).each(FORMATS)('%s', (name, takes) => {
 
   test('CPU reference = ggml_quantize_chunk on every case', () => {
     expect(want.length).toBe((input.length / t.blockSize) * t.typeSize);
-    expect(differing(quantizeHost(input, t))).toEqual([]);
+    expect(differing(ones ? quantizeHostWeighted(input, t, QK, ones) : quantizeHost(input, t))).toEqual([]);
   });
 
   test('GPU kernel = ggml_quantize_chunk on every case', async () => {
     const x = array(input, { shape: [cases.length, QK] });
-    const q = quantize(x, t);
+    const q = quantize(x, t, { imatrix: ones });
     const got = await q.data();
     x.dispose();
     q.dispose();

@@ -18,7 +18,10 @@ import {
   QUANT_FORMATS,
   quantize,
   quantizeHost,
+  quantizeHostWeighted,
   type QuantFormat,
+  type QuantizedArray,
+  type WgArray,
 } from '../src/index.js';
 import { bestIndexInt8, iq4nlIndex, KVALUES_IQ4NL } from '../src/quant/formats/block-helpers.js';
 import { firstDiff, ulpDistance } from './helpers/golden.js';
@@ -47,6 +50,10 @@ const ERROR_BOUND: Record<string, number> = {
   // 3.06 / 3.44 bits per weight on a grid of 4-value points
   iq3_xxs: 0.26,
   iq3_s: 0.2,
+  // 2 bits per weight on an E8 lattice grid (IQ2_XXS / IQ2_XS with a uniform imatrix)
+  iq2_xxs: 0.41,
+  iq2_xs: 0.36,
+  iq2_s: 0.32,
 };
 
 /**
@@ -61,6 +68,25 @@ const constantBound = (name: string) => (name === 'mxfp4' ? 0.25 : Math.max(0.05
  * (MXFP4: exponent 0xff, the OCP NaN code), dequantizing to NaN (MXFP4 in ggml: zeros).
  */
 const NON_FINITE_MARKED = new Set([...QUANT_FORMATS.values()].filter((f) => f.nonFinite === 'marked').map((f) => f.type.name));
+
+/**
+ * Formats ggml quantizes only with an importance matrix (descriptor imatrix
+ * 'required') are checked here with a uniform one: these IQ formats weigh each
+ * super-block on its own, so one block's worth of ones stands for any row length.
+ */
+const REQUIRES_IMATRIX = new Set([...QUANT_FORMATS.values()].filter((f) => f.imatrix === 'required').map((f) => f.type.name));
+
+/** quantizeHost, with a uniform importance matrix where the format requires one. */
+function hostQuantize(x: Float32Array, type: string): Uint8Array {
+  if (!REQUIRES_IMATRIX.has(type)) return quantizeHost(x, type);
+  const bs = QUANT_FORMATS.get(type)!.type.blockSize;
+  return quantizeHostWeighted(x, type, bs, new Float32Array(bs).fill(1));
+}
+
+/** quantize(), with a uniform importance matrix where the format requires one. */
+function gpuQuantizeArray(a: WgArray, type: string): QuantizedArray {
+  return quantize(a, type, REQUIRES_IMATRIX.has(type) ? { imatrix: new Float32Array(a.shape[a.shape.length - 1]).fill(1) } : {});
+}
 
 /** Shapes as [rows, blocks per row]: 3 x 512 and 1 x 8192 for 32-weight blocks, odd block counts, one block. */
 const SHAPES: [number, number][] = [
@@ -111,7 +137,7 @@ function blockDiff(f: QuantFormat, got: Uint8Array, want: Uint8Array): string {
 
 async function gpuQuantize(x: Float32Array | Uint16Array, shape: number[], type: string, dtype = 'float32' as 'float32' | 'float16' | 'bfloat16'): Promise<Uint8Array> {
   const a = array(x, { shape, dtype });
-  const q = quantize(a, type);
+  const q = gpuQuantizeArray(a, type);
   try {
     return await q.data();
   } finally {
@@ -139,7 +165,7 @@ describe.each([...QUANT_FORMATS.values()].map((f) => ({ name: f.type.name, f }))
       for (const sigma of [0.02, 1]) {
         const shape = [rows, blocks * bs];
         const x = gaussian(rows * blocks * bs, sigma, 1000 * i + (sigma === 1 ? 1 : 2));
-        const want = quantizeHost(x, name);
+        const want = hostQuantize(x, name);
         const got = await gpuQuantize(x, shape, name);
         expect(blockDiff(f, got, want), `shape [${shape}], sigma ${sigma}`).toBe('equal');
         const back = dequantizeHost(want, name);
@@ -151,7 +177,7 @@ describe.each([...QUANT_FORMATS.values()].map((f) => ({ name: f.type.name, f }))
         ref2 += norm2;
         if (sigma === 1) {
           const a = array(x, { shape });
-          const q = quantize(a, name);
+          const q = gpuQuantizeArray(a, name);
           const y = dequantize(q);
           const gpuBack = (await y.data()) as Float32Array;
           a.dispose();
@@ -173,12 +199,12 @@ describe.each([...QUANT_FORMATS.values()].map((f) => ({ name: f.type.name, f }))
         const values = dtype === 'float32' ? all : Float32Array.from(bits, (h) => f16BitsToF32(h));
         const base = dtype === 'float32' ? array(all) : array(bits, { dtype });
         const view = base.slice([offset, offset + n]).reshape(2, 2 * bs);
-        const q = quantize(view, name);
+        const q = gpuQuantizeArray(view, name);
         const got = await q.data();
         q.dispose();
         base.dispose();
         view.dispose();
-        expect(blockDiff(f, got, quantizeHost(values.slice(offset), name)), `${dtype}, offset ${offset}`).toBe('equal');
+        expect(blockDiff(f, got, hostQuantize(values.slice(offset), name)), `${dtype}, offset ${offset}`).toBe('equal');
       }
     }
   });
@@ -192,7 +218,7 @@ describe.each([...QUANT_FORMATS.values()].map((f) => ({ name: f.type.name, f }))
     ] as const) {
       const bits = Uint16Array.from(x, (v) => toBits(v));
       const got = await gpuQuantize(bits, shape, name, dtype);
-      expect(blockDiff(f, got, quantizeHost(Float32Array.from(bits, (h) => fromBits(h)), name)), dtype).toBe('equal');
+      expect(blockDiff(f, got, hostQuantize(Float32Array.from(bits, (h) => fromBits(h)), name)), dtype).toBe('equal');
     }
   });
 
@@ -200,19 +226,19 @@ describe.each([...QUANT_FORMATS.values()].map((f) => ({ name: f.type.name, f }))
     const constants = [0, 1, -0.37, 1e-3, 250, 0, -7.5, 0.7];
     const x = new Float32Array(constants.length * bs);
     constants.forEach((c, b) => x.fill(c, b * bs, (b + 1) * bs));
-    const bytes = quantizeHost(x, name);
+    const bytes = hostQuantize(x, name);
     expect(blockDiff(f, await gpuQuantize(x, [2, 4 * bs], name), bytes)).toBe('equal');
     const back = dequantizeHost(bytes, name);
     constants.forEach((c, b) => {
       const block = back.subarray(b * bs, (b + 1) * bs);
-      // grid formats (descriptor kernelTables) snap each 4 values to a grid point, whose values
-      // need not be equal (IQ3: up to ~30% apart): their least-squares fit keeps the mean
-      if (f.kernelTables) {
+      // grid formats (descriptor `tables`: the IQ grids) snap each 4 values to a grid point, whose values
+      // need not be equal (IQ3: up to ~30% apart; IQ2_XXS's grid has no constant point at most levels): their least-squares fit keeps the mean
+      if (f.tables) {
         const mean = block.reduce((a, v) => a + v, 0) / block.length;
         if (c !== 0) expect(Math.abs(mean - c) / Math.abs(c), `mean of the block of ${c}`).toBeLessThan(constantBound(name));
       } else expect(new Set(block).size, `block of ${c}`).toBe(1);
       if (c === 0) expect(block[0] === 0, `zero block decodes to ${block[0]}`).toBe(true); // ggml gives -0 for some
-      else if (!f.kernelTables) expect(Math.abs(block[0] - c) / Math.abs(c), `block of ${c}`).toBeLessThan(constantBound(name));
+      else if (!f.tables) expect(Math.abs(block[0] - c) / Math.abs(c), `block of ${c}`).toBeLessThan(constantBound(name));
     });
   });
 
@@ -220,7 +246,7 @@ describe.each([...QUANT_FORMATS.values()].map((f) => ({ name: f.type.name, f }))
     const scales = [3e38, 1e30, 1e20, 1e-30, 1e-38, 1e-40, 1e-44];
     const x = new Float32Array(scales.length * 2 * bs);
     scales.forEach((sc, k) => x.set(gaussian(2 * bs, sc, 300 + k), k * 2 * bs));
-    expect(blockDiff(f, await gpuQuantize(x, [scales.length, 2 * bs], name), quantizeHost(x, name))).toBe('equal');
+    expect(blockDiff(f, await gpuQuantize(x, [scales.length, 2 * bs], name), hostQuantize(x, name))).toBe('equal');
   });
 
   test('NaN and ±Inf: GPU = CPU, finite blocks unaffected, the block marked invalid', async () => {
@@ -230,13 +256,13 @@ describe.each([...QUANT_FORMATS.values()].map((f) => ({ name: f.type.name, f }))
     poison.forEach((p, b) => p?.forEach((v, k) => (x[b * bs + 3 + 5 * k] = v)));
     x.fill(NaN, 5 * bs, 6 * bs);
     poison[5] = [NaN];
-    const bytes = quantizeHost(x, name);
+    const bytes = hostQuantize(x, name);
     expect(blockDiff(f, await gpuQuantize(x, [2, 4 * bs], name), bytes)).toBe('equal');
     const ts = f.type.typeSize;
     poison.forEach((p, b) => {
       const block = bytes.subarray(b * ts, (b + 1) * ts);
       if (!p) {
-        expect(blockDiff(f, block, quantizeHost(x.subarray(b * bs, (b + 1) * bs), name)), `finite block ${b}`).toBe('equal');
+        expect(blockDiff(f, block, hostQuantize(x.subarray(b * bs, (b + 1) * bs), name)), `finite block ${b}`).toBe('equal');
       } else if (!NON_FINITE_MARKED.has(name)) {
         // ggml's own behaviour here hits undefined float -> int conversions; only GPU = CPU is required.
       } else if (name === 'mxfp4') {
@@ -268,7 +294,7 @@ test('MXFP4: block maxima just below powers of two get the exponent of a correct
     x[b * 32 + (b % 32)] = b % 2 ? -m : m;
   });
   const shape = [maxima.length, 32];
-  expect(blockDiff(QUANT_FORMATS.get('mxfp4')!, await gpuQuantize(x, shape, 'mxfp4'), quantizeHost(x, 'mxfp4'))).toBe('equal');
+  expect(blockDiff(QUANT_FORMATS.get('mxfp4')!, await gpuQuantize(x, shape, 'mxfp4'), hostQuantize(x, 'mxfp4'))).toBe('equal');
 });
 
 test('IQ4: the midpoint count (CPU and WGSL) equals ggml\'s best_index_int8 for every float near every midpoint', () => {

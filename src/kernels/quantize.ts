@@ -6,25 +6,24 @@
 
 import { ArgumentError, DTypeError, ShapeError } from '../errors.js';
 import { WgArray } from '../runtime/array.js';
+import type { Device } from '../runtime/device.js';
 import { DTYPES, type DType } from '../runtime/dtype.js';
 import { GpuStorage } from '../runtime/pool.js';
 import { checkBlockShape, QuantizedArray } from '../runtime/quantized.js';
 import { ggmlType, type GGMLType } from '../runtime/ggml-types.js';
-import { dequantizeBlocksPerWorkgroup, quantizeBlocksPerWorkgroup } from '../quant/format.js';
+import { dequantizeBlocksPerWorkgroup, quantizeBlocksPerWorkgroup, type QuantFormat } from '../quant/format.js';
 import { quantFormat } from '../quant/registry.js';
 import { castArray } from './cast.js';
 import { withContiguous } from './copy.js';
 import { elementChunks, grid } from './dispatch.js';
 import { bindGroup, pipeline } from './shader.js';
-import type { Device } from '../runtime/device.js';
-import type { QuantFormat } from '../quant/format.js';
 
 const tableBuffers = new WeakMap<Device, Map<() => Uint32Array, GPUBuffer>>();
 const tableGroups = new WeakMap<GPUComputePipeline, GPUBindGroup>();
 
-/** The bind groups of a dispatch: `group`, and the format's static tables (descriptor kernelTables) at group 1. */
+/** The bind groups of a dispatch: `group`, and the format's static tables (descriptor `tables`) at group 1. */
 function withTables(device: Device, format: QuantFormat, pipe: GPUComputePipeline, group: GPUBindGroup): GPUBindGroup[] {
-  const tables = format.kernelTables;
+  const tables = format.tables;
   if (!tables) return [group];
   let tablesGroup = tableGroups.get(pipe);
   if (!tablesGroup) {
@@ -34,7 +33,7 @@ function withTables(device: Device, format: QuantFormat, pipe: GPUComputePipelin
     if (!buffer) {
       const words = tables();
       // filled through its mapping: writeBuffer would submit the batch (and free the dispatch's uniforms) first
-      buffer = device.createBuffer(words.byteLength, GPUBufferUsage.STORAGE, `${format.type.name} tables`, true);
+      buffer = device.createBuffer(Math.ceil(words.byteLength / 16) * 16, GPUBufferUsage.STORAGE, `${format.type.name} tables`, true);
       new Uint32Array(buffer.getMappedRange()).set(words);
       buffer.unmap();
       buffers.set(tables, buffer);
@@ -91,6 +90,9 @@ export function quantize(a: WgArray, type: string | GGMLType, options: QuantizeO
   const format = quantFormat(t);
   const nBlocks = a.size / t.blockSize;
   const weights = options.imatrix && format.imatrix !== 'ignored' ? options.imatrix : undefined;
+  if (format.imatrix === 'required' && !weights) {
+    throw new ArgumentError(`quantize ${a.describe()} to ${t.name}: ${t.name} needs an importance matrix (options.imatrix), as ggml_quantize_requires_imatrix says`);
+  }
   let weightBinding: { buffer: GPUBuffer; blocksPerRow: number; blocksPerExpert: number } | undefined;
   if (weights) {
     const rowLength = a.shape[a.shape.length - 1];
@@ -220,7 +222,7 @@ export function dequantize<D extends DType = 'float32'>(q: QuantizedArray, dtype
       ],
       256 * perGroup,
     );
-    for (const { count, windows } of chunks) {
+      for (const { count, windows } of chunks) {
       const params = device.uniform([count, 0]);
       const group = bindGroup(device, pipe, [windows[0], windows[1], params]);
       device.dispatch(pipe, withTables(device, format, pipe, group), grid(device, Math.ceil(count / perGroup)));

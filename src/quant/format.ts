@@ -77,8 +77,8 @@ export interface QuantFormat {
   /**
    * ggml's quantizer asserts (aborts the process) on some finite blocks whose
    * largest |x| is at or above this: their float32 distance sums overflow
-   * (IQ3: |x|^3 past FLT_MAX). wgarray marks such blocks as it marks
-   * non-finite ones; ggml has no bytes to compare there. Absent: none.
+   * (IQ3: |x|^3 past FLT_MAX; IQ2: "point not on grid"). wgarray writes defined
+   * bytes there (the format's file says which); ggml has none to compare. Absent: none.
    */
   readonly ggmlAbortsFrom?: number;
   /**
@@ -86,7 +86,7 @@ export interface QuantFormat {
    * grids, kmaps and neighbour lists; whole 16-byte vectors): uploaded once per
    * device and kept, bound once per pipeline (src/kernels/quantize.ts).
    */
-  readonly kernelTables?: () => Uint32Array;
+  readonly tables?: () => Uint32Array;
   /** ggml's dequantizer: blocks holds whole blocks; out holds blockSize floats per block. */
   dequantizeCpu(blocks: Uint8Array, out: Float32Array): void;
 }

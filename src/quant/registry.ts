@@ -21,6 +21,9 @@ import { tq1_0 } from './formats/tq1_0.js';
 import { tq2_0 } from './formats/tq2_0.js';
 import { iq3_xxs } from './formats/iq3_xxs.js';
 import { iq3_s } from './formats/iq3_s.js';
+import { iq2_xxs } from './formats/iq2_xxs.js';
+import { iq2_xs } from './formats/iq2_xs.js';
+import { iq2_s } from './formats/iq2_s.js';
 
 export const QUANT_FORMATS: ReadonlyMap<string, QuantFormat> = new Map(
   [
@@ -41,6 +44,9 @@ export const QUANT_FORMATS: ReadonlyMap<string, QuantFormat> = new Map(
     tq2_0,
     iq3_xxs,
     iq3_s,
+    iq2_xxs,
+    iq2_xs,
+    iq2_s,
   ].map((f) => [f.type.name, f]),
 );
 

@@ -90,7 +90,7 @@ export const iq3_xxs: QuantFormat = {
   nonFinite: 'marked',
   imatrix: 'optional',
   weightedKernel: 'own-entry',
-  kernelTables: gridWords,
+  tables: gridWords,
   ggmlAbortsFrom: 1e12,
 
   quantizeCpu(x, out) {
