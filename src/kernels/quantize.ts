@@ -6,16 +6,43 @@
 
 import { ArgumentError, DTypeError, ShapeError } from '../errors.js';
 import { WgArray } from '../runtime/array.js';
+import type { Device } from '../runtime/device.js';
 import { DTYPES, type DType } from '../runtime/dtype.js';
 import { GpuStorage } from '../runtime/pool.js';
 import { checkBlockShape, QuantizedArray } from '../runtime/quantized.js';
 import { ggmlType, type GGMLType } from '../runtime/ggml-types.js';
-import { dequantizeBlocksPerWorkgroup, quantizeBlocksPerWorkgroup } from '../quant/format.js';
+import { dequantizeBlocksPerWorkgroup, quantizeBlocksPerWorkgroup, type QuantFormat } from '../quant/format.js';
 import { quantFormat } from '../quant/registry.js';
 import { castArray } from './cast.js';
 import { withContiguous } from './copy.js';
 import { elementChunks, grid } from './dispatch.js';
 import { bindGroup, pipeline } from './shader.js';
+
+/** Each device's table buffer per format (descriptor `tables`), created on first use, kept for the device's life. */
+const tableBuffers = new WeakMap<Device, Map<QuantFormat, GPUBuffer>>();
+
+/**
+ * `format`'s table buffer on `device` (created and written on first use: call it
+ * before recording anything a write's flush would cut short), or undefined.
+ */
+function tableBuffer(device: Device, format: QuantFormat): GPUBuffer | undefined {
+  if (!format.tables) return undefined;
+  let perDevice = tableBuffers.get(device);
+  if (!perDevice) tableBuffers.set(device, (perDevice = new Map()));
+  let buffer = perDevice.get(format);
+  if (!buffer) {
+    const words = format.tables();
+    buffer = device.createBuffer(Math.ceil(words.byteLength / 16) * 16, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST, `${format.type.name} tables`);
+    device.writeBuffer(buffer, 0, words);
+    perDevice.set(format, buffer);
+  }
+  return buffer;
+}
+
+/** The bind groups after group 0: the table buffer at group 1, if the format has one. */
+function tableGroups(device: Device, pipe: GPUComputePipeline, buffer: GPUBuffer | undefined): GPUBindGroup[] {
+  return buffer ? [bindGroup(device, pipe, [buffer], 1)] : [];
+}
 
 /** The source dtypes quantize() reads (shaders/lib/quantize_io.wgsl's src_kind: their shaderKind). */
 const FLOAT_SOURCES: readonly DType[] = ['float32', 'float16', 'bfloat16'];
@@ -63,6 +90,10 @@ export function quantize(a: WgArray, type: string | GGMLType, options: QuantizeO
   const format = quantFormat(t);
   const nBlocks = a.size / t.blockSize;
   const weights = options.imatrix && format.imatrix !== 'ignored' ? options.imatrix : undefined;
+  if (format.imatrix === 'required' && !weights) {
+    throw new ArgumentError(`quantize ${a.describe()} to ${t.name}: ${t.name} needs an importance matrix (options.imatrix), as ggml_quantize_requires_imatrix says`);
+  }
+  const tablesBuffer = tableBuffer(device, format);
   let weightBinding: { buffer: GPUBuffer; blocksPerRow: number; blocksPerExpert: number } | undefined;
   if (weights) {
     const rowLength = a.shape[a.shape.length - 1];
@@ -103,6 +134,7 @@ export function quantize(a: WgArray, type: string | GGMLType, options: QuantizeO
     ],
     256 * perGroup,
   );
+  const tables = tableGroups(device, pipe, tablesBuffer);
   for (const { start, count, windows } of chunks) {
     const [from, to] = windows;
     const params = device.uniform([count, Math.round(from.skip * t.blockSize), kind, 0]);
@@ -115,7 +147,7 @@ export function quantize(a: WgArray, type: string | GGMLType, options: QuantizeO
           device.uniform([weightBinding.blocksPerRow, start, weightBinding.blocksPerExpert, 0]),
         ])
       : bindGroup(device, pipe, [from, to, params]);
-    device.dispatch(pipe, [group], grid(device, Math.ceil(count / perGroup)));
+    device.dispatch(pipe, [group, ...tables], grid(device, Math.ceil(count / perGroup)));
   }
   return out;
 }
@@ -136,6 +168,7 @@ export function dequantize<D extends DType = 'float32'>(q: QuantizedArray, dtype
     }
   }
   const format = quantFormat(t);
+  const tablesBuffer = tableBuffer(device, format);
   const f32 = WgArray.empty(device, q.shape, 'float32', q.name);
   const nBlocks = q.blocks;
   if (nBlocks > 0) {
@@ -155,10 +188,11 @@ export function dequantize<D extends DType = 'float32'>(q: QuantizedArray, dtype
       ],
       256 * perGroup,
     );
+    const tables = tableGroups(device, pipe, tablesBuffer);
     for (const { count, windows } of chunks) {
       const params = device.uniform([count, 0]);
       const group = bindGroup(device, pipe, [windows[0], windows[1], params]);
-      device.dispatch(pipe, [group], grid(device, Math.ceil(count / perGroup)));
+      device.dispatch(pipe, [group, ...tables], grid(device, Math.ceil(count / perGroup)));
     }
   }
   if (target === 'float32') return f32 as WgArray<D>;

@@ -66,6 +66,12 @@ export interface QuantFormat {
    * blocks_per_expert, pad }. Absent: quantize() with an imatrix has no GPU path for the format.
    */
   readonly weightedKernel?: boolean;
+  /**
+   * Read-only lookup tables (the IQ formats' grids, kmaps, neighbour lists) as
+   * u32 words: one storage buffer, built once per device, that every entry
+   * point of the shader binds at @group(1) @binding(0). Absent: no group 1.
+   */
+  readonly tables?: () => Uint32Array;
   /** ggml's dequantizer: blocks holds whole blocks; out holds blockSize floats per block. */
   dequantizeCpu(blocks: Uint8Array, out: Float32Array): void;
 }

@@ -19,6 +19,8 @@ import { iq4_xs } from './formats/iq4_xs.js';
 import { mxfp4 } from './formats/mxfp4.js';
 import { tq1_0 } from './formats/tq1_0.js';
 import { tq2_0 } from './formats/tq2_0.js';
+import { iq1_s } from './formats/iq1_s.js';
+import { iq1_m } from './formats/iq1_m.js';
 
 export const QUANT_FORMATS: ReadonlyMap<string, QuantFormat> = new Map(
   [
@@ -37,6 +39,8 @@ export const QUANT_FORMATS: ReadonlyMap<string, QuantFormat> = new Map(
     mxfp4,
     tq1_0,
     tq2_0,
+    iq1_s,
+    iq1_m,
   ].map((f) => [f.type.name, f]),
 );
 
