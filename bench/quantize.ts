@@ -36,7 +36,8 @@ export default async function run(argv: string[]): Promise<void> {
   const [rows, cols] = values.size!.split('x').map(Number);
   const runs = Number(values.runs);
   const cpuRows = Math.min(rows, Number(values['cpu-rows']));
-  const types = values.types ? values.types.split(',') : ['f16', 'bf16', ...QUANT_FORMATS.keys()];
+  // formats ggml quantizes only with an importance matrix are measured by --imatrix
+  const types = values.types ? values.types.split(',') : ['f16', 'bf16', ...[...QUANT_FORMATS.values()].filter((f) => f.imatrix !== 'required').map((f) => f.type.name)];
   const device = await init();
   const host = seededNormals(rows * cols, 1, 0.02); // weights-like data
   const x = array(host, { shape: [rows, cols] });

@@ -65,7 +65,7 @@ describe.runIf(run)('imatrix quantization is byte-identical to ggml_quantize_chu
   test('ggml quantizes every case', () => {
     expected = ggmlQuantizeBatch(jobs);
     expect(expected.length).toBe(jobs.length);
-  });
+  }, 120_000); // ggml_quantize_init builds the IQ1 neighbour lists: seconds
 
   formats.forEach((fmt, fi) => {
     test(`${fmt.type.name} (${fmt.imatrix}${fmt.weightedKernel ? ', CPU and WGSL' : ', CPU'})`, async () => {
@@ -90,6 +90,9 @@ describe.runIf(run)('imatrix quantization is byte-identical to ggml_quantize_chu
       }
       if (fmt.imatrix === 'ignored') {
         expect(fmt.quantizeWeightedCpu).toBeUndefined();
+      } else if (fmt.imatrix === 'required') {
+        // ggml asserts quant_weights: no reference path without them
+        expect(() => quantizeHost(all[0].x, fmt.type)).toThrow(/needs an importance matrix/);
       } else {
         // the weights change the bytes (the test would not see a path that drops them)
         const c = all[0];
@@ -101,12 +104,17 @@ describe.runIf(run)('imatrix quantization is byte-identical to ggml_quantize_chu
   test('a 3-D tensor: each expert\'s rows get their own slice of the weights', async () => {
     const x = gaussian(N * 4, 1, 9);
     const w = Float32Array.from({ length: 2 * N }, (_, i) => (i < N ? 1 + (i % 5) : 1 / (1 + (i % 7))));
-    for (const name of ['q4_K', 'iq4_xs', 'q5_0', ...[...QUANT_FORMATS.values()].filter((f) => f.weightedKernel).map((f) => f.type.name)]) {
+    const names = ['q4_K', 'iq4_xs', 'q5_0', ...[...QUANT_FORMATS.values()].filter((f) => f.weightedKernel).map((f) => f.type.name)];
+    // one python process for all (ggml_quantize_init of the lattice formats takes seconds per process)
+    const halves = ggmlQuantizeBatch(
+      names.flatMap((name) => [
+        { type: QUANT_FORMATS.get(name)!.type, x: x.subarray(0, 2 * N), nPerRow: N, weights: w.subarray(0, N) },
+        { type: QUANT_FORMATS.get(name)!.type, x: x.subarray(2 * N), nPerRow: N, weights: w.subarray(N) },
+      ]),
+    );
+    for (const [k, name] of names.entries()) {
       const fmt = QUANT_FORMATS.get(name)!;
-      const [a, b] = ggmlQuantizeBatch([
-        { type: fmt.type, x: x.subarray(0, 2 * N), nPerRow: N, weights: w.subarray(0, N) },
-        { type: fmt.type, x: x.subarray(2 * N), nPerRow: N, weights: w.subarray(N) },
-      ]);
+      const [a, b] = halves.slice(2 * k, 2 * k + 2);
       const got = quantizeHostWeighted(x, fmt.type, N, w);
       expect(Buffer.from(got).equals(Buffer.concat([a, b])), name).toBe(true);
       if (fmt.weightedKernel) {
@@ -118,7 +126,7 @@ describe.runIf(run)('imatrix quantization is byte-identical to ggml_quantize_chu
       }
     }
     expect(() => quantizeHostWeighted(x, 'q4_K', N, new Float32Array(3 * N))).toThrow(/3 x|1536 importance weights for 4 rows of 512/);
-  });
+  }, 120_000);
 
   test('quantize() with an imatrix refuses a wrong weight count, and formats without a weighted kernel', () => {
     const a = array(new Float32Array(2 * N), { shape: [2, N] });

@@ -102,12 +102,20 @@ const CASES: [string, Float32Array][] = [
 const isFinite = (x: Float32Array) => x.every(Number.isFinite);
 
 /**
- * Formats and the cases they must match ggml on: those whose non-finite bytes are
+ * Formats and the cases they must match ggml on (those ggml quantizes only with an
+ * importance matrix are in test/quant-imatrix-ggml.test.ts): those whose non-finite bytes are
  * ggml's (the K-quants) every case, those that mark non-finite blocks the finite ones.
  */
-const FORMATS: [string, (x: Float32Array) => boolean][] = [...QUANT_FORMATS.values()].map((f) => [
+/**
+ * The lattice formats (descriptor `tables`: IQ1) search grid neighbours by weighted
+ * distance; ggml asserts (GGML_ASSERT(grid_index >= 0)) when every distance overflows
+ * to Inf or NaN, so they take the cases whose squares stay far inside float32's range.
+ */
+const latticeTakes = (x: Float32Array) => isFinite(x) && x.every((v) => Math.abs(v) < 1e9);
+
+const FORMATS: [string, (x: Float32Array) => boolean][] = [...QUANT_FORMATS.values()].filter((f) => f.imatrix !== 'required').map((f) => [
   f.type.name,
-  f.nonFinite === 'as-ggml' ? () => true : isFinite,
+  f.tables ? latticeTakes : f.nonFinite === 'as-ggml' ? () => true : isFinite,
 ]);
 
 const available = ggmlQuantizeAvailable();

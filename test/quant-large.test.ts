@@ -89,7 +89,8 @@ describe('a tensor larger than one storage binding', () => {
 describe('quantize() output through GGUF', () => {
   test.each([...QUANT_FORMATS.keys(), 'f16', 'bf16'])('%s saves with its ggml type and loads back as the same blocks', async (type) => {
     const x = random.normal([6, 512], { seed: 3 });
-    const q = quantize(x, type);
+    const imatrix = QUANT_FORMATS.get(type)?.imatrix === 'required' ? { imatrix: new Float32Array(512).fill(1) } : {};
+    const q = quantize(x, type, imatrix);
     const file = join(dir, `${type}.gguf`);
     await saveGGUF(file, { 'blk.0.ffn_up.weight': q, 'blk.0.ffn_norm.weight': x.slice(0) }, { 'general.architecture': 'llama' });
     const f = await loadGGUF(file);
