@@ -16,14 +16,22 @@ const IQ1_FLT_MAX: f32 = 3.40282346638528859812e+38;
 // `n`, in a form the compiler cannot fold: loops bounded by it stay rolled
 // (unrolled, with their private-array accesses, lavapipe takes minutes to compile these kernels).
 fn iq1_n(n: u32) -> u32 {
-  return select(n, 0u, qparams.n_blocks == 0xffffffffu);
+  return select(n, 0u, iq1_opaque != 0u);
+}
+
+// Always 0, but read from a uniform (once per invocation: iq1_start), so the
+// compiler cannot fold what depends on it.
+var<private> iq1_opaque: u32;
+
+fn iq1_start() {
+  iq1_opaque = select(0u, 1u, qparams.n_blocks == 0xffffffffu);
 }
 
 // `v`, hidden from the compiler: Mesa's NIR reassociates (a * c1) * c2 into
 // a * (c1 * c2) when c1 and c2 are constants, which rounds differently than
 // ggml's (w * x_p[i]) * x_p[i]; it cannot when the levels are not constants.
 fn iq1_hide(v: f32) -> f32 {
-  return select(v, 0.0, qparams.n_blocks == 0xffffffffu);
+  return select(v, 0.0, iq1_opaque != 0u);
 }
 
 // `v` unchanged, but opaque to the compiler (an XOR with a uniform that is
@@ -31,7 +39,7 @@ fn iq1_hide(v: f32) -> f32 {
 // (a * b) * c into a * (b * c), rounding differently than ggml. Every partial
 // result of such a chain goes through here.
 fn iq1_keep(v: f32) -> f32 {
-  return bitcast<f32>(bitcast<u32>(v) ^ select(0u, 1u, qparams.n_blocks == 0xffffffffu));
+  return bitcast<f32>(bitcast<u32>(v) ^ iq1_opaque);
 }
 
 fn iq1_code(g: u32) -> u32 {
@@ -100,16 +108,24 @@ var<private> iq1_w: array<f32, 32>;
 var<private> iq1_rank: array<u32, 32>;
 var<private> iq1_l: array<u32, 32>;
 
-// Ranks of iq1_x[0..n) in glibc qsort's order: by value, equal values in index order.
+// Ranks of iq1_x[0..n) (n 16 or 32) in glibc qsort's order: by value, equal
+// values in index order. The values are compared four at a time from a local
+// copy indexed by literals only (loops of constant trip count, unrolled): kept
+// in registers instead of a per-lane memory access each.
 fn iq1_sort(n: u32) {
+  var xv: array<vec4<f32>, 8>;
+  for (var q = 0u; q < 8u; q = q + 1u) {
+    xv[q] = vec4(iq1_x[4u * q], iq1_x[4u * q + 1u], iq1_x[4u * q + 2u], iq1_x[4u * q + 3u]);
+  }
   for (var i = 0u; i < n; i = i + 1u) {
-    let xi = iq1_x[i];
-    var r = 0u;
-    for (var j = 0u; j < n; j = j + 1u) {
-      let xj = iq1_x[j];
-      r = r + select(0u, 1u, xj < xi || (xj == xi && j < i));
+    let xi = vec4(iq1_x[i]);
+    var r = vec4(0u);
+    for (var q = 0u; q < 8u; q = q + 1u) {
+      let idx = vec4(4u * q) + vec4(0u, 1u, 2u, 3u);
+      let before = (xv[q] < xi) | ((xv[q] == xi) & (idx < vec4(i)));
+      r = r + select(vec4(0u), vec4(1u), before & (idx < vec4(n)));
     }
-    iq1_rank[i] = r;
+    iq1_rank[i] = r.x + r.y + r.z + r.w;
   }
 }
 

@@ -236,6 +236,7 @@ fn quantize_block(b: u32) {
 
 fn quantize_one(b: u32) {
   if (b >= qparams.n_blocks) { return; }
+  iq1_start();
   for (var i = 0u; i < iq1_n(14u); i = i + 1u) { out_words[i] = 0u; }
   quantize_block(b);
   for (var i = 0u; i < iq1_n(14u); i = i + 1u) { dst[b * 14u + i] = out_words[i]; }
@@ -250,6 +251,7 @@ fn quantize_weighted(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgro
                      @builtin(local_invocation_index) lid: u32) {
   let b = workgroup_index(wid, nwg) * QUANTIZE_WORKGROUP_SIZE + lid;
   if (b >= qparams.n_blocks) { return; }
+  iq1_start();
   iq1_load_weights(b);
   quantize_one(b);
 }

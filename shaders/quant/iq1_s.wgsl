@@ -21,13 +21,7 @@ fn put_u16(at: u32, v: u32) {
   put_byte(at + 1u, v >> 8u);
 }
 
-// Prefix sums of the sorted w*x and w, and the last split segment's terms per i2.
-var<private> cx: array<f32, 33>;
-var<private> cw: array<f32, 33>;
-var<private> p2x: array<f32, 33>;
-var<private> p2q: array<f32, 33>;
-var<private> m2x: array<f32, 33>;
-var<private> m2q: array<f32, 33>;
+// The sub-block's w*x and w in sorted order.
 var<private> wx_sorted: array<f32, 32>;
 var<private> w_sorted: array<f32, 32>;
 
@@ -53,22 +47,29 @@ fn quantize_sub_block(at: u32, ib: u32, xmax: f32) -> SubBlock {
   let XM0 = iq1_hide(-1.125);
   let XM2 = iq1_hide(0.875);
   let X1 = iq1_hide(0.125);
-  cx[0] = 0.0;
-  cw[0] = 0.0;
-  for (var j = 0u; j < iq1_n(32u); j = j + 1u) {
-    cx[j + 1u] = cx[j] + wx_sorted[j];
-    cw[j + 1u] = cw[j] + w_sorted[j];
+  // Prefix sums sumx, sumw of the sorted w*x and w (ggml's order), then per split
+  // point i: (sumx[i], sumw[i], the x_p[2] terms of sumqx and sumq2 from i on) and
+  // the x_m[2] terms. Loops over `split` / `split_m` have literal bounds: the compiler
+  // unrolls them, so these arrays live in registers instead of per-lane memory.
+  var cw2: array<vec2<f32>, 33>;
+  var split: array<vec4<f32>, 33>;
+  var split_m: array<vec2<f32>, 33>;
+  var sx = 0.0;
+  var sw = 0.0;
+  cw2[0] = vec2(0.0, 0.0);
+  for (var j = 0u; j < 32u; j = j + 1u) {
+    sx = sx + wx_sorted[j];
+    sw = sw + w_sorted[j];
+    cw2[j + 1u] = vec2(sx, sw);
   }
-  // sumx[32] - sumx[i2] times x_p[2] / x_m[2] (and the sumq2 terms): per i2.
-  for (var i2 = 0u; i2 <= iq1_n(32u); i2 = i2 + 1u) {
-    let x2 = cx[32] - cx[i2];
-    let w2 = cw[32] - cw[i2];
-    p2x[i2] = x2 * XP2;
-    m2x[i2] = x2 * XM2;
+  for (var i2 = 0u; i2 < 33u; i2 = i2 + 1u) {
+    let c = cw2[i2];
+    let x2 = sx - c.x;
+    let w2 = sw - c.y;
     let wp = iq1_keep(w2 * XP2);
-    p2q[i2] = wp * XP2;
     let wm = iq1_keep(w2 * XM2);
-    m2q[i2] = wm * XM2;
+    split[i2] = vec4(c.x, c.y, x2 * XP2, wp * XP2);
+    split_m[i2] = vec2(x2 * XM2, wm * XM2);
   }
   var best = -IQ1_FLT_MAX;
   var scale = xmax;
@@ -77,46 +78,51 @@ fn quantize_sub_block(at: u32, ib: u32, xmax: f32) -> SubBlock {
   var best_shift = 0;
   for (var i1 = 0u; i1 <= iq1_n(32u); i1 = i1 + 1u) {
     // sumx[i1] - sumx[0] is sumx[i1] (sumx[0] = +0)
-    let x0 = cx[i1];
-    let w0 = cw[i1];
+    let c0 = cw2[i1];
+    let x0 = c0.x;
+    let w0 = c0.y;
     let p0x = x0 * XP0;
     let m0x = x0 * XM0;
     let wp0 = iq1_keep(w0 * XP0);
     let p0q = wp0 * XP0;
     let wm0 = iq1_keep(w0 * XM0);
     let m0q = wm0 * XM0;
-    for (var i2 = i1; i2 <= iq1_n(32u); i2 = i2 + 1u) {
-      let x1 = cx[i2] - x0;
-      let w1 = cw[i2] - w0;
-      // x_p[1] = 0.125 = -x_m[1]: the middle terms of both shifts, up to sign
-      let t = x1 * X1;
-      let w8 = iq1_keep(w1 * X1);
-      let tq = w8 * X1;
-      let sp = iq1_keep(p0x + t);
-      let sumqx_p = sp + p2x[i2];
-      let qp = iq1_keep(p0q + tq);
-      let sumq2_p = qp + p2q[i2];
-      let sxp = sumqx_p * sumqx_p;
-      let bqp = best * sumq2_p;
-      if (sumq2_p > 0.0 && sxp > bqp) {
-        scale = sumqx_p / sumq2_p;
-        best = scale * sumqx_p;
-        besti1 = i32(i1);
-        besti2 = i32(i2);
-        best_shift = 1;
-      }
-      let sm = iq1_keep(m0x - t);
-      let sumqx_m = sm + m2x[i2];
-      let qm = iq1_keep(m0q + tq);
-      let sumq2_m = qm + m2q[i2];
-      let sxm = sumqx_m * sumqx_m;
-      let bqm = best * sumq2_m;
-      if (sumq2_m > 0.0 && sxm > bqm) {
-        scale = sumqx_m / sumq2_m;
-        best = scale * sumqx_m;
-        besti1 = i32(i1);
-        besti2 = i32(i2);
-        best_shift = -1;
+    for (var i2 = 0u; i2 < 33u; i2 = i2 + 1u) {
+      if (i2 >= i1) {
+        let a = split[i2];
+        let am = split_m[i2];
+        let x1 = a.x - x0;
+        let w1 = a.y - w0;
+        // x_p[1] = 0.125 = -x_m[1]: the middle terms of both shifts, up to sign
+        let t = x1 * X1;
+        let w8 = iq1_keep(w1 * X1);
+        let tq = w8 * X1;
+        let sp = iq1_keep(p0x + t);
+        let sumqx_p = sp + a.z;
+        let qp = iq1_keep(p0q + tq);
+        let sumq2_p = qp + a.w;
+        let sxp = sumqx_p * sumqx_p;
+        let bqp = best * sumq2_p;
+        if (sumq2_p > 0.0 && sxp > bqp) {
+          scale = sumqx_p / sumq2_p;
+          best = scale * sumqx_p;
+          besti1 = i32(i1);
+          besti2 = i32(i2);
+          best_shift = 1;
+        }
+        let sm = iq1_keep(m0x - t);
+        let sumqx_m = sm + am.x;
+        let qm = iq1_keep(m0q + tq);
+        let sumq2_m = qm + am.y;
+        let sxm = sumqx_m * sumqx_m;
+        let bqm = best * sumq2_m;
+        if (sumq2_m > 0.0 && sxm > bqm) {
+          scale = sumqx_m / sumq2_m;
+          best = scale * sumqx_m;
+          besti1 = i32(i1);
+          besti2 = i32(i2);
+          best_shift = -1;
+        }
       }
     }
   }
@@ -222,6 +228,7 @@ fn quantize_block(b: u32, at: u32) {
 // Blocks first, first + 1 (those below n_blocks): 25 words.
 fn quantize_pair(first: u32) {
   if (first >= qparams.n_blocks) { return; }
+  iq1_start();
   for (var i = 0u; i < iq1_n(25u); i = i + 1u) { out_words[i] = 0u; }
   let n = min(2u, qparams.n_blocks - first);
   for (var k = 0u; k < n; k = k + 1u) {
