@@ -23,10 +23,8 @@ fn get_byte(at: u32) -> u32 {
 // weight*x*xb (tx) and weight*x*x (tq), x the variant's level for segment s.
 var<private> tx0: array<vec4<f32>, 16>;
 var<private> tx1: array<vec4<f32>, 16>;
-var<private> tx2: array<vec4<f32>, 16>;
 var<private> tq0: array<vec4<f32>, 16>;
 var<private> tq1: array<vec4<f32>, 16>;
-var<private> tq2: array<vec4<f32>, 16>;
 
 // The two terms of value i (its weight w, value v) for segment level `level`, per variant.
 fn terms(i: u32, level: u32) -> array<vec4<f32>, 2> {
@@ -68,17 +66,23 @@ fn load_weights(b: u32, ib: u32, sigma2: f32) {
 // writes qs and the qh grid bits.
 fn quantize_sub_block(ib: u32) -> SubBlock {
   iq1_sort(16u);
-  for (var i = 0u; i < iq1_n(16u); i = i + 1u) {
-    let r = iq1_rank[i];
+  var order: array<u32, 16>;
+  for (var i = 0u; i < iq1_n(16u); i = i + 1u) { order[iq1_rank[i]] = i; }
+  // The last segment's terms in arrays indexed by literals only (loops of constant
+  // trip count, unrolled): registers instead of a per-lane memory access each.
+  var t2x: array<vec4<f32>, 16>;
+  var t2q: array<vec4<f32>, 16>;
+  for (var j = 0u; j < 16u; j = j + 1u) {
+    let i = order[j];
     let t0 = terms(i, 0u);
     let t1 = terms(i, 1u);
     let t2 = terms(i, 2u);
-    tx0[r] = t0[0];
-    tq0[r] = t0[1];
-    tx1[r] = t1[0];
-    tq1[r] = t1[1];
-    tx2[r] = t2[0];
-    tq2[r] = t2[1];
+    tx0[j] = t0[0];
+    tq0[j] = t0[1];
+    tx1[j] = t1[0];
+    tq1[j] = t1[1];
+    t2x[j] = t2[0];
+    t2q[j] = t2[1];
   }
   var best = -IQ1_FLT_MAX;
   var scale = 0.0;
@@ -99,12 +103,14 @@ fn quantize_sub_block(ib: u32) -> SubBlock {
       }
       var sx = mx;
       var sq = mq;
-      for (var j = i2; j < iq1_n(16u); j = j + 1u) {
-        sx = sx + tx2[j];
-        sq = sq + tq2[j];
+      for (var j = 0u; j < 16u; j = j + 1u) {
+        if (j >= i2) {
+          sx = sx + t2x[j];
+          sq = sq + t2q[j];
+        }
       }
       let sxx = sx * sx;
-      for (var k = 0u; k < iq1_n(4u); k = k + 1u) {
+      for (var k = 0u; k < 4u; k = k + 1u) {
         let bq = best * sq[k];
         if (sq[k] > 0.0 && sxx[k] > bq) {
           scale = sx[k] / sq[k];
