@@ -25,6 +25,59 @@ fn put_u16(at: u32, v: u32) {
 var<private> wx_sorted: array<f32, 32>;
 var<private> w_sorted: array<f32, 32>;
 
+// The split search's state (ggml's best_score, scale, besti1, besti2, best_shift)
+// and the current i1's terms, shared with split_pair.
+var<private> sp_best: f32;
+var<private> sp_scale: f32;
+var<private> sp_i1: i32;
+var<private> sp_i2: i32;
+var<private> sp_shift: i32;
+var<private> sp_at: u32;
+var<private> sp_x0: f32;
+var<private> sp_w0: f32;
+var<private> sp_p0x: f32;
+var<private> sp_m0x: f32;
+var<private> sp_p0q: f32;
+var<private> sp_m0q: f32;
+var<private> sp_x1c: f32;
+
+// One split (i1 = sp_at, i2) of ggml's search, both shifts; a: (sumx[i2], sumw[i2],
+// the x_p[2] terms from i2 on), am: the x_m[2] terms.
+fn split_pair(i2: u32, a: vec4<f32>, am: vec2<f32>) {
+  let x1 = a.x - sp_x0;
+  let w1 = a.y - sp_w0;
+  // x_p[1] = 0.125 = -x_m[1]: the middle terms of both shifts, up to sign
+  let t = x1 * sp_x1c;
+  let w8 = iq1_keep(w1 * sp_x1c);
+  let tq = w8 * sp_x1c;
+  let sp = iq1_keep(sp_p0x + t);
+  let sumqx_p = sp + a.z;
+  let qp = iq1_keep(sp_p0q + tq);
+  let sumq2_p = qp + a.w;
+  let sxp = sumqx_p * sumqx_p;
+  let bqp = sp_best * sumq2_p;
+  if (sumq2_p > 0.0 && sxp > bqp) {
+    sp_scale = sumqx_p / sumq2_p;
+    sp_best = sp_scale * sumqx_p;
+    sp_i1 = i32(sp_at);
+    sp_i2 = i32(i2);
+    sp_shift = 1;
+  }
+  let sm = iq1_keep(sp_m0x - t);
+  let sumqx_m = sm + am.x;
+  let qm = iq1_keep(sp_m0q + tq);
+  let sumq2_m = qm + am.y;
+  let sxm = sumqx_m * sumqx_m;
+  let bqm = sp_best * sumq2_m;
+  if (sumq2_m > 0.0 && sxm > bqm) {
+    sp_scale = sumqx_m / sumq2_m;
+    sp_best = sp_scale * sumqx_m;
+    sp_i1 = i32(sp_at);
+    sp_i2 = i32(i2);
+    sp_shift = -1;
+  }
+}
+
 struct SubBlock {
   scale: f32,
   shift: i32,  // 1: +delta, -1: -delta
@@ -71,61 +124,35 @@ fn quantize_sub_block(at: u32, ib: u32, xmax: f32) -> SubBlock {
     split[i2] = vec4(c.x, c.y, x2 * XP2, wp * XP2);
     split_m[i2] = vec2(x2 * XM2, wm * XM2);
   }
-  var best = -IQ1_FLT_MAX;
-  var scale = xmax;
-  var besti1 = -1;
-  var besti2 = -1;
-  var best_shift = 0;
+  sp_best = -IQ1_FLT_MAX;
+  sp_scale = xmax;
+  sp_i1 = -1;
+  sp_i2 = -1;
+  sp_shift = 0;
+  sp_x1c = X1;
   for (var i1 = 0u; i1 <= iq1_n(32u); i1 = i1 + 1u) {
     // sumx[i1] - sumx[0] is sumx[i1] (sumx[0] = +0)
     let c0 = cw2[i1];
-    let x0 = c0.x;
-    let w0 = c0.y;
-    let p0x = x0 * XP0;
-    let m0x = x0 * XM0;
-    let wp0 = iq1_keep(w0 * XP0);
-    let p0q = wp0 * XP0;
-    let wm0 = iq1_keep(w0 * XM0);
-    let m0q = wm0 * XM0;
-    for (var i2 = 0u; i2 < 33u; i2 = i2 + 1u) {
-      if (i2 >= i1) {
-        let a = split[i2];
-        let am = split_m[i2];
-        let x1 = a.x - x0;
-        let w1 = a.y - w0;
-        // x_p[1] = 0.125 = -x_m[1]: the middle terms of both shifts, up to sign
-        let t = x1 * X1;
-        let w8 = iq1_keep(w1 * X1);
-        let tq = w8 * X1;
-        let sp = iq1_keep(p0x + t);
-        let sumqx_p = sp + a.z;
-        let qp = iq1_keep(p0q + tq);
-        let sumq2_p = qp + a.w;
-        let sxp = sumqx_p * sumqx_p;
-        let bqp = best * sumq2_p;
-        if (sumq2_p > 0.0 && sxp > bqp) {
-          scale = sumqx_p / sumq2_p;
-          best = scale * sumqx_p;
-          besti1 = i32(i1);
-          besti2 = i32(i2);
-          best_shift = 1;
-        }
-        let sm = iq1_keep(m0x - t);
-        let sumqx_m = sm + am.x;
-        let qm = iq1_keep(m0q + tq);
-        let sumq2_m = qm + am.y;
-        let sxm = sumqx_m * sumqx_m;
-        let bqm = best * sumq2_m;
-        if (sumq2_m > 0.0 && sxm > bqm) {
-          scale = sumqx_m / sumq2_m;
-          best = scale * sumqx_m;
-          besti1 = i32(i1);
-          besti2 = i32(i2);
-          best_shift = -1;
-        }
-      }
+    sp_at = i1;
+    sp_x0 = c0.x;
+    sp_w0 = c0.y;
+    sp_p0x = c0.x * XP0;
+    sp_m0x = c0.x * XM0;
+    let wp0 = iq1_keep(c0.y * XP0);
+    sp_p0q = wp0 * XP0;
+    let wm0 = iq1_keep(c0.y * XM0);
+    sp_m0q = wm0 * XM0;
+    // 32 iterations and the last split on its own: the compiler unrolls the loop
+    // (at most 32), so `split` is indexed by literals only and stays in registers.
+    for (var i2 = 0u; i2 < 32u; i2 = i2 + 1u) {
+      if (i2 >= i1) { split_pair(i2, split[i2], split_m[i2]); }
     }
+    split_pair(32u, split[32], split_m[32]);
   }
+  var scale = sp_scale;
+  var best_shift = sp_shift;
+  let besti1 = sp_i1;
+  let besti2 = sp_i2;
   if (besti1 < 0 || besti2 < 0 || best_shift == 0) { return SubBlock(0.0, 1, 0u); }
   let flip = scale < 0.0;
   for (var i = 0u; i < iq1_n(32u); i = i + 1u) {
