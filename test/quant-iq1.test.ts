@@ -67,6 +67,10 @@ function cases(): Case[] {
     { name: 'one spike per 16, one-hot weights', x: spikes, w: Float32Array.from({ length: N }, (_, i) => (i % 37 === 3 ? 1 : 0)) },
     { name: 'one-sided values, spread weights', x: skewed, w: Float32Array.from({ length: N }, (_, i) => 10 ** (((i * 13) % 17) - 8)) },
     { name: 'all-zero imatrix', x: gaussian(n, 1, 12), w: new Float32Array(N) },
+    // runs of equal values whose weights differ by orders of magnitude: the rounding of
+    // IQ1_S's prefix sums depends on the order ties come in
+    { name: 'fp16 ties, weights over 12 decades', x: toF16(levels(1, 0.25, 13)), w: Float32Array.from({ length: N }, () => 10 ** (12 * u() - 6)) },
+    { name: 'three values, random weights', x: toF16(gaussian(n, 1, 14).map((v) => Math.sign(Math.round(v)) * 0.5)), w: Float32Array.from({ length: N }, () => u() * u()) },
   ];
 }
 

@@ -37,9 +37,13 @@ fn iq1_hide(v: f32) -> f32 {
 // `v` unchanged, but opaque to the compiler (an XOR with a uniform that is
 // always 0): Mesa reassociates float chains, (a + b) + c into (a + c) + b and
 // (a * b) * c into a * (b * c), rounding differently than ggml. Every partial
-// result of such a chain goes through here.
+// result of such a chain goes through here (unrolled loops' running sums too).
 fn iq1_keep(v: f32) -> f32 {
   return bitcast<f32>(bitcast<u32>(v) ^ iq1_opaque);
+}
+
+fn iq1_keep4(v: vec4<f32>) -> vec4<f32> {
+  return bitcast<vec4<f32>>(bitcast<vec4<u32>>(v) ^ vec4(iq1_opaque));
 }
 
 fn iq1_code(g: u32) -> u32 {

@@ -105,8 +105,8 @@ fn quantize_sub_block(ib: u32) -> SubBlock {
       var sq = mq;
       for (var j = 0u; j < 16u; j = j + 1u) {
         if (j >= i2) {
-          sx = sx + t2x[j];
-          sq = sq + t2q[j];
+          sx = iq1_keep4(sx + t2x[j]);
+          sq = iq1_keep4(sq + t2q[j]);
         }
       }
       let sxx = sx * sx;

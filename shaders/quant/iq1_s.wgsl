@@ -111,8 +111,8 @@ fn quantize_sub_block(at: u32, ib: u32, xmax: f32) -> SubBlock {
   var sw = 0.0;
   cw2[0] = vec2(0.0, 0.0);
   for (var j = 0u; j < 32u; j = j + 1u) {
-    sx = sx + wx_sorted[j];
-    sw = sw + w_sorted[j];
+    sx = iq1_keep(sx + wx_sorted[j]);
+    sw = iq1_keep(sw + w_sorted[j]);
     cw2[j + 1u] = vec2(sx, sw);
   }
   for (var i2 = 0u; i2 < 33u; i2 = i2 + 1u) {
