@@ -65,7 +65,7 @@ describe.runIf(run)('imatrix quantization is byte-identical to ggml_quantize_chu
   test('ggml quantizes every case', () => {
     expected = ggmlQuantizeBatch(jobs);
     expect(expected.length).toBe(jobs.length);
-  });
+  }, 120_000); // ggml_quantize_init builds the IQ1 neighbour lists: seconds
 
   formats.forEach((fmt, fi) => {
     test(`${fmt.type.name} (${fmt.imatrix}${fmt.weightedKernel ? ', CPU and WGSL' : ', CPU'})`, async () => {
@@ -107,12 +107,17 @@ describe.runIf(run)('imatrix quantization is byte-identical to ggml_quantize_chu
   test('a 3-D tensor: each expert\'s rows get their own slice of the weights', async () => {
     const x = gaussian(N * 4, 1, 9);
     const w = Float32Array.from({ length: 2 * N }, (_, i) => (i < N ? 1 + (i % 5) : 1 / (1 + (i % 7))));
-    for (const name of ['q4_K', 'iq4_xs', 'q5_0', ...[...QUANT_FORMATS.values()].filter((f) => f.weightedKernel).map((f) => f.type.name)]) {
+    const names = ['q4_K', 'iq4_xs', 'q5_0', ...[...QUANT_FORMATS.values()].filter((f) => f.weightedKernel).map((f) => f.type.name)];
+    // one python process for all (ggml_quantize_init of the lattice formats takes seconds per process)
+    const halves = ggmlQuantizeBatch(
+      names.flatMap((name) => [
+        { type: QUANT_FORMATS.get(name)!.type, x: x.subarray(0, 2 * N), nPerRow: N, weights: w.subarray(0, N) },
+        { type: QUANT_FORMATS.get(name)!.type, x: x.subarray(2 * N), nPerRow: N, weights: w.subarray(N) },
+      ]),
+    );
+    for (const [k, name] of names.entries()) {
       const fmt = QUANT_FORMATS.get(name)!;
-      const [a, b] = ggmlQuantizeBatch([
-        { type: fmt.type, x: x.subarray(0, 2 * N), nPerRow: N, weights: w.subarray(0, N) },
-        { type: fmt.type, x: x.subarray(2 * N), nPerRow: N, weights: w.subarray(N) },
-      ]);
+      const [a, b] = halves.slice(2 * k, 2 * k + 2);
       const got = quantizeHostWeighted(x, fmt.type, N, w);
       expect(Buffer.from(got).equals(Buffer.concat([a, b])), name).toBe(true);
       if (fmt.weightedKernel) {
@@ -124,7 +129,7 @@ describe.runIf(run)('imatrix quantization is byte-identical to ggml_quantize_chu
       }
     }
     expect(() => quantizeHostWeighted(x, 'q4_K', N, new Float32Array(3 * N))).toThrow(/3 x|1536 importance weights for 4 rows of 512/);
-  });
+  }, 120_000);
 
   test('weighted kernels read float16, bfloat16 and views that start mid-vector as their float32 values', async () => {
     // The CPU path is ggml's bytes (above); every dtype and window alignment of the kernels' loaders against it.

@@ -54,6 +54,8 @@ const ERROR_BOUND: Record<string, number> = {
   iq2_xxs: 0.41,
   iq2_xs: 0.36,
   iq2_s: 0.32,
+  // 1.75 bits per weight, weights x^2 without an importance matrix
+  iq1_m: 0.7,
 };
 
 /**

@@ -24,6 +24,8 @@ import { iq3_s } from './formats/iq3_s.js';
 import { iq2_xxs } from './formats/iq2_xxs.js';
 import { iq2_xs } from './formats/iq2_xs.js';
 import { iq2_s } from './formats/iq2_s.js';
+import { iq1_s } from './formats/iq1_s.js';
+import { iq1_m } from './formats/iq1_m.js';
 
 export const QUANT_FORMATS: ReadonlyMap<string, QuantFormat> = new Map(
   [
@@ -47,6 +49,8 @@ export const QUANT_FORMATS: ReadonlyMap<string, QuantFormat> = new Map(
     iq2_xxs,
     iq2_xs,
     iq2_s,
+    iq1_s,
+    iq1_m,
   ].map((f) => [f.type.name, f]),
 );
 
