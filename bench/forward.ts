@@ -18,7 +18,8 @@ import { parseArgs } from 'node:util';
 import { runCli } from '../src/cli/cli.js';
 import { DEMO_CORPUS, syntheticModel, writeSyntheticModel } from '../src/convert/synthetic.js';
 import { loadModel } from '../src/model/model.js';
-import { close, init } from '../src/runtime/device.js';
+import { close, init, type Device } from '../src/runtime/device.js';
+import type { Stage } from '../src/runtime/profile.js';
 import { machineDescription, median, printTable } from './machine.js';
 
 const LLAMA_CHILD = String.raw`
@@ -67,6 +68,7 @@ export default async function run(argv: string[]): Promise<void> {
       tokens: { type: 'string', default: '256' },
       runs: { type: 'string', default: '3' },
       dir: { type: 'string' },
+      profile: { type: 'boolean', default: false },
     },
   });
   const nTokens = Number(values.tokens);
@@ -97,6 +99,7 @@ export default async function run(argv: string[]): Promise<void> {
       await model.logits(ids, { lastOnly: true });
       ours.push(performance.now() - t0);
     }
+    if (values.profile) await profileRun(device, () => model.logits(ids, { lastOnly: true }));
     const theirs = await llamaTimes(file, ids, runs);
     const a = (nTokens * 1000) / median(ours);
     const b = (nTokens * 1000) / median(theirs);
@@ -104,4 +107,28 @@ export default async function run(argv: string[]): Promise<void> {
   }
   printTable(rows);
   await close();
+}
+
+/**
+ * --profile: one more run with every compute pass timed by GPU timestamp
+ * queries (lavapipe offers them), summed per pipeline; printed as a table.
+ */
+async function profileRun(device: Device, run: () => Promise<unknown>): Promise<void> {
+  const dispatch = device.dispatch.bind(device);
+  device.dispatch = (pipe, groups, size) => device.gpuStage(pipe.label as Stage, () => dispatch(pipe, groups, size));
+  const profile = device.startProfile();
+  const t0 = performance.now();
+  try {
+    await run();
+  } finally {
+    device.dispatch = dispatch;
+  }
+  const wall = performance.now() - t0;
+  await device.stopProfile();
+  const rows: (string | number)[][] = [['pipeline', 'passes', 'GPU ms', 'share of wall']];
+  for (const { label, ms, passes } of profile.gpuByLabel().sort((a, b) => b.ms - a.ms)) {
+    rows.push([label, passes, ms.toFixed(0), `${((100 * ms) / wall).toFixed(1)}%`]);
+  }
+  rows.push(['(wall, all)', '', wall.toFixed(0), '100%']);
+  printTable(rows);
 }

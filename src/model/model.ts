@@ -19,7 +19,6 @@ import { dequantize } from '../kernels/quantize.js';
 import { causalAttention, MAX_HEAD_DIM, rmsNorm, ropeInPlace, swiglu, type RopeSettings } from '../kernels/transformer.js';
 import { add } from '../ops/elementwise.js';
 import '../ops/methods.js'; // WgArray's reshape/data/view methods
-import { matmul, matrixTranspose } from '../ops/linalg.js';
 import { dequantizeHost } from '../quant/host.js';
 import { WgArray } from '../runtime/array.js';
 import { deviceOf } from '../runtime/device.js';
@@ -27,6 +26,7 @@ import { fromBytes } from '../runtime/upload.js';
 import type { Device } from '../runtime/device.js';
 import { QuantizedArray } from '../runtime/quantized.js';
 import { MODEL_ARCHITECTURES, type ModelArchitecture } from './architectures.js';
+import { linear, loadProjection, type ModelWeight } from './linear.js';
 import { Tokenizer, type TokenizeOptions } from './tokenizer.js';
 
 export interface ModelConfig {
@@ -187,15 +187,9 @@ export class Model {
     return fromBytes(out, [ids.length, d], 'float32', this.device);
   }
 
-  /** x @ W^T (+ b) for a weight W [out, in]. */
-  private project(x: WgArray, w: WgArray, b?: WgArray): WgArray<'float32'> {
-    const y = matmul(x, matrixTranspose(w), { dtype: 'float32' }) as WgArray<'float32'>;
-    if (!b) return y;
-    try {
-      return add(y, b) as WgArray<'float32'>;
-    } finally {
-      y.dispose();
-    }
+  /** x @ W^T (+ b) for a weight W [out, in] (src/model/linear.ts). */
+  private project(x: WgArray, w: ModelWeight, b?: WgArray): WgArray<'float32'> {
+    return linear(x, w, b);
   }
 
   /**
@@ -223,18 +217,22 @@ export class Model {
         const p = `blk.${l}.`;
         const names = ['attn_norm', 'attn_q', 'attn_k', 'attn_v', 'attn_output', 'ffn_norm', 'ffn_gate', 'ffn_up', 'ffn_down'];
         const w: Record<string, WgArray> = {};
+        const lw: Record<string, ModelWeight> = {};
         const b: Record<string, WgArray | undefined> = {};
         try {
-          for (const n of names) w[n] = (await this.weight(`${p}${n}.weight`, true, n.endsWith('_norm')))!;
+          for (const n of names) {
+            if (n.endsWith('_norm')) w[n] = (await this.weight(`${p}${n}.weight`))!;
+            else lw[n] = await loadProjection(this.file, `${p}${n}.weight`, this.device);
+          }
           for (const n of ['attn_q', 'attn_k', 'attn_v']) b[n] = await this.weight(`${p}${n}.bias`, this.architecture.qkvBias);
           const next: WgArray<'float32'>[] = [];
           for (const x of xs) {
             const tokens = x.shape[0];
             const h = rmsNorm(x, w.attn_norm, c.rmsEps);
             if (hook) await hook([`${p}attn_q.weight`, `${p}attn_k.weight`, `${p}attn_v.weight`], h);
-            const q = reshaped(this.project(h, w.attn_q, b.attn_q), [tokens, c.heads, c.headDim]);
-            const k = reshaped(this.project(h, w.attn_k, b.attn_k), [tokens, c.kvHeads, c.headDim]);
-            const v = reshaped(this.project(h, w.attn_v, b.attn_v), [tokens, c.kvHeads, c.headDim]);
+            const q = reshaped(this.project(h, lw.attn_q, b.attn_q), [tokens, c.heads, c.headDim]);
+            const k = reshaped(this.project(h, lw.attn_k, b.attn_k), [tokens, c.kvHeads, c.headDim]);
+            const v = reshaped(this.project(h, lw.attn_v, b.attn_v), [tokens, c.kvHeads, c.headDim]);
             h.dispose();
             ropeInPlace(q, rope);
             ropeInPlace(k, rope);
@@ -243,21 +241,21 @@ export class Model {
             k.dispose();
             v.dispose();
             if (hook) await hook([`${p}attn_output.weight`], att);
-            const o = this.project(att, w.attn_output);
+            const o = this.project(att, lw.attn_output);
             att.dispose();
             const x2 = add(x, o) as WgArray<'float32'>;
             o.dispose();
             x.dispose();
             const h2 = rmsNorm(x2, w.ffn_norm, c.rmsEps);
             if (hook) await hook([`${p}ffn_gate.weight`, `${p}ffn_up.weight`], h2);
-            const g = this.project(h2, w.ffn_gate);
-            const u = this.project(h2, w.ffn_up);
+            const g = this.project(h2, lw.ffn_gate);
+            const u = this.project(h2, lw.ffn_up);
             h2.dispose();
             const a = swiglu(g, u);
             g.dispose();
             u.dispose();
             if (hook) await hook([`${p}ffn_down.weight`], a);
-            const d = this.project(a, w.ffn_down);
+            const d = this.project(a, lw.ffn_down);
             a.dispose();
             next.push(add(x2, d) as WgArray<'float32'>);
             d.dispose();
@@ -265,11 +263,12 @@ export class Model {
           }
           xs = next;
         } finally {
-          for (const a of [...Object.values(w), ...Object.values(b)]) a?.dispose();
+          for (const a of [...Object.values(w), ...Object.values(lw), ...Object.values(b)]) a?.dispose();
         }
       }
       const norm = (await this.weight('output_norm.weight'))!;
-      const out = (await this.weight('output.weight', false, false)) ?? (await this.weight('token_embd.weight', true, false))!;
+      const tied = !this.file.tensorInfos.some((t) => t.name === 'output.weight');
+      const out = await loadProjection(this.file, tied ? 'token_embd.weight' : 'output.weight', this.device);
       try {
         const result: Float32Array[] = [];
         for (const x of xs) {
