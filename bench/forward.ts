@@ -1,4 +1,6 @@
-// `npm run bench -- forward [--tokens 256] [--runs 3] [--dir DIR]`
+// `npm run bench -- forward [--tokens 256] [--runs 3] [--dir DIR] [--profile] [--generic]`
+// (--profile: GPU time per pipeline of one more run; --generic: also the
+// dequantize + generic-matmul path the direct kernel replaced, same run)
 //
 // Prompt processing speed of the forward pass (src/model/): a 4-layer,
 // 1024-wide llama (8/4 heads, ffn 2816, vocab 16000) made from a seed,
@@ -17,8 +19,10 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { runCli } from '../src/cli/cli.js';
 import { DEMO_CORPUS, syntheticModel, writeSyntheticModel } from '../src/convert/synthetic.js';
+import { setDirectLinear } from '../src/model/linear.js';
 import { loadModel } from '../src/model/model.js';
-import { close, init } from '../src/runtime/device.js';
+import { close, init, type Device } from '../src/runtime/device.js';
+import type { Stage } from '../src/runtime/profile.js';
 import { machineDescription, median, printTable } from './machine.js';
 
 const LLAMA_CHILD = String.raw`
@@ -67,6 +71,8 @@ export default async function run(argv: string[]): Promise<void> {
       tokens: { type: 'string', default: '256' },
       runs: { type: 'string', default: '3' },
       dir: { type: 'string' },
+      profile: { type: 'boolean', default: false },
+      generic: { type: 'boolean', default: false },
     },
   });
   const nTokens = Number(values.tokens);
@@ -79,7 +85,9 @@ export default async function run(argv: string[]): Promise<void> {
   console.log(`model: llama, ${shape.layers} layers, hidden ${shape.hidden}, ffn ${shape.ff}, ${shape.heads}/${shape.kvHeads} heads, vocab ${shape.vocab}`);
   const hf = join(dir, 'hf');
   if (!existsSync(join(hf, 'config.json'))) await writeSyntheticModel(hf, syntheticModel({ seed: 42, ...shape, tokenizerVocab: 512, maxPositions: 4096 }));
-  const rows: (string | number)[][] = [['type', 'wgarray tok/s', 'llama.cpp tok/s', 'wgarray / llama.cpp']];
+  const rows: (string | number)[][] = [
+    ['type', 'wgarray tok/s', ...(values.generic ? ['generic matmul tok/s'] : []), 'llama.cpp tok/s', 'wgarray / llama.cpp'],
+  ];
   for (const type of ['f16', 'Q4_K_M']) {
     const file = join(dir, `forward-${type}.gguf`);
     if (!existsSync(file)) {
@@ -91,17 +99,59 @@ export default async function run(argv: string[]): Promise<void> {
     while (model.tokenize(text).length < nTokens) text += DEMO_CORPUS;
     const ids = [model.tokenizer.bos!, ...model.tokenize(text)].slice(0, nTokens);
     await model.logits(ids.slice(0, 32), { lastOnly: true }); // shaders compiled
-    const ours: number[] = [];
-    for (let r = 0; r < runs; r++) {
-      const t0 = performance.now();
-      await model.logits(ids, { lastOnly: true });
-      ours.push(performance.now() - t0);
+    const timeRuns = async (): Promise<number[]> => {
+      const times: number[] = [];
+      for (let r = 0; r < runs; r++) {
+        const t0 = performance.now();
+        await model.logits(ids, { lastOnly: true });
+        times.push(performance.now() - t0);
+      }
+      return times;
+    };
+    const ours = await timeRuns();
+    // --generic: the path the direct kernel replaced (dequantize to float32, generic tiled matmul), same run
+    let generic: number[] = [];
+    if (values.generic) {
+      setDirectLinear(false);
+      try {
+        await model.logits(ids.slice(0, 32), { lastOnly: true });
+        generic = await timeRuns();
+      } finally {
+        setDirectLinear(true);
+      }
     }
+    if (values.profile) await profileRun(device, () => model.logits(ids, { lastOnly: true }));
     const theirs = await llamaTimes(file, ids, runs);
     const a = (nTokens * 1000) / median(ours);
     const b = (nTokens * 1000) / median(theirs);
-    rows.push([type, a.toFixed(1), b.toFixed(1), `${(a / b).toFixed(3)}x`]);
+    const g = values.generic ? [((nTokens * 1000) / median(generic)).toFixed(1)] : [];
+    rows.push([type, a.toFixed(1), ...g, b.toFixed(1), `${(a / b).toFixed(3)}x`]);
   }
   printTable(rows);
+  console.log(`peak RSS of this process: ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`);
   await close();
+}
+
+/**
+ * --profile: one more run with every compute pass timed by GPU timestamp
+ * queries (lavapipe offers them), summed per pipeline; printed as a table.
+ */
+async function profileRun(device: Device, run: () => Promise<unknown>): Promise<void> {
+  const dispatch = device.dispatch.bind(device);
+  device.dispatch = (pipe, groups, size) => device.gpuStage(pipe.label as Stage, () => dispatch(pipe, groups, size));
+  const profile = device.startProfile();
+  const t0 = performance.now();
+  try {
+    await run();
+  } finally {
+    device.dispatch = dispatch;
+  }
+  const wall = performance.now() - t0;
+  await device.stopProfile();
+  const rows: (string | number)[][] = [['pipeline', 'passes', 'GPU ms', 'share of wall']];
+  for (const { label, ms, passes } of profile.gpuByLabel().sort((a, b) => b.ms - a.ms)) {
+    rows.push([label, passes, ms.toFixed(0), `${((100 * ms) / wall).toFixed(1)}%`]);
+  }
+  rows.push(['(wall, all)', '', wall.toFixed(0), '100%']);
+  printTable(rows);
 }

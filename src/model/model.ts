@@ -23,7 +23,6 @@ import { causalAttention, gatedActivation, MAX_HEAD_DIM, rmsNorm, ropeInPlace, t
 import { add, multiply } from '../ops/elementwise.js';
 import { concatenate, take } from '../ops/layout.js';
 import '../ops/methods.js'; // WgArray's reshape/data/view methods
-import { matmul, matrixTranspose } from '../ops/linalg.js';
 import { dequantizeHost } from '../quant/host.js';
 import { WgArray } from '../runtime/array.js';
 import { deviceOf } from '../runtime/device.js';
@@ -31,7 +30,22 @@ import { fromBytes } from '../runtime/upload.js';
 import type { Device } from '../runtime/device.js';
 import { QuantizedArray } from '../runtime/quantized.js';
 import { MODEL_ARCHITECTURES, type ModelArchitecture } from './architectures.js';
+import { linear, loadProjection, type ModelWeight } from './linear.js';
+import { LinearWeight } from '../kernels/matmul-linear.js';
 import { Tokenizer, type TokenizeOptions } from './tokenizer.js';
+
+/** One layer's weights by short name: products' weights as loadProjection gives them, the rest float GPU arrays. */
+type LayerWeights = Record<string, ModelWeight | undefined>;
+
+/**
+ * A layer weight read as a plain GPU array (a norm, a bias, the router, a fused
+ * or 3-D weight read by rows): those are loaded by Model.weight, never for the direct kernel.
+ */
+function arrayWeight(w: LayerWeights, name: string): WgArray | undefined {
+  const x = w[name];
+  if (x instanceof LinearWeight) throw new Error(`internal: layer weight ${name} was loaded for the direct matmul kernel`);
+  return x;
+}
 
 export interface ModelConfig {
   arch: string;
@@ -270,15 +284,9 @@ export class Model {
     return fromBytes(out, [ids.length, d], 'float32', this.device);
   }
 
-  /** x @ W^T (+ b) for a weight W [out, in]. */
-  private project(x: WgArray, w: WgArray, b?: WgArray): WgArray<'float32'> {
-    const y = matmul(x, matrixTranspose(w), { dtype: 'float32' }) as WgArray<'float32'>;
-    if (!b) return y;
-    try {
-      return add(y, b) as WgArray<'float32'>;
-    } finally {
-      y.dispose();
-    }
+  /** x @ W^T (+ b) for a weight W [out, in] (src/model/linear.ts). */
+  private project(x: WgArray, w: ModelWeight, b?: WgArray): WgArray<'float32'> {
+    return linear(x, w, b);
   }
 
   /**
@@ -316,7 +324,8 @@ export class Model {
         }
       }
       const norm = (await this.weight('output_norm.weight'))!;
-      const out = (await this.weight('output.weight', false, false)) ?? (await this.weight('token_embd.weight', true, false))!;
+      const tied = !this.file.tensorInfos.some((t) => t.name === 'output.weight');
+      const out = await loadProjection(this.file, tied ? 'token_embd.weight' : 'output.weight', this.device);
       try {
         const result: Float32Array[] = [];
         for (const x of xs) {
@@ -355,14 +364,19 @@ export class Model {
   }
 
   /** Layer l's weights by short name (attn_q, ffn_gate_exps, ...; norms, biases and the router as float32), the optional ones only where the file has them. */
-  private async layerWeights(l: number): Promise<Record<string, WgArray | undefined>> {
+  private async layerWeights(l: number): Promise<LayerWeights> {
     const p = `blk.${l}.`;
     const a = this.architecture;
     const has = (n: string) => this.file.tensorInfos.some((t) => t.name === `${p}${n}`);
-    const w: Record<string, WgArray | undefined> = {};
+    const w: LayerWeights = {};
     try {
       const get = async (n: string, required = true, f32 = false) => {
         w[n] = await this.weight(`${p}${n}.weight`, required, f32);
+      };
+      // a 2-D weight used whole by a product: as stored where the direct kernel reads it (src/model/linear.ts)
+      const projection = async (n: string, required = true) => {
+        if (has(`${n}.weight`)) w[n] = await loadProjection(this.file, `${p}${n}.weight`, this.device);
+        else await this.weight(`${p}${n}.weight`, required); // throws the missing-tensor error where required
       };
       await get('attn_norm', true, true);
       if (has('attn_qkv.weight')) {
@@ -370,7 +384,7 @@ export class Model {
         w['attn_qkv.bias'] = await this.weight(`${p}attn_qkv.bias`, false);
       } else {
         for (const n of ['attn_q', 'attn_k', 'attn_v']) {
-          await get(n);
+          await projection(n);
           w[`${n}.bias`] = await this.weight(`${p}${n}.bias`, a.qkvBias);
         }
       }
@@ -378,7 +392,7 @@ export class Model {
         await get('attn_q_norm', true, true);
         await get('attn_k_norm', true, true);
       }
-      await get('attn_output');
+      await projection('attn_output');
       w['attn_output.bias'] = await this.weight(`${p}attn_output.bias`, false);
       if (a.postNorms) {
         await get('post_attention_norm', true, true);
@@ -391,9 +405,9 @@ export class Model {
         for (const n of ['ffn_gate_exps', 'ffn_up_exps', 'ffn_down_exps']) await get(n);
       } else {
         // Phi-3 keeps gate and up fused in ffn_up ([2 n_ff, n_embd]) and has no ffn_gate
-        await get('ffn_gate', !has('ffn_up.weight') || this.file.tensor(`${p}ffn_up.weight`).shape[0] !== 2 * this.config.feedForward);
-        await get('ffn_up');
-        await get('ffn_down');
+        await projection('ffn_gate', !has('ffn_up.weight') || this.file.tensor(`${p}ffn_up.weight`).shape[0] !== 2 * this.config.feedForward);
+        await projection('ffn_up');
+        await projection('ffn_down');
       }
       return w;
     } catch (e) {
@@ -403,39 +417,40 @@ export class Model {
   }
 
   /** One transformer block on one sequence's hidden states x ([tokens, n_embd]; given up): attention and MLP, each with its residual. */
-  private async layer(l: number, x: WgArray<'float32'>, w: Record<string, WgArray | undefined>, factors: WgArray | undefined, hook: LogitsOptions['onMatmulInput']): Promise<WgArray<'float32'>> {
+  private async layer(l: number, x: WgArray<'float32'>, w: LayerWeights, factors: WgArray | undefined, hook: LogitsOptions['onMatmulInput']): Promise<WgArray<'float32'>> {
     const c = this.config;
     const a = this.architecture;
     const p = `blk.${l}.`;
     const tokens = x.shape[0];
     const qRows = c.heads * c.headDim;
     const kvRows = c.kvHeads * c.headDim;
-    const h = rmsNorm(x, w.attn_norm!, c.rmsEps);
+    const h = rmsNorm(x, arrayWeight(w, 'attn_norm')!, c.rmsEps);
     let q: WgArray<'float32'>;
     let k: WgArray<'float32'>;
     let v: WgArray<'float32'>;
-    if (w.attn_qkv) {
+    if (arrayWeight(w, 'attn_qkv')) {
       // fused q/k/v (Phi-3): the three row blocks of one weight, one imatrix entry
       if (hook) await hook([`${p}attn_qkv.weight`], h);
-      const bias = w['attn_qkv.bias'];
-      const part = (start: number, n: number) => this.projectRows(h, w.attn_qkv!, start, n, bias);
+      const bias = arrayWeight(w, 'attn_qkv.bias');
+      const part = (start: number, n: number) => this.projectRows(h, arrayWeight(w, 'attn_qkv')!, start, n, bias);
       q = part(0, qRows);
       k = part(qRows, kvRows);
       v = part(qRows + kvRows, kvRows);
     } else {
       if (hook) await hook([`${p}attn_q.weight`, `${p}attn_k.weight`, `${p}attn_v.weight`], h);
-      q = this.project(h, w.attn_q!, w['attn_q.bias']);
-      k = this.project(h, w.attn_k!, w['attn_k.bias']);
-      v = this.project(h, w.attn_v!, w['attn_v.bias']);
+      q = this.project(h, w.attn_q!, arrayWeight(w, 'attn_q.bias'));
+      k = this.project(h, w.attn_k!, arrayWeight(w, 'attn_k.bias'));
+      v = this.project(h, w.attn_v!, arrayWeight(w, 'attn_v.bias'));
     }
     h.dispose();
     q = reshaped(q, [tokens, c.heads, c.headDim]);
     k = reshaped(k, [tokens, c.kvHeads, c.headDim]);
     v = reshaped(v, [tokens, c.kvHeads, c.headDim]);
-    if (w.attn_q_norm) {
+    const qNorm = arrayWeight(w, 'attn_q_norm');
+    if (qNorm) {
       // RMSNorm over each head's head_dim values
-      q = replaced(q, rmsNorm(q, w.attn_q_norm, c.rmsEps));
-      k = replaced(k, rmsNorm(k, w.attn_k_norm!, c.rmsEps));
+      q = replaced(q, rmsNorm(q, qNorm, c.rmsEps));
+      k = replaced(k, rmsNorm(k, arrayWeight(w, 'attn_k_norm')!, c.rmsEps));
     }
     const rope = c.layerRope[l];
     if (rope) {
@@ -447,16 +462,18 @@ export class Model {
     k.dispose();
     v.dispose();
     if (hook) await hook([`${p}attn_output.weight`], att);
-    let o = this.project(att, w.attn_output!, w['attn_output.bias']);
+    let o = this.project(att, w.attn_output!, arrayWeight(w, 'attn_output.bias'));
     att.dispose();
-    if (w.post_attention_norm) o = replaced(o, rmsNorm(o, w.post_attention_norm, c.rmsEps));
+    const postAttentionNorm = arrayWeight(w, 'post_attention_norm');
+    if (postAttentionNorm) o = replaced(o, rmsNorm(o, postAttentionNorm, c.rmsEps));
     const x2 = add(x, o) as WgArray<'float32'>;
     o.dispose();
     x.dispose();
-    const h2 = rmsNorm(x2, w.ffn_norm!, c.rmsEps);
-    let d = w.ffn_gate_inp ? await this.moe(p, h2, w, hook) : await this.mlp(p, h2, w, hook);
+    const h2 = rmsNorm(x2, arrayWeight(w, 'ffn_norm')!, c.rmsEps);
+    let d = arrayWeight(w, 'ffn_gate_inp') ? await this.moe(p, h2, w, hook) : await this.mlp(p, h2, w, hook);
     h2.dispose();
-    if (w.post_ffw_norm) d = replaced(d, rmsNorm(d, w.post_ffw_norm, c.rmsEps));
+    const postFfwNorm = arrayWeight(w, 'post_ffw_norm');
+    if (postFfwNorm) d = replaced(d, rmsNorm(d, postFfwNorm, c.rmsEps));
     const out = add(x2, d) as WgArray<'float32'>;
     d.dispose();
     x2.dispose();
@@ -464,7 +481,7 @@ export class Model {
   }
 
   /** The gated MLP: act(h gate^T) * (h up^T), then down; gate and up fused in ffn_up when there is no ffn_gate (Phi-3). */
-  private async mlp(p: string, h: WgArray<'float32'>, w: Record<string, WgArray | undefined>, hook: LogitsOptions['onMatmulInput']): Promise<WgArray<'float32'>> {
+  private async mlp(p: string, h: WgArray<'float32'>, w: LayerWeights, hook: LogitsOptions['onMatmulInput']): Promise<WgArray<'float32'>> {
     const act = this.architecture.activation;
     let a: WgArray<'float32'>;
     if (w.ffn_gate) {
@@ -496,20 +513,20 @@ export class Model {
    * on the rows routed to it (gathered on the GPU), and the matmul inputs of
    * an expert reach the hook with its index (llama-imatrix's MUL_MAT_ID).
    */
-  private async moe(p: string, h: WgArray<'float32'>, w: Record<string, WgArray | undefined>, hook: LogitsOptions['onMatmulInput']): Promise<WgArray<'float32'>> {
+  private async moe(p: string, h: WgArray<'float32'>, w: LayerWeights, hook: LogitsOptions['onMatmulInput']): Promise<WgArray<'float32'>> {
     const c = this.config;
     const tokens = h.shape[0];
     const nExp = c.experts;
     const k = c.expertsUsed;
     if (hook) await hook([`${p}ffn_gate_inp.weight`], h);
-    const routerLogits = this.project(h, w.ffn_gate_inp!);
+    const routerLogits = this.project(h, arrayWeight(w, 'ffn_gate_inp')!);
     const logits = (await routerLogits.data()) as Float32Array;
     routerLogits.dispose();
     const { experts, weights } = routeTokens(logits, tokens, nExp, k);
     // rows routed to each expert, in token order
     const rowsOf: number[][] = Array.from({ length: nExp }, () => []);
     for (let t = 0; t < tokens; t++) for (let j = 0; j < k; j++) rowsOf[experts[t * k + j]].push(t);
-    const gateW = w.ffn_gate_exps!;
+    const gateW = arrayWeight(w, 'ffn_gate_exps')!;
     const ff = gateW.shape[1];
     const outputs: WgArray<'float32'>[] = [];
     // start[e]: the first row of the stacked outputs (all experts' rows, expert by expert) that holds expert e's
@@ -525,13 +542,13 @@ export class Model {
         const info = { index: e, count: nExp };
         if (hook) await hook([`${p}ffn_gate_exps.weight`, `${p}ffn_up_exps.weight`], xe, info);
         const g = this.projectRows(xe, gateW, e * ff, ff);
-        const u = this.projectRows(xe, w.ffn_up_exps!, e * ff, ff);
+        const u = this.projectRows(xe, arrayWeight(w, 'ffn_up_exps')!, e * ff, ff);
         xe.dispose();
         const a = gatedActivation('silu', g, u);
         g.dispose();
         u.dispose();
         if (hook) await hook([`${p}ffn_down_exps.weight`], a, info);
-        const d = this.projectRows(a, w.ffn_down_exps!, e * c.embedding, c.embedding);
+        const d = this.projectRows(a, arrayWeight(w, 'ffn_down_exps')!, e * c.embedding, c.embedding);
         a.dispose();
         // each row times its token's routing weight for this expert
         const scale = new Float32Array(rows.length);

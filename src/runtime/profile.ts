@@ -50,6 +50,11 @@ export class Profile {
     this.gpuPasses[stage] = (this.gpuPasses[stage] ?? 0) + 1;
   }
 
+  /** GPU milliseconds and pass counts per stage label as recorded (labels beyond STAGES included: the forward bench labels passes by pipeline). */
+  gpuByLabel(): { label: string; ms: number; passes: number }[] {
+    return Object.entries(this.gpuTotals).map(([label, ms]) => ({ label, ms: ms ?? 0, passes: this.gpuPasses[label as Stage] ?? 0 }));
+  }
+
   /** Times `fn` as `stage`. */
   async time<T>(stage: Stage, fn: () => Promise<T> | T, bytes = 0): Promise<T> {
     const t0 = performance.now();

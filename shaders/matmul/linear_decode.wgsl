@@ -1,0 +1,162 @@
+// One chunk of 32 consecutive weights of one row, decoded to float32: the
+// weight side of shaders/matmul/linear.wgsl, per W_KIND (an override, so each
+// pipeline keeps one branch). Blocks follow ggml's layouts (ggml-common.h);
+// src/kernels/matmul-linear.ts pads blocks whose size is not a multiple of 4
+// bytes (Q8_0 34, Q4_0 18, Q6_K 210) to the next multiple so every field is
+// read as whole u32 words. These decoders are separate from the formats'
+// dequantize shaders (shaders/quant/*) because those write whole blocks to an
+// output binding; here 32 values go to registers.
+//
+// Bindings: w (u32 words) and w4 (the same buffer as vec4 words, for the
+// 16-byte aligned layouts: float rows with K % 8 == 0, Q4_K, Q5_K).
+
+@group(0) @binding(4) var<storage, read> w4: array<vec4<u32>>;
+
+// Byte offset of weight row r's first block (or element).
+fn row_byte(r: u32) -> u32 {
+  return p.w_base + r * p.w_row_bytes;
+}
+
+fn bytes4(word: u32) -> vec4<u32> {
+  return (vec4<u32>(word) >> vec4<u32>(0u, 8u, 16u, 24u)) & vec4<u32>(0xffu);
+}
+
+fn nibbles_lo(word: u32) -> vec4<f32> {
+  return vec4<f32>((vec4<u32>(word) >> vec4<u32>(0u, 8u, 16u, 24u)) & vec4<u32>(0xfu));
+}
+
+fn nibbles_hi(word: u32) -> vec4<f32> {
+  return vec4<f32>((vec4<u32>(word) >> vec4<u32>(4u, 12u, 20u, 28u)) & vec4<u32>(0xfu));
+}
+
+// Signed bytes of a word as floats.
+fn sbytes4(word: u32) -> vec4<f32> {
+  return vec4<f32>(bitcast<vec4<i32>>(vec4<u32>(word) << vec4<u32>(24u, 16u, 8u, 0u)) >> vec4<u32>(24u));
+}
+
+fn half_lo(word: u32) -> f32 {
+  return unpack2x16float(word).x;
+}
+
+// 6-bit scale and min of K-quant sub-block j (ggml's get_scale_min_k4) from the 12 scale bytes in s0..s2.
+fn scale_min_k4(j: u32, s: vec4<u32>) -> vec2<f32> {
+  // s.y, s.z, s.w: scale bytes 0-3, 4-7, 8-11
+  let q = j & 3u;
+  let sh = q * 8u;
+  if (j < 4u) {
+    return vec2<f32>(f32((s.y >> sh) & 63u), f32((s.z >> sh) & 63u));
+  }
+  let hi_sc = (s.y >> (sh + 6u)) & 3u;
+  let hi_m = (s.z >> (sh + 6u)) & 3u;
+  let lo = (s.w >> sh) & 0xffu;
+  return vec2<f32>(f32((lo & 0xfu) | (hi_sc << 4u)), f32((lo >> 4u) | (hi_m << 4u)));
+}
+
+fn decode_chunk(r: u32, c: u32) -> array<vec4<f32>, 8> {
+  var o: array<vec4<f32>, 8>;
+  let rb = row_byte(r);
+  if (W_KIND == 0u) {
+    // float32: 128 bytes
+    let at = (rb >> 4u) + c * 8u;
+    for (var i = 0u; i < 8u; i = i + 1u) { o[i] = bitcast<vec4<f32>>(w4[at + i]); }
+  } else if (W_KIND == 1u || W_KIND == 2u) {
+    // float16 / bfloat16: 64 bytes
+    let at = (rb >> 4u) + c * 4u;
+    for (var i = 0u; i < 4u; i = i + 1u) {
+      let v = w4[at + i];
+      if (W_KIND == 1u) {
+        o[2u * i] = vec4<f32>(unpack2x16float(v.x), unpack2x16float(v.y));
+        o[2u * i + 1u] = vec4<f32>(unpack2x16float(v.z), unpack2x16float(v.w));
+      } else {
+        o[2u * i] = bitcast<vec4<f32>>(vec4<u32>(v.x << 16u, v.x & 0xffff0000u, v.y << 16u, v.y & 0xffff0000u));
+        o[2u * i + 1u] = bitcast<vec4<f32>>(vec4<u32>(v.z << 16u, v.z & 0xffff0000u, v.w << 16u, v.w & 0xffff0000u));
+      }
+    }
+  } else if (W_KIND == 3u) {
+    // q8_0, padded to 36 bytes: d (f16), 32 signed bytes
+    let at = (rb >> 2u) + c * 9u;
+    let d = half_lo(w[at]);
+    // the quants start at byte 2: word i of them straddles words at + i and at + i + 1
+    var prev = w[at];
+    for (var i = 0u; i < 8u; i = i + 1u) {
+      let next = w[at + 1u + i];
+      o[i] = d * sbytes4((prev >> 16u) | (next << 16u));
+      prev = next;
+    }
+  } else if (W_KIND == 4u) {
+    // q4_0, padded to 20 bytes: d (f16), 16 bytes of nibbles (low: values 0-15, high: 16-31), offset 8
+    let at = (rb >> 2u) + c * 5u;
+    let d = half_lo(w[at]);
+    var prev = w[at];
+    for (var i = 0u; i < 4u; i = i + 1u) {
+      let next = w[at + 1u + i];
+      let word = (prev >> 16u) | (next << 16u);
+      o[i] = d * (nibbles_lo(word) - 8.0);
+      o[i + 4u] = d * (nibbles_hi(word) - 8.0);
+      prev = next;
+    }
+  } else if (W_KIND == 5u) {
+    // q4_K, 144 bytes: d, dmin (f16), 12 scale bytes, 128 bytes of nibbles
+    let blk = (rb >> 4u) + (c >> 3u) * 9u;
+    let j = c & 7u;
+    let h = w4[blk];
+    let dm = unpack2x16float(h.x);
+    let sm = scale_min_k4(j, h);
+    let scale = dm.x * sm.x;
+    let mn = dm.y * sm.y;
+    // sub-blocks 2g and 2g + 1 share 32 bytes: low and high nibbles
+    let q0 = w4[blk + 1u + (j >> 1u) * 2u];
+    let q1 = w4[blk + 2u + (j >> 1u) * 2u];
+    let hi = (j & 1u) == 1u;
+    for (var i = 0u; i < 4u; i = i + 1u) {
+      let a = select(nibbles_lo(q0[i]), nibbles_hi(q0[i]), hi);
+      let b = select(nibbles_lo(q1[i]), nibbles_hi(q1[i]), hi);
+      o[i] = scale * a - mn;
+      o[i + 4u] = scale * b - mn;
+    }
+  } else if (W_KIND == 6u) {
+    // q5_K, 176 bytes: d, dmin, 12 scale bytes, 32 bytes of high bits, 128 bytes of nibbles
+    let blk = (rb >> 4u) + (c >> 3u) * 11u;
+    let j = c & 7u;
+    let h = w4[blk];
+    let dm = unpack2x16float(h.x);
+    let sm = scale_min_k4(j, h);
+    let scale = dm.x * sm.x;
+    let mn = dm.y * sm.y;
+    let qh0 = w4[blk + 1u];
+    let qh1 = w4[blk + 2u];
+    let q0 = w4[blk + 3u + (j >> 1u) * 2u];
+    let q1 = w4[blk + 4u + (j >> 1u) * 2u];
+    let hi = (j & 1u) == 1u;
+    // bit j of each high-bit byte, moved to 16
+    let hshift = vec4<u32>(j, j + 8u, j + 16u, j + 24u);
+    for (var i = 0u; i < 4u; i = i + 1u) {
+      let a = select(nibbles_lo(q0[i]), nibbles_hi(q0[i]), hi) + 16.0 * vec4<f32>((vec4<u32>(qh0[i]) >> hshift) & vec4<u32>(1u));
+      let b = select(nibbles_lo(q1[i]), nibbles_hi(q1[i]), hi) + 16.0 * vec4<f32>((vec4<u32>(qh1[i]) >> hshift) & vec4<u32>(1u));
+      o[i] = scale * a - mn;
+      o[i + 4u] = scale * b - mn;
+    }
+  } else {
+    // q6_K, padded to 212 bytes: ql[128], qh[64], 16 signed scales, d (f16)
+    let at = (rb >> 2u) + (c >> 3u) * 53u;
+    let j = c & 7u;
+    let half = j >> 2u;
+    let g = j & 3u;
+    let ql_at = at + half * 16u + (g & 1u) * 8u;
+    let qh_at = at + 32u + half * 8u;
+    let sc_word = w[at + 48u + half * 2u + (g >> 1u)];
+    let d = half_lo(w[at + 52u]);
+    let sc = sbytes4(sc_word);
+    let s0 = d * select(sc.x, sc.z, (g & 1u) == 1u);
+    let s1 = d * select(sc.y, sc.w, (g & 1u) == 1u);
+    let hsh = vec4<u32>(2u * g, 2u * g + 8u, 2u * g + 16u, 2u * g + 24u);
+    for (var i = 0u; i < 8u; i = i + 1u) {
+      let lw = w[ql_at + i];
+      let l = select(nibbles_lo(lw), nibbles_hi(lw), g >= 2u);
+      let hb = vec4<f32>((vec4<u32>(w[qh_at + i]) >> hsh) & vec4<u32>(3u));
+      let v = l + 16.0 * hb - 32.0;
+      o[i] = select(s1, s0, i < 4u) * v;
+    }
+  }
+  return o;
+}
