@@ -45,12 +45,12 @@ const DEQUANTIZED_READ_MARK = '// @@gen/dequantized_read.wgsl@@';
 /**
  * gen/dequantized_read.wgsl: `dequantized4(j)`, the float32 scratch's vector j as the
  * format's dequantize_part wrote it, through the variable it writes: `out4`
- * (array<vec4<f32>>, lib/legacy_quant.wgsl) where the shader declares it, else
+ * (array<vec4<f32>>, lib/legacy_quant.wgsl) where the shader assigns to it, else
  * `out` (lib/dequantize_io.wgsl). WGSL forbids one entry point two variables on
- * one binding, so quant_entry.wgsl's quant_error must read the one the format uses.
+ * one binding, so quant_entry.wgsl's quant_error must read the one the format writes.
  */
 function dequantizedRead(body: string): string {
-  if (/var<storage,\s*read_write>\s*out4\s*:/.test(body)) return 'fn dequantized4(j: u32) -> vec4<f32> { return out4[j]; }';
+  if (/\bout4\s*\[[^\]]*\]\s*=(?!=)/.test(body)) return 'fn dequantized4(j: u32) -> vec4<f32> { return out4[j]; }';
   return 'fn dequantized4(j: u32) -> vec4<f32> {\n  let i = 4u * j;\n  return vec4<f32>(out[i], out[i + 1u], out[i + 2u], out[i + 3u]);\n}';
 }
 const ENABLE = /^\s*enable\s+[\w\s,]+;\s*$/;
