@@ -282,3 +282,48 @@ fn transpose_tiles(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
     }
   }
 }
+
+// ---- 4 x 4 register transpose --------------------------------------------
+// The tiled transpose's case with 4-byte elements, M and N multiples of 4 and
+// every source column / destination row starting on a 16-byte vector
+// (src/kernels/copy.ts checks): each invocation moves one 4 x 4 block with
+// four vector loads and four vector stores, and no workgroup memory or
+// barrier (which CPU drivers run slowly). tiles_m / tiles_n / tiles count
+// 4 x 4 blocks here.
+
+@group(0) @binding(0) var<storage, read> src4: array<vec4<u32>>;
+@group(0) @binding(1) var<storage, read_write> dst4: array<vec4<u32>>;
+
+@compute @workgroup_size(256)
+fn transpose_4x4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                 @builtin(local_invocation_index) lid: u32) {
+  let t = (wid.y * nwg.x + wid.x) * 256u + lid;
+  if (t >= tparams.tiles) { return; }
+  let bm = t % tparams.tiles_m;
+  let rest = t / tparams.tiles_m;
+  let bn = rest % tparams.tiles_n;
+  var b = rest / tparams.tiles_n;
+  var dbase = tparams.dst_origin;
+  var sbase = tparams.src_origin;
+  for (var k = tparams.batch_dims; k > 0u; k = k - 1u) {
+    let d = k - 1u;
+    let n = tparams.len[d >> 2u][d & 3u];
+    let i = b % n;
+    b = b / n;
+    dbase = dbase + i * tparams.dstride[d >> 2u][d & 3u];
+    sbase = sbase + i * tparams.sstride[d >> 2u][d & 3u];
+  }
+  let m0 = bm * 4u;
+  let n0 = bn * 4u;
+  // source column n holds elements m0 .. m0 + 3 contiguously
+  let s = sbase + m0 + n0 * tparams.src_stride_n;
+  let c0 = src4[s >> 2u];
+  let c1 = src4[(s + tparams.src_stride_n) >> 2u];
+  let c2 = src4[(s + 2u * tparams.src_stride_n) >> 2u];
+  let c3 = src4[(s + 3u * tparams.src_stride_n) >> 2u];
+  let d = dbase + m0 * tparams.dst_pitch + n0;
+  dst4[d >> 2u] = vec4<u32>(c0.x, c1.x, c2.x, c3.x);
+  dst4[(d + tparams.dst_pitch) >> 2u] = vec4<u32>(c0.y, c1.y, c2.y, c3.y);
+  dst4[(d + 2u * tparams.dst_pitch) >> 2u] = vec4<u32>(c0.z, c1.z, c2.z, c3.z);
+  dst4[(d + 3u * tparams.dst_pitch) >> 2u] = vec4<u32>(c0.w, c1.w, c2.w, c3.w);
+}

@@ -371,31 +371,43 @@ fn out_int(v: u32) -> u32 {
   return v;
 }
 
+// Which operands the op reads (override-constant conditions: the rest fold away).
+override READS1: bool = OP < OP_NEGATIVE || OP == OP_WHERE;
+override READS2: bool = OP == OP_WHERE;
+
 // The output bits (zero-extended) of the element whose operands sit at positions p.
 fn element(p: vec3<u32>) -> u32 {
+  var r = vec3<u32>(raw0(p.x), 0u, 0u);
+  if (READS1) { r.y = raw1(p.y); }
+  if (READS2) { r.z = raw2(p.z); }
+  return element_of(r);
+}
+
+// The output bits of the element whose operands' raw bits are r.
+fn element_of(r: vec3<u32>) -> u32 {
   if (OP == OP_WHERE) {
-    let c = truthy(raw0(p.x), K0);
+    let c = truthy(r.x, K0);
     if (CK == 0u) {
-      let v = select(as_f32(raw2(p.z), K2, B2), as_f32(raw1(p.y), K1, B1), c);
+      let v = select(as_f32(r.z, K2, B2), as_f32(r.y, K1, B1), c);
       return out_float(v);
     }
-    return out_int(select(as_int(raw2(p.z), K2, B2), as_int(raw1(p.y), K1, B1), c));
+    return out_int(select(as_int(r.z, K2, B2), as_int(r.y, K1, B1), c));
   }
   if (OP >= OP_NEGATIVE) {
-    if (CK == 0u) { return out_float(unary_f(as_f32(raw0(p.x), K0, B0))); }
-    if (CK == 1u) { return out_int(unary_i(as_int(raw0(p.x), K0, B0))); }
-    return out_int(unary_u(as_int(raw0(p.x), K0, B0)));
+    if (CK == 0u) { return out_float(unary_f(as_f32(r.x, K0, B0))); }
+    if (CK == 1u) { return out_int(unary_i(as_int(r.x, K0, B0))); }
+    return out_int(unary_u(as_int(r.x, K0, B0)));
   }
   if (OP >= OP_EQUAL) {
     var t: bool;
-    if (CK == 0u) { t = compare_f(as_f32(raw0(p.x), K0, B0), as_f32(raw1(p.y), K1, B1)); }
-    else if (CK == 1u) { t = compare_i(bitcast<i32>(as_int(raw0(p.x), K0, B0)), bitcast<i32>(as_int(raw1(p.y), K1, B1))); }
-    else { t = compare_u(as_int(raw0(p.x), K0, B0), as_int(raw1(p.y), K1, B1)); }
+    if (CK == 0u) { t = compare_f(as_f32(r.x, K0, B0), as_f32(r.y, K1, B1)); }
+    else if (CK == 1u) { t = compare_i(bitcast<i32>(as_int(r.x, K0, B0)), bitcast<i32>(as_int(r.y, K1, B1))); }
+    else { t = compare_u(as_int(r.x, K0, B0), as_int(r.y, K1, B1)); }
     return select(0u, 1u, t);
   }
-  if (CK == 0u) { return out_float(binary_f(as_f32(raw0(p.x), K0, B0), as_f32(raw1(p.y), K1, B1))); }
-  if (CK == 1u) { return out_int(binary_i(as_int(raw0(p.x), K0, B0), as_int(raw1(p.y), K1, B1))); }
-  return out_int(binary_u(as_int(raw0(p.x), K0, B0), as_int(raw1(p.y), K1, B1)));
+  if (CK == 0u) { return out_float(binary_f(as_f32(r.x, K0, B0), as_f32(r.y, K1, B1))); }
+  if (CK == 1u) { return out_int(binary_i(as_int(r.x, K0, B0), as_int(r.y, K1, B1))); }
+  return out_int(binary_u(as_int(r.x, K0, B0), as_int(r.y, K1, B1)));
 }
 
 fn strides_at(d: u32) -> vec3<u32> {
@@ -466,4 +478,31 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   } else {
     dst[e0 >> 2u] = (v.x & 0xffu) | ((v.y & 0xffu) << 8u) | ((v.z & 0xffu) << 16u) | (v.w << 24u);
   }
+}
+
+// The same bindings as vectors, for main_vec4 (which uses no other).
+@group(0) @binding(0) var<storage, read> in0v: array<vec4<u32>>;
+@group(0) @binding(1) var<storage, read> in1v: array<vec4<u32>>;
+@group(0) @binding(2) var<storage, read> in2v: array<vec4<u32>>;
+@group(0) @binding(3) var<storage, read_write> dstv: array<vec4<u32>>;
+
+// Row-major 32-bit operands (or scalars) and output, every operand's first element
+// on a 16-byte vector, a multiple of 4 elements (src/kernels/elementwise.ts checks):
+// one vector load per operand and one vector store per four elements. On CPU
+// drivers every lane's load is a separate bounds-checked access, so four elements
+// per access run several times faster; GPUs coalesce either way.
+@compute @workgroup_size(256)
+fn main_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+             @builtin(local_invocation_index) lid: u32) {
+  let e = linear_index(wid, nwg, lid) * 4u;
+  if (e >= params.n) { return; }
+  let q = (params.origin.xyz + vec3<u32>(params.first + e)) >> vec3<u32>(2u);
+  var x0 = vec4<u32>(params.scalar.x);
+  var x1 = vec4<u32>(params.scalar.y);
+  var x2 = vec4<u32>(params.scalar.z);
+  if (S0 == 0u) { x0 = in0v[q.x]; }
+  if (READS1 && S1 == 0u) { x1 = in1v[q.y]; }
+  if (READS2 && S2 == 0u) { x2 = in2v[q.z]; }
+  dstv[e >> 2u] = vec4<u32>(element_of(vec3<u32>(x0.x, x1.x, x2.x)), element_of(vec3<u32>(x0.y, x1.y, x2.y)),
+                            element_of(vec3<u32>(x0.z, x1.z, x2.z)), element_of(vec3<u32>(x0.w, x1.w, x2.w)));
 }

@@ -5,6 +5,11 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { array, close, dequantizeHost, init, quantize } from '../src/index.js';
 import { errorStatsHost, quantizationError } from '../src/kernels/quant-error.js';
 import { f32ToBf16Bits, bf16BitsToF32, f32ToF16Bits, f16BitsToF32 } from '../src/runtime/half.js';
+import { QUANT_FORMATS } from '../src/quant/registry.js';
+import { quantizeHost } from '../src/quant/host.js';
+import { GpuStorage } from '../src/runtime/pool.js';
+import { QuantizedArray } from '../src/runtime/quantized.js';
+import { deviceOf } from '../src/runtime/device.js';
 
 beforeAll(async () => {
   await init();
@@ -71,6 +76,57 @@ describe('quantization error', () => {
     q.dispose();
     src.dispose();
   });
+
+  // Every format's one-pass quant_error entry (shaders/lib/quant_entry.wgsl) on blocks
+  // made by the CPU reference (no quantize pipeline to compile): each source dtype,
+  // views starting on a vector, mid-vector and mid-word; Q8_0 (quick on the CPU)
+  // also in three chunks of 256 blocks.
+  const SOURCES = [
+    { dtype: 'float32', offset: 0 },
+    { dtype: 'float16', offset: 4 },
+    { dtype: 'bfloat16', offset: 3 },
+    { dtype: 'float32', offset: 5 },
+    { dtype: 'float16', offset: 0 },
+  ] as const;
+  const ONE_PASS = [
+    ...[...QUANT_FORMATS.keys()].map((type, i) => ({ type, blocks: 20, chunks: 1, ...SOURCES[i % SOURCES.length] })),
+    { type: 'q8_0', blocks: 600, chunks: 3, dtype: 'bfloat16' as const, offset: 3 },
+  ];
+  test.each(ONE_PASS)(
+    'one pass: $type from $dtype at element offset $offset, $blocks blocks in $chunks chunk(s)',
+    async ({ type, dtype, offset, blocks }) => {
+      const f = QUANT_FORMATS.get(type)!;
+      const qk = f.type.blockSize;
+      const n = blocks * qk;
+      const x = noise(n + offset, n + qk);
+      let values: Float32Array = x;
+      let whole;
+      if (dtype === 'float32') whole = array(x);
+      else {
+        const bits = Uint16Array.from(x, dtype === 'float16' ? f32ToF16Bits : f32ToBf16Bits);
+        values = Float32Array.from(bits, dtype === 'float16' ? f16BitsToF32 : bf16BitsToF32);
+        whole = array(bits, { dtype });
+      }
+      const ref = values.subarray(offset);
+      const src = whole.view([n / qk, qk], { offset });
+      const bytes = quantizeHost(ref, f.type, type);
+      const padded = new Uint8Array(Math.ceil(bytes.length / 4) * 4);
+      padded.set(bytes);
+      const storage = GpuStorage.allocate(deviceOf(), padded.length);
+      deviceOf().writeBuffer(storage.buffer, 0, padded);
+      const q = new QuantizedArray(storage, [n / qk, qk], f.type);
+      const gpu = await quantizationError(src, q, { chunkElements: 256 * qk });
+      const cpu = errorStatsHost(ref, dequantizeHost(bytes, type));
+      expect(gpu.count).toBe(n);
+      expect(gpu.nonFinite).toBe(cpu.nonFinite);
+      expect(Math.abs(gpu.rmse - cpu.rmse) / cpu.rmse).toBeLessThan(1e-4);
+      expect(Math.abs(gpu.snrDb - cpu.snrDb)).toBeLessThan(1e-3);
+      expect(Math.abs(gpu.maxAbsError - cpu.maxAbsError)).toBeLessThanOrEqual(cpu.maxAbsError * 2 ** -22);
+      q.dispose();
+      src.dispose();
+      whole.dispose();
+    },
+  );
 
   test('exact copy: zero error, infinite SNR', async () => {
     const src = array(noise(512, 3), { shape: [2, 256] });

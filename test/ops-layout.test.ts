@@ -82,6 +82,9 @@ const perm = (axes: number[]) => (idx: number[]) => {
 const viewCases: ViewCase[] = [
   // Matrix transposes: tiled kernel where rows are whole words, the general one elsewhere.
   { name: 'transpose 2-D f32 (tiled)', dtype: 'float32', shape: [37, 53], op: (a) => transpose(a), outShape: [53, 37], map: perm([1, 0]) },
+  // 4 x 4 blocks in registers (transpose_4x4): 32-bit elements, both dims multiples of 4
+  { name: 'transpose 2-D f32 (4 x 4 blocks)', dtype: 'float32', shape: [36, 52], op: (a) => transpose(a), outShape: [52, 36], map: perm([1, 0]) },
+  { name: 'batched transpose int32 (4 x 4 blocks)', dtype: 'int32', shape: [3, 8, 20], op: (a) => swapaxes(a, 1, 2), outShape: [3, 20, 8], map: perm([0, 2, 1]) },
   { name: 'transpose 2-D uint8, odd rows (general)', dtype: 'uint8', shape: [33, 61], op: (a) => a.T, outShape: [61, 33], map: perm([1, 0]) },
   { name: 'transpose 2-D uint8 (tiled)', dtype: 'uint8', shape: [64, 36], op: (a) => a.T, outShape: [36, 64], map: perm([1, 0]) },
   { name: 'transpose 2-D int16 odd (general)', dtype: 'int16', shape: [17, 30], op: (a) => a.T, outShape: [30, 17], map: perm([1, 0]) },

@@ -307,13 +307,23 @@ function transposeTiles(
   const m = lens[k - 2];
   if (inner.dstride !== 1 || outer.sstride !== 1 || Math.abs(inner.sstride) < 2 || m < 2 || n % lanes !== 0) return false;
   if ((outer.dstride * bytes) % 4 !== 0 || (dstOrigin * bytes) % 4 !== 0) return false;
-  const tilesM = Math.ceil(m / TILE);
-  const tilesN = Math.ceil(n / TILE);
   let batch = 1;
   for (let i = 0; i < k - 2; i++) batch *= lens[i];
+  // 4 x 4 blocks in registers (transpose_4x4) where every source column and destination
+  // row starts on a 16-byte vector and both windows are whole vectors
+  const vec4 =
+    bytes === 4 &&
+    m % 4 === 0 &&
+    n % 4 === 0 &&
+    inner.sstride > 0 &&
+    [srcOrigin, inner.sstride, dstOrigin, outer.dstride, ...dims.slice(0, k - 2).flatMap((d) => [d.sstride, d.dstride])].every((x) => x % 4 === 0) &&
+    [srcWin, dstWin].every((w) => w.buffer.size >= w.offset + Math.ceil(w.size / 16) * 16);
+  const unit = vec4 ? 4 : TILE;
+  const tilesM = Math.ceil(m / unit);
+  const tilesN = Math.ceil(n / unit);
   const tiles = batch * tilesM * tilesN;
   if (tiles >= 2 ** 32) return false;
-  const pipe = pipeline(device, 'copy.wgsl', { ELEM_BYTES: bytes }, 'transpose_tiles');
+  const pipe = pipeline(device, 'copy.wgsl', { ELEM_BYTES: bytes }, vec4 ? 'transpose_4x4' : 'transpose_tiles');
   const params = device.uniform([
     k - 2,
     m,
@@ -331,7 +341,8 @@ function transposeTiles(
     ...dimWords(dims.slice(0, k - 2).map((d) => d.dstride)),
     ...dimWords(dims.slice(0, k - 2).map((d) => d.sstride)),
   ]);
-  device.dispatch(pipe, [bindGroup(device, pipe, [srcWin, dstWin, params])], grid(device, tiles));
+  const whole = (w: BindingWindow) => (vec4 ? { ...w, size: Math.ceil(w.size / 16) * 16 } : w);
+  device.dispatch(pipe, [bindGroup(device, pipe, [whole(srcWin), whole(dstWin), params])], grid(device, vec4 ? Math.ceil(tiles / 256) : tiles));
   return true;
 }
 

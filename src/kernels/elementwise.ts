@@ -207,6 +207,9 @@ function run(
   });
   const pipe = pipeline(device, 'elementwise.wgsl', constants);
   const outBytes = DTYPES[out.dtype].bytes;
+  // main_vec4 (four elements per vector access) where every array operand and the
+  // output are row-major 32-bit elements
+  const wordOperands = plan.linear && outBytes === 4 && plan.operands.every((o) => !o || o.bytes === 4);
   const align = device.limits.minStorageBufferOffsetAlignment;
   const strideWords = [0, 1, 2].map((i) => dimWords(plan.operands[i]?.strides ?? []));
   const dummy = dummyBuffer(device);
@@ -217,7 +220,17 @@ function run(
       if (!o || !w) return 0;
       return u32(o.offset - w.offset / o.bytes);
     });
-    const outWin = bindingWindow(out.buffer, start * outBytes, (start + count) * outBytes, align);
+    const outWin = bindingWindow(out.buffer, start * outBytes, (start + count) * outBytes, align, 16);
+    // ... each window starting on a 16-byte vector at the chunk's first element, and whole vectors long
+    const vec4 =
+      wordOperands &&
+      count % 4 === 0 &&
+      (out.offset + start) % 4 === 0 &&
+      outWin.size % 16 === 0 &&
+      plan.operands.every((o, i) => {
+        const w = windows[i];
+        return !o || (w !== null && (origins[i] + start) % 4 === 0 && w.buffer.size >= w.offset + Math.ceil(w.size / 16) * 16);
+      });
     const params = device.uniform([
       count,
       start,
@@ -234,8 +247,13 @@ function run(
       ...strideWords[1],
       ...strideWords[2],
     ]);
-    const bind = [0, 1, 2].map((i) => windows[i] ?? { buffer: dummy, offset: 0, size: 16 });
-    const group = bindGroup(device, pipe, [...bind, outWin, params]);
-    device.dispatch(pipe, [group], grid(device, Math.ceil(count / 4 / WORKGROUP_SIZE)));
+    const bind = [0, 1, 2].map((i) => {
+      const w = windows[i];
+      if (!w) return { buffer: dummy, offset: 0, size: 16 };
+      return vec4 ? { ...w, size: Math.ceil(w.size / 16) * 16 } : w;
+    });
+    const p = vec4 ? pipeline(device, 'elementwise.wgsl', constants, 'main_vec4') : pipe;
+    const group = bindGroup(device, p, [...bind, outWin, params]);
+    device.dispatch(p, [group], grid(device, Math.ceil(count / 4 / WORKGROUP_SIZE)));
   }
 }

@@ -1,7 +1,11 @@
 // How far a quantized tensor is from its source: RMSE, SNR and the largest
-// error, computed on the GPU (shaders/quant_error.wgsl). The quantized blocks
-// are decoded a chunk at a time, so the float32 copy never exists whole: the
-// extra memory is one chunk, however large the tensor.
+// error, computed on the GPU. A block format is measured in one pass per chunk:
+// the `quant_error` entry point of its own shader (shaders/lib/quant_entry.wgsl)
+// decodes each block with the format's dequantize_part into a float32 scratch
+// and compares it with the source at once, reduced per workgroup. A plain float
+// type (f16, bf16, f32 targets) is cast back and compared by
+// shaders/quant_error.wgsl. The float32 copy never exists whole: the extra
+// memory is one chunk's scratch, however large the tensor.
 
 import { ShapeError } from '../errors.js';
 import { WgArray } from '../runtime/array.js';
@@ -9,8 +13,9 @@ import { DTYPES } from '../runtime/dtype.js';
 import { GpuStorage } from '../runtime/pool.js';
 import { QuantizedArray } from '../runtime/quantized.js';
 import { readBuffer } from '../runtime/readback.js';
+import { quantFormat } from '../quant/registry.js';
 import { dequantize } from './quantize.js';
-import { elementChunks } from './dispatch.js';
+import { bindingWindow, elementChunks } from './dispatch.js';
 import { bindGroup, pipeline } from './shader.js';
 
 /** Error of an approximation against its reference. */
@@ -82,6 +87,7 @@ export async function quantizationError(ref: WgArray, q: QuantizedArray, options
   if (!ref.isContiguous) throw new ShapeError(`quantizationError: ${ref.describe()} is not contiguous`);
   if (ref.size === 0) return errorStatsFromSums(0, 0, 0, 0, 0);
   const t = q.type;
+  if (!t.dtype) return blockError(ref, q, options.chunkElements ?? CHUNK_ELEMENTS);
   // Whole blocks per chunk, a multiple of 4 so block copies start on 4-byte boundaries.
   const want = Math.max(t.blockSize, Math.floor((options.chunkElements ?? CHUNK_ELEMENTS) / t.blockSize) * t.blockSize);
   const blocksPerChunk = Math.max(4, Math.floor(want / t.blockSize / 4) * 4);
@@ -125,20 +131,75 @@ export async function quantizationError(ref: WgArray, q: QuantizedArray, options
         approx.dispose();
       }
     }
-    const raw = await readBuffer(device, partials.buffer, 0, nChunks * SLOT_BYTES);
-    const f = new Float32Array(raw.buffer, raw.byteOffset, raw.byteLength / 4);
-    let err2 = 0;
-    let ref2 = 0;
-    let worst = 0;
-    let bad = 0;
-    for (let i = 0; i < f.length; i += 4) {
-      err2 += f[i];
-      ref2 += f[i + 1];
-      worst = Math.max(worst, f[i + 2]);
-      bad += f[i + 3];
-    }
-    return errorStatsFromSums(ref.size, err2, ref2, worst, bad);
+    return await sumPartials(device, partials.buffer, nChunks * SLOT_BYTES, ref.size);
   } finally {
+    partials.release();
+  }
+}
+
+/** Reads the per-workgroup partials back and sums them in float64. */
+async function sumPartials(device: WgArray['device'], buffer: GPUBuffer, bytes: number, count: number): Promise<ErrorStats> {
+  const raw = await readBuffer(device, buffer, 0, bytes);
+  const f = new Float32Array(raw.buffer, raw.byteOffset, raw.byteLength / 4);
+  let err2 = 0;
+  let ref2 = 0;
+  let worst = 0;
+  let bad = 0;
+  for (let i = 0; i < f.length; i += 4) {
+    err2 += f[i];
+    ref2 += f[i + 1];
+    worst = Math.max(worst, f[i + 2]);
+    bad += f[i + 3];
+  }
+  return errorStatsFromSums(count, err2, ref2, worst, bad);
+}
+
+/** Invocations per workgroup of the quant_error entry point (QUANT_ERROR_WORKGROUP_SIZE). */
+const BLOCK_ERROR_WORKGROUP = 64;
+
+/**
+ * The block formats' path: one `quant_error` dispatch per chunk. Chunks are whole
+ * multiples of 256 blocks, so each chunk's blocks start on a 256-byte boundary of
+ * `q`'s buffer (every storage offset alignment divides 256) and are bound in place.
+ */
+async function blockError(ref: WgArray, q: QuantizedArray, chunkElements: number): Promise<ErrorStats> {
+  const device = ref.device;
+  const t = q.type;
+  const format = quantFormat(t);
+  const blocksPerChunk = Math.max(256, Math.floor(chunkElements / t.blockSize / 256) * 256);
+  const nChunks = Math.ceil(q.blocks / blocksPerChunk);
+  const align = device.limits.minStorageBufferOffsetAlignment;
+  const srcBytes = DTYPES[ref.dtype].bytes;
+  const pipe = pipeline(device, format.shader, { DEQUANTIZE_INVOCATIONS_PER_BLOCK: format.dequantize.invocationsPerBlock }, 'quant_error');
+  const partials = GpuStorage.allocate(device, nChunks * SLOT_BYTES, 'quant-error partials');
+  const scratch = GpuStorage.allocate(device, Math.min(q.blocks, blocksPerChunk) * t.blockSize * 4, 'quant-error scratch');
+  device.commandEncoder().clearBuffer(partials.buffer, 0, nChunks * SLOT_BYTES);
+  try {
+    for (let c = 0; c < nChunks; c++) {
+      const b0 = c * blocksPerChunk;
+      const blocks = Math.min(q.blocks - b0, blocksPerChunk);
+      const elements = blocks * t.blockSize;
+      const first = (ref.offset + b0 * t.blockSize) * srcBytes;
+      const src = bindingWindow(ref.buffer, first, first + elements * srcBytes, align, 16);
+      const skip = (first - src.offset) / srcBytes;
+      const groups = Math.min(MAX_GROUPS, Math.ceil(elements / MIN_PER_GROUP));
+      const decode = bindGroup(device, pipe, [
+        bindingWindow(q.buffer, b0 * t.typeSize, (b0 + blocks) * t.typeSize, align),
+        { buffer: scratch.buffer, offset: 0, size: elements * 4 },
+        device.uniform([blocks, 0]),
+      ]);
+      const measure = bindGroup(
+        device,
+        pipe,
+        [src, { buffer: partials.buffer, offset: c * SLOT_BYTES, size: SLOT_BYTES }, device.uniform([skip, DTYPES[ref.dtype].shaderKind, groups * BLOCK_ERROR_WORKGROUP, 0])],
+        1,
+      );
+      // slots past `groups` keep the zeros cleared above
+      device.dispatch(pipe, [decode, measure], [groups]);
+    }
+    return await sumPartials(device, partials.buffer, nChunks * SLOT_BYTES, ref.size);
+  } finally {
+    scratch.release();
     partials.release();
   }
 }

@@ -4,7 +4,8 @@
 // a comment line `//#include lib/name.wgsl`, replaced by that file once.
 // `lib/half.wgsl` is virtual: it resolves to lib/half_native.wgsl on devices
 // with shader-f16 and to lib/half_soft.wgsl elsewhere; `gen/*.wgsl` files are
-// generated from the TypeScript tables (src/kernels/wgsl-gen.ts). `enable` directives are
+// generated from the TypeScript tables (src/kernels/wgsl-gen.ts), except
+// `gen/dequantized_read.wgsl`, which depends on the rest of the shader (below). `enable` directives are
 // hoisted to the top, where WGSL requires them. Numeric specialisation uses
 // WGSL `override` constants, passed as `constants`.
 
@@ -38,6 +39,20 @@ function readShaderFile(name: string): string {
 }
 
 const INCLUDE = /^\s*\/\/#include\s+(\S+)\s*$/;
+const DEQUANTIZED_READ = 'gen/dequantized_read.wgsl';
+const DEQUANTIZED_READ_MARK = '// @@gen/dequantized_read.wgsl@@';
+
+/**
+ * gen/dequantized_read.wgsl: `dequantized4(j)`, the float32 scratch's vector j as the
+ * format's dequantize_part wrote it, through the variable it writes: `out4`
+ * (array<vec4<f32>>, lib/legacy_quant.wgsl) where the shader assigns to it, else
+ * `out` (lib/dequantize_io.wgsl). WGSL forbids one entry point two variables on
+ * one binding, so quant_entry.wgsl's quant_error must read the one the format writes.
+ */
+function dequantizedRead(body: string): string {
+  if (/\bout4\s*\[[^\]]*\]\s*=(?!=)/.test(body)) return 'fn dequantized4(j: u32) -> vec4<f32> { return out4[j]; }';
+  return 'fn dequantized4(j: u32) -> vec4<f32> {\n  let i = 4u * j;\n  return vec4<f32>(out[i], out[i + 1u], out[i + 2u], out[i + 3u]);\n}';
+}
 const ENABLE = /^\s*enable\s+[\w\s,]+;\s*$/;
 
 /** The full WGSL of shaders/`name` for `device`, includes resolved. */
@@ -48,6 +63,7 @@ export function shaderSource(name: string, f16: boolean): string {
     const resolved = file === 'lib/half.wgsl' ? (f16 ? 'lib/half_native.wgsl' : 'lib/half_soft.wgsl') : file;
     if (seen.has(resolved)) return '';
     seen.add(resolved);
+    if (resolved === DEQUANTIZED_READ) return DEQUANTIZED_READ_MARK;
     const out: string[] = [];
     const text = resolved.startsWith('gen/') ? generatedWgsl(resolved, name) : readShaderFile(resolved);
     if (text === undefined) throw new Error(`wgarray: shaders/${name} includes ${resolved}, which is not generated`);
@@ -59,7 +75,8 @@ export function shaderSource(name: string, f16: boolean): string {
     }
     return out.join('\n');
   };
-  const body = expand(name);
+  let body = expand(name);
+  if (seen.has(DEQUANTIZED_READ)) body = body.replace(DEQUANTIZED_READ_MARK, dequantizedRead(body));
   return [...enables, body].join('\n');
 }
 
