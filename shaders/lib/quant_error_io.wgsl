@@ -1,5 +1,6 @@
 // The `quant_error` entry point's own bindings and loads (shaders/lib/quant_entry.wgsl,
-// dispatched by src/kernels/quant-error.ts). They sit in bind group 1: group 0 is
+// dispatched by src/kernels/quant-error.ts). They sit in bind group 1 from binding 1
+// (binding 0 is the format's static tables, the IQ grids, where it has them): group 0 is
 // the dequantize entry's (lib/dequantize_io.wgsl: the chunk's blocks, `out` as a
 // float32 scratch, dparams), whose bindings the format's dequantize_part writes
 // through, so that every format's own block decoder serves unchanged.
@@ -15,10 +16,10 @@ struct ErrorParams {
 }
 
 // The source window as 16-byte vectors (src/kernels/dispatch.ts pads windows to them).
-@group(1) @binding(0) var<storage, read> err_src: array<vec4<u32>>;
+@group(1) @binding(1) var<storage, read> err_src: array<vec4<u32>>;
 // One vec4 per workgroup: (sum d^2, sum x^2, max |d|, non-finite count) over finite d.
-@group(1) @binding(1) var<storage, read_write> err_partials: array<vec4<f32>>;
-@group(1) @binding(2) var<uniform> eparams: ErrorParams;
+@group(1) @binding(2) var<storage, read_write> err_partials: array<vec4<f32>>;
+@group(1) @binding(3) var<uniform> eparams: ErrorParams;
 
 // Four float16 / bfloat16 values (bits in the low halves) as float32, exact:
 // subnormals, ±Inf and NaN included. Branch-free, from the bits.

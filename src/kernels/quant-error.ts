@@ -14,7 +14,7 @@ import { GpuStorage } from '../runtime/pool.js';
 import { QuantizedArray } from '../runtime/quantized.js';
 import { readBuffer } from '../runtime/readback.js';
 import { quantFormat } from '../quant/registry.js';
-import { dequantize } from './quantize.js';
+import { dequantize, formatTables } from './quantize.js';
 import { bindingWindow, elementChunks } from './dispatch.js';
 import { bindGroup, pipeline } from './shader.js';
 
@@ -171,6 +171,8 @@ async function blockError(ref: WgArray, q: QuantizedArray, chunkElements: number
   const align = device.limits.minStorageBufferOffsetAlignment;
   const srcBytes = DTYPES[ref.dtype].bytes;
   const pipe = pipeline(device, format.shader, { DEQUANTIZE_INVOCATIONS_PER_BLOCK: format.dequantize.invocationsPerBlock }, 'quant_error');
+  // group 1 holds the format's tables at binding 0 (the IQ grids its dequantize_part reads) and this pass's own bindings after them
+  const tables = formatTables(device, format);
   const partials = GpuStorage.allocate(device, nChunks * SLOT_BYTES, 'quant-error partials');
   const scratch = GpuStorage.allocate(device, Math.min(q.blocks, blocksPerChunk) * t.blockSize * 4, 'quant-error scratch');
   device.commandEncoder().clearBuffer(partials.buffer, 0, nChunks * SLOT_BYTES);
@@ -191,7 +193,7 @@ async function blockError(ref: WgArray, q: QuantizedArray, chunkElements: number
       const measure = bindGroup(
         device,
         pipe,
-        [src, { buffer: partials.buffer, offset: c * SLOT_BYTES, size: SLOT_BYTES }, device.uniform([skip, DTYPES[ref.dtype].shaderKind, groups * BLOCK_ERROR_WORKGROUP, 0])],
+        [tables, src, { buffer: partials.buffer, offset: c * SLOT_BYTES, size: SLOT_BYTES }, device.uniform([skip, DTYPES[ref.dtype].shaderKind, groups * BLOCK_ERROR_WORKGROUP, 0])],
         1,
       );
       // slots past `groups` keep the zeros cleared above

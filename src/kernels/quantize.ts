@@ -21,23 +21,33 @@ import { bindGroup, pipeline } from './shader.js';
 const tableBuffers = new WeakMap<Device, Map<() => Uint32Array, GPUBuffer>>();
 const tableGroups = new WeakMap<GPUComputePipeline, GPUBindGroup>();
 
-/** The bind groups of a dispatch: `group`, and the format's static tables (descriptor `tables`) at group 1. */
-function withTables(device: Device, format: QuantFormat, pipe: GPUComputePipeline, group: GPUBindGroup): GPUBindGroup[] {
+/**
+ * The format's static tables (descriptor `tables`: the IQ grids) as a storage
+ * buffer on `device`, created on first use and kept for the device's life; undefined without.
+ */
+export function formatTables(device: Device, format: QuantFormat): GPUBuffer | undefined {
   const tables = format.tables;
-  if (!tables) return [group];
+  if (!tables) return undefined;
+  let buffers = tableBuffers.get(device);
+  if (!buffers) tableBuffers.set(device, (buffers = new Map()));
+  let buffer = buffers.get(tables);
+  if (!buffer) {
+    const words = tables();
+    // filled through its mapping: writeBuffer would submit the batch (and free the dispatch's uniforms) first
+    buffer = device.createBuffer(Math.ceil(words.byteLength / 16) * 16, GPUBufferUsage.STORAGE, `${format.type.name} tables`, true);
+    new Uint32Array(buffer.getMappedRange()).set(words);
+    buffer.unmap();
+    buffers.set(tables, buffer);
+  }
+  return buffer;
+}
+
+/** The bind groups of a dispatch: `group`, and the format's static tables at group 1 @binding(0). */
+function withTables(device: Device, format: QuantFormat, pipe: GPUComputePipeline, group: GPUBindGroup): GPUBindGroup[] {
+  const buffer = formatTables(device, format);
+  if (!buffer) return [group];
   let tablesGroup = tableGroups.get(pipe);
   if (!tablesGroup) {
-    let buffers = tableBuffers.get(device);
-    if (!buffers) tableBuffers.set(device, (buffers = new Map()));
-    let buffer = buffers.get(tables);
-    if (!buffer) {
-      const words = tables();
-      // filled through its mapping: writeBuffer would submit the batch (and free the dispatch's uniforms) first
-      buffer = device.createBuffer(Math.ceil(words.byteLength / 16) * 16, GPUBufferUsage.STORAGE, `${format.type.name} tables`, true);
-      new Uint32Array(buffer.getMappedRange()).set(words);
-      buffer.unmap();
-      buffers.set(tables, buffer);
-    }
     tablesGroup = bindGroup(device, pipe, [buffer], 1);
     tableGroups.set(pipe, tablesGroup);
   }

@@ -119,11 +119,12 @@ export async function shaderErrors(device: Device, name: string): Promise<string
 export function bindGroup(
   device: Device,
   pipe: GPUComputePipeline,
-  entries: (GPUBuffer | { buffer: GPUBuffer; offset?: number; size?: number })[],
+  entries: (GPUBuffer | { buffer: GPUBuffer; offset?: number; size?: number } | undefined)[],
   group = 0,
 ): GPUBindGroup {
   return device.gpuDevice.createBindGroup({
     layout: pipe.getBindGroupLayout(group),
-    entries: entries.map((e, binding) => ({ binding, resource: 'buffer' in e ? e : { buffer: e } })),
+    // an undefined entry: a binding number the shader does not declare (skipped)
+    entries: entries.flatMap((e, binding) => (e ? [{ binding, resource: 'buffer' in e ? e : { buffer: e } }] : [])),
   });
 }
