@@ -6,7 +6,7 @@ import { array, close, dequantizeHost, init, quantize } from '../src/index.js';
 import { errorStatsHost, quantizationError } from '../src/kernels/quant-error.js';
 import { f32ToBf16Bits, bf16BitsToF32, f32ToF16Bits, f16BitsToF32 } from '../src/runtime/half.js';
 import { QUANT_FORMATS } from '../src/quant/registry.js';
-import { quantizeHost } from '../src/quant/host.js';
+import { quantizeHost, quantizeHostWeighted } from '../src/quant/host.js';
 import { GpuStorage } from '../src/runtime/pool.js';
 import { QuantizedArray } from '../src/runtime/quantized.js';
 import { deviceOf } from '../src/runtime/device.js';
@@ -109,7 +109,8 @@ describe('quantization error', () => {
       }
       const ref = values.subarray(offset);
       const src = whole.view([n / qk, qk], { offset });
-      const bytes = quantizeHost(ref, f.type, type);
+      // formats ggml quantizes only with an importance matrix get a uniform one
+      const bytes = f.imatrix === 'required' ? quantizeHostWeighted(ref, f.type, qk, new Float32Array(qk).fill(1)) : quantizeHost(ref, f.type, type);
       const padded = new Uint8Array(Math.ceil(bytes.length / 4) * 4);
       padded.set(bytes);
       const storage = GpuStorage.allocate(deviceOf(), padded.length);
