@@ -3,7 +3,7 @@
 // projections. Run by src/kernels/matmul-linear.ts; this is the variant for
 // adapters without subgroup operations (linear_subgroup.wgsl has the other).
 
-//#include matmul/linear_body.wgsl
+//#include lib/linear_body.wgsl
 
 // The 32 values of x at vec4 index `at`, each invocation loading them all.
 fn load_x_chunk(wide: bool, at: u32) -> array<vec4<f32>, 8> {

@@ -1,9 +1,9 @@
 // y = x @ wᵀ, the variant for adapters with subgroup operations: x's chunks
 // are loaded one vec4 per lane and broadcast, in subgroups of 8 or more
-// invocations (smaller ones load as linear.wgsl does). See matmul/linear_body.wgsl.
+// invocations (smaller ones load as linear.wgsl does). See lib/linear_body.wgsl.
 enable subgroups;
 
-//#include matmul/linear_body.wgsl
+//#include lib/linear_body.wgsl
 
 var<private> lane8: u32;
 

@@ -47,7 +47,7 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
 @group(0) @binding(3) var<uniform> p: Params;
 
-//#include matmul/linear_decode.wgsl
+//#include lib/linear_decode.wgsl
 
 // Σ_k x[r, 32c + k] * w[row, 32c + k] over one chunk, for the 4 rows' decoded chunks.
 fn dot4(xc: array<vec4<f32>, 8>, w0: array<vec4<f32>, 8>, w1: array<vec4<f32>, 8>, w2: array<vec4<f32>, 8>, w3: array<vec4<f32>, 8>) -> vec4<f32> {
