@@ -25,7 +25,8 @@ test.each(blocks.map((block, i) => [i + 1, block] as const))('README example %i 
   const source = block.replace(/from 'wgarray'/, `from ${JSON.stringify(DIST_INDEX)}`);
   const r = await runChild(source);
   expect(r.stderr).not.toMatch(/Error/);
-  expect(r.code).toBe(0);
+  // the signal names a native crash (seen once in a full cold-cache run, not reproduced since)
+  expect(r.code, `signal ${r.signal}, timed out ${r.timedOut}, stderr: ${r.stderr.slice(-400)}`).toBe(0);
   const printed = r.stdout.trim().split('\n').map((l) => l.trim());
   expect(printed).toEqual(expected);
 });
