@@ -162,3 +162,31 @@ export function e8m0ToF32Half(e: number): number {
 export function bytesView(b: Uint8Array): DataView {
   return new DataView(b.buffer, b.byteOffset, b.byteLength);
 }
+
+/**
+ * The block walk of the IQ2/IQ3 quantizers (quantize_row_iq*_impl): each
+ * super-block of `qk` is zeroed first, as ggml does; one holding NaN or ±Inf
+ * gets the non-finite bytes (its f16 d at byte 0), the others
+ * `encode(o, ob, qo)`: o its first value in x, ob its first byte in out, qo its
+ * first column in the row (where its importance weights start).
+ */
+export function forEachIqBlock(
+  x: Float32Array,
+  out: Uint8Array,
+  qk: number,
+  blockBytes: number,
+  nPerRow: number,
+  encode: (o: number, ob: number, qo: number) => void,
+): void {
+  const blocksPerRow = nPerRow / qk;
+  for (let b = 0; b < x.length / qk; b++) {
+    const o = b * qk;
+    const ob = b * blockBytes;
+    out.fill(0, ob, ob + blockBytes);
+    if (!allFinite(x, o, qk)) {
+      writeNonFiniteBlock(out, ob, blockBytes, [0]);
+      continue;
+    }
+    encode(o, ob, (b % blocksPerRow) * qk);
+  }
+}

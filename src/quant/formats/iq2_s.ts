@@ -11,7 +11,7 @@ import type { QuantFormat } from '../format.js';
 import { ggmlType } from '../../runtime/ggml-types.js';
 import { iq2xsGpuTables, iq2xsGrid, KMASK_IQ2XS_TABLE } from '../grids/iq2xs.js';
 import { imatrixBlockWeights, sumSquares } from './kquant-weighted.js';
-import { allFinite, bytesView, writeNonFiniteBlock } from './block-helpers.js';
+import { bytesView, forEachIqBlock } from './block-helpers.js';
 import { scaleCode, searchSubBlock16, splitSigns } from './iq2_common.js';
 
 const TYPE = ggmlType('iq2_s');
@@ -74,16 +74,7 @@ const QUARTER = f(0.25);
 function quantizeIq2S(x: Float32Array, out: Uint8Array, qw?: Float32Array, nPerRow = x.length): void {
   const g = iq2xsGrid(1024);
   const view = bytesView(out);
-  const blocksPerRow = nPerRow / QK;
-  for (let b = 0; b < x.length / QK; b++) {
-    const o = b * QK;
-    const ob = b * BYTES;
-    out.fill(0, ob, ob + BYTES);
-    if (!allFinite(x, o, QK)) {
-      writeNonFiniteBlock(out, ob, BYTES, [0]);
-      continue;
-    }
-    const qo = (b % blocksPerRow) * QK;
+  forEachIqBlock(x, out, QK, BYTES, nPerRow, (o, ob, qo) => {
     const sigma2 = f(f(2 * sumSquares(x, o, QK)) / QK);
     let maxScale = 0;
     for (let ib = 0; ib < QK / 16; ib++) {
@@ -112,10 +103,10 @@ function quantizeIq2S(x: Float32Array, out: Uint8Array, qw?: Float32Array, nPerR
       scales[ib] = scale;
       maxScale = maxScale > scale ? maxScale : scale; // MAX(max_scale, scale)
     }
-    if (maxScale === 0) continue;
+    if (maxScale === 0) return;
     const d = f(maxScale / 31);
     view.setUint16(ob, f32ToF16Bits(f(d * D_FACTOR)), true);
     const id = f(1 / d);
     for (let ib = 0; ib < QK / 16; ib++) out[ob + QH + 8 + (ib >> 1)] |= scaleCode(id, scales[ib]) << (4 * (ib & 1));
-  }
+  });
 }

@@ -12,7 +12,7 @@ import type { QuantFormat } from '../format.js';
 import { ggmlType } from '../../runtime/ggml-types.js';
 import { iq2xsGpuTables, iq2xsGrid, KMASK_IQ2XS_TABLE, KSIGNS_IQ2XS_TABLE } from '../grids/iq2xs.js';
 import { imatrixBlockWeights, sumSquares } from './kquant-weighted.js';
-import { allFinite, bytesView, writeNonFiniteBlock } from './block-helpers.js';
+import { bytesView, forEachIqBlock } from './block-helpers.js';
 import { scaleCode, searchSubBlock16, splitSigns } from './iq2_common.js';
 
 const TYPE = ggmlType('iq2_xs');
@@ -72,16 +72,7 @@ const scales = new Float32Array(QK / 16);
 function quantizeIq2Xs(x: Float32Array, out: Uint8Array, nPerRow: number, qw: Float32Array): void {
   const g = iq2xsGrid(512);
   const view = bytesView(out);
-  const blocksPerRow = nPerRow / QK;
-  for (let b = 0; b < x.length / QK; b++) {
-    const o = b * QK;
-    const ob = b * BYTES;
-    out.fill(0, ob, ob + BYTES);
-    if (!allFinite(x, o, QK)) {
-      writeNonFiniteBlock(out, ob, BYTES, [0]);
-      continue;
-    }
-    const qo = (b % blocksPerRow) * QK;
+  forEachIqBlock(x, out, QK, BYTES, nPerRow, (o, ob, qo) => {
     const sigma2 = f(sumSquares(x, o, QK) / QK);
     let maxScale = 0;
     for (let ib = 0; ib < QK / 16; ib++) {
@@ -107,11 +98,11 @@ function quantizeIq2Xs(x: Float32Array, out: Uint8Array, nPerRow: number, qw: Fl
     }
     if (maxScale === 0) {
       out.fill(0, ob, ob + BYTES);
-      continue;
+      return;
     }
     const d = f(maxScale / 31);
     view.setUint16(ob, f32ToF16Bits(d), true);
     const id = f(1 / d);
     for (let ib = 0; ib < QK / 16; ib++) out[ob + 66 + (ib >> 1)] |= scaleCode(id, scales[ib]) << (4 * (ib & 1));
-  }
+  });
 }

@@ -12,7 +12,7 @@ import type { QuantFormat } from '../format.js';
 import { ggmlType } from '../../runtime/ggml-types.js';
 import { iq2xsGpuTables, iq2xsGrid, KMASK_IQ2XS_TABLE, KSIGNS_IQ2XS_TABLE } from '../grids/iq2xs.js';
 import { imatrixBlockWeights, makeQpQuants, sumSquares } from './kquant-weighted.js';
-import { allFinite, bytesView, writeNonFiniteBlock } from './block-helpers.js';
+import { bytesView, forEachIqBlock } from './block-helpers.js';
 import { bestNeighbour, codeOf, levelsAt, scaleCode, splitSigns, TENTH, weightedSums } from './iq2_common.js';
 
 const TYPE = ggmlType('iq2_xxs');
@@ -76,17 +76,8 @@ function quantizeIq2Xxs(x: Float32Array, out: Uint8Array, nPerRow: number, qw: F
   const g = iq2xsGrid(256);
   const { map } = g;
   const view = bytesView(out);
-  const blocksPerRow = nPerRow / QK;
-  for (let b = 0; b < x.length / QK; b++) {
-    const o = b * QK;
-    const ob = b * BYTES;
-    out.fill(0, ob, ob + BYTES);
-    if (!allFinite(x, o, QK)) {
-      writeNonFiniteBlock(out, ob, BYTES, [0]);
-      continue;
-    }
+  forEachIqBlock(x, out, QK, BYTES, nPerRow, (o, ob, qo) => {
     q2.fill(0);
-    const qo = (b % blocksPerRow) * QK;
     const sigma2 = f(sumSquares(x, o, QK) / QK);
     let maxScale = 0;
     for (let ib = 0; ib < QK / 32; ib++) {
@@ -138,11 +129,11 @@ function quantizeIq2Xxs(x: Float32Array, out: Uint8Array, nPerRow: number, qw: F
       scales[ib] = scale;
       maxScale = maxScale > scale ? maxScale : scale; // MAX(max_scale, scale)
     }
-    if (maxScale === 0) continue;
+    if (maxScale === 0) return;
     const d = f(maxScale / 31);
     view.setUint16(ob, f32ToF16Bits(d), true);
     const id = f(1 / d);
     for (let ib = 0; ib < QK / 32; ib++) q2[2 * ib + 1] |= scaleCode(id, scales[ib]) << 28;
     for (let i = 0; i < q2.length; i++) view.setUint32(ob + 2 + 4 * i, q2[i], true);
-  }
+  });
 }

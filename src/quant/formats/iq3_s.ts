@@ -13,7 +13,7 @@ import { f16BitsToF32, f32ToF16Bits } from '../../runtime/half.js';
 import type { QuantFormat } from '../format.js';
 import { ggmlType } from '../../runtime/ggml-types.js';
 import { iq3Grid, iq3KernelWords } from '../grids/iq3xs.js';
-import { allFinite, bytesView, writeNonFiniteBlock } from './block-helpers.js';
+import { bytesView, forEachIqBlock, writeNonFiniteBlock } from './block-helpers.js';
 import { iq3ScaleNibble, iq3SearchSubBlock, iq3Sigma2, iq3SubBlock, type Iq3Variant } from './iq3_search.js';
 
 const TYPE = ggmlType('iq3_s');
@@ -36,17 +36,8 @@ const scales = new Float32Array(8);
 
 function quantizeIq3S(x: Float32Array, out: Uint8Array, qw?: Float32Array, nPerRow = x.length): void {
   const view = bytesView(out);
-  const blocksPerRow = nPerRow / QK;
-  for (let b = 0; b < x.length / QK; b++) {
-    const o = b * QK;
-    const ob = b * BYTES;
-    out.fill(0, ob, ob + BYTES);
-    if (!allFinite(x, o, QK)) {
-      writeNonFiniteBlock(out, ob, BYTES, [0]);
-      continue;
-    }
+  forEachIqBlock(x, out, QK, BYTES, nPerRow, (o, ob, qo) => {
     const sigma2 = iq3Sigma2(x, o);
-    const qo = (b % blocksPerRow) * QK;
     let maxScale = 0;
     let aborted = false;
     let encoded = 0; // sub-blocks written so far: where ggml's qs and signs pointers are
@@ -69,17 +60,17 @@ function quantizeIq3S(x: Float32Array, out: Uint8Array, qw?: Float32Array, nPerR
     // Where ggml aborts (an assertion on overflowed sums, |x| beyond ~1e19), the block is marked invalid.
     if (aborted) {
       writeNonFiniteBlock(out, ob, BYTES, [0]);
-      continue;
+      return;
     }
     // ggml leaves d = 0 and keeps whatever indices and signs it wrote.
-    if (!maxScale) continue;
+    if (!maxScale) return;
     const d = f(maxScale / 31);
     view.setUint16(ob, f32ToF16Bits(f(d * D_FUDGE)), true);
     const id = f(1 / d);
     for (let ib = 0; ib < 8; ib += 2) {
       out[ob + SCALES + ib / 2] = iq3ScaleNibble(id, scales[ib]) | (iq3ScaleNibble(id, scales[ib + 1]) << 4);
     }
-  }
+  });
 }
 
 export const iq3_s: QuantFormat = {
