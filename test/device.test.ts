@@ -118,3 +118,23 @@ describe('lifetime', () => {
     expect(r.stdout.trim()).toBe('1000');
   });
 });
+
+test('processes that close and exit at once all exit cleanly (dawn.node polls its instance after close)', async () => {
+  // Before the create() objects were kept for the process's life, about 1 exit
+  // in 20 (more under load) crashed in Dawn's InstanceBase::ProcessEvents.
+  const runs = await Promise.all(
+    Array.from({ length: 24 }, () =>
+      runChild(
+        // work still in flight at close(), as in README example 1
+        `await WG.init();
+         const w = WG.random.normal([4, 128], { seed: 1, dtype: 'bfloat16' });
+         WG.dequantize(WG.quantize(w, { mode: 'affine', groupSize: 64, bits: 4 }), { groupSize: 64, bits: 4 });
+         await WG.close();
+         console.log('closed');`,
+        {},
+        60_000,
+      ),
+    ),
+  );
+  expect(runs.map((r) => `${r.code} ${r.signal} ${r.stdout.trim()}`)).toEqual(runs.map(() => '0 null closed'));
+}, 90_000);

@@ -1,6 +1,6 @@
-// The one place that acquires a WebGPU adapter and device. It owns the object
-// returned by dawn.node's create() for the device's whole life (dropping it
-// early crashes the process later, see DESIGN.md), batches command encoding,
+// The one place that acquires a WebGPU adapter and device. It keeps the object
+// returned by dawn.node's create() for the process's life (see dawnInstance),
+// batches command encoding,
 // turns device loss and uncaptured GPU errors into errors on the next call,
 // and releases everything on close() so the process can exit.
 
@@ -95,8 +95,6 @@ const DEFAULT_POOL_BYTES = 512 * 2 ** 20;
 const MAX_PASSES_PER_BATCH = 64;
 
 export class Device {
-  /** dawn.node's create() object: must stay referenced while the device lives. */
-  private gpu: GPU | null;
   readonly adapter: GPUAdapter;
   readonly gpuDevice: GPUDevice;
   readonly limits: DeviceLimits;
@@ -115,8 +113,7 @@ export class Device {
   profile: Profile | null = null;
   private timer: GpuTimer | null = null;
 
-  private constructor(gpu: GPU, adapter: GPUAdapter, device: GPUDevice, features: DeviceFeatures, poolBytes: number) {
-    this.gpu = gpu;
+  private constructor(adapter: GPUAdapter, device: GPUDevice, features: DeviceFeatures, poolBytes: number) {
     this.adapter = adapter;
     this.gpuDevice = device;
     this.features = features;
@@ -160,13 +157,7 @@ export class Device {
     const flags: string[] = [];
     if (backend) flags.push(`backend=${backend}`);
     if (adapterName) flags.push(`adapter=${adapterName}`);
-    const { create } = await loadDawn();
-    let gpu: GPU;
-    try {
-      gpu = create(flags);
-    } catch (cause) {
-      throw new DeviceError('NO_ADAPTER', `WebGPU could not start with ${flags.join(' ') || 'default flags'}: ${(cause as Error).message}`, { cause });
-    }
+    const gpu = await dawnInstance(flags);
     let adapter: GPUAdapter | null = null;
     try {
       adapter = await gpu.requestAdapter(options.powerPreference ? { powerPreference: options.powerPreference } : undefined);
@@ -210,7 +201,7 @@ export class Device {
     } catch (cause) {
       throw new DeviceError('NO_ADAPTER', `the WebGPU adapter refused a device: ${(cause as Error).message}`, { cause });
     }
-    return new Device(gpu, adapter, device, features, options.poolBytes ?? DEFAULT_POOL_BYTES);
+    return new Device(adapter, device, features, options.poolBytes ?? DEFAULT_POOL_BYTES);
   }
 
   get isClosed(): boolean {
@@ -371,8 +362,31 @@ export class Device {
     this.closed = true;
     this.pool.destroy();
     this.gpuDevice.destroy();
-    this.gpu = null;
   }
+}
+
+/**
+ * dawn.node's create() objects, one per flag set, kept for the process's life
+ * and shared by the devices opened with those flags. Dawn's node binding polls
+ * the instance from setImmediate callbacks that a pending promise (device.lost,
+ * a mapAsync) keeps scheduling through a raw pointer: once the create() object
+ * was collected, such a callback locked a freed mutex and killed the process
+ * (SIGSEGV or a glibc assertion) in about 3% of exits after close().
+ */
+const dawnInstances = new Map<string, GPU>();
+
+async function dawnInstance(flags: string[]): Promise<GPU> {
+  const key = flags.join(' ');
+  let gpu = dawnInstances.get(key);
+  if (gpu) return gpu;
+  const { create } = await loadDawn();
+  try {
+    gpu = create(flags);
+  } catch (cause) {
+    throw new DeviceError('NO_ADAPTER', `WebGPU could not start with ${key || 'default flags'}: ${(cause as Error).message}`, { cause });
+  }
+  dawnInstances.set(key, gpu);
+  return gpu;
 }
 
 /**
