@@ -1,5 +1,5 @@
 import { mkdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { defineConfig } from 'vitest/config';
 
@@ -12,6 +12,10 @@ export default defineConfig({
     include: ['test/**/*.test.ts', 'tmp/**/*.test.ts'],
     // dawn.node is a native addon: one process per test file, not worker threads.
     pool: 'forks',
+    // A test file's process mostly keeps one core busy (LLVM compiling a shader,
+    // a ctypes oracle, a child process): vitest's default of cores - 1 workers
+    // left one of a 2-core machine's cores idle.
+    maxWorkers: Math.max(2, availableParallelism() - 1),
     // --expose-gc lets a test check the FinalizationRegistry net deterministically.
     execArgv: ['--expose-gc'],
     env: { XDG_RUNTIME_DIR: runtimeDir },

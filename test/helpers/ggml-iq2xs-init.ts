@@ -9,7 +9,7 @@
 // cached in ~/.cache/wgarray-test/.
 
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, renameSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { libggmlBasePath } from './ggml-quantize.js';
@@ -157,8 +157,13 @@ function oracleBinary(): string {
     writeFileSync(main, MAIN);
     mkdirSync(dir, { recursive: true });
     const ggml = join(work, 'ggml');
-    run('gcc', ['-O2', '-I', join(ggml, 'include'), '-I', join(ggml, 'src'), main, libggmlBasePath()!, '-lm', '-o', `${bin}.tmp`]);
-    run('mv', [`${bin}.tmp`, bin]);
+    // built aside, then renamed within the cache folder (atomic): test files in
+    // other workers may build it at the same time
+    const built = join(work, 'iq2xs-init');
+    run('gcc', ['-O2', '-I', join(ggml, 'include'), '-I', join(ggml, 'src'), main, libggmlBasePath()!, '-lm', '-o', built]);
+    const staged = `${bin}.${process.pid}`;
+    run('mv', [built, staged]);
+    renameSync(staged, bin);
     return bin;
   } finally {
     rmSync(work, { recursive: true, force: true });

@@ -7,7 +7,7 @@
 // returns what the loader read, after llama-quantize's own metadata check.
 
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { libggmlBasePath } from './ggml-quantize.js';
@@ -103,7 +103,13 @@ function loaderBinary(): string {
     writeFileSync(join(work, 'log.h'), LOG_SHIM);
     writeFileSync(join(work, 'main.cpp'), MAIN);
     mkdirSync(dir, { recursive: true });
-    run('g++', ['-std=c++17', '-O1', '-I', work, join(work, 'main.cpp'), join(work, 'imatrix-loader.cpp'), lib, '-o', bin]);
+    // built aside, then renamed within the cache folder (atomic): test files in
+    // other workers may build it at the same time
+    const built = join(work, 'imatrix-loader');
+    run('g++', ['-std=c++17', '-O1', '-I', work, join(work, 'main.cpp'), join(work, 'imatrix-loader.cpp'), lib, '-o', built]);
+    const staged = `${bin}.${process.pid}`;
+    run('mv', [built, staged]);
+    renameSync(staged, bin);
     return bin;
   } finally {
     rmSync(work, { recursive: true, force: true });
