@@ -45,8 +45,8 @@ struct Weights32 {
 
 // 32 levels, element 4k + c in component c of lk.
 struct Levels32 {
-  l0: vec4<i32>, l1: vec4<i32>, l2: vec4<i32>, l3: vec4<i32>,
-  l4: vec4<i32>, l5: vec4<i32>, l6: vec4<i32>, l7: vec4<i32>,
+  l0: vec4<f32>, l1: vec4<f32>, l2: vec4<f32>, l3: vec4<f32>,
+  l4: vec4<f32>, l5: vec4<f32>, l6: vec4<f32>, l7: vec4<f32>,
 }
 
 fn lw_rolled(n: u32) -> u32 {
@@ -54,14 +54,15 @@ fn lw_rolled(n: u32) -> u32 {
 }
 
 // make_qx_quants's levels at iscale: clamp(nearest_int(iscale x), -nmax, nmax - 1).
-fn lw_qx_level4(iscale: f32, x: vec4<f32>) -> vec4<i32> {
+// lw_make_qx runs only on finite blocks whose largest |x| is mx, so |t| <= nmax + 1:
+// round-half-even is nearest_int there, and the levels stay floats (no conversions).
+fn lw_qx_level4(iscale: f32, x: vec4<f32>) -> vec4<f32> {
   let t = vec4<f32>(iscale) * x;
-  return clamp(ggml_nearest_int4(t), vec4<i32>(-i32(LW_NMAX)), vec4<i32>(i32(LW_NMAX) - 1));
+  return clamp(round(t), vec4<f32>(-LW_NMAX), vec4<f32>(LW_NMAX - 1.0));
 }
 
 // sumlx += w x l, suml2 += w l l over four more elements, in order.
-fn lw_sums4(s: vec2<f32>, x: vec4<f32>, w: vec4<f32>, li: vec4<i32>) -> vec2<f32> {
-  let l = vec4<f32>(li);
+fn lw_sums4(s: vec2<f32>, x: vec4<f32>, w: vec4<f32>, l: vec4<f32>) -> vec2<f32> {
   let wx = w * x;
   let a = wx * l;
   let wl = w * l;
@@ -176,7 +177,7 @@ fn lw_block(b: u32) -> LwBlock {
   } else if (m.amax >= 0x26901d7du) {
     let q = lw_make_qx(x, w, m.max);
     head = f32_to_f16_bits(q.scale);
-    let n = vec4<i32>(i32(LW_NMAX));
+    let n = vec4<f32>(LW_NMAX);
     l = array<vec4<u32>, 8>(vec4<u32>(q.l.l0 + n), vec4<u32>(q.l.l1 + n), vec4<u32>(q.l.l2 + n), vec4<u32>(q.l.l3 + n),
                             vec4<u32>(q.l.l4 + n), vec4<u32>(q.l.l5 + n), vec4<u32>(q.l.l6 + n), vec4<u32>(q.l.l7 + n));
   } // else: largest |x| below GROUP_MAX_EPS, d 0 and levels 0
