@@ -28,6 +28,14 @@ interface Case {
   w: Float32Array;
 }
 
+/** Rows of unit normals (one seed each) rounded to multiples of 1 / grid. */
+function gridRows(seeds: number[], grid: number): Float32Array {
+  const x = new Float32Array(seeds.length * N);
+  seeds.forEach((seed, r) => x.set(gaussian(N, 1, seed).map((v) => Math.round(v * grid) / grid), r * N));
+  return x;
+}
+const candidateWeights = ((u) => Float32Array.from({ length: N }, () => Math.exp(3 * (u() - 0.5))))(mulberry32(21));
+
 function cases(): Case[] {
   const u = mulberry32(7);
   const x = gaussian(N * ROWS, 0.02, 1);
@@ -43,6 +51,13 @@ function cases(): Case[] {
     { name: 'equal weights', x: gaussian(N * ROWS, 50, 4), w: new Float32Array(N).fill(0.25) },
     { name: 'fp16-tied values and weights', x: ties, w: toF16(Float32Array.from({ length: N }, (_, i) => 1 + (i % 3))) },
     { name: 'zero and tiny blocks', x: sparse, w: Float32Array.from({ length: N }, () => u() * u()) },
+    // Rows where make_qkx3's candidate scales an ulp apart pick different levels:
+    // (rmin + rdelta * is) + nmax rounded twice, as ggml does, against
+    // rdelta * is + (rmin + nmax) (what Mesa's NIR made of it) changes the bytes
+    // of Q2_K (row 0), Q4_K and Q4_1 (row 2), Q5_K and Q5_1 (row 1). Found by
+    // search over rows of values on a 1/32 grid (as the blocks of a real
+    // model's llama-quantize check that first showed it).
+    { name: 'candidate scales an ulp apart', x: gridRows([1016, 1130, 1613], 32), w: candidateWeights },
   ];
 }
 

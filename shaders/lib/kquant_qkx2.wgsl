@@ -3,13 +3,17 @@
 // algorithm in words: src/quant/formats/kquant-qkx2.ts.
 //
 // The including shader defines (WGSL declarations are order-free):
-//   const QKX2_V: u32      sub-block size / 4: 4 or 8 vec4s of values
-//   const QKX2_NMAX: f32   highest level (3, 15, 31)
-//   const QKX2_RMIN: f32   first candidate's offset from NMAX (-0.5, -1.0)
-//   const QKX2_NSTEP: u32  candidates after the first: NSTEP + 1 of them
-//   const QKX2_MAD: bool   weigh |error| (true) or error^2 (false)
-// and load_x4(i) (lib/kquant_io.wgsl); it fills qx_x and qx_w
-// (qkx2_load, qkx2_set_weights) before calling make_qkx2().
+//   const QKX2_V: u32          sub-block size / 4: 4 or 8 vec4s of values
+//   const QKX2_NMAX: f32       highest level (3, 15, 31)
+//   fn qkx2_rmin() -> f32      first candidate's offset from NMAX (-0.5, -1.0; -0.9 weighted)
+//   fn qkx2_rdelta() -> f32    candidates' spacing (0.1; 0.05 weighted)
+//   fn qkx2_nstep() -> u32     candidates after the first: NSTEP + 1 of them (36 weighted)
+//   fn qkx2_mad() -> bool      weigh |error| (true) or error^2 (false)
+// (functions, so that one pipeline runs both ggml's reference make_qkx2_quants
+// and the importance-matrix path's make_qkx3_quants, the same search with other
+// parameters: see lib/imatrix_weights.wgsl), and load_x4(i) (lib/kquant_io.wgsl);
+// it fills qx_x and qx_w (qkx2_load, qkx2_set_weights or
+// qkx2_set_imatrix_weights) before calling make_qkx2().
 //
 // Exactness: every float operation is ggml's, in its order, one rounding each
 // (lavapipe does not fuse a*b+c: gallivm lowers ffma; a compiler that fuses
@@ -29,8 +33,6 @@
 var<private> qx_x: array<vec4<f32>, 8>;
 var<private> qx_w: array<vec4<f32>, 8>;
 
-const QKX2_RDELTA: f32 = 0.1;
-
 struct Qkx2 {
   // ggml's return value and *the_min
   scale: f32,
@@ -38,6 +40,13 @@ struct Qkx2 {
   // the chosen levels are clamp(nearest_int(lscale * (x - lmin)), 0, NMAX)
   lscale: f32,
   lmin: f32,
+}
+
+// v, through an XOR with qparams.pad (always 0 in a quantize dispatch:
+// src/kernels/quantize.ts), so that the compiler cannot fold or reassociate
+// across it.
+fn qkx2_opaque(v: f32) -> f32 {
+  return bitcast<f32>(bitcast<u32>(v) ^ qparams.pad);
 }
 
 // ggml's nearest_int for any float: add 1.5 * 2^23, keep the low mantissa bits.
@@ -122,7 +131,7 @@ fn qkx2_error4(acc: f32, scale: f32, mn: f32, l: vec4<f32>, x: vec4<f32>, w: vec
   let sl = scale * l;
   let diff = (sl + vec4<f32>(mn)) - x;
   var e: vec4<f32>;
-  if (QKX2_MAD) { e = w * abs(diff); } else { e = w * (diff * diff); }
+  if (qkx2_mad()) { e = w * abs(diff); } else { e = w * (diff * diff); }
   return (((acc + e.x) + e.y) + e.z) + e.w;
 }
 
@@ -208,10 +217,19 @@ fn make_qkx2() -> Qkx2 {
   var r = Qkx2(scale, 0.0, iscale, mn);
   var best_error = qkx2_error(qkx2_levels(iscale, mn, false), scale, mn);
 
-  for (var is = 0u; is <= QKX2_NSTEP; is = is + 1u) {
+  let nstep = qkx2_nstep();
+  let rmin = qkx2_rmin();
+  let rdelta = qkx2_rdelta();
+  for (var is = 0u; is <= nstep; is = is + 1u) {
     // mn is the best candidate's offset so far: later candidates scale from it
-    let step = QKX2_RDELTA * f32(is);
-    iscale = ((QKX2_RMIN + step) + QKX2_NMAX) / (mx - mn);
+    let step = rdelta * f32(is);
+    // ggml adds rmin + step first, then nmax. Where rmin and nmax are both
+    // constants Mesa's NIR reassociates this to step + (rmin + nmax), one
+    // rounding less: for make_qkx3's -0.9f and 0.05f that moves some
+    // candidates' iscale by an ulp, and now and then the chosen scale
+    // (test/quant-imatrix-ggml.test.ts, 'candidate scales an ulp apart').
+    // qkx2_opaque hides the first sum from it.
+    iscale = (qkx2_opaque(rmin + step) + QKX2_NMAX) / (mx - mn);
     // |x - mn| <= bound for every x of the sub-block, so |t| <= |iscale| * bound
     let bound = abs(iscale) * max(abs(mx - mn), abs(mn - xmin));
     // Two copies of the candidate, each with its level rule fixed: lavapipe
@@ -287,4 +305,50 @@ fn qkx2_set_weights(base: f32) {
 // Levels of values x in the sub-block make_qkx2() returned r for (before requantization).
 fn qkx2_levels_of(r: Qkx2, x: vec4<f32>) -> vec4<u32> {
   return vec4<u32>(qkx2_lev_exact(r.lscale, r.lmin, x));
+}
+
+// Weights qw * sqrt(sigma2 + x^2) (ggml's _impl paths), qw from vec4 `wi` of
+// imatrix_w4 on (lib/imatrix_weights.wgsl); returns their sum, in order (ggml's sw[j]).
+fn qkx2_set_imatrix_weights(wi: u32, sigma2: f32) -> f32 {
+  qx_w[0] = imatrix_weights4(imatrix_w4[wi], sigma2, qx_x[0]);
+  qx_w[1] = imatrix_weights4(imatrix_w4[wi + 1u], sigma2, qx_x[1]);
+  qx_w[2] = imatrix_weights4(imatrix_w4[wi + 2u], sigma2, qx_x[2]);
+  qx_w[3] = imatrix_weights4(imatrix_w4[wi + 3u], sigma2, qx_x[3]);
+  if (QKX2_V == 8u) {
+    qx_w[4] = imatrix_weights4(imatrix_w4[wi + 4u], sigma2, qx_x[4]);
+    qx_w[5] = imatrix_weights4(imatrix_w4[wi + 5u], sigma2, qx_x[5]);
+    qx_w[6] = imatrix_weights4(imatrix_w4[wi + 6u], sigma2, qx_x[6]);
+    qx_w[7] = imatrix_weights4(imatrix_w4[wi + 7u], sigma2, qx_x[7]);
+  }
+  var s = qkx2_add4(0.0, qx_w[0]);
+  s = qkx2_add4(s, qx_w[1]);
+  s = qkx2_add4(s, qx_w[2]);
+  s = qkx2_add4(s, qx_w[3]);
+  if (QKX2_V == 8u) {
+    s = qkx2_add4(s, qx_w[4]);
+    s = qkx2_add4(s, qx_w[5]);
+    s = qkx2_add4(s, qx_w[6]);
+    s = qkx2_add4(s, qx_w[7]);
+  }
+  return s;
+}
+
+fn qkx2_add4(acc: f32, v: vec4<f32>) -> f32 {
+  return (((acc + v.x) + v.y) + v.z) + v.w;
+}
+
+// acc + the squares of the sub-block's values (qx_x), in order: ggml's sumx2
+// of the _impl paths over a super-block, one sub-block at a time.
+fn qkx2_add_sq_all(acc: f32) -> f32 {
+  var s = qkx2_add_sq(acc, qx_x[0]);
+  s = qkx2_add_sq(s, qx_x[1]);
+  s = qkx2_add_sq(s, qx_x[2]);
+  s = qkx2_add_sq(s, qx_x[3]);
+  if (QKX2_V == 8u) {
+    s = qkx2_add_sq(s, qx_x[4]);
+    s = qkx2_add_sq(s, qx_x[5]);
+    s = qkx2_add_sq(s, qx_x[6]);
+    s = qkx2_add_sq(s, qx_x[7]);
+  }
+  return s;
 }

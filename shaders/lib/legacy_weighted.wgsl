@@ -1,28 +1,36 @@
-// The importance-matrix entry point of Q4_0 and Q5_0 (quantize_row_q4_0_impl /
-// q5_0_impl as ggml_quantize_chunk calls them with quant_weights), kept apart
-// from their reference kernels. Per row sigma2 = sum x^2 / n_per_row (float32,
-// in order: row_sigma2, computed by shaders/imatrix_sigma2.wgsl); per block of
-// 32 weights qw * sqrt(sigma2 + x^2); then make_qx_quants(32, LW_NMAX,
-// rmse_type 1) with them. A block holding NaN or ±Inf is marked as the
-// reference kernels mark it. (Q4_1/Q5_1's make_qkx3_quants path is not here:
-// see bench/RESULTS.md.)
+// The importance-matrix entry point of Q4_0, Q4_1, Q5_0 and Q5_1
+// (quantize_row_q4_0_impl .. q5_1_impl as ggml_quantize_chunk calls them with
+// quant_weights), kept apart from their reference kernels. Per row
+// sigma2 = sum x^2 / n_per_row (float32, in order: row_sigma2, computed by
+// shaders/imatrix_sigma2.wgsl); per block of 32 weights qw * sqrt(sigma2 + x^2);
+// then the symmetric formats (LW_ASYM false) take make_qx_quants(32, LW_NMAX,
+// rmse_type 1) with them, the others make_qkx3_quants(32, 2 LW_NMAX - 1,
+// -0.9f, 0.05f, 36) (lib/kquant_qkx2.wgsl's search with those parameters).
+// A block holding NaN or ±Inf is marked as the reference kernels mark it.
 //
-// The including shader (after lib/legacy_quant.wgsl) defines LW_NMAX (8:
-// 4-bit levels, 16: 5-bit) and lw_store(inv, b0, n, a, c), which writes the
-// invocation's n (1 or 2) blocks. Descriptor: weightedKernel 'row-entry'.
+// The including shader (after lib/legacy_quant.wgsl) defines LW_ASYM, LW_NMAX
+// (8: 4-bit levels, 16: 5-bit) and lw_store(inv, b0, n, a, c), which writes
+// the invocation's n (1 or 2) blocks. Descriptor: weightedKernel 'row-entry'.
 
 //#include lib/imatrix_weights.wgsl
+//#include lib/kquant_qkx2.wgsl
 
 // Each row's sigma2 (rows of the whole tensor).
 @group(0) @binding(5) var<storage, read> row_sigma2: array<f32>;
 
-// ggml's nearest_int for four floats (NaN gives 0): add 1.5 * 2^23, keep the low mantissa bits.
-fn lw_nearest_int4(x: vec4<f32>) -> vec4<i32> {
-  let b = bitcast<vec4<i32>>(x + vec4<f32>(12582912.0));
-  return select((b & vec4<i32>(0x007fffff)) - vec4<i32>(0x00400000), vec4<i32>(0), (b & vec4<i32>(0x7fffffff)) > vec4<i32>(0x7f800000));
+const QKX2_V: u32 = 8u;
+const QKX2_NMAX: f32 = 2.0 * LW_NMAX - 1.0;
+fn qkx2_rmin() -> f32 { return -0.9; }
+fn qkx2_rdelta() -> f32 { return 0.05; }
+fn qkx2_nstep() -> u32 { return 36u; }
+fn qkx2_mad() -> bool { return false; }
+
+// lib/kquant_qkx2.wgsl's loader (not used here: the block comes in whole from load_block32).
+fn load_x4(i: u32) -> vec4<f32> {
+  return raw_to_f32x4(src_raw4(qparams.src_skip + i));
 }
 
-// One block's bytes: the half word before the body (d),
+// One block's bytes: the half words before the body (d; Q4_1/Q5_1: d | m << 16),
 // then the body's words (5-bit formats: qh first, then the 16 bytes of qs).
 struct LwBlock {
   head: u32,
@@ -37,8 +45,8 @@ struct Weights32 {
 
 // 32 levels, element 4k + c in component c of lk.
 struct Levels32 {
-  l0: vec4<i32>, l1: vec4<i32>, l2: vec4<i32>, l3: vec4<i32>,
-  l4: vec4<i32>, l5: vec4<i32>, l6: vec4<i32>, l7: vec4<i32>,
+  l0: vec4<f32>, l1: vec4<f32>, l2: vec4<f32>, l3: vec4<f32>,
+  l4: vec4<f32>, l5: vec4<f32>, l6: vec4<f32>, l7: vec4<f32>,
 }
 
 fn lw_rolled(n: u32) -> u32 {
@@ -46,14 +54,15 @@ fn lw_rolled(n: u32) -> u32 {
 }
 
 // make_qx_quants's levels at iscale: clamp(nearest_int(iscale x), -nmax, nmax - 1).
-fn lw_qx_level4(iscale: f32, x: vec4<f32>) -> vec4<i32> {
+// lw_make_qx runs only on finite blocks whose largest |x| is mx, so |t| <= nmax + 1:
+// round-half-even is nearest_int there, and the levels stay floats (no conversions).
+fn lw_qx_level4(iscale: f32, x: vec4<f32>) -> vec4<f32> {
   let t = vec4<f32>(iscale) * x;
-  return clamp(lw_nearest_int4(t), vec4<i32>(-i32(LW_NMAX)), vec4<i32>(i32(LW_NMAX) - 1));
+  return clamp(round(t), vec4<f32>(-LW_NMAX), vec4<f32>(LW_NMAX - 1.0));
 }
 
 // sumlx += w x l, suml2 += w l l over four more elements, in order.
-fn lw_sums4(s: vec2<f32>, x: vec4<f32>, w: vec4<f32>, li: vec4<i32>) -> vec2<f32> {
-  let l = vec4<f32>(li);
+fn lw_sums4(s: vec2<f32>, x: vec4<f32>, w: vec4<f32>, l: vec4<f32>) -> vec2<f32> {
   let wx = w * x;
   let a = wx * l;
   let wl = w * l;
@@ -147,7 +156,7 @@ fn lw_block(b: u32) -> LwBlock {
   let x = lw_load_block32(b * QK);
   let m = abs_max32(x);
   if (!is_finite_bits(m.amax)) {
-    return LwBlock(F16_NAN, array<u32, 8>());
+    return LwBlock(select(F16_NAN, F16_NAN | (F16_NAN << 16u), LW_ASYM), array<u32, 8>());
   }
   let g = wparams.first_block + b;
   let sigma2 = row_sigma2[g / wparams.blocks_per_row];
@@ -158,13 +167,20 @@ fn lw_block(b: u32) -> LwBlock {
                     imatrix_weights4(imatrix_w4[wi + 6u], sigma2, x.x6), imatrix_weights4(imatrix_w4[wi + 7u], sigma2, x.x7));
   var head = 0u;
   var l: array<vec4<u32>, 8>;
-  if (m.amax >= 0x26901d7du) { // below GROUP_MAX_EPS: d 0 and levels 0
+  if (LW_ASYM) {
+    qx_x = array<vec4<f32>, 8>(x.x0, x.x1, x.x2, x.x3, x.x4, x.x5, x.x6, x.x7);
+    qx_w = array<vec4<f32>, 8>(w.w0, w.w1, w.w2, w.w3, w.w4, w.w5, w.w6, w.w7);
+    let r = make_qkx2();
+    head = f32_to_f16_bits(r.scale) | (f32_to_f16_bits(-r.the_min) << 16u);
+    l = array<vec4<u32>, 8>(qkx2_levels_of(r, x.x0), qkx2_levels_of(r, x.x1), qkx2_levels_of(r, x.x2), qkx2_levels_of(r, x.x3),
+                            qkx2_levels_of(r, x.x4), qkx2_levels_of(r, x.x5), qkx2_levels_of(r, x.x6), qkx2_levels_of(r, x.x7));
+  } else if (m.amax >= 0x26901d7du) {
     let q = lw_make_qx(x, w, m.max);
     head = f32_to_f16_bits(q.scale);
-    let n = vec4<i32>(i32(LW_NMAX));
+    let n = vec4<f32>(LW_NMAX);
     l = array<vec4<u32>, 8>(vec4<u32>(q.l.l0 + n), vec4<u32>(q.l.l1 + n), vec4<u32>(q.l.l2 + n), vec4<u32>(q.l.l3 + n),
                             vec4<u32>(q.l.l4 + n), vec4<u32>(q.l.l5 + n), vec4<u32>(q.l.l6 + n), vec4<u32>(q.l.l7 + n));
-  }
+  } // else: largest |x| below GROUP_MAX_EPS, d 0 and levels 0
   // elements j (low nibble) and j + 16 (high) share byte j of qs
   let lo = vec4<u32>(15u);
   let sh = vec4<u32>(4u);

@@ -1,18 +1,23 @@
 // Q2_K: super-blocks of 256 weights as { scales: u8[16], qs: u8[64], d: f16, dmin: f16 }
 // (84 bytes, 21 words); sixteen sub-blocks of 16 with 4-bit scale and min
 // (one byte each) and 2-bit levels.
-// ggml: quantize_row_q2_K_ref / dequantize_row_q2_K. One invocation per super-block
-// (see lib/kquant_k4.wgsl for why).
+// ggml: quantize_row_q2_K_ref / dequantize_row_q2_K; with an importance matrix
+// quantize_row_q2_K_impl (the same pipeline, lib/imatrix_weights.wgsl). One
+// invocation per super-block (see lib/kquant_k4.wgsl for why).
 
 //#include lib/quant_entry.wgsl
 //#include lib/kquant_io.wgsl
+//#include lib/imatrix_weights.wgsl
 //#include lib/kquant_qkx2.wgsl
+//#include lib/kquant_qp.wgsl
 
 const QKX2_V: u32 = 4u;
 const QKX2_NMAX: f32 = 3.0;
-const QKX2_RMIN: f32 = -0.5;
-const QKX2_NSTEP: u32 = 15u;
-const QKX2_MAD: bool = true;
+// make_qkx2_quants(16, 3, -0.5f, 0.1f, 15, true); weighted make_qkx3_quants(16, 3, -0.9f, 0.05f, 36, false)
+fn qkx2_rmin() -> f32 { return select(-0.5, -0.9, weighted()); }
+fn qkx2_rdelta() -> f32 { return select(0.1, 0.05, weighted()); }
+fn qkx2_nstep() -> u32 { return select(15u, 36u, weighted()); }
+fn qkx2_mad() -> bool { return !weighted(); }
 
 
 // Per sub-block: make_qkx2's result, and the requantization scale and offset
@@ -32,13 +37,34 @@ fn q2_levels(b: u32, j: u32, c: u32) -> vec4<u32> {
   return l;
 }
 
+// The reference path: weights |x|, 4-bit scales and mins relative to their
+// maxima. With an importance matrix: sigma2 = sum x^2 / 256, weights
+// qw * sqrt(sigma2 + x^2), the 4-bit scales and mins by make_qp_quants(16, 15)
+// weighted by each sub-block's weight sum.
 fn quantize_blocks(inv: u32, b: u32) {
   if (b >= qparams.n_blocks) { return; }
+  let wt = weighted();
+  let wi = weight_vec_index(b);
+  var sumx2 = 0.0;
+  var sigma2 = 0.0;
+  var sw: array<f32, 16>;
   var max_scale = 0.0;
   var max_min = 0.0;
-  for (var j = 0u; j < 16u; j = j + 1u) {
+  // Weighted, steps 0-15 first sum x^2 over the super-block (sigma2); steps
+  // 16-31 search the sub-blocks: one loop, the loads inlined once (lib/kquant_k4.wgsl).
+  for (var step = select(16u, 0u, wt); step < 32u; step = step + 1u) {
+    let j = step & 15u;
     qkx2_load(b * 256u + j * 16u);
-    qkx2_set_weights(0.0);
+    if (step < 16u) {
+      sumx2 = qkx2_add_sq_all(sumx2);
+      sigma2 = sumx2 / 256.0;
+      continue;
+    }
+    if (wt) {
+      sw[j] = qkx2_set_imatrix_weights(wi + 4u * j, sigma2);
+    } else {
+      qkx2_set_weights(0.0);
+    }
     let r = make_qkx2();
     q2_r[j] = r;
     if (r.scale > max_scale) { max_scale = r.scale; }
@@ -49,15 +75,28 @@ fn quantize_blocks(inv: u32, b: u32) {
   var dh = 0u;
   var mh = 0u;
   var sc = array<u32, 16>();
-  if (max_scale > 0.0) {
-    let iscale = 15.0 / max_scale;
-    for (var j = 0u; j < 16u; j = j + 1u) { sc[j] = u32(ggml_nearest_int(iscale * q2_r[j].scale)) & 0xffu; }
-    dh = f32_to_f16_bits(max_scale / 15.0);
-  }
-  if (max_min > 0.0) {
-    let iscale = 15.0 / max_min;
-    for (var j = 0u; j < 16u; j = j + 1u) { sc[j] = sc[j] | ((u32(ggml_nearest_int(iscale * q2_r[j].the_min)) << 4u) & 0xffu); }
-    mh = f32_to_f16_bits(max_min / 15.0);
+  if (wt) {
+    // make_qp_quants over the scales (k = 0), then the mins (k = 1): one call site
+    for (var k = 0u; k < select(2u, 0u, qparams.n_blocks == 0xffffffffu); k = k + 1u) {
+      for (var j = 0u; j < 16u; j = j + 1u) {
+        qp_x[j] = select(q2_r[j].scale, q2_r[j].the_min, k == 1u);
+        qp_w[j] = sw[j];
+      }
+      let d = f32_to_f16_bits(make_qp(16u, 15.0));
+      for (var j = 0u; j < 16u; j = j + 1u) { sc[j] = (sc[j] | (qp_l[j] << (4u * k))) & 0xffu; }
+      if (k == 0u) { dh = d; } else { mh = d; }
+    }
+  } else {
+    if (max_scale > 0.0) {
+      let iscale = 15.0 / max_scale;
+      for (var j = 0u; j < 16u; j = j + 1u) { sc[j] = u32(ggml_nearest_int(iscale * q2_r[j].scale)) & 0xffu; }
+      dh = f32_to_f16_bits(max_scale / 15.0);
+    }
+    if (max_min > 0.0) {
+      let iscale = 15.0 / max_min;
+      for (var j = 0u; j < 16u; j = j + 1u) { sc[j] = sc[j] | ((u32(ggml_nearest_int(iscale * q2_r[j].the_min)) << 4u) & 0xffu); }
+      mh = f32_to_f16_bits(max_min / 15.0);
+    }
   }
   let d_all = f16_bits_to_f32(dh);
   let m_all = f16_bits_to_f32(mh);

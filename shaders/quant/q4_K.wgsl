@@ -9,7 +9,8 @@ const QKX2_V: u32 = 8u;
 const QKX2_NMAX: f32 = 15.0;
 const QKX2_RMIN: f32 = -1.0;
 const QKX2_NSTEP: u32 = 20u;
-const QKX2_MAD: bool = false;
+// Q5_K's quantize_row_q5_K_impl caps the 6-bit scales and mins at 63; Q4_K's does not.
+const K4_CLAMP_LS: bool = false;
 
 
 // One invocation per super-block.

@@ -9,6 +9,7 @@
 //#include lib/legacy_weighted.wgsl
 
 // The importance-matrix entry point, quantize_weighted (lib/legacy_weighted.wgsl).
+const LW_ASYM: bool = false;
 const LW_NMAX: f32 = 16.0;
 fn lw_store(inv: u32, b0: u32, n: u32, a: LwBlock, c: LwBlock) {
   store_d16_pair(inv, D16Block(a.head, a.words), n == 2u, D16Block(c.head, c.words));

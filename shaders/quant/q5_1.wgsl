@@ -5,6 +5,16 @@
 //#include lib/quant_entry.wgsl
 //#include lib/quantize_io.wgsl
 //#include lib/legacy_quant.wgsl
+//#include lib/legacy_weighted.wgsl
+
+// The importance-matrix entry point, quantize_weighted (lib/legacy_weighted.wgsl).
+const LW_ASYM: bool = true;
+const LW_NMAX: f32 = 16.0;
+fn lw_store(inv: u32, b0: u32, n: u32, a: LwBlock, c: LwBlock) {
+  let w = b0 * 6u;
+  dst[w] = a.head;
+  for (var i = 0u; i < 5u; i = i + 1u) { dst[w + 1u + i] = a.words[i]; }
+}
 
 
 // (uint8_t)((x - min) * id + 0.5f): no clamp, (max - min) * id rounds to at most 31; NaN/±Inf

@@ -10,7 +10,8 @@ const QKX2_V: u32 = 8u;
 const QKX2_NMAX: f32 = 31.0;
 const QKX2_RMIN: f32 = -0.5;
 const QKX2_NSTEP: u32 = 15u;
-const QKX2_MAD: bool = false;
+// Q5_K's quantize_row_q5_K_impl caps the 6-bit scales and mins at 63; Q4_K's does not.
+const K4_CLAMP_LS: bool = true;
 
 
 // One invocation per super-block.

@@ -105,6 +105,7 @@ export const q2_K: QuantFormat = {
   dequantize: { workgroupSize: 256, invocationsPerBlock: 16 },
   nonFinite: 'as-ggml',
   imatrix: 'optional',
+  weightedKernel: 'shared-entry',
 
   quantizeCpu(x, out) {
     const view = new DataView(out.buffer, out.byteOffset, out.byteLength);

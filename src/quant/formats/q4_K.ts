@@ -19,6 +19,7 @@ export const q4_K: QuantFormat = {
   dequantize: { workgroupSize: 256, invocationsPerBlock: 8 },
   nonFinite: 'as-ggml',
   imatrix: 'optional',
+  weightedKernel: 'shared-entry',
 
   quantizeCpu(x, out) {
     quantizeQ4K(x, out);

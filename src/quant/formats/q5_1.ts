@@ -20,6 +20,7 @@ export const q5_1: QuantFormat = {
   dequantize: { workgroupSize: 64, invocationsPerBlock: 1 },
   nonFinite: 'marked',
   imatrix: 'optional',
+  weightedKernel: 'row-entry',
 
   quantizeCpu(x, out) {
     const view = bytesView(out);

@@ -19,6 +19,7 @@ export const q5_K: QuantFormat = {
   dequantize: { workgroupSize: 256, invocationsPerBlock: 8 },
   nonFinite: 'as-ggml',
   imatrix: 'optional',
+  weightedKernel: 'shared-entry',
 
   quantizeCpu(x, out) {
     quantizeQ5K(x, out);
