@@ -6,24 +6,24 @@
 // IQ2_S, and the pair image the blocks are assembled in. Float32 in ggml's
 // order, one product per `let` (no contraction). The including shader defines
 // IQ2_GRID (its grid's size) and PAIR_WORDS, and includes lib/quantize_io.wgsl
-// and lib/dequantize_io.wgsl. A workgroup of 8 invocations (IQ2_LANES)
-// quantizes its 8 pairs of blocks together, one block after the other: the
-// block's scalar work runs in every invocation alike, its candidate scales are
-// shared out among them (one per invocation and round), and each neighbour
-// search is split across all 8 (invocation l scans neighbours l, l + 8, ...)
-// then reduced in list order, so each search costs its list's length / 8
-// instead of the longest list among 8 unrelated blocks. Invocation l keeps the
-// image of pair l (blocks of 66 / 74 / 82 bytes fill whole words in pairs).
+// and lib/dequantize_io.wgsl. One invocation quantizes a pair of blocks, one
+// after the other: blocks of 66 / 74 / 82 bytes fill whole words in pairs.
 
-// The format's tables (src/quant/grids/iq2xs.ts iq2xsGpuTables): the grid's 2-bit
-// codes (one word each), then kmap (43692 words, i32), then the neighbour lists
-// (u16, two per word: a count, then the neighbours' codes).
-@group(1) @binding(0) var<storage, read> iq2_tables: array<u32>;
+// The format's tables (src/quant/grids/iq2xs.ts iq2xsGpuTables), read as vec4s:
+// the grid's 2-bit codes (one word each), then kmap (43692 words, i32; -(v + 1)
+// for a code off the grid, v its list's vec4 offset), then from vec4
+// IQ2_LISTS_AT the neighbour lists (u16, eight per vec4: a count, then the
+// neighbours' codes; each list starts on a vec4).
+@group(1) @binding(0) var<storage, read> iq2_tables: array<vec4<u32>>;
 const IQ2_KMAP_SIZE: u32 = 43692u;
-const IQ2_NEIGHBOURS_AT: u32 = IQ2_GRID + IQ2_KMAP_SIZE;
+const IQ2_LISTS_AT: u32 = (IQ2_GRID + IQ2_KMAP_SIZE + 3u) / 4u;
+
+fn iq2_word(i: u32) -> u32 {
+  return iq2_tables[i >> 2u][i & 3u];
+}
 
 // With WEIGHTED (the quantize_weighted pipelines) the block's importance weights
-// are read from binding 3 at iq2_wbase (set per block from binding 4).
+// are in iq2_bw (filled by that entry point from bindings 3 and 4).
 override WEIGHTED: bool = false;
 
 const IQ2_FLT_MAX: f32 = 0x1.fffffep+127f;
@@ -43,11 +43,11 @@ fn iq2_nearest_int(x: f32) -> i32 {
 }
 
 fn iq2_code(idx: u32) -> u32 {
-  return iq2_tables[idx];
+  return iq2_word(idx);
 }
 
 fn iq2_map(u: u32) -> i32 {
-  return bitcast<i32>(iq2_tables[IQ2_GRID + u]);
+  return bitcast<i32>(iq2_word(IQ2_GRID + u));
 }
 
 // One group of 8 of a sub-block, in registers: magnitudes x (after the sign
@@ -66,7 +66,7 @@ var<private> iq2_xs: array<f32, 32>;
 var<private> iq2_xval: array<f32, 32>;
 var<private> iq2_w: array<f32, 32>;
 var<private> iq2_la: array<u32, 32>;
-var<private> iq2_wbase: u32;
+var<private> iq2_bw: array<f32, 256>;
 var<private> iq2_scales: array<f32, 16>;
 
 fn iq2_nearest_int4(x: vec4<f32>) -> vec4<i32> {
@@ -97,116 +97,51 @@ fn iq2_q4(c: u32, h: u32) -> vec4<f32> {
   return vec4<f32>(2u * l + vec4(1u));
 }
 
-const IQ2_LANES: u32 = 8u;
-const IQ2_NONE: u32 = 0xffffffffu;
-
-// This invocation's index in its workgroup (0 .. IQ2_LANES - 1).
-var<private> iq2_lane: u32;
-// The groups of 8 of the sub-block being searched (2 or 4), the same in every invocation.
-var<private> iq2_groups: array<Group, 4>;
-// Search item g * IQ2_LANES + l (group g at invocation l's scale): the offset of
-// its neighbour list, or IQ2_NONE (on the grid, or no candidate); l's scale.
-var<workgroup> iq2_item_at: array<u32, 4u * IQ2_LANES>;
-var<workgroup> iq2_item_scale: array<f32, IQ2_LANES>;
-// Item i's least distance found by invocation j (f32 bits) and its list position, at i * IQ2_LANES + j.
-var<workgroup> iq2_part: array<vec2<u32>, 4u * IQ2_LANES * IQ2_LANES>;
-
-// Publishes this invocation's item for group g: the list of its code u (kmap m) if off the grid.
-fn iq2_publish(g: u32, m: i32, live: bool) {
-  iq2_item_at[g * IQ2_LANES + iq2_lane] = select(IQ2_NONE, u32(-m - 1), live && m < 0);
-}
-
-// iq2_find_best_neighbour for every published item of groups 0 .. ng - 1 and
-// invocations 0 .. nl - 1, this invocation taking list positions lane, lane + 8,
-// ... of each: its first least distance (strict <, in list order) into iq2_part.
-// Each coordinate's term a (scale q - x)^2 for the three levels (q = 1, 3, 5) is
-// computed once as ggml computes it for every neighbour: a neighbour's distance
-// is then eight picks added in ggml's order. The list holds the neighbours'
-// codes, two per word.
-fn iq2_search_items(ng: u32, nl: u32) {
-  for (var g = 0u; g < ng; g = g + 1u) {
-    let grp = iq2_groups[g];
-    for (var l = 0u; l < nl; l = l + 1u) {
-      let item = g * IQ2_LANES + l;
-      let at = iq2_item_at[item];
-      if (at == IQ2_NONE) { continue; }
-      let scale = iq2_item_scale[l];
-      let t00 = iq2_term4(grp.x0, grp.a0, scale);
-      let t01 = iq2_term4(grp.x1, grp.a1, scale);
-      let sq3 = scale * 3.0;
-      let t10 = iq2_term4(grp.x0, grp.a0, sq3);
-      let t11 = iq2_term4(grp.x1, grp.a1, sq3);
-      let sq5 = scale * 5.0;
-      let t20 = iq2_term4(grp.x0, grp.a0, sq5);
-      let t21 = iq2_term4(grp.x1, grp.a1, sq5);
-      let n = (iq2_tables[IQ2_NEIGHBOURS_AT + (at >> 1u)] >> ((at & 1u) * 16u)) & 0xffffu;
-      let end = at + 1u + n;
-      var best = IQ2_FLT_MAX;
-      // no distance below FLT_MAX (overflow, where ggml aborts): the first neighbour
-      var best_p = at + 1u;
-      for (var p = at + 1u + iq2_lane; p < end; p = p + IQ2_LANES) {
-        let c = (iq2_tables[IQ2_NEIGHBOURS_AT + (p >> 1u)] >> ((p & 1u) * 16u)) & 0xffffu;
-        let l0 = (vec4(c) >> vec4(0u, 2u, 4u, 6u)) & vec4(3u);
-        let l1 = (vec4(c) >> vec4(8u, 10u, 12u, 14u)) & vec4(3u);
-        let e0 = select(select(t20, t10, l0 == vec4(1u)), t00, l0 == vec4(0u));
-        let e1 = select(select(t21, t11, l1 == vec4(1u)), t01, l1 == vec4(0u));
-        var d2 = e0.x;
-        d2 = d2 + e0.y;
-        d2 = d2 + e0.z;
-        d2 = d2 + e0.w;
-        d2 = d2 + e1.x;
-        d2 = d2 + e1.y;
-        d2 = d2 + e1.z;
-        d2 = d2 + e1.w;
-        if (d2 < best) {
-          best = d2;
-          best_p = p;
-        }
-      }
-      iq2_part[item * IQ2_LANES + iq2_lane] = vec2(bitcast<u32>(best), best_p);
+// iq2_find_best_neighbour over the list at vec4 v for group g at `scale`, weighted
+// by its square-root weights: the code of the first of the least distances. No
+// distance below FLT_MAX (overflow, where ggml aborts): the first neighbour.
+// One vec4 load per eight list entries.
+fn iq2_best_neighbour(v: u32, g: Group, scale: f32) -> u32 {
+  // Each coordinate's term a (scale q - x)^2 for the three levels (q = 1, 3, 5),
+  // computed once as ggml computes it for every neighbour: a neighbour's
+  // distance is then eight picks added in ggml's order.
+  let t00 = iq2_term4(g.x0, g.a0, scale);
+  let t01 = iq2_term4(g.x1, g.a1, scale);
+  let sq3 = scale * 3.0;
+  let t10 = iq2_term4(g.x0, g.a0, sq3);
+  let t11 = iq2_term4(g.x1, g.a1, sq3);
+  let sq5 = scale * 5.0;
+  let t20 = iq2_term4(g.x0, g.a0, sq5);
+  let t21 = iq2_term4(g.x1, g.a1, sq5);
+  var q = iq2_tables[IQ2_LISTS_AT + v];
+  let n = q.x & 0xffffu;
+  var best = IQ2_FLT_MAX;
+  var code = q.x >> 16u;
+  // entry e = 8 c + k of the list (entry 0 is the count, neighbours 1 .. n)
+  let chunks = (n + 8u) / 8u;
+  for (var c = 0u; c < chunks; c = c + 1u) {
+    if (c > 0u) { q = iq2_tables[IQ2_LISTS_AT + v + c]; }
+    for (var k = 0u; k < 8u; k = k + 1u) {
+      let e = 8u * c + k;
+      let cd = (q[k >> 1u] >> (16u * (k & 1u))) & 0xffffu;
+      let l0 = (vec4(cd) >> vec4(0u, 2u, 4u, 6u)) & vec4(3u);
+      let l1 = (vec4(cd) >> vec4(8u, 10u, 12u, 14u)) & vec4(3u);
+      let e0 = select(select(t20, t10, l0 == vec4(1u)), t00, l0 == vec4(0u));
+      let e1 = select(select(t21, t11, l1 == vec4(1u)), t01, l1 == vec4(0u));
+      var d2 = e0.x;
+      d2 = d2 + e0.y;
+      d2 = d2 + e0.z;
+      d2 = d2 + e0.w;
+      d2 = d2 + e1.x;
+      d2 = d2 + e1.y;
+      d2 = d2 + e1.z;
+      d2 = d2 + e1.w;
+      let better = e >= 1u && e <= n && d2 < best;
+      best = select(best, d2, better);
+      code = select(code, cd, better);
     }
   }
-}
-
-// Item `item`'s neighbour (its code): the least distance over the invocations'
-// partial results, the earliest list position on ties, as ggml's strict < scan
-// in list order finds it.
-fn iq2_pick(item: u32) -> u32 {
-  var best = iq2_part[item * IQ2_LANES];
-  for (var j = 1u; j < IQ2_LANES; j = j + 1u) {
-    let q = iq2_part[item * IQ2_LANES + j];
-    let d = bitcast<f32>(q.x);
-    let b = bitcast<f32>(best.x);
-    if (d < b || (d == b && q.y < best.y)) { best = q; }
-  }
-  return (iq2_tables[IQ2_NEIGHBOURS_AT + (best.y >> 1u)] >> ((best.y & 1u) * 16u)) & 0xffffu;
-}
-
-// The codes of groups 0 .. ng - 1 snapped at this invocation's inverse scale id
-// (scale for the neighbour search), all invocations together (call in uniform
-// control flow): bit 16 of each set where its levels' own code was on the grid.
-// Inactive invocations publish nothing (their result is meaningless).
-fn iq2_snap_all(ng: u32, id: f32, scale: f32, live: bool) -> vec4<u32> {
-  var u = vec4(0u);
-  var m = vec4(0);
-  for (var g = 0u; g < 4u; g = g + 1u) {
-    if (g < ng) {
-      u[g] = iq2_levels(iq2_groups[g], id);
-      m[g] = iq2_map(u[g]);
-      iq2_publish(g, m[g], live);
-    }
-  }
-  iq2_item_scale[iq2_lane] = scale;
-  workgroupBarrier();
-  iq2_search_items(ng, IQ2_LANES);
-  workgroupBarrier();
-  var c = vec4(0u);
-  for (var g = 0u; g < 4u; g = g + 1u) {
-    if (g < ng) {
-      c[g] = select(u[g] | 0x10000u, iq2_pick(g * IQ2_LANES + iq2_lane), m[g] < 0);
-    }
-  }
-  return c;
+  return code;
 }
 
 // a (sq - x)^2 per component, as ggml: diff = scale * q - x; d2 += w * diff * diff.
@@ -214,6 +149,15 @@ fn iq2_term4(x: vec4<f32>, a: vec4<f32>, sq: f32) -> vec4<f32> {
   let d = vec4(sq) - x;
   let e = a * d;
   return e * d;
+}
+
+// Group g snapped to the grid at inverse scale id (scale for the neighbour
+// search): x its code, y 1 where the levels' own code was on the grid.
+fn iq2_snap(g: Group, id: f32, scale: f32) -> vec2<u32> {
+  let u = iq2_levels(g, id);
+  let m = iq2_map(u);
+  if (m < 0) { return vec2(iq2_best_neighbour(u32(-m - 1), g, scale), 0u); }
+  return vec2(u, 1u);
 }
 
 // sumqx, sumq2 (acc) continued over group g's levels `code` (q = 2l + 1), in element order.
@@ -299,101 +243,48 @@ fn iq2_index(code: u32) -> u32 {
 }
 
 // The 16-value sub-block search of IQ2_XS / IQ2_S (src/quant/formats/iq2_common.ts
-// searchSubBlock16) over groups iq2_groups[0..1], all invocations together (call
-// in uniform control flow; max >= GROUP_MAX_EPS for a meaningful result): the
-// scale and the groups' codes. Candidate scale k (is = k - 9) is invocation
-// k % 8's in round k / 8; its sums go through iq2_cand, and every invocation
-// then keeps the first best one in ggml's order, as ggml's loop does.
+// searchSubBlock16) over groups g0, g1: x the scale, y and z the groups' codes.
 struct Search16 {
   scale: f32,
   code0: u32,
   code1: u32,
 }
 
-// Candidate k's sumqx, sumq2 (f32 bits) and codes (bit 16: on the grid).
-var<workgroup> iq2_cand: array<vec4<u32>, 24>;
-
-// Runs the candidates' rounds (count candidates, the first at is = first_is, over
-// ng groups) into iq2_cand: codes of groups 0 and 1 in .z, of groups 2 and 3 in .w
-// (16 bits each; the on-grid flags in iq2_cand_on).
-var<workgroup> iq2_cand_on: array<u32, 24>;
-
-fn iq2_candidates(ng: u32, count: u32, first_is: i32, max: f32) {
-  let rounds = (count + IQ2_LANES - 1u) / IQ2_LANES;
-  for (var r = 0u; r < rounds; r = r + 1u) {
-    let k = r * IQ2_LANES + iq2_lane;
-    let live = k < count;
-    let t = f32(first_is + i32(k)) * 0.1;
+fn iq2_search16(g0: Group, g1: Group, max: f32) -> Search16 {
+  var best = 0.0;
+  var scale = max / 5.0;
+  var lv0 = 0u;
+  var lv1 = 0u;
+  var on0 = true;
+  var on1 = true;
+  let last = i32(iq2_opaque(9u));
+  for (var is = -9; is <= last; is = is + 1) {
+    let t = f32(is) * 0.1;
     let num = 5.0 + t;
     let id = num / max;
     let this_scale = 1.0 / id;
-    let c = iq2_snap_all(ng, id, this_scale, live);
-    var acc = vec2(0.0);
-    for (var g = 0u; g < ng; g = g + 1u) { acc = iq2_accumulate(acc, iq2_groups[g], c[g] & 0xffffu); }
-    if (live) {
-      iq2_cand[k] = vec4(bitcast<u32>(acc.x), bitcast<u32>(acc.y),
-                         (c.x & 0xffffu) | (c.y << 16u), (c.z & 0xffffu) | (c.w << 16u));
-      iq2_cand_on[k] = ((c.x >> 16u) & 1u) | ((c.y >> 15u) & 2u) | ((c.z >> 14u) & 4u) | ((c.w >> 13u) & 8u);
-    }
-  }
-  workgroupBarrier();
-}
-
-fn iq2_search16(max: f32) -> Search16 {
-  iq2_candidates(2u, 19u, -9, max);
-  var best = 0.0;
-  var scale = max / 5.0;
-  var lv = 0u;
-  var on = 3u;
-  for (var k = 0u; k < iq2_opaque(19u); k = k + 1u) {
-    let cand = iq2_cand[k];
-    let s = vec2(bitcast<f32>(cand.x), bitcast<f32>(cand.y));
+    let a0 = iq2_snap(g0, id, this_scale);
+    let a1 = iq2_snap(g1, id, this_scale);
+    let s = iq2_accumulate(iq2_accumulate(vec2(0.0), g0, a0.x), g1, a1.x);
     let lhs = s.x * s.x;
     let rhs = best * s.y;
     if (s.y > 0.0 && lhs > rhs) {
       scale = s.x / s.y;
       best = scale * s.x;
-      lv = cand.z;
-      on = iq2_cand_on[k];
+      lv0 = a0.x;
+      lv1 = a1.x;
+      on0 = a0.y == 1u;
+      on1 = a1.y == 1u;
     }
   }
-  // groups off the grid: snapped again at the chosen scale (published by invocation 0)
-  let again = on != 3u && scale > 0.0;
-  let id = 1.0 / scale;
-  let c = iq2_snap_again(2u, id, scale, again, ~on & 3u);
-  var lv0 = lv & 0xffffu;
-  var lv1 = lv >> 16u;
-  if (again) {
-    if ((on & 1u) == 0u) { lv0 = c.x; }
-    if ((on & 2u) == 0u) { lv1 = c.y; }
-    let s = iq2_accumulate(iq2_accumulate(vec2(0.0), iq2_groups[0], lv0), iq2_groups[1], lv1);
+  if ((!on0 || !on1) && scale > 0.0) {
+    let id = 1.0 / scale;
+    if (!on0) { lv0 = iq2_snap(g0, id, scale).x; }
+    if (!on1) { lv1 = iq2_snap(g1, id, scale).x; }
+    let s = iq2_accumulate(iq2_accumulate(vec2(0.0), g0, lv0), g1, lv1);
     if (s.y > 0.0) { scale = s.x / s.y; }
   }
   return Search16(scale, lv0, lv1);
-}
-
-// Groups 0 .. ng - 1 whose bit is set in `which` snapped at inverse scale id, all
-// invocations together (call in uniform control flow; the same arguments in
-// every invocation): their codes (without the on-grid flag), meaningful where `live`.
-fn iq2_snap_again(ng: u32, id: f32, scale: f32, live: bool, which: u32) -> vec4<u32> {
-  var u = vec4(0u);
-  var m = vec4(0);
-  for (var g = 0u; g < 4u; g = g + 1u) {
-    if (g < ng) {
-      u[g] = iq2_levels(iq2_groups[g], id);
-      m[g] = iq2_map(u[g]);
-      if (iq2_lane == 0u) { iq2_publish(g, m[g], live && ((which >> g) & 1u) == 1u); }
-    }
-  }
-  if (iq2_lane == 0u) { iq2_item_scale[0] = scale; }
-  workgroupBarrier();
-  iq2_search_items(ng, 1u);
-  workgroupBarrier();
-  var c = vec4(0u);
-  for (var g = 0u; g < 4u; g = g + 1u) {
-    if (g < ng) { c[g] = select(u[g], iq2_pick(g * IQ2_LANES), m[g] < 0); }
-  }
-  return c;
 }
 
 // A sub-block scale's 4-bit code: nearest_int(0.5 * (id * scale - 1)) in [0, 15].
@@ -405,8 +296,7 @@ fn iq2_scale_code(id: f32, scale: f32) -> u32 {
 }
 
 // Sub-block values x[first + o ..] into iq2_xs, their weights into iq2_w:
-// qw * sqrt(sigma2 + x^2), qw the block's importance weights from iq2_wbase
-// where WEIGHTED, else quarter * sigma2 + x^2 (IQ2_S).
+// qw * sqrt(sigma2 + x^2) from iq2_bw where WEIGHTED, else quarter * sigma2 + x^2 (IQ2_S).
 fn iq2_load_sub(first: u32, o: u32, n: u32, sigma2: f32) {
   let quarter = 0.25 * sigma2;
   for (var i = 0u; i < n; i = i + 1u) {
@@ -416,7 +306,7 @@ fn iq2_load_sub(first: u32, o: u32, n: u32, sigma2: f32) {
     var w: f32;
     if (WEIGHTED) {
       let r = sqrt(sigma2 + x2);
-      w = imatrix_w[iq2_wbase + o + i] * r;
+      w = iq2_bw[o + i] * r;
     } else {
       w = quarter + x2;
     }
@@ -437,18 +327,15 @@ fn iq2_sum_squares(first: u32) -> vec2<f32> {
   return vec2(s, select(1.0, 0.0, bad != 0u));
 }
 
-// The image of this invocation's pair of blocks, OR-ed together byte by byte,
-// then stored in order. Every invocation runs every block of the workgroup;
-// only the pair's own invocation (iq2_own) writes its bytes.
+// The pair of blocks, OR-ed together byte by byte, then stored in order.
 var<private> iq2_img: array<u32, PAIR_WORDS + 1u>;
-var<private> iq2_own: bool;
 
 fn iq2_img_clear() {
   for (var w = 0u; w < PAIR_WORDS + 1u; w = w + 1u) { iq2_img[w] = 0u; }
 }
 
 fn iq2_img_byte(p: u32, v: u32) {
-  if (iq2_own) { iq2_img[p >> 2u] = iq2_img[p >> 2u] | ((v & 0xffu) << (8u * (p & 3u))); }
+  iq2_img[p >> 2u] = iq2_img[p >> 2u] | ((v & 0xffu) << (8u * (p & 3u)));
 }
 
 fn iq2_img_u16(p: u32, v: u32) {
@@ -463,10 +350,17 @@ fn iq2_img_u32(p: u32, v: u32) {
 
 // Clears bytes p0 .. p1 - 1.
 fn iq2_img_zero(p0: u32, p1: u32) {
-  if (!iq2_own) { return; }
   for (var p = p0; p < p1; p = p + 1u) { iq2_img[p >> 2u] = iq2_img[p >> 2u] & ~(0xffu << (8u * (p & 3u))); }
 }
 
+// Stores the pair's words: all, or the first block's alone (the odd last block).
+fn iq2_img_store(pair: u32, n_blocks: u32) {
+  let n_words = (n_blocks * BLOCK_BYTES + 3u) / 4u;
+  for (var w = 0u; w < n_words; w = w + 1u) { dst[pair * PAIR_WORDS + w] = iq2_img[w]; }
+}
+
+// The quantize entry points' walk over the pair: invocation `pair` writes blocks
+// 2 pair and 2 pair + 1 (those below n_blocks) through iq2_block(blk, b).
 @group(0) @binding(3) var<storage, read> imatrix_w: array<f32>;
 struct WeightParams {
   // blocks per row, the chunk's first block in the tensor, blocks per expert
@@ -477,46 +371,34 @@ struct WeightParams {
 }
 @group(0) @binding(4) var<uniform> wparams: WeightParams;
 
-// Where block b's importance weights (its row's, its expert's) start in imatrix_w.
-fn iq2_weights_at(b: u32) -> u32 {
+// Block b's importance weights (its row's, its expert's) into iq2_bw.
+fn iq2_load_weights(b: u32) {
   let g = wparams.first_block + b;
-  return (g / wparams.blocks_per_expert) * wparams.blocks_per_row * QK + (g % wparams.blocks_per_row) * QK;
+  let base = (g / wparams.blocks_per_expert) * wparams.blocks_per_row * QK + (g % wparams.blocks_per_row) * QK;
+  for (var i = 0u; i < iq2_opaque(256u); i = i + 1u) { iq2_bw[i] = imatrix_w[base + i]; }
 }
 
-// The workgroup's walk: its 8 pairs' blocks from first_pair * 2 on, one after
-// the other, each by all invocations (first_pair the same in every invocation);
-// then invocation l stores pair first_pair + l's words (all, or the first
-// block's alone for the odd last block).
-fn iq2_run(first_pair: u32, lane: u32) {
-  iq2_lane = lane;
-  iq2_img_clear();
-  let first = 2u * first_pair;
-  if (first >= qparams.n_blocks) { return; }
-  let n = min(2u * IQ2_LANES, qparams.n_blocks - first);
-  for (var j = 0u; j < n; j = j + 1u) {
-    iq2_own = (j >> 1u) == lane;
-    if (WEIGHTED) { iq2_wbase = iq2_weights_at(first + j); }
-    iq2_block(j & 1u, first + j);
-  }
-  let mine = first + 2u * lane;
-  if (mine >= qparams.n_blocks) { return; }
-  let n_words = (min(2u, qparams.n_blocks - mine) * BLOCK_BYTES + 3u) / 4u;
-  for (var w = 0u; w < n_words; w = w + 1u) { dst[(first_pair + lane) * PAIR_WORDS + w] = iq2_img[w]; }
-}
-
-@compute @workgroup_size(IQ2_LANES)
+@compute @workgroup_size(QUANTIZE_WORKGROUP_SIZE)
 fn quantize_weighted(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                      @builtin(local_invocation_index) lid: u32) {
-  iq2_run(workgroup_index(wid, nwg) * IQ2_LANES, lid);
+  let pair = workgroup_index(wid, nwg) * QUANTIZE_WORKGROUP_SIZE + lid;
+  let first = 2u * pair;
+  if (first >= qparams.n_blocks) { return; }
+  let n = min(2u, qparams.n_blocks - first);
+  iq2_img_clear();
+  for (var blk = 0u; blk < n; blk = blk + 1u) {
+    iq2_load_weights(first + blk);
+    iq2_block(blk, first + blk);
+  }
+  iq2_img_store(pair, n);
 }
 
-// The shared `quantize` entry passes only the invocation's index: invocation 0's
-// pair, shared through workgroup memory, is the workgroup's first, uniformly.
-var<workgroup> iq2_first_pair: u32;
-
 fn quantize_blocks(pair: u32, first: u32) {
-  if (pair % IQ2_LANES == 0u) { iq2_first_pair = pair; }
-  iq2_run(workgroupUniformLoad(&iq2_first_pair), pair % IQ2_LANES);
+  if (first >= qparams.n_blocks) { return; }
+  let n = min(2u, qparams.n_blocks - first);
+  iq2_img_clear();
+  for (var blk = 0u; blk < n; blk = blk + 1u) { iq2_block(blk, first + blk); }
+  iq2_img_store(pair, n);
 }
 
 // The grid's byte value of code l: 8, 25, 43 (ggml-common.h's IQ2 grids).

@@ -14,13 +14,15 @@ const PAIR_WORDS: u32 = 2u * BLOCK_BYTES / 4u;
 const GROUP_MAX_EPS: f32 = 1e-8; // GROUP_MAX_EPS_IQ2_S
 const QH: u32 = 66u; // qh's offset; scales follow at QH + 8
 
-// Block b of the chunk into byte blk * BLOCK_BYTES of the pair image, by all
-// invocations together (uniform control flow: a block with NaN or Inf, or a
-// sub-block below GROUP_MAX_EPS, runs the search too and drops its result).
+// Block b of the chunk into byte blk * BLOCK_BYTES of the pair image.
 fn iq2_block(blk: u32, b: u32) {
   let first = b * QK;
   let at = blk * BLOCK_BYTES;
   let ss = iq2_sum_squares(first);
+  if (ss.y == 0.0) {
+    iq2_img_u16(at, IQ2_F16_NAN);
+    return;
+  }
   let twice = 2.0 * ss.x;
   let sigma2 = twice / 256.0;
   var max_scale = 0.0;
@@ -28,35 +30,27 @@ fn iq2_block(blk: u32, b: u32) {
     iq2_load_sub(first, 16u * ib, 16u, sigma2);
     let p0 = iq2_split(0u, false);
     let p1 = iq2_split(8u, false);
-    iq2_groups[0] = p0.g;
-    iq2_groups[1] = p1.g;
     var s0 = p0.signs;
     var s1 = p1.signs;
     let max = iq2_max(16u);
-    let r = iq2_search16(max);
     iq2_scales[ib] = 0.0;
-    if (max >= GROUP_MAX_EPS) {
-      var scale = r.scale;
-      if (scale < 0.0) {
-        scale = -scale;
-        s0 = ~s0 & 255u;
-        s1 = ~s1 & 255u;
-      }
-      let i0 = iq2_index(r.code0);
-      let i1 = iq2_index(r.code1);
-      iq2_img_byte(at + 2u + 2u * ib, i0);
-      iq2_img_byte(at + 3u + 2u * ib, i1);
-      iq2_img_byte(at + QH + (ib >> 1u), ((i0 >> 8u) << (4u * (ib & 1u))) | ((i1 >> 8u) << (4u * (ib & 1u) + 2u)));
-      iq2_img_byte(at + 34u + 2u * ib, s0);
-      iq2_img_byte(at + 35u + 2u * ib, s1);
-      iq2_scales[ib] = scale;
-      max_scale = select(scale, max_scale, max_scale > scale);
+    if (max < GROUP_MAX_EPS) { continue; }
+    let r = iq2_search16(p0.g, p1.g, max);
+    var scale = r.scale;
+    if (scale < 0.0) {
+      scale = -scale;
+      s0 = ~s0 & 255u;
+      s1 = ~s1 & 255u;
     }
-  }
-  if (ss.y == 0.0) {
-    iq2_img_zero(at, at + BLOCK_BYTES);
-    iq2_img_u16(at, IQ2_F16_NAN);
-    return;
+    let i0 = iq2_index(r.code0);
+    let i1 = iq2_index(r.code1);
+    iq2_img_byte(at + 2u + 2u * ib, i0);
+    iq2_img_byte(at + 3u + 2u * ib, i1);
+    iq2_img_byte(at + QH + (ib >> 1u), ((i0 >> 8u) << (4u * (ib & 1u))) | ((i1 >> 8u) << (4u * (ib & 1u) + 2u)));
+    iq2_img_byte(at + 34u + 2u * ib, s0);
+    iq2_img_byte(at + 35u + 2u * ib, s1);
+    iq2_scales[ib] = scale;
+    max_scale = select(scale, max_scale, max_scale > scale);
   }
   if (max_scale == 0.0) { return; }
   let d = max_scale / 31.0;

@@ -13,43 +13,37 @@ const IQ2_GRID: u32 = 512u;
 const PAIR_WORDS: u32 = 2u * BLOCK_BYTES / 4u;
 const GROUP_MAX_EPS: f32 = 1e-15;
 
-// Block b of the chunk into byte blk * BLOCK_BYTES of the pair image, by all
-// invocations together (uniform control flow: a block with NaN or Inf, or a
-// sub-block below GROUP_MAX_EPS, runs the search too and drops its result).
+// Block b of the chunk into byte blk * BLOCK_BYTES of the pair image.
 fn iq2_block(blk: u32, b: u32) {
   let first = b * QK;
   let at = blk * BLOCK_BYTES;
   let ss = iq2_sum_squares(first);
+  if (ss.y == 0.0) {
+    iq2_img_u16(at, IQ2_F16_NAN);
+    return;
+  }
   let sigma2 = ss.x / 256.0;
   var max_scale = 0.0;
   for (var ib = 0u; ib < iq2_opaque(16u); ib = ib + 1u) {
     iq2_load_sub(first, 16u * ib, 16u, sigma2);
     let p0 = iq2_split(0u, true);
     let p1 = iq2_split(8u, true);
-    iq2_groups[0] = p0.g;
-    iq2_groups[1] = p1.g;
     var s0 = p0.signs & 127u;
     var s1 = p1.signs & 127u;
     let max = iq2_max(16u);
-    let r = iq2_search16(max);
     iq2_scales[ib] = 0.0;
-    if (max >= GROUP_MAX_EPS) {
-      var scale = r.scale;
-      if (scale < 0.0) {
-        scale = -scale;
-        s0 = ~s0 & 127u;
-        s1 = ~s1 & 127u;
-      }
-      iq2_img_u16(at + 2u + 4u * ib, iq2_index(r.code0) | (s0 << 9u));
-      iq2_img_u16(at + 4u + 4u * ib, iq2_index(r.code1) | (s1 << 9u));
-      iq2_scales[ib] = scale;
-      max_scale = select(scale, max_scale, max_scale > scale);
+    if (max < GROUP_MAX_EPS) { continue; }
+    let r = iq2_search16(p0.g, p1.g, max);
+    var scale = r.scale;
+    if (scale < 0.0) {
+      scale = -scale;
+      s0 = ~s0 & 127u;
+      s1 = ~s1 & 127u;
     }
-  }
-  if (ss.y == 0.0) {
-    iq2_img_zero(at, at + BLOCK_BYTES);
-    iq2_img_u16(at, IQ2_F16_NAN);
-    return;
+    iq2_img_u16(at + 2u + 4u * ib, iq2_index(r.code0) | (s0 << 9u));
+    iq2_img_u16(at + 4u + 4u * ib, iq2_index(r.code1) | (s1 << 9u));
+    iq2_scales[ib] = scale;
+    max_scale = select(scale, max_scale, max_scale > scale);
   }
   if (max_scale == 0.0) {
     iq2_img_zero(at + 2u, at + 66u);

@@ -105,13 +105,15 @@ fn iq2_qp_scale() -> f32 {
   return select(0.0, sumlx / suml2, suml2 > 0.0);
 }
 
-// Block b of the chunk into byte blk * BLOCK_BYTES of the pair image, by all
-// invocations together (uniform control flow: a block with NaN or Inf, or a
-// sub-block ggml skips, runs the search too and drops its result).
+// Block b of the chunk into byte blk * BLOCK_BYTES of the pair image.
 fn iq2_block(blk: u32, b: u32) {
   let first = b * QK;
   let at = blk * BLOCK_BYTES;
   let ss = iq2_sum_squares(first);
+  if (ss.y == 0.0) {
+    iq2_img_u16(at, IQ2_F16_NAN);
+    return;
+  }
   let sigma2 = ss.x / 256.0;
   var max_scale = 0.0;
   for (var ib = 0u; ib < iq2_opaque(8u); ib = ib + 1u) {
@@ -120,55 +122,46 @@ fn iq2_block(blk: u32, b: u32) {
     let p1 = iq2_split(8u, true);
     let p2 = iq2_split(16u, true);
     let p3 = iq2_split(24u, true);
-    iq2_groups[0] = p0.g;
-    iq2_groups[1] = p1.g;
-    iq2_groups[2] = p2.g;
-    iq2_groups[3] = p3.g;
     var signs = (p0.signs & 127u) | ((p1.signs & 127u) << 7u) | ((p2.signs & 127u) << 14u) | ((p3.signs & 127u) << 21u);
     iq2_scales[ib] = 0.0;
     let max = iq2_max(32u);
+    if (max < GROUP_MAX_EPS) { continue; }
     var scale = iq2_qp_scale();
     let eff_max = scale * 3.0;
-    let searched = max >= GROUP_MAX_EPS && eff_max > 0.0;
-    iq2_candidates(4u, 13u, -6, eff_max);
+    if (eff_max <= 0.0) { continue; }
     var best = 0.0;
-    var lv = vec2(0u);
-    for (var k = 0u; k < iq2_opaque(13u); k = k + 1u) {
-      let cand = iq2_cand[k];
-      let s = vec2(bitcast<f32>(cand.x), bitcast<f32>(cand.y));
+    var lv = vec4(0u);
+    for (var is = -6; is <= i32(iq2_opaque(6u)); is = is + 1) {
+      let t = f32(is) * 0.1;
+      let num = 5.0 + t;
+      let id = num / eff_max;
+      let this_scale = 1.0 / id;
+      let c = vec4(iq2_snap(p0.g, id, this_scale).x, iq2_snap(p1.g, id, this_scale).x,
+                   iq2_snap(p2.g, id, this_scale).x, iq2_snap(p3.g, id, this_scale).x);
+      let s = iq2_accumulate(iq2_accumulate(iq2_accumulate(iq2_accumulate(vec2(0.0), p0.g, c.x), p1.g, c.y), p2.g, c.z), p3.g, c.w);
       let lhs = s.x * s.x;
       let rhs = best * s.y;
       if (s.y > 0.0 && lhs > rhs) {
         scale = s.x / s.y;
         best = scale * s.x;
-        lv = cand.zw;
+        lv = c;
       }
     }
-    // every group snapped again at the chosen scale
-    let id = 1.0 / scale;
-    let c = iq2_snap_again(4u, id, scale, scale > 0.0, 15u);
-    if (searched) {
-      var codes = vec4(lv.x & 0xffffu, lv.x >> 16u, lv.y & 0xffffu, lv.y >> 16u);
-      if (scale > 0.0) {
-        codes = c;
-        let s = iq2_accumulate(iq2_accumulate(iq2_accumulate(iq2_accumulate(vec2(0.0), p0.g, c.x), p1.g, c.y), p2.g, c.z), p3.g, c.w);
-        if (s.y > 0.0) { scale = s.x / s.y; }
-      }
-      if (scale < 0.0) {
-        scale = -scale;
-        signs = ~signs & 0x0fffffffu;
-      }
-      let word0 = iq2_index(codes.x) | (iq2_index(codes.y) << 8u) | (iq2_index(codes.z) << 16u) | (iq2_index(codes.w) << 24u);
-      iq2_img_u32(at + 2u + 8u * ib, word0);
-      iq2_img_u32(at + 6u + 8u * ib, signs);
-      iq2_scales[ib] = scale;
-      max_scale = select(scale, max_scale, max_scale > scale);
+    if (scale > 0.0) {
+      let id = 1.0 / scale;
+      lv = vec4(iq2_snap(p0.g, id, scale).x, iq2_snap(p1.g, id, scale).x, iq2_snap(p2.g, id, scale).x, iq2_snap(p3.g, id, scale).x);
+      let s = iq2_accumulate(iq2_accumulate(iq2_accumulate(iq2_accumulate(vec2(0.0), p0.g, lv.x), p1.g, lv.y), p2.g, lv.z), p3.g, lv.w);
+      if (s.y > 0.0) { scale = s.x / s.y; }
     }
-  }
-  if (ss.y == 0.0) {
-    iq2_img_zero(at, at + BLOCK_BYTES);
-    iq2_img_u16(at, IQ2_F16_NAN);
-    return;
+    if (scale < 0.0) {
+      scale = -scale;
+      signs = ~signs & 0x0fffffffu;
+    }
+    let word0 = iq2_index(lv.x) | (iq2_index(lv.y) << 8u) | (iq2_index(lv.z) << 16u) | (iq2_index(lv.w) << 24u);
+    iq2_img_u32(at + 2u + 8u * ib, word0);
+    iq2_img_u32(at + 6u + 8u * ib, signs);
+    iq2_scales[ib] = scale;
+    max_scale = select(scale, max_scale, max_scale > scale);
   }
   if (max_scale == 0.0) {
     iq2_img_zero(at + 2u, at + 66u);

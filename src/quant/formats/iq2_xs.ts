@@ -23,7 +23,7 @@ const f = Math.fround;
 export const iq2_xs: QuantFormat = {
   type: TYPE,
   shader: 'quant/iq2_xs.wgsl',
-  quantize: { workgroupSize: 8, blocksPerInvocation: 2 }, // 8 invocations quantize 8 pairs together (lib/iq2_search.wgsl)
+  quantize: { workgroupSize: 64, blocksPerInvocation: 2 },
   dequantize: { workgroupSize: 64, invocationsPerBlock: 8 },
   nonFinite: 'marked',
   tables: () => iq2xsGpuTables(512),
