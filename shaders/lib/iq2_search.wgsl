@@ -9,12 +9,18 @@
 // and lib/dequantize_io.wgsl. One invocation quantizes a pair of blocks, one
 // after the other: blocks of 66 / 74 / 82 bytes fill whole words in pairs.
 
-// The format's tables (src/quant/grids/iq2xs.ts iq2xsGpuTables): the grid's 2-bit
-// codes (one word each), then kmap (43692 words, i32), then the neighbour lists
-// (u16, two per word: a count, then the neighbours' codes).
-@group(1) @binding(0) var<storage, read> iq2_tables: array<u32>;
+// The format's tables (src/quant/grids/iq2xs.ts iq2xsGpuTables), read as vec4s:
+// the grid's 2-bit codes (one word each), then kmap (43692 words, i32; -(v + 1)
+// for a code off the grid, v its list's vec4 offset), then from vec4
+// IQ2_LISTS_AT the neighbour lists (u16, eight per vec4: a count, then the
+// neighbours' codes; each list starts on a vec4).
+@group(1) @binding(0) var<storage, read> iq2_tables: array<vec4<u32>>;
 const IQ2_KMAP_SIZE: u32 = 43692u;
-const IQ2_NEIGHBOURS_AT: u32 = IQ2_GRID + IQ2_KMAP_SIZE;
+const IQ2_LISTS_AT: u32 = (IQ2_GRID + IQ2_KMAP_SIZE + 3u) / 4u;
+
+fn iq2_word(i: u32) -> u32 {
+  return iq2_tables[i >> 2u][i & 3u];
+}
 
 // With WEIGHTED (the quantize_weighted pipelines) the block's importance weights
 // are in iq2_bw (filled by that entry point from bindings 3 and 4).
@@ -37,11 +43,11 @@ fn iq2_nearest_int(x: f32) -> i32 {
 }
 
 fn iq2_code(idx: u32) -> u32 {
-  return iq2_tables[idx];
+  return iq2_word(idx);
 }
 
 fn iq2_map(u: u32) -> i32 {
-  return bitcast<i32>(iq2_tables[IQ2_GRID + u]);
+  return bitcast<i32>(iq2_word(IQ2_GRID + u));
 }
 
 // One group of 8 of a sub-block, in registers: magnitudes x (after the sign
@@ -91,11 +97,11 @@ fn iq2_q4(c: u32, h: u32) -> vec4<f32> {
   return vec4<f32>(2u * l + vec4(1u));
 }
 
-// iq2_find_best_neighbour over the list at `at` for group g at `scale`, weighted
+// iq2_find_best_neighbour over the list at vec4 v for group g at `scale`, weighted
 // by its square-root weights: the code of the first of the least distances. No
 // distance below FLT_MAX (overflow, where ggml aborts): the first neighbour.
-// The list holds the neighbours' codes, two per word: one load per two.
-fn iq2_best_neighbour(at: u32, g: Group, scale: f32) -> u32 {
+// One vec4 load per eight list entries.
+fn iq2_best_neighbour(v: u32, g: Group, scale: f32) -> u32 {
   // Each coordinate's term a (scale q - x)^2 for the three levels (q = 1, 3, 5),
   // computed once as ggml computes it for every neighbour: a neighbour's
   // distance is then eight picks added in ggml's order.
@@ -107,31 +113,32 @@ fn iq2_best_neighbour(at: u32, g: Group, scale: f32) -> u32 {
   let sq5 = scale * 5.0;
   let t20 = iq2_term4(g.x0, g.a0, sq5);
   let t21 = iq2_term4(g.x1, g.a1, sq5);
-  var word = iq2_tables[IQ2_NEIGHBOURS_AT + (at >> 1u)];
-  let n = (word >> ((at & 1u) * 16u)) & 0xffffu;
-  var p = at + 1u;
-  let end = p + n;
-  if ((p & 1u) == 0u) { word = iq2_tables[IQ2_NEIGHBOURS_AT + (p >> 1u)]; }
+  var q = iq2_tables[IQ2_LISTS_AT + v];
+  let n = q.x & 0xffffu;
   var best = IQ2_FLT_MAX;
-  var code = (word >> ((p & 1u) * 16u)) & 0xffffu;
-  for (; p < end; p = p + 1u) {
-    if ((p & 1u) == 0u) { word = iq2_tables[IQ2_NEIGHBOURS_AT + (p >> 1u)]; }
-    let c = (word >> ((p & 1u) * 16u)) & 0xffffu;
-    let l0 = (vec4(c) >> vec4(0u, 2u, 4u, 6u)) & vec4(3u);
-    let l1 = (vec4(c) >> vec4(8u, 10u, 12u, 14u)) & vec4(3u);
-    let e0 = select(select(t20, t10, l0 == vec4(1u)), t00, l0 == vec4(0u));
-    let e1 = select(select(t21, t11, l1 == vec4(1u)), t01, l1 == vec4(0u));
-    var d2 = e0.x;
-    d2 = d2 + e0.y;
-    d2 = d2 + e0.z;
-    d2 = d2 + e0.w;
-    d2 = d2 + e1.x;
-    d2 = d2 + e1.y;
-    d2 = d2 + e1.z;
-    d2 = d2 + e1.w;
-    if (d2 < best) {
-      best = d2;
-      code = c;
+  var code = q.x >> 16u;
+  // entry e = 8 c + k of the list (entry 0 is the count, neighbours 1 .. n)
+  let chunks = (n + 8u) / 8u;
+  for (var c = 0u; c < chunks; c = c + 1u) {
+    if (c > 0u) { q = iq2_tables[IQ2_LISTS_AT + v + c]; }
+    for (var k = 0u; k < 8u; k = k + 1u) {
+      let e = 8u * c + k;
+      let cd = (q[k >> 1u] >> (16u * (k & 1u))) & 0xffffu;
+      let l0 = (vec4(cd) >> vec4(0u, 2u, 4u, 6u)) & vec4(3u);
+      let l1 = (vec4(cd) >> vec4(8u, 10u, 12u, 14u)) & vec4(3u);
+      let e0 = select(select(t20, t10, l0 == vec4(1u)), t00, l0 == vec4(0u));
+      let e1 = select(select(t21, t11, l1 == vec4(1u)), t01, l1 == vec4(0u));
+      var d2 = e0.x;
+      d2 = d2 + e0.y;
+      d2 = d2 + e0.z;
+      d2 = d2 + e0.w;
+      d2 = d2 + e1.x;
+      d2 = d2 + e1.y;
+      d2 = d2 + e1.z;
+      d2 = d2 + e1.w;
+      let better = e >= 1u && e <= n && d2 < best;
+      best = select(best, d2, better);
+      code = select(code, cd, better);
     }
   }
   return code;

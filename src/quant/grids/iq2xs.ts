@@ -175,27 +175,47 @@ export function iq2xsNeighbours(codes: Uint16Array, nwant: number): { map: Int32
 
 const gpuCache = new Map<Iq2xsGridSize, Uint32Array>();
 
+/** Where the neighbour lists start in iq2xsGpuTables, in 16-byte units (vec4 of u32). */
+export function iq2xsGpuListsAt(size: Iq2xsGridSize): number {
+  return Math.ceil((size + IQ2XS_KMAP_SIZE) / 4);
+}
+
 /**
- * The grid of `size` points as one u32 storage buffer for the IQ2 kernels
- * (shaders/lib/iq2_search.wgsl): the 2-bit codes (one word each), kmap
- * (43692 words, i32), then the neighbour lists (u16, two per word, little-endian),
- * each list's count followed by its points' codes rather than their indices
- * (the kernel needs the levels; kmap gives the winner's index back), so that the
- * search loads one word per two neighbours.
+ * The grid of `size` points as one storage buffer for the IQ2 kernels
+ * (shaders/lib/iq2_search.wgsl, read as vec4<u32>): the 2-bit codes (one word
+ * each), kmap (43692 words, i32), then from iq2xsGpuListsAt(size) * 16 bytes the
+ * neighbour lists (u16, little-endian), each list's count followed by its points'
+ * codes rather than their indices (the kernel needs the levels; kmap gives the
+ * winner's index back). Each list starts on a 16-byte boundary, so the search
+ * reads eight entries per vec4 load (lavapipe runs a vec4 load at about the
+ * cost of one u32 load); kmap's entry for a code off the grid is -(v + 1), v
+ * its list's vec4 offset.
  */
 export function iq2xsGpuTables(size: Iq2xsGridSize): Uint32Array {
   let words = gpuCache.get(size);
   if (!words) {
     const g = iq2xsGrid(size);
-    words = new Uint32Array(size + IQ2XS_KMAP_SIZE + Math.ceil(g.neighbours.length / 2));
-    words.set(g.codes, 0);
-    words.set(new Uint32Array(g.map.buffer, g.map.byteOffset, g.map.length), size);
-    const at = size + IQ2XS_KMAP_SIZE;
-    const entries = Uint16Array.from(g.neighbours);
-    for (let o = 0; o < entries.length; o += entries[o] + 1) {
-      for (let j = 1; j <= entries[o]; j++) entries[o + j] = g.codes[g.neighbours[o + j]];
+    // each list padded to a multiple of 8 entries (count included)
+    const listVec4 = new Map<number, number>();
+    let vec4s = 0;
+    for (let o = 0; o < g.neighbours.length; o += g.neighbours[o] + 1) {
+      listVec4.set(o, vec4s);
+      vec4s += Math.ceil((g.neighbours[o] + 1) / 8);
     }
-    for (let i = 0; i < entries.length; i++) words[at + (i >> 1)] |= entries[i] << (16 * (i & 1));
+    const listsAt = 4 * iq2xsGpuListsAt(size);
+    words = new Uint32Array(listsAt + 4 * vec4s);
+    words.set(g.codes, 0);
+    for (let u = 0; u < g.map.length; u++) {
+      const m = g.map[u];
+      words[size + u] = (m >= 0 ? m : -(listVec4.get(-m - 1)! + 1)) >>> 0;
+    }
+    const entries = new Uint16Array(8 * vec4s);
+    for (let o = 0; o < g.neighbours.length; o += g.neighbours[o] + 1) {
+      const e = 8 * listVec4.get(o)!;
+      entries[e] = g.neighbours[o];
+      for (let j = 1; j <= g.neighbours[o]; j++) entries[e + j] = g.codes[g.neighbours[o + j]];
+    }
+    for (let i = 0; i < entries.length; i++) words[listsAt + (i >> 1)] |= entries[i] << (16 * (i & 1));
     gpuCache.set(size, words);
   }
   return words;
