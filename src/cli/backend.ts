@@ -27,17 +27,23 @@ export interface Backend {
  * is delayed: what Napi::Function::New makes; promise resolvers (one
  * argument), bound functions and JS callbacks pass through unchanged.
  */
-export function throttleDawnPolling(): void {
-  const g = globalThis as { setImmediate: typeof setImmediate; [THROTTLED]?: true };
-  if (g[THROTTLED]) return;
-  const immediate = g.setImmediate;
+export function throttleDawnPolling(): () => void {
+  const g = globalThis as { setImmediate: typeof setImmediate; [THROTTLED]?: typeof setImmediate };
+  const immediate = g[THROTTLED];
+  if (immediate) return () => {};
+  const original = g.setImmediate;
   const source = Function.prototype.toString;
   const throttled = function (this: unknown, callback: (...args: unknown[]) => void, ...args: unknown[]) {
     if (isDawnPoll(callback, source)) return setTimeout(callback, 0, ...args) as unknown as NodeJS.Immediate;
-    return immediate(callback, ...args);
+    return original(callback, ...args);
   } as typeof setImmediate;
-  g.setImmediate = Object.assign(throttled, { __promisify__: immediate.__promisify__ });
-  g[THROTTLED] = true;
+  g.setImmediate = Object.assign(throttled, { __promisify__: original.__promisify__ });
+  g[THROTTLED] = original;
+  /** Puts the original setImmediate back (benchmarks compare both). */
+  return () => {
+    g.setImmediate = original;
+    delete g[THROTTLED];
+  };
 }
 
 const THROTTLED = Symbol.for('wgarray.throttleDawnPolling');
