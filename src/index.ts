@@ -54,8 +54,11 @@ export type {
 } from './convert/pipeline.js';
 export { syntheticModel, writeSyntheticModel } from './convert/synthetic.js';
 export type { SyntheticModel, SyntheticModelOptions } from './convert/synthetic.js';
-export { QUANT_PRESETS, LLAMA_QUANT_PRESETS, FTYPE, quantPreset, llamaPreset, presetTypes, missingFormats, chooseTensorTypes, allowsQuantization } from './quant/presets.js';
+export { quantPresets, LLAMA_QUANT_PRESETS, FTYPE, quantPreset, llamaPreset, presetTypes, missingFormats, chooseTensorTypes, allowsQuantization } from './quant/presets.js';
 export type { QuantPreset, ModelShape, TensorInfo, TypeChoiceOptions, TensorTypeChoice, TensorTypeOverride } from './quant/presets.js';
+import { quantPresets } from './quant/presets.js';
+/** The presets wgarray makes, in llama-quantize's order (quantPresets(), evaluated when the package is imported). */
+export const QUANT_PRESETS = quantPresets();
 export { quantizationError } from './kernels/quant-error.js';
 export type { ErrorStats } from './kernels/quant-error.js';
 

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { EXIT, runCli } from '../src/cli/cli.js';
+import { isDawnPoll } from '../src/cli/backend.js';
 import { syntheticModel, writeSyntheticModel } from '../src/convert/synthetic.js';
 import { loadGGUF } from '../src/io/gguf/reader.js';
 import { gguf } from '../src/io/gguf/metadata.js';
@@ -158,6 +159,26 @@ describe('quantize', () => {
     expect(code).toBe(EXIT.INTERRUPTED);
     expect(existsSync(out)).toBe(false);
     expect(readdirSync(dir).filter((n) => n.includes('aborted') || n.startsWith('.wgarray-tmp'))).toEqual([]);
+  });
+});
+
+describe('dawn polling', () => {
+  test("dawn.node's poll callback is the only kind throttleDawnPolling delays", async () => {
+    // catch the callback dawn.node schedules while a mapAsync is pending
+    const seen: unknown[] = [];
+    const immediate = globalThis.setImmediate;
+    globalThis.setImmediate = ((cb: () => void) => (seen.push(cb), immediate(cb))) as typeof setImmediate;
+    try {
+      const b = device.createBuffer(16, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, 'poll probe');
+      await b.mapAsync(GPUMapMode.READ);
+      b.destroy();
+    } finally {
+      globalThis.setImmediate = immediate;
+    }
+    expect(seen.some((f) => isDawnPoll(f))).toBe(true);
+    let resolve!: (v: unknown) => void;
+    void new Promise((r) => (resolve = r));
+    for (const f of [resolve, () => {}, function named() {}, Math.max, (() => {}).bind(null), setImmediate]) expect(isDawnPoll(f)).toBe(false);
   });
 });
 

@@ -3,7 +3,7 @@
 // sums in float64 on the CPU.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { array, close, dequantizeHost, init, quantize } from '../src/index.js';
-import { errorStatsHost, quantizationError } from '../src/kernels/quant-error.js';
+import { errorStatsHost, quantizationError, quantizeMeasured } from '../src/kernels/quant-error.js';
 import { f32ToBf16Bits, bf16BitsToF32, f32ToF16Bits, f16BitsToF32 } from '../src/runtime/half.js';
 import { QUANT_FORMATS } from '../src/quant/registry.js';
 import { quantizeHost, quantizeHostWeighted } from '../src/quant/host.js';
@@ -156,4 +156,44 @@ describe('quantization error', () => {
     expect(s.nonFinite).toBe(1);
     expect(Number.isFinite(s.rmse)).toBe(true);
   });
+
+  // formats whose quantize kernel writes the error sums itself (the CLI's path for them)
+  const SELF_MEASURED = [...QUANT_FORMATS.values()].filter((f) => f.quantize.errorSums);
+  test.each(SELF_MEASURED.flatMap((f) => SOURCES.map((s) => ({ type: f.type.name, ...s }))))(
+    'measured by the quantize dispatch: $type from $dtype at element offset $offset, non-finite and out-of-range blocks',
+    async ({ type, dtype, offset }) => {
+      const f = QUANT_FORMATS.get(type)!;
+      const qk = f.type.blockSize;
+      // 300 blocks: several workgroups, the last one partly past the end
+      const n = 300 * qk;
+      const x = noise(n + offset, n + 7);
+      x[offset + 5 * qk + 3] = NaN; // block 5 is written invalid: all its values decode to NaN
+      x[offset + 9 * qk] = -Infinity;
+      for (let j = 0; j < qk; j++) x[offset + 12 * qk + j] = j === 1 ? 3e38 : 1e37; // a scale past float16: infinite decodes
+      let values: Float32Array = x;
+      let whole;
+      if (dtype === 'float32') whole = array(x);
+      else {
+        const bits = Uint16Array.from(x, dtype === 'float16' ? f32ToF16Bits : f32ToBf16Bits);
+        values = Float32Array.from(bits, dtype === 'float16' ? f16BitsToF32 : bf16BitsToF32);
+        whole = array(bits, { dtype });
+      }
+      const ref = values.subarray(offset);
+      const src = whole.view([n / qk, qk], { offset });
+      const { q, stats } = quantizeMeasured(src, f.type)!;
+      const bytes = await q.data();
+      expect(Buffer.compare(Buffer.from(bytes), Buffer.from(quantizeHost(ref, f.type, type)))).toBe(0);
+      const gpu = await stats;
+      const cpu = errorStatsHost(ref, dequantizeHost(bytes, type));
+      expect(cpu.nonFinite).toBeGreaterThan(2 * qk);
+      expect(gpu.count).toBe(n);
+      expect(gpu.nonFinite).toBe(cpu.nonFinite);
+      expect(Math.abs(gpu.rmse - cpu.rmse) / cpu.rmse).toBeLessThan(1e-4);
+      expect(Math.abs(gpu.snrDb - cpu.snrDb)).toBeLessThan(1e-3);
+      expect(Math.abs(gpu.maxAbsError - cpu.maxAbsError)).toBeLessThanOrEqual(cpu.maxAbsError * 2 ** -22);
+      q.dispose();
+      src.dispose();
+      whole.dispose();
+    },
+  );
 });

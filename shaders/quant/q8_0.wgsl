@@ -9,30 +9,74 @@
 
 const BODY_WORDS: u32 = 8u;
 
-// (int8_t)roundf(x * id) as ggml's x86-64 build computes it: 0 where x * id is not finite.
-fn q8_word(x: vec4<f32>, id: f32) -> u32 {
-  return pack_bytes(bitcast<vec4<u32>>(c_lround4(x * id)));
+// The report's error sums come out of the quantize dispatch itself (no second pass
+// over the source): each invocation compares its blocks' dequantized values, exactly
+// as dequantize_part computes them, with the source in registers, and each workgroup
+// writes one vec4 (sum d^2, sum x^2, max |d|, non-finite count) over finite d, the
+// sums of the quant_error entry point. src/kernels/quant-error.ts reads them back;
+// without a measurement the binding is a 16-byte placeholder (the writes clamp to it).
+@group(0) @binding(3) var<storage, read_write> quantize_err: array<vec4<f32>>;
+var<workgroup> quantize_err_acc: array<vec4<f32>, QUANTIZE_WORKGROUP_SIZE>;
+
+// Adds x's four elements' error against dq to s (see quant_entry.wgsl's quant_error).
+fn add_error4(s: ptr<function, vec4<f32>>, x: vec4<f32>, dq: vec4<f32>) {
+  let d = dq - x;
+  // WGSL may assume floats are finite: test the exponent bits, not d != d
+  let nonfinite = (bitcast<vec4<u32>>(d) & vec4<u32>(0x7f800000u)) == vec4<u32>(0x7f800000u);
+  let dz = select(d, vec4<f32>(0.0), nonfinite);
+  let xz = select(x, vec4<f32>(0.0), nonfinite);
+  let e2 = dz * dz;
+  let r2 = xz * xz;
+  let w = abs(dz);
+  let bad = select(vec4<f32>(0.0), vec4<f32>(1.0), nonfinite);
+  *s = vec4<f32>((*s).x + ((e2.x + e2.y) + (e2.z + e2.w)), (*s).y + ((r2.x + r2.y) + (r2.z + r2.w)),
+                 max((*s).z, max(max(w.x, w.y), max(w.z, w.w))), (*s).w + ((bad.x + bad.y) + (bad.z + bad.w)));
 }
 
-// d, then the 32 bytes of qs as eight words.
-fn q8_0_block(b: u32) -> D16Block {
+// (int8_t)roundf(x * id) as ggml's x86-64 build computes it: 0 where x * id is not finite.
+// Adds the error of its dequantized value (the stored byte times dd) to s.
+fn q8_word(x: vec4<f32>, id: f32, dd: f32, s: ptr<function, vec4<f32>>) -> u32 {
+  let q = bitcast<vec4<u32>>(c_lround4(x * id)) & vec4<u32>(0xffu);
+  add_error4(s, x, vec4<f32>(bitcast<vec4<i32>>(q << vec4<u32>(24u)) >> vec4<u32>(24u)) * dd);
+  return pack_bytes(q);
+}
+
+// d, then the 32 bytes of qs as eight words; the block's error sums added to s.
+fn q8_0_block(b: u32, s: ptr<function, vec4<f32>>) -> D16Block {
   let x = load_block32(b * QK);
   let amax_bits = abs_max_bits32(x);
-  if (!is_finite_bits(amax_bits)) { return invalid_d16_block(); }
+  // an invalid block decodes to NaN (a NaN scale): all 32 differences are non-finite
+  if (!is_finite_bits(amax_bits)) { *s = *s + vec4<f32>(0.0, 0.0, 0.0, 32.0); return invalid_d16_block(); }
   let d = bitcast<f32>(amax_bits) / 127.0;
   let id = inverse_or_zero(d);
-  return D16Block(f32_to_f16_bits(d),
-                  array<u32, 8>(q8_word(x.x0, id), q8_word(x.x1, id), q8_word(x.x2, id), q8_word(x.x3, id),
-                                q8_word(x.x4, id), q8_word(x.x5, id), q8_word(x.x6, id), q8_word(x.x7, id)));
+  let dh = f32_to_f16_bits(d);
+  let dd = f16_bits_to_f32(dh);
+  return D16Block(dh,
+                  array<u32, 8>(q8_word(x.x0, id, dd, s), q8_word(x.x1, id, dd, s), q8_word(x.x2, id, dd, s), q8_word(x.x3, id, dd, s),
+                                q8_word(x.x4, id, dd, s), q8_word(x.x5, id, dd, s), q8_word(x.x6, id, dd, s), q8_word(x.x7, id, dd, s)));
 }
 
-// One invocation writes two blocks: 68 bytes, 17 whole words.
+// One invocation writes two blocks: 68 bytes, 17 whole words. Control flow stays
+// uniform up to the workgroup's reduction of the error sums.
 fn quantize_blocks(pair: u32, b0: u32) {
-  if (b0 >= qparams.n_blocks) { return; }
-  let two = b0 + 1u < qparams.n_blocks;
-  var c: D16Block;
-  if (two) { c = q8_0_block(b0 + 1u); }
-  store_d16_pair(pair, q8_0_block(b0), two, c);
+  var s = vec4<f32>(0.0);
+  if (b0 < qparams.n_blocks) {
+    let two = b0 + 1u < qparams.n_blocks;
+    var c: D16Block;
+    if (two) { c = q8_0_block(b0 + 1u, &s); }
+    store_d16_pair(pair, q8_0_block(b0, &s), two, c);
+  }
+  let lid = pair % QUANTIZE_WORKGROUP_SIZE;
+  quantize_err_acc[lid] = s;
+  workgroupBarrier();
+  if (lid == 0u) {
+    var t = vec4<f32>(0.0);
+    for (var k = 0u; k < QUANTIZE_WORKGROUP_SIZE; k = k + 1u) {
+      let a = quantize_err_acc[k];
+      t = vec4<f32>(t.x + a.x, t.y + a.y, max(t.z, a.z), t.w + a.w);
+    }
+    quantize_err[pair / QUANTIZE_WORKGROUP_SIZE] = t;
+  }
 }
 
 fn dequantize_part(b: u32, part: u32) {

@@ -7,11 +7,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { AbortError, ArgumentError, oneLine, WgArrayError } from '../errors.js';
-import { QUANT_PRESETS } from '../quant/presets.js';
+import { quantPresets } from '../quant/presets.js';
 import { convertCommand, quantizeCommand, type CommandIO } from './commands.js';
-import { toMlxCommand } from './to-mlx.js';
-import { demoCommand } from './demo.js';
-import { evalCommand, imatrixCommand } from './model-commands.js';
 import { inspect } from './inspect.js';
 import type { Device } from '../runtime/device.js';
 import type { TextSink } from './progress.js';
@@ -45,7 +42,11 @@ const COMMON = {
 } as const;
 
 const presetList = () =>
-  QUANT_PRESETS.map((p) => p.name).join(' ') + ' (Q3_K = Q3_K_M, Q4_K = Q4_K_M, Q5_K = Q5_K_M, MXFP4 = MXFP4_MOE; case-insensitive)';
+  quantPresets().map((p) => p.name).join(' ') + ' (Q3_K = Q3_K_M, Q4_K = Q4_K_M, Q5_K = Q5_K_M, MXFP4 = MXFP4_MOE; case-insensitive)';
+
+// the preset list is resolved when help is shown: computing it runs the type choice over probe models (~0.1 s at start-up)
+const PRESETS_MARK = '\u0000presets\u0000';
+const helpText = (topic: string): string | undefined => HELP[topic]?.split(PRESETS_MARK).join(presetList());
 
 const HELP: Record<string, string> = {
   main: `wgarray: quantize and convert models to GGUF on the GPU (WebGPU)
@@ -65,7 +66,7 @@ WGARRAY_ADAPTER (adapter name) choose the GPU; without a WebGPU adapter the CPU 
   quantize: `usage: wgarray quantize IN OUT TYPE [options]
 
 IN is a GGUF file, a .safetensors file, or a Hugging Face model folder. TYPE is a llama-quantize preset:
-  ${presetList()}
+  ${PRESETS_MARK}
 Per tensor, types follow llama.cpp's rules (k-quant mixes, output.weight to Q6_K, fallbacks for rows that
 do not split into whole blocks). Writes general.file_type and general.quantization_version = 2; other
 metadata passes through. The file appears only when complete; Ctrl-C leaves nothing behind.
@@ -205,13 +206,13 @@ function parse<T extends ParseArgsConfig['options']>(args: string[], options: T,
   try {
     return parseArgs({ args, options, allowPositionals: true, strict: true });
   } catch (e) {
-    throw new UsageError(`${(e as Error).message.replace(/^.*?: /, '')}\n\n${HELP[command]}`);
+    throw new UsageError(`${(e as Error).message.replace(/^.*?: /, '')}\n\n${helpText(command)}`);
   }
 }
 
 function positionals(p: string[], n: number, command: string, names: string): void {
   if (p.length !== n) {
-    throw new UsageError(`${command} takes ${names} (${n} argument${n === 1 ? '' : 's'}), got ${p.length ? p.map((x) => `'${x}'`).join(' ') : 'none'}\n\n${HELP[command]}`);
+    throw new UsageError(`${command} takes ${names} (${n} argument${n === 1 ? '' : 's'}), got ${p.length ? p.map((x) => `'${x}'`).join(' ') : 'none'}\n\n${helpText(command)}`);
   }
 }
 
@@ -236,7 +237,7 @@ export async function runCli(argv: string[], options: CliOptions = {}): Promise<
       case '--help':
       case '-h': {
         const topic = rest[0];
-        stdout.write((topic && HELP[topic]) || HELP.main);
+        stdout.write((topic && helpText(topic)) || helpText('main')!);
         stdout.write('\n');
         return command === undefined ? EXIT.USAGE : EXIT.OK;
       }
@@ -277,6 +278,8 @@ export async function runCli(argv: string[], options: CliOptions = {}): Promise<
         positionals(p, 1, 'convert', 'HF_DIR');
         if (values.to !== undefined && values.to.toLowerCase() !== 'gguf') {
           if (values.to.toLowerCase() !== 'mlx') throw new ArgumentError(`--to ${values.to}: expected mlx (or gguf, the default)`);
+          // commands other than quantize/convert/inspect load their modules when run (start-up time)
+          const { toMlxCommand } = await import('./to-mlx.js');
           await toMlxCommand({ ...values, input: p[0] }, io(values.quiet));
           return EXIT.OK;
         }
@@ -315,6 +318,7 @@ export async function runCli(argv: string[], options: CliOptions = {}): Promise<
           seed = Number(values.seed);
           if (!Number.isSafeInteger(seed) || seed < 0) throw new ArgumentError(`--seed ${values.seed}: expected a non-negative integer`);
         }
+        const { demoCommand } = await import('./demo.js');
         await demoCommand({ out: values.out, type: values.type, quiet: values.quiet, cpu: values.cpu, seed }, io(values.quiet));
         return EXIT.OK;
       }
@@ -334,18 +338,20 @@ export async function runCli(argv: string[], options: CliOptions = {}): Promise<
           command,
         );
         if (values.help) return help(stdout, command);
-        if (!values.file) throw new UsageError(`${command} needs the text: -f FILE\n\n${HELP[command]}`);
+        if (!values.file) throw new UsageError(`${command} needs the text: -f FILE\n\n${helpText(command)}`);
         if (command === 'imatrix') {
           positionals(p, 1, 'imatrix', 'MODEL');
+          const { imatrixCommand } = await import('./model-commands.js');
           await imatrixCommand({ ...values, text: values.file, model: p[0] }, io(values.quiet));
         } else {
           positionals(p, 2, 'eval', 'BASE QUANT');
+          const { evalCommand } = await import('./model-commands.js');
           await evalCommand({ ...values, text: values.file, base: p[0], quant: p[1] }, io(values.quiet));
         }
         return EXIT.OK;
       }
       default:
-        throw new UsageError(`unknown command '${command}'\n\n${HELP.main}`);
+        throw new UsageError(`unknown command '${command}'\n\n${helpText('main')}`);
     }
   } catch (e) {
     if (e instanceof UsageError) {
@@ -366,6 +372,6 @@ export async function runCli(argv: string[], options: CliOptions = {}): Promise<
 }
 
 function help(out: TextSink, command: string): number {
-  out.write(HELP[command] + '\n');
+  out.write(helpText(command) + '\n');
   return EXIT.OK;
 }

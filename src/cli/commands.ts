@@ -16,9 +16,7 @@ import type { Device } from '../runtime/device.js';
 import { openBackend, type Backend } from './backend.js';
 import { ProgressLine, type TextSink } from './progress.js';
 import { buildReport, printProfile, printReport, type QualityReport } from './report.js';
-import { loadLoraAdapter, loraTransform } from '../lora/index.js';
-import { loadModel, type Model } from '../model/model.js';
-import { prepareEval, runEval } from './model-commands.js';
+import type { Model } from '../model/model.js';
 import type { EvalResult } from '../model/eval.js';
 
 export interface CommandIO {
@@ -176,6 +174,7 @@ export async function quantizeCommand(a: QuantizeArgs, io: CommandIO): Promise<Q
     let evalBase: { base: Model; text: string } | undefined;
     if (a.eval !== undefined) {
       if (!backend.device) throw new DeviceError('NO_ADAPTER', '--eval runs the model on the GPU, and no WebGPU adapter was found (quantize without --eval, then run wgarray eval where there is one)');
+      const { prepareEval } = await import('./model-commands.js');
       evalBase = await prepareEval(a.input, { text: a.eval, ctx: a.ctx, chunks: a.chunks, quiet: a.quiet }, backend.device);
     }
     let plan: ConversionPlan;
@@ -204,6 +203,8 @@ export async function quantizeCommand(a: QuantizeArgs, io: CommandIO): Promise<Q
       // failure here is a warning and the run still succeeds
       let figures: EvalResult | null = null;
       try {
+        // the model code loads only when --eval asks for it (start-up time of every other run)
+        const [{ loadModel }, { runEval }] = await Promise.all([import('../model/model.js'), import('./model-commands.js')]);
         const quant = await loadModel(a.output, { device: backend.device });
         figures = await runEval(evalBase.base, quant, evalBase.text, { ctx: a.ctx, chunks: a.chunks, quiet: a.quiet }, a.json ? quiet : io);
       } catch (e) {
@@ -265,6 +266,7 @@ export interface ConvertArgs extends TypeOptionValues, WriteOptionValues {
 async function loraStep(a: ConvertArgs, plan: ConversionPlan, io: CommandIO): Promise<TensorTransform> {
   const strength = a['lora-scale'] === undefined ? 1 : Number(a['lora-scale']);
   if (!Number.isFinite(strength)) throw new ArgumentError(`--lora-scale '${a['lora-scale']}': expected a number`);
+  const { loadLoraAdapter, loraTransform } = await import('../lora/index.js');
   const adapter = await loadLoraAdapter(a.lora!, { strength });
   const step = loraTransform(adapter, plan, a.input);
   if (!a.quiet) {

@@ -15,7 +15,7 @@
 import { AbortError, ArgumentError, FormatError } from '../errors.js';
 import { saveGGUF, type SaveProgress } from '../io/gguf/writer.js';
 import type { LazyTensor } from '../io/tensors.js';
-import { errorStatsHost, quantizationError, type ErrorStats } from '../kernels/quant-error.js';
+import { errorStatsHost, quantizationError, quantizeMeasured, type ErrorStats } from '../kernels/quant-error.js';
 import { dequantize, quantize } from '../kernels/quantize.js';
 import { formatShape, WgArray } from '../runtime/array.js';
 import type { Device } from '../runtime/device.js';
@@ -398,22 +398,25 @@ export async function runPlan(plan: ConversionPlan, out: string, options: RunOpt
       }
       const src = arr;
       const q0 = performance.now();
-      q = d.gpuStage('quantize', () => quantize(src, t.to, usesImatrix(t) ? { imatrix: t.imatrix } : {}));
-      if (waitToTime) await d.sync();
-      profile?.add('quantize', performance.now() - q0);
       const lossy = !(t.to.dtype && (t.to.dtype === arr.dtype || t.to.name === 'f32'));
       const measured = lossy && quality;
       // NaN / Inf: the quality pass counts them; without it, the new values of a transform are counted on the GPU
       const counted = measured || (!allowNonFinite && transforms(t));
       const unmeasured = lossy ? NOT_MEASURED : EXACT;
+      // a format whose kernel measures itself (Q8_0): the statistics come with the quantize dispatch
+      const options = usesImatrix(t) ? { imatrix: t.imatrix } : {};
+      const both = counted ? d.gpuStage('quantize', () => quantizeMeasured(src, t.to, options)) : undefined;
+      q = both?.q ?? d.gpuStage('quantize', () => quantize(src, t.to, options));
+      if (waitToTime) await d.sync();
+      profile?.add('quantize', performance.now() - q0);
       // The quality pass is recorded now and read back later: nothing here waits for the GPU.
       const s0 = performance.now();
       const statsPromise = counted
-        ? d.gpuStage('stats', () => quantizationError(src, q!)).then((s) => (measured ? s : { ...unmeasured, nonFinite: s.nonFinite }))
+        ? (both?.stats ?? d.gpuStage('stats', () => quantizationError(src, q!))).then((s) => (measured ? s : { ...unmeasured, nonFinite: s.nonFinite }))
         : Promise.resolve(unmeasured);
       statsPromise.catch(() => {});
-      if (waitToTime && counted) await d.sync();
-      if (counted) profile?.add('stats', performance.now() - s0);
+      if (waitToTime && counted && !both) await d.sync();
+      if (counted && !both) profile?.add('stats', performance.now() - s0);
       const produced = await readBack(d, q);
       try {
         const stats = await statsPromise;

@@ -14,7 +14,8 @@ import { GpuStorage } from '../runtime/pool.js';
 import { QuantizedArray } from '../runtime/quantized.js';
 import { readBuffer } from '../runtime/readback.js';
 import { quantFormat } from '../quant/registry.js';
-import { dequantize, formatTables } from './quantize.js';
+import type { GGMLType } from '../runtime/ggml-types.js';
+import { dequantize, formatTables, quantize, type QuantizeOptions } from './quantize.js';
 import { bindingWindow, elementChunks } from './dispatch.js';
 import { bindGroup, pipeline } from './shader.js';
 
@@ -137,8 +138,68 @@ export async function quantizationError(ref: WgArray, q: QuantizedArray, options
   }
 }
 
-/** Reads the per-workgroup partials back and sums them in float64. */
-async function sumPartials(device: WgArray['device'], buffer: GPUBuffer, bytes: number, count: number): Promise<ErrorStats> {
+/**
+ * Quantizes `ref` and measures the result in the same dispatch, where the format's
+ * kernel writes its own error sums (descriptor quantize.errorSums: Q8_0): no second
+ * pass over the source, no decode into a scratch buffer. The statistics are those
+ * quantizationError(ref, q) gives (the same differences, summed in another order).
+ * Undefined for other formats (and plain float types): quantize, then quantizationError.
+ */
+export function quantizeMeasured(
+  ref: WgArray,
+  type: GGMLType,
+  options: Omit<QuantizeOptions, 'errorSums'> = {},
+): { q: QuantizedArray; stats: Promise<ErrorStats> } | undefined {
+  if (type.dtype || !quantFormat(type).quantize.errorSums || !FLOAT_SOURCES.includes(ref.dtype)) return undefined;
+  const device = ref.device;
+  const parts: { storage: GpuStorage; bytes: number }[] = [];
+  let q: QuantizedArray;
+  try {
+    q = quantize(ref, type, {
+      ...options,
+      errorSums: (workgroups) => {
+        // every workgroup dispatched writes its entry (zeros past the last block): no clear needed
+        const bytes = workgroups * 16;
+        const storage = GpuStorage.allocate(device, bytes, 'quantize error sums');
+        parts.push({ storage, bytes });
+        return { buffer: storage.buffer, offset: 0, size: bytes };
+      },
+    });
+  } catch (e) {
+    for (const p of parts) p.storage.release();
+    throw e;
+  }
+  const stats = (async () => {
+    try {
+      let err2 = 0;
+      let ref2 = 0;
+      let worst = 0;
+      let bad = 0;
+      for (const p of parts) {
+        const s = await readSums(device, p.storage.buffer, p.bytes);
+        err2 += s.err2;
+        ref2 += s.ref2;
+        worst = Math.max(worst, s.worst);
+        bad += s.bad;
+      }
+      return errorStatsFromSums(ref.size, err2, ref2, worst, bad);
+    } finally {
+      for (const p of parts) p.storage.release();
+    }
+  })();
+  return { q, stats };
+}
+
+/** Raw error sums: sum d^2, sum x^2, max |d| over finite d, and the non-finite count. */
+interface ErrorSums {
+  err2: number;
+  ref2: number;
+  worst: number;
+  bad: number;
+}
+
+/** Reads per-workgroup partials (vec4: d^2, x^2, max |d|, non-finite) back and sums them in float64. */
+async function readSums(device: WgArray['device'], buffer: GPUBuffer, bytes: number): Promise<ErrorSums> {
   const raw = await readBuffer(device, buffer, 0, bytes);
   const f = new Float32Array(raw.buffer, raw.byteOffset, raw.byteLength / 4);
   let err2 = 0;
@@ -151,7 +212,13 @@ async function sumPartials(device: WgArray['device'], buffer: GPUBuffer, bytes: 
     worst = Math.max(worst, f[i + 2]);
     bad += f[i + 3];
   }
-  return errorStatsFromSums(count, err2, ref2, worst, bad);
+  return { err2, ref2, worst, bad };
+}
+
+/** Reads the per-workgroup partials back and sums them in float64. */
+async function sumPartials(device: WgArray['device'], buffer: GPUBuffer, bytes: number, count: number): Promise<ErrorStats> {
+  const s = await readSums(device, buffer, bytes);
+  return errorStatsFromSums(count, s.err2, s.ref2, s.worst, s.bad);
 }
 
 /** Invocations per workgroup of the quant_error entry point (QUANT_ERROR_WORKGROUP_SIZE). */

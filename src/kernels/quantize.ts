@@ -66,7 +66,15 @@ export interface QuantizeOptions {
    * says 'ignored' give the same bytes as without).
    */
   imatrix?: Float32Array;
+  /**
+   * For formats whose kernel measures its own error (descriptor quantize.errorSums): called per
+   * dispatch with its workgroup count, returns where those workgroups' sums go (one vec4 each).
+   * src/kernels/quant-error.ts's quantizeMeasured uses it.
+   */
+  errorSums?: (workgroups: number) => GPUBufferBinding;
 }
+
+const errorSumsPlaceholders = new WeakMap<Device, GPUBuffer>();
 
 /**
  * Quantizes a float32/float16/bfloat16 array to ggml type `type` ('q4_K',
@@ -158,6 +166,15 @@ export function quantize(a: WgArray, type: string | GGMLType, options: QuantizeO
   for (const { start, count, windows } of chunks) {
     const [from, to] = windows;
     const params = device.uniform([count, Math.round(from.skip * t.blockSize), kind, 0]);
+    const dims = grid(device, Math.ceil(count / perGroup));
+    let sums: GPUBufferBinding | GPUBuffer | undefined;
+    if (format.quantize.errorSums) {
+      sums = options.errorSums?.(dims[0] * dims[1]);
+      if (!sums) {
+        sums = errorSumsPlaceholders.get(device);
+        if (!sums) errorSumsPlaceholders.set(device, (sums = device.createBuffer(16, GPUBufferUsage.STORAGE, 'error sums placeholder')));
+      }
+    }
     const group = weightBinding
       ? bindGroup(device, pipe, [
           from,
@@ -167,8 +184,8 @@ export function quantize(a: WgArray, type: string | GGMLType, options: QuantizeO
           device.uniform([weightBinding.blocksPerRow, start, weightBinding.blocksPerExpert, weightedFlag]),
           ...(rowSigma2 ? [rowSigma2] : []),
         ])
-      : bindGroup(device, pipe, [from, to, params]);
-    device.dispatch(pipe, withTables(device, format, pipe, group), grid(device, Math.ceil(count / perGroup)));
+      : bindGroup(device, pipe, sums ? [from, to, params, sums] : [from, to, params]);
+    device.dispatch(pipe, withTables(device, format, pipe, group), dims);
   }
   return out;
 }

@@ -38,8 +38,12 @@ export interface QuantFormat {
    * See shaders/lib/quantize_io.wgsl and shaders/lib/dequantize_io.wgsl.
    */
   readonly shader: string;
-  /** The quantize dispatch: blocks x typeSize per invocation must fill whole 32-bit words. */
-  readonly quantize: { readonly workgroupSize: number; readonly blocksPerInvocation: number };
+  /**
+   * The quantize dispatch: blocks x typeSize per invocation must fill whole 32-bit words.
+   * `errorSums`: the kernel also writes the report's error sums, one vec4 per workgroup,
+   * to @group(0) @binding(3) (shaders/quant/q8_0.wgsl; src/kernels/quant-error.ts quantizeMeasured).
+   */
+  readonly quantize: { readonly workgroupSize: number; readonly blocksPerInvocation: number; readonly errorSums?: boolean };
   /** The dequantize dispatch: invocationsPerBlock divides workgroupSize. */
   readonly dequantize: { readonly workgroupSize: number; readonly invocationsPerBlock: number };
   /** What a block with NaN or ±Inf input becomes (GPU and CPU alike). */

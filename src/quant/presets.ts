@@ -4,7 +4,7 @@
 // so that `wgarray quantize IN OUT Q4_K_M` makes the same mix of types
 // llama-quantize makes. All of llama-quantize's presets are described
 // (LLAMA_QUANT_PRESETS); wgarray makes those whose every possible type is in
-// the registry (QUANT_PRESETS), so a preset appears when its formats do.
+// the registry (quantPresets()), so a preset appears when its formats do.
 
 import { ArgumentError } from '../errors.js';
 import { ggmlType, ggmlTypeByName, type GGMLType } from '../runtime/ggml-types.js';
@@ -63,7 +63,7 @@ export const FTYPE = {
 /**
  * llama-quantize's presets, in its order and with its descriptions (tools/quantize
  * QUANT_OPTIONS), each with the ftype and default type llama_ftype_get_default_type gives it.
- * wgarray makes those whose every possible type is implemented: QUANT_PRESETS.
+ * wgarray makes those whose every possible type is implemented: quantPresets().
  */
 export const LLAMA_QUANT_PRESETS: readonly QuantPreset[] = Object.freeze([
   p('Q4_0', FTYPE.MOSTLY_Q4_0, 'q4_0', '4.34G, +0.4685 ppl @ Llama-3-8B'),
@@ -195,7 +195,7 @@ export function quantPreset(name: string): QuantPreset {
     );
   }
   throw new ArgumentError(
-    `unknown quantization type '${name}'; known: ${[...QUANT_PRESETS.map((x) => x.name), ...Object.keys(ALIASES)].join(', ')}`,
+    `unknown quantization type '${name}'; known: ${[...quantPresets().map((x) => x.name), ...Object.keys(ALIASES)].join(', ')}`,
   );
 }
 
@@ -688,6 +688,12 @@ export function requiresImatrix(name: string, to: GGMLType, ftype: number): bool
   return to.name === 'q2_K' && ftype === FTYPE.MOSTLY_Q2_K_S;
 }
 
-// last: the type choice above (and its tables) must be defined before it runs
-/** The presets wgarray makes (every type they can choose is implemented), in llama-quantize's order. */
-export const QUANT_PRESETS: readonly QuantPreset[] = Object.freeze(LLAMA_QUANT_PRESETS.filter((x) => missingFormats(x).length === 0));
+let madePresets: readonly QuantPreset[] | undefined;
+/**
+ * The presets wgarray makes (every type they can choose is implemented), in llama-quantize's order.
+ * Computed on first call, not at import: it runs the type choice over the probe models for every
+ * preset (~0.1 s of every CLI start-up when it was a module constant).
+ */
+export function quantPresets(): readonly QuantPreset[] {
+  return (madePresets ??= Object.freeze(LLAMA_QUANT_PRESETS.filter((x) => missingFormats(x).length === 0)));
+}
