@@ -7,8 +7,10 @@
 //
 // A LinearWeight is the weight's bytes on the GPU as the kernel reads them:
 // ggml's blocks in order, those whose size is not a multiple of 4 bytes (Q8_0
-// 34, Q4_0 18, Q6_K 210) each padded to the next multiple so the shader reads
-// whole u32 words, and every row starting on a 16-byte boundary.
+// 34, Q4_0 18) each padded to the next multiple so the shader reads whole u32
+// words, Q6_K (210) padded to 224 so that it reads whole vec4 words (one
+// storage load per 16 bytes on lavapipe), and every row starting on a 16-byte
+// boundary.
 //
 // One storage binding covers at most maxStorageBufferBindingSize bytes (128 MiB
 // on lavapipe): big weights (an output projection) and big outputs are split
@@ -42,7 +44,7 @@ const KINDS: Record<string, { kind: number; stride: number }> = {
   q4_0: { kind: 4, stride: 20 },
   q4_K: { kind: 5, stride: 144 },
   q5_K: { kind: 6, stride: 176 },
-  q6_K: { kind: 7, stride: 212 },
+  q6_K: { kind: 7, stride: 224 },
 };
 
 /** The stored types the direct kernel decodes (ggml names). */
