@@ -2,13 +2,14 @@
 // weight side of shaders/matmul/linear.wgsl, per W_KIND (an override, so each
 // pipeline keeps one branch). Blocks follow ggml's layouts (ggml-common.h);
 // src/kernels/matmul-linear.ts pads blocks whose size is not a multiple of 4
-// bytes (Q8_0 34, Q4_0 18, Q6_K 210) to the next multiple so every field is
-// read as whole u32 words. These decoders are separate from the formats'
-// dequantize shaders (shaders/quant/*) because those write whole blocks to an
-// output binding; here 32 values go to registers.
+// bytes (Q8_0 34, Q4_0 18) to the next multiple so every field is read as
+// whole u32 words, and Q6_K (210) to 224, a multiple of 16, for vec4 reads.
+// These decoders are separate from the formats' dequantize shaders
+// (shaders/quant/*) because those write whole blocks to an output binding;
+// here 32 values go to registers.
 //
 // Bindings: w (u32 words) and w4 (the same buffer as vec4 words, for the
-// 16-byte aligned layouts: float rows with K % 8 == 0, Q4_K, Q5_K).
+// 16-byte aligned layouts: float rows with K % 8 == 0, Q4_K, Q5_K, Q6_K).
 
 @group(0) @binding(4) var<storage, read> w4: array<vec4<u32>>;
 
@@ -137,25 +138,27 @@ fn decode_chunk(r: u32, c: u32) -> array<vec4<f32>, 8> {
       o[i + 4u] = scale * b - mn;
     }
   } else {
-    // q6_K, padded to 212 bytes: ql[128], qh[64], 16 signed scales, d (f16)
-    let at = (rb >> 2u) + (c >> 3u) * 53u;
+    // q6_K, padded to 224 bytes (14 vec4 words, so that every field is read as whole vectors):
+    // ql[128] (vec4 0-7), qh[64] (vec4 8-11), 16 signed scales (vec4 12), d (f16, low half of vec4 13's x)
+    let blk = (rb >> 4u) + (c >> 3u) * 14u;
     let j = c & 7u;
     let half = j >> 2u;
     let g = j & 3u;
-    let ql_at = at + half * 16u + (g & 1u) * 8u;
-    let qh_at = at + 32u + half * 8u;
-    let sc_word = w[at + 48u + half * 2u + (g >> 1u)];
-    let d = half_lo(w[at + 52u]);
-    let sc = sbytes4(sc_word);
+    let ql = half * 4u + (g & 1u) * 2u;
+    let l0 = w4[blk + ql];
+    let l1 = w4[blk + ql + 1u];
+    let h0 = w4[blk + 8u + half * 2u];
+    let h1 = w4[blk + 9u + half * 2u];
+    let sc = sbytes4(w4[blk + 12u][half * 2u + (g >> 1u)]);
+    let d = half_lo(w4[blk + 13u].x);
     let s0 = d * select(sc.x, sc.z, (g & 1u) == 1u);
     let s1 = d * select(sc.y, sc.w, (g & 1u) == 1u);
     let hsh = vec4<u32>(2u * g, 2u * g + 8u, 2u * g + 16u, 2u * g + 24u);
-    for (var i = 0u; i < 8u; i = i + 1u) {
-      let lw = w[ql_at + i];
-      let l = select(nibbles_lo(lw), nibbles_hi(lw), g >= 2u);
-      let hb = vec4<f32>((vec4<u32>(w[qh_at + i]) >> hsh) & vec4<u32>(3u));
-      let v = l + 16.0 * hb - 32.0;
-      o[i] = select(s1, s0, i < 4u) * v;
+    for (var i = 0u; i < 4u; i = i + 1u) {
+      let a = select(nibbles_lo(l0[i]), nibbles_hi(l0[i]), g >= 2u) + 16.0 * vec4<f32>((vec4<u32>(h0[i]) >> hsh) & vec4<u32>(3u)) - 32.0;
+      let b = select(nibbles_lo(l1[i]), nibbles_hi(l1[i]), g >= 2u) + 16.0 * vec4<f32>((vec4<u32>(h1[i]) >> hsh) & vec4<u32>(3u)) - 32.0;
+      o[i] = s0 * a;
+      o[i + 4u] = s1 * b;
     }
   }
   return o;

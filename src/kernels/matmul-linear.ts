@@ -7,8 +7,10 @@
 //
 // A LinearWeight is the weight's bytes on the GPU as the kernel reads them:
 // ggml's blocks in order, those whose size is not a multiple of 4 bytes (Q8_0
-// 34, Q4_0 18, Q6_K 210) each padded to the next multiple so the shader reads
-// whole u32 words, and every row starting on a 16-byte boundary.
+// 34, Q4_0 18) each padded to the next multiple so the shader reads whole u32
+// words, Q6_K (210) padded to 224 so that it reads whole vec4 words (one
+// storage load per 16 bytes on lavapipe), and every row starting on a 16-byte
+// boundary.
 //
 // One storage binding covers at most maxStorageBufferBindingSize bytes (128 MiB
 // on lavapipe): big weights (an output projection) and big outputs are split
@@ -22,9 +24,14 @@ import { GpuStorage } from '../runtime/pool.js';
 import { bindingWindow } from './dispatch.js';
 import { bindGroup, pipeline } from './shader.js';
 
-/** Invocations per workgroup; each owns 4 weight rows. */
+/** Invocations per workgroup. */
 const WG = 64;
-const ROWS_PER_GROUP = WG * 4;
+/** Weight rows per invocation (the shader's ROWS: 4 or 8). */
+let ROWS = 8;
+/** Benches: another number of weight rows per invocation (4 or 8). */
+export function setLinearRows(rows: 4 | 8): void {
+  ROWS = rows;
+}
 /** Weights per decoded chunk (shader's K step). */
 const CHUNK = 32;
 
@@ -37,7 +44,7 @@ const KINDS: Record<string, { kind: number; stride: number }> = {
   q4_0: { kind: 4, stride: 20 },
   q4_K: { kind: 5, stride: 144 },
   q5_K: { kind: 6, stride: 176 },
-  q6_K: { kind: 7, stride: 212 },
+  q6_K: { kind: 7, stride: 224 },
 };
 
 /** The stored types the direct kernel decodes (ggml names). */
@@ -188,12 +195,13 @@ export function linearKernel(x: WgArray<'float32'>, w: LinearWeight, name?: stri
   const align = limits.minStorageBufferOffsetAlignment;
   const bm = tokenRows(m);
   const shader = device.features.subgroups && !plainLinear ? 'matmul/linear_subgroup.wgsl' : 'matmul/linear.wgsl';
-  const pipe = pipeline(device, shader, { W_KIND: KINDS[w.type.name].kind, WG });
+  const pipe = pipeline(device, shader, { W_KIND: KINDS[w.type.name].kind, WG, ROWS });
+  const rowsPerGroup = WG * ROWS;
   // Weight rows per dispatch: a whole number of workgroups whose bytes fit one binding (with alignment slack).
-  const nStep = Math.max(ROWS_PER_GROUP, Math.floor((maxBinding - align - 16) / w.rowBytes / ROWS_PER_GROUP) * ROWS_PER_GROUP);
+  const nStep = Math.max(rowsPerGroup, Math.floor((maxBinding - align - 16) / w.rowBytes / rowsPerGroup) * rowsPerGroup);
   // Token rows per dispatch: x's rows and y's rows (one weight-row range of them) fit one binding.
   const mStep = Math.max(bm, Math.floor((maxBinding - align - 16) / (4 * Math.max(k, n)) / bm) * bm);
-  if (w.rowBytes * Math.min(n, ROWS_PER_GROUP) > maxBinding || 4 * Math.max(k, n) > maxBinding) {
+  if (w.rowBytes * Math.min(n, rowsPerGroup) > maxBinding || 4 * Math.max(k, n) > maxBinding) {
     throw new LimitError(`linear: weight '${w.name}' [${n}, ${k}] does not fit this device's maxStorageBufferBindingSize of ${maxBinding} bytes`);
   }
   const maxGroups = limits.maxComputeWorkgroupsPerDimension;
@@ -212,7 +220,7 @@ export function linearKernel(x: WgArray<'float32'>, w: LinearWeight, name?: stri
         bm, 0, 0, 0,
       ]);
       const bind = bindGroup(device, pipe, [xw, ww, yw, params, ww]);
-      device.dispatch(pipe, [bind], [Math.ceil(nc / ROWS_PER_GROUP), Math.ceil(mc / bm)]);
+      device.dispatch(pipe, [bind], [Math.ceil(nc / rowsPerGroup), Math.ceil(mc / bm)]);
     }
   }
   return y;

@@ -114,10 +114,30 @@ export function causalAttention(q: WgArray, k: WgArray, v: WgArray, scale: numbe
   const window = options.window ?? 0;
   const softcap = options.softcap ?? 0;
   // the windowed and soft-capped variants are pipelines of their own
-  const pipe = pipeline(device, 'transformer/attention.wgsl', { WINDOWED: window > 0 ? 1 : 0, SOFTCAPPED: softcap > 0 ? 1 : 0 });
+  const variant = { WINDOWED: window > 0 ? 1 : 0, SOFTCAPPED: softcap > 0 ? 1 : 0 };
   const params = device.uniform(words([tokens, heads, kvHeads, dim, { f32: scale }, window, { f32: softcap }]));
+  if (device.features.subgroups && !plainAttention && dim % 4 === 0) {
+    // one invocation per query, SUBGROUP_QUERIES of one head per workgroup; one pipeline per head dimension
+    const pipe = pipeline(device, 'transformer/attention_subgroup.wgsl', { ...variant, HD4: dim / 4 });
+    const groups = Math.ceil(tokens / SUBGROUP_QUERIES);
+    if (groups > device.limits.maxComputeWorkgroupsPerDimension || heads > device.limits.maxComputeWorkgroupsPerDimension) {
+      throw new LimitError(`attention: ${tokens} tokens x ${heads} heads exceed this device's dispatch limit`);
+    }
+    device.dispatch(pipe, [bindGroup(device, pipe, [q.buffer, k.buffer, v.buffer, o.buffer, params])], [groups, heads]);
+    return o;
+  }
+  const pipe = pipeline(device, 'transformer/attention.wgsl', variant);
   device.dispatch(pipe, [bindGroup(device, pipe, [q.buffer, k.buffer, v.buffer, o.buffer, params])], grid(device, tokens * heads));
   return o;
+}
+
+/** Queries per workgroup of attention_subgroup.wgsl (its WG). */
+const SUBGROUP_QUERIES = 64;
+
+let plainAttention = false;
+/** Tests and benches: the attention kernel without subgroup operations (attention.wgsl) even where the adapter offers them. */
+export function setPlainAttention(plain: boolean): void {
+  plainAttention = plain;
 }
 
 /** silu(g) * u, element-wise (SwiGLU's gate: gatedActivation's silu form). */
