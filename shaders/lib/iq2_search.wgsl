@@ -160,6 +160,30 @@ fn iq2_snap(g: Group, id: f32, scale: f32) -> vec2<u32> {
   return vec2(u, 1u);
 }
 
+// Groups 0 .. ng - 1 of iq2_groups snapped at inverse scale id (scale for the
+// neighbour search), as iq2_snap gives them: code | 0x10000 where the levels'
+// own code was on the grid. One rolled loop, so that the search (unrolled eight
+// entries per vector) is inlined once per call site, not once per group.
+var<private> iq2_groups: array<Group, 4>;
+
+fn iq2_group(g: u32) -> Group {
+  var r = iq2_groups[0];
+  if (g == 1u) { r = iq2_groups[1]; }
+  if (g == 2u) { r = iq2_groups[2]; }
+  if (g == 3u) { r = iq2_groups[3]; }
+  return r;
+}
+
+fn iq2_snap_groups(ng: u32, id: f32, scale: f32) -> vec4<u32> {
+  var r = vec4(0u);
+  for (var g = 0u; g < iq2_opaque(ng); g = g + 1u) {
+    let a = iq2_snap(iq2_group(g), id, scale);
+    let c = a.x | (a.y << 16u);
+    r = select(r, vec4(c), vec4(g) == vec4(0u, 1u, 2u, 3u));
+  }
+  return r;
+}
+
 // sumqx, sumq2 (acc) continued over group g's levels `code` (q = 2l + 1), in element order.
 fn iq2_accumulate(acc: vec2<f32>, g: Group, code: u32) -> vec2<f32> {
   let q0 = iq2_q4(code, 0u);
@@ -251,6 +275,8 @@ struct Search16 {
 }
 
 fn iq2_search16(g0: Group, g1: Group, max: f32) -> Search16 {
+  iq2_groups[0] = g0;
+  iq2_groups[1] = g1;
   var best = 0.0;
   var scale = max / 5.0;
   var lv0 = 0u;
@@ -263,24 +289,26 @@ fn iq2_search16(g0: Group, g1: Group, max: f32) -> Search16 {
     let num = 5.0 + t;
     let id = num / max;
     let this_scale = 1.0 / id;
-    let a0 = iq2_snap(g0, id, this_scale);
-    let a1 = iq2_snap(g1, id, this_scale);
-    let s = iq2_accumulate(iq2_accumulate(vec2(0.0), g0, a0.x), g1, a1.x);
+    let a = iq2_snap_groups(2u, id, this_scale);
+    let c0 = a.x & 0xffffu;
+    let c1 = a.y & 0xffffu;
+    let s = iq2_accumulate(iq2_accumulate(vec2(0.0), g0, c0), g1, c1);
     let lhs = s.x * s.x;
     let rhs = best * s.y;
     if (s.y > 0.0 && lhs > rhs) {
       scale = s.x / s.y;
       best = scale * s.x;
-      lv0 = a0.x;
-      lv1 = a1.x;
-      on0 = a0.y == 1u;
-      on1 = a1.y == 1u;
+      lv0 = c0;
+      lv1 = c1;
+      on0 = a.x > 0xffffu;
+      on1 = a.y > 0xffffu;
     }
   }
   if ((!on0 || !on1) && scale > 0.0) {
     let id = 1.0 / scale;
-    if (!on0) { lv0 = iq2_snap(g0, id, scale).x; }
-    if (!on1) { lv1 = iq2_snap(g1, id, scale).x; }
+    let a = iq2_snap_groups(2u, id, scale);
+    if (!on0) { lv0 = a.x & 0xffffu; }
+    if (!on1) { lv1 = a.y & 0xffffu; }
     let s = iq2_accumulate(iq2_accumulate(vec2(0.0), g0, lv0), g1, lv1);
     if (s.y > 0.0) { scale = s.x / s.y; }
   }

@@ -131,13 +131,16 @@ fn iq2_block(blk: u32, b: u32) {
     if (eff_max <= 0.0) { continue; }
     var best = 0.0;
     var lv = vec4(0u);
+    iq2_groups[0] = p0.g;
+    iq2_groups[1] = p1.g;
+    iq2_groups[2] = p2.g;
+    iq2_groups[3] = p3.g;
     for (var is = -6; is <= i32(iq2_opaque(6u)); is = is + 1) {
       let t = f32(is) * 0.1;
       let num = 5.0 + t;
       let id = num / eff_max;
       let this_scale = 1.0 / id;
-      let c = vec4(iq2_snap(p0.g, id, this_scale).x, iq2_snap(p1.g, id, this_scale).x,
-                   iq2_snap(p2.g, id, this_scale).x, iq2_snap(p3.g, id, this_scale).x);
+      let c = iq2_snap_groups(4u, id, this_scale) & vec4(0xffffu);
       let s = iq2_accumulate(iq2_accumulate(iq2_accumulate(iq2_accumulate(vec2(0.0), p0.g, c.x), p1.g, c.y), p2.g, c.z), p3.g, c.w);
       let lhs = s.x * s.x;
       let rhs = best * s.y;
@@ -149,7 +152,7 @@ fn iq2_block(blk: u32, b: u32) {
     }
     if (scale > 0.0) {
       let id = 1.0 / scale;
-      lv = vec4(iq2_snap(p0.g, id, scale).x, iq2_snap(p1.g, id, scale).x, iq2_snap(p2.g, id, scale).x, iq2_snap(p3.g, id, scale).x);
+      lv = iq2_snap_groups(4u, id, scale) & vec4(0xffffu);
       let s = iq2_accumulate(iq2_accumulate(iq2_accumulate(iq2_accumulate(vec2(0.0), p0.g, lv.x), p1.g, lv.y), p2.g, lv.z), p3.g, lv.w);
       if (s.y > 0.0) { scale = s.x / s.y; }
     }
