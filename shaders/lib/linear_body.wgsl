@@ -2,7 +2,7 @@
 // (which differ only in how x's chunks reach the invocations: load_x_chunk).
 //
 // x is float32 [M, K] (rows of K contiguous), y float32 [M, N]. Each invocation
-// owns ROWS (8, or 4) consecutive weight rows and the workgroup's bm token rows; it walks K
+// owns 4 consecutive weight rows and the workgroup's bm token rows; it walks K
 // in chunks of 32 (one ggml block, or one K-quant sub-block), decoding its
 // rows' chunk once into registers and using it for every token row, so a
 // weight is decoded M / bm times in all. There is no workgroup memory and no
@@ -22,7 +22,6 @@
 override W_KIND: u32 = 1u; // 0 f32, 1 f16, 2 bf16, 3 q8_0, 4 q4_0, 5 q4_K, 6 q5_K, 7 q6_K
 const BM_MAX: u32 = 32u;
 override WG: u32 = 64u;    // invocations per workgroup
-override ROWS: u32 = 8u;   // weight rows per invocation: 4 or 8
 
 struct Params {
   m: u32,
@@ -93,47 +92,28 @@ fn run_tile(wid: vec3<u32>, lid: u32, wide: bool) {
     // never taken: keeps both views of w in the pipeline's layout whatever W_KIND reads
     y[0] = f32(w[0] + w4[0].x);
   }
-  let n0 = (wid.x * WG + lid) * ROWS;
+  let n0 = (wid.x * WG + lid) * 4u;
   let m0 = wid.y * p.bm;
   let last_n = p.n - 1u;
   let r0 = min(n0, last_n);
   let r1 = min(n0 + 1u, last_n);
   let r2 = min(n0 + 2u, last_n);
   let r3 = min(n0 + 3u, last_n);
-  let r4 = min(n0 + 4u, last_n);
-  let r5 = min(n0 + 5u, last_n);
-  let r6 = min(n0 + 6u, last_n);
-  let r7 = min(n0 + 7u, last_n);
   // indexed by the token loop's counter: one vec4 of per-lane memory traffic
-  // per token and chunk, against 128 (ROWS 8: 256) multiply-adds; unrolled
-  // instead, the body took minutes to compile on lavapipe
+  // per token and chunk, against 128 multiply-adds; unrolled instead, the
+  // body took minutes to compile on lavapipe
   var acc: array<vec4<f32>, BM_MAX>;
-  var acc_hi: array<vec4<f32>, BM_MAX>;
   let chunks = p.k >> 5u;
   for (var c = 0u; c < chunks; c = c + 1u) {
-    let d0 = decode_chunk(r0, c);
-    let d1 = decode_chunk(r1, c);
-    let d2 = decode_chunk(r2, c);
-    let d3 = decode_chunk(r3, c);
-    if (ROWS == 8u) {
-      // each chunk of x serves 8 weight rows: half the x loads and broadcasts per multiply-add
-      let d4 = decode_chunk(r4, c);
-      let d5 = decode_chunk(r5, c);
-      let d6 = decode_chunk(r6, c);
-      let d7 = decode_chunk(r7, c);
-      for (var i = 0u; i < p.bm; i = i + 1u) {
-        let xc = load_x_chunk(wide, x_at(m0, i, c));
-        acc[i] += dot4(xc, d0, d1, d2, d3);
-        acc_hi[i] += dot4(xc, d4, d5, d6, d7);
-      }
-    } else {
-      for (var i = 0u; i < p.bm; i = i + 1u) {
-        acc[i] += dot4(load_x_chunk(wide, x_at(m0, i, c)), d0, d1, d2, d3);
-      }
+    let w0 = decode_chunk(r0, c);
+    let w1 = decode_chunk(r1, c);
+    let w2 = decode_chunk(r2, c);
+    let w3 = decode_chunk(r3, c);
+    for (var i = 0u; i < p.bm; i = i + 1u) {
+      acc[i] += dot4(load_x_chunk(wide, x_at(m0, i, c)), w0, w1, w2, w3);
     }
   }
   for (var i = 0u; i < p.bm; i = i + 1u) {
     store_row(m0 + i, n0, acc[i]);
-    if (ROWS == 8u) { store_row(m0 + i, n0 + 4u, acc_hi[i]); }
   }
 }

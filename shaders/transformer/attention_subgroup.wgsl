@@ -25,6 +25,9 @@ struct Params {
   scale: f32,
   window: u32,
   softcap: f32,
+  // keys per softmax block, KB (8): a uniform, so that the block loops stay
+  // loops (unrolled, with the head-dim loops inside, lavapipe compiled for 10 s)
+  key_block: u32,
 }
 
 @group(0) @binding(0) var<storage, read> q: array<vec4<f32>>;
@@ -36,21 +39,19 @@ struct Params {
 override WINDOWED: bool = false;
 override SOFTCAPPED: bool = false;
 override HD4: u32 = 32u;  // head_dim / 4, at most MAX_HD4
+// chunks of 8 vec4s per row; loops over them count by 1 (so that Mesa unrolls them: counting c by 8, it did not)
+override CHUNKS: u32 = (HD4 + 7u) / 8u;
 const MAX_HD4 = 64u;
 const WG = 64u;
-const KB = 8u;            // keys per softmax block
 const NEG = -3.0e38;
 
 var<private> lane8: u32;
 
 // The 8 vec4s of a k row at vec4 index `at` (clamped to `last`, the row's last
 // vec4), the same in every invocation of the subgroup: lane l of each 8 loads
-// vec4 l and broadcasts it. Subgroups of fewer than 8 load them all.
-fn k_chunk(wide: bool, at: u32, last: u32) -> array<vec4<f32>, 8> {
-  if (!wide) {
-    return array<vec4<f32>, 8>(k[min(at, last)], k[min(at + 1u, last)], k[min(at + 2u, last)], k[min(at + 3u, last)],
-                               k[min(at + 4u, last)], k[min(at + 5u, last)], k[min(at + 6u, last)], k[min(at + 7u, last)]);
-  }
+// vec4 l and broadcasts it (the host runs this kernel where subgroups have 8
+// lanes or more: a second, direct-load path doubled the compile time).
+fn k_chunk(at: u32, last: u32) -> array<vec4<f32>, 8> {
   let mine = k[min(at + lane8, last)];
   return array<vec4<f32>, 8>(
     subgroupBroadcast(mine, 0u), subgroupBroadcast(mine, 1u), subgroupBroadcast(mine, 2u), subgroupBroadcast(mine, 3u),
@@ -58,11 +59,7 @@ fn k_chunk(wide: bool, at: u32, last: u32) -> array<vec4<f32>, 8> {
 }
 
 // The same for a v row.
-fn v_chunk(wide: bool, at: u32, last: u32) -> array<vec4<f32>, 8> {
-  if (!wide) {
-    return array<vec4<f32>, 8>(v[min(at, last)], v[min(at + 1u, last)], v[min(at + 2u, last)], v[min(at + 3u, last)],
-                               v[min(at + 4u, last)], v[min(at + 5u, last)], v[min(at + 6u, last)], v[min(at + 7u, last)]);
-  }
+fn v_chunk(at: u32, last: u32) -> array<vec4<f32>, 8> {
   let mine = v[min(at + lane8, last)];
   return array<vec4<f32>, 8>(
     subgroupBroadcast(mine, 0u), subgroupBroadcast(mine, 1u), subgroupBroadcast(mine, 2u), subgroupBroadcast(mine, 3u),
@@ -76,9 +73,8 @@ fn sees(s: u32, first: u32, n_keys: u32) -> bool {
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
-        @builtin(subgroup_invocation_id) sg_lane: u32, @builtin(subgroup_size) sg_size: u32) {
+        @builtin(subgroup_invocation_id) sg_lane: u32) {
   lane8 = sg_lane & 7u;
-  let wide = sg_size >= 8u;
   let h = wid.y;
   let t = wid.x * WG + lid;
   let valid = t < params.tokens;
@@ -100,16 +96,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let kstride = params.kv_heads * HD4;
   var m = NEG;
   var l = 0.0;
-  for (var s0 = begin; s0 < end; s0 += KB) {
+  for (var s0 = begin; s0 < end; s0 += params.key_block) {
     // scores of the block's keys (past `end`: the last key again, masked)
     var sc_lo = vec4<f32>(NEG);
     var sc_hi = vec4<f32>(NEG);
     var block_max = NEG;
-    for (var j = 0u; j < KB; j++) {
+    for (var j = 0u; j < params.key_block; j++) {
       let kb = min(s0 + j, end - 1u) * kstride + kvh * HD4;
       var d4 = vec4<f32>(0.0);
-      for (var c = 0u; c < HD4; c += 8u) {
-        let kc = k_chunk(wide, kb + c, kb + HD4 - 1u);
+      for (var ci = 0u; ci < CHUNKS; ci++) {
+        let c = ci * 8u;
+        let kc = k_chunk(kb + c, kb + HD4 - 1u);
         for (var i = 0u; i < 8u; i++) {
           if (c + i < HD4) { d4 = fma(qr[c + i], kc[i], d4); }
         }
@@ -126,13 +123,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     l *= correction;
     for (var i = 0u; i < HD4; i++) { acc[i] *= correction; }
     m = m_new;
-    for (var j = 0u; j < KB; j++) {
+    for (var j = 0u; j < params.key_block; j++) {
       let score = select(sc_hi[j & 3u], sc_lo[j & 3u], j < 4u);
       let p = select(0.0, exp(score - m_new), sees(s0 + j, first, n_keys));
       l += p;
       let vb = min(s0 + j, end - 1u) * kstride + kvh * HD4;
-      for (var c = 0u; c < HD4; c += 8u) {
-        let vc = v_chunk(wide, vb + c, vb + HD4 - 1u);
+      for (var ci = 0u; ci < CHUNKS; ci++) {
+        let c = ci * 8u;
+        let vc = v_chunk(vb + c, vb + HD4 - 1u);
         for (var i = 0u; i < 8u; i++) {
           if (c + i < HD4) { acc[c + i] = fma(vec4<f32>(p), vc[i], acc[c + i]); }
         }

@@ -24,14 +24,9 @@ import { GpuStorage } from '../runtime/pool.js';
 import { bindingWindow } from './dispatch.js';
 import { bindGroup, pipeline } from './shader.js';
 
-/** Invocations per workgroup. */
+/** Invocations per workgroup; each owns 4 weight rows. */
 const WG = 64;
-/** Weight rows per invocation (the shader's ROWS: 4 or 8). */
-let ROWS = 8;
-/** Benches: another number of weight rows per invocation (4 or 8). */
-export function setLinearRows(rows: 4 | 8): void {
-  ROWS = rows;
-}
+const ROWS_PER_GROUP = WG * 4;
 /** Weights per decoded chunk (shader's K step). */
 const CHUNK = 32;
 
@@ -195,13 +190,12 @@ export function linearKernel(x: WgArray<'float32'>, w: LinearWeight, name?: stri
   const align = limits.minStorageBufferOffsetAlignment;
   const bm = tokenRows(m);
   const shader = device.features.subgroups && !plainLinear ? 'matmul/linear_subgroup.wgsl' : 'matmul/linear.wgsl';
-  const pipe = pipeline(device, shader, { W_KIND: KINDS[w.type.name].kind, WG, ROWS });
-  const rowsPerGroup = WG * ROWS;
+  const pipe = pipeline(device, shader, { W_KIND: KINDS[w.type.name].kind, WG });
   // Weight rows per dispatch: a whole number of workgroups whose bytes fit one binding (with alignment slack).
-  const nStep = Math.max(rowsPerGroup, Math.floor((maxBinding - align - 16) / w.rowBytes / rowsPerGroup) * rowsPerGroup);
+  const nStep = Math.max(ROWS_PER_GROUP, Math.floor((maxBinding - align - 16) / w.rowBytes / ROWS_PER_GROUP) * ROWS_PER_GROUP);
   // Token rows per dispatch: x's rows and y's rows (one weight-row range of them) fit one binding.
   const mStep = Math.max(bm, Math.floor((maxBinding - align - 16) / (4 * Math.max(k, n)) / bm) * bm);
-  if (w.rowBytes * Math.min(n, rowsPerGroup) > maxBinding || 4 * Math.max(k, n) > maxBinding) {
+  if (w.rowBytes * Math.min(n, ROWS_PER_GROUP) > maxBinding || 4 * Math.max(k, n) > maxBinding) {
     throw new LimitError(`linear: weight '${w.name}' [${n}, ${k}] does not fit this device's maxStorageBufferBindingSize of ${maxBinding} bytes`);
   }
   const maxGroups = limits.maxComputeWorkgroupsPerDimension;
@@ -220,7 +214,7 @@ export function linearKernel(x: WgArray<'float32'>, w: LinearWeight, name?: stri
         bm, 0, 0, 0,
       ]);
       const bind = bindGroup(device, pipe, [xw, ww, yw, params, ww]);
-      device.dispatch(pipe, [bind], [Math.ceil(nc / rowsPerGroup), Math.ceil(mc / bm)]);
+      device.dispatch(pipe, [bind], [Math.ceil(nc / ROWS_PER_GROUP), Math.ceil(mc / bm)]);
     }
   }
   return y;

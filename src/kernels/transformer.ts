@@ -115,8 +115,11 @@ export function causalAttention(q: WgArray, k: WgArray, v: WgArray, scale: numbe
   const softcap = options.softcap ?? 0;
   // the windowed and soft-capped variants are pipelines of their own
   const variant = { WINDOWED: window > 0 ? 1 : 0, SOFTCAPPED: softcap > 0 ? 1 : 0 };
-  const params = device.uniform(words([tokens, heads, kvHeads, dim, { f32: scale }, window, { f32: softcap }]));
-  if (device.features.subgroups && !plainAttention && dim % 4 === 0) {
+  // the last word: attention_subgroup.wgsl's keys per softmax block (at most 8; attention.wgsl does not read it)
+  const params = device.uniform(words([tokens, heads, kvHeads, dim, { f32: scale }, window, { f32: softcap }, 8]));
+  // attention_subgroup.wgsl broadcasts from 8 lanes: subgroups must have at least 8 (lavapipe 8, Apple 32)
+  const subgroupMin = (device.adapter.info as { subgroupMinSize?: number }).subgroupMinSize ?? 0;
+  if (device.features.subgroups && subgroupMin >= 8 && !plainAttention && dim % 4 === 0) {
     // one invocation per query, SUBGROUP_QUERIES of one head per workgroup; one pipeline per head dimension
     const pipe = pipeline(device, 'transformer/attention_subgroup.wgsl', { ...variant, HD4: dim / 4 });
     const groups = Math.ceil(tokens / SUBGROUP_QUERIES);
