@@ -18,7 +18,7 @@ import { addmm, matmul } from '../src/ops/linalg.js';
 import { bf16BitsToF32, f32ToBf16Bits } from '../src/runtime/half.js';
 import type { Device } from '../src/runtime/device.js';
 import { machineDescription, median, printTable } from './machine.js';
-import { throttleDawnPolling } from '../src/cli/backend.js';
+import { throttleDawnPolling } from '../src/runtime/dawn-polling.js';
 
 interface Row {
   op: string;
@@ -57,17 +57,18 @@ function values(n: number, seed: number): Float32Array {
 }
 
 /**
- * GPU time of `op`, and the same with dawn.node's poll ticks throttled as the CLI runs them
- * (src/cli/backend.ts): while a GPU promise is pending, dawn.node's main-thread poll spins a
+ * GPU time of `op` with dawn.node's poll spinning (setImmediate), and as devices run it
+ * (throttled, src/runtime/dawn-polling.ts): while a GPU promise is pending, the spin takes a
  * core that lavapipe's kernels would use.
  */
 async function timeGpuBoth(device: Device, runs: number, op: () => WgArray): Promise<[number, number]> {
-  const plain = await timeGpu(device, runs, op);
-  const restore = throttleDawnPolling();
+  const was = throttleDawnPolling(false);
   try {
+    const plain = await timeGpu(device, runs, op);
+    throttleDawnPolling(true);
     return [plain, await timeGpu(device, runs, op)];
   } finally {
-    restore();
+    throttleDawnPolling(was);
   }
 }
 

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { EXIT, runCli } from '../src/cli/cli.js';
-import { isDawnPoll } from '../src/cli/backend.js';
+import { isDawnPoll, throttleDawnPolling } from '../src/runtime/dawn-polling.js';
 import { syntheticModel, writeSyntheticModel } from '../src/convert/synthetic.js';
 import { loadGGUF } from '../src/io/gguf/reader.js';
 import { gguf } from '../src/io/gguf/metadata.js';
@@ -166,6 +166,7 @@ describe('dawn polling', () => {
   test("dawn.node's poll callback is the only kind throttleDawnPolling delays", async () => {
     // catch the callback dawn.node schedules while a mapAsync is pending
     const seen: unknown[] = [];
+    const was = throttleDawnPolling(false);
     const immediate = globalThis.setImmediate;
     globalThis.setImmediate = ((cb: () => void) => (seen.push(cb), immediate(cb))) as typeof setImmediate;
     try {
@@ -174,6 +175,7 @@ describe('dawn polling', () => {
       b.destroy();
     } finally {
       globalThis.setImmediate = immediate;
+      throttleDawnPolling(was);
     }
     expect(seen.some((f) => isDawnPoll(f))).toBe(true);
     let resolve!: (v: unknown) => void;

@@ -5,6 +5,7 @@
 // and releases everything on close() so the process can exit.
 
 import { DeviceError, LimitError } from '../errors.js';
+import { throttleDawnPolling } from './dawn-polling.js';
 import { BufferPool } from './pool.js';
 import { GpuTimer, Profile, type Stage } from './profile.js';
 
@@ -20,6 +21,12 @@ export interface DeviceOptions {
   mapExtended?: boolean;
   /** Bytes of released buffers the pool may keep for reuse (default 512 MiB). */
   poolBytes?: number;
+  /**
+   * Route dawn.node's main-thread polls through setTimeout(0) instead of a
+   * setImmediate spin (default true; process-wide, see dawn-polling.ts).
+   * Env WGARRAY_DAWN_POLL=immediate turns it off.
+   */
+  throttlePolling?: boolean;
 }
 
 export interface DeviceLimits {
@@ -201,6 +208,7 @@ export class Device {
     } catch (cause) {
       throw new DeviceError('NO_ADAPTER', `the WebGPU adapter refused a device: ${(cause as Error).message}`, { cause });
     }
+    if (options.throttlePolling ?? process.env.WGARRAY_DAWN_POLL !== 'immediate') throttleDawnPolling(true);
     return new Device(adapter, device, features, options.poolBytes ?? DEFAULT_POOL_BYTES);
   }
 
