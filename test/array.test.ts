@@ -201,6 +201,11 @@ describe('buffer pool', () => {
     const gc = (globalThis as { gc?: () => void }).gc;
     expect(gc, 'vitest runs with --expose-gc').toBeTypeOf('function');
     await device.sync();
+    // earlier tests' dropped arrays first, so that their collection cannot land in the count below
+    for (let i = 0; i < 5; i++) {
+      gc!();
+      await new Promise((r) => setTimeout(r, 10));
+    }
     const before = device.pool.snapshot().liveBytes;
     (() => {
       for (let i = 0; i < 20; i++) zeros([64, 1024]);
@@ -210,7 +215,8 @@ describe('buffer pool', () => {
       gc!();
       await new Promise((r) => setTimeout(r, 10));
     }
-    expect(device.pool.snapshot().liveBytes).toBe(before);
+    // at most: something an earlier test dropped may still be collected meanwhile (seen once in CI)
+    expect(device.pool.snapshot().liveBytes).toBeLessThanOrEqual(before);
   });
 });
 
