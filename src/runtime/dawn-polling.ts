@@ -21,11 +21,6 @@ export function isDawnPoll(f: unknown): boolean {
   return typeof f === 'function' && f.length === 0 && f.name === '' && Function.prototype.toString.call(f).includes('[native code]');
 }
 
-/** Whether dawn.node's polls are throttled now. */
-export function dawnPollingThrottled(): boolean {
-  return (globalThis as Global)[ORIGINAL] !== undefined;
-}
-
 /**
  * Throttles dawn.node's polls (`on`) or gives them setImmediate back; returns
  * the previous state. Process-wide: the global setImmediate is what dawn.node
