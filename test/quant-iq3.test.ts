@@ -23,13 +23,13 @@ import { iq3_xxs } from '../src/quant/formats/iq3_xxs.js';
 import { iq3Grid } from '../src/quant/grids/iq3xs.js';
 import { f16BitsToF32, f32ToF16Bits } from '../src/runtime/half.js';
 import { mulberry32, seededNormals } from '../src/runtime/host-random.js';
+import { BUNDLE } from './helpers/bundle-oracle.js';
 import { REPO } from './helpers/child.js';
 import { ggmlQuantizeAvailable, ggmlQuantizeBatch, libggmlBasePath, oracleAvailable, type GgmlQuantizeJob } from './helpers/ggml-quantize.js';
 
 const QK = 256;
 const N = 512; // row length: two super-blocks
 const FORMATS = [iq3_xxs, iq3_s];
-const BUNDLE = join(REPO, 'node_modules', 'node-llama-cpp', 'llama', 'gitRelease.bundle');
 
 const toF16 = (x: Float32Array): Float32Array => x.map((v) => f16BitsToF32(f32ToF16Bits(v)));
 

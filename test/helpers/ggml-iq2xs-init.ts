@@ -8,15 +8,13 @@
 // x86-64 build) against the prebuilt libggml-base (ggml_abort, ggml_row_size...),
 // cached in ~/.cache/wgarray-test/.
 
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, renameSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { homedir, tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { bundleOracleAvailable, cachedOracleBinary, oracleEnv, run } from './bundle-oracle.js';
 import { libggmlBasePath } from './ggml-quantize.js';
-import { REPO } from './child.js';
 import { IQ2XS_KMAP_SIZE } from '../../src/quant/grids/iq2xs.js';
 
-const BUNDLE = join(REPO, 'node_modules', 'node-llama-cpp', 'llama', 'gitRelease.bundle');
 
 // writes iq2_data[type]: the grid (u64 per point), kmap (i32 x 43692), the neighbour lists (u16).
 // ggml sorts (distance, index) pairs with qsort and a comparator that orders them
@@ -121,53 +119,19 @@ int main(int argc, char ** argv) {
 
 /** Whether the oracle can be built here (gcc, git, the bundle, libggml-base); with WGARRAY_REQUIRE_ORACLES=1 a missing piece throws. */
 export function ggmlIq2InitAvailable(): boolean {
-  const missing = !libggmlBasePath()
-    ? "node-llama-cpp's prebuilt libggml-base"
-    : !existsSync(BUNDLE)
-      ? "node-llama-cpp's llama.cpp source bundle"
-      : spawnSync('gcc', ['--version'], { stdio: 'ignore' }).status !== 0
-        ? 'gcc'
-        : spawnSync('git', ['--version'], { stdio: 'ignore' }).status !== 0
-          ? 'git'
-          : undefined;
-  if (missing && process.env.WGARRAY_REQUIRE_ORACLES === '1') {
-    throw new Error(`the ggml iq2xs_init_impl oracle needs ${missing}, and WGARRAY_REQUIRE_ORACLES=1 forbids skipping it`);
-  }
-  return !missing;
-}
-
-function run(cmd: string, args: string[], env?: NodeJS.ProcessEnv): Buffer {
-  const r = spawnSync(cmd, args, { env, maxBuffer: 256 * 2 ** 20 });
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}):\n${r.stderr}`);
-  return r.stdout;
+  return bundleOracleAvailable('the ggml iq2xs_init_impl oracle', 'gcc');
 }
 
 function oracleBinary(): string {
-  const dir = join(homedir(), '.cache', 'wgarray-test', `iq2xs-init-v4-${statSync(BUNDLE).size}`);
-  const bin = join(dir, 'iq2xs-init');
-  if (existsSync(bin)) return bin;
-  const work = mkdtempSync(join(tmpdir(), 'wgarray-iq2xs-init-'));
-  try {
-    const git = join(work, 'src.git');
-    run('git', ['clone', '-q', '--bare', BUNDLE, git]);
+  return cachedOracleBinary('iq2xs-init', 'v4', (work, git, out) => {
     const tar = join(work, 'ggml.tar');
     run('git', ['--git-dir', git, 'archive', `--output=${tar}`, 'HEAD', 'ggml/include', 'ggml/src']);
     run('tar', ['-xf', tar, '-C', work]);
     const main = join(work, 'main.c');
     writeFileSync(main, MAIN);
-    mkdirSync(dir, { recursive: true });
     const ggml = join(work, 'ggml');
-    // built aside, then renamed within the cache folder (atomic): test files in
-    // other workers may build it at the same time
-    const built = join(work, 'iq2xs-init');
-    run('gcc', ['-O2', '-I', join(ggml, 'include'), '-I', join(ggml, 'src'), main, libggmlBasePath()!, '-lm', '-o', built]);
-    const staged = `${bin}.${process.pid}`;
-    run('mv', [built, staged]);
-    renameSync(staged, bin);
-    return bin;
-  } finally {
-    rmSync(work, { recursive: true, force: true });
-  }
+    run('gcc', ['-O2', '-I', join(ggml, 'include'), '-I', join(ggml, 'src'), main, libggmlBasePath()!, '-lm', '-o', out]);
+  });
 }
 
 export interface GgmlIq2xsData {
@@ -179,9 +143,7 @@ export interface GgmlIq2xsData {
 
 /** What ggml's iq2xs_init_impl computes for ggml type id `typeId` (IQ2_XXS, IQ2_XS, IQ2_S, IQ1_S, IQ1_M). */
 export function ggmlIq2xsInit(typeId: number, gridSize: number): GgmlIq2xsData {
-  const libDir = dirname(libggmlBasePath()!);
-  const env = { ...process.env, LD_LIBRARY_PATH: libDir, DYLD_LIBRARY_PATH: libDir };
-  const out = run(oracleBinary(), [String(typeId)], env);
+  const out = run(oracleBinary(), [String(typeId)], oracleEnv());
   const bytes = new Uint8Array(out.buffer.slice(out.byteOffset, out.byteOffset + out.length));
   const mapAt = gridSize * 8;
   const neighboursAt = mapAt + IQ2XS_KMAP_SIZE * 4;
@@ -199,11 +161,6 @@ function withDir<T>(f: (dir: string) => T): T {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-}
-
-function oracleEnv(): NodeJS.ProcessEnv {
-  const libDir = dirname(libggmlBasePath()!);
-  return { ...process.env, LD_LIBRARY_PATH: libDir, DYLD_LIBRARY_PATH: libDir };
 }
 
 /** ggml's quantize_iq2_xxs / _xs / _s (as ggml_quantize_chunk calls them) of rows of nPerRow values, with quant_weights if given: nPerRow values, or nPerRow per row. */

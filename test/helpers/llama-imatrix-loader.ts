@@ -6,14 +6,11 @@
 // binary is cached in ~/.cache/wgarray-test/. readImatrixWithLlama(file)
 // returns what the loader read, after llama-quantize's own metadata check.
 
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { homedir, tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { bundleOracleAvailable, cachedOracleBinary, oracleEnv, run } from './bundle-oracle.js';
 import { libggmlBasePath } from './ggml-quantize.js';
-import { REPO } from './child.js';
 
-const BUNDLE = join(REPO, 'node_modules', 'node-llama-cpp', 'llama', 'gitRelease.bundle');
 
 const COMMON_SHIM = `#pragma once
 #include <string>
@@ -65,60 +62,21 @@ export interface LlamaImatrix {
 
 /** Whether the loader can be built here (g++, git, the bundle, libggml-base); with WGARRAY_REQUIRE_ORACLES=1 a missing piece throws. */
 export function imatrixLoaderAvailable(): boolean {
-  const missing = !libggmlBasePath()
-    ? "node-llama-cpp's prebuilt libggml-base"
-    : !existsSync(BUNDLE)
-      ? "node-llama-cpp's llama.cpp source bundle"
-      : spawnSync('g++', ['--version'], { stdio: 'ignore' }).status !== 0
-        ? 'g++'
-        : spawnSync('git', ['--version'], { stdio: 'ignore' }).status !== 0
-          ? 'git'
-          : undefined;
-  if (missing && process.env.WGARRAY_REQUIRE_ORACLES === '1') {
-    throw new Error(`the llama.cpp imatrix loader oracle needs ${missing}, and WGARRAY_REQUIRE_ORACLES=1 forbids skipping it`);
-  }
-  return !missing;
-}
-
-function run(cmd: string, args: string[], cwd?: string, env?: NodeJS.ProcessEnv): string {
-  const r = spawnSync(cmd, args, { cwd, env, encoding: 'utf8', maxBuffer: 256 * 2 ** 20 });
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}):\n${r.stderr}`);
-  return r.stdout;
+  return bundleOracleAvailable('the llama.cpp imatrix loader oracle', 'g++');
 }
 
 function loaderBinary(): string {
-  const lib = libggmlBasePath()!;
-  // Cached across checkouts (keyed by the bundle, i.e. the llama.cpp version): it names no
-  // library folder of its own; each run finds this checkout's libggml-base (readImatrixWithLlama).
-  const dir = join(homedir(), '.cache', 'wgarray-test', `imatrix-loader-v2-${statSync(BUNDLE).size}`);
-  const bin = join(dir, 'imatrix-loader');
-  if (existsSync(bin)) return bin;
-  const work = mkdtempSync(join(tmpdir(), 'wgarray-imatrix-loader-'));
-  try {
-    const git = join(work, 'src.git');
-    run('git', ['clone', '-q', '--bare', BUNDLE, git]);
+  return cachedOracleBinary('imatrix-loader', 'v2', (work, git, out) => {
     const files = ['common/imatrix-loader.cpp', 'common/imatrix-loader.h', 'ggml/include/gguf.h', 'ggml/include/ggml.h'];
     for (const f of files) writeFileSync(join(work, f.split('/').pop()!), run('git', ['--git-dir', git, 'show', `HEAD:${f}`]));
     writeFileSync(join(work, 'common.h'), COMMON_SHIM);
     writeFileSync(join(work, 'log.h'), LOG_SHIM);
     writeFileSync(join(work, 'main.cpp'), MAIN);
-    mkdirSync(dir, { recursive: true });
-    // built aside, then renamed within the cache folder (atomic): test files in
-    // other workers may build it at the same time
-    const built = join(work, 'imatrix-loader');
-    run('g++', ['-std=c++17', '-O1', '-I', work, join(work, 'main.cpp'), join(work, 'imatrix-loader.cpp'), lib, '-o', built]);
-    const staged = `${bin}.${process.pid}`;
-    run('mv', [built, staged]);
-    renameSync(staged, bin);
-    return bin;
-  } finally {
-    rmSync(work, { recursive: true, force: true });
-  }
+    run('g++', ['-std=c++17', '-O1', '-I', work, join(work, 'main.cpp'), join(work, 'imatrix-loader.cpp'), libggmlBasePath()!, '-o', out]);
+  });
 }
 
 /** What llama.cpp's common_imatrix_load reads from `file` (rejects as llama-quantize would). */
 export function readImatrixWithLlama(file: string): LlamaImatrix {
-  const libDir = dirname(libggmlBasePath()!);
-  const env = { ...process.env, LD_LIBRARY_PATH: libDir, DYLD_LIBRARY_PATH: libDir };
-  return JSON.parse(run(loaderBinary(), [file], undefined, env)) as LlamaImatrix;
+  return JSON.parse(run(loaderBinary(), [file], oracleEnv()).toString('utf8')) as LlamaImatrix;
 }
