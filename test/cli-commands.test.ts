@@ -16,6 +16,7 @@ import { saveGGUF } from '../src/io/gguf/writer.js';
 import { close, init } from '../src/runtime/device.js';
 import type { Device } from '../src/runtime/device.js';
 import { LLAMA_QUANT_PRESETS, missingFormats } from '../src/quant/presets.js';
+import { sink } from './helpers/text-sink.js';
 
 const UNMADE = LLAMA_QUANT_PRESETS.find((p) => missingFormats(p).length > 0);
 
@@ -23,11 +24,6 @@ let dir: string;
 let device: Device;
 let hf: string;
 let f16: string;
-
-function sink() {
-  let text = '';
-  return { write: (s: string) => (text += s), get text() { return text; } };
-}
 
 async function cli(args: string[], opts: { isTTY?: boolean; signal?: AbortSignal } = {}) {
   const stdout = sink();

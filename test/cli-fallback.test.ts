@@ -9,14 +9,10 @@ import { afterAll, beforeAll, expect, test } from 'vitest';
 import { runCli } from '../src/cli/cli.js';
 import { syntheticModel, writeSyntheticModel } from '../src/convert/synthetic.js';
 import { closeDevice } from '../src/runtime/device.js';
+import { sink } from './helpers/text-sink.js';
 
 let dir: string;
 let hf: string;
-
-function sink() {
-  let text = '';
-  return { write: (s: string) => (text += s), get text() { return text; } };
-}
 
 async function cli(args: string[]) {
   const stdout = sink();

@@ -18,16 +18,12 @@ import { saveSafetensors } from '../src/io/safetensors/writer.js';
 import { close, init } from '../src/runtime/device.js';
 import type { Device } from '../src/runtime/device.js';
 import { bf16BitsToF32, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits } from '../src/runtime/half.js';
+import { sink } from './helpers/text-sink.js';
 
 let dir: string;
 let device: Device;
 let model: SyntheticModel;
 let hf: string;
-
-function sink() {
-  let text = '';
-  return { write: (s: string) => (text += s), get text() { return text; } };
-}
 
 async function cli(args: string[], opts: { device?: Device | null } = {}) {
   const stdout = sink();

@@ -29,6 +29,7 @@ import { syntheticModel, writeSyntheticModel, type SyntheticArch } from '../src/
 import { CORPUS } from './helpers/corpus.js';
 import { runLlama, type LlamaRun } from './helpers/llama.js';
 import { cachedNpmPackage } from './helpers/npm-package.js';
+import { sink } from './helpers/text-sink.js';
 
 const require = createRequire(import.meta.url);
 let dir: string;
@@ -70,11 +71,6 @@ if (gemma3Dir) {
 
 function encoder(t: { encode(text: string, options: { add_special_tokens: boolean }): number[] }) {
   return (text: string) => t.encode(text, { add_special_tokens: false });
-}
-
-function sink() {
-  let text = '';
-  return { write: (s: string) => (text += s), get text() { return text; } };
 }
 
 beforeAll(async () => {

@@ -25,6 +25,7 @@ import { syntheticModel, writeSyntheticModel, type SyntheticModel } from '../src
 import { argmax, encodeSentencePiece, margin, referenceGreedy, referenceLogits } from './helpers/hf-reference.js';
 import { CORPUS } from './helpers/corpus.js';
 import { runLlama, top1Agreement, type LlamaRun } from './helpers/llama.js';
+import { sink } from './helpers/text-sink.js';
 
 const PROMPT = 'The quick brown fox jumps over the lazy dog. What is the capital of France?';
 const N_TOKENS = 8;
@@ -36,11 +37,6 @@ const THRESHOLDS: Record<string, number> = { Q8_0: 0.9, Q6_K: 0.85, Q4_K_M: 0.7,
 
 let dir: string;
 let device: Device;
-
-function sink() {
-  let text = '';
-  return { write: (s: string) => (text += s), get text() { return text; } };
-}
 
 async function convert(hf: string, out: string, outtype: string): Promise<void> {
   const stdout = sink();

@@ -19,13 +19,9 @@ import { saveGGUF } from '../src/io/index.js';
 import { filterImatrix, loadImatrix } from '../src/io/imatrix.js';
 import { quantPreset } from '../src/quant/presets.js';
 import { llamaQuantize, llamaQuantizeAvailable, runLlama } from './helpers/llama.js';
+import { sink } from './helpers/text-sink.js';
 
 const device = await init();
-
-function sink() {
-  let text = '';
-  return { write: (s: string) => (text += s), get text() { return text; } };
-}
 
 async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
   const stdout = sink();

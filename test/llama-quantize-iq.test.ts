@@ -31,17 +31,13 @@ import { QUANT_FORMATS } from '../src/quant/registry.js';
 import { ggmlType } from '../src/runtime/ggml-types.js';
 import { REPO } from './helpers/child.js';
 import { llamaQuantizeAvailable, llamaQuantizeReport, runLlama, typesFromLog, type QuantizeJob } from './helpers/llama.js';
+import { sink } from './helpers/text-sink.js';
 
 const PRESETS: QuantPreset[] = LLAMA_QUANT_PRESETS.filter((p) => /^IQ[123]_/.test(p.name) || p.name === 'Q2_K_S');
 /** The presets whose every type the registry implements: byte-checked against llama.cpp. */
 const MADE = PRESETS.filter((p) => missingFormats(p).length === 0);
 
 const device = await init();
-
-function sink() {
-  let text = '';
-  return { write: (s: string) => (text += s), get text() { return text; } };
-}
 
 async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
   const stdout = sink();

@@ -21,6 +21,7 @@ import { loadGGUF } from '../src/io/gguf/reader.js';
 import { ggmlType } from '../src/runtime/ggml-types.js';
 import { quantPreset } from '../src/quant/presets.js';
 import { llamaQuantize, llamaQuantizeAvailable, type QuantizeParams } from './helpers/llama.js';
+import { sink } from './helpers/text-sink.js';
 
 interface Case {
   preset: string;
@@ -48,11 +49,6 @@ const CASES: Case[] = [
     params: { tensorTypes: [['attn_v', ggmlType('q8_0').id], ['blk\\.[0-3]\\.ffn_up', ggmlType('q5_K').id]] },
   },
 ];
-
-function sink() {
-  let text = '';
-  return { write: (s: string) => (text += s), get text() { return text; } };
-}
 
 // One device for every command: pipelines compile once.
 const device = await init();

@@ -22,6 +22,7 @@ import { fuseLora, loadLoraAdapter } from '../src/lora/index.js';
 import { bf16BitsToF32, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits } from '../src/runtime/half.js';
 import { argmax, margin, referenceGreedy, referenceLogits } from './helpers/hf-reference.js';
 import { runLlama } from './helpers/llama.js';
+import { sink } from './helpers/text-sink.js';
 
 type FloatDType = 'float32' | 'float16' | 'bfloat16';
 const UNIT: Record<FloatDType, number> = { float32: 2 ** -24, float16: 2 ** -11, bfloat16: 2 ** -8 };
@@ -458,11 +459,6 @@ describe('adapters that do not fit', () => {
 });
 
 // ---- end to end: `wgarray convert --lora`, then llama.cpp -------------------------------------
-
-function sink() {
-  let text = '';
-  return { write: (s: string) => (text += s), get text() { return text; } };
-}
 
 async function convert(args: string[]): Promise<void> {
   const stdout = sink();

@@ -14,14 +14,10 @@ import { permuteRows } from '../src/convert/architecture.js';
 import { writeMlxFromGGUF } from '../src/convert/mlx/write.js';
 import { dequantizeHost } from '../src/quant/host.js';
 import { refAffineDequantize, refAffineQuantize, refMxfp4Value, refUnpack } from './helpers/mlx-reference.js';
+import { sink } from './helpers/text-sink.js';
 
 let dir: string;
 let device: Device;
-
-function sink() {
-  let text = '';
-  return { write: (s: string) => (text += s), get text() { return text; } };
-}
 
 async function cli(args: string[]): Promise<string> {
   const stdout = sink();

@@ -32,6 +32,7 @@ import type { Device } from '../src/runtime/device.js';
 import { referenceLogits } from './helpers/hf-reference.js';
 import { llamaProbabilities } from './helpers/llama-model.js';
 import { imatrixLoaderAvailable, readImatrixWithLlama } from './helpers/llama-imatrix-loader.js';
+import { sink } from './helpers/text-sink.js';
 
 const CTX = 64;
 const TEXT = DEMO_CORPUS.repeat(2);
@@ -42,11 +43,6 @@ let dir: string;
 let device: Device;
 const model = syntheticModel({ seed: 21, layers: 2, hidden: 128, heads: 4, kvHeads: 2, ff: 256 });
 const files: Record<string, string> = {};
-
-function sink() {
-  let text = '';
-  return { write: (s: string) => (text += s), get text() { return text; } };
-}
 
 async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   const stdout = sink();

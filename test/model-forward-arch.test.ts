@@ -40,6 +40,7 @@ import { close, init } from '../src/runtime/device.js';
 import type { Device } from '../src/runtime/device.js';
 import { referenceLogits } from './helpers/hf-reference.js';
 import { llamaProbabilities } from './helpers/llama-model.js';
+import { sink } from './helpers/text-sink.js';
 
 /** Largest |Δ log p| of an F32 run from the float64 reference (measured: at most 3.3e-5, gemma2). */
 const F64_TOL = 5e-4;
@@ -118,11 +119,6 @@ const VARIANTS: Variant[] = [
 let dir: string;
 let device: Device;
 const runs = new Map<string, { ids: number[]; vocab: number; ours: Float32Array; ref: number[][]; f64?: Float64Array[] }>();
-
-function sink() {
-  let text = '';
-  return { write: (s: string) => (text += s), get text() { return text; } };
-}
 
 async function convert(hf: string, out: string, outtype: string): Promise<void> {
   const stderr = sink();

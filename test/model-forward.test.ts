@@ -25,6 +25,7 @@ import { loadModel } from '../src/model/model.js';
 import { close, init } from '../src/runtime/device.js';
 import type { Device } from '../src/runtime/device.js';
 import { llamaProbabilities } from './helpers/llama-model.js';
+import { sink } from './helpers/text-sink.js';
 
 /** Positions where llama.cpp's top-2 log-probabilities differ by less than this are not judged on top-1 (twice the log-prob tolerance). */
 const CLEAR_MARGIN: Record<string, number> = { f32: 0.004, f16: 0.02, Q8_0: 0.6, Q4_K_M: 0.8, IQ4_XS: 0.8 };
@@ -49,11 +50,6 @@ const PROB_FLOOR = 1e-30;
 
 let dir: string;
 let device: Device;
-
-function sink() {
-  let text = '';
-  return { write: (s: string) => (text += s), get text() { return text; } };
-}
 
 async function convert(hf: string, out: string, outtype: string): Promise<void> {
   const stderr = sink();

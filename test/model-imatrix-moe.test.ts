@@ -30,6 +30,7 @@ import { close, init } from '../src/runtime/device.js';
 import type { Device } from '../src/runtime/device.js';
 import { referenceLogits } from './helpers/hf-reference.js';
 import { imatrixLoaderAvailable, readImatrixWithLlama } from './helpers/llama-imatrix-loader.js';
+import { sink } from './helpers/text-sink.js';
 
 const CTX = 64;
 const EXPERTS = 8;
@@ -39,11 +40,6 @@ const model = syntheticModel({ seed: 23, arch: 'qwen3moe', layers: 2, hidden: 64
 let dir: string;
 let device: Device;
 let file: string;
-
-function sink() {
-  let text = '';
-  return { write: (s: string) => (text += s), get text() { return text; } };
-}
 
 async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   const stdout = sink();

@@ -17,6 +17,7 @@ import { FormatError } from '../src/errors.js';
 import { close, init } from '../src/runtime/device.js';
 import type { Device } from '../src/runtime/device.js';
 import { llamaTokenize } from './helpers/llama-model.js';
+import { sink } from './helpers/text-sink.js';
 
 export const TOKENIZER_CORPUS: string[] = [
   'The quick brown fox jumps over the lazy dog.',
@@ -42,11 +43,6 @@ export const TOKENIZER_CORPUS: string[] = [
 
 let dir: string;
 let device: Device;
-
-function sink() {
-  let text = '';
-  return { write: (s: string) => (text += s), get text() { return text; } };
-}
 
 async function convert(hf: string, out: string, extra: string[] = []): Promise<void> {
   const stderr = sink();

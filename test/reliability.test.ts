@@ -24,16 +24,12 @@ import { ggmlType } from '../src/runtime/ggml-types.js';
 import { close, init } from '../src/runtime/device.js';
 import type { Device } from '../src/runtime/device.js';
 import { REPO, runChild } from './helpers/child.js';
+import { sink } from './helpers/text-sink.js';
 
 let dir: string;
 let device: Device;
 let model: SyntheticModel;
 let hf: string;
-
-function sink() {
-  let text = '';
-  return { write: (s: string) => (text += s), get text() { return text; } };
-}
 
 async function cli(args: string[], dev: Device | undefined = device) {
   const stdout = sink();
