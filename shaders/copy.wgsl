@@ -237,15 +237,9 @@ fn tile_load(s: u32) -> u32 {
   return load_packed(s);
 }
 
-@compute @workgroup_size(256)
-fn transpose_tiles(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-                   @builtin(local_invocation_index) lid: u32) {
-  let t = wid.y * nwg.x + wid.x;
-  if (t >= tparams.tiles) { return; }
-  let tn = t % tparams.tiles_n;
-  let rest = t / tparams.tiles_n;
-  let tm = rest % tparams.tiles_m;
-  var b = rest / tparams.tiles_m;
+// Where batch `batch` (the leading dimensions, row-major) starts: (destination, source) element offsets.
+fn batch_bases(batch: u32) -> vec2<u32> {
+  var b = batch;
   var dbase = tparams.dst_origin;
   var sbase = tparams.src_origin;
   for (var k = tparams.batch_dims; k > 0u; k = k - 1u) {
@@ -256,6 +250,20 @@ fn transpose_tiles(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
     dbase = dbase + i * tparams.dstride[d >> 2u][d & 3u];
     sbase = sbase + i * tparams.sstride[d >> 2u][d & 3u];
   }
+  return vec2<u32>(dbase, sbase);
+}
+
+@compute @workgroup_size(256)
+fn transpose_tiles(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                   @builtin(local_invocation_index) lid: u32) {
+  let t = wid.y * nwg.x + wid.x;
+  if (t >= tparams.tiles) { return; }
+  let tn = t % tparams.tiles_n;
+  let rest = t / tparams.tiles_n;
+  let tm = rest % tparams.tiles_m;
+  let bases = batch_bases(rest / tparams.tiles_m);
+  let dbase = bases.x;
+  let sbase = bases.y;
   let m0 = tm * TILE;
   let n0 = tn * TILE;
   let ml = lid % TILE;
@@ -302,17 +310,9 @@ fn transpose_4x4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
   let bm = t % tparams.tiles_m;
   let rest = t / tparams.tiles_m;
   let bn = rest % tparams.tiles_n;
-  var b = rest / tparams.tiles_n;
-  var dbase = tparams.dst_origin;
-  var sbase = tparams.src_origin;
-  for (var k = tparams.batch_dims; k > 0u; k = k - 1u) {
-    let d = k - 1u;
-    let n = tparams.len[d >> 2u][d & 3u];
-    let i = b % n;
-    b = b / n;
-    dbase = dbase + i * tparams.dstride[d >> 2u][d & 3u];
-    sbase = sbase + i * tparams.sstride[d >> 2u][d & 3u];
-  }
+  let bases = batch_bases(rest / tparams.tiles_n);
+  let dbase = bases.x;
+  let sbase = bases.y;
   let m0 = bm * 4u;
   let n0 = bn * 4u;
   // source column n holds elements m0 .. m0 + 3 contiguously
