@@ -10,7 +10,7 @@ import { ArgumentError } from '../../errors.js';
 import { f16BitsToF32, f32ToF16Bits } from '../../runtime/half.js';
 import type { QuantFormat } from '../format.js';
 import { ggmlType } from '../../runtime/ggml-types.js';
-import { allFinite, bytesView, writeNonFiniteBlock } from './block-helpers.js';
+import { bytesView, forEachIqBlock } from './block-helpers.js';
 import { nearestIntBits } from './kquant-qx.js';
 import { bestNeighbour, iq1, iq1TableWords, patternOf, sortIndices, superBlockSigma2, X_M, X_P } from './iq1_common.js';
 
@@ -141,14 +141,7 @@ function quantizeBlock(x: Float32Array, o: number, qw: Float32Array, qo: number,
 /** quantize_iq1_s: rows of nPerRow values with one row's importance weights qw. */
 export function quantizeIq1s(x: Float32Array, out: Uint8Array, nPerRow: number, qw: Float32Array): void {
   const view = bytesView(out);
-  const perRow = nPerRow / QK;
-  for (let b = 0; b < x.length / QK; b++) {
-    if (!allFinite(x, b * QK, QK)) {
-      writeNonFiniteBlock(out, b * BYTES, BYTES, [0]);
-      continue;
-    }
-    quantizeBlock(x, b * QK, qw, (b % perRow) * QK, out, view, b * BYTES);
-  }
+  forEachIqBlock(x, out, QK, BYTES, nPerRow, (o, ob, qo) => quantizeBlock(x, o, qw, qo, out, view, ob));
 }
 
 export const iq1_s: QuantFormat = {
