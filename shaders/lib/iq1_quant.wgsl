@@ -75,22 +75,14 @@ override WEIGHTED: bool = false;
 
 // The importance weights of quantize_weighted (ggml's quant_weights; one row's
 // worth per expert) and where block `b` of the chunk finds its 256.
-@group(0) @binding(3) var<storage, read> imatrix_w: array<f32>;
-struct WeightParams {
-  blocks_per_row: u32,
-  first_block: u32,
-  blocks_per_expert: u32,
-  pad: u32,
-}
-@group(0) @binding(4) var<uniform> wparams: WeightParams;
+//#include lib/imatrix_own_entry.wgsl
 
 // The current block's quant_weights, loaded by the quantize_weighted entry point only
 // (the reference entry point must not use bindings 3 and 4).
 var<private> iq1_qw: array<f32, 256>;
 
 fn iq1_load_weights(b: u32) {
-  let g = wparams.first_block + b;
-  let base = (g / wparams.blocks_per_expert) * wparams.blocks_per_row * QK + (g % wparams.blocks_per_row) * QK;
+  let base = imatrix_block_base(b);
   for (var i = 0u; i < iq1_n(256u); i = i + 1u) { iq1_qw[i] = imatrix_w[base + i]; }
 }
 

@@ -389,20 +389,11 @@ fn iq2_img_store(pair: u32, n_blocks: u32) {
 
 // The quantize entry points' walk over the pair: invocation `pair` writes blocks
 // 2 pair and 2 pair + 1 (those below n_blocks) through iq2_block(blk, b).
-@group(0) @binding(3) var<storage, read> imatrix_w: array<f32>;
-struct WeightParams {
-  // blocks per row, the chunk's first block in the tensor, blocks per expert
-  blocks_per_row: u32,
-  first_block: u32,
-  blocks_per_expert: u32,
-  pad: u32,
-}
-@group(0) @binding(4) var<uniform> wparams: WeightParams;
+//#include lib/imatrix_own_entry.wgsl
 
 // Block b's importance weights (its row's, its expert's) into iq2_bw.
 fn iq2_load_weights(b: u32) {
-  let g = wparams.first_block + b;
-  let base = (g / wparams.blocks_per_expert) * wparams.blocks_per_row * QK + (g % wparams.blocks_per_row) * QK;
+  let base = imatrix_block_base(b);
   for (var i = 0u; i < iq2_opaque(256u); i = i + 1u) { iq2_bw[i] = imatrix_w[base + i]; }
 }
 

@@ -368,15 +368,7 @@ fn iq3_pair_store(pair: u32, n: u32) {
 }
 
 // quantize_row_iq3_*_impl with quant_weights (pipelines built with WEIGHTED = true).
-@group(0) @binding(3) var<storage, read> imatrix_w: array<f32>;
-struct WeightParams {
-  // blocks per row, the chunk's first block in the tensor, blocks per expert
-  blocks_per_row: u32,
-  first_block: u32,
-  blocks_per_expert: u32,
-  pad: u32,
-}
-@group(0) @binding(4) var<uniform> wparams: WeightParams;
+//#include lib/imatrix_own_entry.wgsl
 
 @compute @workgroup_size(QUANTIZE_WORKGROUP_SIZE)
 fn quantize_weighted(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -388,8 +380,7 @@ fn quantize_weighted(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgro
   for (var w = 0u; w < PAIR_WORDS + 1u; w = w + 1u) { pair_img[w] = 0u; }
   for (var blk = 0u; blk < n; blk = blk + 1u) {
     // the block's weights: its expert's vector, at its column
-    let g = wparams.first_block + first_block + blk;
-    let base = (g / wparams.blocks_per_expert) * wparams.blocks_per_row * QK + (g % wparams.blocks_per_row) * QK;
+    let base = imatrix_block_base(first_block + blk);
     for (var v = 0u; v < iq3_opaque(64u); v = v + 1u) {
       let o = base + 4u * v;
       block_qw[v] = vec4(imatrix_w[o], imatrix_w[o + 1u], imatrix_w[o + 2u], imatrix_w[o + 3u]);
