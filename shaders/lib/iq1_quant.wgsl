@@ -173,3 +173,44 @@ fn iq1_pattern(k: u32) -> u32 {
   for (var j = 0u; j < iq1_n(8u); j = j + 1u) { u = u | (iq1_l[8u * k + j] << (2u * j)); }
   return u;
 }
+
+// The sub-block's groups' grid indices (iq1_index), as ggml picks them after the
+// split search.
+var<private> iq1_index: array<u32, 4>;
+
+// The groups 0 .. n_groups - 1 snapped to the grid at `scale` (group k's levels
+// shifted down where bit k of minus_bits is set, else up): its pattern's index
+// where on the grid, else its best neighbour's. If any was off the grid, the
+// scale refitted over the chosen points (sumqx / sumq2 where both are positive),
+// as ggml's IQ1_S and IQ1_M do; returns the scale.
+fn iq1_snap_groups(n_groups: u32, scale: f32, minus_bits: u32) -> f32 {
+  var all_on_grid = true;
+  for (var k = 0u; k < iq1_n(n_groups); k = k + 1u) {
+    let minus = ((minus_bits >> k) & 1u) != 0u;
+    let u = iq1_pattern(k);
+    let m = iq1_map(u);
+    if (m >= 0) {
+      iq1_index[k] = u32(m);
+    } else {
+      all_on_grid = false;
+      iq1_index[k] = iq1_best_neighbour(u, k, scale, minus);
+    }
+  }
+  if (all_on_grid) { return scale; }
+  var sumqx = 0.0;
+  var sumq2 = 0.0;
+  for (var k = 0u; k < iq1_n(n_groups); k = k + 1u) {
+    let minus = ((minus_bits >> k) & 1u) != 0u;
+    let code = iq1_code(iq1_index[k]);
+    for (var j = 0u; j < iq1_n(8u); j = j + 1u) {
+      let q = iq1_shifted((code >> (2u * j)) & 3u, minus);
+      let wq = iq1_keep(iq1_w[8u * k + j] * q);
+      let wqx = wq * iq1_x[8u * k + j];
+      let wqq = wq * q;
+      sumqx = sumqx + wqx;
+      sumq2 = sumq2 + wqq;
+    }
+  }
+  if (sumqx > 0.0 && sumq2 > 0.0) { return sumqx / sumq2; }
+  return scale;
+}

@@ -138,39 +138,11 @@ fn quantize_sub_block(ib: u32) -> SubBlock {
     scale = -scale;
     k_best = 3u - k_best;
   }
-  var all_on_grid = true;
-  var index: array<u32, 2>;
-  for (var k = 0u; k < iq1_n(2u); k = k + 1u) {
-    let minus = select((k_best & 1u) != 0u, (k_best >> 1u) != 0u, k == 0u);
-    let u = iq1_pattern(k);
-    let m = iq1_map(u);
-    if (m >= 0) {
-      index[k] = u32(m);
-    } else {
-      all_on_grid = false;
-      index[k] = iq1_best_neighbour(u, k, scale, minus);
-    }
-  }
-  if (!all_on_grid) {
-    var sumqx = 0.0;
-    var sumq2 = 0.0;
-    for (var k = 0u; k < iq1_n(2u); k = k + 1u) {
-      let minus = select((k_best & 1u) != 0u, (k_best >> 1u) != 0u, k == 0u);
-      let code = iq1_code(index[k]);
-      for (var j = 0u; j < iq1_n(8u); j = j + 1u) {
-        let q = iq1_shifted((code >> (2u * j)) & 3u, minus);
-        let wq = iq1_keep(iq1_w[8u * k + j] * q);
-        let wqx = wq * iq1_x[8u * k + j];
-        let wqq = wq * q;
-        sumqx = sumqx + wqx;
-        sumq2 = sumq2 + wqq;
-      }
-    }
-    if (sumqx > 0.0 && sumq2 > 0.0) { scale = sumqx / sumq2; }
-  }
-  put_byte(2u * ib, index[0]);
-  put_byte(2u * ib + 1u, index[1]);
-  put_byte(32u + ib, (index[0] >> 8u) | ((index[1] >> 8u) << 4u));
+  // group 0's shift is bit 1 of k_best, group 1's bit 0
+  scale = iq1_snap_groups(2u, scale, ((k_best >> 1u) & 1u) | ((k_best & 1u) << 1u));
+  put_byte(2u * ib, iq1_index[0]);
+  put_byte(2u * ib + 1u, iq1_index[1]);
+  put_byte(32u + ib, (iq1_index[0] >> 8u) | ((iq1_index[1] >> 8u) << 4u));
   return SubBlock(scale, k_best);
 }
 

@@ -164,39 +164,12 @@ fn quantize_sub_block(at: u32, ib: u32, xmax: f32) -> SubBlock {
     scale = -scale;
     best_shift = -best_shift;
   }
-  let minus = best_shift == -1;
-  var all_on_grid = true;
-  var index: array<u32, 4>;
-  for (var k = 0u; k < iq1_n(4u); k = k + 1u) {
-    let u = iq1_pattern(k);
-    let m = iq1_map(u);
-    if (m >= 0) {
-      index[k] = u32(m);
-    } else {
-      all_on_grid = false;
-      index[k] = iq1_best_neighbour(u, k, scale, minus);
-    }
-  }
-  if (!all_on_grid) {
-    var sumqx = 0.0;
-    var sumq2 = 0.0;
-    for (var k = 0u; k < iq1_n(4u); k = k + 1u) {
-      let code = iq1_code(index[k]);
-      for (var j = 0u; j < iq1_n(8u); j = j + 1u) {
-        let q = iq1_shifted((code >> (2u * j)) & 3u, minus);
-        let wq = iq1_keep(iq1_w[8u * k + j] * q);
-        let wqx = wq * iq1_x[8u * k + j];
-        let wqq = wq * q;
-        sumqx = sumqx + wqx;
-        sumq2 = sumq2 + wqq;
-      }
-    }
-    if (sumqx > 0.0 && sumq2 > 0.0) { scale = sumqx / sumq2; }
-  }
+  // the four groups share the sub-block's shift
+  scale = iq1_snap_groups(4u, scale, select(0u, 15u, best_shift == -1));
   var h = 0u;
   for (var k = 0u; k < iq1_n(4u); k = k + 1u) {
-    put_byte(at + 2u + 4u * ib + k, index[k]);
-    h = h | ((index[k] >> 8u) << (3u * k));
+    put_byte(at + 2u + 4u * ib + k, iq1_index[k]);
+    h = h | ((iq1_index[k] >> 8u) << (3u * k));
   }
   return SubBlock(scale, best_shift, h);
 }
