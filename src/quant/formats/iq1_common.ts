@@ -123,6 +123,50 @@ export function patternOf(L: Int8Array | Uint8Array, lo: number): number {
   return u;
 }
 
+/**
+ * The sub-block's groups of 8 (levels L, values x[xo..], weights w) snapped to
+ * the grid at `scale`, group k with the levels `shiftOf(k)` (X_P or X_M): its
+ * pattern's grid index where on the grid, else its best neighbour's, into
+ * index[k]. If any group was off the grid, the scale refitted over the chosen
+ * points (sumqx / sumq2 where both are positive), as ggml's IQ1_S and IQ1_M
+ * do; returns the scale. (WGSL: iq1_snap_groups, shaders/lib/iq1_quant.wgsl.)
+ */
+export function snapGroups(
+  L: Int8Array,
+  x: Float32Array,
+  xo: number,
+  w: Float32Array,
+  nGroups: number,
+  scale: number,
+  shiftOf: (k: number) => readonly number[],
+  index: Uint16Array,
+): number {
+  const { levels, map } = iq1();
+  let allOnGrid = true;
+  for (let k = 0; k < nGroups; k++) {
+    const u = patternOf(L, 8 * k);
+    let g = map[u];
+    if (g < 0) {
+      allOnGrid = false;
+      g = bestNeighbour(u, x, xo + 8 * k, w, 8 * k, scale, shiftOf(k));
+    }
+    index[k] = g;
+  }
+  if (allOnGrid) return scale;
+  let sumqx = 0;
+  let sumq2 = 0;
+  for (let k = 0; k < nGroups; k++) {
+    const xx = shiftOf(k);
+    for (let j = 0; j < 8; j++) {
+      const q = xx[levels[8 * index[k] + j]];
+      const wq = f(w[8 * k + j] * q);
+      sumqx = f(sumqx + f(wq * x[xo + 8 * k + j]));
+      sumq2 = f(sumq2 + f(wq * q));
+    }
+  }
+  return sumqx > 0 && sumq2 > 0 ? f(sumqx / sumq2) : scale;
+}
+
 /** kmap's length: 2-bit codes up to 0xaaaa (43690), plus ggml's slack. */
 const KMAP_SIZE = 43692;
 

@@ -13,7 +13,7 @@ import type { QuantFormat } from '../format.js';
 import { ggmlType } from '../../runtime/ggml-types.js';
 import { allFinite, bytesView, F16_NAN } from './block-helpers.js';
 import { nearestIntBits } from './kquant-qx.js';
-import { bestNeighbour, iq1, iq1TableWords, patternOf, sortIndices, superBlockSigma2, X_M, X_P } from './iq1_common.js';
+import { iq1, iq1TableWords, snapGroups, sortIndices, superBlockSigma2, X_M, X_P } from './iq1_common.js';
 
 const TYPE = ggmlType('iq1_m');
 const { blockSize: QK, typeSize: BYTES } = TYPE;
@@ -122,7 +122,7 @@ function searchSplits(x: Float32Array, xo: number): { scale: number; i1: number;
 /** One super-block x[o..o+256) (importance weights qw[qo..qo+256) if given) into out[at..at+56). */
 function quantizeBlock(x: Float32Array, o: number, qw: Float32Array | undefined, qo: number, out: Uint8Array, view: DataView, at: number): void {
   out.fill(0, at, at + BYTES);
-  const { levels, map } = iq1();
+  const { levels } = iq1();
   let maxScale = 0;
   const sigma2 = superBlockSigma2(x, o);
   for (let ib = 0; ib < QK / BS; ib++) {
@@ -143,31 +143,7 @@ function quantizeBlock(x: Float32Array, o: number, qw: Float32Array | undefined,
       scale = -scale;
       bestK = 3 - bestK;
     }
-    let allOnGrid = true;
-    for (let k = 0; k < BS / 8; k++) {
-      const xx = minusOf(bestK, k) ? X_M : X_P;
-      const u = patternOf(L, 8 * k);
-      let g = map[u];
-      if (g < 0) {
-        allOnGrid = false;
-        g = bestNeighbour(u, x, xo + 8 * k, weight, 8 * k, scale, xx);
-      }
-      index[k] = g;
-    }
-    if (!allOnGrid) {
-      let sx = 0;
-      let sq = 0;
-      for (let k = 0; k < BS / 8; k++) {
-        const xx = minusOf(bestK, k) ? X_M : X_P;
-        for (let j = 0; j < 8; j++) {
-          const q = xx[levels[8 * index[k] + j]];
-          const wq = f(weight[8 * k + j] * q);
-          sx = f(sx + f(wq * x[xo + 8 * k + j]));
-          sq = f(sq + f(wq * q));
-        }
-      }
-      if (sx > 0 && sq > 0) scale = f(sx / sq);
-    }
+    scale = snapGroups(L, x, xo, weight, BS / 8, scale, (k) => (minusOf(bestK, k) ? X_M : X_P), index);
     out[at + 2 * ib] = index[0] & 255;
     out[at + 2 * ib + 1] = index[1] & 255;
     out[at + 32 + ib] = (index[0] >> 8) | ((index[1] >> 8) << 4);

@@ -12,7 +12,7 @@ import type { QuantFormat } from '../format.js';
 import { ggmlType } from '../../runtime/ggml-types.js';
 import { bytesView, forEachIqBlock } from './block-helpers.js';
 import { nearestIntBits } from './kquant-qx.js';
-import { bestNeighbour, iq1, iq1TableWords, patternOf, sortIndices, superBlockSigma2, X_M, X_P } from './iq1_common.js';
+import { iq1, iq1TableWords, snapGroups, sortIndices, superBlockSigma2, X_M, X_P } from './iq1_common.js';
 
 const TYPE = ggmlType('iq1_s');
 const { blockSize: QK, typeSize: BYTES } = TYPE;
@@ -33,7 +33,6 @@ const index = new Uint16Array(BS / 8);
 /** One super-block x[o..o+256) with importance weights qw[qo..qo+256) into out[at..at+50). */
 function quantizeBlock(x: Float32Array, o: number, qw: Float32Array, qo: number, out: Uint8Array, view: DataView, at: number): void {
   out.fill(0, at, at + BYTES);
-  const { levels, map } = iq1();
   let maxScale = 0;
   const sigma2 = superBlockSigma2(x, o);
   for (let ib = 0; ib < QK / BS; ib++) {
@@ -91,31 +90,8 @@ function quantizeBlock(x: Float32Array, o: number, qw: Float32Array, qo: number,
       scale = -scale;
       bestShift = -bestShift;
     }
-    let allOnGrid = true;
     const xx = bestShift === 1 ? X_P : X_M;
-    for (let k = 0; k < BS / 8; k++) {
-      const u = patternOf(L, 8 * k);
-      let g = map[u];
-      if (g < 0) {
-        allOnGrid = false;
-        g = bestNeighbour(u, x, xo + 8 * k, weight, 8 * k, scale, xx);
-      }
-      index[k] = g;
-    }
-    if (!allOnGrid) {
-      let sumqx = 0;
-      let sumq2 = 0;
-      for (let k = 0; k < BS / 8; k++) {
-        for (let j = 0; j < 8; j++) {
-          const w = weight[8 * k + j];
-          const q = xx[levels[8 * index[k] + j]];
-          const wq = f(w * q);
-          sumqx = f(sumqx + f(wq * x[xo + 8 * k + j]));
-          sumq2 = f(sumq2 + f(wq * q));
-        }
-      }
-      if (sumqx > 0 && sumq2 > 0) scale = f(sumqx / sumq2);
-    }
+    scale = snapGroups(L, x, xo, weight, BS / 8, scale, () => xx, index);
     let h = 0;
     for (let k = 0; k < BS / 8; k++) {
       out[at + 2 + (BS / 8) * ib + k] = index[k] & 255;
