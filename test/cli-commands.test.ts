@@ -17,6 +17,7 @@ import { close, init } from '../src/runtime/device.js';
 import type { Device } from '../src/runtime/device.js';
 import { LLAMA_QUANT_PRESETS, missingFormats } from '../src/quant/presets.js';
 import { sink } from './helpers/text-sink.js';
+import { runCliCaptured } from './helpers/run-cli.js';
 
 const UNMADE = LLAMA_QUANT_PRESETS.find((p) => missingFormats(p).length > 0);
 
@@ -25,11 +26,8 @@ let device: Device;
 let hf: string;
 let f16: string;
 
-async function cli(args: string[], opts: { isTTY?: boolean; signal?: AbortSignal } = {}) {
-  const stdout = sink();
-  const stderr = sink();
-  const code = await runCli(args, { stdout, stderr, isTTY: opts.isTTY ?? false, device, signal: opts.signal, columns: 200 });
-  return { code, stdout: stdout.text, stderr: stderr.text };
+function cli(args: string[], opts: { isTTY?: boolean; signal?: AbortSignal } = {}) {
+  return runCliCaptured(args, { ...opts, device, columns: 200 });
 }
 
 beforeAll(async () => {

@@ -6,20 +6,14 @@ import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { runCli } from '../src/cli/cli.js';
 import { syntheticModel, writeSyntheticModel } from '../src/convert/synthetic.js';
 import { closeDevice } from '../src/runtime/device.js';
-import { sink } from './helpers/text-sink.js';
+import { runCliCaptured } from './helpers/run-cli.js';
 
 let dir: string;
 let hf: string;
 
-async function cli(args: string[]) {
-  const stdout = sink();
-  const stderr = sink();
-  const code = await runCli(args, { stdout, stderr, isTTY: false });
-  return { code, stdout: stdout.text, stderr: stderr.text };
-}
+const cli = (args: string[]) => runCliCaptured(args);
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'wgarray-fallback-'));

@@ -8,7 +8,6 @@ import { readFile, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { runCli } from '../src/cli/cli.js';
 import { permuteRows } from '../src/convert/architecture.js';
 import { permuteRowsHost } from '../src/convert/permute.js';
 import { syntheticModel, writeSyntheticModel, type SyntheticModel } from '../src/convert/synthetic.js';
@@ -18,18 +17,15 @@ import { saveSafetensors } from '../src/io/safetensors/writer.js';
 import { close, init } from '../src/runtime/device.js';
 import type { Device } from '../src/runtime/device.js';
 import { bf16BitsToF32, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits } from '../src/runtime/half.js';
-import { sink } from './helpers/text-sink.js';
+import { runCliCaptured } from './helpers/run-cli.js';
 
 let dir: string;
 let device: Device;
 let model: SyntheticModel;
 let hf: string;
 
-async function cli(args: string[], opts: { device?: Device | null } = {}) {
-  const stdout = sink();
-  const stderr = sink();
-  const code = await runCli(args, { stdout, stderr, isTTY: false, device: opts.device === null ? undefined : (opts.device ?? device) });
-  return { code, stdout: stdout.text, stderr: stderr.text };
+function cli(args: string[], opts: { device?: Device | null } = {}) {
+  return runCliCaptured(args, { device: opts.device === null ? undefined : (opts.device ?? device) });
 }
 
 async function convert(input: string, out: string, ...args: string[]) {

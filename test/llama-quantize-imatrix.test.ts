@@ -11,7 +11,6 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
-import { runCli } from '../src/cli/cli.js';
 import { close, init } from '../src/runtime/device.js';
 import { syntheticModel, writeSyntheticModel } from '../src/convert/synthetic.js';
 import { loadGGUF } from '../src/io/gguf/reader.js';
@@ -19,16 +18,11 @@ import { saveGGUF } from '../src/io/index.js';
 import { filterImatrix, loadImatrix } from '../src/io/imatrix.js';
 import { quantPreset } from '../src/quant/presets.js';
 import { llamaQuantize, llamaQuantizeAvailable, runLlama } from './helpers/llama.js';
-import { sink } from './helpers/text-sink.js';
+import { runCliCaptured } from './helpers/run-cli.js';
 
 const device = await init();
 
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const stdout = sink();
-  const stderr = sink();
-  const code = await runCli(args, { stdout, stderr, isTTY: false, device });
-  return { code, out: stdout.text, err: stderr.text };
-}
+const cli = (args: string[]) => runCliCaptured(args, { device });
 
 const dir = mkdtempSync(join(tmpdir(), 'wgarray-imatrix-quantize-'));
 const hf = join(dir, 'hf');
@@ -36,7 +30,7 @@ await writeSyntheticModel(hf, syntheticModel({ seed: 5, layers: 8, hidden: 128, 
 const f32 = join(dir, 'model-f32.gguf');
 {
   const r = await cli(['convert', hf, '-o', f32, '--outtype', 'f32', '--quiet']);
-  if (r.code !== 0) throw new Error(r.err);
+  if (r.code !== 0) throw new Error(r.stderr);
 }
 const model = await loadGGUF(f32);
 
@@ -104,7 +98,7 @@ describe.skipIf(!ORACLE)('wgarray quantize --imatrix = llama_model_quantize with
     test(`${c.preset} ${(c.args ?? []).join(' ')}`, async () => {
       const ours = join(dir, `ours-${tag(c)}.gguf`);
       const r = await cli(['quantize', f32, ours, c.preset, '--imatrix', imatrixPath, ...(c.args ?? []), '--quiet']);
-      expect(r.code, r.err).toBe(0);
+      expect(r.code, r.stderr).toBe(0);
       const a = await loadGGUF(ours);
       const b = await loadGGUF(join(dir, `ref-${tag(c)}.gguf`));
       const typesA = Object.fromEntries(a.tensorInfos.map((t) => [t.name, t.type.name]));
@@ -143,7 +137,7 @@ describe('--imatrix on the command line', () => {
     const out = join(dir, 'meta.gguf');
     const report = join(dir, 'meta.json');
     const r = await cli(['quantize', f32, out, 'Q4_K_S', '--imatrix', imatrixPath, '--report', report]);
-    expect(r.code, r.err).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
     const g = await loadGGUF(out);
     expect(g.metadata['quantize.imatrix.file']).toBe(imatrixPath);
     expect(g.metadata['quantize.imatrix.dataset']).toBe('synthetic-calibration.txt');
@@ -151,11 +145,11 @@ describe('--imatrix on the command line', () => {
     expect(g.metadata['quantize.imatrix.entries_count']).toBe(entries);
     expect(g.metadata['quantize.imatrix.chunks_count']).toBe(7);
     for (const k of ['entries_count', 'chunks_count']) expect(g.metadataTypes[`quantize.imatrix.${k}`]).toBe('u32');
-    expect(r.out).toMatch(/imatrix/);
+    expect(r.stdout).toMatch(/imatrix/);
     const json = JSON.parse((await import('node:fs')).readFileSync(report, 'utf8'));
     const used = json.tensors.filter((t: { imatrix: boolean }) => t.imatrix).length;
     expect(used).toBeGreaterThan(entries / 2);
-    expect(r.out).toContain(`importance matrix: ${used} of ${json.tensors.length} tensors quantized with its weights`);
+    expect(r.stdout).toContain(`importance matrix: ${used} of ${json.tensors.length} tensors quantized with its weights`);
     const byName = Object.fromEntries(json.tensors.map((t: { name: string; imatrix: boolean }) => [t.name, t.imatrix]));
     expect(byName['blk.1.attn_q.weight']).toBe(true);
     expect(byName['blk.0.attn_k.weight']).toBe(false); // not in the imatrix
@@ -165,7 +159,7 @@ describe('--imatrix on the command line', () => {
   test('refusals: Q2_K_S without an imatrix, a tensor of the wrong size, a broken file, both filters', async () => {
     const r1 = await cli(['quantize', f32, join(dir, 'x.gguf'), 'Q2_K_S']);
     expect(r1.code).toBe(1);
-    expect(r1.err).toMatch(/requires an importance matrix: pass --imatrix FILE/);
+    expect(r1.stderr).toMatch(/requires an importance matrix: pass --imatrix FILE/);
 
     const wrong = join(dir, 'wrong.gguf');
     await saveGGUF(
@@ -178,17 +172,17 @@ describe('--imatrix on the command line', () => {
     );
     const r2 = await cli(['quantize', f32, join(dir, 'y.gguf'), 'Q4_K_M', '--imatrix', wrong]);
     expect(r2.code).toBe(1);
-    expect(r2.err).toMatch(/wrong\.gguf: tensor 'blk\.2\.ffn_up\.weight': the importance matrix has 7 weights, expected 128/);
+    expect(r2.stderr).toMatch(/wrong\.gguf: tensor 'blk\.2\.ffn_up\.weight': the importance matrix has 7 weights, expected 128/);
 
     const broken = join(dir, 'broken.dat');
     writeFileSync(broken, new Uint8Array([1, 0, 0, 0, 200, 0, 0, 0, 65]));
     const r3 = await cli(['quantize', f32, join(dir, 'z.gguf'), 'Q4_K_M', '--imatrix', broken]);
     expect(r3.code).toBe(1);
-    expect(r3.err).toMatch(/broken\.dat at byte 4: entry 0: name length 200/);
+    expect(r3.stderr).toMatch(/broken\.dat at byte 4: entry 0: name length 200/);
 
     const r4 = await cli(['quantize', f32, join(dir, 'w.gguf'), 'Q4_K_M', '--imatrix', imatrixPath, '--include-weights', 'a', '--exclude-weights', 'b']);
     expect(r4.code).toBe(1);
-    expect(r4.err).toMatch(/cannot be used together/);
+    expect(r4.stderr).toMatch(/cannot be used together/);
     const { existsSync } = await import('node:fs');
     for (const f of ['x', 'y', 'z', 'w']) expect(existsSync(join(dir, `${f}.gguf`))).toBe(false);
   });

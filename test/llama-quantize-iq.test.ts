@@ -18,7 +18,6 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
-import { runCli } from '../src/cli/cli.js';
 import { close, init } from '../src/runtime/device.js';
 import { syntheticModel, writeSyntheticModel, type SyntheticModel } from '../src/convert/synthetic.js';
 import { modelShapeOf, planFromGGUF } from '../src/convert/from-gguf.js';
@@ -31,7 +30,7 @@ import { QUANT_FORMATS } from '../src/quant/registry.js';
 import { ggmlType } from '../src/runtime/ggml-types.js';
 import { REPO } from './helpers/child.js';
 import { llamaQuantizeAvailable, llamaQuantizeReport, runLlama, typesFromLog, type QuantizeJob } from './helpers/llama.js';
-import { sink } from './helpers/text-sink.js';
+import { runCliCaptured } from './helpers/run-cli.js';
 
 const PRESETS: QuantPreset[] = LLAMA_QUANT_PRESETS.filter((p) => /^IQ[123]_/.test(p.name) || p.name === 'Q2_K_S');
 /** The presets whose every type the registry implements: byte-checked against llama.cpp. */
@@ -39,12 +38,7 @@ const MADE = PRESETS.filter((p) => missingFormats(p).length === 0);
 
 const device = await init();
 
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const stdout = sink();
-  const stderr = sink();
-  const code = await runCli(args, { stdout, stderr, isTTY: false, device });
-  return { code, out: stdout.text, err: stderr.text };
-}
+const cli = (args: string[]) => runCliCaptured(args, { device });
 
 const dir = mkdtempSync(join(tmpdir(), 'wgarray-iq-presets-'));
 
@@ -91,7 +85,7 @@ async function fixture(name: string, model: SyntheticModel, seed: number): Promi
   await writeSyntheticModel(hf, model);
   const gguf = join(dir, `${name}-f32.gguf`);
   const r = await cli(['convert', hf, '-o', gguf, '--outtype', 'f32', '--quiet', '--cpu']);
-  if (r.code !== 0) throw new Error(r.err);
+  if (r.code !== 0) throw new Error(r.stderr);
   const imatrix = join(dir, `${name}-imatrix.gguf`);
   await writeImatrix(gguf, imatrix, seed);
   return { name, hf, gguf, imatrix, json: await weightsJson(imatrix) };
@@ -226,7 +220,7 @@ describe.skipIf(!ORACLE)('IQ presets: wgarray chooses llama_model_quantize\'s ty
     for (const p of MADE) {
       const ours = join(dir, `ours-${p.name}.gguf`);
       const r = await cli(['quantize', TINY.gguf, ours, p.name, '--imatrix', TINY.imatrix, '--cpu', '--quiet']);
-      expect(r.code, r.err).toBe(0);
+      expect(r.code, r.stderr).toBe(0);
       const a = await loadGGUF(ours);
       const b = await loadGGUF(join(dir, `ref-${p.name}.gguf`));
       expect(a.tensorInfos.map((t) => [t.name, t.type.name]).sort(), p.name).toEqual(b.tensorInfos.map((t) => [t.name, t.type.name]).sort());
@@ -259,8 +253,8 @@ describe.skipIf(!ORACLE)('a tensor without importance weights, as llama_model_qu
       const out = join(dir, `missing-${p.name}.gguf`);
       const r = await cli(['quantize', TINY.gguf, out, p.name, '--imatrix', join(dir, `tiny-without-${p.name}.gguf`), '--cpu', '--quiet']);
       expect(r.code).toBe(1);
-      expect(r.err.trim().split('\n')).toHaveLength(1);
-      expect(r.err).toMatch(new RegExp(`^wgarray: error: .*tiny-without-${p.name}\\.gguf: missing importance matrix for tensor ${name.replace(/\./g, '\\.')} in a very low-bit quantization`));
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(new RegExp(`^wgarray: error: .*tiny-without-${p.name}\\.gguf: missing importance matrix for tensor ${name.replace(/\./g, '\\.')} in a very low-bit quantization`));
       expect(existsSync(out)).toBe(false);
     }
   }, 60_000);
@@ -271,8 +265,8 @@ describe.skipIf(!ORACLE)('a tensor without importance weights, as llama_model_qu
       const out = join(dir, `partial-${p.name}.gguf`);
       const report = join(dir, `partial-${p.name}.json`);
       const r = await cli(['quantize', TINY.gguf, out, p.name, '--imatrix', partialImatrix, '--cpu', '--report', report]);
-      expect(r.code, r.err).toBe(0);
-      expect(r.err).toContain(`wgarray: note: ${partialImatrix} has no importance weights for ${PARTIAL_SKIP.length} quantized tensor(s), which are quantized without them, as llama-quantize does: ${PARTIAL_SKIP.join(', ')}`);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toContain(`wgarray: note: ${partialImatrix} has no importance weights for ${PARTIAL_SKIP.length} quantized tensor(s), which are quantized without them, as llama-quantize does: ${PARTIAL_SKIP.join(', ')}`);
       const a = await loadGGUF(out);
       const b = await loadGGUF(join(dir, `ref-partial-${p.name}.gguf`));
       for (const t of b.tensorInfos) {
@@ -283,8 +277,8 @@ describe.skipIf(!ORACLE)('a tensor without importance weights, as llama_model_qu
       const used = Object.fromEntries(JSON.parse(readFileSync(report, 'utf8')).tensors.map((t: { name: string; imatrix: boolean }) => [t.name, t.imatrix]));
       for (const n of PARTIAL_SKIP) expect(used[n], n).toBe(false);
       expect(used['blk.0.attn_q.weight']).toBe(true);
-      expect(r.out).toMatch(/blk\.0\.attn_q\.weight .* yes/);
-      expect(r.out).toMatch(/token_embd\.weight .* no/);
+      expect(r.stdout).toMatch(/blk\.0\.attn_q\.weight .* yes/);
+      expect(r.stdout).toMatch(/token_embd\.weight .* no/);
     }
   }, 60_000);
 });
@@ -295,10 +289,10 @@ describe('--imatrix with a Hugging Face input (the imatrix names GGUF tensors, f
     expect((await cli(['quantize', TINY.gguf, viaGguf, 'Q2_K_S', '--imatrix', TINY.imatrix, '--cpu', '--quiet'])).code).toBe(0);
     const viaQuantize = join(dir, 'hf-route-quantize.gguf');
     const q = await cli(['quantize', TINY.hf, viaQuantize, 'Q2_K_S', '--imatrix', TINY.imatrix, '--cpu', '--quiet']);
-    expect(q.code, q.err).toBe(0);
+    expect(q.code, q.stderr).toBe(0);
     const viaConvert = join(dir, 'hf-route-convert.gguf');
     const c = await cli(['convert', TINY.hf, '-o', viaConvert, '--outtype', 'Q2_K_S', '--imatrix', TINY.imatrix, '--cpu', '--quiet']);
-    expect(c.code, c.err).toBe(0);
+    expect(c.code, c.stderr).toBe(0);
     const a = await loadGGUF(viaGguf);
     const entries = (await loadImatrix(TINY.imatrix)).entries.size;
     for (const file of [viaQuantize, viaConvert]) {
@@ -326,10 +320,10 @@ describe('--imatrix with a Hugging Face input (the imatrix names GGUF tensors, f
   test('refusals: Q2_K_S from a Hugging Face folder without an imatrix, --imatrix with a non-preset --outtype', async () => {
     const r1 = await cli(['convert', TINY.hf, '-o', join(dir, 'r1.gguf'), '--outtype', 'Q2_K_S', '--cpu']);
     expect(r1.code).toBe(1);
-    expect(r1.err).toMatch(/^wgarray: error: Q2_K_S requires an importance matrix: pass --imatrix FILE .*tensor 'blk\.0\.attn_k\.weight' would be q2_K/); // the first in llama.cpp's order (layer, then name)
+    expect(r1.stderr).toMatch(/^wgarray: error: Q2_K_S requires an importance matrix: pass --imatrix FILE .*tensor 'blk\.0\.attn_k\.weight' would be q2_K/); // the first in llama.cpp's order (layer, then name)
     const r2 = await cli(['convert', TINY.hf, '-o', join(dir, 'r2.gguf'), '--outtype', 'f16', '--imatrix', TINY.imatrix, '--cpu']);
     expect(r2.code).toBe(1);
-    expect(r2.err).toMatch(/--imatrix weights a quantization preset .*not --outtype f16/);
+    expect(r2.stderr).toMatch(/--imatrix weights a quantization preset .*not --outtype f16/);
     for (const f of ['r1', 'r2']) expect(existsSync(join(dir, `${f}.gguf`))).toBe(false);
   });
 });
@@ -398,10 +392,10 @@ describe('IQ presets on the command line', () => {
       const missing = missingFormats(p);
       if (missing.length) {
         expect(r.code, p.name).toBe(1);
-        expect(r.err).toContain(`quantization type ${p.name} is not supported: its ${missing.map((t) => t.name.toUpperCase()).join('/')} blocks are not implemented`);
+        expect(r.stderr).toContain(`quantization type ${p.name} is not supported: its ${missing.map((t) => t.name.toUpperCase()).join('/')} blocks are not implemented`);
         expect(existsSync(out)).toBe(false);
       } else {
-        expect(r.code, `${p.name}: ${r.err}`).toBe(0);
+        expect(r.code, `${p.name}: ${r.stderr}`).toBe(0);
       }
     }
   }, 120_000);

@@ -14,14 +14,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
-import { runCli } from '../src/cli/cli.js';
 import { close, init } from '../src/runtime/device.js';
 import { syntheticModel, writeSyntheticModel } from '../src/convert/synthetic.js';
 import { loadGGUF } from '../src/io/gguf/reader.js';
 import { ggmlType } from '../src/runtime/ggml-types.js';
 import { quantPreset } from '../src/quant/presets.js';
 import { llamaQuantize, llamaQuantizeAvailable, type QuantizeParams } from './helpers/llama.js';
-import { sink } from './helpers/text-sink.js';
+import { runCliOk } from './helpers/run-cli.js';
 
 interface Case {
   preset: string;
@@ -54,9 +53,7 @@ const CASES: Case[] = [
 const device = await init();
 
 async function cli(args: string[]): Promise<void> {
-  const stderr = sink();
-  const code = await runCli([...args, '--quiet'], { stdout: sink(), stderr, isTTY: false, device });
-  if (code !== 0) throw new Error(`wgarray ${args.join(' ')} failed (${code}): ${stderr.text}`);
+  await runCliOk([...args, '--quiet'], { device });
 }
 
 // The F32 model and llama.cpp's files are made while the tests are collected, in one go.

@@ -7,25 +7,18 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { runCli } from '../src/cli/cli.js';
 import { f16BitsToF32, f32ToF16Bits, init, close, loadGGUF, loadSafetensors, planFromHF, runPlan, type Device } from '../src/index.js';
 import { syntheticModel, writeSyntheticModel } from '../src/convert/synthetic.js';
 import { permuteRows } from '../src/convert/architecture.js';
 import { writeMlxFromGGUF } from '../src/convert/mlx/write.js';
 import { dequantizeHost } from '../src/quant/host.js';
 import { refAffineDequantize, refAffineQuantize, refMxfp4Value, refUnpack } from './helpers/mlx-reference.js';
-import { sink } from './helpers/text-sink.js';
+import { runCliOk } from './helpers/run-cli.js';
 
 let dir: string;
 let device: Device;
 
-async function cli(args: string[]): Promise<string> {
-  const stdout = sink();
-  const stderr = sink();
-  const code = await runCli(args, { stdout, stderr, isTTY: false, device });
-  if (code !== 0) throw new Error(`wgarray ${args.join(' ')} failed (${code}): ${stderr.text}`);
-  return stdout.text;
-}
+const cli = (args: string[]) => runCliOk(args, { device });
 
 beforeAll(async () => {
   device = await init();

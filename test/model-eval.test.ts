@@ -17,7 +17,6 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { runCli } from '../src/cli/cli.js';
 import { DEMO_CORPUS, syntheticModel, writeSyntheticModel } from '../src/convert/synthetic.js';
 import { ArgumentError, FormatError, LimitError } from '../src/errors.js';
 import { loadGGUF } from '../src/io/gguf/reader.js';
@@ -32,7 +31,7 @@ import type { Device } from '../src/runtime/device.js';
 import { referenceLogits } from './helpers/hf-reference.js';
 import { llamaProbabilities } from './helpers/llama-model.js';
 import { imatrixLoaderAvailable, readImatrixWithLlama } from './helpers/llama-imatrix-loader.js';
-import { sink } from './helpers/text-sink.js';
+import { runCliCaptured } from './helpers/run-cli.js';
 
 const CTX = 64;
 const TEXT = DEMO_CORPUS.repeat(2);
@@ -44,12 +43,7 @@ let device: Device;
 const model = syntheticModel({ seed: 21, layers: 2, hidden: 128, heads: 4, kvHeads: 2, ff: 256 });
 const files: Record<string, string> = {};
 
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const stdout = sink();
-  const stderr = sink();
-  const code = await runCli(args, { stdout, stderr, isTTY: false, device });
-  return { code, stdout: stdout.text, stderr: stderr.text };
-}
+const cli = (args: string[]) => runCliCaptured(args, { device });
 
 beforeAll(async () => {
   device = await init();

@@ -17,7 +17,6 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { runCli } from '../src/cli/cli.js';
 import { DEMO_CORPUS, syntheticModel, writeSyntheticModel } from '../src/convert/synthetic.js';
 import { FormatError } from '../src/errors.js';
 import { gguf } from '../src/io/gguf/metadata.js';
@@ -30,7 +29,7 @@ import { close, init } from '../src/runtime/device.js';
 import type { Device } from '../src/runtime/device.js';
 import { referenceLogits } from './helpers/hf-reference.js';
 import { imatrixLoaderAvailable, readImatrixWithLlama } from './helpers/llama-imatrix-loader.js';
-import { sink } from './helpers/text-sink.js';
+import { runCliCaptured } from './helpers/run-cli.js';
 
 const CTX = 64;
 const EXPERTS = 8;
@@ -41,12 +40,7 @@ let dir: string;
 let device: Device;
 let file: string;
 
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const stdout = sink();
-  const stderr = sink();
-  const code = await runCli(args, { stdout, stderr, isTTY: false, device });
-  return { code, stdout: stdout.text, stderr: stderr.text };
-}
+const cli = (args: string[]) => runCliCaptured(args, { device });
 
 beforeAll(async () => {
   device = await init();

@@ -8,7 +8,6 @@ import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { runCli } from '../src/cli/cli.js';
 import { firstNonFinite } from '../src/convert/finite.js';
 import { runPlan, type ConversionPlan } from '../src/convert/pipeline.js';
 import { Metadata } from '../src/convert/metadata.js';
@@ -24,19 +23,14 @@ import { ggmlType } from '../src/runtime/ggml-types.js';
 import { close, init } from '../src/runtime/device.js';
 import type { Device } from '../src/runtime/device.js';
 import { REPO, runChild } from './helpers/child.js';
-import { sink } from './helpers/text-sink.js';
+import { runCliCaptured } from './helpers/run-cli.js';
 
 let dir: string;
 let device: Device;
 let model: SyntheticModel;
 let hf: string;
 
-async function cli(args: string[], dev: Device | undefined = device) {
-  const stdout = sink();
-  const stderr = sink();
-  const code = await runCli(args, { stdout, stderr, isTTY: false, device: dev });
-  return { code, stdout: stdout.text, stderr: stderr.text };
-}
+const cli = (args: string[], dev: Device | undefined = device) => runCliCaptured(args, { device: dev });
 
 /** One clean error line: the prefix, no stack trace, no second line, no terminal escape. */
 function expectOneErrorLine(stderr: string, message: RegExp) {
