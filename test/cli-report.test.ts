@@ -196,4 +196,18 @@ describe('quantization error', () => {
       whole.dispose();
     },
   );
+
+  // their weighted entry points (row-entry) write no sums: the caller measures in a second pass
+  test.each(SELF_MEASURED.filter((f) => f.imatrix !== 'ignored' && f.weightedKernel !== 'shared-entry').map((f) => f.type.name))(
+    'not measured by the quantize dispatch with an importance matrix: %s',
+    async (type) => {
+      const src = array(noise(4 * 256, 3), { shape: [4, 256] });
+      const t = QUANT_FORMATS.get(type)!.type;
+      expect(quantizeMeasured(src, t, { imatrix: new Float32Array(256).fill(1) })).toBeUndefined();
+      const plain = quantizeMeasured(src, t)!;
+      expect((await plain.stats).count).toBe(4 * 256);
+      plain.q.dispose();
+      src.dispose();
+    },
+  );
 });

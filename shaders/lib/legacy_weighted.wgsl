@@ -61,13 +61,40 @@ fn lw_qx_level4(iscale: f32, x: vec4<f32>) -> vec4<f32> {
   return clamp(round(t), vec4<f32>(-LW_NMAX), vec4<f32>(LW_NMAX - 1.0));
 }
 
-// sumlx += w x l, suml2 += w l l over four more elements, in order.
-fn lw_sums4(s: vec2<f32>, x: vec4<f32>, w: vec4<f32>, l: vec4<f32>) -> vec2<f32> {
-  let wx = w * x;
-  let a = wx * l;
-  let wl = w * l;
-  let b = wl * l;
-  return vec2<f32>((((s.x + a.x) + a.y) + a.z) + a.w, (((s.y + b.x) + b.y) + b.z) + b.w);
+fn lw_qx_levels(iscale: f32, x: Block32) -> Levels32 {
+  return Levels32(lw_qx_level4(iscale, x.x0), lw_qx_level4(iscale, x.x1), lw_qx_level4(iscale, x.x2), lw_qx_level4(iscale, x.x3),
+                  lw_qx_level4(iscale, x.x4), lw_qx_level4(iscale, x.x5), lw_qx_level4(iscale, x.x6), lw_qx_level4(iscale, x.x7));
+}
+
+// The (sumlx, suml2) of two candidates, a in .xy and b in .zw: ggml's
+// `sumlx += w*x[i]*l; suml2 += w*l*l` over four more elements, in order, with
+// w*x[i] (the same product for every candidate) computed once by the caller.
+// Two candidates' chains interleaved: four independent float sums in flight
+// instead of two (the adds' latency, not their count, bounded the search).
+fn lw_sums2x4(s: vec4<f32>, ia: f32, ib: f32, x: vec4<f32>, wx: vec4<f32>, w: vec4<f32>) -> vec4<f32> {
+  let la = lw_qx_level4(ia, x);
+  let lb = lw_qx_level4(ib, x);
+  let pa = wx * la;
+  let pb = wx * lb;
+  let wla = w * la;
+  let wlb = w * lb;
+  let qa = wla * la;
+  let qb = wlb * lb;
+  var t = s;
+  t = t + vec4<f32>(pa.x, qa.x, pb.x, qb.x);
+  t = t + vec4<f32>(pa.y, qa.y, pb.y, qb.y);
+  t = t + vec4<f32>(pa.z, qa.z, pb.z, qb.z);
+  t = t + vec4<f32>(pa.w, qa.w, pb.w, qb.w);
+  return t;
+}
+
+// Candidate k's iscale: -nmax / max for k = 0 (ggml's first), then
+// -(nmax + 0.1 is) / max for is = -9..-1, 1..9 (k = 1..18).
+fn lw_qx_iscale(k: u32, mx: f32) -> f32 {
+  let is = select(i32(k) - 10, i32(k) - 9, k >= 10u);
+  let tenth = 0.1 * f32(is);
+  let num = LW_NMAX + tenth;
+  return select(-num / mx, -LW_NMAX / mx, k == 0u);
 }
 
 struct QxResult {
@@ -77,76 +104,84 @@ struct QxResult {
 
 // make_qx_quants(32, LW_NMAX, x, L, 1, weights) for a block whose largest |x| is `mx`
 // (the first, on ties) and at least GROUP_MAX_EPS: the scale and the levels (before
-// + nmax). The 19 candidates in a rolled loop; each candidate's 32 values written
-// out (values in registers: a private array indexed by a variable costs a memory
-// access per lane on lavapipe).
+// + nmax). The 19 candidates two per pass of a rolled loop (a 20th, past the end,
+// is never taken), each one's 32 values written out (values in registers: a private
+// array indexed by a variable costs a memory access per lane on lavapipe). ggml
+// keeps the levels of the best candidate so far; the search keeps its iscale and
+// recomputes its levels once at the end, the same values.
 fn lw_make_qx(x: Block32, w: Weights32, mx: f32) -> QxResult {
+  let wx = Block32(w.w0 * x.x0, w.w1 * x.x1, w.w2 * x.x2, w.w3 * x.x3, w.w4 * x.x4, w.w5 * x.x5, w.w6 * x.x6, w.w7 * x.x7);
   var scale = 0.0;
   var best = 0.0;
-  var r: Levels32;
-  // candidate 0: -nmax / max (levels kept, scale taken whatever the sums);
-  // then -(nmax + 0.1 is) / max for is = -9..-1, 1..9
-  for (var k = 0u; k < lw_rolled(19u); k = k + 1u) {
-    var iscale = -LW_NMAX / mx;
-    if (k > 0u) {
-      let is = select(i32(k) - 10, i32(k) - 9, k >= 10u);
-      let tenth = 0.1 * f32(is);
-      let num = LW_NMAX + tenth;
-      iscale = -num / mx;
-    }
-    let c = Levels32(lw_qx_level4(iscale, x.x0), lw_qx_level4(iscale, x.x1), lw_qx_level4(iscale, x.x2), lw_qx_level4(iscale, x.x3),
-                     lw_qx_level4(iscale, x.x4), lw_qx_level4(iscale, x.x5), lw_qx_level4(iscale, x.x6), lw_qx_level4(iscale, x.x7));
-    var s = lw_sums4(vec2<f32>(0.0), x.x0, w.w0, c.l0);
-    s = lw_sums4(s, x.x1, w.w1, c.l1);
-    s = lw_sums4(s, x.x2, w.w2, c.l2);
-    s = lw_sums4(s, x.x3, w.w3, c.l3);
-    s = lw_sums4(s, x.x4, w.w4, c.l4);
-    s = lw_sums4(s, x.x5, w.w5, c.l5);
-    s = lw_sums4(s, x.x6, w.w6, c.l6);
-    s = lw_sums4(s, x.x7, w.w7, c.l7);
-    let sumlx = s.x;
-    let suml2 = s.y;
-    let lhs = sumlx * sumlx;
-    let rhs = best * suml2;
-    let take = k == 0u || (suml2 > 0.0 && lhs > rhs);
-    // C's `suml2 ? sumlx/suml2 : 0` for candidate 0 (a NaN suml2 divides)
-    let this_scale = select(0.0, sumlx / suml2, k > 0u || (bitcast<u32>(suml2) & 0x7fffffffu) != 0u);
-    let this_best = this_scale * sumlx;
-    scale = select(scale, this_scale, take);
-    best = select(best, this_best, take);
-    let t = vec4<bool>(take);
-    r = Levels32(select(r.l0, c.l0, t), select(r.l1, c.l1, t), select(r.l2, c.l2, t), select(r.l3, c.l3, t),
-                 select(r.l4, c.l4, t), select(r.l5, c.l5, t), select(r.l6, c.l6, t), select(r.l7, c.l7, t));
+  var best_iscale = 0.0;
+  for (var p = 0u; p < lw_rolled(10u); p = p + 1u) {
+    let ka = 2u * p;
+    let kb = ka + 1u;
+    let ia = lw_qx_iscale(ka, mx);
+    let ib = lw_qx_iscale(kb, mx);
+    var s = lw_sums2x4(vec4<f32>(0.0), ia, ib, x.x0, wx.x0, w.w0);
+    s = lw_sums2x4(s, ia, ib, x.x1, wx.x1, w.w1);
+    s = lw_sums2x4(s, ia, ib, x.x2, wx.x2, w.w2);
+    s = lw_sums2x4(s, ia, ib, x.x3, wx.x3, w.w3);
+    s = lw_sums2x4(s, ia, ib, x.x4, wx.x4, w.w4);
+    s = lw_sums2x4(s, ia, ib, x.x5, wx.x5, w.w5);
+    s = lw_sums2x4(s, ia, ib, x.x6, wx.x6, w.w6);
+    s = lw_sums2x4(s, ia, ib, x.x7, wx.x7, w.w7);
+    // candidate a, then b, in ggml's order: `suml2 > 0 && sumlx*sumlx > best*suml2`
+    // (candidate 0 is taken whatever its sums, its scale C's `suml2 ? sumlx/suml2 : 0`)
+    let lhs_a = s.x * s.x;
+    let rhs_a = best * s.y;
+    let take_a = ka == 0u || (s.y > 0.0 && lhs_a > rhs_a);
+    let scale_a = select(0.0, s.x / s.y, ka > 0u || (bitcast<u32>(s.y) & 0x7fffffffu) != 0u);
+    let best_a = scale_a * s.x;
+    scale = select(scale, scale_a, take_a);
+    best = select(best, best_a, take_a);
+    best_iscale = select(best_iscale, ia, take_a);
+    let lhs_b = s.z * s.z;
+    let rhs_b = best * s.w;
+    let take_b = kb < 19u && s.w > 0.0 && lhs_b > rhs_b;
+    let scale_b = s.z / s.w;
+    let best_b = scale_b * s.z;
+    scale = select(scale, scale_b, take_b);
+    best = select(best, best_b, take_b);
+    best_iscale = select(best_iscale, ib, take_b);
   }
-  return QxResult(scale, r);
+  return QxResult(scale, lw_qx_levels(best_iscale, x));
 }
 
-// load_block32 (lib/legacy_quant.wgsl) with its eight vectors in a rolled loop:
-// the same values (NaN for a window too short), a fraction of the code; the
-// inlined copies of the loader are most of a legacy kernel's compile time.
+// load_block32 (lib/legacy_quant.wgsl), shaped for a quick compile: the inlined
+// copies of the loader are most of a legacy kernel's compile time. The two
+// common layouts (float32 from a whole vector, float16 / bfloat16 from a whole
+// vector) load straight into registers; a view that starts mid-vector takes a
+// rolled loop through a private array (a memory access per lane on lavapipe:
+// ~30% slower, so not the common path). Same values, NaN for a window too short.
 var<private> lw_raw: array<vec4<f32>, 8>;
+
+fn lw_halves_to_f32x4(v: vec2<u32>) -> vec4<f32> {
+  return raw_to_f32x4(halves_raw4(v));
+}
 
 fn lw_load_block32(e: u32) -> Block32 {
   let g = qparams.src_skip + e;
-  let per_vec = select(8u, 4u, src_kind() == 0u);
-  if ((g + 31u) / per_vec >= arrayLength(&src4)) {
+  let shift = select(3u, 2u, src_kind() == 0u);
+  if (((g + 31u) >> shift) >= arrayLength(&src4)) {
     let nan = vec4<f32>(bitcast<f32>(0x7fc00000u | (g & 0u)));
     return Block32(nan, nan, nan, nan, nan, nan, nan, nan);
   }
-  let f32_aligned = src_kind() == 0u && (qparams.src_skip & 3u) == 0u;
-  let half_aligned = src_kind() != 0u && (qparams.src_skip & 7u) == 0u;
+  if (src_kind() == 0u && (qparams.src_skip & 3u) == 0u) {
+    let k = g >> 2u;
+    return Block32(bitcast<vec4<f32>>(src4[k]), bitcast<vec4<f32>>(src4[k + 1u]), bitcast<vec4<f32>>(src4[k + 2u]), bitcast<vec4<f32>>(src4[k + 3u]),
+                   bitcast<vec4<f32>>(src4[k + 4u]), bitcast<vec4<f32>>(src4[k + 5u]), bitcast<vec4<f32>>(src4[k + 6u]), bitcast<vec4<f32>>(src4[k + 7u]));
+  }
+  if (src_kind() != 0u && (qparams.src_skip & 7u) == 0u) {
+    let k = g >> 3u;
+    let v0 = src4[k]; let v1 = src4[k + 1u]; let v2 = src4[k + 2u]; let v3 = src4[k + 3u];
+    return Block32(lw_halves_to_f32x4(v0.xy), lw_halves_to_f32x4(v0.zw), lw_halves_to_f32x4(v1.xy), lw_halves_to_f32x4(v1.zw),
+                   lw_halves_to_f32x4(v2.xy), lw_halves_to_f32x4(v2.zw), lw_halves_to_f32x4(v3.xy), lw_halves_to_f32x4(v3.zw));
+  }
+  // a view that starts mid-vector
   for (var i = 0u; i < lw_rolled(8u); i = i + 1u) {
-    let gi = g + 4u * i;
-    var raw: vec4<u32>;
-    if (f32_aligned) {
-      raw = src4[gi >> 2u];
-    } else if (half_aligned) {
-      let v = src4[gi >> 3u];
-      raw = halves_raw4(select(v.xy, v.zw, (gi & 4u) != 0u));
-    } else {
-      raw = src_raw4(gi); // a view that starts mid-vector
-    }
-    lw_raw[i] = raw_to_f32x4(raw);
+    lw_raw[i] = raw_to_f32x4(src_raw4(g + 4u * i));
   }
   return Block32(lw_raw[0], lw_raw[1], lw_raw[2], lw_raw[3], lw_raw[4], lw_raw[5], lw_raw[6], lw_raw[7]);
 }

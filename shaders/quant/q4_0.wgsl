@@ -7,6 +7,7 @@
 //#include lib/legacy_quant.wgsl
 //#include lib/d16_pair.wgsl
 //#include lib/legacy_weighted.wgsl
+//#include lib/quantize_error_sums.wgsl
 
 // The importance-matrix entry point, quantize_weighted (lib/legacy_weighted.wgsl).
 const LW_ASYM: bool = false;
@@ -23,30 +24,40 @@ fn q4_0_q(x: vec4<f32>, id: f32) -> vec4<u32> {
   return min(vec4<u32>(15u), c_small_int4(x * id + 8.5));
 }
 
-// Bytes of elements j..j+3 (low nibbles) and j+16..j+19 (high nibbles), as in ggml's `qs[j] = xi0; qs[j] |= xi1 << 4`.
-fn q4_0_word(lo: vec4<f32>, hi: vec4<f32>, id: f32) -> u32 {
-  return pack_bytes(q4_0_q(lo, id) | (q4_0_q(hi, id) << vec4<u32>(4u)));
+// Bytes of elements j..j+3 (low nibbles) and j+16..j+19 (high nibbles), as in ggml's
+// `qs[j] = xi0; qs[j] |= xi1 << 4`; their errors against (q - 8) * dd added to s.
+fn q4_0_word(lo: vec4<f32>, hi: vec4<f32>, id: f32, dd: f32, s: ptr<function, vec4<f32>>) -> u32 {
+  let ql = q4_0_q(lo, id);
+  let qh = q4_0_q(hi, id);
+  add_error4(s, lo, vec4<f32>(vec4<i32>(ql) - vec4<i32>(8)) * dd);
+  add_error4(s, hi, vec4<f32>(vec4<i32>(qh) - vec4<i32>(8)) * dd);
+  return pack_bytes(ql | (qh << vec4<u32>(4u)));
 }
 
-// d, then the 16 bytes of qs as four words.
-fn q4_0_block(b: u32) -> D16Block {
+// d, then the 16 bytes of qs as four words; the block's error sums added to s.
+fn q4_0_block(b: u32, s: ptr<function, vec4<f32>>) -> D16Block {
   let x = load_block32(b * QK);
   let m = abs_max32(x);
+  if (!is_finite_bits(m.amax)) { add_invalid_block(s); return invalid_d16_block(); }
   let d = m.max / -8.0;
   let id = inverse_or_zero(d);
-  let q = D16Block(f32_to_f16_bits(d), array<u32, 8>(q4_0_word(x.x0, x.x4, id), q4_0_word(x.x1, x.x5, id),
-                                                      q4_0_word(x.x2, x.x6, id), q4_0_word(x.x3, x.x7, id), 0u, 0u, 0u, 0u));
-  if (!is_finite_bits(m.amax)) { return invalid_d16_block(); }
-  return q;
+  let dh = f32_to_f16_bits(d);
+  let dd = f16_bits_to_f32(dh);
+  return D16Block(dh, array<u32, 8>(q4_0_word(x.x0, x.x4, id, dd, s), q4_0_word(x.x1, x.x5, id, dd, s),
+                                    q4_0_word(x.x2, x.x6, id, dd, s), q4_0_word(x.x3, x.x7, id, dd, s), 0u, 0u, 0u, 0u));
 }
 
-// One invocation writes two blocks: 36 bytes, 9 whole words.
+// One invocation writes two blocks: 36 bytes, 9 whole words, and adds their error
+// sums (lib/quantize_error_sums.wgsl). Control flow stays uniform up to their reduction.
 fn quantize_blocks(pair: u32, b0: u32) {
-  if (b0 >= qparams.n_blocks) { return; }
-  let two = b0 + 1u < qparams.n_blocks;
-  var c: D16Block;
-  if (two) { c = q4_0_block(b0 + 1u); }
-  store_d16_pair(pair, q4_0_block(b0), two, c);
+  var s = vec4<f32>(0.0);
+  if (b0 < qparams.n_blocks) {
+    let two = b0 + 1u < qparams.n_blocks;
+    var c: D16Block;
+    if (two) { c = q4_0_block(b0 + 1u, &s); }
+    store_d16_pair(pair, q4_0_block(b0, &s), two, c);
+  }
+  write_error_sums(pair, s);
 }
 
 fn dequantize_part(b: u32, part: u32) {

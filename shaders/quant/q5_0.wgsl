@@ -7,6 +7,7 @@
 //#include lib/legacy_quant.wgsl
 //#include lib/d16_pair.wgsl
 //#include lib/legacy_weighted.wgsl
+//#include lib/quantize_error_sums.wgsl
 
 // The importance-matrix entry point, quantize_weighted (lib/legacy_weighted.wgsl).
 const LW_ASYM: bool = false;
@@ -23,30 +24,45 @@ fn q5_0_q(x: vec4<f32>, id: f32) -> vec4<u32> {
   return min(vec4<u32>(31u), c_small_int4(x * id + 16.5));
 }
 
-// d, then qh and the 16 bytes of qs as four words.
-fn q5_0_block(b: u32) -> D16Block {
+// Adds the errors of four quants' values (q - 16) * dd against x to s; returns q.
+fn q5_0_measured(q: vec4<u32>, x: vec4<f32>, dd: f32, s: ptr<function, vec4<f32>>) -> vec4<u32> {
+  add_error4(s, x, vec4<f32>(vec4<i32>(q) - vec4<i32>(16)) * dd);
+  return q;
+}
+
+// d, then qh and the 16 bytes of qs as four words; the block's error sums added to s.
+fn q5_0_block(b: u32, s: ptr<function, vec4<f32>>) -> D16Block {
   let x = load_block32(b * QK);
   let m = abs_max32(x);
-  if (!is_finite_bits(m.amax)) { return invalid_d16_block(); }
+  if (!is_finite_bits(m.amax)) { add_invalid_block(s); return invalid_d16_block(); }
   let d = m.max / -16.0;
   let id = inverse_or_zero(d);
-  let q0 = q5_0_q(x.x0, id); let q1 = q5_0_q(x.x1, id); let q2 = q5_0_q(x.x2, id); let q3 = q5_0_q(x.x3, id);
-  let q4 = q5_0_q(x.x4, id); let q5 = q5_0_q(x.x5, id); let q6 = q5_0_q(x.x6, id); let q7 = q5_0_q(x.x7, id);
+  let dh = f32_to_f16_bits(d);
+  let dd = f16_bits_to_f32(dh);
+  let q0 = q5_0_measured(q5_0_q(x.x0, id), x.x0, dd, s); let q1 = q5_0_measured(q5_0_q(x.x1, id), x.x1, dd, s);
+  let q2 = q5_0_measured(q5_0_q(x.x2, id), x.x2, dd, s); let q3 = q5_0_measured(q5_0_q(x.x3, id), x.x3, dd, s);
+  let q4 = q5_0_measured(q5_0_q(x.x4, id), x.x4, dd, s); let q5 = q5_0_measured(q5_0_q(x.x5, id), x.x5, dd, s);
+  let q6 = q5_0_measured(q5_0_q(x.x6, id), x.x6, dd, s); let q7 = q5_0_measured(q5_0_q(x.x7, id), x.x7, dd, s);
   let lo = vec4<u32>(15u);
   let qh = high_bits4(q0, 0u) | high_bits4(q1, 4u) | high_bits4(q2, 8u) | high_bits4(q3, 12u) |
            high_bits4(q4, 16u) | high_bits4(q5, 20u) | high_bits4(q6, 24u) | high_bits4(q7, 28u);
-  return D16Block(f32_to_f16_bits(d),
+  return D16Block(dh,
                   array<u32, 8>(qh, pack_bytes((q0 & lo) | ((q4 & lo) << vec4<u32>(4u))), pack_bytes((q1 & lo) | ((q5 & lo) << vec4<u32>(4u))),
                                 pack_bytes((q2 & lo) | ((q6 & lo) << vec4<u32>(4u))), pack_bytes((q3 & lo) | ((q7 & lo) << vec4<u32>(4u))), 0u, 0u, 0u));
 }
 
-// One invocation writes two blocks: 44 bytes, 11 whole words (the second block starts mid-word).
+// One invocation writes two blocks: 44 bytes, 11 whole words (the second block starts
+// mid-word), and adds their error sums (lib/quantize_error_sums.wgsl). Control flow
+// stays uniform up to their reduction.
 fn quantize_blocks(pair: u32, b0: u32) {
-  if (b0 >= qparams.n_blocks) { return; }
-  let two = b0 + 1u < qparams.n_blocks;
-  var c: D16Block;
-  if (two) { c = q5_0_block(b0 + 1u); }
-  store_d16_pair(pair, q5_0_block(b0), two, c);
+  var s = vec4<f32>(0.0);
+  if (b0 < qparams.n_blocks) {
+    let two = b0 + 1u < qparams.n_blocks;
+    var c: D16Block;
+    if (two) { c = q5_0_block(b0 + 1u, &s); }
+    store_d16_pair(pair, q5_0_block(b0, &s), two, c);
+  }
+  write_error_sums(pair, s);
 }
 
 fn dequantize_part(b: u32, part: u32) {

@@ -5,33 +5,10 @@
 //#include lib/quantize_io.wgsl
 //#include lib/legacy_quant.wgsl
 //#include lib/d16_pair.wgsl
+//#include lib/quantize_error_sums.wgsl
 
 
 const BODY_WORDS: u32 = 8u;
-
-// The report's error sums come out of the quantize dispatch itself (no second pass
-// over the source): each invocation compares its blocks' dequantized values, exactly
-// as dequantize_part computes them, with the source in registers, and each workgroup
-// writes one vec4 (sum d^2, sum x^2, max |d|, non-finite count) over finite d, the
-// sums of the quant_error entry point. src/kernels/quant-error.ts reads them back;
-// without a measurement the binding is a 16-byte placeholder (the writes clamp to it).
-@group(0) @binding(3) var<storage, read_write> quantize_err: array<vec4<f32>>;
-var<workgroup> quantize_err_acc: array<vec4<f32>, QUANTIZE_WORKGROUP_SIZE>;
-
-// Adds x's four elements' error against dq to s (see quant_entry.wgsl's quant_error).
-fn add_error4(s: ptr<function, vec4<f32>>, x: vec4<f32>, dq: vec4<f32>) {
-  let d = dq - x;
-  // WGSL may assume floats are finite: test the exponent bits, not d != d
-  let nonfinite = (bitcast<vec4<u32>>(d) & vec4<u32>(0x7f800000u)) == vec4<u32>(0x7f800000u);
-  let dz = select(d, vec4<f32>(0.0), nonfinite);
-  let xz = select(x, vec4<f32>(0.0), nonfinite);
-  let e2 = dz * dz;
-  let r2 = xz * xz;
-  let w = abs(dz);
-  let bad = select(vec4<f32>(0.0), vec4<f32>(1.0), nonfinite);
-  *s = vec4<f32>((*s).x + ((e2.x + e2.y) + (e2.z + e2.w)), (*s).y + ((r2.x + r2.y) + (r2.z + r2.w)),
-                 max((*s).z, max(max(w.x, w.y), max(w.z, w.w))), (*s).w + ((bad.x + bad.y) + (bad.z + bad.w)));
-}
 
 // (int8_t)roundf(x * id) as ggml's x86-64 build computes it: 0 where x * id is not finite.
 // Adds the error of its dequantized value (the stored byte times dd) to s.
@@ -46,7 +23,7 @@ fn q8_0_block(b: u32, s: ptr<function, vec4<f32>>) -> D16Block {
   let x = load_block32(b * QK);
   let amax_bits = abs_max_bits32(x);
   // an invalid block decodes to NaN (a NaN scale): all 32 differences are non-finite
-  if (!is_finite_bits(amax_bits)) { *s = *s + vec4<f32>(0.0, 0.0, 0.0, 32.0); return invalid_d16_block(); }
+  if (!is_finite_bits(amax_bits)) { add_invalid_block(s); return invalid_d16_block(); }
   let d = bitcast<f32>(amax_bits) / 127.0;
   let id = inverse_or_zero(d);
   let dh = f32_to_f16_bits(d);
@@ -56,8 +33,8 @@ fn q8_0_block(b: u32, s: ptr<function, vec4<f32>>) -> D16Block {
                                 q8_word(x.x4, id, dd, s), q8_word(x.x5, id, dd, s), q8_word(x.x6, id, dd, s), q8_word(x.x7, id, dd, s)));
 }
 
-// One invocation writes two blocks: 68 bytes, 17 whole words. Control flow stays
-// uniform up to the workgroup's reduction of the error sums.
+// One invocation writes two blocks: 68 bytes, 17 whole words, and adds their error
+// sums (lib/quantize_error_sums.wgsl). Control flow stays uniform up to their reduction.
 fn quantize_blocks(pair: u32, b0: u32) {
   var s = vec4<f32>(0.0);
   if (b0 < qparams.n_blocks) {
@@ -66,17 +43,7 @@ fn quantize_blocks(pair: u32, b0: u32) {
     if (two) { c = q8_0_block(b0 + 1u, &s); }
     store_d16_pair(pair, q8_0_block(b0, &s), two, c);
   }
-  let lid = pair % QUANTIZE_WORKGROUP_SIZE;
-  quantize_err_acc[lid] = s;
-  workgroupBarrier();
-  if (lid == 0u) {
-    var t = vec4<f32>(0.0);
-    for (var k = 0u; k < QUANTIZE_WORKGROUP_SIZE; k = k + 1u) {
-      let a = quantize_err_acc[k];
-      t = vec4<f32>(t.x + a.x, t.y + a.y, max(t.z, a.z), t.w + a.w);
-    }
-    quantize_err[pair / QUANTIZE_WORKGROUP_SIZE] = t;
-  }
+  write_error_sums(pair, s);
 }
 
 fn dequantize_part(b: u32, part: u32) {

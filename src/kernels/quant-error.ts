@@ -140,7 +140,7 @@ export async function quantizationError(ref: WgArray, q: QuantizedArray, options
 
 /**
  * Quantizes `ref` and measures the result in the same dispatch, where the format's
- * kernel writes its own error sums (descriptor quantize.errorSums: Q8_0): no second
+ * kernel writes its own error sums (descriptor quantize.errorSums: Q4_0 .. Q8_0): no second
  * pass over the source, no decode into a scratch buffer. The statistics are those
  * quantizationError(ref, q) gives (the same differences, summed in another order).
  * Undefined for other formats (and plain float types): quantize, then quantizationError.
@@ -150,7 +150,11 @@ export function quantizeMeasured(
   type: GGMLType,
   options: Omit<QuantizeOptions, 'errorSums'> = {},
 ): { q: QuantizedArray; stats: Promise<ErrorStats> } | undefined {
-  if (type.dtype || !quantFormat(type).quantize.errorSums || !FLOAT_SOURCES.includes(ref.dtype)) return undefined;
+  if (type.dtype || !FLOAT_SOURCES.includes(ref.dtype)) return undefined;
+  const format = quantFormat(type);
+  // the sums come from the `quantize` entry point: a weighted path with an entry of its own does not write them
+  const weightedElsewhere = options.imatrix !== undefined && format.imatrix !== 'ignored' && format.weightedKernel !== 'shared-entry';
+  if (!format.quantize.errorSums || weightedElsewhere) return undefined;
   const device = ref.device;
   const parts: { storage: GpuStorage; bytes: number }[] = [];
   let q: QuantizedArray;

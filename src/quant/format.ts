@@ -41,7 +41,9 @@ export interface QuantFormat {
   /**
    * The quantize dispatch: blocks x typeSize per invocation must fill whole 32-bit words.
    * `errorSums`: the kernel also writes the report's error sums, one vec4 per workgroup,
-   * to @group(0) @binding(3) (shaders/quant/q8_0.wgsl; src/kernels/quant-error.ts quantizeMeasured).
+   * to @group(0) @binding(3) (shaders/lib/quantize_error_sums.wgsl: Q4_0, Q4_1, Q5_0, Q5_1, Q8_0;
+   * src/kernels/quant-error.ts quantizeMeasured), from its `quantize` entry point: a weighted
+   * entry of its own ('own-entry', 'row-entry') does not write them.
    */
   readonly quantize: { readonly workgroupSize: number; readonly blocksPerInvocation: number; readonly errorSums?: boolean };
   /** The dequantize dispatch: invocationsPerBlock divides workgroupSize. */
