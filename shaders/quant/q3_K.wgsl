@@ -12,6 +12,7 @@
 //#include lib/quantize_io.wgsl
 //#include lib/kquant_qx.wgsl
 //#include lib/kquant_pair.wgsl
+//#include lib/kquant_error.wgsl
 
 const PAIR_WORDS: u32 = 2u * BLOCK_BYTES / 4u;
 
@@ -72,6 +73,8 @@ fn pack_block(blk: u32, d_bits: u32, four: u32) {
         let requantized = clamp(nearest_int_bits4(x / d), vec4(-4), vec4(3)) + vec4(4);
         let kept = (quad_kept[2u * q + (j >> 3u)] >> vec3(4u * (j & 7u)).xxxx) & vec4(15u);
         let L = select(kept, vec4<u32>(requantized), requant);
+        // the error of the decoded value d * (scale - 32) * (L - 4), as dequantize_part computes it
+        kq_add_error4(x, d * vec4<f32>(vec4<i32>(L) - vec4(4)));
         let shift = 8u * t;
         hmask = hmask | (((L.x >> 2u) | ((L.y >> 2u) << 1u) | ((L.z >> 2u) << 2u) | ((L.w >> 2u) << 3u)) << (shift + 4u * h));
         qs = qs | (((L.x & 3u) | ((L.y & 3u) << 2u) | ((L.z & 3u) << 4u) | ((L.w & 3u) << 6u)) << shift);
@@ -106,13 +109,18 @@ fn group_l6(g: u32) -> u32 {
 }
 
 fn quantize_blocks(pair: u32, first_block: u32) {
-  if (first_block >= qparams.n_blocks) { return; }
-  let n_blocks = min(2u, qparams.n_blocks - first_block);
-  pair_clear();
-  for (var blk = 0u; blk < n_blocks; blk = blk + 1u) {
-    quantize_block(blk, (first_block + blk) * QK);
+  if (first_block < qparams.n_blocks) {
+    let n_blocks = min(2u, qparams.n_blocks - first_block);
+    pair_clear();
+    for (var blk = 0u; blk < n_blocks; blk = blk + 1u) {
+      quantize_block(blk, (first_block + blk) * QK);
+    }
+    pair_store(pair, n_blocks);
   }
-  pair_store(pair, n_blocks);
+  // the workgroup's error sums (lib/kquant_error.wgsl; binding 3: this entry point reads no importance weights)
+  let lid = pair % QUANTIZE_WORKGROUP_SIZE;
+  let t = kq_error_reduce(lid);
+  if (lid == 0u) { kq_err3[pair / QUANTIZE_WORKGROUP_SIZE] = t; }
 }
 
 // quantize_row_q3_K_impl: per super-block sigma2 = 2 sum x^2 / 256; per group
@@ -189,13 +197,17 @@ fn quantize_weighted(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgro
                      @builtin(local_invocation_index) lid: u32) {
   let pair = workgroup_index(wid, nwg) * QUANTIZE_WORKGROUP_SIZE + lid;
   let first_block = 2u * pair;
-  if (first_block >= qparams.n_blocks) { return; }
-  let n_blocks = min(2u, qparams.n_blocks - first_block);
-  pair_clear();
-  for (var blk = 0u; blk < n_blocks; blk = blk + 1u) {
-    quantize_block_weighted(blk, first_block + blk);
+  if (first_block < qparams.n_blocks) {
+    let n_blocks = min(2u, qparams.n_blocks - first_block);
+    pair_clear();
+    for (var blk = 0u; blk < n_blocks; blk = blk + 1u) {
+      quantize_block_weighted(blk, first_block + blk);
+    }
+    pair_store(pair, n_blocks);
   }
-  pair_store(pair, n_blocks);
+  // the workgroup's error sums (binding 5: after the importance weights)
+  let t = kq_error_reduce(lid);
+  if (lid == 0u) { kq_err5[pair / QUANTIZE_WORKGROUP_SIZE] = t; }
 }
 
 // One invocation per group of 16 outputs; a workgroup decodes 16 blocks.

@@ -14,9 +14,15 @@ const QKX2_NSTEP: u32 = 15u;
 const K4_CLAMP_LS: bool = true;
 
 
-// One invocation per super-block.
+// One invocation per super-block; the workgroup's error sums to kq_err5
+// (lib/kquant_error.wgsl). Control flow stays uniform up to their reduction.
 fn quantize_blocks(inv: u32, b: u32) {
-  if (b >= qparams.n_blocks) { return; }
+  if (b < qparams.n_blocks) { quantize_super_block(b); }
+  let t = kq_error_reduce(inv % QUANTIZE_WORKGROUP_SIZE);
+  if (inv % QUANTIZE_WORKGROUP_SIZE == 0u) { kq_err5[inv / QUANTIZE_WORKGROUP_SIZE] = t; }
+}
+
+fn quantize_super_block(b: u32) {
   let head = k4_quantize_block(b);
   let o = b * BLOCK_WORDS;
   dst[o] = head.x;

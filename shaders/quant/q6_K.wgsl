@@ -12,6 +12,7 @@
 //#include lib/quantize_io.wgsl
 //#include lib/kquant_qx.wgsl
 //#include lib/kquant_pair.wgsl
+//#include lib/kquant_error.wgsl
 
 const PAIR_WORDS: u32 = 2u * BLOCK_BYTES / 4u;
 
@@ -19,7 +20,8 @@ var<private> quad_iscale: array<vec4<f32>, 4>;
 var<private> quad_zero: array<vec4<bool>, 4>;
 var<private> quad_sc: array<vec4<i32>, 4>;
 
-fn quantize_block(blk: u32, first: u32) {
+// `live`: the block is in the chunk (its error counts; lib/kquant_error.wgsl).
+fn quantize_block(blk: u32, first: u32, live: bool) {
   // Search each quad's four groups (make_qx_quants); loop bounds as load_quad's.
   let four = select(4u, 0u, qparams.n_blocks == 0u);
   let sixteen = 4u * four;
@@ -59,6 +61,8 @@ fn quantize_block(blk: u32, first: u32) {
         let requantized = clamp(nearest_int_bits4(x / d), vec4(-32), vec4(31));
         let kept = select(clamp(nearest_int_bits4(fallback_iscale * x), vec4(-32), vec4(31)), vec4(-32), kept_zero);
         let L = vec4<u32>(select(kept, requantized, requant) + vec4(32));
+        // the error of the decoded value d * sc * (L - 32), as dequantize_part computes it
+        if (live) { kq_add_error4(x, d * vec4<f32>(vec4<i32>(L) - vec4(32))); }
         let shift = 8u * t;
         ql_low = ql_low | (((L.x & 15u) | ((L.z & 15u) << 4u)) << shift);
         ql_high = ql_high | (((L.y & 15u) | ((L.w & 15u) << 4u)) << shift);
@@ -88,11 +92,15 @@ fn quantize_blocks(pair: u32, first_block: u32) {
   let pair_blocks = min(2u, qparams.n_blocks);
   pair_clear();
   for (var blk = 0u; blk < pair_blocks; blk = blk + 1u) {
-    quantize_block(blk, (first_block + blk) * QK);
+    quantize_block(blk, (first_block + blk) * QK, first_block + blk < qparams.n_blocks);
   }
   if (first_block < qparams.n_blocks) {
     pair_store(pair, min(2u, qparams.n_blocks - first_block));
   }
+  // the workgroup's error sums (binding 3: this entry point reads no importance weights)
+  let lid = pair % QUANTIZE_WORKGROUP_SIZE;
+  let t = kq_error_reduce(lid);
+  if (lid == 0u) { kq_err3[pair / QUANTIZE_WORKGROUP_SIZE] = t; }
 }
 
 // quantize_row_q6_K_impl: the same, make_qx_quants weighing with the raw
@@ -132,11 +140,14 @@ fn quantize_weighted(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgro
   pair_clear();
   for (var blk = 0u; blk < pair_blocks; blk = blk + 1u) {
     load_block_weights(min(first_block + blk, qparams.n_blocks - 1u));
-    quantize_block(blk, (first_block + blk) * QK);
+    quantize_block(blk, (first_block + blk) * QK, first_block + blk < qparams.n_blocks);
   }
   if (first_block < qparams.n_blocks) {
     pair_store(pair, min(2u, qparams.n_blocks - first_block));
   }
+  // the workgroup's error sums (binding 5: after the importance weights)
+  let t = kq_error_reduce(lid);
+  if (lid == 0u) { kq_err5[pair / QUANTIZE_WORKGROUP_SIZE] = t; }
 }
 
 // One invocation per group of 16 outputs; a workgroup decodes 16 blocks.

@@ -175,6 +175,7 @@ export function quantize(a: WgArray, type: string | GGMLType, options: QuantizeO
         if (!sums) errorSumsPlaceholders.set(device, (sums = device.createBuffer(16, GPUBufferUsage.STORAGE, 'error sums placeholder')));
       }
     }
+    // the error sums take the binding after the dispatch's others (3, or 5 after the importance weights)
     const group = weightBinding
       ? bindGroup(device, pipe, [
           from,
@@ -183,6 +184,7 @@ export function quantize(a: WgArray, type: string | GGMLType, options: QuantizeO
           weightBinding.buffer,
           device.uniform([weightBinding.blocksPerRow, start, weightBinding.blocksPerExpert, weightedFlag]),
           ...(rowSigma2 ? [rowSigma2] : []),
+          ...(sums ? [sums] : []),
         ])
       : bindGroup(device, pipe, sums ? [from, to, params, sums] : [from, to, params]);
     device.dispatch(pipe, withTables(device, format, pipe, group), dims);

@@ -41,7 +41,9 @@ export interface QuantFormat {
   /**
    * The quantize dispatch: blocks x typeSize per invocation must fill whole 32-bit words.
    * `errorSums`: the kernel also writes the report's error sums, one vec4 per workgroup,
-   * to @group(0) @binding(3) (shaders/quant/q8_0.wgsl; src/kernels/quant-error.ts quantizeMeasured).
+   * at the binding after the dispatch's others: @group(0) @binding(3), or @binding(5) where
+   * it reads the importance weights at 3-4 (shaders/quant/q8_0.wgsl, lib/kquant_error.wgsl;
+   * src/kernels/quant-error.ts quantizeMeasured).
    */
   readonly quantize: { readonly workgroupSize: number; readonly blocksPerInvocation: number; readonly errorSums?: boolean };
   /** The dequantize dispatch: invocationsPerBlock divides workgroupSize. */
