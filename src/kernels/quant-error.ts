@@ -140,7 +140,8 @@ export async function quantizationError(ref: WgArray, q: QuantizedArray, options
 
 /**
  * Quantizes `ref` and measures the result in the same dispatch, where the format's
- * kernel writes its own error sums (descriptor quantize.errorSums: Q8_0): no second
+ * kernel writes its own error sums (descriptor quantize.errorSums: Q8_0 and the
+ * K-quants Q2_K-Q6_K, with or without importance weights): no second
  * pass over the source, no decode into a scratch buffer. The statistics are those
  * quantizationError(ref, q) gives (the same differences, summed in another order).
  * Undefined for other formats (and plain float types): quantize, then quantizationError.
