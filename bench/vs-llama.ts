@@ -83,12 +83,15 @@ export async function vsLlama(argv: string[], runChild: (args: string[], cliPath
   await close();
 
   const rows: (string | number)[][] = [
-    ['type', 'wgarray s', 'llama.cpp s', 'llama.cpp / wgarray', 'same tensors', ...(baselineCli ? ['baseline s', 'baseline / wgarray'] : [])],
+    // wgarray CPU s: its process's CPU time (lavapipe's threads included); cores busy = CPU / wall, at most
+    // the machine's cores: where it is near that, overlapping stages can gain no more on this machine
+    ['type', 'wgarray s', 'llama.cpp s', 'llama.cpp / wgarray', 'same tensors', 'wgarray CPU s', 'cores busy', ...(baselineCli ? ['baseline s', 'baseline / wgarray'] : [])],
   ];
   const profiles: [string, ProfileSummary, number][] = [];
-  const json: { type: string; wgarray_s: number; llama_s: number; ratio: number; same_tensors: boolean; gpu_ms: number; total_ms: number }[] = [];
+  const json: { type: string; wgarray_s: number; llama_s: number; ratio: number; same_tensors: boolean; gpu_ms: number; total_ms: number; wgarray_cpu_s: number }[] = [];
   for (const preset of types) {
     const wg: number[] = [];
+    const wgCpu: number[] = [];
     const ll: number[] = [];
     const base: number[] = [];
     let identical = true;
@@ -105,6 +108,7 @@ export async function vsLlama(argv: string[], runChild: (args: string[], cliPath
           const c = await runChild(['quantize', f16, ours, preset.name, '--quiet', '--profile', '--report', report]);
           if (c.code !== 0) throw new Error(`wgarray quantize ${preset.name} failed:\n${c.stderr.slice(-3000)}`);
           wg.push(c.wallMs);
+          wgCpu.push(c.cpuMs);
         } else if (who === 'baseline') {
           const c = await runChild(['quantize', f16, join(dir, 'baseline.gguf'), preset.name, '--quiet'], baselineCli);
           if (c.code !== 0) throw new Error(`baseline quantize ${preset.name} failed:\n${c.stderr.slice(-3000)}`);
@@ -123,7 +127,8 @@ export async function vsLlama(argv: string[], runChild: (args: string[], cliPath
     const w = median(wg);
     const l = median(ll);
     const gpuMs = (rep.profile.stages.quantize.gpuMs ?? rep.profile.stages.quantize.wallMs) + (rep.profile.stages.stats.gpuMs ?? rep.profile.stages.stats.wallMs);
-    json.push({ type: preset.name, wgarray_s: w / 1000, llama_s: l / 1000, ratio: l / w, same_tensors: identical, gpu_ms: gpuMs, total_ms: rep.timings_ms.total });
+    const cpu = median(wgCpu);
+    json.push({ type: preset.name, wgarray_s: w / 1000, llama_s: l / 1000, ratio: l / w, same_tensors: identical, gpu_ms: gpuMs, total_ms: rep.timings_ms.total, wgarray_cpu_s: cpu / 1000 });
     const b = base.length ? median(base) : 0;
     rows.push([
       preset.name,
@@ -131,6 +136,8 @@ export async function vsLlama(argv: string[], runChild: (args: string[], cliPath
       (l / 1000).toFixed(2),
       `${(l / w).toFixed(2)}x`,
       identical ? 'yes' : 'NO',
+      (cpu / 1000).toFixed(2),
+      (cpu / w).toFixed(2),
       ...(baselineCli ? [(b / 1000).toFixed(2), `${(b / w).toFixed(2)}x`] : []),
     ]);
     await rm(ours, { force: true });

@@ -14,6 +14,7 @@
 //#include lib/imatrix_weights.wgsl
 //#include lib/kquant_qkx2.wgsl
 //#include lib/kquant_qp.wgsl
+//#include lib/quantize_error_sums.wgsl
 
 // make_qkx2 parameters of the including shader's reference path (QKX2_RMIN,
 // QKX2_NSTEP); with an importance matrix ggml's _impl paths run
@@ -138,13 +139,16 @@ fn opaque2() -> u32 {
 
 // Levels of weights 4c .. 4c + 3 of sub-block j of super-block b, as the four
 // bytes of a word: against the rounded scale and min, or make_qkx2's where
-// that scale is 0 (ggml's `if (!d) continue`).
+// that scale is 0 (ggml's `if (!d) continue`). Their error is added to error_sums.
 fn k4_levels(b: u32, j: u32, c: u32) -> u32 {
   let x = load_x4(b * 256u + j * 32u + c * 4u);
   let d = k4_d[j];
   var l = vec4<u32>(clamp(ggml_nearest_int4((x + vec4<f32>(k4_m[j])) / vec4<f32>(d)),
                           vec4<i32>(0), vec4<i32>(i32(QKX2_NMAX))));
   if (d == 0.0) { l = qkx2_levels_of(k4_r[j], x); }
+  // their error as dequantize_part decodes them: d * l, then - m (a statement of its own)
+  let y = vec4<f32>(d) * vec4<f32>(l);
+  accumulate_error4(x, y - vec4<f32>(k4_m[j]));
   return l.x | (l.y << 8u) | (l.z << 16u) | (l.w << 24u);
 }
 

@@ -1,17 +1,19 @@
 // The report's error sums written by a format's own quantize dispatch (descriptor
-// quantize.errorSums: Q4_0, Q4_1, Q5_0, Q5_1, Q8_0), with no second pass over the
-// source: each invocation compares its blocks' dequantized values, exactly as the
-// format's dequantize_part computes them, with the source still in registers, and
-// each workgroup writes one vec4 (sum d^2, sum x^2, max |d|, non-finite count) over
-// finite d, the sums of quant_entry.wgsl's quant_error entry point.
+// quantize.errorSums: Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 and the K-quants), with no second
+// pass over the source: each invocation compares its blocks' dequantized values, exactly
+// as the format's dequantize_part computes them (from the stored float16 scales and
+// levels), with the source still in registers, and each workgroup writes one vec4
+// (sum d^2, sum x^2, max |d|, non-finite count) over finite d, the sums of
+// quant_entry.wgsl's quant_error entry point.
 // src/kernels/quant-error.ts (quantizeMeasured) reads them back; without a
 // measurement the binding is a 16-byte placeholder, and the kernel skips the sums
 // (error_sums_wanted: a uniform branch, which lavapipe takes as a real jump; the
 // sums and their barrier made a plain Q4_0 / Q4_1 quantize ~50% slower).
-// Binding 3 is also the weighted entry points' imatrix (lib/imatrix_weights.wgsl):
-// WGSL lets two variables share a binding when no entry point uses both.
+// Binding 5 follows the importance weights (3-4); it is also the legacy weighted
+// entry points' row sigma2 (lib/legacy_weighted.wgsl), which measure nothing: WGSL
+// lets two variables share a binding when no entry point uses both.
 
-@group(0) @binding(3) var<storage, read_write> quantize_err: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read_write> quantize_err: array<vec4<f32>>;
 var<workgroup> quantize_err_acc: array<vec4<f32>, QUANTIZE_WORKGROUP_SIZE>;
 
 // Whether this dispatch measures: quantizeMeasured binds one entry per workgroup, the
@@ -57,4 +59,14 @@ fn write_error_sums(inv: u32, s: vec4<f32>) {
     }
     quantize_err[inv / QUANTIZE_WORKGROUP_SIZE] = t;
   }
+}
+
+// For kernels that measure deep inside their block loops (the K-quants): the
+// invocation's sums in a private accumulator, written by write_error_sums(inv, error_sums).
+var<private> error_sums: vec4<f32>;
+
+fn accumulate_error4(x: vec4<f32>, dq: vec4<f32>) {
+  var s = error_sums;
+  add_error4(&s, x, dq);
+  error_sums = s;
 }

@@ -10,6 +10,7 @@
 //#include lib/imatrix_weights.wgsl
 //#include lib/kquant_qkx2.wgsl
 //#include lib/kquant_qp.wgsl
+//#include lib/quantize_error_sums.wgsl
 
 const QKX2_V: u32 = 4u;
 const QKX2_NMAX: f32 = 3.0;
@@ -28,12 +29,15 @@ var<private> q2_m: array<f32, 16>;
 
 // Levels of weights 4c .. 4c + 3 of sub-block j of super-block b: against the
 // rounded scale and min, or make_qkx2's where that scale is 0 (ggml's
-// `if (!d) continue`).
+// `if (!d) continue`). Their error is added to error_sums (lib/quantize_error_sums.wgsl).
 fn q2_levels(b: u32, j: u32, c: u32) -> vec4<u32> {
   let x = load_x4(b * 256u + j * 16u + c * 4u);
   let d = q2_d[j];
   var l = vec4<u32>(clamp(ggml_nearest_int4((x + vec4<f32>(q2_m[j])) / vec4<f32>(d)), vec4<i32>(0), vec4<i32>(3)));
   if (d == 0.0) { l = qkx2_levels_of(q2_r[j], x); }
+  // as dequantize_part decodes them: d * l, then - m (a statement of its own)
+  let y = vec4<f32>(d) * vec4<f32>(l);
+  accumulate_error4(x, y - vec4<f32>(q2_m[j]));
   return l;
 }
 
@@ -41,8 +45,14 @@ fn q2_levels(b: u32, j: u32, c: u32) -> vec4<u32> {
 // maxima. With an importance matrix: sigma2 = sum x^2 / 256, weights
 // qw * sqrt(sigma2 + x^2), the 4-bit scales and mins by make_qp_quants(16, 15)
 // weighted by each sub-block's weight sum.
+// One invocation per super-block, adding to the workgroup's error sums.
+// Control flow stays uniform up to their reduction.
 fn quantize_blocks(inv: u32, b: u32) {
-  if (b >= qparams.n_blocks) { return; }
+  if (b < qparams.n_blocks) { quantize_super_block(b); }
+  write_error_sums(inv, error_sums);
+}
+
+fn quantize_super_block(b: u32) {
   let wt = weighted();
   let wi = weight_vec_index(b);
   var sumx2 = 0.0;

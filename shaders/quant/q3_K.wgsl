@@ -12,6 +12,7 @@
 //#include lib/quantize_io.wgsl
 //#include lib/kquant_qx.wgsl
 //#include lib/kquant_pair.wgsl
+//#include lib/quantize_error_sums.wgsl
 
 const PAIR_WORDS: u32 = 2u * BLOCK_BYTES / 4u;
 
@@ -72,6 +73,8 @@ fn pack_block(blk: u32, d_bits: u32, four: u32) {
         let requantized = clamp(nearest_int_bits4(x / d), vec4(-4), vec4(3)) + vec4(4);
         let kept = (quad_kept[2u * q + (j >> 3u)] >> vec3(4u * (j & 7u)).xxxx) & vec4(15u);
         let L = select(kept, vec4<u32>(requantized), requant);
+        // the error of the decoded value d * (scale - 32) * (L - 4), as dequantize_part computes it
+        accumulate_error4(x, d * vec4<f32>(vec4<i32>(L) - vec4(4)));
         let shift = 8u * t;
         hmask = hmask | (((L.x >> 2u) | ((L.y >> 2u) << 1u) | ((L.z >> 2u) << 2u) | ((L.w >> 2u) << 3u)) << (shift + 4u * h));
         qs = qs | (((L.x & 3u) | ((L.y & 3u) << 2u) | ((L.z & 3u) << 4u) | ((L.w & 3u) << 6u)) << shift);
@@ -106,28 +109,23 @@ fn group_l6(g: u32) -> u32 {
 }
 
 fn quantize_blocks(pair: u32, first_block: u32) {
-  if (first_block >= qparams.n_blocks) { return; }
-  let n_blocks = min(2u, qparams.n_blocks - first_block);
-  pair_clear();
-  for (var blk = 0u; blk < n_blocks; blk = blk + 1u) {
-    quantize_block(blk, (first_block + blk) * QK);
+  if (first_block < qparams.n_blocks) {
+    let n_blocks = min(2u, qparams.n_blocks - first_block);
+    pair_clear();
+    for (var blk = 0u; blk < n_blocks; blk = blk + 1u) {
+      quantize_block(blk, (first_block + blk) * QK);
+    }
+    pair_store(pair, n_blocks);
   }
-  pair_store(pair, n_blocks);
+  // the workgroup's error sums (lib/quantize_error_sums.wgsl)
+  write_error_sums(pair, error_sums);
 }
 
 // quantize_row_q3_K_impl: per super-block sigma2 = 2 sum x^2 / 256; per group
 // weights qw * sqrt(sigma2 + x^2) and make_qx_quants(16, 4) with them; the
 // 6-bit scales by make_qx_quants(16, 32) over the group scales, weighted by
 // each group's weight sum. Pipelines built with WEIGHTED = true.
-@group(0) @binding(3) var<storage, read> imatrix_w: array<f32>;
-struct WeightParams {
-  // blocks per row, the chunk's first block in the tensor, blocks per expert
-  blocks_per_row: u32,
-  first_block: u32,
-  blocks_per_expert: u32,
-  pad: u32,
-}
-@group(0) @binding(4) var<uniform> wparams: WeightParams;
+//#include lib/imatrix_own_entry.wgsl
 
 fn quantize_block_weighted(blk: u32, b: u32) {
   let first = b * QK;
@@ -142,8 +140,7 @@ fn quantize_block_weighted(blk: u32, b: u32) {
   }
   let twice = 2.0 * sumx2;
   let sigma2 = twice / 256.0;
-  let g = wparams.first_block + b;
-  let base = (g / wparams.blocks_per_expert) * wparams.blocks_per_row * QK + (g % wparams.blocks_per_row) * QK;
+  let base = imatrix_block_base(b);
   var sw: array<vec4<f32>, 4>;
   for (var q = 0u; q < four; q = q + 1u) {
     load_quad(first, q, sixteen);
@@ -189,13 +186,16 @@ fn quantize_weighted(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgro
                      @builtin(local_invocation_index) lid: u32) {
   let pair = workgroup_index(wid, nwg) * QUANTIZE_WORKGROUP_SIZE + lid;
   let first_block = 2u * pair;
-  if (first_block >= qparams.n_blocks) { return; }
-  let n_blocks = min(2u, qparams.n_blocks - first_block);
-  pair_clear();
-  for (var blk = 0u; blk < n_blocks; blk = blk + 1u) {
-    quantize_block_weighted(blk, first_block + blk);
+  if (first_block < qparams.n_blocks) {
+    let n_blocks = min(2u, qparams.n_blocks - first_block);
+    pair_clear();
+    for (var blk = 0u; blk < n_blocks; blk = blk + 1u) {
+      quantize_block_weighted(blk, first_block + blk);
+    }
+    pair_store(pair, n_blocks);
   }
-  pair_store(pair, n_blocks);
+  // the workgroup's error sums
+  write_error_sums(pair, error_sums);
 }
 
 // One invocation per group of 16 outputs; a workgroup decodes 16 blocks.

@@ -14,9 +14,14 @@ const QKX2_NSTEP: u32 = 15u;
 const K4_CLAMP_LS: bool = true;
 
 
-// One invocation per super-block.
+// One invocation per super-block, adding to the workgroup's error sums
+// (lib/quantize_error_sums.wgsl): control flow stays uniform up to their reduction.
 fn quantize_blocks(inv: u32, b: u32) {
-  if (b >= qparams.n_blocks) { return; }
+  if (b < qparams.n_blocks) { quantize_super_block(b); }
+  write_error_sums(inv, error_sums);
+}
+
+fn quantize_super_block(b: u32) {
   let head = k4_quantize_block(b);
   let o = b * BLOCK_WORDS;
   dst[o] = head.x;

@@ -12,6 +12,7 @@
 //#include lib/quantize_io.wgsl
 //#include lib/kquant_qx.wgsl
 //#include lib/kquant_pair.wgsl
+//#include lib/quantize_error_sums.wgsl
 
 const PAIR_WORDS: u32 = 2u * BLOCK_BYTES / 4u;
 
@@ -19,7 +20,8 @@ var<private> quad_iscale: array<vec4<f32>, 4>;
 var<private> quad_zero: array<vec4<bool>, 4>;
 var<private> quad_sc: array<vec4<i32>, 4>;
 
-fn quantize_block(blk: u32, first: u32) {
+// `live`: the block is in the chunk (its error counts; lib/quantize_error_sums.wgsl).
+fn quantize_block(blk: u32, first: u32, live: bool) {
   // Search each quad's four groups (make_qx_quants); loop bounds as load_quad's.
   let four = select(4u, 0u, qparams.n_blocks == 0u);
   let sixteen = 4u * four;
@@ -59,6 +61,8 @@ fn quantize_block(blk: u32, first: u32) {
         let requantized = clamp(nearest_int_bits4(x / d), vec4(-32), vec4(31));
         let kept = select(clamp(nearest_int_bits4(fallback_iscale * x), vec4(-32), vec4(31)), vec4(-32), kept_zero);
         let L = vec4<u32>(select(kept, requantized, requant) + vec4(32));
+        // the error of the decoded value d * sc * (L - 32), as dequantize_part computes it
+        if (live) { accumulate_error4(x, d * vec4<f32>(vec4<i32>(L) - vec4(32))); }
         let shift = 8u * t;
         ql_low = ql_low | (((L.x & 15u) | ((L.z & 15u) << 4u)) << shift);
         ql_high = ql_high | (((L.y & 15u) | ((L.w & 15u) << 4u)) << shift);
@@ -88,30 +92,23 @@ fn quantize_blocks(pair: u32, first_block: u32) {
   let pair_blocks = min(2u, qparams.n_blocks);
   pair_clear();
   for (var blk = 0u; blk < pair_blocks; blk = blk + 1u) {
-    quantize_block(blk, (first_block + blk) * QK);
+    quantize_block(blk, (first_block + blk) * QK, first_block + blk < qparams.n_blocks);
   }
   if (first_block < qparams.n_blocks) {
     pair_store(pair, min(2u, qparams.n_blocks - first_block));
   }
+  // the workgroup's error sums (lib/quantize_error_sums.wgsl)
+  write_error_sums(pair, error_sums);
 }
 
 // quantize_row_q6_K_impl: the same, make_qx_quants weighing with the raw
 // per-column importance weights (ggml's quant_weights, one row's worth per
 // expert). Pipelines built with WEIGHTED = true; bindings 3 and 4 as below.
-@group(0) @binding(3) var<storage, read> imatrix_w: array<f32>;
-struct WeightParams {
-  // blocks per row, the chunk's first block in the tensor, blocks per expert
-  blocks_per_row: u32,
-  first_block: u32,
-  blocks_per_expert: u32,
-  pad: u32,
-}
-@group(0) @binding(4) var<uniform> wparams: WeightParams;
+//#include lib/imatrix_own_entry.wgsl
 
 // Loads the weights of block `b` of the chunk into block_w, in block_x's quad order.
 fn load_block_weights(b: u32) {
-  let g = wparams.first_block + b;
-  let base = (g / wparams.blocks_per_expert) * wparams.blocks_per_row * QK + (g % wparams.blocks_per_row) * QK;
+  let base = imatrix_block_base(b);
   // loop bounds from a uniform, as load_quad's: unrolled, compile time explodes
   let four = select(4u, 0u, qparams.n_blocks == 0u);
   let sixteen = 4u * four;
@@ -132,11 +129,13 @@ fn quantize_weighted(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgro
   pair_clear();
   for (var blk = 0u; blk < pair_blocks; blk = blk + 1u) {
     load_block_weights(min(first_block + blk, qparams.n_blocks - 1u));
-    quantize_block(blk, (first_block + blk) * QK);
+    quantize_block(blk, (first_block + blk) * QK, first_block + blk < qparams.n_blocks);
   }
   if (first_block < qparams.n_blocks) {
     pair_store(pair, min(2u, qparams.n_blocks - first_block));
   }
+  // the workgroup's error sums
+  write_error_sums(pair, error_sums);
 }
 
 // One invocation per group of 16 outputs; a workgroup decodes 16 blocks.

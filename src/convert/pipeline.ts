@@ -403,7 +403,7 @@ export async function runPlan(plan: ConversionPlan, out: string, options: RunOpt
       // NaN / Inf: the quality pass counts them; without it, the new values of a transform are counted on the GPU
       const counted = measured || (!allowNonFinite && transforms(t));
       const unmeasured = lossy ? NOT_MEASURED : EXACT;
-      // a format whose kernel measures itself (Q8_0): the statistics come with the quantize dispatch
+      // a format whose kernel measures itself (Q8_0, Q2_K-Q6_K): the statistics come with the quantize dispatch
       const options = usesImatrix(t) ? { imatrix: t.imatrix } : {};
       const both = counted ? d.gpuStage('quantize', () => quantizeMeasured(src, t.to, options)) : undefined;
       q = both?.q ?? d.gpuStage('quantize', () => quantize(src, t.to, options));

@@ -41,11 +41,11 @@ export interface QuantFormat {
   /**
    * The quantize dispatch: blocks x typeSize per invocation must fill whole 32-bit words.
    * `errorSums`: the kernel also writes the report's error sums, one vec4 per workgroup,
-   * to @group(0) @binding(3) (shaders/lib/quantize_error_sums.wgsl: Q4_0, Q4_1, Q5_0, Q5_1, Q8_0;
-   * src/kernels/quant-error.ts quantizeMeasured), from its `quantize` entry point: a weighted
-   * entry of its own ('own-entry', 'row-entry') does not write them.
+   * at @group(0) @binding(5) (shaders/lib/quantize_error_sums.wgsl; src/kernels/quant-error.ts
+   * quantizeMeasured): 'reference' from the `quantize` entry point only (Q4_0 .. Q8_0: their
+   * weighted entry points write none), 'reference-and-weighted' from the weighted one too (K-quants).
    */
-  readonly quantize: { readonly workgroupSize: number; readonly blocksPerInvocation: number; readonly errorSums?: boolean };
+  readonly quantize: { readonly workgroupSize: number; readonly blocksPerInvocation: number; readonly errorSums?: 'reference' | 'reference-and-weighted' };
   /** The dequantize dispatch: invocationsPerBlock divides workgroupSize. */
   readonly dequantize: { readonly workgroupSize: number; readonly invocationsPerBlock: number };
   /** What a block with NaN or ±Inf input becomes (GPU and CPU alike). */
