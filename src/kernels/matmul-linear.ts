@@ -241,7 +241,8 @@ export function linearKernel(x: WgArray<'float32'>, w: LinearWeight, name?: stri
   if (linearUsesQ8K(w)) {
     const xq = quantizeRowsQ8K(x);
     try {
-      tiles(y, xq.buffer, 0, (k / 32) * Q8K_CHUNK_BYTES, w, pipeline(device, 'matmul/linear_q8k.wgsl', { W_KIND: KINDS[w.type.name].kind, WG }), false);
+      const shader = device.features.subgroups && !plainLinear ? 'matmul/linear_q8k_subgroup.wgsl' : 'matmul/linear_q8k.wgsl';
+      tiles(y, xq.buffer, 0, (k / 32) * Q8K_CHUNK_BYTES, w, pipeline(device, shader, { W_KIND: KINDS[w.type.name].kind, WG }), false);
     } finally {
       xq.dispose();
     }
