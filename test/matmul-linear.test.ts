@@ -127,9 +127,18 @@ test.runIf(haveVecDot).each(['q4_K', 'q5_K', 'q6_K'] as const)('%s on Q8_K-round
   const w = uploadLinearWeight(device, bytes, type, n, k, `w.${type}`);
   const xq = quantizeRowsQ8K(x);
   const y = linearKernel(x, w);
+  // q4_K also through the variant without subgroup operations (linear_q8k.wgsl)
+  setPlainLinear(type === 'q4_K');
+  let yPlain;
+  try {
+    yPlain = type === 'q4_K' ? linearKernel(x, w) : undefined;
+  } finally {
+    setPlainLinear(false);
+  }
   const q = (await xq.data()) as Uint32Array;
   const got = (await y.data()) as Float32Array;
-  for (const a of [x, w, xq, y]) a.dispose();
+  const gotPlain = yPlain ? ((await yPlain.data()) as Float32Array) : undefined;
+  for (const a of [x, w, xq, y, yPlain]) a?.dispose();
   // the Q8_K rows: ggml's block_q8_K (d, qs[256], bsums[16]) against the kernel's 12 words per 32 values
   const view = new DataView(ref.q8.buffer, ref.q8.byteOffset, ref.q8.byteLength);
   const xq8 = new Float64Array(m * k); // x as ggml rounds it: d * q
@@ -167,6 +176,7 @@ test.runIf(haveVecDot).each(['q4_K', 'q5_K', 'q6_K'] as const)('%s on Q8_K-round
       // per-chunk float32 scale products (the weight's min term can exceed |w|: wmax covers it), summed over K / 32 chunks
       const bound = (k / 32 + 8) * 2 ** -24 * mag + 1e-30;
       worst = Math.max(worst, Math.abs(got[i * n + j] - sum) / bound);
+      if (gotPlain) worst = Math.max(worst, Math.abs(gotPlain[i * n + j] - sum) / bound);
       worstGgml = Math.max(worstGgml, Math.abs(ref.y[i * n + j] - sum) / bound);
     }
   }
