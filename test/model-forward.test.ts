@@ -41,10 +41,12 @@ const CLEAR_MARGIN: Record<string, number> = { f32: 0.004, f16: 0.02, Q8_0: 0.6,
  *     the F16 rounding, which matches the ~35x larger differences;
  *   Q4_K_M 0.23 / 0.036 (qwen2 0.24 / 0.035), IQ4_XS 0.28 / 0.044: both
  *     round the activations to Q8_K before K-quant products (wgarray's Q4_K /
- *     Q5_K / Q6_K kernel as ggml's quantize_row_q8_K, byte for byte), but
- *     llama.cpp's F16 KV cache alone moves its attention outputs by ~2^-11,
- *     enough to flip a few % of those roundings, so the two roundings' noise
- *     is largely independent: with float32 activations instead (the previous
+ *     Q5_K / Q6_K kernel as ggml's quantize_row_q8_K, byte for byte), but a
+ *     rounding flips when its input moves: summing attention in another
+ *     order (~1e-6 relative) already moved qwen2's Q4_K_M log-probs by 2e-2,
+ *     and llama.cpp's F16 KV cache alone moves its attention outputs by
+ *     ~2^-11, most likely why the two roundings' noise is largely
+ *     independent here: with float32 activations instead (the previous
  *     kernel) the figures were 0.20 / 0.037 and 0.29 / 0.037, and the two
  *     wgarray paths differ from each other by 0.22 / 0.037. IQ4_XS mixes in
  *     Q4_K/Q6_K tensors (wgarray rounds) with IQ4_XS ones (wgarray does not):
