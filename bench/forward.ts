@@ -141,6 +141,15 @@ export default async function run(argv: string[]): Promise<void> {
       }
     }
     if (values.profile) await profileRun(device, () => model.logits(ids, { lastOnly: true }));
+    if (values.profile && values['float-kquant'] && type !== 'f16') {
+      console.log('(the same, K-quant weights on float32 activations)');
+      setQ8Linear(false);
+      try {
+        await profileRun(device, () => model.logits(ids, { lastOnly: true }));
+      } finally {
+        setQ8Linear(true);
+      }
+    }
     const theirs = await llamaTimes(file, ids, runs);
     const a = (nTokens * 1000) / median(ours);
     const b = (nTokens * 1000) / median(theirs);
