@@ -1,6 +1,8 @@
-// `npm run bench -- forward [--tokens 256] [--runs 3] [--dir DIR] [--profile] [--generic]`
+// `npm run bench -- forward [--tokens 256] [--runs 3] [--dir DIR] [--profile] [--generic] [--float-kquant]`
 // (--profile: GPU time per pipeline of one more run; --generic: also the
-// dequantize + generic-matmul path the direct kernel replaced, same run)
+// dequantize + generic-matmul path the direct kernel replaced, same run;
+// --float-kquant: also K-quant weights on float32 activations, the path the
+// Q8_K integer kernel replaced, same run)
 //
 // Prompt processing speed of the forward pass (src/model/): a 4-layer,
 // 1024-wide llama (8/4 heads, ffn 2816, vocab 16000) made from a seed,
@@ -19,6 +21,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { runCli } from '../src/cli/cli.js';
 import { DEMO_CORPUS, syntheticModel, writeSyntheticModel } from '../src/convert/synthetic.js';
+import { setQ8Linear } from '../src/kernels/matmul-linear.js';
 import { setDirectLinear } from '../src/model/linear.js';
 import { loadModel } from '../src/model/model.js';
 import { close, init, type Device } from '../src/runtime/device.js';
@@ -73,6 +76,7 @@ export default async function run(argv: string[]): Promise<void> {
       dir: { type: 'string' },
       profile: { type: 'boolean', default: false },
       generic: { type: 'boolean', default: false },
+      'float-kquant': { type: 'boolean', default: false },
     },
   });
   const nTokens = Number(values.tokens);
@@ -86,7 +90,7 @@ export default async function run(argv: string[]): Promise<void> {
   const hf = join(dir, 'hf');
   if (!existsSync(join(hf, 'config.json'))) await writeSyntheticModel(hf, syntheticModel({ seed: 42, ...shape, tokenizerVocab: 512, maxPositions: 4096 }));
   const rows: (string | number)[][] = [
-    ['type', 'wgarray tok/s', ...(values.generic ? ['generic matmul tok/s'] : []), 'llama.cpp tok/s', 'wgarray / llama.cpp'],
+    ['type', 'wgarray tok/s', ...(values.generic ? ['generic matmul tok/s'] : []), ...(values['float-kquant'] ? ['float K-quant tok/s'] : []), 'llama.cpp tok/s', 'wgarray / llama.cpp'],
   ];
   for (const type of ['f16', 'Q4_K_M']) {
     const file = join(dir, `forward-${type}.gguf`);
@@ -99,12 +103,17 @@ export default async function run(argv: string[]): Promise<void> {
     while (model.tokenize(text).length < nTokens) text += DEMO_CORPUS;
     const ids = [model.tokenizer.bos!, ...model.tokenize(text)].slice(0, nTokens);
     await model.logits(ids.slice(0, 32), { lastOnly: true }); // shaders compiled
-    const timeRuns = async (): Promise<number[]> => {
+    // wall times; and this process's CPU time per run (lavapipe's threads included), less sensitive to other jobs on the machine
+    const cpuMs: Record<string, number[]> = {};
+    const timeRuns = async (label = 'q8'): Promise<number[]> => {
       const times: number[] = [];
       for (let r = 0; r < runs; r++) {
+        const c0 = process.cpuUsage();
         const t0 = performance.now();
         await model.logits(ids, { lastOnly: true });
         times.push(performance.now() - t0);
+        const c = process.cpuUsage(c0);
+        (cpuMs[label] ??= []).push((c.user + c.system) / 1000);
       }
       return times;
     };
@@ -120,12 +129,34 @@ export default async function run(argv: string[]): Promise<void> {
         setDirectLinear(true);
       }
     }
+    // --float-kquant: K-quant weights decoded to float32 against float32 activations (no Q8_K rounding), same run
+    let floatK: number[] = [];
+    if (values['float-kquant']) {
+      setQ8Linear(false);
+      try {
+        await model.logits(ids.slice(0, 32), { lastOnly: true });
+        floatK = await timeRuns('float');
+      } finally {
+        setQ8Linear(true);
+      }
+    }
     if (values.profile) await profileRun(device, () => model.logits(ids, { lastOnly: true }));
+    if (values.profile && values['float-kquant'] && type !== 'f16') {
+      console.log('(the same, K-quant weights on float32 activations)');
+      setQ8Linear(false);
+      try {
+        await profileRun(device, () => model.logits(ids, { lastOnly: true }));
+      } finally {
+        setQ8Linear(true);
+      }
+    }
     const theirs = await llamaTimes(file, ids, runs);
     const a = (nTokens * 1000) / median(ours);
     const b = (nTokens * 1000) / median(theirs);
     const g = values.generic ? [((nTokens * 1000) / median(generic)).toFixed(1)] : [];
-    rows.push([type, a.toFixed(1), ...g, b.toFixed(1), `${(a / b).toFixed(3)}x`]);
+    const f = values['float-kquant'] ? [((nTokens * 1000) / median(floatK)).toFixed(1)] : [];
+    rows.push([type, a.toFixed(1), ...g, ...f, b.toFixed(1), `${(a / b).toFixed(3)}x`]);
+    console.log(`${type}: wgarray CPU ms per run (median): ${Object.entries(cpuMs).map(([k, v]) => `${k === 'q8' ? 'as shipped' : 'float K-quant'} ${median(v).toFixed(0)}`).join(', ')}`);
   }
   printTable(rows);
   console.log(`peak RSS of this process: ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`);

@@ -36,14 +36,25 @@ const CLEAR_MARGIN: Record<string, number> = { f32: 0.004, f16: 0.02, Q8_0: 0.6,
  *     llama.cpp's F16 KV cache;
  *   F16 5.3e-3 / 9.4e-4: llama.cpp also rounds activations to F16 before its
  *     F16 products (2^-11 relative), wgarray keeps them in float32;
- *   Q8_0 0.18 / 0.026, Q4_K_M 0.20 / 0.037 (qwen2 0.26 / 0.038), IQ4_XS 0.29 /
- *     0.037: llama.cpp quantizes the activations to Q8_0 / Q8_K before its
- *     quantized dot products (about 2^-8 of each block's largest value), ~25x
- *     the F16 rounding, which matches the ~35x larger differences.
+ *   Q8_0 0.18 / 0.026: llama.cpp quantizes the activations to Q8_0 before
+ *     its Q8_0 dot products (about 2^-8 of each block's largest value), ~25x
+ *     the F16 rounding, which matches the ~35x larger differences;
+ *   Q4_K_M 0.23 / 0.036 (qwen2 0.24 / 0.035), IQ4_XS 0.28 / 0.044: both
+ *     round the activations to Q8_K before K-quant products (wgarray's Q4_K /
+ *     Q5_K / Q6_K kernel as ggml's quantize_row_q8_K, byte for byte), but a
+ *     rounding flips when its input moves: summing attention in another
+ *     order (~1e-6 relative) already moved qwen2's Q4_K_M log-probs by 2e-2,
+ *     and llama.cpp's F16 KV cache alone moves its attention outputs by
+ *     ~2^-11, most likely why the two roundings' noise is largely
+ *     independent here: with float32 activations instead (the previous
+ *     kernel) the figures were 0.20 / 0.037 and 0.29 / 0.037, and the two
+ *     wgarray paths differ from each other by 0.22 / 0.037. IQ4_XS mixes in
+ *     Q4_K/Q6_K tensors (wgarray rounds) with IQ4_XS ones (wgarray does not):
+ *     its mean rose from 0.037 to 0.044, hence 0.5.
  * Breaking rope (NEOX -> NORM for qwen2) gives 2.0 / 0.25; RMSNorm's eps x10
  * fails the F32 mean.
  */
-const LOGPROB_TOL: Record<string, number> = { f32: 2e-3, f16: 1e-2, Q8_0: 0.3, Q4_K_M: 0.4, IQ4_XS: 0.4 };
+const LOGPROB_TOL: Record<string, number> = { f32: 2e-3, f16: 1e-2, Q8_0: 0.3, Q4_K_M: 0.4, IQ4_XS: 0.5 };
 
 /** llama.cpp's probabilities below this (float32 underflow) are not compared. */
 const PROB_FLOOR = 1e-30;

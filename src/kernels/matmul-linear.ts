@@ -170,9 +170,62 @@ export function setPlainLinear(plain: boolean): void {
   plainLinear = plain;
 }
 
+let q8Linear = true;
+/**
+ * Tests and benches: K-quant weights (Q4_K, Q5_K, Q6_K) multiply float32
+ * activations (the float path) instead of Q8_K-rounded ones in integers.
+ */
+export function setQ8Linear(enabled: boolean): void {
+  q8Linear = enabled;
+}
+
+/** K-quant types the integer kernel (shaders/matmul/linear_q8k.wgsl) reads, with x rounded to Q8_K as llama.cpp does. */
+const Q8K_TYPES: ReadonlySet<string> = new Set(['q4_K', 'q5_K', 'q6_K']);
+
+/** Whether `w` goes through the integer kernel: a Q8_K-dotted type (as ggml's vec_dot_type) and whole 256-value blocks. */
+export function linearUsesQ8K(w: LinearWeight): boolean {
+  return q8Linear && Q8K_TYPES.has(w.type.name) && w.cols % 256 === 0;
+}
+
+/** Bytes of x's Q8_K rows per 32 values in the integer kernel's layout (shaders/matmul/q8k_rows.wgsl). */
+const Q8K_CHUNK_BYTES = 48;
+
+/**
+ * x [M, K] float32 (contiguous rows, K a multiple of 256) rounded to Q8_K as
+ * ggml's quantize_row_q8_K does, in the integer kernel's layout: per 32 values
+ * 8 words of signed bytes, the two 16-value byte sums, d, 0. Exported for the
+ * tests, which compare it with ggml's own.
+ */
+export function quantizeRowsQ8K(x: WgArray<'float32'>): WgArray<'uint32'> {
+  const device = x.device;
+  const [m, k] = x.shape;
+  if (x.dtype !== 'float32' || x.ndim !== 2 || !x.isContiguous || k % 256 !== 0 || x.offset % 4 !== 0) {
+    throw new ArgumentError(`quantizeRowsQ8K: needs contiguous float32 [M, K] with K a multiple of 256 starting at a multiple of 4 elements, got [${x.shape.join(', ')}] ${x.dtype}`);
+  }
+  const out = WgArray.empty(device, [m, (k / 32) * (Q8K_CHUNK_BYTES / 4)], 'uint32', 'x as Q8_K');
+  const limits = device.limits;
+  const align = limits.minStorageBufferOffsetAlignment;
+  const mStep = Math.max(1, Math.floor((limits.maxStorageBufferBindingSize - align - 16) / (4 * k)));
+  const pipe = pipeline(device, 'matmul/q8k_rows.wgsl', { WG });
+  for (let m0 = 0; m0 < m; m0 += mStep) {
+    const mc = Math.min(mStep, m - m0);
+    const xw = bindingWindow(x.buffer, (x.offset + m0 * k) * 4, (x.offset + (m0 + mc) * k) * 4, align, 16);
+    const qFrom = (m0 * k * Q8K_CHUNK_BYTES) / 32;
+    const qw = bindingWindow(out.buffer, qFrom, qFrom + (mc * k * Q8K_CHUNK_BYTES) / 32, align, 16);
+    if (qw.offset !== qFrom) throw new LimitError(`quantizeRowsQ8K: row ${m0} of x as Q8_K does not start on a ${align}-byte boundary`);
+    const params = device.uniform([mc, k, ((x.offset + m0 * k) * 4 - xw.offset) / 16, 0]);
+    const groups = Math.ceil((mc * (k / 256)) / WG);
+    const gx = Math.min(groups, limits.maxComputeWorkgroupsPerDimension);
+    device.dispatch(pipe, [bindGroup(device, pipe, [xw, qw, params])], [gx, Math.ceil(groups / gx)]);
+  }
+  return out;
+}
+
 /**
  * x [M, K] (float32, contiguous rows) @ wᵀ for w [N, K]: a new float32 [M, N]
- * array. Recorded on the device's queue like every kernel.
+ * array. Recorded on the device's queue like every kernel. K-quant weights
+ * (linearUsesQ8K) round x's rows to Q8_K first and take integer products, as
+ * llama.cpp's CPU backend does; the others decode w to float32 in registers.
  */
 export function linearKernel(x: WgArray<'float32'>, w: LinearWeight, name?: string): WgArray<'float32'> {
   const device = x.device;
@@ -185,37 +238,60 @@ export function linearKernel(x: WgArray<'float32'>, w: LinearWeight, name?: stri
   const n = w.rows;
   const y = WgArray.empty(device, [m, n], 'float32', name);
   if (m === 0 || n === 0) return y;
+  if (linearUsesQ8K(w)) {
+    const xq = quantizeRowsQ8K(x);
+    try {
+      const shader = device.features.subgroups && !plainLinear ? 'matmul/linear_q8k_subgroup.wgsl' : 'matmul/linear_q8k.wgsl';
+      tiles(y, xq.buffer, 0, (k / 32) * Q8K_CHUNK_BYTES, w, pipeline(device, shader, { W_KIND: KINDS[w.type.name].kind, WG }), false);
+    } finally {
+      xq.dispose();
+    }
+    return y;
+  }
+  const shader = device.features.subgroups && !plainLinear ? 'matmul/linear_subgroup.wgsl' : 'matmul/linear.wgsl';
+  tiles(y, x.buffer, x.offset * 4, k * 4, w, pipeline(device, shader, { W_KIND: KINDS[w.type.name].kind, WG }), true);
+  return y;
+}
+
+/**
+ * Dispatches `pipe` over y [M, N] in workgroup tiles of ROWS_PER_GROUP weight
+ * rows by bm token rows, in ranges that fit one binding each: x's rows (from
+ * byte `xFrom` of `xBuffer`, `xRowBytes` each), w's rows and y's.
+ */
+function tiles(y: WgArray<'float32'>, xBuffer: GPUBuffer, xFrom: number, xRowBytes: number, w: LinearWeight, pipe: GPUComputePipeline, wordsW: boolean): void {
+  const device = y.device;
+  const [m, n] = y.shape;
+  const k = w.cols;
   const limits = device.limits;
   const maxBinding = limits.maxStorageBufferBindingSize;
   const align = limits.minStorageBufferOffsetAlignment;
   const bm = tokenRows(m);
-  const shader = device.features.subgroups && !plainLinear ? 'matmul/linear_subgroup.wgsl' : 'matmul/linear.wgsl';
-  const pipe = pipeline(device, shader, { W_KIND: KINDS[w.type.name].kind, WG });
   // Weight rows per dispatch: a whole number of workgroups whose bytes fit one binding (with alignment slack).
   const nStep = Math.max(ROWS_PER_GROUP, Math.floor((maxBinding - align - 16) / w.rowBytes / ROWS_PER_GROUP) * ROWS_PER_GROUP);
   // Token rows per dispatch: x's rows and y's rows (one weight-row range of them) fit one binding.
-  const mStep = Math.max(bm, Math.floor((maxBinding - align - 16) / (4 * Math.max(k, n)) / bm) * bm);
-  if (w.rowBytes * Math.min(n, ROWS_PER_GROUP) > maxBinding || 4 * Math.max(k, n) > maxBinding) {
+  const mStep = Math.max(bm, Math.floor((maxBinding - align - 16) / Math.max(xRowBytes, 4 * n) / bm) * bm);
+  if (w.rowBytes * Math.min(n, ROWS_PER_GROUP) > maxBinding || Math.max(xRowBytes, 4 * n) > maxBinding) {
     throw new LimitError(`linear: weight '${w.name}' [${n}, ${k}] does not fit this device's maxStorageBufferBindingSize of ${maxBinding} bytes`);
   }
   const maxGroups = limits.maxComputeWorkgroupsPerDimension;
   for (let m0 = 0; m0 < m; m0 += mStep) {
     const mc = Math.min(mStep, m - m0);
     if (Math.ceil(mc / bm) > maxGroups) throw new LimitError(`linear: ${mc} token rows exceed this device's dispatch limit`);
-    const xw = bindingWindow(x.buffer, (x.offset + m0 * k) * 4, (x.offset + (m0 + mc) * k) * 4, align, 16);
+    const xStart = xFrom + m0 * xRowBytes;
+    const xw = bindingWindow(xBuffer, xStart, xStart + mc * xRowBytes, align, 16);
     for (let n0 = 0; n0 < n; n0 += nStep) {
       const nc = Math.min(nStep, n - n0);
       const ww = bindingWindow(w.buffer, n0 * w.rowBytes, (n0 + nc) * w.rowBytes, align, 16);
       const yFrom = (m0 * n + n0) * 4;
       const yw = bindingWindow(y.buffer, yFrom, yFrom + ((mc - 1) * n + nc) * 4, align);
       const params = device.uniform([
-        mc, nc, k, ((x.offset + m0 * k) * 4 - xw.offset) / 16,
+        mc, nc, k, (xStart - xw.offset) / 16,
         n0 * w.rowBytes - ww.offset, w.rowBytes, (yFrom - yw.offset) / 4, n,
         bm, 0, 0, 0,
       ]);
-      const bind = bindGroup(device, pipe, [xw, ww, yw, params, ww]);
+      // the float kernels bind w twice (as u32 and as vec4 words)
+      const bind = bindGroup(device, pipe, wordsW ? [xw, ww, yw, params, ww] : [xw, ww, yw, params]);
       device.dispatch(pipe, [bind], [Math.ceil(nc / ROWS_PER_GROUP), Math.ceil(mc / bm)]);
     }
   }
-  return y;
 }
