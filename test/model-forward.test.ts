@@ -2,7 +2,7 @@
 // 3.21.1, CPU) on the same GGUF and the same token ids: small seeded models
 // converted by `wgarray convert` to F32, F16, Q8_0, Q4_K_M and IQ4_XS (llama
 // with GQA 8/2), F32 with Llama 3.1's rope factors (rope_freqs.weight: a run
-// that ignores them fails) and with linear rope scaling, and F32/Q4_K_M (qwen2: q/k/v biases, NEOX rope),
+// that ignores them fails) and with linear rope scaling, and qwen2 (q/k/v biases, NEOX rope) in the same five types,
 // over a sequence longer than the attention kernel's 128-key tile.
 //
 // Judged at every position and over the whole vocabulary:
@@ -95,7 +95,7 @@ const VARIANTS: Variant[] = [
     files: new Map(),
     runs: new Map(),
   },
-  { name: 'qwen2 (biases, NEOX rope)', model: syntheticModel({ seed: 11, arch: 'qwen2', layers: 2, ff: 512, heads: 4, kvHeads: 2, tied: false }), outtypes: ['f32', 'Q4_K_M'], files: new Map(), runs: new Map() },
+  { name: 'qwen2 (biases, NEOX rope)', model: syntheticModel({ seed: 11, arch: 'qwen2', layers: 2, ff: 512, heads: 4, kvHeads: 2, tied: false }), outtypes: ['f32', 'f16', 'Q8_0', 'Q4_K_M', 'IQ4_XS'], files: new Map(), runs: new Map() },
 ];
 
 beforeAll(async () => {

@@ -31,8 +31,11 @@ import type { Device } from '../runtime/device.js';
 import { QuantizedArray } from '../runtime/quantized.js';
 import { MODEL_ARCHITECTURES, type ModelArchitecture } from './architectures.js';
 import { linear, loadProjection, type ModelWeight } from './linear.js';
-import { LinearWeight } from '../kernels/matmul-linear.js';
+import { LinearWeight, linearDirect } from '../kernels/matmul-linear.js';
 import { Tokenizer, type TokenizeOptions } from './tokenizer.js';
+
+/** The layer weights layerWeights loads with loadProjection (the direct matmul where it reads the type), besides the output. */
+const PROJECTION = /^blk\.\d+\.(attn_[qkv]|attn_output|ffn_(gate|up|down))\.weight$/;
 
 /** One layer's weights by short name: products' weights as loadProjection gives them, the rest float GPU arrays. */
 type LayerWeights = Record<string, ModelWeight | undefined>;
@@ -127,14 +130,14 @@ export function modelConfig(f: GGUFFile): ModelConfig {
   const windowKey = meta[`${arch}.attention.sliding_window`];
   const window = windowKey !== undefined ? num(meta, `${arch}.attention.sliding_window`, f.path) : sw?.defaultWindow;
   if (sw && window) {
-    const pattern = num(meta, `${arch}.attention.sliding_window_pattern`, f.path, sw.pattern);
+    const sliding = slidingLayers(f, `${arch}.attention.sliding_window_pattern`, layers, sw.pattern);
     const swaRope = {
       ...rope,
       freqBase: num(meta, `${arch}.rope.freq_base_swa`, f.path, sw.swaRopeFromGlobal ? rope.freqBase : 10000),
       freqScale: sw.swaRopeFromGlobal ? rope.freqScale : 1,
     };
     for (let l = 0; l < layers; l++) {
-      if (pattern === 0 || l % pattern < pattern - 1) {
+      if (sliding[l]) {
         layerWindow[l] = window;
         layerRope[l] = swaRope;
       }
@@ -170,6 +173,33 @@ export function modelConfig(f: GGUFFile): ModelConfig {
     throw new FormatError(f.path, undefined, `${arch}.expert_used_count is ${config.expertsUsed}; expected 1 to ${arch}.expert_count (${experts})`);
   }
   return config;
+}
+
+/**
+ * Which layers slide, from attention.sliding_window_pattern in either of the
+ * forms gguf-py writes (GGUFWriter.add_sliding_window_pattern): a period n
+ * (layer l slides when l % n < n - 1, every layer when n is 0:
+ * llama_hparams::set_swa_pattern), or one flag per layer (true: sliding), as
+ * llama.cpp's get_key_or_arr(..., is_swa_impl, n_layer) reads it (bool or
+ * integer elements, exactly n_layer of them). Absent: the architecture's period.
+ * (The bundled llama.cpp's gemma2/gemma3 loaders take only the period form and
+ * keep their default period for an array: the two agree wherever the flags
+ * follow that period, as Gemma 2/3's layer_types do.)
+ */
+function slidingLayers(f: GGUFFile, key: string, layers: number, defaultPeriod: number): boolean[] {
+  const v = f.metadata[key];
+  if (v === undefined || typeof v === 'number' || typeof v === 'bigint') {
+    const n = num(f.metadata, key, f.path, defaultPeriod);
+    return Array.from({ length: layers }, (_, l) => n === 0 || l % n < n - 1);
+  }
+  const flags = typeof v === 'object' && v !== null && 'length' in v ? Array.from(v as ArrayLike<unknown>) : undefined;
+  if (!flags || !flags.every((x) => typeof x === 'boolean' || typeof x === 'number' || typeof x === 'bigint')) {
+    throw new FormatError(f.path, undefined, `${key} is neither a number nor an array of per-layer flags (bool or integer)`);
+  }
+  if (flags.length !== layers) {
+    throw new FormatError(f.path, undefined, `${key} has ${flags.length} per-layer flags; expected one per layer (${layers}, block_count)`);
+  }
+  return flags.map((x) => Boolean(x));
 }
 
 /**
@@ -228,18 +258,24 @@ export class Model {
 
   /**
    * A clear error, with the numbers, when a weight cannot be one GPU buffer as
-   * the forward pass holds it: ggml blocks dequantized to float32, F16/BF16/F32
-   * as stored (token_embd is read row by row on the host unless it is also the output).
+   * the forward pass holds it: the projections the direct matmul reads
+   * (PROJECTION, linearDirect) as stored, other ggml blocks dequantized to
+   * float32, F16/BF16/F32 as stored (token_embd is read row by row on the host
+   * unless it is also the output). The direct kernel pads some blocks (Q6_K
+   * 210 -> 224 bytes); its upload checks that size again when it loads.
    */
   private checkMemory(): void {
     const limit = this.device.limits.maxBufferSize;
     const tied = !this.file.tensorInfos.some((t) => t.name === 'output.weight');
     for (const t of this.file.tensorInfos) {
       if (t.name === 'token_embd.weight' && !tied) continue;
+      const projection = PROJECTION.test(t.name) || t.name === (tied ? 'token_embd.weight' : 'output.weight');
+      const inPlace = t.type.dtype !== undefined || (projection && t.shape.length === 2 && linearDirect(t.type, t.shape[1]));
       const elements = t.shape.reduce((a, b) => a * b, 1);
-      const bytes = t.type.dtype ? t.nbytes : elements * 4;
+      const bytes = inPlace ? t.nbytes : elements * 4;
       if (bytes > limit) {
-        throw new LimitError(`${this.file.path}: tensor '${t.name}' takes ${bytes} bytes on the GPU${t.type.dtype ? '' : ' dequantized to float32'}, more than this device's largest buffer (${limit} bytes); the model is too big for this GPU`);
+        const how = t.type.dtype ? '' : inPlace ? ` as stored (${t.type.name} blocks, read in place by the matmul)` : ` dequantized to float32 (${t.nbytes} bytes of ${t.type.name} in the file)`;
+        throw new LimitError(`${this.file.path}: tensor '${t.name}' takes ${bytes} bytes on the GPU${how}, more than this device's largest buffer (${limit} bytes); the model is too big for this GPU`);
       }
     }
   }

@@ -43,6 +43,8 @@ const PRE_TOKENIZERS: Record<string, () => PreTokenizer> = {};
 for (const name of ['llama3', 'llama-v3', 'llama-bpe', 'falcon3', 'pixtral']) {
   PRE_TOKENIZERS[name] = () => ({ regexes: [splitRegex(LLAMA3)], ignoreMerges: true });
 }
+// smaug-bpe: llama3's split, but merges applied to every word (Llama 3's first tokenizer.json release hashes to it)
+PRE_TOKENIZERS['smaug-bpe'] = () => ({ regexes: [splitRegex(LLAMA3)], ignoreMerges: false });
 for (const name of ['qwen2', 'deepseek-r1-qwen']) {
   PRE_TOKENIZERS[name] = () => ({ regexes: [splitRegex(QWEN2)], ignoreMerges: false });
 }

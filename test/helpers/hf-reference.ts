@@ -138,8 +138,12 @@ export function referenceLogits(
   const attnCap = typeof c.attn_logit_softcapping === 'number' ? c.attn_logit_softcapping : undefined;
   const finalCap = typeof c.final_logit_softcapping === 'number' ? c.final_logit_softcapping : undefined;
   const window = c.sliding_window as number;
-  /** Sliding-window layers: Gemma 2 every other one from the first, Gemma 3 all but every 6th. */
-  const sliding = (i: number) => (c.model_type === 'gemma2' ? i % 2 === 0 : c.model_type === 'gemma3_text' ? (i + 1) % 6 !== 0 : false);
+  /** Sliding-window layers: config.layer_types where given (transformers' Gemma 3), else Gemma 2 every other one from the first, Gemma 3 all but every 6th. */
+  const layerTypes = (c as Record<string, unknown>).layer_types;
+  const sliding = (i: number) =>
+    Array.isArray(layerTypes) && c.model_type === 'gemma3_text'
+      ? layerTypes[i] === 'sliding_attention'
+      : c.model_type === 'gemma2' ? i % 2 === 0 : c.model_type === 'gemma3_text' ? (i + 1) % 6 !== 0 : false;
   const ropeCfg = (c.rope_scaling ?? {}) as unknown as Record<string, unknown>;
   /** Rope of layer i: base, position scale (linear scaling), per-dimension frequency divisors and the cos/sin scale (longrope). */
   const ropeOf = (i: number) => {

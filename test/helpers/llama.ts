@@ -42,6 +42,8 @@ export interface LlamaOptions {
   nTokens: number;
   /** A token sequence to evaluate with teacher forcing; top1[i] is the prediction after forced[0..i]. */
   forced?: number[];
+  /** One such sequence per file (files with different vocabularies), instead of `forced`. */
+  forcedPerFile?: number[][];
   /** Texts to tokenize (textTokens). */
   texts?: string[];
   timeoutMs?: number;
@@ -54,7 +56,8 @@ import { getLlama, LlamaLogLevel } from '@NODE_LLAMA_CPP@';
 const job = JSON.parse(process.argv[2]);
 const llama = await getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error, progressLogs: false });
 const out = [];
-for (const file of job.files) {
+for (const [fileIndex, file] of job.files.entries()) {
+  const forced = job.forcedPerFile ? job.forcedPerFile[fileIndex] : job.forced;
   const model = await llama.loadModel({ modelPath: file, gpuLayers: 0 });
   const context = await model.createContext({ contextSize: 256, threads: 1, batchSize: 256 });
   const seq = context.getSequence();
@@ -67,11 +70,11 @@ for (const file of job.files) {
   }
   const top1 = [];
   const top1Prob = [];
-  if (job.forced && job.forced.length) {
+  if (forced && forced.length) {
     await seq.clearHistory();
-    const items = job.forced.map((t) => [t, { generateNext: { probabilities: true } }]);
+    const items = forced.map((t) => [t, { generateNext: { probabilities: true } }]);
     const res = await seq.controlledEvaluate(items);
-    for (let i = 0; i < job.forced.length; i++) {
+    for (let i = 0; i < forced.length; i++) {
       const first = res[i]?.next?.probabilities?.entries().next().value;
       top1.push(first ? first[0] : -1);
       top1Prob.push(first ? first[1] : 0);
@@ -100,7 +103,7 @@ function childScriptPath(): string {
 }
 
 export function runLlama(files: string[], options: LlamaOptions): Promise<LlamaRun[]> {
-  const job = JSON.stringify({ files, prompt: options.prompt, nTokens: options.nTokens, forced: options.forced, texts: options.texts });
+  const job = JSON.stringify({ files, prompt: options.prompt, nTokens: options.nTokens, forced: options.forced, forcedPerFile: options.forcedPerFile, texts: options.texts });
   const script = childScriptPath();
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [script, job], {

