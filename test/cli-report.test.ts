@@ -197,17 +197,43 @@ describe('quantization error', () => {
     },
   );
 
-  // their weighted entry points (row-entry) write no sums: the caller measures in a second pass
-  test.each(SELF_MEASURED.filter((f) => f.imatrix !== 'ignored' && f.weightedKernel !== 'shared-entry').map((f) => f.type.name))(
-    'not measured by the quantize dispatch with an importance matrix: %s',
-    async (type) => {
-      const src = array(noise(4 * 256, 3), { shape: [4, 256] });
-      const t = QUANT_FORMATS.get(type)!.type;
-      expect(quantizeMeasured(src, t, { imatrix: new Float32Array(256).fill(1) })).toBeUndefined();
-      const plain = quantizeMeasured(src, t)!;
-      expect((await plain.stats).count).toBe(4 * 256);
-      plain.q.dispose();
-      src.dispose();
-    },
-  );
+  // with an importance matrix: the weighted entry point ('row-entry') writes them too; an 'own-entry' one does not
+  test.each(
+    SELF_MEASURED.filter((f) => f.imatrix !== 'ignored').flatMap((f) =>
+      [
+        { dtype: 'float32', offset: 0 },
+        { dtype: 'float16', offset: 4 },
+      ].map((s) => ({ type: f.type.name, ...s })),
+    ),
+  )('measured by the weighted quantize dispatch: $type from $dtype at element offset $offset', async ({ type, dtype, offset }) => {
+    const f = QUANT_FORMATS.get(type)!;
+    const cols = 256;
+    const n = 40 * cols; // 320 blocks: several workgroups, the last one partly past the end
+    const x = noise(n + offset, n + 11);
+    x[offset + 7 * 32 + 3] = NaN; // block 7 is written invalid
+    const bits = dtype === 'float16' ? Uint16Array.from(x, f32ToF16Bits) : undefined;
+    const ref = (bits ? Float32Array.from(bits, f16BitsToF32) : x).subarray(offset);
+    const whole = bits ? array(bits, { dtype: 'float16' }) : array(x);
+    const src = whole.view([n / cols, cols], { offset });
+    const w = Float32Array.from(noise(cols, 5), (v) => Math.exp(4 * v)); // ratios up to e^160
+    const measured = quantizeMeasured(src, f.type, { imatrix: w });
+    if (f.weightedKernel === 'own-entry') {
+      expect(measured).toBeUndefined();
+    } else {
+      const { q, stats } = measured!;
+      const bytes = await q.data();
+      expect(Buffer.compare(Buffer.from(bytes), Buffer.from(quantizeHostWeighted(ref, f.type, cols, w)))).toBe(0);
+      const gpu = await stats;
+      const cpu = errorStatsHost(ref, dequantizeHost(bytes, type));
+      expect(cpu.nonFinite).toBeGreaterThanOrEqual(32);
+      expect(gpu.count).toBe(n);
+      expect(gpu.nonFinite).toBe(cpu.nonFinite);
+      expect(Math.abs(gpu.rmse - cpu.rmse) / cpu.rmse).toBeLessThan(1e-4);
+      expect(Math.abs(gpu.snrDb - cpu.snrDb)).toBeLessThan(1e-3);
+      expect(Math.abs(gpu.maxAbsError - cpu.maxAbsError)).toBeLessThanOrEqual(cpu.maxAbsError * 2 ** -22);
+      q.dispose();
+    }
+    src.dispose();
+    whole.dispose();
+  });
 });

@@ -21,9 +21,14 @@ fn error_sums_wanted() -> bool {
   return arrayLength(&quantize_err) * (QUANTIZE_WORKGROUP_SIZE * QUANTIZE_BLOCKS_PER_INVOCATION) >= qparams.n_blocks;
 }
 
+// Whether the running entry point measures: set first thing by the entry point from
+// its own binding's length (error_sums_wanted() for `quantize`; the weighted entry of
+// lib/legacy_weighted.wgsl has its sums at another binding), so that add_error4 serves both.
+var<private> error_sums_on: bool;
+
 // Adds x's four elements' error against dq to s (see quant_entry.wgsl's quant_error).
 fn add_error4(s: ptr<function, vec4<f32>>, x: vec4<f32>, dq: vec4<f32>) {
-  if (!error_sums_wanted()) { return; }
+  if (!error_sums_on) { return; }
   let d = dq - x;
   // WGSL may assume floats are finite: test the exponent bits, not d != d
   let nonfinite = (bitcast<vec4<u32>>(d) & vec4<u32>(0x7f800000u)) == vec4<u32>(0x7f800000u);
@@ -42,19 +47,25 @@ fn add_invalid_block(s: ptr<function, vec4<f32>>) {
   *s = *s + vec4<f32>(0.0, 0.0, 0.0, f32(QK));
 }
 
-// Reduces the workgroup's sums into quantize_err[its index]. Every invocation of the
-// workgroup must call it (a barrier): control flow stays uniform up to here.
-fn write_error_sums(inv: u32, s: vec4<f32>) {
-  if (!error_sums_wanted()) { return; }
-  let lid = inv % QUANTIZE_WORKGROUP_SIZE;
+// The workgroup's sums, reduced (the result is whole in invocation lid 0 only). Every
+// invocation of the workgroup must call it (a barrier): control flow uniform up to here.
+fn reduce_error_sums(lid: u32, s: vec4<f32>) -> vec4<f32> {
   quantize_err_acc[lid] = s;
   workgroupBarrier();
+  var t = vec4<f32>(0.0);
   if (lid == 0u) {
-    var t = vec4<f32>(0.0);
     for (var k = 0u; k < QUANTIZE_WORKGROUP_SIZE; k = k + 1u) {
       let a = quantize_err_acc[k];
       t = vec4<f32>(t.x + a.x, t.y + a.y, max(t.z, a.z), t.w + a.w);
     }
-    quantize_err[inv / QUANTIZE_WORKGROUP_SIZE] = t;
   }
+  return t;
+}
+
+// Reduces the workgroup's sums into quantize_err[its index] (see reduce_error_sums).
+fn write_error_sums(inv: u32, s: vec4<f32>) {
+  if (!error_sums_wanted()) { return; }
+  let lid = inv % QUANTIZE_WORKGROUP_SIZE;
+  let t = reduce_error_sums(lid, s);
+  if (lid == 0u) { quantize_err[inv / QUANTIZE_WORKGROUP_SIZE] = t; }
 }

@@ -39,6 +39,7 @@ fn q4_1_word(lo: vec4<f32>, hi: vec4<f32>, mn: f32, id: f32, dd: f32, mm: f32, s
 // One invocation writes one block: 5 words, and adds its error sums
 // (lib/quantize_error_sums.wgsl). Control flow stays uniform up to their reduction.
 fn quantize_blocks(inv: u32, b: u32) {
+  error_sums_on = error_sums_wanted();
   var s = vec4<f32>(0.0);
   if (b < qparams.n_blocks) {
     let w = b * 5u;

@@ -55,6 +55,7 @@ fn q5_0_block(b: u32, s: ptr<function, vec4<f32>>) -> D16Block {
 // mid-word), and adds their error sums (lib/quantize_error_sums.wgsl). Control flow
 // stays uniform up to their reduction.
 fn quantize_blocks(pair: u32, b0: u32) {
+  error_sums_on = error_sums_wanted();
   var s = vec4<f32>(0.0);
   if (b0 < qparams.n_blocks) {
     let n = min(2u, qparams.n_blocks - b0);

@@ -34,6 +34,7 @@ fn q5_1_measured(q: vec4<u32>, x: vec4<f32>, dd: f32, mm: f32, s: ptr<function, 
 // One invocation writes one block: 6 words, and adds its error sums
 // (lib/quantize_error_sums.wgsl). Control flow stays uniform up to their reduction.
 fn quantize_blocks(inv: u32, b: u32) {
+  error_sums_on = error_sums_wanted();
   var s = vec4<f32>(0.0);
   if (b < qparams.n_blocks) {
     let w = b * 6u;

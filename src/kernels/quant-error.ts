@@ -152,8 +152,9 @@ export function quantizeMeasured(
 ): { q: QuantizedArray; stats: Promise<ErrorStats> } | undefined {
   if (type.dtype || !FLOAT_SOURCES.includes(ref.dtype)) return undefined;
   const format = quantFormat(type);
-  // the sums come from the `quantize` entry point: a weighted path with an entry of its own does not write them
-  const weightedElsewhere = options.imatrix !== undefined && format.imatrix !== 'ignored' && format.weightedKernel !== 'shared-entry';
+  // the sums come from the `quantize` entry point, or a 'row-entry' weighted one (lib/legacy_weighted.wgsl);
+  // an 'own-entry' weighted kernel does not write them
+  const weightedElsewhere = options.imatrix !== undefined && format.imatrix !== 'ignored' && format.weightedKernel === 'own-entry';
   if (!format.quantize.errorSums || weightedElsewhere) return undefined;
   const device = ref.device;
   const parts: { storage: GpuStorage; bytes: number }[] = [];

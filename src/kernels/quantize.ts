@@ -183,6 +183,8 @@ export function quantize(a: WgArray, type: string | GGMLType, options: QuantizeO
           weightBinding.buffer,
           device.uniform([weightBinding.blocksPerRow, start, weightBinding.blocksPerExpert, weightedFlag]),
           ...(rowSigma2 ? [rowSigma2] : []),
+          // a 'row-entry' weighted kernel writes its error sums at binding 6 (lib/legacy_weighted.wgsl)
+          ...(rowSigma2 && sums ? [sums] : []),
         ])
       : bindGroup(device, pipe, sums ? [from, to, params, sums] : [from, to, params]);
     device.dispatch(pipe, withTables(device, format, pipe, group), dims);

@@ -42,8 +42,8 @@ export interface QuantFormat {
    * The quantize dispatch: blocks x typeSize per invocation must fill whole 32-bit words.
    * `errorSums`: the kernel also writes the report's error sums, one vec4 per workgroup,
    * to @group(0) @binding(3) (shaders/lib/quantize_error_sums.wgsl: Q4_0, Q4_1, Q5_0, Q5_1, Q8_0;
-   * src/kernels/quant-error.ts quantizeMeasured), from its `quantize` entry point: a weighted
-   * entry of its own ('own-entry', 'row-entry') does not write them.
+   * src/kernels/quant-error.ts quantizeMeasured), from its `quantize` entry point and a
+   * 'row-entry' weighted one (at binding 6, lib/legacy_weighted.wgsl); an 'own-entry' one does not write them.
    */
   readonly quantize: { readonly workgroupSize: number; readonly blocksPerInvocation: number; readonly errorSums?: boolean };
   /** The dequantize dispatch: invocationsPerBlock divides workgroupSize. */
@@ -77,7 +77,7 @@ export interface QuantFormat {
    *   'row-entry':    a `quantize_weighted` entry point (lib/legacy_weighted.wgsl) that
    *                   also reads binding 5: each row's sigma2 = sum x^2 / row length,
    *                   computed first by shaders/imatrix_sigma2.wgsl (the legacy formats'
-   *                   row-wide sigma2).
+   *                   row-wide sigma2), and with quantize.errorSums writes binding 6.
    */
   readonly weightedKernel?: 'own-entry' | 'shared-entry' | 'row-entry';
   /**
