@@ -201,31 +201,42 @@ describe('quantization error', () => {
     },
   );
 
-  // the same with an importance matrix (the weighted kernels: their own entry point or the shared one)
-  test.each(SELF_MEASURED.filter((f) => f.quantize.errorSums === 'reference-and-weighted').map((f) => ({ type: f.type.name })))(
-    'measured by the weighted quantize dispatch: $type, 2 experts, non-finite and out-of-range blocks',
-    async ({ type }) => {
+  // the same with an importance matrix: every self-measuring kernel measures its weighted path too
+  test.each(
+    SELF_MEASURED.filter((f) => f.imatrix !== 'ignored').flatMap((f) =>
+      [
+        { dtype: 'float32', offset: 0 },
+        { dtype: 'float16', offset: 4 },
+      ].map((s) => ({ type: f.type.name, ...s })),
+    ),
+  )(
+    'measured by the weighted quantize dispatch: $type from $dtype at element offset $offset, 2 experts, non-finite and out-of-range blocks',
+    async ({ type, dtype, offset }) => {
       const f = QUANT_FORMATS.get(type)!;
       const qk = f.type.blockSize;
-      // rows of 3 blocks, 100 rows in 2 experts: 300 blocks
+      // rows of 3 blocks, 100 rows in 2 experts: 300 blocks, the last workgroup partly past the end
       const cols = 3 * qk;
       const n = 100 * cols;
-      const x = noise(n, n + 11);
-      x[5 * qk + 3] = NaN;
-      x[9 * qk] = -Infinity;
-      for (let j = 0; j < qk; j++) x[12 * qk + j] = j === 1 ? 3e10 : 1e9; // a scale past float16, as above
-      const weights = noise(2 * cols, 3).map((v, i) => (i % 7 === 0 ? 0 : Math.abs(v) * 4 + 0.01));
-      const src = array(x, { shape: [2, 50, cols] });
+      const x = noise(n + offset, n + 11);
+      x[offset + 5 * qk + 3] = NaN;
+      x[offset + 9 * qk] = -Infinity;
+      for (let j = 0; j < qk; j++) x[offset + 12 * qk + j] = j === 1 ? 3e10 : 1e9; // a scale past float16, as above
+      const bits = dtype === 'float16' ? Uint16Array.from(x, f32ToF16Bits) : undefined;
+      const ref = (bits ? Float32Array.from(bits, f16BitsToF32) : x).subarray(offset);
+      const whole = bits ? array(bits, { dtype: 'float16' }) : array(x);
+      const src = whole.view([2, 50, cols], { offset });
+      // per expert: some zero weights, ratios up to e^160
+      const weights = Float32Array.from(noise(2 * cols, 5), (v, i) => (i % 7 === 0 ? 0 : Math.exp(4 * v)));
       const { q, stats } = quantizeMeasured(src, f.type, { imatrix: weights })!;
       const bytes = await q.data();
       const expected = new Uint8Array(bytes.length);
       for (let e = 0; e < 2; e++) {
-        const half = x.subarray((e * n) / 2, ((e + 1) * n) / 2);
+        const half = ref.subarray((e * n) / 2, ((e + 1) * n) / 2);
         expected.set(quantizeHostWeighted(half, f.type, cols, weights.subarray(e * cols, (e + 1) * cols)), (e * bytes.length) / 2);
       }
       expect(Buffer.compare(Buffer.from(bytes), Buffer.from(expected))).toBe(0);
       const gpu = await stats;
-      const cpu = errorStatsHost(x, dequantizeHost(bytes, type));
+      const cpu = errorStatsHost(ref, dequantizeHost(bytes, type));
       expect(cpu.nonFinite).toBeGreaterThan(1);
       expect(gpu.count).toBe(n);
       expect(gpu.nonFinite).toBe(cpu.nonFinite);
@@ -234,20 +245,7 @@ describe('quantization error', () => {
       expect(Math.abs(gpu.maxAbsError - cpu.maxAbsError)).toBeLessThanOrEqual(cpu.maxAbsError * 2 ** -22);
       q.dispose();
       src.dispose();
-    },
-  );
-
-  // their weighted entry points (row-entry) write no sums: the caller measures in a second pass
-  test.each(SELF_MEASURED.filter((f) => f.quantize.errorSums === 'reference' && f.imatrix !== 'ignored').map((f) => f.type.name))(
-    'not measured by the quantize dispatch with an importance matrix: %s',
-    async (type) => {
-      const src = array(noise(4 * 256, 3), { shape: [4, 256] });
-      const t = QUANT_FORMATS.get(type)!.type;
-      expect(quantizeMeasured(src, t, { imatrix: new Float32Array(256).fill(1) })).toBeUndefined();
-      const plain = quantizeMeasured(src, t)!;
-      expect((await plain.stats).count).toBe(4 * 256);
-      plain.q.dispose();
-      src.dispose();
+      whole.dispose();
     },
   );
 });

@@ -14,6 +14,7 @@
 
 //#include lib/imatrix_weights.wgsl
 //#include lib/kquant_qkx2.wgsl
+//#include lib/quantize_error_sums.wgsl
 
 // Each row's sigma2 (rows of the whole tensor).
 @group(0) @binding(5) var<storage, read> row_sigma2: array<f32>;
@@ -186,11 +187,12 @@ fn lw_load_block32(e: u32) -> Block32 {
   return Block32(lw_raw[0], lw_raw[1], lw_raw[2], lw_raw[3], lw_raw[4], lw_raw[5], lw_raw[6], lw_raw[7]);
 }
 
-// Block b of the chunk (rows of blocks_per_row blocks).
-fn lw_block(b: u32) -> LwBlock {
+// Block b of the chunk (rows of blocks_per_row blocks); its error sums added to s.
+fn lw_block(b: u32, s: ptr<function, vec4<f32>>) -> LwBlock {
   let x = lw_load_block32(b * QK);
   let m = abs_max32(x);
   if (!is_finite_bits(m.amax)) {
+    add_invalid_block(s);
     return LwBlock(select(F16_NAN, F16_NAN | (F16_NAN << 16u), LW_ASYM), array<u32, 8>());
   }
   let g = wparams.first_block + b;
@@ -216,6 +218,23 @@ fn lw_block(b: u32) -> LwBlock {
     l = array<vec4<u32>, 8>(vec4<u32>(q.l.l0 + n), vec4<u32>(q.l.l1 + n), vec4<u32>(q.l.l2 + n), vec4<u32>(q.l.l3 + n),
                             vec4<u32>(q.l.l4 + n), vec4<u32>(q.l.l5 + n), vec4<u32>(q.l.l6 + n), vec4<u32>(q.l.l7 + n));
   } // else: largest |x| below GROUP_MAX_EPS, d 0 and levels 0
+  // the values the format's dequantize_part decodes: d (l - nmax), or d l + m
+  if (error_sums_wanted()) {
+    let dd = f16_bits_to_f32(head & 0xffffu);
+    if (LW_ASYM) {
+      let mm = f16_bits_to_f32(head >> 16u);
+      add_error4(s, x.x0, vec4<f32>(l[0]) * dd + mm); add_error4(s, x.x1, vec4<f32>(l[1]) * dd + mm);
+      add_error4(s, x.x2, vec4<f32>(l[2]) * dd + mm); add_error4(s, x.x3, vec4<f32>(l[3]) * dd + mm);
+      add_error4(s, x.x4, vec4<f32>(l[4]) * dd + mm); add_error4(s, x.x5, vec4<f32>(l[5]) * dd + mm);
+      add_error4(s, x.x6, vec4<f32>(l[6]) * dd + mm); add_error4(s, x.x7, vec4<f32>(l[7]) * dd + mm);
+    } else {
+      let n = vec4<i32>(i32(LW_NMAX));
+      add_error4(s, x.x0, vec4<f32>(vec4<i32>(l[0]) - n) * dd); add_error4(s, x.x1, vec4<f32>(vec4<i32>(l[1]) - n) * dd);
+      add_error4(s, x.x2, vec4<f32>(vec4<i32>(l[2]) - n) * dd); add_error4(s, x.x3, vec4<f32>(vec4<i32>(l[3]) - n) * dd);
+      add_error4(s, x.x4, vec4<f32>(vec4<i32>(l[4]) - n) * dd); add_error4(s, x.x5, vec4<f32>(vec4<i32>(l[5]) - n) * dd);
+      add_error4(s, x.x6, vec4<f32>(vec4<i32>(l[6]) - n) * dd); add_error4(s, x.x7, vec4<f32>(vec4<i32>(l[7]) - n) * dd);
+    }
+  }
   // elements j (low nibble) and j + 16 (high) share byte j of qs
   let lo = vec4<u32>(15u);
   let sh = vec4<u32>(4u);
@@ -234,14 +253,18 @@ fn quantize_weighted(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgro
                      @builtin(local_invocation_index) lid: u32) {
   let inv = workgroup_index(wid, nwg) * QUANTIZE_WORKGROUP_SIZE + lid;
   let b0 = inv * QUANTIZE_BLOCKS_PER_INVOCATION;
-  if (b0 >= qparams.n_blocks) { return; }
-  let n = min(QUANTIZE_BLOCKS_PER_INVOCATION, qparams.n_blocks - b0);
-  // one call site in a loop: inlined twice, the search would double the shader
-  var a: LwBlock;
-  var c: LwBlock;
-  for (var k = 0u; k < n; k = k + 1u) {
-    let r = lw_block(b0 + k);
-    if (k == 0u) { a = r; } else { c = r; }
+  var s = vec4<f32>(0.0);
+  if (b0 < qparams.n_blocks) {
+    let n = min(QUANTIZE_BLOCKS_PER_INVOCATION, qparams.n_blocks - b0);
+    // one call site in a loop: inlined twice, the search would double the shader
+    var a: LwBlock;
+    var c: LwBlock;
+    for (var k = 0u; k < n; k = k + 1u) {
+      let r = lw_block(b0 + k, &s);
+      if (k == 0u) { a = r; } else { c = r; }
+    }
+    lw_store(inv, b0, n, a, c);
   }
-  lw_store(inv, b0, n, a, c);
+  // the workgroup's error sums (lib/quantize_error_sums.wgsl): control flow uniform up to here
+  write_error_sums(inv, s);
 }

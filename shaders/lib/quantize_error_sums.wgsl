@@ -9,11 +9,10 @@
 // measurement the binding is a 16-byte placeholder, and the kernel skips the sums
 // (error_sums_wanted: a uniform branch, which lavapipe takes as a real jump; the
 // sums and their barrier made a plain Q4_0 / Q4_1 quantize ~50% slower).
-// Binding 5 follows the importance weights (3-4); it is also the legacy weighted
-// entry points' row sigma2 (lib/legacy_weighted.wgsl), which measure nothing: WGSL
-// lets two variables share a binding when no entry point uses both.
+// Binding 6 follows the importance weights (3-4) and the legacy weighted entry
+// points' row sigma2 (5), so every entry point, weighted or not, measures there.
 
-@group(0) @binding(5) var<storage, read_write> quantize_err: array<vec4<f32>>;
+@group(0) @binding(6) var<storage, read_write> quantize_err: array<vec4<f32>>;
 var<workgroup> quantize_err_acc: array<vec4<f32>, QUANTIZE_WORKGROUP_SIZE>;
 
 // Whether this dispatch measures: quantizeMeasured binds one entry per workgroup, the
@@ -44,8 +43,9 @@ fn add_invalid_block(s: ptr<function, vec4<f32>>) {
   *s = *s + vec4<f32>(0.0, 0.0, 0.0, f32(QK));
 }
 
-// Reduces the workgroup's sums into quantize_err[its index]. Every invocation of the
-// workgroup must call it (a barrier): control flow stays uniform up to here.
+// Reduces the workgroup's sums into quantize_err[its index] (`inv`: the invocation's
+// index in the dispatch). Every invocation of the workgroup must call it (a barrier):
+// control flow stays uniform up to here.
 fn write_error_sums(inv: u32, s: vec4<f32>) {
   if (!error_sums_wanted()) { return; }
   let lid = inv % QUANTIZE_WORKGROUP_SIZE;

@@ -15,7 +15,7 @@ import { QuantizedArray } from '../runtime/quantized.js';
 import { readBuffer } from '../runtime/readback.js';
 import { quantFormat } from '../quant/registry.js';
 import type { GGMLType } from '../runtime/ggml-types.js';
-import { dequantize, formatTables, measuresItself, quantize, type QuantizeOptions } from './quantize.js';
+import { dequantize, formatTables, quantize, type QuantizeOptions } from './quantize.js';
 import { bindingWindow, elementChunks } from './dispatch.js';
 import { bindGroup, pipeline } from './shader.js';
 
@@ -140,8 +140,8 @@ export async function quantizationError(ref: WgArray, q: QuantizedArray, options
 
 /**
  * Quantizes `ref` and measures the result in the same dispatch, where the format's
- * kernel writes its own error sums (descriptor quantize.errorSums: Q4_0 .. Q8_0, and the
- * K-quants Q2_K .. Q6_K with or without importance weights): no second
+ * kernel writes its own error sums (descriptor quantize.errorSums: Q4_0 .. Q8_0 and the
+ * K-quants Q2_K .. Q6_K, with or without importance weights): no second
  * pass over the source, no decode into a scratch buffer. The statistics are those
  * quantizationError(ref, q) gives (the same differences, summed in another order).
  * Undefined for other formats (and plain float types): quantize, then quantizationError.
@@ -153,7 +153,7 @@ export function quantizeMeasured(
 ): { q: QuantizedArray; stats: Promise<ErrorStats> } | undefined {
   if (type.dtype || !FLOAT_SOURCES.includes(ref.dtype)) return undefined;
   const format = quantFormat(type);
-  if (!measuresItself(format, options.imatrix !== undefined)) return undefined;
+  if (!format.quantize.errorSums) return undefined;
   const device = ref.device;
   const parts: { storage: GpuStorage; bytes: number }[] = [];
   let q: QuantizedArray;

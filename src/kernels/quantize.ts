@@ -77,17 +77,6 @@ export interface QuantizeOptions {
 const errorSumsPlaceholders = new WeakMap<Device, GPUBuffer>();
 
 /**
- * Whether `format`'s quantize dispatch writes the report's error sums (descriptor
- * quantize.errorSums), with an importance matrix (`weighted`) or without: the
- * 'reference' kernels write them from their `quantize` entry point only.
- */
-export function measuresItself(format: QuantFormat, weighted: boolean): boolean {
-  const sums = format.quantize.errorSums;
-  if (!sums) return false;
-  return sums === 'reference-and-weighted' || !weighted || format.imatrix === 'ignored' || format.weightedKernel === 'shared-entry';
-}
-
-/**
  * Quantizes a float32/float16/bfloat16 array to ggml type `type` ('q4_K',
  * 'Q8_0', 'f16', ...): its rows (last dimension) split into blocks, each
  * encoded exactly as ggml's reference quantizer does (or its importance-matrix
@@ -179,21 +168,22 @@ export function quantize(a: WgArray, type: string | GGMLType, options: QuantizeO
     const params = device.uniform([count, Math.round(from.skip * t.blockSize), kind, 0]);
     const dims = grid(device, Math.ceil(count / perGroup));
     let sums: GPUBufferBinding | GPUBuffer | undefined;
-    if (measuresItself(format, weights !== undefined)) {
+    if (format.quantize.errorSums) {
       sums = options.errorSums?.(dims[0] * dims[1]);
       if (!sums) {
         sums = errorSumsPlaceholders.get(device);
         if (!sums) errorSumsPlaceholders.set(device, (sums = device.createBuffer(16, GPUBufferUsage.STORAGE, 'error sums placeholder')));
       }
     }
-    // 3-4: the importance weights; 5: the row-entry kernels' row sigma2 or the error sums (never both)
+    // 3-4: the importance weights, 5: the row-entry kernels' row sigma2, 6: the error sums
     const group = bindGroup(device, pipe, [
       from,
       to,
       params,
       weightBinding?.buffer,
       weightBinding && device.uniform([weightBinding.blocksPerRow, start, weightBinding.blocksPerExpert, weightedFlag]),
-      rowSigma2 ?? sums,
+      rowSigma2,
+      sums,
     ]);
     device.dispatch(pipe, withTables(device, format, pipe, group), dims);
   }

@@ -41,11 +41,10 @@ export interface QuantFormat {
   /**
    * The quantize dispatch: blocks x typeSize per invocation must fill whole 32-bit words.
    * `errorSums`: the kernel also writes the report's error sums, one vec4 per workgroup,
-   * at @group(0) @binding(5) (shaders/lib/quantize_error_sums.wgsl; src/kernels/quant-error.ts
-   * quantizeMeasured): 'reference' from the `quantize` entry point only (Q4_0 .. Q8_0: their
-   * weighted entry points write none), 'reference-and-weighted' from the weighted one too (K-quants).
+   * at @group(0) @binding(6), from every entry point, weighted or not
+   * (shaders/lib/quantize_error_sums.wgsl; src/kernels/quant-error.ts quantizeMeasured).
    */
-  readonly quantize: { readonly workgroupSize: number; readonly blocksPerInvocation: number; readonly errorSums?: 'reference' | 'reference-and-weighted' };
+  readonly quantize: { readonly workgroupSize: number; readonly blocksPerInvocation: number; readonly errorSums?: boolean };
   /** The dequantize dispatch: invocationsPerBlock divides workgroupSize. */
   readonly dequantize: { readonly workgroupSize: number; readonly invocationsPerBlock: number };
   /** What a block with NaN or ±Inf input becomes (GPU and CPU alike). */
@@ -77,7 +76,7 @@ export interface QuantFormat {
    *   'row-entry':    a `quantize_weighted` entry point (lib/legacy_weighted.wgsl) that
    *                   also reads binding 5: each row's sigma2 = sum x^2 / row length,
    *                   computed first by shaders/imatrix_sigma2.wgsl (the legacy formats'
-   *                   row-wide sigma2).
+   *                   row-wide sigma2), and with quantize.errorSums writes binding 6.
    */
   readonly weightedKernel?: 'own-entry' | 'shared-entry' | 'row-entry';
   /**

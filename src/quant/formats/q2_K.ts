@@ -101,7 +101,7 @@ function requantizeAndPack(x: Float32Array, xo: number, out: Uint8Array, view: D
 export const q2_K: QuantFormat = {
   type: TYPE,
   shader: 'quant/q2_K.wgsl',
-  quantize: { workgroupSize: 64, blocksPerInvocation: 1, errorSums: 'reference-and-weighted' },
+  quantize: { workgroupSize: 64, blocksPerInvocation: 1, errorSums: true },
   dequantize: { workgroupSize: 256, invocationsPerBlock: 16 },
   nonFinite: 'as-ggml',
   imatrix: 'optional',

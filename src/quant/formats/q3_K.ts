@@ -33,7 +33,7 @@ function position(e: number): { qs: number; lowShift: number; hmask: number; hig
 export const q3_K: QuantFormat = {
   type: TYPE,
   shader: 'quant/q3_K.wgsl',
-  quantize: { workgroupSize: 64, blocksPerInvocation: 2, errorSums: 'reference-and-weighted' },
+  quantize: { workgroupSize: 64, blocksPerInvocation: 2, errorSums: true },
   dequantize: { workgroupSize: 256, invocationsPerBlock: 16 },
   nonFinite: 'as-ggml',
   imatrix: 'optional',

@@ -16,7 +16,7 @@ const f = Math.fround;
 export const q4_1: QuantFormat = {
   type: TYPE,
   shader: 'quant/q4_1.wgsl',
-  quantize: { workgroupSize: 64, blocksPerInvocation: 1, errorSums: 'reference' },
+  quantize: { workgroupSize: 64, blocksPerInvocation: 1, errorSums: true },
   dequantize: { workgroupSize: 64, invocationsPerBlock: 1 },
   nonFinite: 'marked',
   imatrix: 'optional',

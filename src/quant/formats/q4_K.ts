@@ -15,7 +15,7 @@ const f = Math.fround;
 export const q4_K: QuantFormat = {
   type: TYPE,
   shader: 'quant/q4_K.wgsl',
-  quantize: { workgroupSize: 64, blocksPerInvocation: 1, errorSums: 'reference-and-weighted' },
+  quantize: { workgroupSize: 64, blocksPerInvocation: 1, errorSums: true },
   dequantize: { workgroupSize: 256, invocationsPerBlock: 8 },
   nonFinite: 'as-ggml',
   imatrix: 'optional',

@@ -29,7 +29,7 @@ function position(e: number): { ql: number; lowShift: number; qh: number; highSh
 export const q6_K: QuantFormat = {
   type: TYPE,
   shader: 'quant/q6_K.wgsl',
-  quantize: { workgroupSize: 64, blocksPerInvocation: 2, errorSums: 'reference-and-weighted' },
+  quantize: { workgroupSize: 64, blocksPerInvocation: 2, errorSums: true },
   dequantize: { workgroupSize: 256, invocationsPerBlock: 16 },
   nonFinite: 'as-ggml',
   imatrix: 'optional',
