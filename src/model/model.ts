@@ -545,7 +545,8 @@ export class Model {
    * experts, the top expert_used_count kept (highest first), their weights
    * divided by their sum (clamped below at 2^-14); each token's output is the
    * weighted sum of its experts' SwiGLU MLPs, added in that order. Routing is
-   * decided on the host from the read-back router logits; each expert runs
+   * decided on the host from the read-back router logits (readback + top-k:
+   * 1.2-1.3% of logits() on lavapipe, `npm run bench -- moe`); each expert runs
    * on the rows routed to it (gathered on the GPU), and the matmul inputs of
    * an expert reach the hook with its index (llama-imatrix's MUL_MAT_ID).
    */

@@ -72,10 +72,12 @@ for (const [fileIndex, file] of job.files.entries()) {
   const top1Prob = [];
   if (forced && forced.length) {
     await seq.clearHistory();
-    const items = forced.map((t) => [t, { generateNext: { probabilities: true } }]);
+    // forcedPerFile: greedy token and its probability only (big vocabularies: no sorted probability list per position)
+    const next = job.forcedPerFile ? { token: true, confidence: true, options: { temperature: 0 } } : { probabilities: true };
+    const items = forced.map((t) => [t, { generateNext: next }]);
     const res = await seq.controlledEvaluate(items);
     for (let i = 0; i < forced.length; i++) {
-      const first = res[i]?.next?.probabilities?.entries().next().value;
+      const first = job.forcedPerFile ? (res[i]?.next?.token != null ? [res[i].next.token, res[i].next.confidence] : undefined) : res[i]?.next?.probabilities?.entries().next().value;
       top1.push(first ? first[0] : -1);
       top1Prob.push(first ? first[1] : 0);
     }
