@@ -15,7 +15,8 @@ struct Params {
   k: u32,
   // vec4 index of x[0, 0]
   x_base: u32,
-  unused: u32,
+  // vec4 index of the output's row 0
+  q_base: u32,
 }
 
 @group(0) @binding(0) var<storage, read> x: array<vec4<f32>>;
@@ -51,7 +52,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: 
   let iscale = select(0.0, -127.0 / mx, amax != 0.0);
   let d = select(0.0, 1.0 / iscale, amax != 0.0);
   // 8 chunks of 32 values, each 3 vec4 words
-  let out = (row * (p.k >> 5u) + (idx % blocks) * 8u) * 3u;
+  let out = p.q_base + (row * (p.k >> 5u) + (idx % blocks) * 8u) * 3u;
   for (var c = 0u; c < 8u; c = c + 1u) {
     var words: array<u32, 8>;
     var sum0 = 0;

@@ -212,8 +212,7 @@ export function quantizeRowsQ8K(x: WgArray<'float32'>): WgArray<'uint32'> {
     const xw = bindingWindow(x.buffer, (x.offset + m0 * k) * 4, (x.offset + (m0 + mc) * k) * 4, align, 16);
     const qFrom = (m0 * k * Q8K_CHUNK_BYTES) / 32;
     const qw = bindingWindow(out.buffer, qFrom, qFrom + (mc * k * Q8K_CHUNK_BYTES) / 32, align, 16);
-    if (qw.offset !== qFrom) throw new LimitError(`quantizeRowsQ8K: row ${m0} of x as Q8_K does not start on a ${align}-byte boundary`);
-    const params = device.uniform([mc, k, ((x.offset + m0 * k) * 4 - xw.offset) / 16, 0]);
+    const params = device.uniform([mc, k, ((x.offset + m0 * k) * 4 - xw.offset) / 16, (qFrom - qw.offset) / 16]);
     const groups = Math.ceil((mc * (k / 256)) / WG);
     const gx = Math.min(groups, limits.maxComputeWorkgroupsPerDimension);
     device.dispatch(pipe, [bindGroup(device, pipe, [xw, qw, params])], [gx, Math.ceil(groups / gx)]);
