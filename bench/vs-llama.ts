@@ -8,10 +8,13 @@
 // the metadata's order differs), and wgarray's per-stage
 // profile (--profile) of its last run per type. --baseline CHECKOUT also runs
 // another built wgarray checkout's CLI (its dist/src/cli/cli.js) in the same
-// interleaving: before/after figures for a change.
+// interleaving: before/after figures for a change. Each side's process CPU time
+// (wgarray's includes lavapipe's threads) is printed too: on this 2-core
+// machine with lavapipe, CPU / 2 bounds what any overlap of stages can reach,
+// and it moves less with other jobs' load than wall time does.
 
 import { cpus } from 'node:os';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { loadGGUF } from '../src/io/gguf/reader.js';
 import { join } from 'node:path';
@@ -27,6 +30,21 @@ import { machineDescription, median, printTable } from './machine.js';
 import type { ChildResult } from './e2e.js';
 
 const MB = 2 ** 20;
+
+/**
+ * CPU time (user + system, ms) of this process's finished and waited-for children, from
+ * /proc/self/stat (cutime + cstime, in clock ticks of 10 ms); undefined off Linux.
+ */
+function childrenCpuMs(): number | undefined {
+  try {
+    const stat = readFileSync('/proc/self/stat', 'utf8');
+    // fields after the command name in parentheses: state is field 3, cutime 16, cstime 17
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[13]) + Number(f[14])) * 10;
+  } catch {
+    return undefined;
+  }
+}
 
 /** ~180M parameters: n_embd 2048, n_ff 5632, 3 layers, a vocabulary of 11008. */
 const SHAPE = { hidden: 2048, heads: 16, kvHeads: 4, ff: 5632, vocab: 11008, layers: 3 };
@@ -85,7 +103,8 @@ export async function vsLlama(argv: string[], runChild: (args: string[], cliPath
   const rows: (string | number)[][] = [
     // wgarray CPU s: its process's CPU time (lavapipe's threads included); cores busy = CPU / wall, at most
     // the machine's cores: where it is near that, overlapping stages can gain no more on this machine
-    ['type', 'wgarray s', 'llama.cpp s', 'llama.cpp / wgarray', 'same tensors', 'wgarray CPU s', 'cores busy', ...(baselineCli ? ['baseline s', 'baseline / wgarray'] : [])],
+    // llama.cpp CPU s: its process's (python3 + libllama) CPU time, from the children's CPU counters
+    ['type', 'wgarray s', 'llama.cpp s', 'llama.cpp / wgarray', 'same tensors', 'wgarray CPU s', 'cores busy', 'llama.cpp CPU s', ...(baselineCli ? ['baseline s', 'baseline / wgarray'] : [])],
   ];
   const profiles: [string, ProfileSummary, number][] = [];
   const json: { type: string; wgarray_s: number; llama_s: number; ratio: number; same_tensors: boolean; gpu_ms: number; total_ms: number; wgarray_cpu_s: number }[] = [];
@@ -93,6 +112,7 @@ export async function vsLlama(argv: string[], runChild: (args: string[], cliPath
     const wg: number[] = [];
     const wgCpu: number[] = [];
     const ll: number[] = [];
+    const llCpu: number[] = [];
     const base: number[] = [];
     let identical = true;
     const ours = join(dir, `wgarray-${preset.name}.gguf`);
@@ -116,8 +136,11 @@ export async function vsLlama(argv: string[], runChild: (args: string[], cliPath
           await rm(join(dir, 'baseline.gguf'), { force: true });
         } else {
           const t0 = performance.now();
+          const cpu0 = childrenCpuMs();
           await llamaQuantize([{ inp: f16, out: theirs, ftype: preset.ftype, params: { nthread: threads } }]);
           ll.push(performance.now() - t0);
+          const cpu1 = childrenCpuMs();
+          if (cpu0 !== undefined && cpu1 !== undefined) llCpu.push(cpu1 - cpu0);
         }
       }
       identical &&= await sameTensors(ours, theirs);
@@ -138,6 +161,7 @@ export async function vsLlama(argv: string[], runChild: (args: string[], cliPath
       identical ? 'yes' : 'NO',
       (cpu / 1000).toFixed(2),
       (cpu / w).toFixed(2),
+      llCpu.length ? (median(llCpu) / 1000).toFixed(2) : '-',
       ...(baselineCli ? [(b / 1000).toFixed(2), `${(b / w).toFixed(2)}x`] : []),
     ]);
     await rm(ours, { force: true });
