@@ -20,27 +20,7 @@
 // in one pipeline lavapipe compiled for minutes); the token rows per workgroup
 // are a uniform, so one pipeline serves every tile height.
 override W_KIND: u32 = 1u; // 0 f32, 1 f16, 2 bf16, 3 q8_0, 4 q4_0, 5 q4_K, 6 q5_K, 7 q6_K
-const BM_MAX: u32 = 32u;
-override WG: u32 = 64u;    // invocations per workgroup
-
-struct Params {
-  m: u32,
-  n: u32,
-  k: u32,
-  // vec4 index of x[0, 0]
-  x_base: u32,
-  // byte offset of w's row 0 (a multiple of 16), and bytes per weight row (padded blocks)
-  w_base: u32,
-  w_row_bytes: u32,
-  // element index of y[0, 0]; row stride of y
-  y_base: u32,
-  y_stride: u32,
-  // token rows per workgroup, 1..BM_MAX
-  bm: u32,
-  unused0: u32,
-  unused1: u32,
-  unused2: u32,
-}
+//#include lib/linear_common.wgsl
 
 @group(0) @binding(0) var<storage, read> x: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read> w: array<u32>;

@@ -39,20 +39,6 @@ fn half_lo(word: u32) -> f32 {
   return unpack2x16float(word).x;
 }
 
-// 6-bit scale and min of K-quant sub-block j (ggml's get_scale_min_k4) from the 12 scale bytes in s0..s2.
-fn scale_min_k4(j: u32, s: vec4<u32>) -> vec2<f32> {
-  // s.y, s.z, s.w: scale bytes 0-3, 4-7, 8-11
-  let q = j & 3u;
-  let sh = q * 8u;
-  if (j < 4u) {
-    return vec2<f32>(f32((s.y >> sh) & 63u), f32((s.z >> sh) & 63u));
-  }
-  let hi_sc = (s.y >> (sh + 6u)) & 3u;
-  let hi_m = (s.z >> (sh + 6u)) & 3u;
-  let lo = (s.w >> sh) & 0xffu;
-  return vec2<f32>(f32((lo & 0xfu) | (hi_sc << 4u)), f32((lo >> 4u) | (hi_m << 4u)));
-}
-
 fn decode_chunk(r: u32, c: u32) -> array<vec4<f32>, 8> {
   var o: array<vec4<f32>, 8>;
   let rb = row_byte(r);
