@@ -3,7 +3,7 @@
 // sums in float64 on the CPU.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { array, close, dequantizeHost, init, quantize } from '../src/index.js';
-import { errorStatsHost, quantizationError, quantizeMeasured } from '../src/kernels/quant-error.js';
+import { errorStatsHost, quantizationError, quantizeMeasured, type ErrorStats } from '../src/kernels/quant-error.js';
 import { f32ToBf16Bits, bf16BitsToF32, f32ToF16Bits, f16BitsToF32 } from '../src/runtime/half.js';
 import { QUANT_FORMATS } from '../src/quant/registry.js';
 import { quantizeHost, quantizeHostWeighted } from '../src/quant/host.js';
@@ -46,6 +46,15 @@ const CASES: Case[] = [
   { type: 'bf16', dtype: 'float32', rows: 5, cols: 10 },
   ...['q4_0', 'q4_K', 'q6_K', 'iq4_nl', 'mxfp4'].map((type): Case => ({ type, dtype: 'float32', rows: 12, cols: 256, chunk: 1024 })),
 ];
+
+/** The GPU's statistics of n values against errorStatsHost's float64 ones: the same counts, the sums to float32 accuracy. */
+function expectSameStats(gpu: ErrorStats, cpu: ErrorStats, n: number) {
+  expect(gpu.count).toBe(n);
+  expect(gpu.nonFinite).toBe(cpu.nonFinite);
+  expect(Math.abs(gpu.rmse - cpu.rmse) / cpu.rmse).toBeLessThan(1e-4);
+  expect(Math.abs(gpu.snrDb - cpu.snrDb)).toBeLessThan(1e-3);
+  expect(Math.abs(gpu.maxAbsError - cpu.maxAbsError)).toBeLessThanOrEqual(cpu.maxAbsError * 2 ** -22);
+}
 
 describe('quantization error', () => {
   test.each(CASES)('$type from $dtype, $rows x $cols, chunk $chunk', async (c) => {
@@ -118,11 +127,7 @@ describe('quantization error', () => {
       const q = new QuantizedArray(storage, [n / qk, qk], f.type);
       const gpu = await quantizationError(src, q, { chunkElements: 256 * qk });
       const cpu = errorStatsHost(ref, dequantizeHost(bytes, type));
-      expect(gpu.count).toBe(n);
-      expect(gpu.nonFinite).toBe(cpu.nonFinite);
-      expect(Math.abs(gpu.rmse - cpu.rmse) / cpu.rmse).toBeLessThan(1e-4);
-      expect(Math.abs(gpu.snrDb - cpu.snrDb)).toBeLessThan(1e-3);
-      expect(Math.abs(gpu.maxAbsError - cpu.maxAbsError)).toBeLessThanOrEqual(cpu.maxAbsError * 2 ** -22);
+      expectSameStats(gpu, cpu, n);
       q.dispose();
       src.dispose();
       whole.dispose();
@@ -190,11 +195,7 @@ describe('quantization error', () => {
       const cpu = errorStatsHost(ref, dequantizeHost(bytes, type));
       // a marked format's bad blocks decode whole to NaN; the K-quants' ('as-ggml') as ggml's bytes give
       expect(cpu.nonFinite).toBeGreaterThan(f.nonFinite === 'marked' ? 2 * qk : 1);
-      expect(gpu.count).toBe(n);
-      expect(gpu.nonFinite).toBe(cpu.nonFinite);
-      expect(Math.abs(gpu.rmse - cpu.rmse) / cpu.rmse).toBeLessThan(1e-4);
-      expect(Math.abs(gpu.snrDb - cpu.snrDb)).toBeLessThan(1e-3);
-      expect(Math.abs(gpu.maxAbsError - cpu.maxAbsError)).toBeLessThanOrEqual(cpu.maxAbsError * 2 ** -22);
+      expectSameStats(gpu, cpu, n);
       q.dispose();
       src.dispose();
       whole.dispose();
@@ -238,11 +239,7 @@ describe('quantization error', () => {
       const gpu = await stats;
       const cpu = errorStatsHost(ref, dequantizeHost(bytes, type));
       expect(cpu.nonFinite).toBeGreaterThan(1);
-      expect(gpu.count).toBe(n);
-      expect(gpu.nonFinite).toBe(cpu.nonFinite);
-      expect(Math.abs(gpu.rmse - cpu.rmse) / cpu.rmse).toBeLessThan(1e-4);
-      expect(Math.abs(gpu.snrDb - cpu.snrDb)).toBeLessThan(1e-3);
-      expect(Math.abs(gpu.maxAbsError - cpu.maxAbsError)).toBeLessThanOrEqual(cpu.maxAbsError * 2 ** -22);
+      expectSameStats(gpu, cpu, n);
       q.dispose();
       src.dispose();
       whole.dispose();
