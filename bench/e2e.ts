@@ -15,17 +15,16 @@
 // tensor + 300 MB, and the run split into read / quantize / write (from the
 // CLI's --report).
 
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { syntheticModel, writeSyntheticModel } from '../src/convert/synthetic.js';
 import { init, close } from '../src/runtime/device.js';
 import { writeMlxSynthetic } from '../src/convert/mlx/synthetic.js';
 import { machineDescription, printTable } from './machine.js';
+import { runChild } from './cli-child.js';
 import { profileRows } from '../src/cli/report.js';
 import { table } from '../src/cli/format.js';
 import type { ProfileSummary } from '../src/runtime/profile.js';
@@ -69,48 +68,10 @@ function moeShapeFor(bytes: number) {
   return { arch: 'qwen3moe' as const, hidden, heads, kvHeads, ff: expertFf, experts, expertFf, vocab, layers };
 }
 
-export interface ChildResult {
-  code: number;
-  maxRssBytes: number;
-  wallMs: number;
-  /** The child's own CPU time (user + system, all its threads: lavapipe's included). */
-  cpuMs: number;
-  stderr: string;
-}
-
-/** Runs `wgarray ARGS` in a child node process and returns its exit code, peak RSS, wall and CPU time. */
-export function runChild(args: string[], cliPath?: string): Promise<ChildResult> {
-  const here = dirname(fileURLToPath(import.meta.url));
-  const cli = pathToFileURL(cliPath ?? join(here, '..', 'src', 'cli', 'cli.js')).href;
-  const script =
-    `const { runCli } = await import(${JSON.stringify(cli)});` +
-    `const code = await runCli(JSON.parse(process.argv[1]), { isTTY: false });` +
-    // maxRSS is in kilobytes, CPU times in microseconds
-    `const u = process.resourceUsage();` +
-    `process.stdout.write('\\n@@' + JSON.stringify({ code, maxRSS: u.maxRSS, cpuUs: u.userCPUTime + u.systemCPUTime }) + '\\n');` +
-    `process.exit(code);`;
-  return new Promise((resolve, reject) => {
-    const t0 = performance.now();
-    const child = spawn(process.execPath, ['--input-type=module', '-e', script, JSON.stringify(args)], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (err += d));
-    child.on('error', reject);
-    child.on('close', () => {
-      const wallMs = performance.now() - t0;
-      const at = out.lastIndexOf('@@');
-      if (at < 0) return reject(new Error(`the CLI child died:\n${err.slice(-4000)}`));
-      const r = JSON.parse(out.slice(at + 2)) as { code: number; maxRSS: number; cpuUs: number };
-      resolve({ code: r.code, maxRssBytes: r.maxRSS * 1024, wallMs, cpuMs: r.cpuUs / 1000, stderr: err });
-    });
-  });
-}
-
 export default async function run(argv: string[]): Promise<void> {
   if (argv.includes('--vs-llama')) {
     const { vsLlama } = await import('./vs-llama.js');
-    return vsLlama(argv, runChild, tmpdir());
+    return vsLlama(argv, tmpdir());
   }
   const { values } = parseArgs({
     args: argv,

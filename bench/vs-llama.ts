@@ -27,7 +27,7 @@ import { profileRows } from '../src/cli/report.js';
 import { table } from '../src/cli/format.js';
 import { llamaQuantize, llamaQuantizeAvailable } from '../test/helpers/llama.js';
 import { machineDescription, median, printTable } from './machine.js';
-import type { ChildResult } from './e2e.js';
+import { runChild } from './cli-child.js';
 
 const MB = 2 ** 20;
 
@@ -60,7 +60,7 @@ async function sameTensors(a: string, b: string): Promise<boolean> {
   return true;
 }
 
-export async function vsLlama(argv: string[], runChild: (args: string[], cliPath?: string) => Promise<ChildResult>, tmp: string): Promise<void> {
+export async function vsLlama(argv: string[], tmp: string): Promise<void> {
   const { values } = parseArgs({
     args: argv,
     options: {
