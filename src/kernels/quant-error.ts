@@ -151,9 +151,7 @@ export function quantizeMeasured(
   type: GGMLType,
   options: Omit<QuantizeOptions, 'errorSums'> = {},
 ): { q: QuantizedArray; stats: Promise<ErrorStats> } | undefined {
-  if (type.dtype || !FLOAT_SOURCES.includes(ref.dtype)) return undefined;
-  const format = quantFormat(type);
-  if (!format.quantize.errorSums) return undefined;
+  if (type.dtype || !quantFormat(type).quantize.errorSums || !FLOAT_SOURCES.includes(ref.dtype)) return undefined;
   const device = ref.device;
   const parts: { storage: GpuStorage; bytes: number }[] = [];
   let q: QuantizedArray;
