@@ -35,7 +35,7 @@ fn q4_0_word(lo: vec4<f32>, hi: vec4<f32>, id: f32, dd: f32, s: ptr<function, ve
 }
 
 // d, then the 16 bytes of qs as four words; the block's error sums added to s.
-fn q4_0_block(b: u32, s: ptr<function, vec4<f32>>) -> D16Block {
+fn d16_block(b: u32, s: ptr<function, vec4<f32>>) -> D16Block {
   let x = load_block32(b * QK);
   let m = abs_max32(x);
   if (!is_finite_bits(m.amax)) { add_invalid_block(s); return invalid_d16_block(); }
@@ -47,24 +47,8 @@ fn q4_0_block(b: u32, s: ptr<function, vec4<f32>>) -> D16Block {
                                     q4_0_word(x.x2, x.x6, id, dd, s), q4_0_word(x.x3, x.x7, id, dd, s), 0u, 0u, 0u, 0u));
 }
 
-// One invocation writes two blocks: 36 bytes, 9 whole words, and adds their error
-// sums (lib/quantize_error_sums.wgsl). Control flow stays uniform up to their reduction.
-fn quantize_blocks(pair: u32, b0: u32) {
-  var s = vec4<f32>(0.0);
-  if (b0 < qparams.n_blocks) {
-    let n = min(2u, qparams.n_blocks - b0);
-    // one call site in a rolled loop: inlined twice, the block code took twice the
-    // compile time (and ran no faster)
-    var a: D16Block;
-    var c: D16Block;
-    for (var k = 0u; k < n; k = k + 1u) {
-      let r = q4_0_block(b0 + k, &s);
-      if (k == 0u) { a = r; } else { c = r; }
-    }
-    store_d16_pair(pair, a, n == 2u, c);
-  }
-  write_error_sums(pair, s);
-}
+// One invocation writes two blocks, 36 bytes, 9 whole words (lib/d16_quantize_pair.wgsl).
+//#include lib/d16_quantize_pair.wgsl
 
 fn dequantize_part(b: u32, part: u32) {
   let p = b * BLOCK_BYTES;

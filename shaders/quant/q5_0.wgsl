@@ -31,7 +31,7 @@ fn q5_0_measured(q: vec4<u32>, x: vec4<f32>, dd: f32, s: ptr<function, vec4<f32>
 }
 
 // d, then qh and the 16 bytes of qs as four words; the block's error sums added to s.
-fn q5_0_block(b: u32, s: ptr<function, vec4<f32>>) -> D16Block {
+fn d16_block(b: u32, s: ptr<function, vec4<f32>>) -> D16Block {
   let x = load_block32(b * QK);
   let m = abs_max32(x);
   if (!is_finite_bits(m.amax)) { add_invalid_block(s); return invalid_d16_block(); }
@@ -51,25 +51,8 @@ fn q5_0_block(b: u32, s: ptr<function, vec4<f32>>) -> D16Block {
                                 pack_bytes((q2 & lo) | ((q6 & lo) << vec4<u32>(4u))), pack_bytes((q3 & lo) | ((q7 & lo) << vec4<u32>(4u))), 0u, 0u, 0u));
 }
 
-// One invocation writes two blocks: 44 bytes, 11 whole words (the second block starts
-// mid-word), and adds their error sums (lib/quantize_error_sums.wgsl). Control flow
-// stays uniform up to their reduction.
-fn quantize_blocks(pair: u32, b0: u32) {
-  var s = vec4<f32>(0.0);
-  if (b0 < qparams.n_blocks) {
-    let n = min(2u, qparams.n_blocks - b0);
-    // one call site in a rolled loop: inlined twice, the block code took twice the
-    // compile time (and ran no faster)
-    var a: D16Block;
-    var c: D16Block;
-    for (var k = 0u; k < n; k = k + 1u) {
-      let r = q5_0_block(b0 + k, &s);
-      if (k == 0u) { a = r; } else { c = r; }
-    }
-    store_d16_pair(pair, a, n == 2u, c);
-  }
-  write_error_sums(pair, s);
-}
+// One invocation writes two blocks, 44 bytes, 11 whole words: the second starts mid-word (lib/d16_quantize_pair.wgsl).
+//#include lib/d16_quantize_pair.wgsl
 
 fn dequantize_part(b: u32, part: u32) {
   let p = b * BLOCK_BYTES;

@@ -19,7 +19,7 @@ fn q8_word(x: vec4<f32>, id: f32, dd: f32, s: ptr<function, vec4<f32>>) -> u32 {
 }
 
 // d, then the 32 bytes of qs as eight words; the block's error sums added to s.
-fn q8_0_block(b: u32, s: ptr<function, vec4<f32>>) -> D16Block {
+fn d16_block(b: u32, s: ptr<function, vec4<f32>>) -> D16Block {
   let x = load_block32(b * QK);
   let amax_bits = abs_max_bits32(x);
   // an invalid block decodes to NaN (a NaN scale): all 32 differences are non-finite
@@ -33,24 +33,8 @@ fn q8_0_block(b: u32, s: ptr<function, vec4<f32>>) -> D16Block {
                                 q8_word(x.x4, id, dd, s), q8_word(x.x5, id, dd, s), q8_word(x.x6, id, dd, s), q8_word(x.x7, id, dd, s)));
 }
 
-// One invocation writes two blocks: 68 bytes, 17 whole words, and adds their error
-// sums (lib/quantize_error_sums.wgsl). Control flow stays uniform up to their reduction.
-fn quantize_blocks(pair: u32, b0: u32) {
-  var s = vec4<f32>(0.0);
-  if (b0 < qparams.n_blocks) {
-    let n = min(2u, qparams.n_blocks - b0);
-    // one call site in a rolled loop: inlined twice, the block code took twice the
-    // compile time (and ran no faster)
-    var a: D16Block;
-    var c: D16Block;
-    for (var k = 0u; k < n; k = k + 1u) {
-      let r = q8_0_block(b0 + k, &s);
-      if (k == 0u) { a = r; } else { c = r; }
-    }
-    store_d16_pair(pair, a, n == 2u, c);
-  }
-  write_error_sums(pair, s);
-}
+// One invocation writes two blocks, 68 bytes, 17 whole words (lib/d16_quantize_pair.wgsl).
+//#include lib/d16_quantize_pair.wgsl
 
 fn dequantize_part(b: u32, part: u32) {
   let p = b * BLOCK_BYTES;
