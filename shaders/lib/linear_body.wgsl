@@ -24,8 +24,6 @@ override W_KIND: u32 = 1u; // 0 f32, 1 f16, 2 bf16, 3 q8_0, 4 q4_0, 5 q4_K, 6 q5
 
 @group(0) @binding(0) var<storage, read> x: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read> w: array<u32>;
-@group(0) @binding(2) var<storage, read_write> y: array<f32>;
-@group(0) @binding(3) var<uniform> p: Params;
 
 //#include lib/linear_decode.wgsl
 
@@ -49,21 +47,6 @@ fn dot8(a: array<vec4<f32>, 8>, b: array<vec4<f32>, 8>) -> f32 {
 // vec4 index of x[min(m0 + i, M - 1), 32c].
 fn x_at(m0: u32, i: u32, c: u32) -> u32 {
   return p.x_base + min(m0 + i, p.m - 1u) * (p.k >> 2u) + c * 8u;
-}
-
-fn store_row(m: u32, n0: u32, v: vec4<f32>) {
-  if (m >= p.m) { return; }
-  let at = p.y_base + m * p.y_stride + n0;
-  if (n0 + 3u < p.n) {
-    y[at] = v.x;
-    y[at + 1u] = v.y;
-    y[at + 2u] = v.z;
-    y[at + 3u] = v.w;
-    return;
-  }
-  if (n0 < p.n) { y[at] = v.x; }
-  if (n0 + 1u < p.n) { y[at + 1u] = v.y; }
-  if (n0 + 2u < p.n) { y[at + 2u] = v.z; }
 }
 
 // wide: subgroups of 8 or more share x's loads (linear_subgroup.wgsl; false in linear.wgsl).

@@ -18,8 +18,6 @@ override W_KIND: u32 = 5u; // 5 q4_K, 6 q5_K, 7 q6_K (as in lib/linear_body.wgsl
 
 @group(0) @binding(0) var<storage, read> xq: array<vec4<u32>>;
 @group(0) @binding(1) var<storage, read> w4: array<vec4<u32>>;
-@group(0) @binding(2) var<storage, read_write> y: array<f32>;
-@group(0) @binding(3) var<uniform> p: Params;
 
 // One weight row's chunk: 32 quants as bytes (value 4i + b in byte b of word
 // i); per 16 values a float scale, and the float subtracted per unit of x's
@@ -83,21 +81,6 @@ fn idot(wq: array<u32, 8>, a: vec4<u32>, b: vec4<u32>) -> vec2<i32> {
   let lo = (dot4I8Packed(wq[0], a.x) + dot4I8Packed(wq[1], a.y)) + (dot4I8Packed(wq[2], a.z) + dot4I8Packed(wq[3], a.w));
   let hi = (dot4I8Packed(wq[4], b.x) + dot4I8Packed(wq[5], b.y)) + (dot4I8Packed(wq[6], b.z) + dot4I8Packed(wq[7], b.w));
   return vec2<i32>(lo, hi);
-}
-
-fn store_row(m: u32, n0: u32, v: vec4<f32>) {
-  if (m >= p.m) { return; }
-  let at = p.y_base + m * p.y_stride + n0;
-  if (n0 + 3u < p.n) {
-    y[at] = v.x;
-    y[at + 1u] = v.y;
-    y[at + 2u] = v.z;
-    y[at + 3u] = v.w;
-    return;
-  }
-  if (n0 < p.n) { y[at] = v.x; }
-  if (n0 + 1u < p.n) { y[at + 1u] = v.y; }
-  if (n0 + 2u < p.n) { y[at + 2u] = v.z; }
 }
 
 // Σ over 4 rows of one chunk's products, as float32 before x's block scale:
