@@ -47,6 +47,22 @@ const CASES: Case[] = [
   ...['q4_0', 'q4_K', 'q6_K', 'iq4_nl', 'mxfp4'].map((type): Case => ({ type, dtype: 'float32', rows: 12, cols: 256, chunk: 1024 })),
 ];
 
+/**
+ * x as a GPU array of `dtype` (float16/bfloat16: x rounded to it), viewed as `shape` from
+ * element `offset`; `ref`: the float32 values that view holds.
+ */
+function sourceAt(x: Float32Array, dtype: 'float32' | 'float16' | 'bfloat16', offset: number, shape: number[]) {
+  let values: Float32Array = x;
+  let whole;
+  if (dtype === 'float32') whole = array(x);
+  else {
+    const bits = Uint16Array.from(x, dtype === 'float16' ? f32ToF16Bits : f32ToBf16Bits);
+    values = Float32Array.from(bits, dtype === 'float16' ? f16BitsToF32 : bf16BitsToF32);
+    whole = array(bits, { dtype });
+  }
+  return { ref: values.subarray(offset), whole, src: whole.view(shape, { offset }) };
+}
+
 /** The GPU's statistics of n values against errorStatsHost's float64 ones: the same counts, the sums to float32 accuracy. */
 function expectSameStats(gpu: ErrorStats, cpu: ErrorStats, n: number) {
   expect(gpu.count).toBe(n);
@@ -108,16 +124,7 @@ describe('quantization error', () => {
       const qk = f.type.blockSize;
       const n = blocks * qk;
       const x = noise(n + offset, n + qk);
-      let values: Float32Array = x;
-      let whole;
-      if (dtype === 'float32') whole = array(x);
-      else {
-        const bits = Uint16Array.from(x, dtype === 'float16' ? f32ToF16Bits : f32ToBf16Bits);
-        values = Float32Array.from(bits, dtype === 'float16' ? f16BitsToF32 : bf16BitsToF32);
-        whole = array(bits, { dtype });
-      }
-      const ref = values.subarray(offset);
-      const src = whole.view([n / qk, qk], { offset });
+      const { ref, whole, src } = sourceAt(x, dtype, offset, [n / qk, qk]);
       // formats ggml quantizes only with an importance matrix get a uniform one
       const bytes = f.imatrix === 'required' ? quantizeHostWeighted(ref, f.type, qk, new Float32Array(qk).fill(1)) : quantizeHost(ref, f.type, type);
       const padded = new Uint8Array(Math.ceil(bytes.length / 4) * 4);
@@ -178,16 +185,7 @@ describe('quantization error', () => {
       // 1e37 some of their decodes stay finite and float32 sums of their squares overflow, in either GPU pass)
       const [big, bigger] = f.nonFinite === 'marked' ? [1e37, 3e38] : [1e9, 3e10];
       for (let j = 0; j < qk; j++) x[offset + 12 * qk + j] = j === 1 ? bigger : big;
-      let values: Float32Array = x;
-      let whole;
-      if (dtype === 'float32') whole = array(x);
-      else {
-        const bits = Uint16Array.from(x, dtype === 'float16' ? f32ToF16Bits : f32ToBf16Bits);
-        values = Float32Array.from(bits, dtype === 'float16' ? f16BitsToF32 : bf16BitsToF32);
-        whole = array(bits, { dtype });
-      }
-      const ref = values.subarray(offset);
-      const src = whole.view([n / qk, qk], { offset });
+      const { ref, whole, src } = sourceAt(x, dtype, offset, [n / qk, qk]);
       const { q, stats } = quantizeMeasured(src, f.type)!;
       const bytes = await q.data();
       expect(Buffer.compare(Buffer.from(bytes), Buffer.from(quantizeHost(ref, f.type, type)))).toBe(0);
@@ -205,10 +203,7 @@ describe('quantization error', () => {
   // the same with an importance matrix: every self-measuring kernel measures its weighted path too
   test.each(
     SELF_MEASURED.filter((f) => f.imatrix !== 'ignored').flatMap((f) =>
-      [
-        { dtype: 'float32', offset: 0 },
-        { dtype: 'float16', offset: 4 },
-      ].map((s) => ({ type: f.type.name, ...s })),
+      SOURCES.slice(0, 2).map((s) => ({ type: f.type.name, ...s })),
     ),
   )(
     'measured by the weighted quantize dispatch: $type from $dtype at element offset $offset, 2 experts, non-finite and out-of-range blocks',
@@ -222,10 +217,7 @@ describe('quantization error', () => {
       x[offset + 5 * qk + 3] = NaN;
       x[offset + 9 * qk] = -Infinity;
       for (let j = 0; j < qk; j++) x[offset + 12 * qk + j] = j === 1 ? 3e10 : 1e9; // a scale past float16, as above
-      const bits = dtype === 'float16' ? Uint16Array.from(x, f32ToF16Bits) : undefined;
-      const ref = (bits ? Float32Array.from(bits, f16BitsToF32) : x).subarray(offset);
-      const whole = bits ? array(bits, { dtype: 'float16' }) : array(x);
-      const src = whole.view([2, 50, cols], { offset });
+      const { ref, whole, src } = sourceAt(x, dtype, offset, [2, 50, cols]);
       // per expert: some zero weights, ratios up to e^160
       const weights = Float32Array.from(noise(2 * cols, 5), (v, i) => (i % 7 === 0 ? 0 : Math.exp(4 * v)));
       const { q, stats } = quantizeMeasured(src, f.type, { imatrix: weights })!;
