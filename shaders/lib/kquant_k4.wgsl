@@ -64,7 +64,7 @@ fn k4_quantize_block(b: u32) -> vec4<u32> {
     if (wt) {
       sw[j] = qkx2_set_imatrix_weights(wi + 8u * j, sigma2);
     } else {
-      qkx2_set_weights(sqrt(qkx2_sum_sq() / 32.0));
+      qkx2_set_weights(sqrt(qkx2_add_sq_all(0.0) / 32.0));
     }
     let r = make_qkx2();
     k4_r[j] = r;

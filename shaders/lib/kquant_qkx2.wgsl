@@ -267,26 +267,6 @@ fn qkx2_load(i: u32) {
   }
 }
 
-// Sum of the squares of the sub-block's values, in order.
-fn qkx2_sum_sq() -> f32 {
-  var s = qkx2_add_sq(0.0, qx_x[0]);
-  s = qkx2_add_sq(s, qx_x[1]);
-  s = qkx2_add_sq(s, qx_x[2]);
-  s = qkx2_add_sq(s, qx_x[3]);
-  if (QKX2_V == 8u) {
-    s = qkx2_add_sq(s, qx_x[4]);
-    s = qkx2_add_sq(s, qx_x[5]);
-    s = qkx2_add_sq(s, qx_x[6]);
-    s = qkx2_add_sq(s, qx_x[7]);
-  }
-  return s;
-}
-
-fn qkx2_add_sq(acc: f32, x: vec4<f32>) -> f32 {
-  let q = x * x;
-  return (((acc + q.x) + q.y) + q.z) + q.w;
-}
-
 // Weights base + |x| (ggml: av_x + fabsf(x) for Q4_K/Q5_K, fabsf(x) = 0 + |x| for Q2_K).
 fn qkx2_set_weights(base: f32) {
   let b = vec4<f32>(base);
@@ -338,17 +318,18 @@ fn qkx2_add4(acc: f32, v: vec4<f32>) -> f32 {
 }
 
 // acc + the squares of the sub-block's values (qx_x), in order: ggml's sumx2
-// of the _impl paths over a super-block, one sub-block at a time.
+// of the _impl paths over a super-block, one sub-block at a time (from 0.0:
+// the sub-block's own sum of squares). add_squares4: lib/imatrix_weights.wgsl.
 fn qkx2_add_sq_all(acc: f32) -> f32 {
-  var s = qkx2_add_sq(acc, qx_x[0]);
-  s = qkx2_add_sq(s, qx_x[1]);
-  s = qkx2_add_sq(s, qx_x[2]);
-  s = qkx2_add_sq(s, qx_x[3]);
+  var s = add_squares4(acc, qx_x[0]);
+  s = add_squares4(s, qx_x[1]);
+  s = add_squares4(s, qx_x[2]);
+  s = add_squares4(s, qx_x[3]);
   if (QKX2_V == 8u) {
-    s = qkx2_add_sq(s, qx_x[4]);
-    s = qkx2_add_sq(s, qx_x[5]);
-    s = qkx2_add_sq(s, qx_x[6]);
-    s = qkx2_add_sq(s, qx_x[7]);
+    s = add_squares4(s, qx_x[4]);
+    s = add_squares4(s, qx_x[5]);
+    s = add_squares4(s, qx_x[6]);
+    s = add_squares4(s, qx_x[7]);
   }
   return s;
 }
